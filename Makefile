@@ -1,0 +1,67 @@
+# pipit: the two commands are `make run` and `make test`; see README.md.
+# CMake + Ninja do the building; this file only strings the steps together.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+PYTHON     ?= /usr/bin/python3
+FUZZ_SECONDS ?= 30
+DATA_DIR   ?= data
+
+.PHONY: all deps build run test unit integration asan asan-test fuzz docs docs-check clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD)
+
+run: deps build
+	@mkdir -p $(DATA_DIR)
+	@scripts/run.sh $(BUILD)/pipitd $(DATA_DIR)
+
+unit: build
+	ctest --test-dir $(BUILD) --output-on-failure
+
+integration: build
+	PIPITD=$(CURDIR)/$(BUILD)/pipitd PIPIT=$(CURDIR)/$(BUILD)/pipit \
+	    $(PYTHON) -m pytest -q tests/integration
+
+asan:
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPIPIT_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD)
+
+# The unit tests and the whole integration suite again, under ASan + UBSan.
+asan-test: asan
+	ctest --test-dir $(ASAN_BUILD) --output-on-failure
+	PIPITD=$(CURDIR)/$(ASAN_BUILD)/pipitd PIPIT=$(CURDIR)/$(ASAN_BUILD)/pipit \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(PYTHON) -m pytest -q tests/integration
+
+# Replays each fuzz target's checked-in corpus, then explores for FUZZ_SECONDS more.
+fuzz:
+	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DPIPIT_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD)
+	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+test: deps
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory asan-test
+	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory docs-check
+
+# docs/config.md is generated from the config table; this fails when it is stale.
+docs: build
+	$(BUILD)/pipitd --print-config-docs > docs/config.md
+
+docs-check: build
+	@$(BUILD)/pipitd --print-config-docs | diff -u docs/config.md - \
+	    || (echo "docs/config.md is stale: run 'make docs'"; exit 1)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,15 @@
+# Writes a C file holding every migration as a string, in file-name order.
+# Called by CMake with -DOUT=<file.c> -DFILES=<list of .sql>.
+set(body "/* Generated from src/store/migrations; do not edit. */\n#include \"store/migrations.h\"\n\nconst struct migration migrations[] = {\n")
+set(n 0)
+foreach(f ${FILES})
+  get_filename_component(name ${f} NAME_WE)
+  string(REGEX MATCH "^[0-9]+" version ${name})
+  math(EXPR version "${version}")
+  file(READ ${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND body "    { ${version}, \"${name}\", (const char[]){ ${hex} 0x00 } },\n")
+  math(EXPR n "${n} + 1")
+endforeach()
+string(APPEND body "};\nconst size_t migrations_count = ${n};\n")
+file(WRITE ${OUT} "${body}")

@@ -1,0 +1,306 @@
+/*
+ * accounts.c: register, login, logout, me, and admin user creation.
+ *
+ * Each handler validates on the loop, then hops to store threads:
+ *   register / admin create:  hash (reader pool) → insert user [+ token] (writer)
+ *   login:                    throttle check → find + verify (reader pool) →
+ *                             insert token (writer)
+ *   logout:                   delete token (writer) → close its WebSockets
+ * A job keeps a reference on the connection, so its answer goes to a live
+ * exchange or nowhere.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "auth/password.h"
+#include "auth/throttle.h"
+#include "auth/token.h"
+#include "server.h"
+#include "store/jobs.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+enum account_step { STEP_HASH, STEP_INSERT, STEP_VERIFY, STEP_TOKEN, STEP_LOGOUT };
+
+struct account_job {
+    struct job job;
+    struct conn *c;
+    enum account_step step;
+    bool with_token;            /* register and login hand out a token */
+    int64_t app_id;
+    int64_t token_ttl;
+    char username[STORE_USERNAME_MAX + 1];
+    char password[PASSWORD_MAX + 1];
+    char role[8];
+    char hash[STORE_HASH_MAX];
+    struct store_user user;
+    char token[TOKEN_TEXT_LEN + 1];
+    struct token_parts parts;
+    int64_t token_id;
+};
+
+static void account_job_free(struct account_job *aj)
+{
+    sodium_memzero(aj->password, sizeof(aj->password));
+    sodium_memzero(aj->token, sizeof(aj->token));
+    conn_unref(aj->c);
+    free(aj);
+}
+
+static void account_done(struct job *j);
+
+/* Sends the job to the thread its step needs; answers 503 when queues are full. */
+static void account_submit(struct account_job *aj, enum account_step step)
+{
+    struct server *srv = aj->c->w->srv;
+    int rc;
+
+    aj->step = step;
+    aj->job.origin = aj->c->w;
+    aj->job.done = account_done;
+    if (step == STEP_HASH || step == STEP_VERIFY) {
+        rc = jobs_read(srv->jobs, &aj->job);
+    } else {
+        rc = jobs_write(srv->jobs, &aj->job);
+    }
+    if (rc != 0) {
+        http_respond_error(&aj->c->http->x, rc, NULL, "Retry-After: 1\r\n");
+        account_job_free(aj);
+    }
+}
+
+static void account_run(struct job *j, void *ctx)
+{
+    struct account_job *aj = (struct account_job *)j;
+    struct store_conn *db = ctx;
+    int64_t now = clock_now_ms();
+
+    switch (aj->step) {
+    case STEP_HASH:
+        j->rc = password_hash(aj->password, aj->hash);
+        break;
+    case STEP_VERIFY:
+        j->rc = store_user_by_name(db, aj->app_id, aj->username, &aj->user);
+        if (j->rc == 0) {
+            if (!password_verify(aj->user.password_hash, aj->password)) {
+                j->rc = PIPIT_EINVALID_CREDENTIALS;
+            }
+        } else if (j->rc == PIPIT_ENOT_FOUND) {
+            /* Same work, same answer: no way to tell which part was wrong. */
+            password_burn(aj->password);
+            j->rc = PIPIT_EINVALID_CREDENTIALS;
+        }
+        break;
+    case STEP_INSERT:
+        j->rc = store_user_insert(db, aj->app_id, aj->username, aj->hash, aj->role, now,
+                                  &aj->user.id);
+        if (j->rc == 0) {
+            j->rc = store_user_by_id(db, aj->user.id, &aj->user);
+        }
+        if (j->rc == 0 && aj->with_token) {
+            token_new(aj->token, &aj->parts);
+            j->rc = store_token_insert(db, aj->app_id, aj->user.id, aj->parts.selector,
+                                       aj->parts.verifier_hash, now, now + aj->token_ttl,
+                                       &aj->token_id);
+        }
+        break;
+    case STEP_TOKEN:
+        token_new(aj->token, &aj->parts);
+        j->rc = store_token_insert(db, aj->app_id, aj->user.id, aj->parts.selector,
+                                   aj->parts.verifier_hash, now, now + aj->token_ttl,
+                                   &aj->token_id);
+        break;
+    case STEP_LOGOUT:
+        j->rc = store_token_delete(db, aj->token_id);
+        break;
+    }
+}
+
+static void answer_with_token(struct http_exchange *x, struct account_job *aj, int status)
+{
+    http_respond_json(x, status, json_pack("{s:s,s:o}", "token", aj->token, "user",
+                                           api_user_json(&aj->user, false)));
+}
+
+static void account_done(struct job *j)
+{
+    struct account_job *aj = (struct account_job *)j;
+    struct conn *c = aj->c;
+    struct server *srv = c->w->srv;
+    struct http_exchange *x = c->http != NULL ? &c->http->x : NULL;
+
+    if (c->closing || x == NULL) {
+        account_job_free(aj);
+        return;
+    }
+    if (j->rc != 0) {
+        if (aj->step == STEP_VERIFY && j->rc == PIPIT_EINVALID_CREDENTIALS) {
+            throttle_fail(srv->throttle, aj->username, c->ip, clock_mono_ms());
+            log_info(&c->log, "login failed for '%s'", aj->username);
+        } else if (j->rc != PIPIT_EUSERNAME_TAKEN) {
+            log_error(&c->log, "account step %d failed: %s", aj->step, pipit_strerror(j->rc));
+        }
+        http_respond_error(x, j->rc, NULL, NULL);
+        account_job_free(aj);
+        return;
+    }
+    switch (aj->step) {
+    case STEP_HASH:
+        sodium_memzero(aj->password, sizeof(aj->password));
+        account_submit(aj, STEP_INSERT);
+        return;
+    case STEP_VERIFY:
+        throttle_success(srv->throttle, aj->username, clock_mono_ms());
+        sodium_memzero(aj->password, sizeof(aj->password));
+        account_submit(aj, STEP_TOKEN);
+        return;
+    case STEP_INSERT:
+        log_info(&c->log, "created user '%s' (id %lld, %s)", aj->user.username,
+                 (long long)aj->user.id, aj->user.role);
+        if (aj->with_token) {
+            answer_with_token(x, aj, 201);
+        } else {
+            http_respond_json(x, 201, json_pack("{s:I,s:s,s:s}", "id", (json_int_t)aj->user.id,
+                                                "username", aj->user.username, "role",
+                                                aj->user.role));
+        }
+        break;
+    case STEP_TOKEN:
+        log_info(&c->log, "user '%s' logged in", aj->user.username);
+        answer_with_token(x, aj, 200);
+        break;
+    case STEP_LOGOUT:
+        log_info(&c->log, "user '%s' logged out", aj->user.username);
+        api_revoke_token(srv, aj->token_id);
+        http_respond(x, 204, NULL, "Cache-Control: no-store\r\n", NULL, 0);
+        break;
+    }
+    account_job_free(aj);
+}
+
+static struct account_job *account_job_new(struct http_exchange *x)
+{
+    struct account_job *aj = xcalloc(1, sizeof(*aj));
+    struct server *srv = x->conn->w->srv;
+
+    aj->c = x->conn;
+    conn_ref(aj->c);
+    aj->job.run = account_run;
+    aj->app_id = STORE_DEFAULT_APP;
+    aj->token_ttl = srv->cfg.token_ttl;
+    return aj;
+}
+
+/* Reads and checks {"username","password"}; answers and returns non-zero on error. */
+static int read_credentials(struct http_exchange *x, const char **username,
+                            const char **password, bool check_rules)
+{
+    json_t *body = api_request_of(x)->body;
+    const char *why = NULL;
+    int rc = api_string_field(body, "username", username, &why);
+
+    if (rc == 0) {
+        rc = api_string_field(body, "password", password, &why);
+    }
+    if (rc == 0 && check_rules) {
+        rc = password_check_username(*username);
+        if (rc == 0) {
+            rc = password_check_strength(*password);
+            why = rc == PIPIT_EBAD_REQUEST ? "password too long" : NULL;
+        }
+    } else if (rc == 0 && (strlen(*username) > STORE_USERNAME_MAX ||
+                           strlen(*password) > PASSWORD_MAX)) {
+        /* Too long to exist: no need to ask the store. */
+        rc = PIPIT_EINVALID_CREDENTIALS;
+    }
+    if (rc != 0) {
+        http_respond_error(x, rc, why, NULL);
+    }
+    return rc;
+}
+
+static void create_user(struct http_exchange *x, const char *role, bool with_token)
+{
+    const char *username, *password;
+    struct account_job *aj;
+
+    if (read_credentials(x, &username, &password, true) != 0) {
+        return;
+    }
+    aj = account_job_new(x);
+    aj->with_token = with_token;
+    snprintf(aj->username, sizeof(aj->username), "%s", username);
+    snprintf(aj->password, sizeof(aj->password), "%s", password);
+    snprintf(aj->role, sizeof(aj->role), "%s", role);
+    account_submit(aj, STEP_HASH);
+}
+
+void accounts_register(struct http_exchange *x)
+{
+    if (x->conn->w->srv->cfg.registration != REGISTRATION_OPEN) {
+        http_respond_error(x, PIPIT_EREGISTRATION_CLOSED, NULL, NULL);
+        return;
+    }
+    create_user(x, "user", true);
+}
+
+void accounts_admin_create_user(struct http_exchange *x)
+{
+    json_t *role = json_object_get(api_request_of(x)->body, "role");
+    const char *r = "user";
+
+    if (role != NULL) {
+        if (!json_is_string(role) || (strcmp(json_string_value(role), "user") != 0 &&
+                                      strcmp(json_string_value(role), "admin") != 0)) {
+            http_respond_error(x, PIPIT_EBAD_REQUEST, "role must be \"user\" or \"admin\"", NULL);
+            return;
+        }
+        r = json_string_value(role);
+    }
+    create_user(x, r, false);
+}
+
+void accounts_login(struct http_exchange *x)
+{
+    struct server *srv = x->conn->w->srv;
+    const char *username, *password;
+    struct account_job *aj;
+    int64_t wait;
+
+    if (read_credentials(x, &username, &password, false) != 0) {
+        return;
+    }
+    wait = throttle_check(srv->throttle, username, x->conn->ip, clock_mono_ms());
+    if (wait > 0) {
+        char hdr[64];
+
+        snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n", (long long)(wait + 999) / 1000);
+        log_info(&x->conn->log, "login throttled for '%s'", username);
+        http_respond_error(x, PIPIT_ERATE_LIMITED, NULL, hdr);
+        return;
+    }
+    aj = account_job_new(x);
+    aj->with_token = true;
+    snprintf(aj->username, sizeof(aj->username), "%s", username);
+    snprintf(aj->password, sizeof(aj->password), "%s", password);
+    account_submit(aj, STEP_VERIFY);
+}
+
+void accounts_logout(struct http_exchange *x)
+{
+    struct account_job *aj = account_job_new(x);
+    struct api_request *ar = api_request_of(x);
+
+    aj->token_id = ar->who.token_id;
+    aj->user = ar->who.user;
+    account_submit(aj, STEP_LOGOUT);
+}
+
+void accounts_me(struct http_exchange *x)
+{
+    http_respond_json(x, 200, api_user_json(&api_request_of(x)->who.user, true));
+}

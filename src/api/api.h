@@ -1,0 +1,81 @@
+/*
+ * api.h: the REST routes and WebSocket ops, and what they share.
+ *
+ * router.c holds the route table and the steps every request goes through
+ * (method check, JSON body, bearer token, admin role); each other file holds
+ * the handlers of one area: accounts.c (register, login, logout, me, admin
+ * users), files.c (static web files), session.c (WebSocket ops and token
+ * checks); the two operational routes (health, metrics) live in router.c. Handlers answer with http_respond*() exactly once, at once
+ * or from a job's done callback.
+ *
+ * Loop thread only, except the job run() functions, which run on store threads
+ * and touch only their job.
+ */
+#ifndef PIPIT_API_API_H
+#define PIPIT_API_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http/http_conn.h"
+#include "net/conn.h"
+#include "store/store.h"
+
+struct server;
+
+/* Who made a request: the token's user, as the token lookup found them. */
+struct api_user {
+    int64_t token_id;
+    int64_t token_expires_at;
+    struct store_user user;
+};
+
+/* Per-request state kept by the router in x->ctx. */
+struct api_request {
+    json_t *body;              /* parsed JSON body, or NULL */
+    bool authenticated;
+    struct api_user who;
+};
+
+/* Installs the HTTP handler and WebSocket handlers into srv. */
+void api_install(struct server *srv);
+
+static inline struct api_request *api_request_of(struct http_exchange *x)
+{
+    return x->ctx;
+}
+
+/*
+ * Looks up a bearer token off the loop; cb runs on the connection's loop with
+ * rc 0 and the user, or PIPIT_EUNAUTHORIZED. The connection is held until then;
+ * cb runs even if it closed meanwhile (responding is then a no-op).
+ */
+typedef void (*api_auth_cb)(struct conn *c, int rc, const struct api_user *who, void *arg);
+void api_authenticate(struct conn *c, const char *token, api_auth_cb cb, void *arg);
+
+/* {"id","username"} of a user (plus role, display_name, created_at when full). */
+json_t *api_user_json(const struct store_user *u, bool full);
+
+/* Reads a string member; PIPIT_EBAD_REQUEST with a message when absent or not a string. */
+int api_string_field(json_t *obj, const char *key, const char **out, const char **why);
+
+/* Closes, on every worker, the WebSockets authenticated with token_id (1008). */
+void api_revoke_token(struct server *srv, int64_t token_id);
+
+/* Handlers. */
+void accounts_register(struct http_exchange *x);
+void accounts_login(struct http_exchange *x);
+void accounts_logout(struct http_exchange *x);
+void accounts_me(struct http_exchange *x);
+void accounts_admin_create_user(struct http_exchange *x);
+void system_healthz(struct http_exchange *x);
+void system_metrics(struct http_exchange *x);
+void files_serve(struct http_exchange *x);
+void session_upgrade(struct http_exchange *x);
+
+void session_on_open(struct conn *c);
+void session_on_text(struct conn *c, const char *data, size_t len);
+void session_on_close(struct conn *c);
+
+#endif

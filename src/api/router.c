@@ -1,0 +1,243 @@
+/*
+ * router.c: the route table and the common steps of every request.
+ *
+ * Paths are matched exactly; anything outside /v1/ and the two operational
+ * paths falls through to the static web files. A path that exists with another
+ * method gets 405 and an Allow header listing the methods it has.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "server.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+#define R_AUTH 1u   /* needs a bearer token */
+#define R_ADMIN 2u  /* … of an admin */
+#define R_JSON 4u   /* takes a JSON object body */
+
+struct route {
+    enum http_method method;
+    const char *path;
+    const char *name;   /* metrics label */
+    void (*handler)(struct http_exchange *x);
+    unsigned flags;
+};
+
+static const struct route routes[] = {
+    { HTTP_GET, "/healthz", "healthz", system_healthz, 0 },
+    { HTTP_GET, "/metrics", "metrics", system_metrics, 0 },
+    { HTTP_POST, "/v1/auth/register", "auth_register", accounts_register, R_JSON },
+    { HTTP_POST, "/v1/auth/login", "auth_login", accounts_login, R_JSON },
+    { HTTP_POST, "/v1/auth/logout", "auth_logout", accounts_logout, R_AUTH },
+    { HTTP_GET, "/v1/me", "me", accounts_me, R_AUTH },
+    { HTTP_POST, "/v1/admin/users", "admin_users_create", accounts_admin_create_user,
+      R_AUTH | R_ADMIN | R_JSON },
+    { HTTP_GET, "/v1/ws", "ws", session_upgrade, 0 },
+};
+
+#define NROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
+#define ROUTE_STATIC NROUTES
+#define ROUTE_UNKNOWN (NROUTES + 1)
+
+static const char *route_names[NROUTES + 2];
+
+static void api_request_free(void *p)
+{
+    struct api_request *r = p;
+
+    json_decref(r->body);
+    free(r);
+}
+
+json_t *api_user_json(const struct store_user *u, bool full)
+{
+    json_t *o = json_pack("{s:I,s:s}", "id", (json_int_t)u->id, "username", u->username);
+
+    if (full) {
+        json_object_set_new(o, "display_name", u->has_display_name
+                                                   ? json_string(u->display_name)
+                                                   : json_null());
+        json_object_set_new(o, "role", json_string(u->role));
+        json_object_set_new(o, "created_at", json_integer(u->created_at));
+    }
+    return o;
+}
+
+int api_string_field(json_t *obj, const char *key, const char **out, const char **why)
+{
+    json_t *v = json_object_get(obj, key);
+
+    if (!json_is_string(v)) {
+        *why = v == NULL ? "a required field is missing" : "a field has the wrong type";
+        return PIPIT_EBAD_REQUEST;
+    }
+    /* Strings with NUL are refused by the parser (no JSON_ALLOW_NUL). */
+    *out = json_string_value(v);
+    return 0;
+}
+
+static void run_handler(struct http_exchange *x, const struct route *r)
+{
+    struct api_request *ar = api_request_of(x);
+
+    if ((r->flags & R_ADMIN) && strcmp(ar->who.user.role, "admin") != 0) {
+        http_respond_error(x, PIPIT_EFORBIDDEN, "admins only", NULL);
+        return;
+    }
+    r->handler(x);
+}
+
+static void on_authenticated(struct conn *c, int rc, const struct api_user *who, void *arg)
+{
+    struct http_exchange *x = &c->http->x;
+    const struct route *r = arg;
+
+    if (rc != 0) {
+        http_respond_error(x, PIPIT_EUNAUTHORIZED, NULL,
+                           "WWW-Authenticate: Bearer realm=\"pipit\"\r\n");
+        return;
+    }
+    api_request_of(x)->authenticated = true;
+    api_request_of(x)->who = *who;
+    run_handler(x, r);
+}
+
+static int parse_json_body(struct http_exchange *x, const char **why)
+{
+    const char *ctype = http_request_header(x->req, "content-type");
+    json_error_t jerr;
+    json_t *body;
+
+    if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0) {
+        *why = NULL;
+        return PIPIT_EUNSUPPORTED_MEDIA_TYPE;
+    }
+    body = json_loadb(x->req->body.data != NULL ? x->req->body.data : "", x->req->body.len,
+                      JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL) {
+        *why = "the body is not valid JSON";
+        return PIPIT_EBAD_REQUEST;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        *why = "the body must be a JSON object";
+        return PIPIT_EBAD_REQUEST;
+    }
+    api_request_of(x)->body = body;
+    return 0;
+}
+
+static const char *bearer_token(struct http_exchange *x)
+{
+    const char *h = http_request_header(x->req, "authorization");
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+        return NULL;
+    }
+    h += 7;
+    while (*h == ' ') {
+        h++;
+    }
+    return h;
+}
+
+static void api_handle(struct http_exchange *x)
+{
+    enum http_method m = x->req->method == HTTP_HEAD ? HTTP_GET : x->req->method;
+    const struct route *found = NULL;
+    char allow[128] = "";
+    const char *why = NULL;
+    const char *token;
+    int rc;
+
+    for (int i = 0; i < NROUTES; i++) {
+        if (strcmp(routes[i].path, x->path) != 0) {
+            continue;
+        }
+        if (routes[i].method == m) {
+            found = &routes[i];
+            x->route = i;
+            break;
+        }
+        snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
+                 allow[0] ? ", " : "", http_method_str(routes[i].method));
+        if (routes[i].method == HTTP_GET) {
+            snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), ", HEAD");
+        }
+    }
+    if (found == NULL) {
+        if (allow[0] != '\0') {
+            char hdr[160];
+
+            x->route = ROUTE_UNKNOWN;
+            snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+            http_respond_error(x, PIPIT_EMETHOD_NOT_ALLOWED, NULL, hdr);
+            return;
+        }
+        if (strncmp(x->path, "/v1/", 4) == 0 || strcmp(x->path, "/v1") == 0) {
+            x->route = ROUTE_UNKNOWN;
+            http_respond_error(x, PIPIT_ENOT_FOUND, "no such route", NULL);
+            return;
+        }
+        x->route = ROUTE_STATIC;
+        files_serve(x);
+        return;
+    }
+
+    x->ctx = xcalloc(1, sizeof(struct api_request));
+    x->ctx_free = api_request_free;
+    if (found->flags & R_JSON) {
+        rc = parse_json_body(x, &why);
+        if (rc != 0) {
+            http_respond_error(x, rc, why, NULL);
+            return;
+        }
+    }
+    if (found->flags & R_AUTH) {
+        token = bearer_token(x);
+        if (token == NULL) {
+            http_respond_error(x, PIPIT_EUNAUTHORIZED, NULL,
+                               "WWW-Authenticate: Bearer realm=\"pipit\"\r\n");
+            return;
+        }
+        api_authenticate(x->conn, token, on_authenticated, (void *)found);
+        return;
+    }
+    run_handler(x, found);
+}
+
+void api_install(struct server *srv)
+{
+    for (int i = 0; i < NROUTES; i++) {
+        route_names[i] = routes[i].name;
+    }
+    route_names[ROUTE_STATIC] = "static";
+    route_names[ROUTE_UNKNOWN] = "unknown";
+    srv->http_handler = api_handle;
+    srv->ws_handlers.on_open = session_on_open;
+    srv->ws_handlers.on_text = session_on_text;
+    srv->ws_handlers.on_close = session_on_close;
+}
+
+void system_metrics(struct http_exchange *x)
+{
+    struct server *srv = x->conn->w->srv;
+    struct buf out;
+
+    buf_init(&out, 4 * 1024 * 1024);
+    metrics_render(&srv->metrics, &out, route_names, NROUTES + 2);
+    http_respond(x, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
+                 out.data != NULL ? out.data : "", out.len);
+    buf_cleanup(&out);
+}
+
+void system_healthz(struct http_exchange *x)
+{
+    static const char body[] = "{\"status\":\"ok\"}";
+
+    http_respond(x, 200, "application/json", "Cache-Control: no-store\r\n", body,
+                 sizeof(body) - 1);
+}

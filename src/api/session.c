@@ -1,0 +1,264 @@
+/*
+ * session.c: the WebSocket session protocol (docs/protocol.md) and token checks.
+ *
+ * A session starts unauthenticated; its first op must be "auth". Ops are
+ * dispatched from a table; each answers with exactly one {"re":…} frame. A frame
+ * that is not a valid request gets a bad_request answer and the connection
+ * stays open: one broken message must not cost a client its session.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "auth/token.h"
+#include "proto/proto.h"
+#include "server.h"
+#include "store/jobs.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include "ws/ws_handshake.h"
+
+struct session {
+    bool authenticated;
+    bool auth_pending;          /* an auth op is being checked */
+    struct api_user who;
+};
+
+/* ---- token lookup, shared by REST and WebSocket ---- */
+
+struct auth_job {
+    struct job job;
+    struct conn *c;
+    api_auth_cb cb;
+    void *arg;
+    struct token_parts parts;
+    struct api_user who;
+};
+
+static void auth_run(struct job *j, void *ctx)
+{
+    struct auth_job *aj = (struct auth_job *)j;
+    struct store_token tok;
+
+    j->rc = store_token_lookup(ctx, aj->parts.selector, &tok);
+    if (j->rc == 0 && !token_matches(&aj->parts, &tok, clock_now_ms())) {
+        j->rc = PIPIT_EUNAUTHORIZED;
+    }
+    if (j->rc == 0) {
+        aj->who.token_id = tok.id;
+        aj->who.token_expires_at = tok.expires_at;
+        aj->who.user = tok.user;
+        memset(aj->who.user.password_hash, 0, sizeof(aj->who.user.password_hash));
+    } else if (j->rc == PIPIT_ENOT_FOUND) {
+        j->rc = PIPIT_EUNAUTHORIZED;
+    }
+}
+
+static void auth_done(struct job *j)
+{
+    struct auth_job *aj = (struct auth_job *)j;
+
+    if (j->rc != 0 && j->rc != PIPIT_EUNAUTHORIZED) {
+        log_error(&aj->c->log, "token lookup failed: %s", pipit_strerror(j->rc));
+        j->rc = PIPIT_EUNAUTHORIZED;
+    }
+    /* Called even when the connection closed meanwhile, so cb can free arg. */
+    aj->cb(aj->c, j->rc, j->rc == 0 ? &aj->who : NULL, aj->arg);
+    conn_unref(aj->c);
+    free(aj);
+}
+
+void api_authenticate(struct conn *c, const char *token, api_auth_cb cb, void *arg)
+{
+    struct auth_job *aj = xcalloc(1, sizeof(*aj));
+    int rc;
+
+    aj->c = c;
+    aj->cb = cb;
+    aj->arg = arg;
+    aj->job.origin = c->w;
+    aj->job.run = auth_run;
+    aj->job.done = auth_done;
+    conn_ref(c);
+    rc = token_parse(token, &aj->parts);
+    if (rc == 0) {
+        rc = jobs_read(c->w->srv->jobs, &aj->job);
+    }
+    if (rc != 0) {
+        /* Answer on the same path as a lookup would, never from inside the caller. */
+        aj->job.rc = rc == PIPIT_EUNAVAILABLE ? PIPIT_EUNAUTHORIZED : rc;
+        worker_post(c->w, &aj->job);
+    }
+}
+
+/* ---- revocation ---- */
+
+struct revoke_job {
+    struct job job;
+    int64_t token_id;
+};
+
+static void revoke_done(struct job *j)
+{
+    struct revoke_job *rj = (struct revoke_job *)j;
+    struct worker *w = j->origin;
+
+    /* A scan of this worker's connections: logout is rare, connections are not. */
+    for (struct list *n = w->conns.next; n != &w->conns; n = n->next) {
+        struct conn *c = list_entry(n, struct conn, node);
+        struct session *s = c->ws != NULL ? c->ws->session : NULL;
+
+        if (s != NULL && s->authenticated && s->who.token_id == rj->token_id) {
+            log_info(&c->log, "closing WebSocket of a revoked token");
+            s->authenticated = false;
+            ws_conn_close(c, WS_CLOSE_POLICY, "token revoked");
+        }
+    }
+    free(rj);
+}
+
+void api_revoke_token(struct server *srv, int64_t token_id)
+{
+    for (int i = 0; i < srv->nworkers; i++) {
+        struct revoke_job *rj = xcalloc(1, sizeof(*rj));
+
+        rj->token_id = token_id;
+        rj->job.origin = srv->workers[i];
+        rj->job.done = revoke_done;
+        worker_post(srv->workers[i], &rj->job);
+    }
+}
+
+/* ---- handshake ---- */
+
+void session_upgrade(struct http_exchange *x)
+{
+    struct server *srv = x->conn->w->srv;
+    char accept[WS_ACCEPT_LEN + 1];
+    int rc = ws_handshake_check(x->req, srv->tls != NULL, srv->origins, srv->norigins, accept);
+
+    if (rc != 0) {
+        if (rc == PIPIT_EFORBIDDEN_ORIGIN) {
+            const char *origin = http_request_header(x->req, "origin");
+
+            log_info(&x->conn->log, "refused WebSocket from origin %s", origin);
+        }
+        http_respond_error(x, rc, NULL,
+                           rc == PIPIT_EBAD_WS_VERSION ? "Sec-WebSocket-Version: 13\r\n" : NULL);
+        return;
+    }
+    ws_conn_upgrade(x, accept);
+}
+
+/* ---- the protocol ---- */
+
+static void session_send(struct conn *c, json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+
+    json_decref(msg);
+    if (text != NULL) {
+        ws_conn_send_text(c, text, strlen(text));
+        free(text);
+    }
+}
+
+void session_on_open(struct conn *c)
+{
+    c->ws->session = xcalloc(1, sizeof(struct session));
+}
+
+void session_on_close(struct conn *c)
+{
+    PIPIT_FREE(c->ws->session);
+}
+
+static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *who, void *arg)
+{
+    json_t *id = arg;
+    struct session *s = c->ws != NULL ? c->ws->session : NULL;
+
+    if (s == NULL) {
+        json_decref(id);
+        return;
+    }
+    s->auth_pending = false;
+    if (rc != 0) {
+        session_send(c, proto_error(id, PIPIT_EUNAUTHORIZED, NULL));
+        json_decref(id);
+        return;
+    }
+    s->authenticated = true;
+    s->who = *who;
+    ws_conn_set_authenticated(c);
+    log_info(&c->log, "websocket authenticated as '%s'", who->user.username);
+    session_send(c, proto_ok(id, json_pack("{s:o,s:i}", "user",
+                                           api_user_json(&who->user, false), "protocol",
+                                           PROTO_VERSION)));
+    json_decref(id);
+}
+
+static void op_auth(struct conn *c, struct session *s, struct proto_frame *f)
+{
+    json_t *token = json_object_get(f->root, "token");
+
+    if (s->authenticated) {
+        session_send(c, proto_error(f->id, PIPIT_EALREADY_AUTHENTICATED, NULL));
+        return;
+    }
+    if (s->auth_pending) {
+        session_send(c, proto_error(f->id, PIPIT_EBAD_REQUEST, "an auth is in progress"));
+        return;
+    }
+    if (!json_is_string(token)) {
+        session_send(c, proto_error(f->id, PIPIT_EBAD_REQUEST, "\"token\" must be a string"));
+        return;
+    }
+    s->auth_pending = true;
+    api_authenticate(c, json_string_value(token), on_ws_authenticated, json_incref(f->id));
+}
+
+static void op_ping(struct conn *c, struct session *s, struct proto_frame *f)
+{
+    session_send(c, proto_ok(f->id, json_object()));
+}
+
+struct op {
+    const char *name;
+    void (*fn)(struct conn *c, struct session *s, struct proto_frame *f);
+    bool needs_auth;
+};
+
+static const struct op ops[] = {
+    { "auth", op_auth, false },
+    { "ping", op_ping, true },
+};
+
+void session_on_text(struct conn *c, const char *data, size_t len)
+{
+    struct session *s = c->ws->session;
+    struct proto_frame f;
+    const char *why = NULL;
+    size_t i;
+
+    if (proto_decode(data, len, &f, &why) != 0) {
+        session_send(c, proto_error(f.id, PIPIT_EBAD_REQUEST, why));
+        proto_frame_free(&f);
+        return;
+    }
+    for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        if (strcmp(ops[i].name, f.op) == 0) {
+            break;
+        }
+    }
+    if (i == sizeof(ops) / sizeof(ops[0])) {
+        session_send(c, proto_error(f.id, s->authenticated ? PIPIT_EUNKNOWN_OP
+                                                           : PIPIT_EUNAUTHENTICATED, NULL));
+    } else if (ops[i].needs_auth && !s->authenticated) {
+        session_send(c, proto_error(f.id, PIPIT_EUNAUTHENTICATED, NULL));
+    } else {
+        ops[i].fn(c, s, &f);
+    }
+    proto_frame_free(&f);
+}

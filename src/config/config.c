@@ -1,0 +1,401 @@
+/*
+ * config.c: the option table and the code it drives.
+ *
+ * Each row names a key, its type, where it lives in struct config, its default
+ * (as the text a user would write) and its bounds. Parsing a file, a flag or a
+ * default all go through config_set(), so a default is validated exactly like
+ * user input and the docs can never disagree with the code.
+ */
+#include "config/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/mem.h"
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_DURATION, CFG_ENUM };
+
+#define CFG_SECRET 1u /* never printed */
+
+struct cfg_opt {
+    const char *name;
+    enum cfg_type type;
+    size_t offset;
+    const char *def;
+    int64_t min, max;            /* for INT, SIZE (bytes) and DURATION (ms) */
+    const char *const *choices;  /* for ENUM: index = stored value */
+    unsigned flags;
+    const char *help;
+};
+
+static const char *const registration_choices[] = { "closed", "open", NULL };
+static const char *const log_level_choices[] = { "debug", "info", "warn", "error", NULL };
+static const char *const sync_choices[] = { "full", "normal", "off", NULL };
+
+#define KIB (1024LL)
+#define MIB (1024LL * 1024)
+#define SEC 1000LL
+#define DAY (86400LL * 1000)
+#define OFF(f) offsetof(struct config, f)
+
+static const struct cfg_opt cfg_table[] = {
+    { "listen", CFG_STR, OFF(listen), "127.0.0.1:8080", 0, 0, NULL, 0,
+      "Address and port to listen on (`ADDR:PORT`, IPv6 as `[::1]:8080`). Port 0 picks a free port; the log shows the real one." },
+    { "data_dir", CFG_STR, OFF(data_dir), "./data", 0, 0, NULL, 0,
+      "Directory holding the SQLite store, the lock file and, after the first start, `initial-admin-password`." },
+    { "workers", CFG_INT, OFF(workers), "0", 0, 256, NULL, 0,
+      "Number of I/O worker threads, each with its own event loop and listener. 0 means one per CPU core." },
+    { "registration", CFG_ENUM, OFF(registration), "closed", 0, 0, registration_choices, 0,
+      "`open` lets anyone create an account with `POST /v1/auth/register`; `closed` leaves it to admins." },
+    { "tls_cert", CFG_STR, OFF(tls_cert), "", 0, 0, NULL, 0,
+      "PEM certificate chain. With `tls_key` set too, the listener speaks TLS only." },
+    { "tls_key", CFG_STR, OFF(tls_key), "", 0, 0, NULL, CFG_SECRET,
+      "PEM private key for `tls_cert` (ECDSA P-256 recommended: half the handshake cost of RSA-2048)." },
+    { "allowed_origins", CFG_STR, OFF(allowed_origins), "", 0, 0, NULL, 0,
+      "Comma-separated origins (`https://chat.example.com`) whose pages may open WebSockets, besides the server's own origin. Exact match only." },
+    { "web_root", CFG_STR, OFF(web_root), "./web", 0, 0, NULL, 0,
+      "Directory of static files served for paths outside `/v1/` (the web client)." },
+    { "log_level", CFG_ENUM, OFF(log_level), "info", 0, 0, log_level_choices, 0,
+      "Least severe level written to stderr." },
+    { "sqlite_synchronous", CFG_ENUM, OFF(sqlite_synchronous), "full", 0, 0, sync_choices, 0,
+      "SQLite durability. `full`: an acknowledged write survives power loss. `normal`: faster, may lose the last commits on power loss (never on a crash). `off`: tests only." },
+    { "token_ttl", CFG_DURATION, OFF(token_ttl), "30d", 60 * SEC, 3650 * DAY, NULL, 0,
+      "Lifetime of a session token from login." },
+    { "max_header_count", CFG_INT, OFF(max_header_count), "64", 8, 1024, NULL, 0,
+      "Most header fields in one request; more is answered 431." },
+    { "max_header_size", CFG_SIZE, OFF(max_header_size), "16k", 1 * KIB, 1 * MIB, NULL, 0,
+      "Most bytes in a request head (request line and headers); more is answered 431." },
+    { "max_url_length", CFG_SIZE, OFF(max_url_length), "8k", 256, 1 * MIB, NULL, 0,
+      "Longest request target; longer is answered 414." },
+    { "max_body_size", CFG_SIZE, OFF(max_body_size), "1m", 1 * KIB, 1024 * MIB, NULL, 0,
+      "Largest request body; larger is answered 413 before it is read." },
+    { "header_timeout", CFG_DURATION, OFF(header_timeout), "10s", 100, 600 * SEC, NULL, 0,
+      "Time a client has to send a whole request head; then 408 and the connection closes." },
+    { "idle_timeout", CFG_DURATION, OFF(idle_timeout), "60s", 100, 3600 * SEC, NULL, 0,
+      "How long a keep-alive HTTP connection may wait for its next request." },
+    { "ws_max_message_size", CFG_SIZE, OFF(ws_max_message_size), "1m", 1 * KIB, 64 * MIB, NULL, 0,
+      "Largest WebSocket message (after reassembly); larger closes the connection with 1009." },
+    { "ws_send_queue_max", CFG_SIZE, OFF(ws_send_queue_max), "4m", 16 * KIB, 1024 * MIB, NULL, 0,
+      "Most unsent bytes queued for one WebSocket. A client that stops reading past this is disconnected." },
+    { "ws_auth_timeout", CFG_DURATION, OFF(ws_auth_timeout), "10s", 100, 600 * SEC, NULL, 0,
+      "Time a new WebSocket has to authenticate; then it is closed with 1008." },
+    { "ws_ping_interval", CFG_DURATION, OFF(ws_ping_interval), "30s", 100, 3600 * SEC, NULL, 0,
+      "The server pings a WebSocket that has been silent this long." },
+    { "ws_pong_timeout", CFG_DURATION, OFF(ws_pong_timeout), "20s", 100, 3600 * SEC, NULL, 0,
+      "A WebSocket that sends nothing this long after a ping is taken for dead and dropped." },
+    { "login_free_attempts", CFG_INT, OFF(login_free_attempts), "5", 1, 1000, NULL, 0,
+      "Failed logins per account (and four times as many per IP address) before further attempts are slowed down." },
+    { "login_max_delay", CFG_DURATION, OFF(login_max_delay), "60s", 1 * SEC, 3600 * SEC, NULL, 0,
+      "Longest wait imposed between login attempts after repeated failures. The delay doubles per failure up to this cap, so a real user is never locked out for longer." },
+    { "reader_threads", CFG_INT, OFF(reader_threads), "2", 1, 64, NULL, 0,
+      "Threads for blocking work off the I/O loops: store reads and Argon2id password hashing (64 MiB each while running)." },
+    { "store_batch_max", CFG_INT, OFF(store_batch_max), "256", 1, 100000, NULL, 0,
+      "Most writes committed in one group-commit transaction." },
+    { "shutdown_timeout", CFG_DURATION, OFF(shutdown_timeout), "5s", 100, 600 * SEC, NULL, 0,
+      "On SIGTERM/SIGINT, time given to in-flight requests and writes before the process exits anyway." },
+};
+
+#define CFG_COUNT (sizeof(cfg_table) / sizeof(cfg_table[0]))
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Compares keys treating '-' and '_' alike. */
+static bool key_equal(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a == '-' ? '_' : *a;
+        char y = *b == '-' ? '_' : *b;
+
+        if (x != y) {
+            return false;
+        }
+    }
+    return *a == *b;
+}
+
+static const struct cfg_opt *cfg_find(const char *key)
+{
+    for (size_t i = 0; i < CFG_COUNT; i++) {
+        if (key_equal(cfg_table[i].name, key)) {
+            return &cfg_table[i];
+        }
+    }
+    return NULL;
+}
+
+/* Parses a whole number with an optional unit suffix; -1 on junk or overflow. */
+static int parse_scaled(const char *s, const char *const *units, const int64_t *scales,
+                        int64_t dflt_scale, int64_t *out)
+{
+    char *end;
+    long long v;
+    int64_t scale = dflt_scale;
+
+    if (*s < '0' || *s > '9') {
+        return -1;
+    }
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0) {
+        return -1;
+    }
+    if (*end != '\0') {
+        size_t i;
+
+        for (i = 0; units[i] != NULL; i++) {
+            if (strcasecmp(end, units[i]) == 0) {
+                scale = scales[i];
+                break;
+            }
+        }
+        if (units[i] == NULL) {
+            return -1;
+        }
+    }
+    if (v > INT64_MAX / scale) {
+        return -1;
+    }
+    *out = v * scale;
+    return 0;
+}
+
+static int parse_value(const struct cfg_opt *o, const char *value, int64_t *out,
+                       char *err, size_t errlen)
+{
+    static const char *const size_units[] = { "b", "k", "kb", "kib", "m", "mb", "mib",
+                                              "g", "gb", "gib", NULL };
+    static const int64_t size_scales[] = { 1, KIB, KIB, KIB, MIB, MIB, MIB,
+                                           1024 * MIB, 1024 * MIB, 1024 * MIB };
+    static const char *const dur_units[] = { "ms", "s", "m", "h", "d", NULL };
+    static const int64_t dur_scales[] = { 1, SEC, 60 * SEC, 3600 * SEC, DAY };
+    int rc;
+
+    switch (o->type) {
+    case CFG_ENUM:
+        for (int64_t i = 0; o->choices[i] != NULL; i++) {
+            if (strcmp(value, o->choices[i]) == 0) {
+                *out = i;
+                return 0;
+            }
+        }
+        set_err(err, errlen, "%s: '%s' is not one of the allowed values", o->name, value);
+        return -1;
+    case CFG_INT:
+        rc = parse_scaled(value, (const char *const[]){ NULL }, NULL, 1, out);
+        break;
+    case CFG_SIZE:
+        rc = parse_scaled(value, size_units, size_scales, 1, out);
+        break;
+    case CFG_DURATION:
+        rc = parse_scaled(value, dur_units, dur_scales, SEC, out);
+        break;
+    default:
+        return -1;
+    }
+    if (rc != 0) {
+        set_err(err, errlen, "%s: '%s' is not a valid %s", o->name, value,
+                o->type == CFG_INT ? "number" : o->type == CFG_SIZE ? "size" : "duration");
+        return -1;
+    }
+    if (*out < o->min || *out > o->max) {
+        set_err(err, errlen, "%s: '%s' is out of range", o->name, value);
+        return -1;
+    }
+    return 0;
+}
+
+int config_set(struct config *cfg, const char *key, const char *value,
+               char *err, size_t errlen)
+{
+    const struct cfg_opt *o = cfg_find(key);
+    char *field;
+    int64_t v;
+
+    if (o == NULL) {
+        set_err(err, errlen, "unknown setting '%s'", key);
+        return -1;
+    }
+    if (value == NULL) {
+        set_err(err, errlen, "%s: missing value", o->name);
+        return -1;
+    }
+    field = (char *)cfg + o->offset;
+    if (o->type == CFG_STR) {
+        char **s = (char **)(void *)field;
+
+        if (strlen(value) > 4096) {
+            set_err(err, errlen, "%s: value too long", o->name);
+            return -1;
+        }
+        free(*s);
+        *s = xstrdup(value);
+        return 0;
+    }
+    if (parse_value(o, value, &v, err, errlen) != 0) {
+        return -1;
+    }
+    *(int64_t *)(void *)field = v;
+    return 0;
+}
+
+void config_init(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < CFG_COUNT; i++) {
+        char err[256];
+
+        /* The defaults are constant and tested; a failure here is a bug. */
+        if (config_set(cfg, cfg_table[i].name, cfg_table[i].def, err, sizeof(err)) != 0) {
+            fprintf(stderr, "pipit: bad default: %s\n", err);
+            abort();
+        }
+    }
+}
+
+void config_cleanup(struct config *cfg)
+{
+    for (size_t i = 0; i < CFG_COUNT; i++) {
+        if (cfg_table[i].type == CFG_STR) {
+            char **s = (char **)(void *)((char *)cfg + cfg_table[i].offset);
+
+            PIPIT_FREE(*s);
+        }
+    }
+}
+
+struct ini_state {
+    struct config *cfg;
+    char *err;
+    size_t errlen;
+    int failed;
+};
+
+static int config_ini_line(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_state *st = user;
+    char key[256];
+
+    if (st->failed) {
+        return 0;
+    }
+    if (section != NULL && section[0] != '\0') {
+        snprintf(key, sizeof(key), "%s.%s", section, name);
+    } else {
+        snprintf(key, sizeof(key), "%s", name);
+    }
+    if (config_set(st->cfg, key, value, st->err, st->errlen) != 0) {
+        st->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static int ini_result(int rc, struct ini_state *st, const char *what)
+{
+    if (st->failed) {
+        return -1;
+    }
+    if (rc != 0) {
+        if (rc > 0) {
+            set_err(st->err, st->errlen, "%s: syntax error on line %d", what, rc);
+        } else {
+            set_err(st->err, st->errlen, "%s: cannot read", what);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+int config_load_string(struct config *cfg, const char *text, char *err, size_t errlen)
+{
+    struct ini_state st = { cfg, err, errlen, 0 };
+
+    return ini_result(ini_parse_string(text, config_ini_line, &st), &st, "config");
+}
+
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    struct ini_state st = { cfg, err, errlen, 0 };
+
+    return ini_result(ini_parse(path, config_ini_line, &st), &st, path);
+}
+
+int config_validate(const struct config *cfg, char *err, size_t errlen)
+{
+    if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
+        set_err(err, errlen, "tls_cert and tls_key must be set together");
+        return -1;
+    }
+    if (cfg->listen[0] == '\0' || strrchr(cfg->listen, ':') == NULL) {
+        set_err(err, errlen, "listen: expected ADDR:PORT, got '%s'", cfg->listen);
+        return -1;
+    }
+    if (cfg->data_dir[0] == '\0') {
+        set_err(err, errlen, "data_dir must not be empty");
+        return -1;
+    }
+    return 0;
+}
+
+static const char *type_name(const struct cfg_opt *o)
+{
+    switch (o->type) {
+    case CFG_STR:
+        return "string";
+    case CFG_INT:
+        return "integer";
+    case CFG_SIZE:
+        return "size";
+    case CFG_DURATION:
+        return "duration";
+    case CFG_ENUM:
+        return "choice";
+    }
+    return "?";
+}
+
+void config_print_docs(FILE *out)
+{
+    fputs("# Configuration\n\n"
+          "Generated by `pipitd --print-config-docs` from the option table in\n"
+          "`src/config/config.c`; do not edit by hand (`make docs` regenerates it).\n\n"
+          "Settings come from an INI file (`pipitd --config FILE`, `key = value`, `#` or `;`\n"
+          "comments) and from flags (`--key value`), flags winning. Dashes and underscores\n"
+          "in keys are interchangeable: `--data-dir DIR` sets `data_dir`.\n"
+          "`pipitd --test-config` checks the result and exits.\n\n"
+          "Sizes take `k`, `m` or `g` (powers of 1024; bare numbers are bytes). Durations\n"
+          "take `ms`, `s`, `m`, `h` or `d` (bare numbers are seconds).\n\n"
+          "| key | type | default | meaning |\n|---|---|---|---|\n",
+          out);
+    for (size_t i = 0; i < CFG_COUNT; i++) {
+        const struct cfg_opt *o = &cfg_table[i];
+
+        fprintf(out, "| `%s` | %s", o->name, type_name(o));
+        if (o->type == CFG_ENUM) {
+            fputs(":", out);
+            for (size_t j = 0; o->choices[j] != NULL; j++) {
+                fprintf(out, "%s `%s`", j ? "," : "", o->choices[j]);
+            }
+        }
+        if (o->def[0] != '\0') {
+            fprintf(out, " | `%s` | %s |\n", o->def, o->help);
+        } else {
+            fprintf(out, " | (empty) | %s |\n", o->help);
+        }
+    }
+}

@@ -1,0 +1,73 @@
+/*
+ * config.h: every pipitd setting, described once in a declarative table.
+ *
+ * The table in config.c drives the INI file parser, the --key value flags,
+ * --test-config and docs/config.md (pipitd --print-config-docs). Adding a setting
+ * means adding a field here and a row there, nothing else.
+ *
+ * Values: strings are owned char * (never NULL), numbers are int64_t; durations
+ * are stored in milliseconds and sizes in bytes. A struct config is built on the
+ * main thread before any worker starts and is read-only afterwards.
+ */
+#ifndef PIPIT_CONFIG_CONFIG_H
+#define PIPIT_CONFIG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum registration_mode { REGISTRATION_CLOSED, REGISTRATION_OPEN };
+enum sqlite_sync_mode { SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL, SQLITE_SYNC_OFF };
+
+struct config {
+    char *listen;
+    char *data_dir;
+    int64_t workers;
+    int64_t registration;       /* enum registration_mode */
+    char *tls_cert;
+    char *tls_key;
+    char *allowed_origins;      /* comma-separated exact origins */
+    char *web_root;
+    int64_t log_level;          /* enum log_level */
+    int64_t sqlite_synchronous; /* enum sqlite_sync_mode */
+    int64_t token_ttl;          /* ms */
+    int64_t max_header_count;
+    int64_t max_header_size;
+    int64_t max_url_length;
+    int64_t max_body_size;
+    int64_t header_timeout;     /* ms */
+    int64_t idle_timeout;       /* ms */
+    int64_t ws_max_message_size;
+    int64_t ws_send_queue_max;
+    int64_t ws_auth_timeout;    /* ms */
+    int64_t ws_ping_interval;   /* ms */
+    int64_t ws_pong_timeout;    /* ms */
+    int64_t login_free_attempts;
+    int64_t login_max_delay;    /* ms */
+    int64_t reader_threads;
+    int64_t store_batch_max;
+    int64_t shutdown_timeout;   /* ms */
+};
+
+/* Fills every field with its default. */
+void config_init(struct config *cfg);
+void config_cleanup(struct config *cfg);
+
+/*
+ * Sets one key from text. Dashes and underscores in the key are interchangeable.
+ * Returns 0, or -1 with a message in err.
+ */
+int config_set(struct config *cfg, const char *key, const char *value,
+               char *err, size_t errlen);
+
+/* Parses INI text (file contents); keys may be inside [sections] as "section.key". */
+int config_load_string(struct config *cfg, const char *text, char *err, size_t errlen);
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Checks the settings against each other (TLS needs both files, …). */
+int config_validate(const struct config *cfg, char *err, size_t errlen);
+
+/* Writes docs/config.md. */
+void config_print_docs(FILE *out);
+
+#endif

@@ -1,0 +1,399 @@
+/*
+ * http_conn.c: the request/response cycle on one connection.
+ *
+ * State per connection: nothing between requests (http == NULL), otherwise one
+ * struct http_conn. Timeouts use the connection's single wheel timer:
+ *   waiting for a new request  → idle_timeout, then a silent close;
+ *   reading a request          → header_timeout from its first byte, then 408;
+ *   with the handler           → none (the handler always answers).
+ */
+#include "http/http_conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "net/conn.h"
+#include "server.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+/* Stop taking new requests while this much output is waiting for the client. */
+#define HTTP_OUTPUT_HIGH_WATER (1024 * 1024)
+/* Extra input buffered beyond one maximal request before reading pauses. */
+#define HTTP_INPUT_SLACK (64 * 1024)
+
+static void http_conn_process(struct conn *c);
+
+/* Releases what an exchange owns; safe to call twice. */
+static void http_exchange_end(struct http_exchange *x)
+{
+    PIPIT_FREE(x->path);
+    if (x->ctx_free != NULL && x->ctx != NULL) {
+        x->ctx_free(x->ctx);
+    }
+    x->ctx = NULL;
+    x->ctx_free = NULL;
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+void http_date(char *out, int64_t unix_seconds)
+{
+    time_t t = (time_t)unix_seconds;
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, 30, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static size_t http_input_cap(const struct server *srv)
+{
+    return (size_t)(srv->cfg.max_header_size + srv->cfg.max_body_size) + HTTP_INPUT_SLACK;
+}
+
+static struct http_conn *http_conn_get(struct conn *c)
+{
+    struct server *srv = c->w->srv;
+
+    if (c->http == NULL) {
+        struct http_limits limits = {
+            .max_header_count = (size_t)srv->cfg.max_header_count,
+            .max_header_size = (size_t)srv->cfg.max_header_size,
+            .max_url_length = (size_t)srv->cfg.max_url_length,
+            .max_body_size = (size_t)srv->cfg.max_body_size,
+        };
+
+        c->http = xcalloc(1, sizeof(*c->http));
+        http_parse_init(&c->http->parse, &limits);
+        buf_init(&c->http->in, http_input_cap(srv));
+    }
+    return c->http;
+}
+
+void http_conn_free(struct conn *c)
+{
+    struct http_conn *h = c->http;
+
+    if (h == NULL) {
+        return;
+    }
+    http_parse_cleanup(&h->parse);
+    buf_cleanup(&h->in);
+    http_exchange_end(&h->x);
+    free(h);
+    c->http = NULL;
+}
+
+void http_conn_start(struct conn *c)
+{
+    /* A new connection must send its first request within the header timeout. */
+    conn_timer_arm(c, c->w->srv->cfg.header_timeout);
+}
+
+void http_conn_on_data(struct conn *c, const char *data, size_t len)
+{
+    struct http_conn *h = http_conn_get(c);
+
+    if (buf_append(&h->in, data, len) != 0) {
+        /* Cannot happen while reading pauses at the cap; refuse rather than grow. */
+        conn_close(c, false);
+        return;
+    }
+    if (h->in.len >= h->in.max - WORKER_READ_BUF) {
+        conn_pause_read(c);
+    }
+    http_conn_process(c);
+}
+
+/* Decodes %XX in a path; rejects bad escapes and NUL. Returns NULL when invalid. */
+static char *decode_path(const char *s, size_t n)
+{
+    char *out = xmalloc(n + 1);
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int hi, lo;
+
+            if (i + 2 >= n) {
+                goto bad;
+            }
+            hi = s[i + 1];
+            lo = s[i + 2];
+            hi = hi >= '0' && hi <= '9' ? hi - '0' : (hi | 32) >= 'a' && (hi | 32) <= 'f' ? (hi | 32) - 'a' + 10 : -1;
+            lo = lo >= '0' && lo <= '9' ? lo - '0' : (lo | 32) >= 'a' && (lo | 32) <= 'f' ? (lo | 32) - 'a' + 10 : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                goto bad;
+            }
+            out[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+
+bad:
+    free(out);
+    return NULL;
+}
+
+static void http_fail(struct conn *c, int err)
+{
+    struct http_conn *h = c->http;
+
+    /* Answer through the normal path so the status is counted and logged. */
+    h->busy = true;
+    h->close_after = true;
+    http_exchange_end(&h->x);
+    h->x = (struct http_exchange){ .conn = c, .req = &h->parse.req, .route = -1,
+                                   .started_ms = worker_now(c->w) };
+    conn_pause_read(c);
+    http_respond_error(&h->x, err, NULL, NULL);
+}
+
+static void http_dispatch(struct conn *c)
+{
+    struct http_conn *h = c->http;
+    struct http_request *req = &h->parse.req;
+    const char *q = strchr(req->url, '?');
+    size_t plen = q != NULL ? (size_t)(q - req->url) : strlen(req->url);
+
+    h->busy = true;
+    conn_timer_cancel(c);
+    http_exchange_end(&h->x);
+    h->x = (struct http_exchange){
+        .conn = c,
+        .req = req,
+        .query = q != NULL ? q + 1 : "",
+        .route = -1,
+        .head_only = req->method == HTTP_HEAD,
+        .started_ms = worker_now(c->w),
+    };
+    if (!req->keep_alive || c->w->stopping) {
+        h->close_after = true;
+    }
+    /* Only origin-form targets (RFC 9112 §3.2.1). */
+    if (req->url[0] != '/' || (h->x.path = decode_path(req->url, plen)) == NULL) {
+        h->close_after = true;
+        http_respond_error(&h->x, PIPIT_EBAD_REQUEST, "bad request target", NULL);
+        return;
+    }
+    c->w->srv->http_handler(&h->x);
+}
+
+static void http_conn_process(struct conn *c)
+{
+    struct http_conn *h = c->http;
+
+    if (h == NULL || h->processing) {
+        return;
+    }
+    h->processing = true;
+    while (!c->closing && !h->busy && !h->close_after && h->in.len > 0 &&
+           conn_pending(c) < HTTP_OUTPUT_HIGH_WATER && c->proto == CONN_HTTP) {
+        enum http_parse_status st;
+        bool was_started = http_parse_started(&h->parse);
+        size_t n = http_parse_feed(&h->parse, h->in.data, h->in.len, &st);
+
+        buf_consume(&h->in, n);
+        if (st == HTTP_PARSE_ERROR) {
+            http_fail(c, h->parse.err);
+            break;
+        }
+        if (st == HTTP_PARSE_MORE) {
+            if (!was_started && http_parse_started(&h->parse)) {
+                conn_timer_arm(c, c->w->srv->cfg.header_timeout);
+            }
+            break;
+        }
+        http_dispatch(c);
+        if (c->http != h) {
+            return; /* upgraded: the connection speaks another protocol now */
+        }
+    }
+    h->processing = false;
+    if (c->closing || h->busy) {
+        return;
+    }
+    if (h->in.len == 0 && !http_parse_started(&h->parse) && !h->close_after) {
+        /* Idle keep-alive: give every HTTP buffer back. */
+        http_conn_free(c);
+        conn_resume_read(c);
+    } else if (h->in.len < h->in.max / 2) {
+        conn_resume_read(c);
+    }
+}
+
+void http_conn_on_drain(struct conn *c)
+{
+    http_conn_process(c);
+}
+
+void http_conn_on_timeout(struct conn *c)
+{
+    struct http_conn *h = c->http;
+
+    if (h == NULL || !http_parse_started(&h->parse)) {
+        log_debug(&c->log, "idle timeout");
+        conn_close(c, false);
+        return;
+    }
+    if (h->busy) {
+        return;
+    }
+    log_info(&c->log, "request timeout");
+    http_fail(c, PIPIT_EREQUEST_TIMEOUT);
+}
+
+void http_conn_shutdown(struct conn *c)
+{
+    struct http_conn *h = c->http;
+
+    if (h != NULL && h->busy) {
+        h->close_after = true;
+        return;
+    }
+    conn_close(c, true);
+}
+
+/* After an answer: next request, keep-alive wait, or close. */
+static void http_conn_finish(struct conn *c)
+{
+    struct http_conn *h = c->http;
+
+    h->busy = false;
+    http_exchange_end(&h->x);
+    if (h->close_after) {
+        conn_close(c, true);
+        return;
+    }
+    http_parse_reset(&h->parse);
+    conn_timer_arm(c, c->w->srv->cfg.idle_timeout);
+    http_conn_process(c);
+}
+
+void http_respond(struct http_exchange *x, int status, const char *content_type,
+                  const char *extra_headers, const void *body, size_t len)
+{
+    struct conn *c = x->conn;
+    struct server *srv = c->w->srv;
+    struct http_conn *h = c->http;
+    char head[1024];
+    char date[32];
+    int n;
+
+    x->answered = true;
+    metrics_count_http(&srv->metrics, x->route, status);
+    log_debug(&c->log, "%s %s %d %lldms", http_method_str(x->req->method),
+              x->path != NULL ? x->path : "-", status,
+              (long long)(worker_now(c->w) - x->started_ms));
+    if (c->closing || h == NULL) {
+        return;
+    }
+    http_date(date, clock_now_ms() / 1000);
+    n = snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d %s\r\n"
+                 "Date: %s\r\n"
+                 "Server: pipit\r\n"
+                 "X-Content-Type-Options: nosniff\r\n"
+                 "%s%s%s"
+                 "Content-Length: %zu\r\n"
+                 "%s",
+                 status, status_text(status), date,
+                 content_type != NULL ? "Content-Type: " : "",
+                 content_type != NULL ? content_type : "",
+                 content_type != NULL ? "\r\n" : "",
+                 len, h->close_after ? "Connection: close\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(head)) {
+        conn_close(c, false);
+        return;
+    }
+    conn_send(c, head, (size_t)n);
+    if (extra_headers != NULL) {
+        conn_send(c, extra_headers, strlen(extra_headers));
+    }
+    conn_send(c, "\r\n", 2);
+    if (!x->head_only && len > 0) {
+        conn_send(c, body, len);
+    }
+    http_conn_finish(c);
+}
+
+void http_respond_json(struct http_exchange *x, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    size_t len;
+
+    json_decref(body);
+    if (text == NULL) {
+        http_respond_error(x, PIPIT_EINTERNAL, NULL, NULL);
+        return;
+    }
+    len = strlen(text);
+    text[len] = '\0';
+    http_respond(x, status, "application/json", "Cache-Control: no-store\r\n", text, len);
+    free(text);
+}
+
+void http_respond_error(struct http_exchange *x, int err, const char *message,
+                        const char *extra_headers)
+{
+    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", pipit_errcode(err),
+                             "message", message != NULL ? message : pipit_strerror(err));
+    char *text = json_dumps(body, JSON_COMPACT);
+    struct buf hdrs;
+
+    json_decref(body);
+    buf_init(&hdrs, 4096);
+    buf_appendz(&hdrs, "Cache-Control: no-store\r\n");
+    if (extra_headers != NULL) {
+        buf_appendz(&hdrs, extra_headers);
+    }
+    http_respond(x, pipit_errstatus(err), "application/json", hdrs.data, text,
+                 text != NULL ? strlen(text) : 0);
+    buf_cleanup(&hdrs);
+    free(text);
+}
+
+void http_conn_detach(struct conn *c, struct buf *leftover)
+{
+    struct http_conn *h = c->http;
+
+    if (h != NULL) {
+        if (h->in.len > 0) {
+            buf_append(leftover, h->in.data, h->in.len);
+        }
+        http_conn_free(c);
+    }
+    conn_timer_cancel(c);
+}

@@ -1,0 +1,80 @@
+/*
+ * http_conn.h: HTTP/1.1 on a connection: requests in, responses out, in order.
+ *
+ * Requests are parsed by http_parse and handed one at a time to the server's
+ * handler (struct server.http_handler) as a struct http_exchange. The handler
+ * answers at once or later (after a job), always with exactly one http_respond*
+ * call. Pipelined requests wait in the input buffer until the one before them
+ * has been answered, so answers go out in request order; reading pauses while
+ * too much input or output is queued, so neither side can grow memory without
+ * bound. Between requests a keep-alive connection holds no HTTP state at all.
+ *
+ * Loop thread only.
+ */
+#ifndef PIPIT_HTTP_HTTP_CONN_H
+#define PIPIT_HTTP_HTTP_CONN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/http_parse.h"
+#include "util/buf.h"
+
+struct conn;
+
+struct http_exchange {
+    struct conn *conn;           /* borrowed; valid until the answer */
+    struct http_request *req;    /* borrowed from the parser */
+    char *path;                  /* percent-decoded path, owned */
+    const char *query;           /* raw query after '?', or "" */
+    int route;                   /* route index for metrics; -1 when none */
+    bool head_only;              /* HEAD: headers without the body */
+    bool answered;
+    int64_t started_ms;
+    void *ctx;                   /* the handler's per-request state */
+    void (*ctx_free)(void *ctx); /* called when the exchange ends */
+};
+
+struct http_conn {
+    struct http_parse parse;
+    struct buf in;               /* received bytes not yet parsed */
+    struct http_exchange x;
+    bool busy;                   /* a request is with the handler */
+    bool processing;             /* http_conn_process is on the stack */
+    bool close_after;            /* close once the current answer is out */
+};
+
+/* conn.c hooks. */
+void http_conn_start(struct conn *c);
+void http_conn_on_data(struct conn *c, const char *data, size_t len);
+void http_conn_on_drain(struct conn *c);
+void http_conn_on_timeout(struct conn *c);
+void http_conn_shutdown(struct conn *c);
+void http_conn_free(struct conn *c);
+
+/*
+ * Answers the exchange. extra_headers is either NULL or CRLF-terminated header
+ * lines. After the call x must not be used. Safe to call when the connection
+ * has meanwhile closed (it then only cleans up).
+ */
+void http_respond(struct http_exchange *x, int status, const char *content_type,
+                  const char *extra_headers, const void *body, size_t len);
+/* JSON answer; takes the reference to body. */
+void http_respond_json(struct http_exchange *x, int status, json_t *body);
+/* {"error":{"code","message"}} with the error's status; message NULL = default. */
+void http_respond_error(struct http_exchange *x, int err, const char *message,
+                        const char *extra_headers);
+
+/*
+ * Hands the connection over to another protocol (WebSocket) after the handler
+ * wrote its 101 answer with conn_send(); returns the bytes that followed the
+ * request head, which belong to the new protocol (copied into out).
+ */
+void http_conn_detach(struct conn *c, struct buf *leftover);
+
+/* "Mon, 02 Jan 2006 15:04:05 GMT" into out (at least 30 bytes). */
+void http_date(char *out, int64_t unix_seconds);
+
+#endif

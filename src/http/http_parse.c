@@ -1,0 +1,400 @@
+/*
+ * http_parse.c: the strict wrapper around http-parser (RFC 9112).
+ *
+ * Two passes over the head bytes: our own line scanner (bare LF, obs-fold) and
+ * http-parser (syntax, framing). Callback results are copied into `head`, a
+ * buffer capped at max_header_size, so a request can never make us hold more
+ * than the configured limits.
+ */
+#include "http/http_parse.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "util/err.h"
+#include "util/mem.h"
+
+static int on_message_begin(http_parser *p);
+static int on_url(http_parser *p, const char *at, size_t len);
+static int on_header_field(http_parser *p, const char *at, size_t len);
+static int on_header_value(http_parser *p, const char *at, size_t len);
+static int on_headers_complete(http_parser *p);
+static int on_body(http_parser *p, const char *at, size_t len);
+static int on_message_complete(http_parser *p);
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* RFC 9110 §5.6.2: tchar. */
+static bool is_tchar(unsigned char c)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr(extra, c) != NULL);
+}
+
+static int fail(struct http_parse *hp, int err)
+{
+    if (hp->err == 0) {
+        hp->err = err;
+    }
+    return -1;
+}
+
+void http_parse_init(struct http_parse *hp, const struct http_limits *limits)
+{
+    memset(hp, 0, sizeof(*hp));
+    hp->limits = *limits;
+    /* The head holds the text plus one NUL per url, name and value. */
+    buf_init(&hp->head, limits->max_header_size + 2 * limits->max_header_count + 2);
+    buf_init(&hp->req.body, limits->max_body_size);
+    http_parser_init(&hp->p, HTTP_REQUEST);
+    hp->p.data = hp;
+    hp->req.content_length = -1;
+}
+
+void http_parse_cleanup(struct http_parse *hp)
+{
+    buf_cleanup(&hp->head);
+    buf_cleanup(&hp->req.body);
+    PIPIT_FREE(hp->offsets);
+    PIPIT_FREE(hp->req.headers);
+}
+
+void http_parse_reset(struct http_parse *hp)
+{
+    struct http_limits limits = hp->limits;
+    struct buf head = hp->head;
+    struct buf body = hp->req.body;
+    size_t *offsets = hp->offsets;
+    size_t cap = hp->cap_offsets;
+    struct http_header *headers = hp->req.headers;
+    http_parser p = hp->p;
+
+    buf_reset(&head);
+    buf_reset(&body);
+    memset(hp, 0, sizeof(*hp));
+    hp->limits = limits;
+    hp->head = head;
+    hp->req.body = body;
+    hp->offsets = offsets;
+    hp->cap_offsets = cap;
+    hp->req.headers = headers;
+    hp->req.content_length = -1;
+    hp->p = p;
+    hp->p.data = hp;
+    http_parser_pause(&hp->p, 0);
+}
+
+bool http_parse_started(const struct http_parse *hp)
+{
+    return hp->head.len > 0 || hp->p.nread > 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    return 0;
+}
+
+static int head_append(struct http_parse *hp, const char *at, size_t len)
+{
+    if (buf_append(&hp->head, at, len) != 0) {
+        return fail(hp, PIPIT_EHEADERS_TOO_LARGE);
+    }
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct http_parse *hp = p->data;
+
+    hp->url_len += len;
+    if (hp->url_len > hp->limits.max_url_length) {
+        return fail(hp, PIPIT_EURI_TOO_LONG);
+    }
+    return head_append(hp, at, len);
+}
+
+static void add_offset(struct http_parse *hp)
+{
+    if (hp->noffsets == hp->cap_offsets) {
+        hp->cap_offsets = hp->cap_offsets ? hp->cap_offsets * 2 : 16;
+        hp->offsets = xrealloc(hp->offsets, hp->cap_offsets * sizeof(*hp->offsets));
+    }
+    hp->offsets[hp->noffsets++] = hp->head.len;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct http_parse *hp = p->data;
+    char lower[256];
+
+    if (hp->last != 1) {
+        /* A new field: close the url or the previous value. */
+        if (head_append(hp, "", 1) != 0) {
+            return -1;
+        }
+        if (hp->noffsets / 2 >= hp->limits.max_header_count) {
+            return fail(hp, PIPIT_EHEADERS_TOO_LARGE);
+        }
+        add_offset(hp);
+        hp->last = 1;
+    }
+    while (len > 0) {
+        size_t n = len < sizeof(lower) ? len : sizeof(lower);
+
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)at[i];
+
+            if (!is_tchar(c)) {
+                return fail(hp, PIPIT_EBAD_REQUEST);
+            }
+            lower[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+        if (head_append(hp, lower, n) != 0) {
+            return -1;
+        }
+        at += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct http_parse *hp = p->data;
+
+    if (hp->last != 2) {
+        if (head_append(hp, "", 1) != 0) {
+            return -1;
+        }
+        add_offset(hp);
+        hp->last = 2;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)at[i];
+
+        /* RFC 9110 §5.5: no CTLs but HTAB in field values. */
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            return fail(hp, PIPIT_EBAD_REQUEST);
+        }
+    }
+    return head_append(hp, at, len);
+}
+
+static char *trim(char *s)
+{
+    size_t n;
+
+    while (*s == ' ' || *s == '\t') {
+        s++;
+    }
+    n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) {
+        s[--n] = '\0';
+    }
+    return s;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct http_parse *hp = p->data;
+    struct http_request *req = &hp->req;
+    size_t n;
+
+    if (head_append(hp, "", 1) != 0) {
+        return -1;
+    }
+    if (hp->last == 1) {
+        /* A field without a value cannot happen with http-parser; be safe. */
+        return fail(hp, PIPIT_EBAD_REQUEST);
+    }
+    n = hp->noffsets / 2;
+    req->headers = xrealloc(req->headers, (n ? n : 1) * sizeof(*req->headers));
+    req->nheaders = n;
+    req->url = hp->head.data;
+    for (size_t i = 0; i < n; i++) {
+        req->headers[i].name = hp->head.data + hp->offsets[2 * i];
+        req->headers[i].value = trim(hp->head.data + hp->offsets[2 * i + 1]);
+    }
+    req->method = (enum http_method)p->method;
+    req->version_minor = p->http_minor;
+    if (p->http_major != 1) {
+        return fail(hp, PIPIT_EBAD_REQUEST);
+    }
+    req->keep_alive = http_should_keep_alive(p) != 0;
+    req->upgrade = p->upgrade != 0;
+    req->chunked = (p->flags & F_CHUNKED) != 0;
+    if (p->flags & F_CONTENTLENGTH) {
+        if (p->content_length > (uint64_t)hp->limits.max_body_size) {
+            return fail(hp, PIPIT_EPAYLOAD_TOO_LARGE);
+        }
+        req->content_length = (int64_t)p->content_length;
+    }
+    /* RFC 9112 §3.2: a 1.1 request without Host gets 400. */
+    if (p->http_minor >= 1 && http_request_header(req, "host") == NULL) {
+        return fail(hp, PIPIT_EBAD_REQUEST);
+    }
+    hp->head_done = true;
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct http_parse *hp = p->data;
+
+    if (buf_append(&hp->req.body, at, len) != 0) {
+        return fail(hp, PIPIT_EPAYLOAD_TOO_LARGE);
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct http_parse *hp = p->data;
+
+    hp->done = true;
+    /* Stop here: the next pipelined request waits until this one is answered. */
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+/*
+ * Scans head bytes for what http-parser tolerates: bare LF or bare CR line ends
+ * and header lines starting with whitespace (obs-fold, RFC 9112 §5.2). Returns how
+ * many bytes belong to the head: all of len unless the blank line ending it is
+ * inside. State lives in hp, so the head may arrive one byte at a time.
+ */
+static size_t scan_head(struct http_parse *hp, const char *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = data[i];
+
+        if (c == '\n') {
+            if (!hp->last_cr) {
+                hp->line_bad = true;
+                return i;
+            }
+            if (hp->line_len == 1) {
+                /* An empty line ends the head; before the request line it is noise. */
+                if (hp->lines > 0) {
+                    hp->scan_done = true;
+                    return i + 1;
+                }
+            } else {
+                hp->lines++;
+            }
+            hp->line_len = 0;
+            hp->last_cr = false;
+            continue;
+        }
+        if (hp->last_cr || (hp->line_len == 0 && hp->lines > 0 && (c == ' ' || c == '\t'))) {
+            hp->line_bad = true;
+            return i;
+        }
+        hp->line_len++;
+        hp->last_cr = c == '\r';
+    }
+    return len;
+}
+
+size_t http_parse_feed(struct http_parse *hp, const char *data, size_t len,
+                       enum http_parse_status *status)
+{
+    size_t total = 0;
+
+    *status = HTTP_PARSE_MORE;
+    if (hp->err != 0) {
+        *status = HTTP_PARSE_ERROR;
+        return 0;
+    }
+    while (len > 0 && !hp->done) {
+        size_t n = len;
+        size_t got;
+
+        if (!hp->scan_done) {
+            n = scan_head(hp, data, len);
+            if (hp->line_bad) {
+                hp->err = PIPIT_EBAD_REQUEST;
+                *status = HTTP_PARSE_ERROR;
+                return total;
+            }
+        }
+        got = http_parser_execute(&hp->p, &settings, data, n);
+        total += got;
+        if (hp->done) {
+            break;
+        }
+        if (HTTP_PARSER_ERRNO(&hp->p) != HPE_OK) {
+            if (hp->err == 0) {
+                hp->err = HTTP_PARSER_ERRNO(&hp->p) == HPE_HEADER_OVERFLOW
+                              ? PIPIT_EHEADERS_TOO_LARGE
+                              : PIPIT_EBAD_REQUEST;
+            }
+            *status = HTTP_PARSE_ERROR;
+            return total;
+        }
+        if (hp->p.upgrade && hp->head_done) {
+            /* http-parser stops at the end of an Upgrade head. */
+            hp->done = true;
+            break;
+        }
+        data += got;
+        len -= got;
+        if (got < n) {
+            /* Should not happen without an error; treat it as one. */
+            hp->err = PIPIT_EBAD_REQUEST;
+            *status = HTTP_PARSE_ERROR;
+            return total;
+        }
+    }
+    if (hp->done) {
+        *status = HTTP_PARSE_DONE;
+    }
+    return total;
+}
+
+const char *http_request_header(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (strcmp(req->headers[i].name, name) == 0) {
+            return req->headers[i].value;
+        }
+    }
+    return NULL;
+}
+
+bool http_header_has_token(const char *value, const char *token)
+{
+    size_t tlen = strlen(token);
+
+    while (value != NULL && *value != '\0') {
+        const char *end;
+        size_t n;
+
+        while (*value == ' ' || *value == '\t' || *value == ',') {
+            value++;
+        }
+        end = value;
+        while (*end != '\0' && *end != ',') {
+            end++;
+        }
+        n = (size_t)(end - value);
+        while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t')) {
+            n--;
+        }
+        if (n == tlen && strncasecmp(value, token, n) == 0) {
+            return true;
+        }
+        value = end;
+    }
+    return false;
+}

@@ -1,0 +1,397 @@
+/*
+ * conn.c: accept, read, write, TLS and the lifecycle of a connection.
+ *
+ * Lifecycle: accepted → (HTTP requests | upgraded to WebSocket) → closing → freed.
+ * The worker holds the first reference; uv_close's callback drops it. Jobs in
+ * flight hold more, so the memory lives until the last one comes back, while
+ * `closing` tells everyone to stop using the socket.
+ */
+#include "net/conn.h"
+
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http_conn.h"
+#include "server.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include "ws/ws_conn.h"
+
+/* Unbounded for HTTP responses: one response at a time, built by us. */
+#define CONN_DEFAULT_SEND_CAP ((size_t)1 << 40)
+
+static void conn_start_write(struct conn *c);
+
+static void conn_free(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    wheel_cancel(&c->timer);
+    http_conn_free(c);
+    ws_conn_free(c);
+    if (c->ssl != NULL) {
+        SSL_free(c->ssl);
+    }
+    buf_cleanup(&c->out);
+    buf_cleanup(&c->inflight);
+    list_unlink(&c->node);
+    w->nconns--;
+    free(c);
+    worker__conn_gone(w);
+}
+
+void conn_ref(struct conn *c)
+{
+    c->refs++;
+}
+
+void conn_unref(struct conn *c)
+{
+    if (--c->refs == 0) {
+        conn_free(c);
+    }
+}
+
+static void on_close(uv_handle_t *h)
+{
+    struct conn *c = (struct conn *)h;
+
+    if (c->counted) {
+        atomic_fetch_sub(&c->w->srv->metrics.connections, 1);
+        c->counted = false;
+    }
+    conn_unref(c);
+}
+
+size_t conn_pending(const struct conn *c)
+{
+    return c->out.len + c->inflight.len;
+}
+
+void conn_set_send_cap(struct conn *c, size_t max)
+{
+    c->send_cap = max;
+}
+
+void conn_close(struct conn *c, bool flush)
+{
+    if (c->closing) {
+        return;
+    }
+    if (flush && conn_pending(c) > 0) {
+        c->close_when_flushed = true;
+        conn_pause_read(c);
+        return;
+    }
+    c->closing = true;
+    wheel_cancel(&c->timer);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+
+    buf_reset(&c->inflight);
+    if (status < 0 || c->closing) {
+        if (status < 0 && status != UV_ECANCELED) {
+            log_debug(&c->log, "write failed: %s", uv_strerror(status));
+        }
+        conn_close(c, false);
+        conn_unref(c);
+        return;
+    }
+    if (c->out.len > 0) {
+        conn_start_write(c);
+    } else if (c->close_when_flushed) {
+        conn_close(c, false);
+    } else if (c->proto == CONN_WS) {
+        ws_conn_on_drain(c);
+    } else {
+        http_conn_on_drain(c);
+    }
+    conn_unref(c);
+}
+
+static void conn_start_write(struct conn *c)
+{
+    struct buf tmp;
+    uv_buf_t b;
+    int rc;
+
+    /* Swap so new output can queue while this batch is in the kernel's hands. */
+    tmp = c->inflight;
+    c->inflight = c->out;
+    c->out = tmp;
+    b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
+    c->wreq.data = c;
+    rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc != 0) {
+        buf_reset(&c->inflight);
+        conn_close(c, false);
+        return;
+    }
+    conn_ref(c);
+}
+
+/* Bytes for the socket: write now if nothing is queued, queue the rest. */
+static int conn_raw_send(struct conn *c, const char *data, size_t len)
+{
+    if (conn_pending(c) == 0) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+
+        if (n > 0) {
+            data += n;
+            len -= (size_t)n;
+        } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+            conn_close(c, false);
+            return 0;
+        }
+        if (len == 0) {
+            return 0;
+        }
+    }
+    if (len > c->send_cap || conn_pending(c) > c->send_cap - len ||
+        buf_append(&c->out, data, len) != 0) {
+        return PIPIT_EPAYLOAD_TOO_LARGE;
+    }
+    if (c->inflight.len == 0) {
+        conn_start_write(c);
+    }
+    return 0;
+}
+
+/* Moves ciphertext that OpenSSL produced to the socket. */
+static int conn_flush_tls(struct conn *c)
+{
+    char chunk[16 * 1024];
+    int n;
+    int rc = 0;
+
+    while (rc == 0 && (n = BIO_read(SSL_get_wbio(c->ssl), chunk, sizeof(chunk))) > 0) {
+        rc = conn_raw_send(c, chunk, (size_t)n);
+    }
+    return rc;
+}
+
+int conn_send(struct conn *c, const void *data, size_t len)
+{
+    if (c->closing || c->close_when_flushed) {
+        return 0;
+    }
+    if (c->ssl == NULL) {
+        return conn_raw_send(c, data, len);
+    }
+    if (len > c->send_cap || conn_pending(c) > c->send_cap - len) {
+        return PIPIT_EPAYLOAD_TOO_LARGE;
+    }
+    while (len > 0) {
+        int chunk = len > 1 << 30 ? 1 << 30 : (int)len;
+        int n = SSL_write(c->ssl, data, chunk);
+
+        if (n <= 0) {
+            conn_close(c, false);
+            return 0;
+        }
+        data = (const char *)data + n;
+        len -= (size_t)n;
+    }
+    return conn_flush_tls(c);
+}
+
+void conn_pause_read(struct conn *c)
+{
+    if (!c->read_paused && !c->closing) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->read_paused = true;
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct conn *c = (struct conn *)h;
+
+    /* Every connection of the loop reads into the same buffer. */
+    *b = uv_buf_init(c->w->read_buf, sizeof(c->w->read_buf));
+}
+
+static void conn_deliver(struct conn *c, const char *data, size_t len)
+{
+    if (c->proto == CONN_WS) {
+        ws_conn_on_data(c, data, len);
+    } else {
+        http_conn_on_data(c, data, len);
+    }
+}
+
+static void conn_read_tls(struct conn *c, const char *data, size_t len)
+{
+    if (BIO_write(SSL_get_rbio(c->ssl), data, (int)len) != (int)len) {
+        conn_close(c, false);
+        return;
+    }
+    while (!c->closing) {
+        int n = SSL_read(c->ssl, c->w->tls_buf, sizeof(c->w->tls_buf));
+
+        if (n > 0) {
+            conn_deliver(c, c->w->tls_buf, (size_t)n);
+            continue;
+        }
+        switch (SSL_get_error(c->ssl, n)) {
+        case SSL_ERROR_WANT_READ:
+        case SSL_ERROR_WANT_WRITE:
+            /* Handshake records or a partial record: send what OpenSSL made. */
+            conn_flush_tls(c);
+            return;
+        case SSL_ERROR_ZERO_RETURN:
+            conn_close(c, false);
+            return;
+        default:
+            log_debug(&c->log, "TLS error: %s",
+                      ERR_reason_error_string(ERR_peek_last_error()));
+            ERR_clear_error();
+            conn_flush_tls(c); /* the alert, if any */
+            conn_close(c, true);
+            return;
+        }
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct conn *c = (struct conn *)s;
+
+    if (nread < 0) {
+        if (nread != UV_EOF) {
+            log_debug(&c->log, "read failed: %s", uv_strerror((int)nread));
+        }
+        conn_close(c, false);
+        return;
+    }
+    if (nread == 0 || c->closing) {
+        return;
+    }
+    /* Hold a reference: the protocol may close the connection while it works. */
+    conn_ref(c);
+    if (c->ssl != NULL) {
+        conn_read_tls(c, b->base, (size_t)nread);
+    } else {
+        conn_deliver(c, b->base, (size_t)nread);
+    }
+    conn_unref(c);
+}
+
+void conn_resume_read(struct conn *c)
+{
+    if (c->read_paused && !c->closing && !c->close_when_flushed) {
+        c->read_paused = false;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+}
+
+static void on_timer(struct wheel_timer *t)
+{
+    struct conn *c = list_entry(t, struct conn, timer);
+
+    if (c->closing) {
+        return;
+    }
+    if (c->proto == CONN_WS) {
+        ws_conn_on_timeout(c);
+    } else {
+        http_conn_on_timeout(c);
+    }
+}
+
+void conn_timer_arm(struct conn *c, int64_t delay_ms)
+{
+    wheel_arm(&c->w->wheel, &c->timer, worker_now(c->w), delay_ms);
+}
+
+void conn_timer_cancel(struct conn *c)
+{
+    wheel_cancel(&c->timer);
+}
+
+static void conn_set_peer(struct conn *c)
+{
+    struct sockaddr_storage sa;
+    int len = sizeof(sa);
+    int port = 0;
+
+    strcpy(c->ip, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0) {
+        if (sa.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&sa, c->ip, sizeof(c->ip));
+            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&sa, c->ip, sizeof(c->ip));
+            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+        }
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", c->ip, port);
+}
+
+void conn_accept(struct worker *w, uv_stream_t *listener)
+{
+    struct server *srv = w->srv;
+    struct conn *c = xcalloc(1, sizeof(*c));
+
+    uv_tcp_init(&w->loop, &c->tcp);
+    c->w = w;
+    c->refs = 1;
+    c->id = (++w->next_conn_id << 8) | (uint64_t)w->id;
+    c->proto = CONN_HTTP;
+    c->send_cap = CONN_DEFAULT_SEND_CAP;
+    buf_init(&c->out, CONN_DEFAULT_SEND_CAP);
+    buf_init(&c->inflight, CONN_DEFAULT_SEND_CAP);
+    wheel_timer_init(&c->timer, on_timer);
+    list_append(&w->conns, &c->node);
+    w->nconns++;
+
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c, false);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    conn_set_peer(c);
+    c->log.worker = w->id;
+    c->log.conn_id = c->id;
+    c->log.peer = c->peer;
+    c->counted = true;
+    atomic_fetch_add(&srv->metrics.connections, 1);
+    atomic_fetch_add(&srv->metrics.connections_total, 1);
+
+    if (srv->tls != NULL) {
+        c->ssl = SSL_new(srv->tls);
+        if (c->ssl == NULL) {
+            conn_close(c, false);
+            return;
+        }
+        SSL_set_bio(c->ssl, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+        SSL_set_accept_state(c->ssl);
+    }
+    if (w->stopping) {
+        conn_close(c, false);
+        return;
+    }
+    log_debug(&c->log, "connected");
+    http_conn_start(c);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+void conn_shutdown(struct conn *c)
+{
+    if (c->closing) {
+        return;
+    }
+    if (c->proto == CONN_WS) {
+        ws_conn_shutdown(c);
+    } else {
+        http_conn_shutdown(c);
+    }
+}

@@ -1,0 +1,90 @@
+/*
+ * worker.h: I/O worker threads, one libuv loop each.
+ *
+ * A worker accepts on its own SO_REUSEPORT listener and owns the connections it
+ * accepted for their whole life: no other thread touches them. Other threads talk
+ * to a worker only through worker_post(), which queues a job whose done callback
+ * then runs on the worker's loop (a mutex-guarded list plus uv_async_send: the
+ * lock is held for a pointer swap, never while work runs).
+ *
+ * Each worker also runs a timer wheel (util/wheel.h) ticked by one uv_timer, so a
+ * connection's timeouts cost O(1) and no per-connection libuv timer.
+ */
+#ifndef PIPIT_NET_WORKER_H
+#define PIPIT_NET_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util/list.h"
+#include "util/log.h"
+#include "util/wheel.h"
+
+struct server;
+struct worker;
+
+/*
+ * A unit of work that crosses threads. run() executes on the thread that takes
+ * the job (a store thread), done() on the origin worker's loop. The job is owned
+ * by its creator, who usually embeds it and frees it in done().
+ */
+struct job {
+    struct job *next;
+    struct worker *origin;                 /* where done() runs */
+    void (*run)(struct job *j, void *ctx); /* ctx: the executing thread's resource */
+    void (*done)(struct job *j);
+    int rc;                                /* run()'s result, for done() */
+};
+
+#define WORKER_READ_BUF (64 * 1024)
+
+struct worker {
+    int id;
+    struct server *srv;        /* borrowed */
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t wake;
+    uv_timer_t ticker;
+    struct wheel wheel;
+    struct log_ctx log;
+
+    uv_mutex_t inbox_lock;
+    struct job *inbox_head;    /* guarded by inbox_lock */
+    struct job *inbox_tail;
+    bool inbox_closed;         /* the loop is ending; see worker_post() */
+
+    struct list conns;         /* every live connection of this worker */
+    size_t nconns;
+    uint64_t next_conn_id;
+    bool stopping;
+    bool listening;
+    int64_t stop_deadline;     /* monotonic ms after which connections are cut */
+
+    char read_buf[WORKER_READ_BUF]; /* one read buffer per loop, never per connection */
+    char tls_buf[WORKER_READ_BUF];  /* decrypted bytes */
+};
+
+/* Creates the workers' listeners (on the calling thread) and starts the threads. */
+int worker_start_all(struct server *srv);
+/* Asks every worker to drain and stop, waits for them, frees them. */
+void worker_stop_all(struct server *srv);
+
+/* Frees the workers after worker_stop_all(). */
+void worker_free_all(struct server *srv);
+
+/*
+ * Any thread: queue j; j->done runs on w's loop. Once a stopping worker has lost
+ * its last connection, done runs at once on the caller's thread instead, so late
+ * messages are never lost nor leaked; such jobs must not assume the loop thread.
+ */
+void worker_post(struct worker *w, struct job *j);
+
+/* conn.c tells the worker a connection was freed. */
+void worker__conn_gone(struct worker *w);
+
+/* Loop thread: the worker's current monotonic time. */
+int64_t worker_now(struct worker *w);
+
+#endif

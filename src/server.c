@@ -1,0 +1,253 @@
+/*
+ * server.c: start-up and shutdown order of pipitd.
+ *
+ * Start: lock the data dir → open the store and migrate → first-start admin →
+ * TLS → store threads → workers (listening) → wait for a signal.
+ * Stop: workers drain (WebSockets get 1001, requests finish) → store threads run
+ * what is queued and close the database → exit 0.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <http_parser.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "auth/password.h"
+#include "auth/throttle.h"
+#include "net/tls.h"
+#include "net/worker.h"
+#include "store/jobs.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define ADMIN_PASSWORD_LEN 24
+
+static int make_dirs(const char *path)
+{
+    char tmp[4096];
+
+    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) {
+        return -1;
+    }
+    for (char *p = tmp + 1; *p != '\0'; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+        return -1;
+    }
+    return 0;
+}
+
+/* One pipitd per data dir: two writers would break the single-writer design. */
+static int lock_data_dir(struct server *srv)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/pipitd.lock", srv->cfg.data_dir);
+    srv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (srv->lock_fd < 0) {
+        log_error(NULL, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(srv->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        log_error(NULL, "data dir %s is in use by another pipitd", srv->cfg.data_dir);
+        close(srv->lock_fd);
+        srv->lock_fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+/* On the first start, creates user admin and writes its password once. */
+static int bootstrap_admin(struct server *srv, struct store_conn *db)
+{
+    char password[ADMIN_PASSWORD_LEN + 2];
+    char hash[STORE_HASH_MAX];
+    char path[4096];
+    int64_t count = 0, id;
+    int fd, rc;
+
+    if (store_user_count(db, &count) != 0) {
+        log_error(NULL, "cannot count users: %s", store_errmsg(db));
+        return -1;
+    }
+    if (count > 0) {
+        return 0;
+    }
+    password_random(password, ADMIN_PASSWORD_LEN);
+    if (password_hash(password, hash) != 0) {
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/initial-admin-password", srv->cfg.data_dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        log_error(NULL, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    strcat(password, "\n");
+    rc = write(fd, password, strlen(password)) == (ssize_t)strlen(password) && fsync(fd) == 0
+             ? 0
+             : -1;
+    close(fd);
+    memset(password, 0, sizeof(password));
+    if (rc != 0) {
+        log_error(NULL, "cannot write %s", path);
+        return -1;
+    }
+    if (store_begin(db) != 0 ||
+        store_user_insert(db, STORE_DEFAULT_APP, "admin", hash, "admin", clock_now_ms(), &id) != 0 ||
+        store_commit(db) != 0) {
+        log_error(NULL, "cannot create the admin user: %s", store_errmsg(db));
+        store_rollback(db);
+        unlink(path);
+        return -1;
+    }
+    log_info(NULL, "created user 'admin'; its password is in %s (initial-admin-password)", path);
+    return 0;
+}
+
+static void split_origins(struct server *srv)
+{
+    char *copy = xstrdup(srv->cfg.allowed_origins);
+    char *save = NULL;
+
+    for (char *tok = strtok_r(copy, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
+        size_t n = strlen(tok);
+
+        while (n > 0 && tok[n - 1] == '/') {
+            tok[--n] = '\0';
+        }
+        srv->origins = xrealloc(srv->origins, (srv->norigins + 1) * sizeof(*srv->origins));
+        srv->origins[srv->norigins++] = xstrdup(tok);
+    }
+    free(copy);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct server *srv = s->data;
+
+    log_info(NULL, "received %s, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    atomic_store(&srv->stopping, true);
+    uv_stop(s->loop);
+}
+
+static void server_cleanup(struct server *srv)
+{
+    jobs_stop(&srv->jobs);
+    throttle_free(&srv->throttle);
+    if (srv->tls != NULL) {
+        SSL_CTX_free(srv->tls);
+        srv->tls = NULL;
+    }
+    for (size_t i = 0; i < srv->norigins; i++) {
+        free(srv->origins[i]);
+    }
+    PIPIT_FREE(srv->origins);
+    srv->norigins = 0;
+    if (srv->lock_fd >= 0) {
+        close(srv->lock_fd);
+        srv->lock_fd = -1;
+    }
+}
+
+int server_run(struct server *srv)
+{
+    struct store_conn *db = NULL;
+    uv_loop_t loop;
+    uv_signal_t sigterm, sigint;
+    char err[512];
+    int rc;
+
+    srv->lock_fd = -1;
+    signal(SIGPIPE, SIG_IGN);
+    log_set_level((enum log_level)srv->cfg.log_level);
+    if (make_dirs(srv->cfg.data_dir) != 0) {
+        log_error(NULL, "cannot create data dir %s: %s", srv->cfg.data_dir, strerror(errno));
+        return 1;
+    }
+    if (lock_data_dir(srv) != 0) {
+        return 1;
+    }
+    if (password_init() != 0) {
+        log_error(NULL, "cannot initialise libsodium");
+        goto fail;
+    }
+    if (store_open(srv->cfg.data_dir, STORE_READ_WRITE, (int)srv->cfg.sqlite_synchronous, &db,
+                   err, sizeof(err)) != 0) {
+        log_error(NULL, "store: %s", err);
+        goto fail;
+    }
+    rc = bootstrap_admin(srv, db);
+    store_close(&db);
+    if (rc != 0) {
+        goto fail;
+    }
+    if (srv->cfg.tls_cert[0] != '\0') {
+        srv->tls = tls_ctx_new(srv->cfg.tls_cert, srv->cfg.tls_key, err, sizeof(err));
+        if (srv->tls == NULL) {
+            log_error(NULL, "TLS: %s", err);
+            goto fail;
+        }
+    }
+    split_origins(srv);
+    srv->throttle = throttle_new(srv->cfg.login_free_attempts, srv->cfg.login_max_delay);
+    if (jobs_start(&srv->cfg, &srv->metrics, &srv->jobs, err, sizeof(err)) != 0) {
+        log_error(NULL, "store: %s", err);
+        goto fail;
+    }
+    api_install(srv);
+    /* http-parser's own cap is process-wide; ours (per request) is the real one. */
+    http_parser_set_max_header_size((uint32_t)srv->cfg.max_header_size + 1024);
+
+    uv_loop_init(&loop);
+    uv_signal_init(&loop, &sigterm);
+    uv_signal_init(&loop, &sigint);
+    sigterm.data = srv;
+    sigint.data = srv;
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+
+    if (worker_start_all(srv) != 0) {
+        uv_close((uv_handle_t *)&sigterm, NULL);
+        uv_close((uv_handle_t *)&sigint, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        goto fail;
+    }
+    log_info(NULL, "pipitd listening on %s (%d workers, %s)", srv->listen_text, srv->nworkers,
+             srv->tls != NULL ? "TLS" : "plain HTTP");
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+
+    worker_stop_all(srv);
+    worker_free_all(srv);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    server_cleanup(srv);
+    log_info(NULL, "pipitd stopped");
+    return 0;
+
+fail:
+    server_cleanup(srv);
+    return 1;
+}

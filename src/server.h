@@ -1,0 +1,52 @@
+/*
+ * server.h: the one server struct, wired by server.c.
+ *
+ * Everything process-wide hangs off struct server and is passed explicitly; there
+ * are no other mutable globals. Fields are set on the main thread before the
+ * workers start and are read-only afterwards, except the atomics and the
+ * subsystems that document their own locking (store, throttle).
+ */
+#ifndef PIPIT_SERVER_H
+#define PIPIT_SERVER_H
+
+#include <openssl/ssl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "config/config.h"
+#include "util/metrics.h"
+#include "ws/ws_conn.h"
+
+struct worker;
+struct jobs;
+struct throttle;
+struct http_exchange;
+
+struct server {
+    struct config cfg;
+    struct metrics metrics;
+    struct jobs *jobs;           /* store writer + blocking pool */
+    struct throttle *throttle;   /* login throttling, shared by workers */
+    SSL_CTX *tls;                /* NULL: plain TCP */
+    char **origins;              /* allowed_origins, split */
+    size_t norigins;
+
+    struct worker **workers;
+    int nworkers;
+    struct sockaddr_storage listen_addr; /* with the real port once bound */
+    char listen_text[80];
+
+    /* Answers every HTTP request (api/router.c); set before the workers start. */
+    void (*http_handler)(struct http_exchange *x);
+    /* Whole WebSocket text messages go here (api/session.c). */
+    struct ws_handlers ws_handlers;
+
+    int lock_fd;                 /* flock on data_dir/pipitd.lock */
+    atomic_bool stopping;
+};
+
+/* Runs pipitd with a loaded config: returns the process exit code. */
+int server_run(struct server *srv);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * jobs.h: the threads that run blocking work for the I/O workers.
+ *
+ * - One store writer: the only thread that writes the database. It takes every
+ *   queued write job, runs each inside its own savepoint of one transaction, and
+ *   commits the batch (group commit: one fsync for the whole batch). Only then
+ *   does each job's done() run on its worker, so an answer built there reports
+ *   durable state. A write that fails rolls back alone; a failed COMMIT fails
+ *   the whole batch.
+ * - A pool of reader threads, each with its own read-only connection, for store
+ *   reads and other blocking work (Argon2id hashing).
+ *
+ * Queues are bounded: a submit that finds its queue full fails with
+ * PIPIT_EUNAVAILABLE and the caller answers 503, instead of letting latency and
+ * memory grow without limit.
+ *
+ * jobs_read/jobs_write may be called from any thread.
+ */
+#ifndef PIPIT_STORE_JOBS_H
+#define PIPIT_STORE_JOBS_H
+
+#include <stddef.h>
+
+#include "net/worker.h"
+#include "util/metrics.h"
+
+struct jobs;
+struct config;
+
+/* Opens the connections and starts the threads. */
+int jobs_start(const struct config *cfg, struct metrics *metrics, struct jobs **out,
+               char *err, size_t errlen);
+/* Runs what is queued, then stops the threads and closes the connections. */
+void jobs_stop(struct jobs **js);
+
+/* j->run(j, struct store_conn *) on a reader; j->done on j->origin. */
+int jobs_read(struct jobs *js, struct job *j);
+/* j->run(j, struct store_conn *) on the writer, in a batch; done after COMMIT. */
+int jobs_write(struct jobs *js, struct job *j);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * store.h: durable state (apps, users, tokens), SQLite backend.
+ *
+ * A struct store_conn is one database connection and belongs to one thread:
+ * the store writer's (read-write, group commit, see store/jobs.h) or a pool
+ * thread's (read-only). Statements are prepared once per connection and reused.
+ *
+ * Errors: PIPIT_ENOT_FOUND, PIPIT_EUSERNAME_TAKEN, or PIPIT_ESTORE for anything
+ * the database reports (logged by the caller that decides). Out-parameters are
+ * written only on success.
+ *
+ * The PostgreSQL backend for cluster mode will implement these same functions
+ * behind an ops table (store_pg.c); callers do not change.
+ */
+#ifndef PIPIT_STORE_STORE_H
+#define PIPIT_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_USERNAME_MAX 64
+#define STORE_HASH_MAX 128      /* crypto_pwhash_STRBYTES */
+#define STORE_DISPLAY_MAX 256
+#define STORE_SELECTOR_LEN 12
+#define STORE_VERIFIER_HASH_LEN 32
+
+#define STORE_DEFAULT_APP 1
+
+struct store_conn;
+
+struct store_user {
+    int64_t id;
+    int64_t app_id;
+    char username[STORE_USERNAME_MAX + 1];
+    char role[8];               /* "user" or "admin" */
+    char display_name[STORE_DISPLAY_MAX + 1];
+    bool has_display_name;
+    char password_hash[STORE_HASH_MAX];
+    int64_t created_at;         /* ms since the epoch */
+};
+
+struct store_token {
+    int64_t id;
+    int64_t app_id;
+    int64_t expires_at;         /* ms */
+    uint8_t verifier_hash[STORE_VERIFIER_HASH_LEN];
+    struct store_user user;
+};
+
+enum store_mode { STORE_READ_WRITE, STORE_READ_ONLY };
+
+/*
+ * Opens data_dir/pipit.db. A read-write open creates the file, sets WAL and the
+ * synchronous level (0 full, 1 normal, 2 off), and applies pending migrations in
+ * one transaction. Returns 0 or PIPIT_ESTORE with a message in err.
+ */
+int store_open(const char *data_dir, enum store_mode mode, int synchronous,
+               struct store_conn **out, char *err, size_t errlen);
+void store_close(struct store_conn **sc);
+/* The last error message of this connection (for logs). */
+const char *store_errmsg(struct store_conn *sc);
+
+int store_begin(struct store_conn *sc);
+int store_commit(struct store_conn *sc);
+int store_rollback(struct store_conn *sc);
+/* Nested unit inside a transaction: one failing write leaves its batch intact. */
+int store_savepoint(struct store_conn *sc);
+int store_release(struct store_conn *sc);
+int store_rollback_savepoint(struct store_conn *sc);
+
+int store_user_insert(struct store_conn *sc, int64_t app_id, const char *username,
+                      const char *password_hash, const char *role, int64_t now_ms,
+                      int64_t *id);
+int store_user_by_name(struct store_conn *sc, int64_t app_id, const char *username,
+                       struct store_user *out);
+int store_user_by_id(struct store_conn *sc, int64_t id, struct store_user *out);
+int store_user_set_password(struct store_conn *sc, int64_t app_id, const char *username,
+                            const char *password_hash);
+int store_user_count(struct store_conn *sc, int64_t *count);
+/* Calls cb for each user of the app in id order; stops when cb returns non-zero. */
+int store_user_list(struct store_conn *sc, int64_t app_id,
+                    int (*cb)(void *arg, const struct store_user *u), void *arg);
+
+int store_token_insert(struct store_conn *sc, int64_t app_id, int64_t user_id,
+                       const uint8_t selector[STORE_SELECTOR_LEN],
+                       const uint8_t verifier_hash[STORE_VERIFIER_HASH_LEN],
+                       int64_t now_ms, int64_t expires_ms, int64_t *id);
+int store_token_lookup(struct store_conn *sc, const uint8_t selector[STORE_SELECTOR_LEN],
+                       struct store_token *out);
+int store_token_delete(struct store_conn *sc, int64_t token_id);
+/* Deletes up to limit expired tokens; returns how many in *deleted. */
+int store_token_sweep(struct store_conn *sc, int64_t now_ms, int limit, int *deleted);
+
+#endif

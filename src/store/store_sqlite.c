@@ -1,0 +1,497 @@
+/*
+ * store_sqlite.c: the SQLite backend of store.h.
+ *
+ * WAL mode: one writer and any number of readers never block each other.
+ * Statements are prepared on first use with SQLITE_PREPARE_PERSISTENT and kept
+ * for the life of the connection; no SQL is ever built from user input.
+ */
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/migrations.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_USER_INSERT,
+    ST_USER_BY_NAME,
+    ST_USER_BY_ID,
+    ST_USER_SET_PASSWORD,
+    ST_USER_COUNT,
+    ST_USER_LIST,
+    ST_TOKEN_INSERT,
+    ST_TOKEN_LOOKUP,
+    ST_TOKEN_DELETE,
+    ST_TOKEN_SWEEP,
+    ST_COUNT
+};
+
+#define USER_COLS "u.id, u.app_id, u.username, u.role, u.display_name, u.password_hash, u.created_at"
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT w",
+    [ST_RELEASE] = "RELEASE w",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO w",
+    [ST_USER_INSERT] = "INSERT INTO users (app_id, username, password_hash, role, created_at) "
+                       "VALUES (?, ?, ?, ?, ?)",
+    [ST_USER_BY_NAME] = "SELECT " USER_COLS " FROM users u WHERE u.app_id = ? AND u.username = ?",
+    [ST_USER_BY_ID] = "SELECT " USER_COLS " FROM users u WHERE u.id = ?",
+    [ST_USER_SET_PASSWORD] = "UPDATE users SET password_hash = ? WHERE app_id = ? AND username = ?",
+    [ST_USER_COUNT] = "SELECT count(*) FROM users",
+    [ST_USER_LIST] = "SELECT " USER_COLS " FROM users u WHERE u.app_id = ? ORDER BY u.id",
+    [ST_TOKEN_INSERT] = "INSERT INTO tokens (app_id, user_id, selector, verifier_hash, "
+                        "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+    [ST_TOKEN_LOOKUP] = "SELECT t.id, t.app_id, t.expires_at, t.verifier_hash, " USER_COLS
+                        " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.selector = ?",
+    [ST_TOKEN_DELETE] = "DELETE FROM tokens WHERE id = ?",
+    [ST_TOKEN_SWEEP] = "DELETE FROM tokens WHERE id IN "
+                       "(SELECT id FROM tokens WHERE expires_at < ? LIMIT ?)",
+};
+
+struct store_conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[ST_COUNT];
+};
+
+const char *store_errmsg(struct store_conn *sc)
+{
+    return sqlite3_errmsg(sc->db);
+}
+
+static sqlite3_stmt *stmt(struct store_conn *sc, enum stmt_id id)
+{
+    sqlite3_stmt *s = sc->stmts[id];
+
+    if (s == NULL) {
+        if (sqlite3_prepare_v3(sc->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s,
+                               NULL) != SQLITE_OK) {
+            return NULL;
+        }
+        sc->stmts[id] = s;
+    } else {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+    return s;
+}
+
+/* Runs a statement that returns no rows. */
+static int run(struct store_conn *sc, sqlite3_stmt *s)
+{
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
+        return 0;
+    }
+    if (sqlite3_extended_errcode(sc->db) == SQLITE_CONSTRAINT_UNIQUE) {
+        return PIPIT_EUSERNAME_TAKEN;
+    }
+    return PIPIT_ESTORE;
+}
+
+static int exec_simple(struct store_conn *sc, enum stmt_id id)
+{
+    return run(sc, stmt(sc, id));
+}
+
+int store_begin(struct store_conn *sc)
+{
+    return exec_simple(sc, ST_BEGIN);
+}
+
+int store_commit(struct store_conn *sc)
+{
+    return exec_simple(sc, ST_COMMIT);
+}
+
+int store_rollback(struct store_conn *sc)
+{
+    return exec_simple(sc, ST_ROLLBACK);
+}
+
+int store_savepoint(struct store_conn *sc)
+{
+    return exec_simple(sc, ST_SAVEPOINT);
+}
+
+int store_release(struct store_conn *sc)
+{
+    return exec_simple(sc, ST_RELEASE);
+}
+
+int store_rollback_savepoint(struct store_conn *sc)
+{
+    int rc = exec_simple(sc, ST_ROLLBACK_TO);
+
+    /* ROLLBACK TO keeps the savepoint open; release it to close the unit. */
+    return rc != 0 ? rc : exec_simple(sc, ST_RELEASE);
+}
+
+static int apply_migrations(struct store_conn *sc, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = NULL;
+    int current = 0;
+    int rc = PIPIT_ESTORE;
+    char *msg = NULL;
+
+    if (sqlite3_exec(sc->db,
+                     "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+                     NULL, NULL, &msg) != SQLITE_OK) {
+        goto out;
+    }
+    if (sqlite3_exec(sc->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
+        goto out;
+    }
+    if (sqlite3_prepare_v2(sc->db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                           -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_ROW) {
+        goto rollback;
+    }
+    current = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    s = NULL;
+
+    for (size_t i = 0; i < migrations_count; i++) {
+        const struct migration *m = &migrations[i];
+
+        if (m->version <= current) {
+            continue;
+        }
+        if (sqlite3_exec(sc->db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "migration %s failed: %s", m->name, msg);
+            goto rollback;
+        }
+        if (sqlite3_prepare_v2(sc->db,
+                               "INSERT INTO schema_migrations (version, name, applied_at) "
+                               "VALUES (?, ?, CAST(strftime('%s','now') AS INTEGER) * 1000)",
+                               -1, &s, NULL) != SQLITE_OK) {
+            goto rollback;
+        }
+        sqlite3_bind_int(s, 1, m->version);
+        sqlite3_bind_text(s, 2, m->name, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            goto rollback;
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+    }
+    if (sqlite3_exec(sc->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+        goto rollback;
+    }
+    rc = 0;
+    goto out;
+
+rollback:
+    if (err[0] == '\0') {
+        snprintf(err, errlen, "migrations: %s", msg != NULL ? msg : sqlite3_errmsg(sc->db));
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    sqlite3_exec(sc->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+    if (rc != 0 && err[0] == '\0') {
+        snprintf(err, errlen, "migrations: %s", msg != NULL ? msg : sqlite3_errmsg(sc->db));
+    }
+    sqlite3_free(msg);
+    return rc;
+}
+
+int store_open(const char *data_dir, enum store_mode mode, int synchronous,
+               struct store_conn **out, char *err, size_t errlen)
+{
+    static const char *const sync_pragmas[] = {
+        "PRAGMA synchronous=FULL", "PRAGMA synchronous=NORMAL", "PRAGMA synchronous=OFF"
+    };
+    struct store_conn *sc = xcalloc(1, sizeof(*sc));
+    char path[4096];
+    int flags = SQLITE_OPEN_NOMUTEX | (mode == STORE_READ_WRITE
+                                           ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                           : SQLITE_OPEN_READONLY);
+    char *msg = NULL;
+
+    err[0] = '\0';
+    snprintf(path, sizeof(path), "%s/pipit.db", data_dir);
+    if (sqlite3_open_v2(path, &sc->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path,
+                 sc->db != NULL ? sqlite3_errmsg(sc->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(sc->db, 1);
+    sqlite3_busy_timeout(sc->db, 5000);
+    if (sqlite3_exec(sc->db, "PRAGMA foreign_keys=ON", NULL, NULL, &msg) != SQLITE_OK) {
+        goto fail_msg;
+    }
+    if (mode == STORE_READ_WRITE) {
+        if (sqlite3_exec(sc->db, "PRAGMA journal_mode=WAL", NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(sc->db, sync_pragmas[synchronous < 0 || synchronous > 2 ? 0 : synchronous],
+                         NULL, NULL, &msg) != SQLITE_OK) {
+            goto fail_msg;
+        }
+        if (apply_migrations(sc, err, errlen) != 0) {
+            goto fail;
+        }
+    }
+    *out = sc;
+    return 0;
+
+fail_msg:
+    snprintf(err, errlen, "%s: %s", path, msg != NULL ? msg : "error");
+    sqlite3_free(msg);
+fail:
+    store_close(&sc);
+    return PIPIT_ESTORE;
+}
+
+void store_close(struct store_conn **scp)
+{
+    struct store_conn *sc = *scp;
+
+    if (sc == NULL) {
+        return;
+    }
+    for (int i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(sc->stmts[i]);
+    }
+    sqlite3_close(sc->db);
+    free(sc);
+    *scp = NULL;
+}
+
+static void copy_text(char *dst, size_t cap, const unsigned char *src)
+{
+    snprintf(dst, cap, "%s", src != NULL ? (const char *)src : "");
+}
+
+/* Reads USER_COLS starting at column col. */
+static void read_user(sqlite3_stmt *s, int col, struct store_user *u)
+{
+    memset(u, 0, sizeof(*u));
+    u->id = sqlite3_column_int64(s, col);
+    u->app_id = sqlite3_column_int64(s, col + 1);
+    copy_text(u->username, sizeof(u->username), sqlite3_column_text(s, col + 2));
+    copy_text(u->role, sizeof(u->role), sqlite3_column_text(s, col + 3));
+    u->has_display_name = sqlite3_column_type(s, col + 4) != SQLITE_NULL;
+    copy_text(u->display_name, sizeof(u->display_name), sqlite3_column_text(s, col + 4));
+    copy_text(u->password_hash, sizeof(u->password_hash), sqlite3_column_text(s, col + 5));
+    u->created_at = sqlite3_column_int64(s, col + 6);
+}
+
+int store_user_insert(struct store_conn *sc, int64_t app_id, const char *username,
+                      const char *password_hash, const char *role, int64_t now_ms,
+                      int64_t *id)
+{
+    sqlite3_stmt *s = stmt(sc, ST_USER_INSERT);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_text(s, 2, username, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, password_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, role, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, now_ms);
+    rc = run(sc, s);
+    if (rc == 0) {
+        *id = sqlite3_last_insert_rowid(sc->db);
+    }
+    return rc;
+}
+
+static int fetch_user(struct store_conn *sc, sqlite3_stmt *s, struct store_user *out)
+{
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        read_user(s, 0, out);
+        sqlite3_reset(s);
+        return 0;
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
+int store_user_by_name(struct store_conn *sc, int64_t app_id, const char *username,
+                       struct store_user *out)
+{
+    sqlite3_stmt *s = stmt(sc, ST_USER_BY_NAME);
+
+    if (s != NULL) {
+        sqlite3_bind_int64(s, 1, app_id);
+        sqlite3_bind_text(s, 2, username, -1, SQLITE_STATIC);
+    }
+    return fetch_user(sc, s, out);
+}
+
+int store_user_by_id(struct store_conn *sc, int64_t id, struct store_user *out)
+{
+    sqlite3_stmt *s = stmt(sc, ST_USER_BY_ID);
+
+    if (s != NULL) {
+        sqlite3_bind_int64(s, 1, id);
+    }
+    return fetch_user(sc, s, out);
+}
+
+int store_user_set_password(struct store_conn *sc, int64_t app_id, const char *username,
+                            const char *password_hash)
+{
+    sqlite3_stmt *s = stmt(sc, ST_USER_SET_PASSWORD);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_text(s, 1, password_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, app_id);
+    sqlite3_bind_text(s, 3, username, -1, SQLITE_STATIC);
+    rc = run(sc, s);
+    if (rc == 0 && sqlite3_changes(sc->db) == 0) {
+        return PIPIT_ENOT_FOUND;
+    }
+    return rc;
+}
+
+int store_user_count(struct store_conn *sc, int64_t *count)
+{
+    sqlite3_stmt *s = stmt(sc, ST_USER_COUNT);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *count = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : PIPIT_ESTORE;
+}
+
+int store_user_list(struct store_conn *sc, int64_t app_id,
+                    int (*cb)(void *arg, const struct store_user *u), void *arg)
+{
+    sqlite3_stmt *s = stmt(sc, ST_USER_LIST);
+    struct store_user u;
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        read_user(s, 0, &u);
+        if (cb(arg, &u) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+int store_token_insert(struct store_conn *sc, int64_t app_id, int64_t user_id,
+                       const uint8_t selector[STORE_SELECTOR_LEN],
+                       const uint8_t verifier_hash[STORE_VERIFIER_HASH_LEN],
+                       int64_t now_ms, int64_t expires_ms, int64_t *id)
+{
+    sqlite3_stmt *s = stmt(sc, ST_TOKEN_INSERT);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_int64(s, 2, user_id);
+    sqlite3_bind_blob(s, 3, selector, STORE_SELECTOR_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 4, verifier_hash, STORE_VERIFIER_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, now_ms);
+    sqlite3_bind_int64(s, 6, expires_ms);
+    rc = run(sc, s);
+    if (rc == 0) {
+        *id = sqlite3_last_insert_rowid(sc->db);
+    } else if (rc == PIPIT_EUSERNAME_TAKEN) {
+        rc = PIPIT_ESTORE; /* a selector collision: 96 random bits, never in practice */
+    }
+    return rc;
+}
+
+int store_token_lookup(struct store_conn *sc, const uint8_t selector[STORE_SELECTOR_LEN],
+                       struct store_token *out)
+{
+    sqlite3_stmt *s = stmt(sc, ST_TOKEN_LOOKUP);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_blob(s, 1, selector, STORE_SELECTOR_LEN, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const void *h = sqlite3_column_blob(s, 3);
+
+        if (h == NULL || sqlite3_column_bytes(s, 3) != STORE_VERIFIER_HASH_LEN) {
+            sqlite3_reset(s);
+            return PIPIT_ESTORE;
+        }
+        out->id = sqlite3_column_int64(s, 0);
+        out->app_id = sqlite3_column_int64(s, 1);
+        out->expires_at = sqlite3_column_int64(s, 2);
+        memcpy(out->verifier_hash, h, STORE_VERIFIER_HASH_LEN);
+        read_user(s, 4, &out->user);
+        sqlite3_reset(s);
+        return 0;
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
+int store_token_delete(struct store_conn *sc, int64_t token_id)
+{
+    sqlite3_stmt *s = stmt(sc, ST_TOKEN_DELETE);
+
+    if (s != NULL) {
+        sqlite3_bind_int64(s, 1, token_id);
+    }
+    return run(sc, s);
+}
+
+int store_token_sweep(struct store_conn *sc, int64_t now_ms, int limit, int *deleted)
+{
+    sqlite3_stmt *s = stmt(sc, ST_TOKEN_SWEEP);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int(s, 2, limit);
+    rc = run(sc, s);
+    if (rc == 0) {
+        *deleted = sqlite3_changes(sc->db);
+    }
+    return rc;
+}

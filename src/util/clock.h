@@ -1,0 +1,12 @@
+/* clock.h: wall-clock and monotonic time in milliseconds. Thread-safe. */
+#ifndef PIPIT_UTIL_CLOCK_H
+#define PIPIT_UTIL_CLOCK_H
+
+#include <stdint.h>
+
+/* Milliseconds since the Unix epoch (wall clock: for timestamps users see). */
+int64_t clock_now_ms(void);
+/* Milliseconds from an arbitrary start (monotonic: for timeouts). */
+int64_t clock_mono_ms(void);
+
+#endif

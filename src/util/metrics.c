@@ -1,0 +1,83 @@
+#include "util/metrics.h"
+
+static const int status_codes[] = {
+#define XX(code) code,
+    METRICS_STATUSES(XX)
+#undef XX
+};
+
+static int status_index(int status)
+{
+    for (int i = 0; i < METRICS_STATUS_OTHER; i++) {
+        if (status_codes[i] == status) {
+            return i;
+        }
+    }
+    return METRICS_STATUS_OTHER;
+}
+
+void metrics_count_http(struct metrics *m, int route, int status)
+{
+    if (route < 0 || route >= METRICS_MAX_ROUTES) {
+        return;
+    }
+    atomic_fetch_add_explicit(&m->http[route][status_index(status)], 1,
+                              memory_order_relaxed);
+}
+
+static long rd(atomic_long *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+int metrics_render(struct metrics *m, struct buf *out, const char *const *route_names,
+                   int nroutes)
+{
+    int rc = buf_printf(out,
+        "# HELP pipit_connections Open client connections.\n"
+        "# TYPE pipit_connections gauge\n"
+        "pipit_connections %ld\n"
+        "# HELP pipit_connections_total Client connections accepted.\n"
+        "# TYPE pipit_connections_total counter\n"
+        "pipit_connections_total %ld\n"
+        "# HELP pipit_ws_sessions Open WebSocket sessions.\n"
+        "# TYPE pipit_ws_sessions gauge\n"
+        "pipit_ws_sessions %ld\n"
+        "# HELP pipit_ws_frames_in_total WebSocket messages received.\n"
+        "# TYPE pipit_ws_frames_in_total counter\n"
+        "pipit_ws_frames_in_total %ld\n"
+        "# HELP pipit_ws_frames_out_total WebSocket messages sent.\n"
+        "# TYPE pipit_ws_frames_out_total counter\n"
+        "pipit_ws_frames_out_total %ld\n"
+        "# HELP pipit_store_commits_total Store transactions committed (group commits).\n"
+        "# TYPE pipit_store_commits_total counter\n"
+        "pipit_store_commits_total %ld\n"
+        "# HELP pipit_store_writes_total Store writes committed.\n"
+        "# TYPE pipit_store_writes_total counter\n"
+        "pipit_store_writes_total %ld\n"
+        "# HELP pipit_http_requests_total HTTP requests answered, by route and status.\n"
+        "# TYPE pipit_http_requests_total counter\n",
+        rd(&m->connections), rd(&m->connections_total), rd(&m->ws_sessions),
+        rd(&m->ws_frames_in), rd(&m->ws_frames_out), rd(&m->store_commits),
+        rd(&m->store_writes));
+
+    for (int r = 0; rc == 0 && r < nroutes && r < METRICS_MAX_ROUTES; r++) {
+        for (int s = 0; rc == 0 && s < METRICS_NSTATUS; s++) {
+            long v = rd(&m->http[r][s]);
+
+            if (v == 0) {
+                continue;
+            }
+            if (s == METRICS_STATUS_OTHER) {
+                rc = buf_printf(out,
+                    "pipit_http_requests_total{route=\"%s\",status=\"other\"} %ld\n",
+                    route_names[r], v);
+            } else {
+                rc = buf_printf(out,
+                    "pipit_http_requests_total{route=\"%s\",status=\"%d\"} %ld\n",
+                    route_names[r], status_codes[s], v);
+            }
+        }
+    }
+    return rc;
+}

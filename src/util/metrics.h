@@ -1,0 +1,47 @@
+/*
+ * metrics.h: process-wide counters, rendered in Prometheus text format.
+ *
+ * Counters are relaxed atomics: any thread may bump them, and /metrics reads a
+ * consistent-enough snapshot without stopping anyone. HTTP requests are counted
+ * per route (an index into the API's route table) and per status code.
+ */
+#ifndef PIPIT_UTIL_METRICS_H
+#define PIPIT_UTIL_METRICS_H
+
+#include <stdatomic.h>
+
+#include "util/buf.h"
+
+#define METRICS_MAX_ROUTES 64
+
+/* Status codes counted one by one; anything else lands in "other". */
+#define METRICS_STATUSES(XX)                                                    \
+    XX(101) XX(200) XX(201) XX(204) XX(304) XX(400) XX(401) XX(403) XX(404)     \
+    XX(405) XX(408) XX(409) XX(413) XX(414) XX(415) XX(426) XX(429) XX(431)     \
+    XX(500) XX(503)
+
+enum {
+#define XX(code) METRICS_STATUS_##code,
+    METRICS_STATUSES(XX)
+#undef XX
+    METRICS_STATUS_OTHER,
+    METRICS_NSTATUS
+};
+
+struct metrics {
+    atomic_long connections;        /* gauge: open TCP connections */
+    atomic_long connections_total;
+    atomic_long ws_sessions;        /* gauge: open WebSockets */
+    atomic_long ws_frames_in;
+    atomic_long ws_frames_out;
+    atomic_long store_commits;      /* transactions committed by the writer */
+    atomic_long store_writes;       /* write jobs committed */
+    atomic_long http[METRICS_MAX_ROUTES][METRICS_NSTATUS];
+};
+
+void metrics_count_http(struct metrics *m, int route, int status);
+/* Appends the exposition text; route_names[i] labels route i. */
+int metrics_render(struct metrics *m, struct buf *out, const char *const *route_names,
+                   int nroutes);
+
+#endif

@@ -1,0 +1,145 @@
+"""WebSocket timers and back-pressure: auth timeout, server pings, dead peers, slow readers."""
+
+import json
+import select
+import time
+
+import pytest
+
+import wsraw
+from conftest import T, metric_sum
+from wsraw import OP_PING, OP_TEXT, WSConn
+
+TIMER_FLAGS = ("--registration", "open", "--ws-auth-timeout", "1s",
+               "--ws-ping-interval", "1s", "--ws-pong-timeout", "1s")
+
+
+@pytest.fixture(scope="module")
+def srv(module_server_factory):
+    return module_server_factory(*TIMER_FLAGS)
+
+
+@pytest.fixture(scope="module")
+def user(srv):
+    return srv.register()
+
+
+def test_no_auth_within_timeout_closes_1008(srv):
+    with WSConn(srv.port, timeout=T(10)) as c:
+        t0 = time.monotonic()
+        closed = c.expect_close(T(8))
+        elapsed = time.monotonic() - t0
+    assert closed.code == 1008, closed
+    assert 0.5 <= elapsed <= T(5), elapsed
+
+
+def test_bad_token_then_auth_timeout_closes_1008(srv):
+    with WSConn(srv.port, timeout=T(10)) as c:
+        t0 = time.monotonic()
+        assert c.auth("not-a-token")["error"]["code"] == "unauthorized"
+        closed = c.expect_close(T(8))
+        elapsed = time.monotonic() - t0
+    assert closed.code == 1008, closed
+    assert elapsed <= T(5), elapsed
+
+
+def test_authenticated_client_answering_pings_stays_connected(srv, user):
+    with WSConn(srv.port, timeout=T(10)) as c:
+        assert "ok" in c.auth(user.token)
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            try:
+                c.recv_message(timeout=max(0.05, deadline - time.monotonic()), auto_pong=True)
+            except TimeoutError:
+                break
+        assert len(c.pings_seen) >= 2, c.pings_seen
+        ans = c.request("ping")
+        assert ans.get("ok") == {}, ans
+
+
+def test_client_that_never_answers_pings_is_dropped(srv, user):
+    with WSConn(srv.port, timeout=T(10)) as c:
+        assert "ok" in c.auth(user.token)
+        t0 = time.monotonic()
+        # Read (so we see the pings) but never send anything again.
+        closed = c.expect_close(T(10), auto_pong=False)
+        elapsed = time.monotonic() - t0
+    assert c.pings_seen, "no server ping before the drop"
+    # Dropped without a close code (docs/protocol.md, Close codes).
+    assert closed.eof and closed.code is None, closed
+    assert 1.0 <= elapsed <= T(6), elapsed
+
+
+def test_client_that_never_reads_nor_sends_is_dropped(server_factory):
+    s = server_factory(*TIMER_FLAGS)
+    u = s.register()
+    c = WSConn(s.port, timeout=T(10))
+    try:
+        assert "ok" in c.auth(u.token)
+        with_ws = metric_sum(s.metrics(), "pipit_connections")
+        t0 = time.monotonic()
+        # Only /metrics is polled; the WebSocket is never read from or written to.
+        s_val = None
+        deadline = time.monotonic() + T(10)
+        while time.monotonic() < deadline:
+            s_val = metric_sum(s.metrics(), "pipit_connections")
+            if s_val <= with_ws - 1:
+                break
+            time.sleep(0.1)
+        elapsed = time.monotonic() - t0
+        assert s_val is not None and s_val <= with_ws - 1, (with_ws, s_val)
+        assert elapsed >= 1.0, elapsed
+        # What is left in the socket: at most pings (and maybe a close), then EOF.
+        closed = c.expect_close(T(5), auto_pong=False)
+        assert closed.eof and closed.code is None, closed
+    finally:
+        c.close()
+
+
+def test_slow_reader_is_dropped_and_server_stays_healthy(server_factory):
+    s = server_factory("--registration", "open", "--ws-send-queue-max", "64k")
+    u = s.register()
+    c = WSConn(s.port, timeout=T(10), rcvbuf=4096)
+    try:
+        assert "ok" in c.auth(u.token)
+        # Each ping echoes a 4 KB id, so answers pile up fast while we never read.
+        frame = wsraw.build_frame(OP_TEXT, json.dumps({"id": "i" * 4000, "op": "ping"}))
+        c.sock.setblocking(False)
+        dropped = False
+        sent = 0
+        deadline = time.monotonic() + T(30)
+        pending = b""
+        for _ in range(20000):  # at most ~80 MB of requests
+            if time.monotonic() > deadline:
+                break
+            if not pending:
+                pending = frame
+            _, w, _ = select.select([], [c.sock], [], 0.5)
+            if not w:
+                continue
+            try:
+                n = c.sock.send(pending)
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                dropped = True
+                break
+            pending = pending[n:]
+            sent += n
+        assert dropped, "server still accepting after %d bytes sent without reading" % sent
+        # The server is healthy and serves new WebSockets.
+        assert s.get("/healthz").json() == {"status": "ok"}
+        with WSConn(s.port, timeout=T(10)) as d:
+            assert "ok" in d.auth(u.token)
+            assert d.request("ping").get("ok") == {}
+    finally:
+        c.close()
+
+
+def test_ping_frame_from_server_is_a_real_ping(srv, user):
+    with WSConn(srv.port, timeout=T(10)) as c:
+        assert "ok" in c.auth(user.token)
+        f = c.recv_frame(T(5))
+        assert f.opcode == OP_PING and f.fin and len(f.payload) <= 125, f
+        c.send_pong(f.payload)
+        assert c.request("ping").get("ok") == {}
