@@ -23,48 +23,23 @@
 
 static void ws_flush(struct conn *c);
 
-static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-                          int flags, void *user)
+static void ws_on_output(void *user, const uint8_t *data, size_t len)
 {
-    struct conn *c = user;
-    struct ws_conn *ws = c->ws;
-    size_t n = len < ws->in_len ? len : ws->in_len;
-
-    if (n == 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    memcpy(buf, ws->in, n);
-    ws->in += n;
-    ws->in_len -= n;
-    return (ssize_t)n;
-}
-
-static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-                          int flags, void *user)
-{
-    struct conn *c = user;
-
-    if (c->closing) {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
     /* conn's queue is uncapped here; ws_conn_send_text enforces the real cap. */
-    conn_send(c, data, len);
-    return (ssize_t)len;
+    conn_send(user, data, len);
 }
 
-static void ws_on_msg(wslay_event_context_ptr ctx,
-                      const struct wslay_event_on_msg_recv_arg *arg, void *user)
+static void ws_on_message(void *user, uint8_t opcode, const uint8_t *data, size_t len,
+                          uint16_t close_code)
 {
     struct conn *c = user;
     struct server *srv = c->w->srv;
 
-    switch (arg->opcode) {
+    switch (opcode) {
     case WSLAY_TEXT_FRAME:
         atomic_fetch_add_explicit(&srv->metrics.ws_frames_in, 1, memory_order_relaxed);
-        if (!c->ws->closing) {
-            srv->ws_handlers.on_text(c, (const char *)arg->msg, arg->msg_length);
+        if (!c->ws->closing && !c->closing) {
+            srv->ws_handlers.on_text(c, (const char *)data, len);
         }
         break;
     case WSLAY_BINARY_FRAME:
@@ -72,21 +47,21 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
         ws_conn_close(c, WS_CLOSE_UNSUPPORTED, "binary frames are not supported");
         break;
     case WSLAY_CONNECTION_CLOSE:
-        log_debug(&c->log, "peer closed the WebSocket (%u)", arg->status_code);
+        log_debug(&c->log, "peer closed the WebSocket (%u)", close_code);
         break;
     default:
-        /* Pings are answered by wslay; pongs only prove the peer is alive. */
+        /* Pings are answered by the codec; pongs only prove the peer is alive. */
         break;
     }
 }
 
+static const struct ws_codec_handlers ws_handlers_codec = {
+    .on_message = ws_on_message,
+    .on_output = ws_on_output,
+};
+
 void ws_conn_upgrade(struct http_exchange *x, const char *accept)
 {
-    static const struct wslay_event_callbacks callbacks = {
-        .recv_callback = ws_recv_cb,
-        .send_callback = ws_send_cb,
-        .on_msg_recv_callback = ws_on_msg,
-    };
     struct conn *c = x->conn;
     struct server *srv = c->w->srv;
     struct ws_conn *ws;
@@ -108,13 +83,13 @@ void ws_conn_upgrade(struct http_exchange *x, const char *accept)
     http_conn_detach(c, &leftover); /* x is gone from here on */
 
     ws = xcalloc(1, sizeof(*ws));
-    if (wslay_event_context_server_init(&ws->ctx, &callbacks, c) != 0) {
+    if (ws_codec_init(&ws->codec, (uint64_t)srv->cfg.ws_max_message_size, &ws_handlers_codec,
+                      c) != 0) {
         free(ws);
         buf_cleanup(&leftover);
         conn_close(c, false);
         return;
     }
-    wslay_event_config_set_max_recv_msg_length(ws->ctx, (uint64_t)srv->cfg.ws_max_message_size);
     ws->last_rx = worker_now(c->w);
     c->ws = ws;
     c->proto = CONN_WS;
@@ -137,13 +112,13 @@ void ws_conn_free(struct conn *c)
         return;
     }
     c->w->srv->ws_handlers.on_close(c);
-    wslay_event_context_free(ws->ctx);
+    ws_codec_cleanup(&ws->codec);
     atomic_fetch_sub(&c->w->srv->metrics.ws_sessions, 1);
     free(ws);
     c->ws = NULL;
 }
 
-/* Lets wslay write what it queued, and closes the TCP side when it is done. */
+/* Writes what the codec queued, and closes the TCP side when the handshake is done. */
 static void ws_flush(struct conn *c)
 {
     struct ws_conn *ws = c->ws;
@@ -151,17 +126,17 @@ static void ws_flush(struct conn *c)
     if (c->closing) {
         return;
     }
-    if (wslay_event_want_write(ws->ctx) && wslay_event_send(ws->ctx) != 0) {
+    if (ws_codec_flush(&ws->codec) != 0) {
         conn_close(c, false);
         return;
     }
-    if (wslay_event_get_close_sent(ws->ctx)) {
+    if (ws_codec_close_sent(&ws->codec)) {
         if (!ws->closing) {
-            /* wslay answered the peer's close, or failed the connection itself. */
+            /* The codec answered the peer's close, or failed the connection itself. */
             ws->closing = true;
             conn_timer_arm(c, WS_CLOSE_WAIT_MS);
         }
-        if (wslay_event_get_close_received(ws->ctx) || !wslay_event_want_read(ws->ctx)) {
+        if (ws_codec_close_received(&ws->codec) || !ws_codec_reading(&ws->codec)) {
             conn_close(c, true);
         }
     }
@@ -171,16 +146,11 @@ void ws_conn_on_data(struct conn *c, const char *data, size_t len)
 {
     struct ws_conn *ws = c->ws;
 
-    ws->in = data;
-    ws->in_len = len;
     ws->last_rx = worker_now(c->w);
     ws->ping_sent = 0;
-    if (wslay_event_recv(ws->ctx) != 0) {
-        conn_close(c, false);
-        return;
+    if (ws_codec_feed(&ws->codec, data, len) != 0) {
+        log_info(&c->log, "WebSocket protocol error from peer");
     }
-    ws->in = NULL;
-    ws->in_len = 0;
     ws_flush(c);
 }
 
@@ -193,20 +163,19 @@ int ws_conn_send_text(struct conn *c, const char *data, size_t len)
 {
     struct ws_conn *ws = c->ws;
     struct server *srv = c->w->srv;
-    struct wslay_event_msg msg = { WSLAY_TEXT_FRAME, (const uint8_t *)data, len };
     size_t queued;
 
     if (c->closing || ws == NULL || ws->closing) {
         return PIPIT_EUNAVAILABLE;
     }
-    queued = conn_pending(c) + wslay_event_get_queued_msg_length(ws->ctx);
+    queued = conn_pending(c) + ws_codec_queued(&ws->codec);
     if (queued + len > (size_t)srv->cfg.ws_send_queue_max) {
         /* The client stopped reading: a close frame would not reach it either. */
         log_info(&c->log, "dropping slow WebSocket reader (%zu bytes queued)", queued);
         conn_close(c, false);
         return PIPIT_EUNAVAILABLE;
     }
-    if (wslay_event_queue_msg(ws->ctx, &msg) != 0) {
+    if (ws_codec_queue(&ws->codec, WSLAY_TEXT_FRAME, data, len) != 0) {
         conn_close(c, false);
         return PIPIT_EUNAVAILABLE;
     }
@@ -223,8 +192,7 @@ void ws_conn_close(struct conn *c, int code, const char *reason)
         return;
     }
     ws->closing = true;
-    wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason,
-                            reason != NULL ? strlen(reason) : 0);
+    ws_codec_queue_close(&ws->codec, (uint16_t)code, reason);
     conn_timer_arm(c, WS_CLOSE_WAIT_MS);
     ws_flush(c);
 }
@@ -265,9 +233,7 @@ void ws_conn_on_timeout(struct conn *c)
         conn_timer_arm(c, srv->cfg.ws_ping_interval - silent);
         return;
     }
-    struct wslay_event_msg ping = { WSLAY_PING, NULL, 0 };
-
-    wslay_event_queue_msg(ws->ctx, &ping);
+    ws_codec_queue(&ws->codec, WSLAY_PING, NULL, 0);
     ws->ping_sent = now;
     conn_timer_arm(c, srv->cfg.ws_pong_timeout);
     ws_flush(c);

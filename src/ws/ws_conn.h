@@ -1,11 +1,9 @@
 /*
  * ws_conn.h: a WebSocket connection (RFC 6455) on top of struct conn, via wslay.
  *
- * wslay does the framing: unmasking, reassembly of fragments, UTF-8 checks of
- * text (also across fragments), control frames, close codes. It never touches a
- * socket: its recv callback reads the bytes conn.c just delivered and its send
- * callback hands frames to conn_send(). This file adds what a server needs
- * around it: the 101 answer, message size cap (1009), binary refusal (1003),
+ * ws_codec (wslay over memory) does the framing: unmasking, reassembly of
+ * fragments, UTF-8 checks of text, control frames, close codes. This file puts
+ * it on a connection and adds what a server needs around it: the 101 answer, message size cap (1009), binary refusal (1003),
  * keepalive pings with dead-peer detection on the worker's timer wheel, the auth
  * deadline (1008), a bounded send queue, and the close handshake.
  *
@@ -20,7 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <wslay/wslay.h>
+
+#include "ws/ws_codec.h"
 
 struct conn;
 struct http_exchange;
@@ -44,9 +43,7 @@ struct ws_handlers {
 };
 
 struct ws_conn {
-    wslay_event_context_ptr ctx;   /* owned */
-    const char *in;                /* bytes being fed to wslay (borrowed) */
-    size_t in_len;
+    struct ws_codec codec;
     int64_t last_rx;               /* monotonic ms of the last bytes received */
     int64_t ping_sent;             /* 0 when no ping is outstanding */
     bool authenticated;
