@@ -136,7 +136,7 @@ void session_upgrade(struct http_exchange *x)
 {
     struct server *srv = x->conn->w->srv;
     char accept[WS_ACCEPT_LEN + 1];
-    int rc = ws_handshake_check(x->req, srv->tls != NULL, srv->origins, srv->norigins, accept);
+    int rc = ws_handshake_check(x->req, srv->origins, srv->norigins, accept);
 
     if (rc != 0) {
         if (rc == PIPIT_EFORBIDDEN_ORIGIN) {

@@ -64,7 +64,7 @@ static const struct cfg_opt cfg_table[] = {
       "Least severe level written to stderr." },
     { "sqlite_synchronous", CFG_ENUM, OFF(sqlite_synchronous), "full", 0, 0, sync_choices, 0,
       "SQLite durability. `full`: an acknowledged write survives power loss. `normal`: faster, may lose the last commits on power loss (never on a crash). `off`: tests only." },
-    { "token_ttl", CFG_DURATION, OFF(token_ttl), "30d", 60 * SEC, 3650 * DAY, NULL, 0,
+    { "token_ttl", CFG_DURATION, OFF(token_ttl), "30d", 1 * SEC, 3650 * DAY, NULL, 0,
       "Lifetime of a session token from login." },
     { "max_header_count", CFG_INT, OFF(max_header_count), "64", 8, 1024, NULL, 0,
       "Most header fields in one request; more is answered 431." },
@@ -341,8 +341,14 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
         set_err(err, errlen, "tls_cert and tls_key must be set together");
         return -1;
     }
-    if (cfg->listen[0] == '\0' || strrchr(cfg->listen, ':') == NULL) {
-        set_err(err, errlen, "listen: expected ADDR:PORT, got '%s'", cfg->listen);
+    const char *colon = strrchr(cfg->listen, ':');
+    char *end;
+    long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
+
+    if (colon == NULL || colon == cfg->listen || colon[1] == '\0' || *end != '\0' ||
+        port < 0 || port > 65535) {
+        set_err(err, errlen, "listen: expected ADDR:PORT with a port from 0 to 65535, got '%s'",
+                cfg->listen);
         return -1;
     }
     if (cfg->data_dir[0] == '\0') {

@@ -133,8 +133,12 @@ void http_conn_on_data(struct conn *c, const char *data, size_t len)
     http_conn_process(c);
 }
 
-/* Decodes %XX in a path; rejects bad escapes and NUL. Returns NULL when invalid. */
-static char *decode_path(const char *s, size_t n)
+/*
+ * Decodes %XX in a path; NULL on a bad escape. An encoded NUL sets *nul: no
+ * route or file name can contain one, and cutting the string there would turn
+ * "/secret%00.png" into "/secret".
+ */
+static char *decode_path(const char *s, size_t n, bool *nul)
 {
     char *out = xmalloc(n + 1);
     size_t o = 0;
@@ -150,8 +154,11 @@ static char *decode_path(const char *s, size_t n)
             lo = s[i + 2];
             hi = hi >= '0' && hi <= '9' ? hi - '0' : (hi | 32) >= 'a' && (hi | 32) <= 'f' ? (hi | 32) - 'a' + 10 : -1;
             lo = lo >= '0' && lo <= '9' ? lo - '0' : (lo | 32) >= 'a' && (lo | 32) <= 'f' ? (lo | 32) - 'a' + 10 : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            if (hi < 0 || lo < 0) {
                 goto bad;
+            }
+            if (hi == 0 && lo == 0) {
+                *nul = true;
             }
             out[o++] = (char)(hi << 4 | lo);
             i += 2;
@@ -187,6 +194,7 @@ static void http_dispatch(struct conn *c)
     struct http_request *req = &h->parse.req;
     const char *q = strchr(req->url, '?');
     size_t plen = q != NULL ? (size_t)(q - req->url) : strlen(req->url);
+    bool nul = false;
 
     h->busy = true;
     conn_timer_cancel(c);
@@ -203,9 +211,13 @@ static void http_dispatch(struct conn *c)
         h->close_after = true;
     }
     /* Only origin-form targets (RFC 9112 §3.2.1). */
-    if (req->url[0] != '/' || (h->x.path = decode_path(req->url, plen)) == NULL) {
+    if (req->url[0] != '/' || (h->x.path = decode_path(req->url, plen, &nul)) == NULL) {
         h->close_after = true;
         http_respond_error(&h->x, PIPIT_EBAD_REQUEST, "bad request target", NULL);
+        return;
+    }
+    if (nul) {
+        http_respond_error(&h->x, PIPIT_ENOT_FOUND, NULL, NULL);
         return;
     }
     c->w->srv->http_handler(&h->x);

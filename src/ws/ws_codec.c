@@ -1,5 +1,6 @@
 #include "ws/ws_codec.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "util/err.h"
@@ -49,6 +50,7 @@ int ws_codec_init(struct ws_codec *wc, uint64_t max_message,
     memset(wc, 0, sizeof(*wc));
     wc->h = h;
     wc->user = user;
+    wc->max_message = max_message;
     if (wslay_event_context_server_init(&wc->ctx, &callbacks, wc) != 0) {
         return PIPIT_ENOMEM;
     }
@@ -73,17 +75,87 @@ int ws_codec_flush(struct ws_codec *wc)
     return 0;
 }
 
+/* Bytes in a frame header once its first two bytes are known (RFC 6455 §5.2). */
+static size_t header_size(const uint8_t *hdr)
+{
+    size_t n = 2 + ((hdr[1] & 0x80) ? 4 : 0);
+    uint8_t len7 = hdr[1] & 0x7f;
+
+    return n + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0);
+}
+
+/*
+ * Walks frame headers in data. Returns len when all frames are acceptable so
+ * far, else the offset where the offending frame starts, with *code set.
+ */
+static size_t guard_scan(struct ws_codec *wc, const uint8_t *data, size_t len, uint16_t *code)
+{
+    size_t i = 0;
+    size_t frame_start = 0;
+
+    while (i < len) {
+        if (wc->skip > 0) {
+            size_t n = len - i < wc->skip ? len - i : (size_t)wc->skip;
+
+            wc->skip -= n;
+            i += n;
+            continue;
+        }
+        if (wc->hdr_len == 0) {
+            frame_start = i;
+        }
+        wc->hdr[wc->hdr_len++] = data[i++];
+        if (wc->hdr_len < 2 || wc->hdr_len < header_size(wc->hdr)) {
+            continue;
+        }
+        uint8_t op = wc->hdr[0] & 0x0f;
+        bool fin = (wc->hdr[0] & 0x80) != 0;
+        uint8_t len7 = wc->hdr[1] & 0x7f;
+        uint64_t plen = len7;
+
+        if (len7 == 126) {
+            plen = (uint64_t)wc->hdr[2] << 8 | wc->hdr[3];
+        } else if (len7 == 127) {
+            plen = 0;
+            for (int k = 2; k < 10; k++) {
+                plen = plen << 8 | wc->hdr[k];
+            }
+        }
+        wc->hdr_len = 0;
+        if (len7 == 127 && (plen >> 63) != 0) {
+            *code = 1002; /* §5.2: the most significant bit must be 0 */
+            return frame_start;
+        }
+        if (op >= 8 && (!fin || plen > 125 || (op == 8 && plen == 1))) {
+            *code = 1002; /* §5.5: control frames are whole and ≤ 125 bytes; §5.5.1 */
+            return frame_start;
+        }
+        if (op < 8 && plen > wc->max_message) {
+            *code = 1009;
+            return frame_start;
+        }
+        wc->skip = plen;
+    }
+    return len;
+}
+
 int ws_codec_feed(struct ws_codec *wc, const void *data, size_t len)
 {
+    uint16_t code = 0;
+    size_t ok = wslay_event_get_read_enabled(wc->ctx) ? guard_scan(wc, data, len, &code) : 0;
     int rc = 0;
 
     wc->in = data;
-    wc->in_len = len;
-    if (wslay_event_get_read_enabled(wc->ctx) && wslay_event_recv(wc->ctx) != 0) {
+    wc->in_len = ok;
+    if (ok > 0 && wslay_event_recv(wc->ctx) != 0) {
         rc = PIPIT_EPROTO;
     }
     wc->in = NULL;
     wc->in_len = 0;
+    if (code != 0 && wslay_event_get_read_enabled(wc->ctx)) {
+        wslay_event_shutdown_read(wc->ctx);
+        ws_codec_queue_close(wc, code, code == 1009 ? "message too big" : "protocol error");
+    }
     /* A protocol error leaves reading disabled with a close frame queued. */
     if (!wslay_event_get_read_enabled(wc->ctx) && !wslay_event_get_close_received(wc->ctx)) {
         rc = PIPIT_EPROTO;

@@ -10,7 +10,11 @@
  *
  * When the peer breaks the protocol the codec queues the close frame RFC 6455
  * asks for (1002 protocol error, 1007 invalid UTF-8, 1009 too big), stops
- * reading, and ws_codec_feed() returns PIPIT_EPROTO.
+ * reading, and ws_codec_feed() returns PIPIT_EPROTO. A small frame-header guard
+ * runs ahead of wslay for the cases wslay answers without a status code or only
+ * after reading the payload: fragmented or oversized control frames, a close
+ * frame with a 1-byte body, a 64-bit length with the top bit set (1002), and a
+ * data frame declaring more than max_message bytes (1009, before any payload).
  *
  * One thread at a time.
  */
@@ -37,6 +41,11 @@ struct ws_codec {
     void *user;
     const uint8_t *in;                      /* bytes being fed (borrowed) */
     size_t in_len;
+    uint64_t max_message;
+    /* Frame-header guard state: header bytes so far, payload bytes to skip. */
+    uint8_t hdr[14];
+    uint8_t hdr_len;
+    uint64_t skip;
 };
 
 int ws_codec_init(struct ws_codec *wc, uint64_t max_message,

@@ -10,18 +10,26 @@
 /* RFC 6455 §1.3. */
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-bool ws_origin_allowed(const char *origin, const char *host, bool tls,
-                       char *const *origins, size_t norigins)
+bool ws_origin_allowed(const char *origin, const char *host, char *const *origins,
+                       size_t norigins)
 {
-    const char *scheme = tls ? "https://" : "http://";
-    size_t slen = strlen(scheme);
+    const char *rest = NULL;
 
     /* Non-browser clients send no Origin; browsers always do (RFC 6455 §10.2). */
     if (origin == NULL) {
         return true;
     }
-    if (host != NULL && strncasecmp(origin, scheme, slen) == 0 &&
-        strcasecmp(origin + slen, host) == 0) {
+    /*
+     * Same origin: the page came from the host the client asked for. Both schemes
+     * count, because behind a TLS-terminating proxy the browser says https while
+     * we see plain HTTP; only whoever serves that host can put a page there.
+     */
+    if (strncasecmp(origin, "https://", 8) == 0) {
+        rest = origin + 8;
+    } else if (strncasecmp(origin, "http://", 7) == 0) {
+        rest = origin + 7;
+    }
+    if (host != NULL && rest != NULL && strcasecmp(rest, host) == 0) {
         return true;
     }
     for (size_t i = 0; i < norigins; i++) {
@@ -32,8 +40,7 @@ bool ws_origin_allowed(const char *origin, const char *host, bool tls,
     return false;
 }
 
-int ws_handshake_check(const struct http_request *req, bool tls,
-                       char *const *origins, size_t norigins,
+int ws_handshake_check(const struct http_request *req, char *const *origins, size_t norigins,
                        char accept[WS_ACCEPT_LEN + 1])
 {
     const char *upgrade = http_request_header(req, "upgrade");
@@ -61,7 +68,7 @@ int ws_handshake_check(const struct http_request *req, bool tls,
         return PIPIT_EBAD_REQUEST;
     }
     if (!ws_origin_allowed(http_request_header(req, "origin"),
-                           http_request_header(req, "host"), tls, origins, norigins)) {
+                           http_request_header(req, "host"), origins, norigins)) {
         return PIPIT_EFORBIDDEN_ORIGIN;
     }
     memcpy(joined, key, klen);

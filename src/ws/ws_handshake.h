@@ -18,14 +18,17 @@
 /*
  * Returns 0 and writes the accept value (WS_ACCEPT_LEN chars + NUL) into accept,
  * or PIPIT_EMETHOD_NOT_ALLOWED, PIPIT_EBAD_REQUEST, PIPIT_EBAD_WS_VERSION or
- * PIPIT_EFORBIDDEN_ORIGIN. tls tells the scheme of our own origin.
+ * PIPIT_EFORBIDDEN_ORIGIN.
  */
-int ws_handshake_check(const struct http_request *req, bool tls,
-                       char *const *origins, size_t norigins,
+int ws_handshake_check(const struct http_request *req, char *const *origins, size_t norigins,
                        char accept[WS_ACCEPT_LEN + 1]);
 
-/* Same-origin or listed: the Origin rule alone, exposed for tests. */
-bool ws_origin_allowed(const char *origin, const char *host, bool tls,
-                       char *const *origins, size_t norigins);
+/*
+ * The Origin rule alone: no Origin (not a browser), the same host as the Host
+ * header under http:// or https:// (a TLS-terminating proxy changes the scheme
+ * we see), or an exact, case-insensitive match in origins.
+ */
+bool ws_origin_allowed(const char *origin, const char *host, char *const *origins,
+                       size_t norigins);
 
 #endif

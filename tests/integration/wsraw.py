@@ -106,9 +106,9 @@ def handshake_bytes(port, path="/v1/ws", key=None, version="13", origin=None,
     ]
     if origin is not None:
         headers.append(("Origin", origin))
-    headers += list(extra or [])
     omit_l = {o.lower() for o in omit}
     headers = [(n, v) for n, v in headers if n.lower() not in omit_l]
+    headers += list(extra or [])  # after `omit`, so a header can be replaced
     head = "%s %s HTTP/1.1\r\n" % (method, path)
     head += "".join("%s: %s\r\n" % (n, v) for n, v in headers) + "\r\n"
     return head.encode("latin-1")
