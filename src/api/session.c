@@ -191,7 +191,7 @@ static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *w
     }
     s->authenticated = true;
     s->who = *who;
-    ws_conn_set_authenticated(c);
+    ws_conn_set_authenticated(c, who->token_expires_at);
     log_info(&c->log, "websocket authenticated as '%s'", who->user.username);
     session_send(c, proto_ok(id, json_pack("{s:o,s:i}", "user",
                                            api_user_json(&who->user, false), "protocol",

@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "net/conn.h"
@@ -223,6 +224,23 @@ static void http_dispatch(struct conn *c)
     c->w->srv->http_handler(&h->x);
 }
 
+/*
+ * RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" waits for our go
+ * before sending the body (curl does, for bodies over 1 KiB). Size limits were
+ * already checked against Content-Length, so the answer is always go.
+ */
+static void expect_continue(struct conn *c, struct http_conn *h)
+{
+    static const char go[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    const char *expect = http_request_header(&h->parse.req, "expect");
+
+    h->continued = true;
+    if (expect != NULL && strcasecmp(expect, "100-continue") == 0 &&
+        h->parse.req.version_minor >= 1) {
+        conn_send(c, go, sizeof(go) - 1);
+    }
+}
+
 static void http_conn_process(struct conn *c)
 {
     struct http_conn *h = c->http;
@@ -245,6 +263,9 @@ static void http_conn_process(struct conn *c)
         if (st == HTTP_PARSE_MORE) {
             if (!was_started && http_parse_started(&h->parse)) {
                 conn_timer_arm(c, c->w->srv->cfg.header_timeout);
+            }
+            if (h->parse.head_done && !h->continued) {
+                expect_continue(c, h);
             }
             break;
         }
@@ -310,6 +331,7 @@ static void http_conn_finish(struct conn *c)
         return;
     }
     http_parse_reset(&h->parse);
+    h->continued = false;
     conn_timer_arm(c, c->w->srv->cfg.idle_timeout);
     http_conn_process(c);
 }

@@ -44,6 +44,7 @@ struct http_conn {
     bool busy;                   /* a request is with the handler */
     bool processing;             /* http_conn_process is on the stack */
     bool close_after;            /* close once the current answer is out */
+    bool continued;              /* "100 Continue" sent for this request */
 };
 
 /* conn.c hooks. */

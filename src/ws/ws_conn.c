@@ -16,12 +16,21 @@
 #include "http/http_conn.h"
 #include "net/conn.h"
 #include "server.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/mem.h"
 
 #define WS_CLOSE_WAIT_MS 2000
 
 static void ws_flush(struct conn *c);
+
+/* Arms the timer for delay, or sooner when the token expires first. */
+static void ws_conn_arm(struct conn *c, int64_t delay)
+{
+    int64_t left = c->ws->expires_at - clock_now_ms();
+
+    conn_timer_arm(c, left < delay ? left : delay);
+}
 
 static void ws_on_output(void *user, const uint8_t *data, size_t len)
 {
@@ -197,10 +206,11 @@ void ws_conn_close(struct conn *c, int code, const char *reason)
     ws_flush(c);
 }
 
-void ws_conn_set_authenticated(struct conn *c)
+void ws_conn_set_authenticated(struct conn *c, int64_t expires_at)
 {
     c->ws->authenticated = true;
-    conn_timer_arm(c, c->w->srv->cfg.ws_ping_interval);
+    c->ws->expires_at = expires_at;
+    ws_conn_arm(c, c->w->srv->cfg.ws_ping_interval);
 }
 
 void ws_conn_on_timeout(struct conn *c)
@@ -219,23 +229,28 @@ void ws_conn_on_timeout(struct conn *c)
         ws_conn_close(c, WS_CLOSE_POLICY, "authentication timeout");
         return;
     }
+    if (clock_now_ms() >= ws->expires_at) {
+        log_info(&c->log, "websocket token expired");
+        ws_conn_close(c, WS_CLOSE_POLICY, "token expired");
+        return;
+    }
     if (ws->ping_sent != 0) {
         if (now - ws->ping_sent >= srv->cfg.ws_pong_timeout) {
             log_info(&c->log, "dropping dead WebSocket peer");
             conn_close(c, false);
         } else {
-            conn_timer_arm(c, srv->cfg.ws_pong_timeout - (now - ws->ping_sent));
+            ws_conn_arm(c, srv->cfg.ws_pong_timeout - (now - ws->ping_sent));
         }
         return;
     }
     silent = now - ws->last_rx;
     if (silent < srv->cfg.ws_ping_interval) {
-        conn_timer_arm(c, srv->cfg.ws_ping_interval - silent);
+        ws_conn_arm(c, srv->cfg.ws_ping_interval - silent);
         return;
     }
     ws_codec_queue(&ws->codec, WSLAY_PING, NULL, 0);
     ws->ping_sent = now;
-    conn_timer_arm(c, srv->cfg.ws_pong_timeout);
+    ws_conn_arm(c, srv->cfg.ws_pong_timeout);
     ws_flush(c);
 }
 

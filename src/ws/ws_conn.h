@@ -47,6 +47,7 @@ struct ws_conn {
     int64_t last_rx;               /* monotonic ms of the last bytes received */
     int64_t ping_sent;             /* 0 when no ping is outstanding */
     bool authenticated;
+    int64_t expires_at;            /* wall-clock ms when the session's token dies */
     bool closing;                  /* our close frame is queued or sent */
     void *session;                 /* owned by the session layer */
 };
@@ -61,8 +62,11 @@ void ws_conn_upgrade(struct http_exchange *x, const char *accept);
 int ws_conn_send_text(struct conn *c, const char *data, size_t len);
 /* Starts the close handshake with code and reason. */
 void ws_conn_close(struct conn *c, int code, const char *reason);
-/* Ends the auth deadline; keepalive pings start. */
-void ws_conn_set_authenticated(struct conn *c);
+/*
+ * Ends the auth deadline; keepalive pings start. The socket is closed with 1008
+ * once expires_at (wall-clock ms, the token's expiry) has passed.
+ */
+void ws_conn_set_authenticated(struct conn *c, int64_t expires_at);
 
 /* conn.c hooks. */
 void ws_conn_on_data(struct conn *c, const char *data, size_t len);
