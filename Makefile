@@ -8,7 +8,7 @@ PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
 DATA_DIR   ?= data
 
-.PHONY: all deps build run test unit integration asan asan-test fuzz docs docs-check clean
+.PHONY: all deps build run test unit integration asan asan-test fuzz docs docs-check bench clean
 
 all: build
 
@@ -62,6 +62,10 @@ docs: build
 docs-check: build
 	@$(BUILD)/pipitd --print-config-docs | diff -u docs/config.md - \
 	    || (echo "docs/config.md is stale: run 'make docs'"; exit 1)
+
+# Benchmarks (not part of make test): see bench/README.md.
+bench: build
+	$(PYTHON) bench/idle_connections.py 10000 4
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

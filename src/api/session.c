@@ -19,10 +19,13 @@
 #include "util/mem.h"
 #include "ws/ws_handshake.h"
 
+/* Kept small on purpose: one per open WebSocket. */
 struct session {
     bool authenticated;
     bool auth_pending;          /* an auth op is being checked */
-    struct api_user who;
+    int64_t user_id;
+    int64_t app_id;
+    int64_t token_id;
 };
 
 /* ---- token lookup, shared by REST and WebSocket ---- */
@@ -109,7 +112,7 @@ static void revoke_done(struct job *j)
         struct conn *c = list_entry(n, struct conn, node);
         struct session *s = c->ws != NULL ? c->ws->session : NULL;
 
-        if (s != NULL && s->authenticated && s->who.token_id == rj->token_id) {
+        if (s != NULL && s->authenticated && s->token_id == rj->token_id) {
             log_info(&c->log, "closing WebSocket of a revoked token");
             s->authenticated = false;
             ws_conn_close(c, WS_CLOSE_POLICY, "token revoked");
@@ -190,7 +193,9 @@ static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *w
         return;
     }
     s->authenticated = true;
-    s->who = *who;
+    s->user_id = who->user.id;
+    s->app_id = who->user.app_id;
+    s->token_id = who->token_id;
     ws_conn_set_authenticated(c, who->token_expires_at);
     log_info(&c->log, "websocket authenticated as '%s'", who->user.username);
     session_send(c, proto_ok(id, json_pack("{s:o,s:i}", "user",

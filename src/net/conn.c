@@ -95,6 +95,8 @@ static void on_write(uv_write_t *req, int status)
 {
     struct conn *c = req->data;
 
+    free(req);
+    c->wreq = NULL;
     buf_reset(&c->inflight);
     if (status < 0 || c->closing) {
         if (status < 0 && status != UV_ECANCELED) {
@@ -127,9 +129,11 @@ static void conn_start_write(struct conn *c)
     c->inflight = c->out;
     c->out = tmp;
     b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
-    c->wreq.data = c;
-    rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    c->wreq = xmalloc(sizeof(*c->wreq));
+    c->wreq->data = c;
+    rc = uv_write(c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc != 0) {
+        PIPIT_FREE(c->wreq);
         buf_reset(&c->inflight);
         conn_close(c, false);
         return;

@@ -56,7 +56,7 @@ struct conn {
 
     struct buf out;            /* ciphertext/bytes waiting for the socket */
     struct buf inflight;       /* bytes handed to uv_write, not yet done */
-    uv_write_t wreq;
+    uv_write_t *wreq;          /* owned while a write is in flight (rare: try_write first) */
     size_t send_cap;           /* most bytes conn_pending() may reach */
 
     bool closing;              /* conn_close() was called */

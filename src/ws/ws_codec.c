@@ -1,6 +1,8 @@
 #include "ws/ws_codec.h"
 
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/err.h"
@@ -38,8 +40,8 @@ static void codec_on_msg(wslay_event_context_ptr ctx,
     wc->h->on_message(wc->user, arg->opcode, arg->msg, arg->msg_length, arg->status_code);
 }
 
-int ws_codec_init(struct ws_codec *wc, uint64_t max_message,
-                  const struct ws_codec_handlers *h, void *user)
+/* The wslay context, made on first use after init or an idle release. */
+static wslay_event_context_ptr codec_ctx(struct ws_codec *wc)
 {
     static const struct wslay_event_callbacks callbacks = {
         .recv_callback = codec_recv,
@@ -47,16 +49,39 @@ int ws_codec_init(struct ws_codec *wc, uint64_t max_message,
         .on_msg_recv_callback = codec_on_msg,
     };
 
+    if (wc->ctx == NULL) {
+        if (wslay_event_context_server_init(&wc->ctx, &callbacks, wc) != 0) {
+            fprintf(stderr, "pipit: out of memory for a WebSocket context\n");
+            abort();
+        }
+        /* wslay's default is 2 GiB: always set ours (RFC 6455 §10.4). */
+        wslay_event_config_set_max_recv_msg_length(wc->ctx, wc->max_message);
+    }
+    return wc->ctx;
+}
+
+int ws_codec_init(struct ws_codec *wc, uint64_t max_message,
+                  const struct ws_codec_handlers *h, void *user)
+{
     memset(wc, 0, sizeof(*wc));
     wc->h = h;
     wc->user = user;
     wc->max_message = max_message;
-    if (wslay_event_context_server_init(&wc->ctx, &callbacks, wc) != 0) {
-        return PIPIT_ENOMEM;
-    }
-    /* wslay's default is 2 GiB: always set ours (RFC 6455 §10.4). */
-    wslay_event_config_set_max_recv_msg_length(wc->ctx, max_message);
     return 0;
+}
+
+void ws_codec_release_idle(struct ws_codec *wc)
+{
+    wslay_event_context_ptr ctx = wc->ctx;
+
+    if (ctx == NULL || wc->in_wslay || wc->hdr_len != 0 || wc->skip != 0 || wc->in_fragments ||
+        wslay_event_want_write(ctx) || wslay_event_get_queued_msg_count(ctx) != 0 ||
+        wslay_event_get_close_sent(ctx) || wslay_event_get_close_received(ctx) ||
+        !wslay_event_get_read_enabled(ctx)) {
+        return;
+    }
+    wslay_event_context_free(ctx);
+    wc->ctx = NULL;
 }
 
 void ws_codec_cleanup(struct ws_codec *wc)
@@ -69,10 +94,18 @@ void ws_codec_cleanup(struct ws_codec *wc)
 
 int ws_codec_flush(struct ws_codec *wc)
 {
-    if (wslay_event_want_write(wc->ctx) && wslay_event_send(wc->ctx) != 0) {
-        return PIPIT_EPROTO;
+    if (wc->ctx == NULL) {
+        return 0;
     }
-    return 0;
+    bool nested = wc->in_wslay;
+    int rc = 0;
+
+    wc->in_wslay = true;
+    if (wslay_event_want_write(wc->ctx) && wslay_event_send(wc->ctx) != 0) {
+        rc = PIPIT_EPROTO;
+    }
+    wc->in_wslay = nested;
+    return rc;
 }
 
 /* Bytes in a frame header once its first two bytes are known (RFC 6455 §5.2). */
@@ -134,6 +167,11 @@ static size_t guard_scan(struct ws_codec *wc, const uint8_t *data, size_t len, u
             *code = 1009;
             return frame_start;
         }
+        if (op == 1 || op == 2) {
+            wc->in_fragments = !fin;
+        } else if (op == 0 && fin) {
+            wc->in_fragments = false;
+        }
         wc->skip = plen;
     }
     return len;
@@ -141,15 +179,18 @@ static size_t guard_scan(struct ws_codec *wc, const uint8_t *data, size_t len, u
 
 int ws_codec_feed(struct ws_codec *wc, const void *data, size_t len)
 {
+    wslay_event_context_ptr ctx = codec_ctx(wc);
     uint16_t code = 0;
-    size_t ok = wslay_event_get_read_enabled(wc->ctx) ? guard_scan(wc, data, len, &code) : 0;
+    size_t ok = wslay_event_get_read_enabled(ctx) ? guard_scan(wc, data, len, &code) : 0;
     int rc = 0;
 
     wc->in = data;
     wc->in_len = ok;
+    wc->in_wslay = true;
     if (ok > 0 && wslay_event_recv(wc->ctx) != 0) {
         rc = PIPIT_EPROTO;
     }
+    wc->in_wslay = false;
     wc->in = NULL;
     wc->in_len = 0;
     if (code != 0 && wslay_event_get_read_enabled(wc->ctx)) {
@@ -170,33 +211,34 @@ int ws_codec_queue(struct ws_codec *wc, uint8_t opcode, const void *data, size_t
 {
     struct wslay_event_msg msg = { opcode, data, len };
 
-    return wslay_event_queue_msg(wc->ctx, &msg) == 0 ? 0 : PIPIT_EPROTO;
+    return wslay_event_queue_msg(codec_ctx(wc), &msg) == 0 ? 0 : PIPIT_EPROTO;
 }
 
 int ws_codec_queue_close(struct ws_codec *wc, uint16_t code, const char *reason)
 {
-    return wslay_event_queue_close(wc->ctx, code, (const uint8_t *)reason,
+    return wslay_event_queue_close(codec_ctx(wc), code, (const uint8_t *)reason,
                                    reason != NULL ? strlen(reason) : 0) == 0
                ? 0
                : PIPIT_EPROTO;
 }
 
+/* Without a context nothing is queued and no close has happened. */
 size_t ws_codec_queued(const struct ws_codec *wc)
 {
-    return wslay_event_get_queued_msg_length(wc->ctx);
+    return wc->ctx != NULL ? wslay_event_get_queued_msg_length(wc->ctx) : 0;
 }
 
 bool ws_codec_close_sent(const struct ws_codec *wc)
 {
-    return wslay_event_get_close_sent(wc->ctx) != 0;
+    return wc->ctx != NULL && wslay_event_get_close_sent(wc->ctx) != 0;
 }
 
 bool ws_codec_close_received(const struct ws_codec *wc)
 {
-    return wslay_event_get_close_received(wc->ctx) != 0;
+    return wc->ctx != NULL && wslay_event_get_close_received(wc->ctx) != 0;
 }
 
 bool ws_codec_reading(const struct ws_codec *wc)
 {
-    return wslay_event_get_read_enabled(wc->ctx) != 0;
+    return wc->ctx == NULL || wslay_event_get_read_enabled(wc->ctx) != 0;
 }

@@ -148,7 +148,9 @@ static void ws_flush(struct conn *c)
         if (ws_codec_close_received(&ws->codec) || !ws_codec_reading(&ws->codec)) {
             conn_close(c, true);
         }
+        return;
     }
+    ws_codec_release_idle(&ws->codec);
 }
 
 void ws_conn_on_data(struct conn *c, const char *data, size_t len)

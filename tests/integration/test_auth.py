@@ -1,13 +1,11 @@
 """Accounts: register, login, logout, /v1/me, admin user creation, JSON errors, throttling."""
 
 import json
-import os
 import stat
 import time
 
 import pytest
 
-import httpraw
 from conftest import PASSWORD, T, error_code, unique
 
 

@@ -1,12 +1,13 @@
 """HTTP/1.1 basics: health, metrics, routing errors, keep-alive, pipelining, chunked, HEAD."""
 
 import json
+import re
 
 import pytest
 
 import httpraw
 import wsraw
-from conftest import PASSWORD, T, error_code, metric_sum, parse_metrics, unique
+from conftest import PASSWORD, T, error_code, metric_sum, parse_metrics, poll_until, unique
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +21,26 @@ def test_ready_line_printed_exactly_once(srv):
     assert "127.0.0.1:%d" % srv.port in lines[0]
 
 
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO |WARN |ERROR) ")
+CONN_LOG_LINE = re.compile(LOG_LINE.pattern + r"w\d+ c\d+ 127\.0\.0\.1:\d+ \S")
+
+
+def test_log_lines_have_timestamp_level_worker_connection_and_peer(srv):
+    assert srv.get("/healthz").status_code == 200
+    # The reader thread may lag behind the server under load: wait for the line.
+    poll_until(lambda: any(CONN_LOG_LINE.match(l) for l in srv.lines), T(5),
+               what="a log line with worker, connection and peer")
+    lines = [l for l in srv.lines if l.strip()]
+    bad = [l for l in lines if not LOG_LINE.match(l)]
+    assert not bad, bad[:5]
+
+
+def test_workers_zero_means_one_per_core(server_factory):
+    s = server_factory("--workers", "0")
+    for _ in range(4):
+        assert httpraw.one_request(s.port, "GET", "/healthz", [("Connection", "close")]).status == 200
+
+
 def test_healthz_returns_status_ok(srv):
     r = srv.get("/healthz")
     assert r.status_code == 200
@@ -28,10 +49,22 @@ def test_healthz_returns_status_ok(srv):
 
 
 def test_healthz_served_by_both_workers_over_many_connections(srv):
-    # Each worker owns a SO_REUSEPORT listener; many fresh connections land on both.
+    # Each worker owns a SO_REUSEPORT listener; 20 fresh connections land on both
+    # (all on one worker by chance: probability 2^-19).
+    start = len(srv.lines)
     for _ in range(20):
         r = httpraw.one_request(srv.port, "GET", "/healthz", [("Connection", "close")], timeout=T(10))
         assert r.status == 200 and json.loads(r.body) == {"status": "ok"}
+
+    def workers_seen():
+        found = set()
+        for line in srv.lines[start:]:
+            m = re.search(r" (w\d+) c\d+ \S+ GET /healthz ", line)
+            if m:
+                found.add(m.group(1))
+        return found if len(found) == 2 else None
+
+    poll_until(workers_seen, T(5), what="request log lines from both workers")
 
 
 def test_metrics_has_required_series_and_content_type(srv):

@@ -1,7 +1,6 @@
 """Process lifecycle: graceful shutdown, restart, data-dir lock, CLI, configuration."""
 
 import json
-import os
 import signal
 import socket
 import time
@@ -9,7 +8,7 @@ import time
 import pytest
 
 import httpraw
-from conftest import PASSWORD, PIPITD, T, Server, run_cli, run_pipitd, unique
+from conftest import PASSWORD, T, run_cli, run_pipitd, unique
 from wsraw import WSConn
 
 

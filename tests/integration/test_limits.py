@@ -1,6 +1,5 @@
 """Request limits and timeouts: 408, 413, 414, 431, idle timeout."""
 
-import json
 import select
 import time
 

@@ -11,7 +11,7 @@ import websockets
 
 import httpraw
 import wsraw
-from conftest import T, unique
+from conftest import T
 from wsraw import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, WSConn
 
 ALLOWED = "https://app.example"

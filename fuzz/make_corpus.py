@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora under fuzz/corpus/<target>/ (run from anywhere).
+
+The seeds are small, realistic inputs plus the edge cases each parser must
+refuse; libFuzzer mutates from there. Re-running rewrites the same files.
+"""
+import os
+import struct
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def write(target, name, data):
+    d = os.path.join(ROOT, target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# --- fuzz_http_parse: two split bytes, then the connection's bytes -----------
+
+def http(name, text, split=0):
+    write("fuzz_http_parse", name, struct.pack("<H", split) + text.encode("latin-1"))
+
+
+http("get_simple", "GET /v1/health HTTP/1.1\r\nHost: chat.example\r\n\r\n", 20)
+http("get_http10", "GET / HTTP/1.0\r\n\r\n", 3)
+http("post_json", "POST /v1/auth/login HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+     "Content-Length: 39\r\n\r\n{\"username\":\"alice\",\"password\":\"x\"}", 60)
+http("chunked", "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n", 70)
+http("pipelined", "GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n"
+     "Connection: close\r\n\r\nPOST /three HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi", 31)
+http("upgrade", "GET /v1/ws HTTP/1.1\r\nHost: chat.example\r\nUpgrade: websocket\r\n"
+     "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: https://app.example\r\n\r\n"
+     "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58", 100)
+http("space_before_colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n")
+http("obs_fold", "GET / HTTP/1.1\r\nHost: a\r\nX: one\r\n two\r\n\r\n")
+http("bare_lf", "GET / HTTP/1.1\nHost: a\n\n")
+http("cl_te", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+http("two_cl", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+http("no_host", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n")
+http("long_url", "GET /" + "a" * 200 + " HTTP/1.1\r\nHost: a\r\n\r\n", 50)
+http("many_headers", "GET / HTTP/1.1\r\nHost: a\r\n" + "".join("X-%d: v\r\n" % i for i in range(12)) + "\r\n")
+http("big_cl", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999\r\n\r\n")
+http("ctl_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n")
+http("empty_values", "GET /?q=1 HTTP/1.1\r\nX-Empty:\r\nHost: a\r\nX-Sp:   \t\r\n\r\n", 9)
+
+# --- fuzz_proto: one text message ---------------------------------------------
+
+for name, text in [
+    ("auth", '{"id":"a1","op":"auth","token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}'),
+    ("int_id", '{"id":42,"op":"ping"}'),
+    ("send", '{"id":"m-17","op":"send","to":"bob","text":"hello \\u00e9\\ud83d\\ude00"}'),
+    ("missing_op", '{"id":"x"}'),
+    ("missing_id", '{"op":"ping"}'),
+    ("empty_id", '{"id":"","op":"ping"}'),
+    ("float_id", '{"id":1.5,"op":"ping"}'),
+    ("bool_id", '{"id":true,"op":"ping"}'),
+    ("dup_keys", '{"id":1,"op":"a","op":"b"}'),
+    ("array", '[{"id":1,"op":"ping"}]'),
+    ("long_id", '{"id":"' + "i" * 129 + '","op":"ping"}'),
+    ("nested", '{"id":1,"op":"x","a":' + "[" * 40 + "]" * 40 + '}'),
+    ("not_json", "hello"),
+    ("big_int", '{"id":99999999999999999999999,"op":"ping"}'),
+]:
+    write("fuzz_proto", name, text)
+
+# --- fuzz_config: an INI file ---------------------------------------------------
+
+for name, text in [
+    ("defaults", ""),
+    ("typical", "# pipitd.conf\nlisten = 0.0.0.0:8080\ndata_dir = /var/lib/pipit\n"
+                "registration = open\nlog_level = info\n"),
+    ("sizes", "max_header_size = 16k\nmax_body_size = 1m\nws_max_message_size = 64KiB\n"
+              "max_url_length = 4096\n"),
+    ("durations", "header_timeout = 500ms\nidle_timeout = 5m\ntoken_ttl = 30d\n"
+                  "ws_ping_interval = 2h\nshutdown_timeout = 10\n"),
+    ("dashed", "data-dir = ./d\nws-ping-interval = 30s\nlogin-free-attempts = 3\n"),
+    ("tls_half", "tls_cert = /etc/pipit/cert.pem\n"),
+    ("tls_both", "tls_cert = /etc/cert.pem\ntls_key = /etc/key.pem\n"),
+    ("section", "[server]\nlisten = 127.0.0.1:1\n"),
+    ("syntax_error", "workers = 2\nthis is not a setting\n"),
+    ("out_of_range", "workers = 100000\n"),
+    ("junk_values", "max_body_size = lots\nheader_timeout = -1s\n"),
+    ("unknown_key", "no_such_setting = 1\n"),
+    ("comments", "; semicolon\n# hash\n  workers = 4 ; inline\n\n[  ]\n"),
+    ("overflow", "token_ttl = 99999999999999999999d\nmax_body_size = 9223372036854775807g\n"),
+    ("bad_listen", "listen = :99999\n"),
+]:
+    write("fuzz_config", name, text)
+
+# --- fuzz_ws: cap byte, split seed, then client frames ---------------------------
+
+MASK = b"\x37\xfa\x21\x3d"
+
+
+def frame(first, payload, mask=True, length=None):
+    n = len(payload) if length is None else length
+    m = 0x80 if mask else 0
+    if n < 126:
+        h = bytes([first, m | n])
+    elif n < 65536:
+        h = bytes([first, m | 126]) + struct.pack(">H", n)
+    else:
+        h = bytes([first, m | 127]) + struct.pack(">Q", n)
+    if not mask:
+        return h + payload
+    return h + MASK + bytes(b ^ MASK[i % 4] for i, b in enumerate(payload))
+
+
+def close(code, reason=b""):
+    return frame(0x88, struct.pack(">H", code) + reason)
+
+
+def ws(name, data, cap=4, seed=7):
+    write("fuzz_ws", name, bytes([cap, seed]) + data)
+
+
+ws("text", frame(0x81, b'{"id":1,"op":"auth","token":"x"}'))
+ws("fragmented", frame(0x01, b"Hel") + frame(0x89, b"mid") + frame(0x80, b"lo"))
+ws("ping", frame(0x89, b"abc") + frame(0x8A, b""))
+ws("binary", frame(0x82, bytes(range(256))), cap=5)
+ws("close", frame(0x81, b"bye") + close(1000, b"done"))
+ws("bad_utf8", frame(0x81, b"bad \xff\xfe"))
+ws("utf8_split", frame(0x01, b"caf\xc3") + frame(0x80, b"\xa9"))
+ws("unmasked", frame(0x81, b"hello", mask=False))
+ws("oversized", frame(0x81, b"x" * 200), cap=2)
+ws("oversized_fragments", frame(0x01, b"a" * 100) + frame(0x80, b"b" * 100), cap=2)
+ws("len16", frame(0x81, b"y" * 300), cap=4, seed=0)
+ws("len64_top_bit", b"\x82\xff\x80\x00\x00\x00\x00\x00\x00\x01" + MASK + b"z")
+ws("control_fragmented", frame(0x09, b"p"))
+ws("control_too_long", frame(0x89, b"c" * 126))
+ws("close_one_byte", frame(0x88, b"x"))
+ws("close_bad_code", close(1005))
+ws("rsv1", frame(0xC1, b"deflate?"))
+ws("many_small", b"".join(frame(0x81, b"%d" % i) for i in range(20)), seed=3)
