@@ -42,7 +42,10 @@ static const struct route routes[] = {
 #define ROUTE_STATIC NROUTES
 #define ROUTE_UNKNOWN (NROUTES + 1)
 
-static const char *route_names[NROUTES + 2];
+static const char *route_name(int i)
+{
+    return i < NROUTES ? routes[i].name : i == ROUTE_STATIC ? "static" : "unknown";
+}
 
 static void api_request_free(void *p)
 {
@@ -211,11 +214,6 @@ static void api_handle(struct http_exchange *x)
 
 void api_install(struct server *srv)
 {
-    for (int i = 0; i < NROUTES; i++) {
-        route_names[i] = routes[i].name;
-    }
-    route_names[ROUTE_STATIC] = "static";
-    route_names[ROUTE_UNKNOWN] = "unknown";
     srv->http_handler = api_handle;
     srv->ws_handlers.on_open = session_on_open;
     srv->ws_handlers.on_text = session_on_text;
@@ -228,7 +226,7 @@ void system_metrics(struct http_exchange *x)
     struct buf out;
 
     buf_init(&out, 4 * 1024 * 1024);
-    metrics_render(&srv->metrics, &out, route_names, NROUTES + 2);
+    metrics_render(&srv->metrics, &out, route_name, NROUTES + 2);
     http_respond(x, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
                  out.data != NULL ? out.data : "", out.len);
     buf_cleanup(&out);

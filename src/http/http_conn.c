@@ -348,8 +348,10 @@ void http_respond(struct http_exchange *x, int status, const char *content_type,
 
     x->answered = true;
     metrics_count_http(&srv->metrics, x->route, status);
-    log_debug(&c->log, "%s %s %d %lldms", http_method_str(x->req->method),
-              x->path != NULL ? x->path : "-", status,
+    /* The raw target: a decoded path may hold a NUL. Unparsed requests show "-". */
+    log_debug(&c->log, "%s %s %d %lldms",
+              h != NULL && h->parse.head_done ? http_method_str(x->req->method) : "-",
+              h != NULL && h->parse.head_done ? x->req->url : "-", status,
               (long long)(worker_now(c->w) - x->started_ms));
     if (c->closing || h == NULL) {
         return;

@@ -30,7 +30,7 @@ static long rd(atomic_long *v)
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-int metrics_render(struct metrics *m, struct buf *out, const char *const *route_names,
+int metrics_render(struct metrics *m, struct buf *out, const char *(*route_name)(int route),
                    int nroutes)
 {
     int rc = buf_printf(out,
@@ -71,11 +71,11 @@ int metrics_render(struct metrics *m, struct buf *out, const char *const *route_
             if (s == METRICS_STATUS_OTHER) {
                 rc = buf_printf(out,
                     "pipit_http_requests_total{route=\"%s\",status=\"other\"} %ld\n",
-                    route_names[r], v);
+                    route_name(r), v);
             } else {
                 rc = buf_printf(out,
                     "pipit_http_requests_total{route=\"%s\",status=\"%d\"} %ld\n",
-                    route_names[r], status_codes[s], v);
+                    route_name(r), status_codes[s], v);
             }
         }
     }

@@ -40,8 +40,8 @@ struct metrics {
 };
 
 void metrics_count_http(struct metrics *m, int route, int status);
-/* Appends the exposition text; route_names[i] labels route i. */
-int metrics_render(struct metrics *m, struct buf *out, const char *const *route_names,
+/* Appends the exposition text; route_name(i) labels route i. */
+int metrics_render(struct metrics *m, struct buf *out, const char *(*route_name)(int route),
                    int nroutes);
 
 #endif
