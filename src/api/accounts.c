@@ -73,6 +73,14 @@ static void account_submit(struct account_job *aj, enum account_step step)
     }
 }
 
+/* Writer thread: a new session token for aj->user. */
+static int issue_token(struct account_job *aj, struct store_conn *db, int64_t now)
+{
+    token_new(aj->token, &aj->parts);
+    return store_token_insert(db, aj->app_id, aj->user.id, aj->parts.selector,
+                              aj->parts.verifier_hash, now, now + aj->token_ttl, &aj->token_id);
+}
+
 static void account_run(struct job *j, void *ctx)
 {
     struct account_job *aj = (struct account_job *)j;
@@ -102,17 +110,11 @@ static void account_run(struct job *j, void *ctx)
             j->rc = store_user_by_id(db, aj->user.id, &aj->user);
         }
         if (j->rc == 0 && aj->with_token) {
-            token_new(aj->token, &aj->parts);
-            j->rc = store_token_insert(db, aj->app_id, aj->user.id, aj->parts.selector,
-                                       aj->parts.verifier_hash, now, now + aj->token_ttl,
-                                       &aj->token_id);
+            j->rc = issue_token(aj, db, now);
         }
         break;
     case STEP_TOKEN:
-        token_new(aj->token, &aj->parts);
-        j->rc = store_token_insert(db, aj->app_id, aj->user.id, aj->parts.selector,
-                                   aj->parts.verifier_hash, now, now + aj->token_ttl,
-                                   &aj->token_id);
+        j->rc = issue_token(aj, db, now);
         break;
     case STEP_LOGOUT:
         j->rc = store_token_delete(db, aj->token_id);

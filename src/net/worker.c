@@ -228,6 +228,18 @@ void worker_post(struct worker *w, struct job *j)
     uv_async_send(&w->wake);
 }
 
+/* Tears down a worker whose thread never ran (a failed start). */
+static void worker_destroy_unstarted(struct worker *w)
+{
+    uv_close((uv_handle_t *)&w->listener, NULL);
+    uv_close((uv_handle_t *)&w->ticker, NULL);
+    uv_close((uv_handle_t *)&w->wake, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w->loop);
+    uv_mutex_destroy(&w->inbox_lock);
+    free(w);
+}
+
 static int worker_init(struct server *srv, int id, int fd, struct worker **out)
 {
     struct worker *w = xcalloc(1, sizeof(*w));
@@ -254,13 +266,7 @@ static int worker_init(struct server *srv, int id, int fd, struct worker **out)
     }
     if (rc != 0) {
         log_error(NULL, "cannot listen on %s: %s", srv->listen_text, uv_strerror(rc));
-        uv_close((uv_handle_t *)&w->listener, NULL);
-        uv_close((uv_handle_t *)&w->ticker, NULL);
-        uv_close((uv_handle_t *)&w->wake, NULL);
-        uv_run(&w->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&w->loop);
-        uv_mutex_destroy(&w->inbox_lock);
-        free(w);
+        worker_destroy_unstarted(w);
         return PIPIT_EIO;
     }
     w->listening = true;
@@ -322,15 +328,7 @@ int worker_start_all(struct server *srv)
 fail:
     /* No thread runs yet: the loops can be torn down from here. */
     for (int i = 0; i < srv->nworkers; i++) {
-        struct worker *w = srv->workers[i];
-
-        uv_close((uv_handle_t *)&w->listener, NULL);
-        uv_close((uv_handle_t *)&w->ticker, NULL);
-        uv_close((uv_handle_t *)&w->wake, NULL);
-        uv_run(&w->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&w->loop);
-        uv_mutex_destroy(&w->inbox_lock);
-        free(w);
+        worker_destroy_unstarted(srv->workers[i]);
     }
     PIPIT_FREE(srv->workers);
     srv->nworkers = 0;
