@@ -77,7 +77,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (data_dir == NULL) {
+    if (data_dir == NULL || (strcmp(action, "list") != 0 &&
+                             ((strcmp(action, "add") != 0 && strcmp(action, "passwd") != 0) ||
+                              name == NULL || !from_stdin))) {
         usage();
         return 2;
     }
@@ -92,12 +94,6 @@ int main(int argc, char **argv)
 
     if (strcmp(action, "list") == 0) {
         rc = store_user_list(db, STORE_DEFAULT_APP, print_user, NULL) == 0 ? 0 : 1;
-        goto out;
-    }
-    if ((strcmp(action, "add") != 0 && strcmp(action, "passwd") != 0) || name == NULL ||
-        !from_stdin) {
-        usage();
-        rc = 2;
         goto out;
     }
     if (password_check_username(name) != 0) {

@@ -317,3 +317,21 @@ def test_config_file_alone_configures_server(server_factory, tmp_path):
     assert (data / "initial-admin-password").exists()
     assert s.get("/").text == "from config\n"
     assert s.post("/v1/auth/register", json={"username": unique(), "password": PASSWORD}).status_code == 201
+
+
+def test_cli_user_passwd_resets_a_password(server_factory, tmp_path):
+    data, first = _initialised_data_dir(server_factory, tmp_path)
+    p = run_cli(["user", "passwd", "admin", "--password-stdin", "--data-dir", data],
+                input=b"brand-new-admin-pass\n")
+    assert p.returncode == 0, p
+    p = run_cli(["user", "passwd", "nobody", "--password-stdin", "--data-dir", data],
+                input=b"brand-new-admin-pass\n")
+    assert p.returncode == 1, p
+    p = run_cli(["user", "passwd", "admin", "--password-stdin", "--data-dir", data],
+                input=b"short\n")
+    assert p.returncode == 1, p
+    s = server_factory(data_dir=data)
+    assert s.post("/v1/auth/login", json={"username": "admin",
+                                          "password": first.admin_password}).status_code == 401
+    tok = s.login("admin", "brand-new-admin-pass")
+    assert s.get("/v1/me", token=tok).json()["role"] == "admin"
