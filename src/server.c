@@ -119,7 +119,7 @@ static int bootstrap_admin(struct server *srv, struct store_conn *db)
         unlink(path);
         return -1;
     }
-    log_info(NULL, "created user 'admin'; its password is in %s (initial-admin-password)", path);
+    log_notice(NULL, "created user 'admin'; its password is in %s (initial-admin-password)", path);
     return 0;
 }
 
@@ -144,7 +144,7 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     struct server *srv = s->data;
 
-    log_info(NULL, "received %s, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    log_notice(NULL, "received %s, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     atomic_store(&srv->stopping, true);
     uv_stop(s->loop);
 }
@@ -232,7 +232,7 @@ int server_run(struct server *srv)
         uv_loop_close(&loop);
         goto fail;
     }
-    log_info(NULL, "pipitd listening on %s (%d workers, %s)", srv->listen_text, srv->nworkers,
+    log_notice(NULL, "pipitd listening on %s (%d workers, %s)", srv->listen_text, srv->nworkers,
              srv->tls != NULL ? "TLS" : "plain HTTP");
 
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -244,7 +244,7 @@ int server_run(struct server *srv)
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     server_cleanup(srv);
-    log_info(NULL, "pipitd stopped");
+    log_notice(NULL, "pipitd stopped");
     return 0;
 
 fail:

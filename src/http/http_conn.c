@@ -342,8 +342,9 @@ void http_respond(struct http_exchange *x, int status, const char *content_type,
     struct conn *c = x->conn;
     struct server *srv = c->w->srv;
     struct http_conn *h = c->http;
-    char head[1024];
+    char head[2048];
     char date[32];
+    uv_buf_t parts[2];
     int n;
 
     x->answered = true;
@@ -364,24 +365,21 @@ void http_respond(struct http_exchange *x, int status, const char *content_type,
                  "X-Content-Type-Options: nosniff\r\n"
                  "%s%s%s"
                  "Content-Length: %zu\r\n"
-                 "%s",
+                 "%s%s\r\n",
                  status, status_text(status), date,
                  content_type != NULL ? "Content-Type: " : "",
                  content_type != NULL ? content_type : "",
                  content_type != NULL ? "\r\n" : "",
-                 len, h->close_after ? "Connection: close\r\n" : "");
+                 len, h->close_after ? "Connection: close\r\n" : "",
+                 extra_headers != NULL ? extra_headers : "");
     if (n < 0 || (size_t)n >= sizeof(head)) {
         conn_close(c, false);
         return;
     }
-    conn_send(c, head, (size_t)n);
-    if (extra_headers != NULL) {
-        conn_send(c, extra_headers, strlen(extra_headers));
-    }
-    conn_send(c, "\r\n", 2);
-    if (!x->head_only && len > 0) {
-        conn_send(c, body, len);
-    }
+    /* Head and body leave in one writev. */
+    parts[0] = uv_buf_init(head, (unsigned)n);
+    parts[1] = uv_buf_init((char *)body, x->head_only ? 0 : (unsigned)len);
+    conn_sendv(c, parts, len > 0 && !x->head_only ? 2 : 1);
     http_conn_finish(c);
 }
 

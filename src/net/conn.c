@@ -141,32 +141,58 @@ static void conn_start_write(struct conn *c)
     conn_ref(c);
 }
 
-/* Bytes for the socket: write now if nothing is queued, queue the rest. */
-static int conn_raw_send(struct conn *c, const char *data, size_t len)
+/*
+ * Bytes for the socket: written at once when nothing is queued (one writev for
+ * all pieces), the rest queued. The cap applies to the whole call up front, so
+ * a refused send queues nothing.
+ */
+static int conn_raw_sendv(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
-    if (conn_pending(c) == 0) {
-        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    size_t total = 0;
+    size_t skip = 0;
+
+    for (unsigned i = 0; i < nbufs; i++) {
+        total += bufs[i].len;
+    }
+    if (total > c->send_cap || conn_pending(c) > c->send_cap - total) {
+        return PIPIT_EPAYLOAD_TOO_LARGE;
+    }
+    if (conn_pending(c) == 0 && total > 0) {
+        int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
 
         if (n > 0) {
-            data += n;
-            len -= (size_t)n;
+            skip = (size_t)n;
         } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
             conn_close(c, false);
             return 0;
         }
-        if (len == 0) {
+        if (skip == total) {
             return 0;
         }
     }
-    if (len > c->send_cap || conn_pending(c) > c->send_cap - len ||
-        buf_append(&c->out, data, len) != 0) {
-        return PIPIT_EPAYLOAD_TOO_LARGE;
+    for (unsigned i = 0; i < nbufs; i++) {
+        size_t len = bufs[i].len;
+
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        if (buf_append(&c->out, bufs[i].base + skip, len - skip) != 0) {
+            return PIPIT_EPAYLOAD_TOO_LARGE;
+        }
+        skip = 0;
     }
     if (c->inflight.len == 0) {
         conn_start_write(c);
     }
     return 0;
+}
+
+static int conn_raw_send(struct conn *c, const char *data, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+
+    return conn_raw_sendv(c, &b, 1);
 }
 
 /* Moves ciphertext that OpenSSL produced to the socket. */
@@ -182,29 +208,46 @@ static int conn_flush_tls(struct conn *c)
     return rc;
 }
 
-int conn_send(struct conn *c, const void *data, size_t len)
+int conn_sendv(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
+    size_t total = 0;
+
     if (c->closing || c->close_when_flushed) {
         return 0;
     }
     if (c->ssl == NULL) {
-        return conn_raw_send(c, data, len);
+        return conn_raw_sendv(c, bufs, nbufs);
     }
-    if (len > c->send_cap || conn_pending(c) > c->send_cap - len) {
+    for (unsigned i = 0; i < nbufs; i++) {
+        total += bufs[i].len;
+    }
+    if (total > c->send_cap || conn_pending(c) > c->send_cap - total) {
         return PIPIT_EPAYLOAD_TOO_LARGE;
     }
-    while (len > 0) {
-        int chunk = len > 1 << 30 ? 1 << 30 : (int)len;
-        int n = SSL_write(c->ssl, data, chunk);
+    for (unsigned i = 0; i < nbufs; i++) {
+        const char *data = bufs[i].base;
+        size_t len = bufs[i].len;
 
-        if (n <= 0) {
-            conn_close(c, false);
-            return 0;
+        while (len > 0) {
+            int chunk = len > 1 << 30 ? 1 << 30 : (int)len;
+            int n = SSL_write(c->ssl, data, chunk);
+
+            if (n <= 0) {
+                conn_close(c, false);
+                return 0;
+            }
+            data += n;
+            len -= (size_t)n;
         }
-        data = (const char *)data + n;
-        len -= (size_t)n;
     }
     return conn_flush_tls(c);
+}
+
+int conn_send(struct conn *c, const void *data, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+
+    return conn_sendv(c, &b, 1);
 }
 
 void conn_pause_read(struct conn *c)

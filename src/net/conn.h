@@ -67,6 +67,8 @@ struct conn {
 
 /* Sends bytes; returns 0 or PIPIT_EPAYLOAD_TOO_LARGE when the queue cap is hit. */
 int conn_send(struct conn *c, const void *data, size_t len);
+/* Sends several pieces with one system call when the socket takes them all. */
+int conn_sendv(struct conn *c, const uv_buf_t *bufs, unsigned n);
 /* Bytes accepted by conn_send() but not yet written to the kernel. */
 size_t conn_pending(const struct conn *c);
 /* Sets the cap on conn_pending() (default: unbounded for HTTP responses). */

@@ -9,7 +9,7 @@
 
 static atomic_int log_min_level = LOG_INFO;
 
-static const char *const level_names[] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
+static const char *const level_names[] = { "DEBUG", "INFO ", "WARN ", "ERROR", "INFO " };
 
 void log_set_level(enum log_level level)
 {

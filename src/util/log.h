@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_NOTICE };
 
 struct log_ctx {
     int worker;        /* -1 when not on an I/O worker */
@@ -37,5 +37,7 @@ void log_write(enum log_level level, const struct log_ctx *ctx, const char *fmt,
 #define log_info(ctx, ...) log_write(LOG_INFO, ctx, __VA_ARGS__)
 #define log_warn(ctx, ...) log_write(LOG_WARN, ctx, __VA_ARGS__)
 #define log_error(ctx, ...) log_write(LOG_ERROR, ctx, __VA_ARGS__)
+/* Lifecycle lines (listening, stopping) print at every level, marked INFO. */
+#define log_notice(ctx, ...) log_write(LOG_NOTICE, ctx, __VA_ARGS__)
 
 #endif
