@@ -64,7 +64,8 @@ docs-check: build
 	    || (echo "docs/config.md is stale: run 'make docs'"; exit 1)
 
 # Benchmarks (not part of make test): see bench/README.md.
-bench: build
+bench: deps build
+	bench/http_rps.sh $(BUILD)/pipitd
 	$(PYTHON) bench/idle_connections.py 10000 4
 
 clean:

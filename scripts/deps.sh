@@ -8,7 +8,7 @@ packages=(
     libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev libssl-dev
     libsodium-dev libsqlite3-dev sqlite3 libinih-dev libcmocka-dev
     python3 python3-pytest python3-websockets python3-requests
-    openssl curl ca-certificates
+    openssl curl ca-certificates wrk
 )
 
 missing=()
