@@ -88,6 +88,7 @@ static bool feed(struct http_parse *hp, const char *data, size_t len)
             CHECK(got == len);
             return true;
         }
+        CHECK(hp->head_done && hp->req.url != NULL);
         inspect(&hp->req);
         http_parse_reset(hp);
         data += got;

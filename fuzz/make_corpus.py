@@ -47,6 +47,9 @@ http("long_url", "GET /" + "a" * 200 + " HTTP/1.1\r\nHost: a\r\n\r\n", 50)
 http("many_headers", "GET / HTTP/1.1\r\nHost: a\r\n" + "".join("X-%d: v\r\n" % i for i in range(12)) + "\r\n")
 http("big_cl", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999\r\n\r\n")
 http("ctl_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n")
+# Regression seed: Upgrade with a body (the body once parsed as a head-less request).
+http("upgrade_with_body", "POST /v1/auth/login HTTP/1.1\r\nHost: a\r\nUpgrade: foo\r\n"
+     "Connection: upgrade\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: a\r\n\r\n", 0)
 http("empty_values", "GET /?q=1 HTTP/1.1\r\nX-Empty:\r\nHost: a\r\nX-Sp:   \t\r\n\r\n", 9)
 
 # --- fuzz_proto: one text message ---------------------------------------------

@@ -69,7 +69,7 @@ static const struct cfg_opt cfg_table[] = {
     { "max_header_count", CFG_INT, OFF(max_header_count), "64", 8, 1024, NULL, 0,
       "Most header fields in one request; more is answered 431." },
     { "max_header_size", CFG_SIZE, OFF(max_header_size), "16k", 1 * KIB, 1 * MIB, NULL, 0,
-      "Most bytes in a request head (request line and headers); more is answered 431." },
+      "Most bytes in a request's target, header names and values together; more is answered 431." },
     { "max_url_length", CFG_SIZE, OFF(max_url_length), "8k", 256, 1 * MIB, NULL, 0,
       "Longest request target; longer is answered 414." },
     { "max_body_size", CFG_SIZE, OFF(max_body_size), "1m", 1 * KIB, 1024 * MIB, NULL, 0,
@@ -342,11 +342,14 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
         return -1;
     }
     const char *colon = strrchr(cfg->listen, ':');
-    char *end;
-    long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
+    long port = -1;
 
-    if (colon == NULL || colon == cfg->listen || colon[1] == '\0' || *end != '\0' ||
-        port < 0 || port > 65535) {
+    /* Digits only: strtol alone would take " 80", "+80" and "-0". */
+    if (colon != NULL && colon[1] != '\0' && strlen(colon + 1) <= 5 &&
+        strspn(colon + 1, "0123456789") == strlen(colon + 1)) {
+        port = strtol(colon + 1, NULL, 10);
+    }
+    if (colon == NULL || colon == cfg->listen || port < 0 || port > 65535) {
         set_err(err, errlen, "listen: expected ADDR:PORT with a port from 0 to 65535, got '%s'",
                 cfg->listen);
         return -1;

@@ -77,7 +77,6 @@ void http_parse_reset(struct http_parse *hp)
     size_t *offsets = hp->offsets;
     size_t cap = hp->cap_offsets;
     struct http_header *headers = hp->req.headers;
-    http_parser p = hp->p;
 
     buf_reset(&head);
     buf_reset(&body);
@@ -89,9 +88,9 @@ void http_parse_reset(struct http_parse *hp)
     hp->cap_offsets = cap;
     hp->req.headers = headers;
     hp->req.content_length = -1;
-    hp->p = p;
+    /* A fresh parser: whatever state the last message left must not leak over. */
+    http_parser_init(&hp->p, HTTP_REQUEST);
     hp->p.data = hp;
-    http_parser_pause(&hp->p, 0);
 }
 
 bool http_parse_started(const struct http_parse *hp)
@@ -342,8 +341,13 @@ size_t http_parse_feed(struct http_parse *hp, const char *data, size_t len,
             *status = HTTP_PARSE_ERROR;
             return total;
         }
-        if (hp->p.upgrade && hp->head_done) {
-            /* http-parser stops at the end of an Upgrade head. */
+        if (hp->p.upgrade && hp->head_done && !hp->req.chunked &&
+            hp->req.content_length <= 0) {
+            /*
+             * http-parser stops at the end of a body-less Upgrade head: the rest
+             * is another protocol. With a body it reads the body first, and
+             * on_message_complete ends the request as usual.
+             */
             hp->done = true;
             break;
         }
@@ -357,6 +361,12 @@ size_t http_parse_feed(struct http_parse *hp, const char *data, size_t len,
         }
     }
     if (hp->done) {
+        if (!hp->head_done) {
+            /* Never hand out a request without a head (url and headers). */
+            hp->err = PIPIT_EBAD_REQUEST;
+            *status = HTTP_PARSE_ERROR;
+            return total;
+        }
         *status = HTTP_PARSE_DONE;
     }
     return total;
@@ -365,7 +375,7 @@ size_t http_parse_feed(struct http_parse *hp, const char *data, size_t len,
 const char *http_request_header(const struct http_request *req, const char *name)
 {
     for (size_t i = 0; i < req->nheaders; i++) {
-        if (strcmp(req->headers[i].name, name) == 0) {
+        if (strcasecmp(req->headers[i].name, name) == 0) {
             return req->headers[i].value;
         }
     }

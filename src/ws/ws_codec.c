@@ -1,6 +1,7 @@
 #include "ws/ws_codec.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,14 +119,21 @@ static size_t header_size(const uint8_t *hdr)
 }
 
 /*
- * Walks frame headers in data. Returns len when all frames are acceptable so
- * far, else the offset where the offending frame starts, with *code set.
+ * Walks frame headers in data and says how many of its bytes wslay may see now.
+ * A header is only passed on once it is whole and acceptable, so wslay never
+ * acts on a frame the guard would refuse: an incomplete header at the end of
+ * data is held back (its bytes stay in wc->hdr), and *feed_held says whether a
+ * header held back by earlier calls is now complete and goes first. On a
+ * violation *code is set and the count stops where the offending frame starts.
  */
-static size_t guard_scan(struct ws_codec *wc, const uint8_t *data, size_t len, uint16_t *code)
+static size_t guard_scan(struct ws_codec *wc, const uint8_t *data, size_t len, uint16_t *code,
+                         bool *feed_held)
 {
     size_t i = 0;
-    size_t frame_start = 0;
+    /* Where the header being read starts; -1 when it began in an earlier call. */
+    ptrdiff_t frame_start = wc->hdr_len > 0 ? -1 : 0;
 
+    *feed_held = false;
     while (i < len) {
         if (wc->skip > 0) {
             size_t n = len - i < wc->skip ? len - i : (size_t)wc->skip;
@@ -135,7 +143,7 @@ static size_t guard_scan(struct ws_codec *wc, const uint8_t *data, size_t len, u
             continue;
         }
         if (wc->hdr_len == 0) {
-            frame_start = i;
+            frame_start = (ptrdiff_t)i;
         }
         wc->hdr[wc->hdr_len++] = data[i++];
         if (wc->hdr_len < 2 || wc->hdr_len < header_size(wc->hdr)) {
@@ -157,15 +165,16 @@ static size_t guard_scan(struct ws_codec *wc, const uint8_t *data, size_t len, u
         wc->hdr_len = 0;
         if (len7 == 127 && (plen >> 63) != 0) {
             *code = 1002; /* §5.2: the most significant bit must be 0 */
-            return frame_start;
-        }
-        if (op >= 8 && (!fin || plen > 125 || (op == 8 && plen == 1))) {
+        } else if (op >= 8 && (!fin || plen > 125 || (op == 8 && plen == 1))) {
             *code = 1002; /* §5.5: control frames are whole and ≤ 125 bytes; §5.5.1 */
-            return frame_start;
-        }
-        if (op < 8 && plen > wc->max_message) {
+        } else if (op < 8 && plen > wc->max_message) {
             *code = 1009;
-            return frame_start;
+        }
+        if (*code != 0) {
+            return frame_start < 0 ? 0 : (size_t)frame_start;
+        }
+        if (frame_start < 0) {
+            *feed_held = true;
         }
         if (op == 1 || op == 2) {
             wc->in_fragments = !fin;
@@ -174,25 +183,49 @@ static size_t guard_scan(struct ws_codec *wc, const uint8_t *data, size_t len, u
         }
         wc->skip = plen;
     }
+    if (wc->hdr_len > 0) {
+        return frame_start < 0 ? 0 : (size_t)frame_start;
+    }
     return len;
+}
+
+/* Hands bytes to wslay; false once wslay has failed the connection. */
+static bool feed_wslay(struct ws_codec *wc, const uint8_t *data, size_t len)
+{
+    bool ok = true;
+
+    if (len == 0) {
+        return true;
+    }
+    wc->in = data;
+    wc->in_len = len;
+    wc->in_wslay = true;
+    if (wslay_event_recv(wc->ctx) != 0) {
+        ok = false;
+    }
+    wc->in_wslay = false;
+    wc->in = NULL;
+    wc->in_len = 0;
+    return ok;
 }
 
 int ws_codec_feed(struct ws_codec *wc, const void *data, size_t len)
 {
     wslay_event_context_ptr ctx = codec_ctx(wc);
+    uint8_t held[sizeof(wc->hdr)];
+    size_t nheld = wc->hdr_len;
     uint16_t code = 0;
-    size_t ok = wslay_event_get_read_enabled(ctx) ? guard_scan(wc, data, len, &code) : 0;
+    bool feed_held = false;
+    size_t ok = 0;
     int rc = 0;
 
-    wc->in = data;
-    wc->in_len = ok;
-    wc->in_wslay = true;
-    if (ok > 0 && wslay_event_recv(wc->ctx) != 0) {
+    memcpy(held, wc->hdr, nheld);
+    if (wslay_event_get_read_enabled(ctx)) {
+        ok = guard_scan(wc, data, len, &code, &feed_held);
+    }
+    if ((feed_held && !feed_wslay(wc, held, nheld)) || !feed_wslay(wc, data, ok)) {
         rc = PIPIT_EPROTO;
     }
-    wc->in_wslay = false;
-    wc->in = NULL;
-    wc->in_len = 0;
     if (code != 0 && wslay_event_get_read_enabled(wc->ctx)) {
         wslay_event_shutdown_read(wc->ctx);
         ws_codec_queue_close(wc, code, code == 1009 ? "message too big" : "protocol error");

@@ -397,6 +397,23 @@ static void test_validate(void **state)
     assert_int_equal(config_validate(cfg, err, sizeof(err)), -1);
     assert_int_equal(config_set(cfg, "listen", "127.0.0.1:0", err, sizeof(err)), 0);
     assert_int_equal(config_validate(cfg, err, sizeof(err)), 0);
+    assert_int_equal(config_set(cfg, "listen", "[::1]:65535", err, sizeof(err)), 0);
+    assert_int_equal(config_validate(cfg, err, sizeof(err)), 0);
+    {
+        static const char *const bad_listen[] = {
+            "127.0.0.1:65536", "127.0.0.1:99999", ":8080", "127.0.0.1:", "127.0.0.1:http",
+            "127.0.0.1:80x", "[::1]", "127.0.0.1:-1",
+        };
+
+        for (size_t i = 0; i < sizeof(bad_listen) / sizeof(bad_listen[0]); i++) {
+            assert_int_equal(config_set(cfg, "listen", bad_listen[i], err, sizeof(err)), 0);
+            if (config_validate(cfg, err, sizeof(err)) != -1) {
+                fail_msg("listen '%s' validated", bad_listen[i]);
+            }
+            assert_non_null(strstr(err, "listen"));
+        }
+    }
+    assert_int_equal(config_set(cfg, "listen", "127.0.0.1:8080", err, sizeof(err)), 0);
 
     assert_int_equal(config_set(cfg, "data_dir", "", err, sizeof(err)), 0);
     assert_int_equal(config_validate(cfg, err, sizeof(err)), -1);
