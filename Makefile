@@ -48,12 +48,13 @@ fuzz:
 	@cmake --build $(FUZZ_BUILD)
 	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
+# The sanitizer run goes last so the closing lines are the test runners' summaries.
 test: deps
+	@$(MAKE) --no-print-directory docs-check
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory asan-test
-	@$(MAKE) --no-print-directory fuzz
-	@$(MAKE) --no-print-directory docs-check
 
 # docs/config.md is generated from the config table; this fails when it is stale.
 docs: build
