@@ -83,6 +83,8 @@ void conn_close(struct conn *c, bool flush)
     if (flush && conn_pending(c) > 0) {
         c->close_when_flushed = true;
         conn_pause_read(c);
+        /* A peer that never reads must not keep the socket: the timer cuts it. */
+        conn_timer_arm(c, c->w->srv->cfg.idle_timeout);
         return;
     }
     c->closing = true;
@@ -345,6 +347,11 @@ static void on_timer(struct wheel_timer *t)
     struct conn *c = list_entry(t, struct conn, timer);
 
     if (c->closing) {
+        return;
+    }
+    if (c->close_when_flushed) {
+        log_debug(&c->log, "peer did not read its last answer; dropping");
+        conn_close(c, false);
         return;
     }
     if (c->proto == CONN_WS) {
