@@ -149,6 +149,20 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_stop(s->loop);
 }
 
+/*
+ * Last resort during shutdown: if draining hangs (a stalled disk under the store
+ * writer, say), exit anyway a little after shutdown_timeout rather than never.
+ * SQLite's journal keeps the database consistent either way.
+ */
+static void shutdown_watchdog(void *arg)
+{
+    struct server *srv = arg;
+
+    usleep((useconds_t)(srv->cfg.shutdown_timeout + 2000) * 1000);
+    log_error(NULL, "shutdown did not finish in time; exiting");
+    _exit(1);
+}
+
 static void server_cleanup(struct server *srv)
 {
     jobs_stop(&srv->jobs);
@@ -173,6 +187,7 @@ int server_run(struct server *srv)
     struct store_conn *db = NULL;
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
+    uv_thread_t watchdog;
     char err[512];
     int rc;
 
@@ -237,6 +252,7 @@ int server_run(struct server *srv)
 
     uv_run(&loop, UV_RUN_DEFAULT);
 
+    uv_thread_create(&watchdog, shutdown_watchdog, srv);
     worker_stop_all(srv);
     worker_free_all(srv);
     uv_close((uv_handle_t *)&sigterm, NULL);

@@ -131,10 +131,26 @@ static void add_offset(struct http_parse *hp)
     hp->offsets[hp->noffsets++] = hp->head.len;
 }
 
+/*
+ * Trailer fields after a chunked body (RFC 9112 §7.1.2) come through the header
+ * callbacks again. They are counted against the head limit and dropped: nothing
+ * reads them, and appending them to the head buffer could move it under the
+ * url and header pointers handed out at on_headers_complete.
+ */
+static int trailer_bytes(struct http_parse *hp, size_t len)
+{
+    hp->trailer_len += len;
+    return hp->trailer_len > hp->limits.max_header_size ? fail(hp, PIPIT_EHEADERS_TOO_LARGE) : 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct http_parse *hp = p->data;
     char lower[256];
+
+    if (hp->head_done) {
+        return trailer_bytes(hp, len);
+    }
 
     if (hp->last != 1) {
         /* A new field: close the url or the previous value. */
@@ -170,6 +186,10 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct http_parse *hp = p->data;
+
+    if (hp->head_done) {
+        return trailer_bytes(hp, len);
+    }
 
     if (hp->last != 2) {
         if (head_append(hp, "", 1) != 0) {

@@ -68,6 +68,7 @@ struct http_parse {
     size_t url_len;
     bool head_done;
     bool done;
+    size_t trailer_len;          /* bytes of chunked-body trailers, dropped */
     int err;                     /* PIPIT_E* once failed */
     /* Line scanner state (see scan_head in http_parse.c). */
     size_t line_len;

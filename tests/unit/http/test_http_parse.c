@@ -285,6 +285,26 @@ static void test_chunked_body(void **state)
     assert_string_equal(f->hp.req.body.data, "hello world");
 }
 
+/* Regression (fuzzer): trailers used to be appended to the head, moving it under the
+ * url and header pointers already handed out. */
+static void test_chunked_trailers_keep_head_intact(void **state)
+{
+    struct fixture *f = *state;
+    char req[4096];
+    char filler[2001];
+
+    memset(filler, 'v', sizeof(filler) - 1);
+    filler[sizeof(filler) - 1] = '\0';
+    snprintf(req, sizeof(req),
+             "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nhello\r\n0\r\nTrailer-One: %s\r\nTrailer-Two: x\r\n\r\n", filler);
+    assert_int_equal(feed_steps(f, req, 7), HTTP_PARSE_DONE);
+    assert_string_equal(f->hp.req.url, "/up");
+    assert_string_equal(http_request_header(&f->hp.req, "host"), "a");
+    assert_null(http_request_header(&f->hp.req, "trailer-one"));
+    assert_string_equal(f->hp.req.body.data, "hello");
+}
+
 static void test_upgrade_request(void **state)
 {
     struct fixture *f = *state;
@@ -674,6 +694,7 @@ int main(void)
         T(test_post_content_length),
         T(test_zero_content_length),
         T(test_chunked_body),
+        T(test_chunked_trailers_keep_head_intact),
         T(test_upgrade_request),
         T(test_upgrade_one_byte_at_a_time),
         T(test_upgrade_needs_connection_token),
