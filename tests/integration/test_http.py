@@ -198,6 +198,21 @@ def test_chunked_request_body_is_accepted(srv):
         assert r2.status == 200 and r2.json()["username"] == name
 
 
+def test_chunked_body_with_trailers_is_accepted_and_trailers_ignored(srv):
+    body = json.dumps({"username": unique(), "password": "wrong-password"}).encode()
+    enc = httpraw.chunked(body, [6, 6])
+    assert enc.endswith(b"0\r\n\r\n")
+    enc = enc[:-2] + b"X-Trailer: " + b"t" * 3000 + b"\r\nAnother: 1\r\n\r\n"
+    with httpraw.RawHTTP(srv.port, timeout=T(10)) as c:
+        c.send(httpraw.request_bytes("POST", "/v1/auth/login",
+                                     [("Content-Type", "application/json"),
+                                      ("Transfer-Encoding", "chunked")]) + enc)
+        r = c.read_response()
+        assert r.status == 401 and r.json()["error"]["code"] == "invalid_credentials"
+        c.send(httpraw.request_bytes("GET", "/healthz"))
+        assert c.read_response().status == 200
+
+
 def test_chunked_body_sent_in_separate_writes(srv):
     body = json.dumps({"username": unique(), "password": "wrong-password"}).encode()
     with httpraw.RawHTTP(srv.port, timeout=T(10)) as c:
