@@ -119,7 +119,7 @@ static int bootstrap_admin(struct server *srv, struct store_conn *db)
         unlink(path);
         return -1;
     }
-    log_notice(NULL, "created user 'admin'; its password is in %s (initial-admin-password)", path);
+    log_notice(NULL, "created user 'admin'; its password is in %s", path);
     return 0;
 }
 
