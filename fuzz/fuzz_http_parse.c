@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "http/http_parse.h"
 #include "util/err.h"
 #include "ws/ws_handshake.h"
@@ -24,12 +25,6 @@ static const struct http_limits limits = {
     .max_body_size = 256,
 };
 
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            abort();                                                            \
-        }                                                                       \
-    } while (0)
 
 static void inspect(const struct http_request *req)
 {

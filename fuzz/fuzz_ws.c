@@ -13,15 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "util/err.h"
 #include "ws/ws_codec.h"
 
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            abort();                                                            \
-        }                                                                       \
-    } while (0)
 
 struct sink {
     uint64_t max_message;
