@@ -3,12 +3,13 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
 DATA_DIR   ?= data
 
-.PHONY: all deps build run test unit integration asan asan-test fuzz docs docs-check bench clean
+.PHONY: all deps build run test unit integration asan asan-test tsan tsan-test fuzz docs docs-check bench clean
 
 all: build
 
@@ -42,6 +43,17 @@ asan-test: asan
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(PYTHON) -m pytest -q tests/integration
 
+# The integration suite under ThreadSanitizer: workers, store threads and their queues.
+tsan:
+	@cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+	    -DCMAKE_C_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
+	@cmake --build $(TSAN_BUILD) --target pipitd pipit
+
+tsan-test: tsan
+	PIPITD=$(CURDIR)/$(TSAN_BUILD)/pipitd PIPIT=$(CURDIR)/$(TSAN_BUILD)/pipit \
+	    PIPIT_TEST_TIMEOUT_SCALE=4 TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+	    $(PYTHON) -m pytest -q tests/integration
+
 # Replays each fuzz target's checked-in corpus, then explores for FUZZ_SECONDS more.
 fuzz:
 	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DPIPIT_FUZZ=ON >/dev/null
@@ -54,6 +66,7 @@ test: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory tsan-test
 	@$(MAKE) --no-print-directory asan-test
 
 # docs/config.md is generated from the config table; this fails when it is stale.
@@ -70,4 +83,4 @@ bench: deps build
 	$(PYTHON) bench/idle_connections.py 10000 4
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
