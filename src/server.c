@@ -254,6 +254,8 @@ int server_run(struct server *srv)
 
     uv_thread_create(&watchdog, shutdown_watchdog, srv);
     worker_stop_all(srv);
+    /* Store threads may still post late completions: stop them before freeing workers. */
+    jobs_stop(&srv->jobs);
     worker_free_all(srv);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);

@@ -68,6 +68,9 @@ static void account_submit(struct account_job *aj, enum account_step step)
         rc = jobs_write(srv->jobs, &aj->job);
     }
     if (rc != 0) {
+        if (step == STEP_VERIFY) {
+            throttle_release(srv->throttle, aj->username, aj->c->ip);
+        }
         http_respond_error(&aj->c->http->x, rc, NULL, "Retry-After: 1\r\n");
         account_job_free(aj);
     }
@@ -135,15 +138,27 @@ static void account_done(struct job *j)
     struct server *srv = c->w->srv;
     struct http_exchange *x = c->http != NULL ? &c->http->x : NULL;
 
+    /* Settle the throttle first: closing the socket must not dodge a failure. */
+    if (aj->step == STEP_VERIFY) {
+        if (j->rc == 0) {
+            throttle_success(srv->throttle, aj->username, c->ip, clock_mono_ms());
+        } else if (j->rc == PIPIT_EINVALID_CREDENTIALS) {
+            throttle_fail(srv->throttle, aj->username, c->ip, clock_mono_ms());
+            log_info(&c->log, "login failed for '%s'", aj->username);
+        } else {
+            throttle_release(srv->throttle, aj->username, c->ip);
+        }
+    }
+    if (aj->step == STEP_LOGOUT && j->rc == 0) {
+        /* The token is gone from the store: its sockets go too, even if this client left. */
+        api_revoke_token(srv, aj->token_id);
+    }
     if (c->closing || x == NULL) {
         account_job_free(aj);
         return;
     }
     if (j->rc != 0) {
-        if (aj->step == STEP_VERIFY && j->rc == PIPIT_EINVALID_CREDENTIALS) {
-            throttle_fail(srv->throttle, aj->username, c->ip, clock_mono_ms());
-            log_info(&c->log, "login failed for '%s'", aj->username);
-        } else if (j->rc != PIPIT_EUSERNAME_TAKEN) {
+        if (j->rc != PIPIT_EINVALID_CREDENTIALS && j->rc != PIPIT_EUSERNAME_TAKEN) {
             log_error(&c->log, "account step %d failed: %s", aj->step, pipit_strerror(j->rc));
         }
         http_respond_error(x, j->rc, NULL, NULL);
@@ -156,7 +171,6 @@ static void account_done(struct job *j)
         account_submit(aj, STEP_INSERT);
         return;
     case STEP_VERIFY:
-        throttle_success(srv->throttle, aj->username, clock_mono_ms());
         sodium_memzero(aj->password, sizeof(aj->password));
         account_submit(aj, STEP_TOKEN);
         return;
@@ -177,7 +191,6 @@ static void account_done(struct job *j)
         break;
     case STEP_LOGOUT:
         log_info(&c->log, "user '%s' logged out", aj->user.username);
-        api_revoke_token(srv, aj->token_id);
         http_respond(x, 204, NULL, "Cache-Control: no-store\r\n", NULL, 0);
         break;
     }
@@ -276,7 +289,7 @@ void accounts_login(struct http_exchange *x)
     if (read_credentials(x, &username, &password, false) != 0) {
         return;
     }
-    wait = throttle_check(srv->throttle, username, x->conn->ip, clock_mono_ms());
+    wait = throttle_begin(srv->throttle, username, x->conn->ip, clock_mono_ms());
     if (wait > 0) {
         char hdr[64];
 

@@ -187,6 +187,10 @@ static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *w
         return;
     }
     s->auth_pending = false;
+    if (c->closing || c->ws->closing) {
+        json_decref(id);
+        return;
+    }
     if (rc != 0) {
         session_send(c, proto_error(id, PIPIT_EUNAUTHORIZED, NULL));
         json_decref(id);

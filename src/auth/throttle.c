@@ -16,6 +16,7 @@ struct slot {
     int64_t first_ms;    /* start of the current window */
     int64_t next_ms;     /* no attempt before this */
     uint32_t failures;
+    uint32_t inflight;   /* attempts begun and not yet ended */
 };
 
 struct throttle {
@@ -75,21 +76,72 @@ static struct slot *slot_of(struct throttle *t, uint64_t key, int64_t now)
     return s;
 }
 
-int64_t throttle_check(struct throttle *t, const char *account, const char *ip, int64_t now_ms)
+static int64_t check_locked(struct throttle *t, uint64_t akey, uint64_t ikey, int64_t now_ms)
 {
     int64_t wait = 0;
 
-    uv_mutex_lock(&t->lock);
     for (int i = 0; i < 2; i++) {
-        uint64_t key = i == 0 ? key_of(t, 'a', account) : key_of(t, 'i', ip);
+        uint64_t key = i == 0 ? akey : ikey;
+        int64_t budget = i == 0 ? t->free_attempts : t->free_attempts * IP_FACTOR;
         struct slot *s = &t->slots[key % THROTTLE_SLOTS];
 
-        if (s->key == key && s->next_ms > now_ms && s->next_ms - now_ms > wait) {
+        if (s->key != key) {
+            continue;
+        }
+        if (s->next_ms > now_ms && s->next_ms - now_ms > wait) {
             wait = s->next_ms - now_ms;
         }
+        /* Guesses still being checked would use up the free budget: wait for them. */
+        if (s->inflight > 0 && (int64_t)s->failures + s->inflight >= budget && wait < 1000) {
+            wait = 1000;
+        }
+    }
+    return wait;
+}
+
+int64_t throttle_check(struct throttle *t, const char *account, const char *ip, int64_t now_ms)
+{
+    int64_t wait;
+
+    uv_mutex_lock(&t->lock);
+    wait = check_locked(t, key_of(t, 'a', account), key_of(t, 'i', ip), now_ms);
+    uv_mutex_unlock(&t->lock);
+    return wait;
+}
+
+int64_t throttle_begin(struct throttle *t, const char *account, const char *ip, int64_t now_ms)
+{
+    uint64_t akey, ikey;
+    int64_t wait;
+
+    uv_mutex_lock(&t->lock);
+    akey = key_of(t, 'a', account);
+    ikey = key_of(t, 'i', ip);
+    wait = check_locked(t, akey, ikey, now_ms);
+    if (wait == 0) {
+        slot_of(t, akey, now_ms)->inflight++;
+        slot_of(t, ikey, now_ms)->inflight++;
     }
     uv_mutex_unlock(&t->lock);
     return wait;
+}
+
+/* Ends one in-flight attempt on key (saturating: a reset slot forgot it). */
+static void end_one(struct throttle *t, uint64_t key)
+{
+    struct slot *s = &t->slots[key % THROTTLE_SLOTS];
+
+    if (s->key == key && s->inflight > 0) {
+        s->inflight--;
+    }
+}
+
+void throttle_release(struct throttle *t, const char *account, const char *ip)
+{
+    uv_mutex_lock(&t->lock);
+    end_one(t, key_of(t, 'a', account));
+    end_one(t, key_of(t, 'i', ip));
+    uv_mutex_unlock(&t->lock);
 }
 
 static void fail_one(struct throttle *t, uint64_t key, int64_t free_attempts, int64_t now)
@@ -111,19 +163,28 @@ static void fail_one(struct throttle *t, uint64_t key, int64_t free_attempts, in
 void throttle_fail(struct throttle *t, const char *account, const char *ip, int64_t now_ms)
 {
     uv_mutex_lock(&t->lock);
+    end_one(t, key_of(t, 'a', account));
+    end_one(t, key_of(t, 'i', ip));
     fail_one(t, key_of(t, 'a', account), t->free_attempts, now_ms);
     fail_one(t, key_of(t, 'i', ip), t->free_attempts * IP_FACTOR, now_ms);
     uv_mutex_unlock(&t->lock);
 }
 
-void throttle_success(struct throttle *t, const char *account, int64_t now_ms)
+void throttle_success(struct throttle *t, const char *account, const char *ip, int64_t now_ms)
 {
     uint64_t key;
 
     uv_mutex_lock(&t->lock);
+    end_one(t, key_of(t, 'i', ip));
     key = key_of(t, 'a', account);
     if (t->slots[key % THROTTLE_SLOTS].key == key) {
+        uint32_t inflight = t->slots[key % THROTTLE_SLOTS].inflight;
+
+        /* A right password clears the account's failures, not others' guesses in flight. */
         memset(&t->slots[key % THROTTLE_SLOTS], 0, sizeof(struct slot));
+        t->slots[key % THROTTLE_SLOTS].key = key;
+        t->slots[key % THROTTLE_SLOTS].first_ms = now_ms;
+        t->slots[key % THROTTLE_SLOTS].inflight = inflight > 0 ? inflight - 1 : 0;
     }
     uv_mutex_unlock(&t->lock);
 }

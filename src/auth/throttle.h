@@ -24,9 +24,17 @@ struct throttle;
 struct throttle *throttle_new(int64_t free_attempts, int64_t max_delay_ms);
 void throttle_free(struct throttle **t);
 
-/* Milliseconds the caller must wait before this attempt is allowed; 0 = go ahead. */
+/*
+ * Milliseconds the caller must wait before an attempt is allowed; 0 = go ahead.
+ * Attempts still being checked count as failures-to-be, so a burst of parallel
+ * guesses gets no more tries than a sequence would.
+ */
 int64_t throttle_check(struct throttle *t, const char *account, const char *ip, int64_t now_ms);
+/* throttle_check, and when it allows, reserves the attempt (in flight) atomically. */
+int64_t throttle_begin(struct throttle *t, const char *account, const char *ip, int64_t now_ms);
+/* Ends an attempt: failed, succeeded, or neither (release: the check never ran). */
 void throttle_fail(struct throttle *t, const char *account, const char *ip, int64_t now_ms);
-void throttle_success(struct throttle *t, const char *account, int64_t now_ms);
+void throttle_success(struct throttle *t, const char *account, const char *ip, int64_t now_ms);
+void throttle_release(struct throttle *t, const char *account, const char *ip);
 
 #endif

@@ -292,6 +292,17 @@ void http_conn_on_drain(struct conn *c)
     http_conn_process(c);
 }
 
+void http_conn_on_eof(struct conn *c)
+{
+    struct http_conn *h = c->http;
+
+    if (h != NULL && h->busy) {
+        h->close_after = true; /* answer, then close */
+        return;
+    }
+    conn_close(c, true);
+}
+
 void http_conn_on_timeout(struct conn *c)
 {
     struct http_conn *h = c->http;

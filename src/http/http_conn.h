@@ -51,6 +51,7 @@ struct http_conn {
 void http_conn_start(struct conn *c);
 void http_conn_on_data(struct conn *c, const char *data, size_t len);
 void http_conn_on_drain(struct conn *c);
+void http_conn_on_eof(struct conn *c);
 void http_conn_on_timeout(struct conn *c);
 void http_conn_shutdown(struct conn *c);
 void http_conn_free(struct conn *c);

@@ -19,6 +19,9 @@
 #include "util/mem.h"
 #include "ws/ws_conn.h"
 
+/* Most bytes handed to one uv_write, so progress shows during big answers. */
+#define CONN_WRITE_SLICE (256 * 1024)
+
 /* Unbounded for HTTP responses: one response at a time, built by us. */
 #define CONN_DEFAULT_SEND_CAP ((size_t)1 << 40)
 
@@ -67,7 +70,7 @@ static void on_close(uv_handle_t *h)
 
 size_t conn_pending(const struct conn *c)
 {
-    return c->out.len + c->inflight.len;
+    return c->out.len + (c->inflight.len - c->inflight_off);
 }
 
 void conn_set_send_cap(struct conn *c, size_t max)
@@ -99,7 +102,9 @@ static void on_write(uv_write_t *req, int status)
 
     free(req);
     c->wreq = NULL;
-    buf_reset(&c->inflight);
+    c->inflight_off += c->wlen;
+    c->wlen = 0;
+    c->last_progress = worker_now(c->w);
     if (status < 0 || c->closing) {
         if (status < 0 && status != UV_ECANCELED) {
             log_debug(&c->log, "write failed: %s", uv_strerror(status));
@@ -108,7 +113,7 @@ static void on_write(uv_write_t *req, int status)
         conn_unref(c);
         return;
     }
-    if (c->out.len > 0) {
+    if (conn_pending(c) > 0) {
         conn_start_write(c);
     } else if (c->close_when_flushed) {
         conn_close(c, false);
@@ -120,26 +125,39 @@ static void on_write(uv_write_t *req, int status)
     conn_unref(c);
 }
 
+/*
+ * Writes the next slice of queued output. New output queues in `out` while
+ * `inflight` is in the kernel's hands; slices are at most CONN_WRITE_SLICE so a
+ * big answer reports progress (last_progress) as it goes, not only at its end.
+ */
 static void conn_start_write(struct conn *c)
 {
-    struct buf tmp;
     uv_buf_t b;
+    size_t n;
     int rc;
 
-    /* Swap so new output can queue while this batch is in the kernel's hands. */
-    tmp = c->inflight;
-    c->inflight = c->out;
-    c->out = tmp;
-    b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
+    if (c->inflight_off == c->inflight.len) {
+        struct buf tmp = c->inflight;
+
+        buf_reset(&tmp);
+        c->inflight = c->out;
+        c->out = tmp;
+        c->inflight_off = 0;
+    }
+    n = c->inflight.len - c->inflight_off;
+    if (n > CONN_WRITE_SLICE) {
+        n = CONN_WRITE_SLICE;
+    }
+    b = uv_buf_init(c->inflight.data + c->inflight_off, (unsigned)n);
     c->wreq = xmalloc(sizeof(*c->wreq));
     c->wreq->data = c;
     rc = uv_write(c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc != 0) {
         PIPIT_FREE(c->wreq);
-        buf_reset(&c->inflight);
         conn_close(c, false);
         return;
     }
+    c->wlen = n;
     conn_ref(c);
 }
 
@@ -164,6 +182,7 @@ static int conn_raw_sendv(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
 
         if (n > 0) {
             skip = (size_t)n;
+            c->last_progress = worker_now(c->w);
         } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
             conn_close(c, false);
             return 0;
@@ -184,7 +203,7 @@ static int conn_raw_sendv(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
         }
         skip = 0;
     }
-    if (c->inflight.len == 0) {
+    if (c->wreq == NULL) {
         conn_start_write(c);
     }
     return 0;
@@ -268,6 +287,22 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(c->w->read_buf, sizeof(c->w->read_buf));
 }
 
+/*
+ * The peer finished sending (FIN or TLS close_notify). It may still be reading:
+ * an HTTP request it sent is answered first (RFC 9112 §9.6 lets a client half-close).
+ */
+static void conn_on_eof(struct conn *c)
+{
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->read_paused = true;
+    c->peer_eof = true;
+    if (c->proto == CONN_HTTP) {
+        http_conn_on_eof(c);
+    } else {
+        conn_close(c, false);
+    }
+}
+
 static void conn_deliver(struct conn *c, const char *data, size_t len)
 {
     if (c->proto == CONN_WS) {
@@ -297,7 +332,7 @@ static void conn_read_tls(struct conn *c, const char *data, size_t len)
             conn_flush_tls(c);
             return;
         case SSL_ERROR_ZERO_RETURN:
-            conn_close(c, false);
+            conn_on_eof(c);
             return;
         default:
             log_debug(&c->log, "TLS error: %s",
@@ -317,8 +352,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     if (nread < 0) {
         if (nread != UV_EOF) {
             log_debug(&c->log, "read failed: %s", uv_strerror((int)nread));
+            conn_close(c, false);
+        } else {
+            conn_on_eof(c);
         }
-        conn_close(c, false);
         return;
     }
     if (nread == 0 || c->closing) {
@@ -336,7 +373,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 
 void conn_resume_read(struct conn *c)
 {
-    if (c->read_paused && !c->closing && !c->close_when_flushed) {
+    if (c->read_paused && !c->closing && !c->close_when_flushed && !c->peer_eof) {
         c->read_paused = false;
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     }
@@ -349,8 +386,20 @@ static void on_timer(struct wheel_timer *t)
     if (c->closing) {
         return;
     }
+    if (c->proto == CONN_HTTP && conn_pending(c) > 0) {
+        /* A slow download is fine while it moves; a stalled one is cut. */
+        int64_t idle = worker_now(c->w) - c->last_progress;
+        int64_t limit = c->w->srv->cfg.idle_timeout;
+
+        if (idle < limit) {
+            conn_timer_arm(c, limit - idle);
+            return;
+        }
+        log_debug(&c->log, "peer stopped reading its answer; dropping");
+        conn_close(c, false);
+        return;
+    }
     if (c->close_when_flushed) {
-        log_debug(&c->log, "peer did not read its last answer; dropping");
         conn_close(c, false);
         return;
     }

@@ -55,13 +55,17 @@ struct conn {
     struct ws_conn *ws;        /* owned once upgraded */
 
     struct buf out;            /* ciphertext/bytes waiting for the socket */
-    struct buf inflight;       /* bytes handed to uv_write, not yet done */
+    struct buf inflight;       /* bytes being written: [inflight_off, len) still to go */
+    size_t inflight_off;
+    size_t wlen;               /* bytes in the uv_write in flight */
     uv_write_t *wreq;          /* owned while a write is in flight (rare: try_write first) */
     size_t send_cap;           /* most bytes conn_pending() may reach */
+    int64_t last_progress;     /* monotonic ms when the peer last took bytes */
 
     bool closing;              /* conn_close() was called */
     bool close_when_flushed;   /* close once out and inflight are empty */
     bool read_paused;          /* backpressure: not reading for now */
+    bool peer_eof;             /* the peer will send nothing more */
     bool counted;              /* included in the connections gauge */
 };
 

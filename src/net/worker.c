@@ -224,8 +224,12 @@ void worker_post(struct worker *w, struct job *j)
         w->inbox_head = j;
     }
     w->inbox_tail = j;
-    uv_mutex_unlock(&w->inbox_lock);
+    /*
+     * Wake under the lock: the worker sets inbox_closed under it before closing
+     * `wake`, so the handle cannot be closed (or freed) between append and wake.
+     */
     uv_async_send(&w->wake);
+    uv_mutex_unlock(&w->inbox_lock);
 }
 
 /* Tears down a worker whose thread never ran (a failed start). */

@@ -78,6 +78,10 @@ void ws_conn_upgrade(struct http_exchange *x, const char *accept)
     char head[256];
     int n;
 
+    if (c->w->stopping) {
+        http_respond_error(x, PIPIT_EUNAVAILABLE, "server shutting down", "Retry-After: 5\r\n");
+        return;
+    }
     n = snprintf(head, sizeof(head),
                  "HTTP/1.1 101 Switching Protocols\r\n"
                  "Upgrade: websocket\r\n"
@@ -136,6 +140,13 @@ static void ws_flush(struct conn *c)
         return;
     }
     if (ws_codec_flush(&ws->codec) != 0) {
+        conn_close(c, false);
+        return;
+    }
+    if (conn_pending(c) > (size_t)c->w->srv->cfg.ws_send_queue_max) {
+        /* Pongs and answers pile up only when the peer does not read (a ping flood). */
+        log_info(&c->log, "dropping WebSocket peer that does not read (%zu bytes queued)",
+                 conn_pending(c));
         conn_close(c, false);
         return;
     }

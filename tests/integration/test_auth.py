@@ -385,6 +385,20 @@ def test_login_throttled_per_account_after_free_attempts(server_factory):
     assert r.status_code == 200, r.text
 
 
+def test_parallel_guesses_get_no_more_tries_than_sequential_ones(server_factory):
+    # Guesses still being checked count: a burst must not slip past the budget.
+    import concurrent.futures
+    s = server_factory("--registration", "open", "--login-free-attempts", "3",
+                       "--login-max-delay", "2s")
+    u = s.register()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        codes = list(pool.map(lambda i: login_status(s, u.username, "wrong-%d" % i).status_code,
+                              range(20)))
+    assert codes.count(401) <= 3, codes
+    assert codes.count(429) >= 17, codes
+    assert set(codes) <= {401, 429}, codes
+
+
 def test_login_throttled_for_unknown_user_too(server_factory):
     # Unknown users must not be distinguishable by the absence of throttling.
     s = server_factory("--login-free-attempts", "3")

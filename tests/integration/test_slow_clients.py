@@ -38,3 +38,51 @@ def test_peer_that_never_reads_its_last_answer_is_dropped(srv):
 def test_server_still_serves_after_dropping(srv):
     r = srv.get("/healthz")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+def test_slow_download_that_keeps_moving_is_not_cut(srv):
+    size = 16 * 1024 * 1024
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=T(10))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    try:
+        sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = 0
+        t0 = time.monotonic()
+        # ~5 MB/s: the download takes ~3 s, three times idle_timeout, but never stalls.
+        while time.monotonic() - t0 < T(30):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += len(chunk)
+            if got >= size:
+                break
+            time.sleep(0.012)
+        assert got >= size, got
+        assert time.monotonic() - t0 > 1.5  # really slower than idle_timeout
+    finally:
+        sock.close()
+
+
+def test_half_closed_client_still_gets_its_answer(srv):
+    token = srv.new_user().token
+    for path, auth in (("/v1/me", True), ("/app.js", False), ("/healthz", False)):
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=T(10))
+        try:
+            req = "GET %s HTTP/1.1\r\nHost: x\r\n" % path
+            if auth:
+                req += "Authorization: Bearer %s\r\n" % token
+            sock.sendall((req + "\r\n").encode())
+            sock.shutdown(socket.SHUT_WR)
+            data = b""
+            deadline = time.monotonic() + T(10)
+            while time.monotonic() < deadline:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 200 "), (path, data[:200])
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0].split(b":")[1])
+            assert len(body) == length, (path, len(body), length)
+        finally:
+            sock.close()

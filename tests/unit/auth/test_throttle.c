@@ -114,7 +114,7 @@ static void test_success_resets_account(void **state)
         throttle_fail(t, "carol", "10.0.0.3", now);
     }
     assert_true(throttle_check(t, "carol", "10.0.0.9", now) > 0);
-    throttle_success(t, "carol", now);
+    throttle_success(t, "carol", "10.0.0.9", now);
     assert_int_equal(throttle_check(t, "carol", "10.0.0.9", now), 0);
     /* Back to free attempts, not to where it left off. */
     for (int i = 0; i < FREE - 1; i++) {
@@ -124,7 +124,7 @@ static void test_success_resets_account(void **state)
     throttle_fail(t, "carol", "10.0.0.9", now);
     assert_int_equal(throttle_check(t, "carol", "10.0.0.9", now), 1000);
     /* Success for an unknown account is a no-op. */
-    throttle_success(t, "nobody", now);
+    throttle_success(t, "nobody", "10.0.0.9", now);
 }
 
 static void test_account_names_case_insensitive(void **state)
@@ -199,6 +199,35 @@ static void test_long_keys(void **state)
     assert_int_equal(throttle_check(t, "", "", T0), 0);
 }
 
+/* Parallel guesses in flight count like failures: a burst gets no more tries. */
+static void test_parallel_attempts_count_while_in_flight(void **state)
+{
+    struct throttle *t = *state;
+
+    for (int i = 0; i < FREE; i++) {
+        assert_int_equal(throttle_begin(t, "henry", "10.0.0.10", T0), 0);
+    }
+    assert_int_equal(throttle_begin(t, "henry", "10.0.0.10", T0), 1000);
+    /* Ending them as failures turns the wait into the regular delay. */
+    for (int i = 0; i < FREE; i++) {
+        throttle_fail(t, "henry", "10.0.0.10", T0);
+    }
+    assert_int_equal(throttle_check(t, "henry", "10.0.0.10", T0), 1000);
+    /* Released attempts (never checked) give their place back. */
+    assert_int_equal(throttle_begin(t, "ivy", "10.0.0.11", T0), 0);
+    assert_int_equal(throttle_begin(t, "ivy", "10.0.0.11", T0), 0);
+    throttle_release(t, "ivy", "10.0.0.11");
+    throttle_release(t, "ivy", "10.0.0.11");
+    throttle_release(t, "ivy", "10.0.0.11"); /* one too many: harmless */
+    for (int i = 0; i < FREE; i++) {
+        assert_int_equal(throttle_begin(t, "ivy", "10.0.0.11", T0), 0);
+    }
+    /* A success settles its own attempt only. */
+    throttle_success(t, "ivy", "10.0.0.11", T0);
+    assert_int_equal(throttle_begin(t, "ivy", "10.0.0.11", T0), 0);
+    assert_int_equal(throttle_begin(t, "ivy", "10.0.0.11", T0), 1000);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -211,6 +240,7 @@ int main(void)
         T(test_ip_budget_is_four_times),
         T(test_window_expiry),
         T(test_long_keys),
+        T(test_parallel_attempts_count_while_in_flight),
     };
 #undef T
 
