@@ -145,3 +145,46 @@ def test_ping_frame_from_server_is_a_real_ping(srv, user):
         assert f.opcode == OP_PING and f.fin and len(f.payload) <= 125, f
         c.send_pong(f.payload)
         assert c.request("ping").get("ok") == {}
+
+
+def _rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_ping_flood_without_reading_is_dropped_even_before_auth(server_factory):
+    # Every ping is answered by a pong; a client that never reads them must not be
+    # able to park them in the server's memory.
+    s = server_factory("--ws-send-queue-max", "64k")
+    rss_before = _rss_kib(s.proc.pid)
+    c = WSConn(s.port, timeout=T(10), rcvbuf=4096)
+    try:
+        batch = wsraw.build_frame(wsraw.OP_PING, b"p" * 125) * 512
+        c.sock.setblocking(False)
+        dropped = False
+        sent = 0
+        pending = b""
+        deadline = time.monotonic() + T(30)
+        while time.monotonic() < deadline and sent < (200 << 20):  # bounded: 200 MB
+            if not pending:
+                pending = batch
+            _, w, _ = select.select([], [c.sock], [], 0.5)
+            if not w:
+                continue
+            try:
+                n = c.sock.send(pending)
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                dropped = True
+                break
+            pending = pending[n:]
+            sent += n
+        assert dropped, "still accepting pings after %d bytes without reading" % sent
+        assert _rss_kib(s.proc.pid) - rss_before < 64 * 1024, "server memory grew"
+        assert s.get("/healthz").json() == {"status": "ok"}
+    finally:
+        c.close()
