@@ -96,6 +96,30 @@ def test_client_that_never_reads_nor_sends_is_dropped(server_factory):
         c.close()
 
 
+def flood_until_dropped(sock, batch, limit):
+    """Sends batch over and over without reading, until the server drops the
+    connection, `limit` bytes or 30 s (scaled). Returns (dropped, bytes sent)."""
+    sock.setblocking(False)
+    sent = 0
+    pending = b""
+    deadline = time.monotonic() + T(30)
+    while time.monotonic() < deadline and sent < limit:
+        if not pending:
+            pending = batch
+        _, w, _ = select.select([], [sock], [], 0.5)
+        if not w:
+            continue
+        try:
+            n = sock.send(pending)
+        except BlockingIOError:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            return True, sent
+        pending = pending[n:]
+        sent += n
+    return False, sent
+
+
 def test_slow_reader_is_dropped_and_server_stays_healthy(server_factory):
     s = server_factory("--registration", "open", "--ws-send-queue-max", "64k")
     u = s.register()
@@ -105,29 +129,7 @@ def test_slow_reader_is_dropped_and_server_stays_healthy(server_factory):
         # Each ping echoes a 120-byte id; pings go out in batches while we never read.
         # Kernel buffers take a few MB before the server's own queue starts to grow.
         frame = wsraw.build_frame(OP_TEXT, json.dumps({"id": "i" * 120, "op": "ping"}))
-        batch = frame * 256
-        c.sock.setblocking(False)
-        dropped = False
-        sent = 0
-        deadline = time.monotonic() + T(30)
-        pending = b""
-        for _ in range(200000):  # bounded: at most ~100 MB of requests
-            if time.monotonic() > deadline or sent > (100 << 20):
-                break
-            if not pending:
-                pending = batch
-            _, w, _ = select.select([], [c.sock], [], 0.5)
-            if not w:
-                continue
-            try:
-                n = c.sock.send(pending)
-            except BlockingIOError:
-                continue
-            except (BrokenPipeError, ConnectionResetError):
-                dropped = True
-                break
-            pending = pending[n:]
-            sent += n
+        dropped, sent = flood_until_dropped(c.sock, frame * 256, 100 << 20)
         assert dropped, "server still accepting after %d bytes sent without reading" % sent
         # The server is healthy and serves new WebSockets.
         assert s.get("/healthz").json() == {"status": "ok"}
@@ -163,26 +165,7 @@ def test_ping_flood_without_reading_is_dropped_even_before_auth(server_factory):
     c = WSConn(s.port, timeout=T(10), rcvbuf=4096)
     try:
         batch = wsraw.build_frame(wsraw.OP_PING, b"p" * 125) * 512
-        c.sock.setblocking(False)
-        dropped = False
-        sent = 0
-        pending = b""
-        deadline = time.monotonic() + T(30)
-        while time.monotonic() < deadline and sent < (200 << 20):  # bounded: 200 MB
-            if not pending:
-                pending = batch
-            _, w, _ = select.select([], [c.sock], [], 0.5)
-            if not w:
-                continue
-            try:
-                n = c.sock.send(pending)
-            except BlockingIOError:
-                continue
-            except (BrokenPipeError, ConnectionResetError):
-                dropped = True
-                break
-            pending = pending[n:]
-            sent += n
+        dropped, sent = flood_until_dropped(c.sock, batch, 200 << 20)
         assert dropped, "still accepting pings after %d bytes without reading" % sent
         assert _rss_kib(s.proc.pid) - rss_before < 64 * 1024, "server memory grew"
         assert s.get("/healthz").json() == {"status": "ok"}
