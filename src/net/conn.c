@@ -26,6 +26,7 @@
 #define CONN_DEFAULT_SEND_CAP ((size_t)1 << 40)
 
 static void conn_start_write(struct conn *c);
+static int conn_flush_tls(struct conn *c);
 
 static void conn_free(struct conn *c)
 {
@@ -82,6 +83,11 @@ void conn_close(struct conn *c, bool flush)
 {
     if (c->closing) {
         return;
+    }
+    if (flush && c->ssl != NULL && !c->close_when_flushed && SSL_is_init_finished(c->ssl)) {
+        /* A clean TLS end (close_notify) keeps the session resumable. */
+        SSL_shutdown(c->ssl);
+        conn_flush_tls(c);
     }
     if (flush && conn_pending(c) > 0) {
         c->close_when_flushed = true;

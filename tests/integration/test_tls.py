@@ -67,3 +67,20 @@ def test_wss_auth_and_ping(tls_srv):
             await c.send(json.dumps({"id": 2, "op": "ping"}))
             assert json.loads(await asyncio.wait_for(c.recv(), T(10))) == {"re": 2, "ok": {}}
     asyncio.run(run())
+
+
+def test_tls_connection_ends_with_close_notify(tls_srv):
+    # A clean end tells the client the answer is complete (and keeps sessions resumable).
+    import socket
+    ctx = ssl.create_default_context(cafile=str(tls_srv.cert))
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+    raw = socket.create_connection(("127.0.0.1", tls_srv.port), timeout=T(10))
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1", suppress_ragged_eofs=False) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)  # SSLEOFError here would mean no close_notify
+            if not chunk:
+                break
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b'{"status":"ok"}'), data
