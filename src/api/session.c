@@ -23,6 +23,7 @@
 struct session {
     bool authenticated;
     bool auth_pending;          /* an auth op is being checked */
+    bool recheck;               /* a revocation happened meanwhile: check again */
     int64_t user_id;
     int64_t app_id;
     int64_t token_id;
@@ -112,6 +113,9 @@ static void revoke_done(struct job *j)
         struct conn *c = list_entry(n, struct conn, node);
         struct session *s = c->ws != NULL ? c->ws->session : NULL;
 
+        if (s != NULL && s->auth_pending) {
+            s->recheck = true;
+        }
         if (s != NULL && s->authenticated && s->token_id == rj->token_id) {
             log_info(&c->log, "closing WebSocket of a revoked token");
             s->authenticated = false;
@@ -177,24 +181,33 @@ void session_on_close(struct conn *c)
     PIPIT_FREE(c->ws->session);
 }
 
+/* An auth op being checked: the request's id and the token, for a re-check. */
+struct pending_auth {
+    json_t *id;
+    char token[TOKEN_TEXT_LEN + 1];
+};
+
 static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *who, void *arg)
 {
-    json_t *id = arg;
+    struct pending_auth *pa = arg;
     struct session *s = c->ws != NULL ? c->ws->session : NULL;
 
-    if (s == NULL) {
-        json_decref(id);
+    if (s == NULL || c->closing || c->ws->closing) {
+        goto out;
+    }
+    if (rc == 0 && s->recheck) {
+        /*
+         * A revocation ran while this lookup was out: it may have read the token
+         * just before the delete. Look again; the store is past the delete now.
+         */
+        s->recheck = false;
+        api_authenticate(c, pa->token, on_ws_authenticated, pa);
         return;
     }
     s->auth_pending = false;
-    if (c->closing || c->ws->closing) {
-        json_decref(id);
-        return;
-    }
     if (rc != 0) {
-        session_send(c, proto_error(id, PIPIT_EUNAUTHORIZED, NULL));
-        json_decref(id);
-        return;
+        session_send(c, proto_error(pa->id, PIPIT_EUNAUTHORIZED, NULL));
+        goto out;
     }
     s->authenticated = true;
     s->user_id = who->user.id;
@@ -202,15 +215,21 @@ static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *w
     s->token_id = who->token_id;
     ws_conn_set_authenticated(c, who->token_expires_at);
     log_info(&c->log, "websocket authenticated as '%s'", who->user.username);
-    session_send(c, proto_ok(id, json_pack("{s:o,s:i}", "user",
-                                           api_user_json(&who->user, false), "protocol",
-                                           PROTO_VERSION)));
-    json_decref(id);
+    session_send(c, proto_ok(pa->id, json_pack("{s:o,s:i}", "user",
+                                               api_user_json(&who->user, false), "protocol",
+                                               PROTO_VERSION)));
+out:
+    if (s != NULL) {
+        s->auth_pending = false;
+    }
+    json_decref(pa->id);
+    free(pa);
 }
 
 static void op_auth(struct conn *c, struct session *s, struct proto_frame *f)
 {
     json_t *token = json_object_get(f->root, "token");
+    struct pending_auth *pa;
 
     if (s->authenticated) {
         session_send(c, proto_error(f->id, PIPIT_EALREADY_AUTHENTICATED, NULL));
@@ -224,8 +243,13 @@ static void op_auth(struct conn *c, struct session *s, struct proto_frame *f)
         session_send(c, proto_error(f->id, PIPIT_EBAD_REQUEST, "\"token\" must be a string"));
         return;
     }
+    pa = xcalloc(1, sizeof(*pa));
+    pa->id = json_incref(f->id);
+    /* Longer text cannot be a token; keep a prefix that will fail the same way. */
+    snprintf(pa->token, sizeof(pa->token), "%s", json_string_value(token));
     s->auth_pending = true;
-    api_authenticate(c, json_string_value(token), on_ws_authenticated, json_incref(f->id));
+    s->recheck = false;
+    api_authenticate(c, json_string_value(token), on_ws_authenticated, pa);
 }
 
 static void op_ping(struct conn *c, struct session *s, struct proto_frame *f)
