@@ -80,7 +80,7 @@ docs-check: build
 # Benchmarks (not part of make test): see bench/README.md.
 bench: deps build
 	bench/http_rps.sh $(BUILD)/pipitd
-	$(PYTHON) bench/idle_connections.py 10000 4
+	bench/idle_connections.sh $(BUILD) 10000 4
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
