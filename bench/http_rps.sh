@@ -5,22 +5,8 @@
 set -euo pipefail
 bin=${1:-build/pipitd}
 secs=${BENCH_SECONDS:-5}
-tmp=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
-
-taskset -c 0 "$bin" --data-dir "$tmp/data" --listen 127.0.0.1:0 --workers 1 \
-    --log-level warn 2>"$tmp/log" &
-pid=$!
-for _ in $(seq 1 100); do
-    grep -q 'listening on' "$tmp/log" && break
-    sleep 0.1
-done
-port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$tmp/log" | cut -d: -f2)
-pass=$(cat "$tmp/data/initial-admin-password")
-token=$(curl -s -X POST "http://127.0.0.1:$port/v1/auth/login" \
-    -H 'Content-Type: application/json' \
-    -d "{\"username\":\"admin\",\"password\":\"$pass\"}" |
-    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+. "$(dirname "$0")/lib.sh"
+start_pipitd "$bin"
 
 echo "server: 1 worker thread on CPU 0; wrk: 1 thread, 64 connections on CPU 1; ${secs}s each"
 for route in /healthz /v1/me; do
