@@ -368,6 +368,10 @@ void http_respond(struct http_exchange *x, int status, const char *content_type,
     if (c->closing || h == NULL) {
         return;
     }
+    if (status >= 400 && h->close_after) {
+        /* The client may still be sending what we refused: don't RST our answer. */
+        c->linger_wanted = true;
+    }
     http_date(date, clock_now_ms() / 1000);
     n = snprintf(head, sizeof(head),
                  "HTTP/1.1 %d %s\r\n"

@@ -19,6 +19,9 @@
 #include "util/mem.h"
 #include "ws/ws_conn.h"
 
+/* Longest wait for the peer to close after a lingering close (see conn_linger). */
+#define CONN_LINGER_MS 2000
+
 /* Most bytes handed to one uv_write, so progress shows during big answers. */
 #define CONN_WRITE_SLICE (256 * 1024)
 
@@ -27,6 +30,8 @@
 
 static void conn_start_write(struct conn *c);
 static int conn_flush_tls(struct conn *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
 
 static void conn_free(struct conn *c)
 {
@@ -79,27 +84,84 @@ void conn_set_send_cap(struct conn *c, size_t max)
     c->send_cap = max;
 }
 
-void conn_close(struct conn *c, bool flush)
+static void conn_close_now(struct conn *c)
 {
-    if (c->closing) {
+    c->closing = true;
+    wheel_cancel(&c->timer);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+
+    free(req);
+    conn_unref(c);
+}
+
+/*
+ * Lingering close (nginx's lingering_close; RFC 9112 §9.6): after an error answer
+ * the client may still be sending a body we never read. Closing with unread input
+ * makes the kernel send RST, which can destroy the answer in the client's buffers
+ * before it is read. So send FIN, discard input until the peer closes, and close
+ * for good after CONN_LINGER_MS at most.
+ */
+static void conn_linger(struct conn *c)
+{
+    uv_shutdown_t *req;
+
+    if (c->peer_eof) {
+        conn_close_now(c);
         return;
     }
-    if (flush && c->ssl != NULL && !c->close_when_flushed && SSL_is_init_finished(c->ssl)) {
+    req = xmalloc(sizeof(*req));
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(req);
+        conn_close_now(c);
+        return;
+    }
+    conn_ref(c);
+    c->lingering = true;
+    c->read_paused = false;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    conn_timer_arm(c, CONN_LINGER_MS);
+}
+
+/* Output is all written: close, lingering when the last answer asked for it. */
+static void conn_close_flushed(struct conn *c)
+{
+    if (c->linger_wanted) {
+        conn_linger(c);
+    } else {
+        conn_close_now(c);
+    }
+}
+
+void conn_close(struct conn *c, bool flush)
+{
+    if (c->closing || (c->lingering && flush)) {
+        return;
+    }
+    if (!flush) {
+        conn_close_now(c);
+        return;
+    }
+    if (c->ssl != NULL && !c->close_when_flushed && SSL_is_init_finished(c->ssl)) {
         /* A clean TLS end (close_notify) keeps the session resumable. */
         SSL_shutdown(c->ssl);
         conn_flush_tls(c);
     }
-    if (flush && conn_pending(c) > 0) {
+    if (conn_pending(c) > 0) {
         c->close_when_flushed = true;
         conn_pause_read(c);
         /* A peer that never reads must not keep the socket: the timer cuts it. */
         conn_timer_arm(c, c->w->srv->cfg.idle_timeout);
         return;
     }
-    c->closing = true;
-    wheel_cancel(&c->timer);
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    uv_close((uv_handle_t *)&c->tcp, on_close);
+    conn_close_flushed(c);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -122,7 +184,7 @@ static void on_write(uv_write_t *req, int status)
     if (conn_pending(c) > 0) {
         conn_start_write(c);
     } else if (c->close_when_flushed) {
-        conn_close(c, false);
+        conn_close_flushed(c);
     } else if (c->proto == CONN_WS) {
         ws_conn_on_drain(c);
     } else {
@@ -355,6 +417,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct conn *c = (struct conn *)s;
 
+    if (c->lingering) {
+        if (nread < 0) {
+            conn_close_now(c); /* the peer is done too */
+        }
+        return; /* input after our last answer is discarded */
+    }
     if (nread < 0) {
         if (nread != UV_EOF) {
             log_debug(&c->log, "read failed: %s", uv_strerror((int)nread));
@@ -390,6 +458,10 @@ static void on_timer(struct wheel_timer *t)
     struct conn *c = list_entry(t, struct conn, timer);
 
     if (c->closing) {
+        return;
+    }
+    if (c->lingering) {
+        conn_close_now(c);
         return;
     }
     if (c->proto == CONN_HTTP && conn_pending(c) > 0) {

@@ -66,6 +66,8 @@ struct conn {
     bool close_when_flushed;   /* close once out and inflight are empty */
     bool read_paused;          /* backpressure: not reading for now */
     bool peer_eof;             /* the peer will send nothing more */
+    bool linger_wanted;        /* close with a lingering close (after an error answer) */
+    bool lingering;            /* FIN sent; discarding input until the peer closes */
     bool counted;              /* included in the connections gauge */
 };
 

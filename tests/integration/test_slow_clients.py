@@ -86,3 +86,39 @@ def test_half_closed_client_still_gets_its_answer(srv):
             assert len(body) == length, (path, len(body), length)
         finally:
             sock.close()
+
+
+def test_refused_upload_gets_a_lingering_close(srv):
+    # The server refuses from the head while the client is still sending its body.
+    # RFC 9112 §9.6: close the sending side first and go on reading (and dropping)
+    # for a while, so the client's data is not answered with RST, which on many
+    # stacks destroys the unread 413 in the client's receive buffer.
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=T(10))
+    try:
+        sock.sendall(b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n")
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break  # FIN: the answer is complete
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 413 "), data[:100]
+        # The server still takes (and drops) what the client had in flight.
+        for _ in range(16):
+            sock.sendall(b"x" * 65536)
+            time.sleep(0.01)
+    finally:
+        sock.close()
+
+
+def test_lingering_close_ends_by_itself(srv):
+    before = open_connections(srv)
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=T(10))
+    try:
+        sock.sendall(b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 413 ")
+        # Never close: the server gives up lingering after about two seconds.
+        poll_until(lambda: open_connections(srv) <= before, T(8), what="lingering ended")
+    finally:
+        sock.close()
