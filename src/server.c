@@ -175,6 +175,7 @@ static void server_cleanup(struct server *srv)
         free(srv->origins[i]);
     }
     PIPIT_FREE(srv->origins);
+    PIPIT_FREE(srv->web_root_real);
     srv->norigins = 0;
     if (srv->lock_fd >= 0) {
         close(srv->lock_fd);
@@ -223,6 +224,14 @@ int server_run(struct server *srv)
         }
     }
     split_origins(srv);
+    /* Resolved once: every static file must stay under this real path. */
+    if (srv->cfg.web_root[0] != '\0') {
+        srv->web_root_real = realpath(srv->cfg.web_root, NULL);
+        if (srv->web_root_real == NULL) {
+            log_warn(NULL, "web_root %s: %s; no static files will be served", srv->cfg.web_root,
+                     strerror(errno));
+        }
+    }
     srv->throttle = throttle_new(srv->cfg.login_free_attempts, srv->cfg.login_max_delay);
     if (jobs_start(&srv->cfg, &srv->metrics, &srv->jobs, err, sizeof(err)) != 0) {
         log_error(NULL, "store: %s", err);

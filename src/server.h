@@ -29,6 +29,7 @@ struct server {
     struct jobs *jobs;           /* store writer + blocking pool */
     struct throttle *throttle;   /* login throttling, shared by workers */
     SSL_CTX *tls;                /* NULL: plain TCP */
+    char *web_root_real;         /* web_root's real path; NULL: no static files */
     char **origins;              /* allowed_origins, split */
     size_t norigins;
 

@@ -31,7 +31,7 @@
 struct file_job {
     struct job job;
     struct conn *c;
-    char *web_root;     /* owned copy */
+    const char *root;   /* srv->web_root_real: resolved once at start-up */
     char *path;         /* owned copy of the request path */
     char etag[64];
     char content_type[64];
@@ -100,17 +100,14 @@ static bool path_is_safe(const char *p)
 static void file_run(struct job *j, void *ctx)
 {
     struct file_job *fj = (struct file_job *)j;
-    char root[PATH_MAX], full[PATH_MAX], real[PATH_MAX];
-    size_t rlen;
+    char full[PATH_MAX], real[PATH_MAX];
+    const char *root = fj->root;
+    size_t rlen = strlen(root);
     struct stat st;
     int fd = -1;
     ssize_t n;
 
     j->rc = PIPIT_ENOT_FOUND;
-    if (realpath(fj->web_root, root) == NULL) {
-        return;
-    }
-    rlen = strlen(root);
     if (snprintf(full, sizeof(full), "%s%s", root, fj->path) >= (int)sizeof(full)) {
         return;
     }
@@ -201,7 +198,6 @@ static void file_done(struct job *j)
         }
     }
     conn_unref(c);
-    free(fj->web_root);
     free(fj->path);
     free(fj->data);
     free(fj);
@@ -217,13 +213,13 @@ void files_serve(struct http_exchange *x)
         http_respond_error(x, PIPIT_EMETHOD_NOT_ALLOWED, NULL, "Allow: GET, HEAD\r\n");
         return;
     }
-    if (!path_is_safe(x->path) || srv->cfg.web_root[0] == '\0') {
+    if (!path_is_safe(x->path) || srv->web_root_real == NULL) {
         http_respond_error(x, PIPIT_ENOT_FOUND, NULL, NULL);
         return;
     }
     fj = xcalloc(1, sizeof(*fj));
     fj->c = x->conn;
-    fj->web_root = xstrdup(srv->cfg.web_root);
+    fj->root = srv->web_root_real;
     fj->path = xstrdup(x->path);
     fj->job.origin = x->conn->w;
     fj->job.run = file_run;

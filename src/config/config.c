@@ -59,7 +59,7 @@ static const struct cfg_opt cfg_table[] = {
     { "allowed_origins", CFG_STR, OFF(allowed_origins), "", 0, 0, NULL, 0,
       "Comma-separated origins (`https://chat.example.com`) whose pages may open WebSockets, besides the server's own origin. Exact match only." },
     { "web_root", CFG_STR, OFF(web_root), "./web", 0, 0, NULL, 0,
-      "Directory of static files served for paths outside `/v1/` (the web client)." },
+      "Directory of static files served for paths outside `/v1/` (the web client), resolved once at start-up; if it does not exist then, no static files are served." },
     { "log_level", CFG_ENUM, OFF(log_level), "info", 0, 0, log_level_choices, 0,
       "Least severe level written to stderr." },
     { "sqlite_synchronous", CFG_ENUM, OFF(sqlite_synchronous), "full", 0, 0, sync_choices, 0,

@@ -34,7 +34,7 @@ static void ws_conn_arm(struct conn *c, int64_t delay)
 
 static void ws_on_output(void *user, const uint8_t *data, size_t len)
 {
-    /* conn's queue is uncapped here; ws_conn_send_text enforces the real cap. */
+    /* conn's queue is uncapped here; ws_backlog_exceeded enforces the real cap. */
     conn_send(user, data, len);
 }
 
@@ -131,6 +131,25 @@ void ws_conn_free(struct conn *c)
     c->ws = NULL;
 }
 
+/*
+ * The one send-queue rule: unsent bytes (ours plus the codec's) plus `extra` about
+ * to be queued may not pass ws_send_queue_max. Checked before a message is
+ * queued (so nothing large is allocated for a peer that does not read) and after
+ * every flush (pongs to a ping flood). A peer over it is dropped: it is not
+ * reading, so a close frame would not reach it either.
+ */
+static bool ws_backlog_exceeded(struct conn *c, size_t extra)
+{
+    size_t queued = conn_pending(c) + ws_codec_queued(&c->ws->codec);
+
+    if (queued + extra <= (size_t)c->w->srv->cfg.ws_send_queue_max) {
+        return false;
+    }
+    log_info(&c->log, "dropping WebSocket peer that does not read (%zu bytes queued)", queued);
+    conn_close(c, false);
+    return true;
+}
+
 /* Writes what the codec queued, and closes the TCP side when the handshake is done. */
 static void ws_flush(struct conn *c)
 {
@@ -143,11 +162,7 @@ static void ws_flush(struct conn *c)
         conn_close(c, false);
         return;
     }
-    if (conn_pending(c) > (size_t)c->w->srv->cfg.ws_send_queue_max) {
-        /* Pongs and answers pile up only when the peer does not read (a ping flood). */
-        log_info(&c->log, "dropping WebSocket peer that does not read (%zu bytes queued)",
-                 conn_pending(c));
-        conn_close(c, false);
+    if (ws_backlog_exceeded(c, 0)) {
         return;
     }
     if (ws_codec_close_sent(&ws->codec)) {
@@ -185,16 +200,11 @@ int ws_conn_send_text(struct conn *c, const char *data, size_t len)
 {
     struct ws_conn *ws = c->ws;
     struct server *srv = c->w->srv;
-    size_t queued;
 
     if (c->closing || ws == NULL || ws->closing) {
         return PIPIT_EUNAVAILABLE;
     }
-    queued = conn_pending(c) + ws_codec_queued(&ws->codec);
-    if (queued + len > (size_t)srv->cfg.ws_send_queue_max) {
-        /* The client stopped reading: a close frame would not reach it either. */
-        log_info(&c->log, "dropping slow WebSocket reader (%zu bytes queued)", queued);
-        conn_close(c, false);
+    if (ws_backlog_exceeded(c, len)) {
         return PIPIT_EUNAVAILABLE;
     }
     if (ws_codec_queue(&ws->codec, WSLAY_TEXT_FRAME, data, len) != 0) {
