@@ -1,5 +1,6 @@
 # Writes a C file holding every migration as a string, in file-name order.
-# Called by CMake with -DOUT=<file.c> -DFILES=<list of .sql>.
+# Called by CMake with -DOUT=<file.c> -DFILES=<.sql paths separated by '|'>.
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "/* Generated from src/store/migrations; do not edit. */\n#include \"store/migrations.h\"\n\nconst struct migration migrations[] = {\n")
 set(n 0)
 foreach(f ${FILES})

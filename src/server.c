@@ -22,6 +22,8 @@
 #include "api/api.h"
 #include "auth/password.h"
 #include "auth/throttle.h"
+#include "chat/bus.h"
+#include "chat/chat.h"
 #include "net/tls.h"
 #include "net/worker.h"
 #include "store/jobs.h"
@@ -167,6 +169,10 @@ static void server_cleanup(struct server *srv)
 {
     jobs_stop(&srv->jobs);
     throttle_free(&srv->throttle);
+    chat_free(srv->chat);
+    srv->chat = NULL;
+    presence_free(srv->presence);
+    srv->presence = NULL;
     if (srv->tls != NULL) {
         SSL_CTX_free(srv->tls);
         srv->tls = NULL;
@@ -233,10 +239,13 @@ int server_run(struct server *srv)
         }
     }
     srv->throttle = throttle_new(srv->cfg.login_free_attempts, srv->cfg.login_max_delay);
+    srv->presence = presence_new();
+    srv->chat = chat_new(srv);
     if (jobs_start(&srv->cfg, &srv->metrics, &srv->jobs, err, sizeof(err)) != 0) {
         log_error(NULL, "store: %s", err);
         goto fail;
     }
+    jobs_set_commit_hook(srv->jobs, chat_commit_end, srv->chat);
     api_install(srv);
     /* http-parser's own cap is process-wide; ours (per request) is the real one. */
     http_parser_set_max_header_size((uint32_t)srv->cfg.max_header_size + 1024);

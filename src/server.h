@@ -21,6 +21,8 @@
 struct worker;
 struct jobs;
 struct throttle;
+struct chat;
+struct presence;
 struct http_exchange;
 
 struct server {
@@ -28,6 +30,8 @@ struct server {
     struct metrics metrics;
     struct jobs *jobs;           /* store writer + blocking pool */
     struct throttle *throttle;   /* login throttling, shared by workers */
+    struct chat *chat;           /* the store writer's chat state (chat/chat.h) */
+    struct presence *presence;   /* who is online (chat/bus.h) */
     SSL_CTX *tls;                /* NULL: plain TCP */
     char *web_root_real;         /* web_root's real path; NULL: no static files */
     char **origins;              /* allowed_origins, split */

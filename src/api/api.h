@@ -34,6 +34,7 @@ struct api_user {
 /* Per-request state kept by the router in x->ctx. */
 struct api_request {
     json_t *body;              /* parsed JSON body, or NULL */
+    char params[2][128];       /* the path's "{}" segments, percent-decoded; "" when none */
     bool authenticated;
     struct api_user who;
 };

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "chat/chat.h"
 #include "server.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -18,25 +19,49 @@
 #define R_ADMIN 2u  /* … of an admin */
 #define R_JSON 4u   /* takes a JSON object body */
 
+/*
+ * A path segment "{}" matches one non-empty segment and is handed to the
+ * handler as a parameter. A route with an action runs that chat action
+ * (chat/chat.h) with the JSON body, the path parameters ("conv", "user") and
+ * the query's paging numbers as its arguments.
+ */
 struct route {
     enum http_method method;
     const char *path;
     const char *name;   /* metrics label */
     void (*handler)(struct http_exchange *x);
     unsigned flags;
+    const char *action;
 };
 
 static const struct route routes[] = {
-    { HTTP_GET, "/healthz", "healthz", system_healthz, 0 },
-    { HTTP_GET, "/metrics", "metrics", system_metrics, 0 },
-    { HTTP_POST, "/v1/auth/register", "auth_register", accounts_register, R_JSON },
-    { HTTP_POST, "/v1/auth/login", "auth_login", accounts_login, R_JSON },
-    { HTTP_POST, "/v1/auth/logout", "auth_logout", accounts_logout, R_AUTH },
-    { HTTP_GET, "/v1/me", "me", accounts_me, R_AUTH },
+    { HTTP_GET, "/healthz", "healthz", system_healthz, 0, NULL },
+    { HTTP_GET, "/metrics", "metrics", system_metrics, 0, NULL },
+    { HTTP_POST, "/v1/auth/register", "auth_register", accounts_register, R_JSON, NULL },
+    { HTTP_POST, "/v1/auth/login", "auth_login", accounts_login, R_JSON, NULL },
+    { HTTP_POST, "/v1/auth/logout", "auth_logout", accounts_logout, R_AUTH, NULL },
+    { HTTP_GET, "/v1/me", "me", accounts_me, R_AUTH, NULL },
     { HTTP_POST, "/v1/admin/users", "admin_users_create", accounts_admin_create_user,
-      R_AUTH | R_ADMIN | R_JSON },
-    { HTTP_GET, "/v1/ws", "ws", session_upgrade, 0 },
+      R_AUTH | R_ADMIN | R_JSON, NULL },
+    { HTTP_GET, "/v1/ws", "ws", session_upgrade, 0, NULL },
+    { HTTP_POST, "/v1/conversations", "conv_create", NULL, R_AUTH | R_JSON, "conv_create" },
+    { HTTP_GET, "/v1/conversations", "conv_list", NULL, R_AUTH, "conv_list" },
+    { HTTP_GET, "/v1/conversations/{}", "conv_get", NULL, R_AUTH, "conv_get" },
+    { HTTP_PATCH, "/v1/conversations/{}", "conv_update", NULL, R_AUTH | R_JSON, "conv_update" },
+    { HTTP_POST, "/v1/conversations/{}/owner", "conv_transfer", NULL, R_AUTH | R_JSON,
+      "conv_transfer" },
+    { HTTP_GET, "/v1/conversations/{}/members", "member_list", NULL, R_AUTH, "member_list" },
+    { HTTP_POST, "/v1/conversations/{}/members", "member_add", NULL, R_AUTH | R_JSON,
+      "member_add" },
+    { HTTP_PATCH, "/v1/conversations/{}/members/{}", "member_update", NULL, R_AUTH | R_JSON,
+      "member_update" },
+    { HTTP_DELETE, "/v1/conversations/{}/members/{}", "member_remove", NULL, R_AUTH,
+      "member_remove" },
+    { HTTP_GET, "/v1/conversations/{}/messages", "history", NULL, R_AUTH, "history" },
+    { HTTP_POST, "/v1/conversations/{}/messages", "send", NULL, R_AUTH | R_JSON, "send" },
 };
+
+#define MAX_PARAMS 2
 
 #define NROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
 #define ROUTE_STATIC NROUTES
@@ -82,12 +107,125 @@ int api_string_field(json_t *obj, const char *key, const char **out, const char 
     return 0;
 }
 
+/* Matches path against pattern; copies up to MAX_PARAMS "{}" segments into params. */
+static bool match_path(const char *pattern, const char *path, char params[][128])
+{
+    int n = 0;
+
+    params[0][0] = params[1][0] = '\0';
+    while (*pattern != '\0' && *path != '\0') {
+        if (pattern[0] == '{' && pattern[1] == '}') {
+            size_t len = strcspn(path, "/");
+
+            if (len == 0 || len >= 128 || n == MAX_PARAMS) {
+                return false;
+            }
+            memcpy(params[n], path, len);
+            params[n++][len] = '\0';
+            pattern += 2;
+            path += len;
+        } else if (*pattern++ != *path++) {
+            return false;
+        }
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+/* "123" → 123; anything else (a name, 0, a sign, overflow) → 0. */
+static int64_t parse_id(const char *s)
+{
+    int64_t v = 0;
+
+    if (*s == '\0' || strlen(s) > 18) {
+        return 0;
+    }
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9') {
+            return 0;
+        }
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+/* Copies after/before/limit from the query into args as integers. */
+static int query_numbers(struct http_exchange *x, json_t *args, const char **why)
+{
+    static const char *const keys[] = { "after", "before", "limit" };
+    const char *q = x->query;
+
+    while (*q != '\0') {
+        size_t len = strcspn(q, "&");
+        const char *eq = memchr(q, '=', len);
+
+        for (size_t i = 0; eq != NULL && i < sizeof(keys) / sizeof(keys[0]); i++) {
+            if ((size_t)(eq - q) == strlen(keys[i]) && strncmp(q, keys[i], strlen(keys[i])) == 0) {
+                char num[24];
+                size_t nlen = len - (size_t)(eq + 1 - q);
+
+                if (nlen == 0 || nlen >= sizeof(num) || strspn(eq + 1, "0123456789") < nlen) {
+                    *why = "after, before and limit must be non-negative integers";
+                    return PIPIT_EBAD_REQUEST;
+                }
+                memcpy(num, eq + 1, nlen);
+                num[nlen] = '\0';
+                json_object_set_new(args, keys[i], json_integer(strtoll(num, NULL, 10)));
+            }
+        }
+        q += len;
+        if (*q == '&') {
+            q++;
+        }
+    }
+    return 0;
+}
+
+/* Runs a route's chat action with the body, path parameters and query as arguments. */
+static void run_action(struct http_exchange *x, const struct route *r)
+{
+    struct api_request *ar = api_request_of(x);
+    json_t *args = ar->body != NULL ? json_copy(ar->body) : json_object();
+    struct chat_caller who = { ar->who.user.id, ar->who.user.app_id,
+                               strcmp(ar->who.user.role, "admin") == 0 };
+    const char *why = NULL;
+    int rc = 0;
+
+    if (ar->params[0][0] != '\0') {
+        int64_t conv = parse_id(ar->params[0]);
+
+        if (conv == 0) {
+            rc = PIPIT_ENOT_FOUND;
+            why = "no such conversation";
+        }
+        json_object_set_new(args, "conv", json_integer(conv));
+    }
+    if (ar->params[1][0] != '\0') {
+        int64_t user = parse_id(ar->params[1]);
+
+        json_object_set_new(args, "user", user != 0 ? json_integer(user)
+                                                    : json_string(ar->params[1]));
+    }
+    if (rc == 0 && r->method == HTTP_GET) {
+        rc = query_numbers(x, args, &why);
+    }
+    if (rc != 0) {
+        json_decref(args);
+        http_respond_error(x, rc, why, NULL);
+        return;
+    }
+    chat_call_http(x, &who, r->action, args);
+}
+
 static void run_handler(struct http_exchange *x, const struct route *r)
 {
     struct api_request *ar = api_request_of(x);
 
     if ((r->flags & R_ADMIN) && strcmp(ar->who.user.role, "admin") != 0) {
         http_respond_error(x, PIPIT_EFORBIDDEN, "admins only", NULL);
+        return;
+    }
+    if (r->action != NULL) {
+        run_action(x, r);
         return;
     }
     r->handler(x);
@@ -156,8 +294,10 @@ static void api_handle(struct http_exchange *x)
     const char *token;
     int rc;
 
+    char params[MAX_PARAMS][128] = { "", "" };
+
     for (int i = 0; i < NROUTES; i++) {
-        if (strcmp(routes[i].path, x->path) != 0) {
+        if (!match_path(routes[i].path, x->path, params)) {
             continue;
         }
         if (routes[i].method == m) {
@@ -192,6 +332,7 @@ static void api_handle(struct http_exchange *x)
 
     x->ctx = xcalloc(1, sizeof(struct api_request));
     x->ctx_free = api_request_free;
+    memcpy(api_request_of(x)->params, params, sizeof(params));
     if (found->flags & R_JSON) {
         rc = parse_json_body(x, &why);
         if (rc != 0) {

@@ -11,6 +11,8 @@
 
 #include "api/api.h"
 #include "auth/token.h"
+#include "chat/bus.h"
+#include "chat/chat.h"
 #include "proto/proto.h"
 #include "server.h"
 #include "store/jobs.h"
@@ -22,12 +24,19 @@
 /* Kept small on purpose: one per open WebSocket. */
 struct session {
     bool authenticated;
+    bool registered;            /* in the worker's table of sessions (chat/bus.h) */
     bool auth_pending;          /* an auth op is being checked */
     bool recheck;               /* a revocation happened meanwhile: check again */
     int64_t user_id;
     int64_t app_id;
     int64_t token_id;
+    int64_t typing_window;      /* monotonic ms when the current typing window began */
+    int typing_count;
 };
+
+/* Typing indicators: at most TYPING_BURST per TYPING_WINDOW_MS per session. */
+#define TYPING_BURST 5
+#define TYPING_WINDOW_MS 5000
 
 /* ---- token lookup, shared by REST and WebSocket ---- */
 
@@ -162,13 +171,7 @@ void session_upgrade(struct http_exchange *x)
 
 static void session_send(struct conn *c, json_t *msg)
 {
-    char *text = json_dumps(msg, JSON_COMPACT);
-
-    json_decref(msg);
-    if (text != NULL) {
-        ws_conn_send_text(c, text, strlen(text));
-        free(text);
-    }
+    ws_conn_send_json(c, msg);
 }
 
 void session_on_open(struct conn *c)
@@ -178,6 +181,11 @@ void session_on_open(struct conn *c)
 
 void session_on_close(struct conn *c)
 {
+    struct session *s = c->ws->session;
+
+    if (s != NULL && s->registered && bus_session_down(c, s->user_id)) {
+        chat_presence_changed(c->w->srv, s->user_id);
+    }
     PIPIT_FREE(c->ws->session);
 }
 
@@ -214,6 +222,10 @@ static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *w
     s->app_id = who->user.app_id;
     s->token_id = who->token_id;
     ws_conn_set_authenticated(c, who->token_expires_at);
+    s->registered = true;
+    if (bus_session_up(c, s->user_id)) {
+        chat_presence_changed(c->w->srv, s->user_id);
+    }
     log_info(&c->log, "websocket authenticated as '%s'", who->user.username);
     session_send(c, proto_ok(pa->id, json_pack("{s:o,s:i}", "user",
                                                api_user_json(&who->user, false), "protocol",
@@ -257,6 +269,33 @@ static void op_ping(struct conn *c, struct session *s, struct proto_frame *f)
     session_send(c, proto_ok(f->id, json_object()));
 }
 
+/* The chat ops (chat/chat.h): the same actions as the REST routes. */
+static void chat_op(struct conn *c, struct session *s, struct proto_frame *f)
+{
+    struct chat_caller who = { s->user_id, s->app_id, false };
+    json_t *args;
+
+    if (!s->authenticated) {
+        session_send(c, proto_error(f->id, PIPIT_EUNAUTHENTICATED, NULL));
+        return;
+    }
+    if (strcmp(f->op, "typing") == 0) {
+        int64_t now = worker_now(c->w);
+
+        if (now - s->typing_window >= TYPING_WINDOW_MS) {
+            s->typing_window = now;
+            s->typing_count = 0;
+        }
+        if (++s->typing_count > TYPING_BURST) {
+            session_send(c, proto_error(f->id, PIPIT_ERATE_LIMITED, "too many typing events"));
+            return;
+        }
+    }
+    args = f->root; /* the call takes the request object */
+    f->root = NULL;
+    chat_call_ws(c, &who, f->op, f->id, args);
+}
+
 struct op {
     const char *name;
     void (*fn)(struct conn *c, struct session *s, struct proto_frame *f);
@@ -285,7 +324,9 @@ void session_on_text(struct conn *c, const char *data, size_t len)
             break;
         }
     }
-    if (i == sizeof(ops) / sizeof(ops[0])) {
+    if (i == sizeof(ops) / sizeof(ops[0]) && chat_is_op(f.op)) {
+        chat_op(c, s, &f);
+    } else if (i == sizeof(ops) / sizeof(ops[0])) {
         session_send(c, proto_error(f.id, s->authenticated ? PIPIT_EUNKNOWN_OP
                                                            : PIPIT_EUNAUTHENTICATED, NULL));
     } else if (ops[i].needs_auth && !s->authenticated) {

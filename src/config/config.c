@@ -98,6 +98,12 @@ static const struct cfg_opt cfg_table[] = {
       "Most writes committed in one group-commit transaction." },
     { "shutdown_timeout", CFG_DURATION, OFF(shutdown_timeout), "5s", 100, 600 * SEC, NULL, 0,
       "On SIGTERM/SIGINT, time given to in-flight requests and writes before the process exits anyway." },
+    { "max_group_members", CFG_INT, OFF(max_group_members), "10000", 2, 1000000, NULL, 0,
+      "Most members in one group conversation; adding more is refused with `member_limit`." },
+    { "max_message_size", CFG_SIZE, OFF(max_message_size), "64k", 256, 16 * MIB, NULL, 0,
+      "Largest message body (as compact JSON); larger is refused with `payload_too_large`." },
+    { "recall_window", CFG_DURATION, OFF(recall_window), "2m", 0, 3650 * DAY, NULL, 0,
+      "How long after sending a member may recall their own message. Group owners and admins may recall any message at any time." },
 };
 
 #define CFG_COUNT (sizeof(cfg_table) / sizeof(cfg_table[0]))

@@ -47,6 +47,9 @@ struct config {
     int64_t reader_threads;
     int64_t store_batch_max;
     int64_t shutdown_timeout;   /* ms */
+    int64_t max_group_members;
+    int64_t max_message_size;
+    int64_t recall_window;      /* ms */
 };
 
 /* Fills every field with its default. */

@@ -211,10 +211,12 @@ static void worker_begin_stop(struct job *j)
 void worker_post(struct worker *w, struct job *j)
 {
     j->next = NULL;
+    j->orphaned = false;
     uv_mutex_lock(&w->inbox_lock);
     if (w->inbox_closed) {
         /* The worker has no connections left and its loop is ending. */
         uv_mutex_unlock(&w->inbox_lock);
+        j->orphaned = true;
         j->done(j);
         return;
     }
@@ -360,6 +362,7 @@ void worker_free_all(struct server *srv)
 {
     for (int i = 0; i < srv->nworkers; i++) {
         uv_mutex_destroy(&srv->workers[i]->inbox_lock);
+        intmap_cleanup(&srv->workers[i]->by_user); /* empty: every session has ended */
         free(srv->workers[i]);
     }
     PIPIT_FREE(srv->workers);

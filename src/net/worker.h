@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "util/intmap.h"
 #include "util/list.h"
 #include "util/log.h"
 #include "util/wheel.h"
@@ -34,7 +35,10 @@ struct job {
     struct worker *origin;                 /* where done() runs */
     void (*run)(struct job *j, void *ctx); /* ctx: the executing thread's resource */
     void (*done)(struct job *j);
+    /* Optional, writes only: on the writer right after COMMIT, in batch order. */
+    void (*committed)(struct job *j, void *hook_arg);
     int rc;                                /* run()'s result, for done() */
+    bool orphaned;    /* done() runs off the loop: the worker has stopped (worker_post) */
 };
 
 #define WORKER_READ_BUF (64 * 1024)
@@ -56,6 +60,7 @@ struct worker {
     bool inbox_closed;         /* the loop is ending; see worker_post() */
 
     struct list conns;         /* every live connection of this worker */
+    struct intmap by_user;     /* user id → authenticated sessions (chat/bus.c) */
     size_t nconns;
     uint64_t next_conn_id;
     bool stopping;

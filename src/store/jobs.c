@@ -51,6 +51,8 @@ struct jobs {
     struct store_conn *wdb;
     struct reader *readers;
     int nreaders;
+    void (*commit_end)(void *arg, bool ok);
+    void *commit_arg;
 };
 
 static void queue_init(struct job_queue *q)
@@ -186,6 +188,14 @@ static void writer_commit_batch(struct jobs *js, struct job *batch)
     } else {
         atomic_fetch_add_explicit(&js->metrics->store_commits, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&js->metrics->store_writes, (long)n, memory_order_relaxed);
+        for (struct job *j = batch; j != NULL; j = j->next) {
+            if (j->committed != NULL && j->rc >= 0) {
+                j->committed(j, js->commit_arg);
+            }
+        }
+    }
+    if (js->commit_end != NULL) {
+        js->commit_end(js->commit_arg, rc == 0);
     }
     while (batch != NULL) {
         struct job *next = batch->next;
@@ -305,6 +315,12 @@ void jobs_stop(struct jobs **jsp)
     queue_destroy(&js->reads);
     free(js);
     *jsp = NULL;
+}
+
+void jobs_set_commit_hook(struct jobs *js, void (*end)(void *arg, bool ok), void *arg)
+{
+    js->commit_end = end;
+    js->commit_arg = arg;
 }
 
 int jobs_read(struct jobs *js, struct job *j)

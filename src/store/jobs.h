@@ -19,6 +19,7 @@
 #ifndef PIPIT_STORE_JOBS_H
 #define PIPIT_STORE_JOBS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "net/worker.h"
@@ -32,6 +33,14 @@ int jobs_start(const struct config *cfg, struct metrics *metrics, struct jobs **
                char *err, size_t errlen);
 /* Runs what is queued, then stops the threads and closes the connections. */
 void jobs_stop(struct jobs **js);
+
+/*
+ * After each batch, on the writer thread: every successful job's committed()
+ * (in batch order), then end(arg, ok) (ok false: the batch did not commit).
+ * The chat bus publishes from here, so events leave in commit order. Set
+ * before any write is submitted.
+ */
+void jobs_set_commit_hook(struct jobs *js, void (*end)(void *arg, bool ok), void *arg);
 
 /* j->run(j, struct store_conn *) on a reader; j->done on j->origin. */
 int jobs_read(struct jobs *js, struct job *j);

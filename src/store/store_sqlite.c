@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "store/migrations.h"
+#include "store/store_internal.h"
 #include "util/err.h"
 #include "util/mem.h"
 
@@ -35,6 +36,8 @@ enum stmt_id {
     ST_TOKEN_SWEEP,
     ST_COUNT
 };
+
+_Static_assert(ST_COUNT <= STORE_CHAT_FIRST_STMT, "statement slots overlap");
 
 #define USER_COLS "u.id, u.app_id, u.username, u.role, u.display_name, u.password_hash, u.created_at"
 
@@ -61,26 +64,22 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "(SELECT id FROM tokens WHERE expires_at < ? LIMIT ?)",
 };
 
-struct store_conn {
-    sqlite3 *db;
-    sqlite3_stmt *stmts[ST_COUNT];
-};
 
 const char *store_errmsg(struct store_conn *sc)
 {
     return sqlite3_errmsg(sc->db);
 }
 
-static sqlite3_stmt *stmt(struct store_conn *sc, enum stmt_id id)
+sqlite3_stmt *store__stmt(struct store_conn *sc, int slot, const char *sql)
 {
-    sqlite3_stmt *s = sc->stmts[id];
+    sqlite3_stmt *s = sc->stmts[slot];
 
     if (s == NULL) {
-        if (sqlite3_prepare_v3(sc->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s,
-                               NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v3(sc->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+            SQLITE_OK) {
             return NULL;
         }
-        sc->stmts[id] = s;
+        sc->stmts[slot] = s;
     } else {
         sqlite3_reset(s);
         sqlite3_clear_bindings(s);
@@ -88,8 +87,12 @@ static sqlite3_stmt *stmt(struct store_conn *sc, enum stmt_id id)
     return s;
 }
 
-/* Runs a statement that returns no rows. */
-static int run(struct store_conn *sc, sqlite3_stmt *s)
+static sqlite3_stmt *stmt(struct store_conn *sc, enum stmt_id id)
+{
+    return store__stmt(sc, id, stmt_sql[id]);
+}
+
+int store__run(struct store_conn *sc, sqlite3_stmt *s)
 {
     int rc;
 
@@ -109,7 +112,7 @@ static int run(struct store_conn *sc, sqlite3_stmt *s)
 
 static int exec_simple(struct store_conn *sc, enum stmt_id id)
 {
-    return run(sc, stmt(sc, id));
+    return store__run(sc, stmt(sc, id));
 }
 
 int store_begin(struct store_conn *sc)
@@ -268,7 +271,7 @@ void store_close(struct store_conn **scp)
     if (sc == NULL) {
         return;
     }
-    for (int i = 0; i < ST_COUNT; i++) {
+    for (int i = 0; i < STORE_STMT_SLOTS; i++) {
         sqlite3_finalize(sc->stmts[i]);
     }
     sqlite3_close(sc->db);
@@ -310,7 +313,7 @@ int store_user_insert(struct store_conn *sc, int64_t app_id, const char *usernam
     sqlite3_bind_text(s, 3, password_hash, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, role, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, now_ms);
-    rc = run(sc, s);
+    rc = store__run(sc, s);
     if (rc == 0) {
         *id = sqlite3_last_insert_rowid(sc->db);
     }
@@ -368,7 +371,7 @@ int store_user_set_password(struct store_conn *sc, int64_t app_id, const char *u
     sqlite3_bind_text(s, 1, password_hash, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, app_id);
     sqlite3_bind_text(s, 3, username, -1, SQLITE_STATIC);
-    rc = run(sc, s);
+    rc = store__run(sc, s);
     if (rc == 0 && sqlite3_changes(sc->db) == 0) {
         return PIPIT_ENOT_FOUND;
     }
@@ -430,7 +433,7 @@ int store_token_insert(struct store_conn *sc, int64_t app_id, int64_t user_id,
     sqlite3_bind_blob(s, 4, verifier_hash, STORE_VERIFIER_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, now_ms);
     sqlite3_bind_int64(s, 6, expires_ms);
-    rc = run(sc, s);
+    rc = store__run(sc, s);
     if (rc == 0) {
         *id = sqlite3_last_insert_rowid(sc->db);
     } else if (rc == PIPIT_EUSERNAME_TAKEN) {
@@ -476,7 +479,7 @@ int store_token_delete(struct store_conn *sc, int64_t token_id)
     if (s != NULL) {
         sqlite3_bind_int64(s, 1, token_id);
     }
-    return run(sc, s);
+    return store__run(sc, s);
 }
 
 int store_token_sweep(struct store_conn *sc, int64_t now_ms, int limit, int *deleted)
@@ -489,7 +492,7 @@ int store_token_sweep(struct store_conn *sc, int64_t now_ms, int limit, int *del
     }
     sqlite3_bind_int64(s, 1, now_ms);
     sqlite3_bind_int(s, 2, limit);
-    rc = run(sc, s);
+    rc = store__run(sc, s);
     if (rc == 0) {
         *deleted = sqlite3_changes(sc->db);
     }

@@ -30,6 +30,7 @@
        "wrong username or password")                                           \
     XX(UNAUTHENTICATED, 401, "unauthenticated", "authenticate first")           \
     XX(FORBIDDEN, 403, "forbidden", "not allowed")                              \
+    XX(MUTED, 403, "muted", "you are muted in this conversation")             \
     XX(FORBIDDEN_ORIGIN, 403, "forbidden_origin", "origin not allowed")        \
     XX(REGISTRATION_CLOSED, 403, "registration_closed",                        \
        "registration is closed on this server")                                \
@@ -39,6 +40,9 @@
     XX(USERNAME_TAKEN, 409, "username_taken", "username is taken")              \
     XX(ALREADY_AUTHENTICATED, 409, "already_authenticated",                     \
        "this connection is already authenticated")                             \
+    XX(MEMBER_LIMIT, 409, "member_limit", "the conversation is full")          \
+    XX(CMID_CONFLICT, 409, "cmid_conflict",                                     \
+       "this cmid was already used for another conversation")                  \
     XX(PAYLOAD_TOO_LARGE, 413, "payload_too_large", "request body too large")   \
     XX(URI_TOO_LONG, 414, "uri_too_long", "request URL too long")               \
     XX(UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type",                   \

@@ -216,6 +216,19 @@ int ws_conn_send_text(struct conn *c, const char *data, size_t len)
     return 0;
 }
 
+int ws_conn_send_json(struct conn *c, json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+    int rc = PIPIT_ENOMEM;
+
+    json_decref(msg);
+    if (text != NULL) {
+        rc = ws_conn_send_text(c, text, strlen(text));
+        free(text);
+    }
+    return rc;
+}
+
 void ws_conn_close(struct conn *c, int code, const char *reason)
 {
     struct ws_conn *ws = c->ws;

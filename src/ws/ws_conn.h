@@ -15,6 +15,7 @@
 #ifndef PIPIT_WS_WS_CONN_H
 #define PIPIT_WS_WS_CONN_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +61,8 @@ void ws_conn_upgrade(struct http_exchange *x, const char *accept);
 
 /* Queues one text message; drops the connection if its send queue overflows. */
 int ws_conn_send_text(struct conn *c, const char *data, size_t len);
+/* Sends msg as compact JSON text; takes msg. */
+int ws_conn_send_json(struct conn *c, json_t *msg);
 /* Starts the close handshake with code and reason. */
 void ws_conn_close(struct conn *c, int code, const char *reason);
 /*

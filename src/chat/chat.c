@@ -1,0 +1,721 @@
+/*
+ * chat.c: the action table, the path of a call (loop → store thread → loop),
+ * the writer's per-conversation cache, and the shapes of events on the wire.
+ *
+ * The cache (conversation → members, group flag, muted_all) lives on the store
+ * writer, the only thread that changes membership: every change forgets the
+ * entry in the same transaction, and a batch that fails to commit forgets them
+ * all, so the cache never disagrees with committed state for long enough to
+ * address an event to the wrong people.
+ */
+#include "chat/chat_internal.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http_conn.h"
+#include "net/conn.h"
+#include "proto/proto.h"
+#include "server.h"
+#include "store/jobs.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/intmap.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "ws/ws_conn.h"
+
+#define CONV_CACHE_MAX 65536
+
+struct chat {
+    struct server *srv;
+    struct intmap convs;        /* conv id → struct conv_cache */
+    struct bus_batch pending;   /* events of the batch being committed */
+};
+
+static const struct chat_action actions[] = {
+    /* name               run            prepare      writes ws_op */
+    { "conv_create",      conv_create,   NULL,        true,  false },
+    { "conv_list",        conv_list,     NULL,        false, false },
+    { "conv_get",         conv_get,      NULL,        false, false },
+    { "conv_update",      conv_update,   NULL,        true,  false },
+    { "conv_transfer",    conv_transfer, NULL,        true,  false },
+    { "member_list",      member_list,   NULL,        false, false },
+    { "member_add",       member_add,    NULL,        true,  false },
+    { "member_remove",    member_remove, NULL,        true,  false },
+    { "member_update",    member_update, NULL,        true,  false },
+    { "send",             msg_send,      msg_prepare, true,  true },
+    { "edit",             msg_edit,      msg_prepare, true,  true },
+    { "recall",           msg_recall,    NULL,        true,  true },
+    { "delete",           msg_delete,    NULL,        true,  true },
+    { "read",             msg_read,      NULL,        true,  true },
+    { "ack",              msg_ack,       NULL,        true,  true },
+    { "typing",           msg_typing,    NULL,        false, true },
+    { "history",          msg_history,   NULL,        false, true },
+    { "sync",             msg_sync,      NULL,        false, true },
+};
+
+#define NACTIONS (sizeof(actions) / sizeof(actions[0]))
+
+static const struct chat_action *find_action(const char *name)
+{
+    for (size_t i = 0; i < NACTIONS; i++) {
+        if (strcmp(actions[i].name, name) == 0) {
+            return &actions[i];
+        }
+    }
+    return NULL;
+}
+
+bool chat_is_op(const char *name)
+{
+    const struct chat_action *a = find_action(name);
+
+    return a != NULL && a->ws_op;
+}
+
+/* ---- the writer's cache ---- */
+
+static void conv_cache_free(struct conv_cache *cc)
+{
+    if (cc != NULL) {
+        user_set_unref(cc->members);
+        free(cc);
+    }
+}
+
+static void cache_clear(struct chat *ch)
+{
+    for (size_t i = 0; i < ch->convs.cap; i++) {
+        if (ch->convs.slots[i].key != 0) {
+            conv_cache_free(ch->convs.slots[i].value);
+        }
+    }
+    intmap_cleanup(&ch->convs);
+}
+
+struct chat *chat_new(struct server *srv)
+{
+    struct chat *ch = xcalloc(1, sizeof(*ch));
+
+    ch->srv = srv;
+    intmap_init(&ch->convs);
+    return ch;
+}
+
+void chat_free(struct chat *ch)
+{
+    if (ch == NULL) {
+        return;
+    }
+    cache_clear(ch);
+    for (size_t i = 0; i < ch->pending.n; i++) {
+        bus_event_unref(ch->pending.evs[i]);
+    }
+    free(ch->pending.evs);
+    free(ch);
+}
+
+struct member_ids {
+    int64_t *ids;
+    size_t n, cap;
+};
+
+static int collect_member_id(void *arg, const struct store_member *m)
+{
+    struct member_ids *mi = arg;
+
+    if (mi->n == mi->cap) {
+        mi->cap = mi->cap != 0 ? mi->cap * 2 : 16;
+        mi->ids = xrealloc(mi->ids, mi->cap * sizeof(mi->ids[0]));
+    }
+    mi->ids[mi->n++] = m->user_id;
+    return 0;
+}
+
+/* Loads a conversation's members into a fresh set; NULL on a store error. */
+static struct user_set *load_members(struct store_conn *sc, int64_t conv_id)
+{
+    struct member_ids mi = { 0 };
+    struct user_set *set = NULL;
+
+    if (store_member_list(sc, conv_id, collect_member_id, &mi) == 0) {
+        set = user_set_new(mi.n);
+        memcpy(set->ids, mi.ids, mi.n * sizeof(mi.ids[0]));
+        set->n = mi.n;
+        user_set_sort(set);
+    }
+    free(mi.ids);
+    return set;
+}
+
+const struct conv_cache *chat_conv_cached(struct chat_call *k, struct store_conn *sc,
+                                          int64_t conv_id)
+{
+    struct chat *ch = k->srv->chat;
+    struct conv_cache *cc = intmap_get(&ch->convs, conv_id);
+    struct store_conv conv;
+
+    if (cc != NULL) {
+        return cc;
+    }
+    if (store_conv_get(sc, conv_id, &conv) != 0) {
+        return NULL;
+    }
+    cc = xcalloc(1, sizeof(*cc));
+    cc->group = strcmp(conv.type, "group") == 0;
+    cc->muted_all = conv.muted_all;
+    store_conv_cleanup(&conv);
+    cc->members = load_members(sc, conv_id);
+    if (cc->members == NULL) {
+        free(cc);
+        return NULL;
+    }
+    if (ch->convs.len >= CONV_CACHE_MAX) {
+        cache_clear(ch);
+    }
+    intmap_put(&ch->convs, conv_id, cc);
+    return cc;
+}
+
+void chat_conv_changed(struct chat_call *k, int64_t conv_id)
+{
+    conv_cache_free(intmap_remove(&k->srv->chat->convs, conv_id));
+    k->touched_conv = conv_id;
+}
+
+/* ---- events on the wire ---- */
+
+static void merge_object_text(json_t *o, const char *text)
+{
+    json_t *extra = text != NULL ? json_loads(text, 0, NULL) : NULL;
+
+    if (json_is_object(extra)) {
+        json_object_update(o, extra);
+    }
+    json_decref(extra);
+}
+
+json_t *chat_event_json(const struct store_event *ev)
+{
+    json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "ev", ev->kind, "conv",
+                          (json_int_t)ev->conv_id, "seq", (json_int_t)ev->seq, "id",
+                          (json_int_t)ev->id, "from", (json_int_t)ev->sender, "ts",
+                          (json_int_t)ev->ts);
+    bool message = strcmp(ev->kind, "message") == 0;
+
+    merge_object_text(o, ev->meta);
+    if (ev->target != 0) {
+        json_object_set_new(o, "target", json_integer(ev->target));
+    }
+    if (ev->cmid != NULL) {
+        json_object_set_new(o, "cmid", json_string(ev->cmid));
+    }
+    if (message && ev->hidden) {
+        json_object_set_new(o, "deleted", json_true());
+    } else if (message && ev->recalled) {
+        json_object_set_new(o, "recalled", json_true());
+    } else if (ev->body != NULL) {
+        json_object_set_new(o, "body", json_loads(ev->body, 0, NULL));
+    }
+    if (message && ev->edited_at != 0 && !ev->recalled) {
+        json_object_set_new(o, "edited", json_true());
+        json_object_set_new(o, "edited_at", json_integer(ev->edited_at));
+    }
+    return o;
+}
+
+int chat_collect_event(void *arg, const struct store_event *ev)
+{
+    json_array_append_new(arg, chat_event_json(ev));
+    return 0;
+}
+
+/*
+ * The live form of a new event, written straight from its parts: the body and
+ * meta are already JSON text, so the hot path never parses them again. It is
+ * the same object chat_event_json() builds from the stored row.
+ */
+static char *event_text(const struct store_event *ev, size_t *len)
+{
+    struct buf b;
+
+    buf_init(&b, 64 * 1024 * 1024); /* far above its parts, each already capped */
+    buf_printf(&b, "{\"ev\":\"%s\",\"conv\":%lld,\"seq\":%lld,\"id\":%lld,\"from\":%lld,\"ts\":%lld",
+               ev->kind, (long long)ev->conv_id, (long long)ev->seq, (long long)ev->id,
+               (long long)ev->sender, (long long)ev->ts);
+    if (ev->meta != NULL && strcmp(ev->meta, "{}") != 0) {
+        /* "{…}" → ",…" */
+        buf_appendz(&b, ",");
+        buf_append(&b, ev->meta + 1, strlen(ev->meta) - 2);
+    }
+    if (ev->target != 0) {
+        buf_printf(&b, ",\"target\":%lld", (long long)ev->target);
+    }
+    if (ev->cmid != NULL) {
+        json_t *s = json_string(ev->cmid);
+        char *q = json_dumps(s, JSON_ENCODE_ANY);
+
+        buf_printf(&b, ",\"cmid\":%s", q);
+        free(q);
+        json_decref(s);
+    }
+    if (ev->body != NULL) {
+        buf_appendz(&b, ",\"body\":");
+        buf_appendz(&b, ev->body);
+    }
+    buf_appendz(&b, "}");
+    return buf_steal(&b, len);
+}
+
+static void queue_event(struct chat_call *k, char *text, size_t len, struct user_set *to)
+{
+    struct bus_event *bev = bus_event_new(text, len, to);
+
+    if (k->c != NULL) {
+        /* The session that sent it gets the answer instead. */
+        bev->skip_worker = k->c->w->id;
+        bev->skip_conn = k->conn_id;
+    }
+    bus_batch_add(&k->events, bev);
+}
+
+void chat_publish(struct chat_call *k, json_t *event, struct user_set *to)
+{
+    char *text = json_dumps(event, JSON_COMPACT);
+
+    json_decref(event);
+    if (text == NULL) {
+        user_set_unref(to);
+        return;
+    }
+    queue_event(k, text, strlen(text), to);
+    free(text);
+}
+
+int chat_take_seq(struct chat_call *k, struct store_conn *sc, int64_t conv_id, int64_t *seq)
+{
+    return store_conv_next_seq(sc, conv_id, k->now, seq);
+}
+
+int chat_insert(struct chat_call *k, struct store_conn *sc, struct store_event *ev,
+                struct user_set *to)
+{
+    char *text;
+    size_t len;
+    int rc;
+
+    ev->ts = k->now;
+    rc = store_event_insert(sc, ev);
+    if (rc != 0) {
+        user_set_unref(to);
+        return rc;
+    }
+    if (to == NULL) {
+        const struct conv_cache *cc = chat_conv_cached(k, sc, ev->conv_id);
+
+        if (cc == NULL) {
+            return PIPIT_ESTORE;
+        }
+        to = user_set_ref(cc->members);
+    }
+    text = event_text(ev, &len);
+    queue_event(k, text, len, to);
+    free(text);
+    return 0;
+}
+
+int chat_append(struct chat_call *k, struct store_conn *sc, struct store_event *ev,
+                struct user_set *to)
+{
+    int rc = chat_take_seq(k, sc, ev->conv_id, &ev->seq);
+
+    if (rc != 0) {
+        user_set_unref(to);
+        return rc;
+    }
+    return chat_insert(k, sc, ev, to);
+}
+
+/* ---- shared helpers of the actions ---- */
+
+int chat_rank(const char *role)
+{
+    return strcmp(role, "owner") == 0 ? 3 : strcmp(role, "admin") == 0 ? 2
+           : strcmp(role, "member") == 0 ? 1 : 0;
+}
+
+int chat_arg_id(struct chat_call *k, const char *key, int64_t *out)
+{
+    json_t *v = json_object_get(k->args, key);
+
+    if (!json_is_integer(v) || json_integer_value(v) < 1) {
+        k->why = v == NULL ? "a required field is missing" : "an id must be a positive integer";
+        return PIPIT_EBAD_REQUEST;
+    }
+    *out = json_integer_value(v);
+    return 0;
+}
+
+int chat_arg_opt_int(struct chat_call *k, const char *key, int64_t min, int64_t max,
+                     int64_t *out, bool *present)
+{
+    json_t *v = json_object_get(k->args, key);
+
+    *present = v != NULL && !json_is_null(v);
+    if (!*present) {
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+        k->why = "a number is missing, of the wrong type or out of range";
+        return PIPIT_EBAD_REQUEST;
+    }
+    *out = json_integer_value(v);
+    return 0;
+}
+
+int chat_arg_opt_string(struct chat_call *k, const char *key, size_t max, const char **out,
+                        bool *present)
+{
+    json_t *v = json_object_get(k->args, key);
+
+    *present = v != NULL;
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) {
+        return 0;
+    }
+    if (!json_is_string(v) || json_string_length(v) > max) {
+        k->why = json_is_string(v) ? "a text field is too long" : "a field has the wrong type";
+        return PIPIT_EBAD_REQUEST;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+int chat_resolve_user(struct chat_call *k, struct store_conn *sc, json_t *v,
+                      struct store_user *out)
+{
+    int rc;
+
+    if (json_is_integer(v)) {
+        rc = store_user_by_id(sc, json_integer_value(v), out);
+        if (rc == 0 && out->app_id != k->who.app_id) {
+            rc = PIPIT_ENOT_FOUND;
+        }
+    } else if (json_is_string(v)) {
+        rc = store_user_by_name(sc, k->who.app_id, json_string_value(v), out);
+    } else {
+        k->why = "a user is an id or a username";
+        return PIPIT_EBAD_REQUEST;
+    }
+    if (rc == PIPIT_ENOT_FOUND) {
+        k->why = "no such user";
+    }
+    memset(out->password_hash, 0, sizeof(out->password_hash));
+    return rc;
+}
+
+int chat_access(struct chat_call *k, struct store_conn *sc, int64_t conv_id,
+                struct store_conv *conv, struct store_member *me)
+{
+    struct store_member m;
+    int rc = store_member_get(sc, conv_id, k->who.user_id, &m);
+
+    if (rc == 0 && m.left_seq != 0) {
+        rc = PIPIT_ENOT_FOUND;
+    }
+    if (rc == 0 && conv != NULL) {
+        rc = store_conv_get(sc, conv_id, conv);
+    }
+    if (rc == PIPIT_ENOT_FOUND) {
+        k->why = "no such conversation";
+        return rc;
+    }
+    if (rc == 0 && me != NULL) {
+        *me = m;
+    }
+    return rc;
+}
+
+json_t *chat_member_json(const struct store_member *m)
+{
+    return json_pack("{s:{s:I,s:s},s:s,s:I,s:I,s:I,s:I}", "user", "id", (json_int_t)m->user_id,
+                     "username", m->username, "role", m->role, "muted_until",
+                     (json_int_t)m->muted_until, "read_seq", (json_int_t)m->read_seq,
+                     "delivered_seq", (json_int_t)m->delivered_seq, "joined_seq",
+                     (json_int_t)m->joined_seq);
+}
+
+static json_t *text_or_null(const char *s)
+{
+    return s != NULL ? json_string(s) : json_null();
+}
+
+static int set_last_message(void *arg, const struct store_event *ev)
+{
+    json_object_set_new(arg, "last_message", chat_event_json(ev));
+    return 0;
+}
+
+struct peer_search {
+    int64_t me;
+    json_t *conv;
+};
+
+static int find_peer(void *arg, const struct store_member *m)
+{
+    struct peer_search *ps = arg;
+
+    if (m->user_id == ps->me) {
+        return 0;
+    }
+    json_object_set_new(ps->conv, "peer", json_pack("{s:I,s:s}", "id", (json_int_t)m->user_id,
+                                                    "username", m->username));
+    return 1;
+}
+
+json_t *chat_conv_json(struct store_conn *sc, const struct store_conv *c,
+                       const struct store_member *me)
+{
+    json_t *o = json_pack("{s:I,s:s,s:o,s:o,s:o,s:o,s:b,s:I,s:I,s:I,s:I,s:I,s:s}", "id",
+                          (json_int_t)c->id, "type", c->type, "title", text_or_null(c->title),
+                          "avatar_url", text_or_null(c->avatar_url), "description",
+                          text_or_null(c->description), "announcement",
+                          text_or_null(c->announcement), "muted_all", c->muted_all,
+                          "created_at", (json_int_t)c->created_at, "created_by",
+                          (json_int_t)c->created_by, "last_seq", (json_int_t)c->last_seq,
+                          "last_ts", (json_int_t)c->last_ts, "read_seq",
+                          (json_int_t)me->read_seq, "role", me->role);
+    int64_t unread = 0, count = 0;
+
+    json_object_set_new(o, "joined_seq", json_integer(me->joined_seq));
+    if (store_unread_count(sc, c->id, me->user_id, me->read_seq, &unread) == 0) {
+        json_object_set_new(o, "unread", json_integer(unread));
+    }
+    if (store_member_count(sc, c->id, &count) == 0) {
+        json_object_set_new(o, "member_count", json_integer(count));
+    }
+    store_last_message(sc, c->id, me->user_id, me->joined_seq, set_last_message, o);
+    if (strcmp(c->type, "direct") == 0) {
+        struct peer_search ps = { me->user_id, o };
+
+        store_member_list(sc, c->id, find_peer, &ps);
+    }
+    return o;
+}
+
+/* ---- the path of a call ---- */
+
+static void call_free(struct chat_call *k)
+{
+    json_decref(k->args);
+    json_decref(k->result);
+    json_decref(k->req_id);
+    for (size_t i = 0; i < k->events.n; i++) {
+        bus_event_unref(k->events.evs[i]);
+    }
+    free(k->events.evs);
+    free(k->body_text);
+    free(k->meta_text);
+    free(k);
+}
+
+static void answer(struct chat_call *k, int rc)
+{
+    struct conn *c = k->c;
+
+    if (c->closing) {
+        return;
+    }
+    if (k->req_id != NULL) {
+        json_t *msg = rc == 0 ? proto_ok(k->req_id, k->result)
+                              : proto_error(k->req_id, rc, k->why);
+
+        k->result = NULL;
+        ws_conn_send_json(c, msg);
+        return;
+    }
+    if (c->http == NULL) {
+        return;
+    }
+    if (rc != 0) {
+        http_respond_error(&c->http->x, rc, k->why,
+                           rc == PIPIT_EUNAVAILABLE ? "Retry-After: 1\r\n" : NULL);
+    } else if (k->status == 204) {
+        http_respond(&c->http->x, 204, NULL, NULL, "", 0);
+    } else {
+        http_respond_json(&c->http->x, k->status, k->result);
+        k->result = NULL;
+    }
+}
+
+static void call_run(struct job *j, void *ctx)
+{
+    struct chat_call *k = (struct chat_call *)j;
+
+    k->now = clock_now_ms();
+    j->rc = k->action->run(k, ctx);
+    if (j->rc != 0 && k->action->writes && k->touched_conv != 0) {
+        /* The savepoint rolls back: what the cache learned in it is void. */
+        chat_conv_changed(k, k->touched_conv);
+    }
+    if (j->rc == 0 && !k->action->writes) {
+        bus_flush(k->srv, &k->events);
+    }
+}
+
+static void call_committed(struct job *j, void *arg)
+{
+    struct chat_call *k = (struct chat_call *)j;
+    struct chat *ch = arg;
+
+    for (size_t i = 0; i < k->events.n; i++) {
+        bus_batch_add(&ch->pending, k->events.evs[i]);
+    }
+    k->events.n = 0;
+}
+
+void chat_commit_end(void *arg, bool ok)
+{
+    struct chat *ch = arg;
+
+    if (ok) {
+        bus_flush(ch->srv, &ch->pending);
+        return;
+    }
+    for (size_t i = 0; i < ch->pending.n; i++) {
+        bus_event_unref(ch->pending.evs[i]);
+    }
+    ch->pending.n = 0;
+    cache_clear(ch);
+}
+
+static void call_done(struct job *j)
+{
+    struct chat_call *k = (struct chat_call *)j;
+    struct conn *c = k->c;
+
+    if (!j->orphaned) {
+        answer(k, j->rc);
+    }
+    call_free(k);
+    conn_unref(c);
+}
+
+static void call_submit(struct conn *c, const struct chat_caller *who,
+                        const struct chat_action *a, json_t *id, json_t *args)
+{
+    struct chat_call *k = xcalloc(1, sizeof(*k));
+    struct server *srv = c->w->srv;
+    int rc = 0;
+
+    k->action = a;
+    k->srv = srv;
+    k->who = *who;
+    k->args = args;
+    k->status = 200;
+    k->c = c;
+    k->conn_id = c->id;
+    k->req_id = id != NULL ? json_incref(id) : NULL;
+    k->job.origin = c->w;
+    k->job.run = call_run;
+    k->job.done = call_done;
+    k->job.committed = a->writes ? call_committed : NULL;
+    conn_ref(c);
+    if (a->prepare != NULL) {
+        rc = a->prepare(k);
+    }
+    if (rc == 0) {
+        rc = a->writes ? jobs_write(srv->jobs, &k->job) : jobs_read(srv->jobs, &k->job);
+    }
+    if (rc != 0) {
+        answer(k, rc);
+        call_free(k);
+        conn_unref(c);
+    }
+}
+
+void chat_call_ws(struct conn *c, const struct chat_caller *who, const char *name,
+                  json_t *id, json_t *args)
+{
+    call_submit(c, who, find_action(name), id, args);
+}
+
+void chat_call_http(struct http_exchange *x, const struct chat_caller *who, const char *name,
+                    json_t *args)
+{
+    const struct chat_action *a = find_action(name);
+
+    if (a == NULL) {
+        json_decref(args);
+        http_respond_error(x, PIPIT_EINTERNAL, NULL, NULL);
+        return;
+    }
+    call_submit(x->conn, who, a, NULL, args);
+}
+
+/* ---- presence ---- */
+
+struct presence_call {
+    struct job job;
+    struct server *srv;
+    int64_t user_id;
+};
+
+static int collect_contact(void *arg, int64_t user_id)
+{
+    struct member_ids *mi = arg;
+    struct store_member m = { .user_id = user_id };
+
+    return collect_member_id(mi, &m);
+}
+
+static void presence_run(struct job *j, void *ctx)
+{
+    struct presence_call *p = (struct presence_call *)j;
+    struct member_ids mi = { 0 };
+    struct user_set *to;
+    int64_t last_seen;
+    bool online;
+    json_t *ev;
+    char *text;
+
+    if (store_contacts(ctx, p->user_id, collect_contact, &mi) != 0 || mi.n == 0) {
+        free(mi.ids);
+        return;
+    }
+    to = user_set_new(mi.n);
+    memcpy(to->ids, mi.ids, mi.n * sizeof(mi.ids[0]));
+    to->n = mi.n;
+    free(mi.ids);
+    user_set_sort(to);
+    /* Read the state now, not when it changed: the last word is always the truth. */
+    online = presence_get(p->srv->presence, p->user_id, &last_seen);
+    ev = json_pack("{s:s,s:I,s:b,s:o}", "ev", "presence", "user", (json_int_t)p->user_id,
+                   "online", online, "last_seen",
+                   last_seen != 0 ? json_integer(last_seen) : json_null());
+    text = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    bus_publish(p->srv, bus_event_new(text, strlen(text), to));
+    free(text);
+}
+
+static void presence_done(struct job *j)
+{
+    free(j);
+}
+
+void chat_presence_changed(struct server *srv, int64_t user_id)
+{
+    struct presence_call *p = xcalloc(1, sizeof(*p));
+
+    p->srv = srv;
+    p->user_id = user_id;
+    p->job.run = presence_run;
+    p->job.done = presence_done;
+    if (jobs_read(srv->jobs, &p->job) != 0) {
+        free(p); /* best effort: presence is advisory */
+    }
+}

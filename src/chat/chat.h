@@ -1,0 +1,54 @@
+/*
+ * chat.h: conversations and messages (docs/protocol.md, docs/openapi.yaml).
+ *
+ * Every chat operation is an action in one table (chat.c): the WebSocket op and
+ * the REST route of the same operation build the same JSON arguments and get the
+ * same JSON result, so the two interfaces cannot drift apart. An action runs on
+ * the store writer (if it writes) or a reader; its answer goes back to the
+ * caller's worker, and the events it produced are published to the members'
+ * sessions right after the batch commits, in commit order.
+ */
+#ifndef PIPIT_CHAT_CHAT_H
+#define PIPIT_CHAT_CHAT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct server;
+struct conn;
+struct http_exchange;
+
+/* Writer-thread state: the members cache and the batch of events to publish. */
+struct chat;
+
+struct chat *chat_new(struct server *srv);
+void chat_free(struct chat *ch);
+/* The store writer's commit hook (jobs_set_commit_hook). */
+void chat_commit_end(void *arg, bool ok);
+
+/* Who asks, as the session or token lookup found them. */
+struct chat_caller {
+    int64_t user_id;
+    int64_t app_id;
+    bool app_admin;
+};
+
+/* Whether name is a chat op of the WebSocket protocol. */
+bool chat_is_op(const char *name);
+
+/*
+ * Runs action `name` for a WebSocket request: answers {"re":id,…} on c. args is
+ * the request object (borrowed; the needed parts are copied).
+ */
+void chat_call_ws(struct conn *c, const struct chat_caller *who, const char *name,
+                  json_t *id, json_t *args);
+
+/* Runs action `name` for a REST request; args is taken (owned). */
+void chat_call_http(struct http_exchange *x, const struct chat_caller *who, const char *name,
+                    json_t *args);
+
+/* A user's first session came up or last one went down: tell their contacts. */
+void chat_presence_changed(struct server *srv, int64_t user_id);
+
+#endif

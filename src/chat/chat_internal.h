@@ -1,0 +1,130 @@
+/*
+ * chat_internal.h: what the chat files share (chat.c plumbing, conversations.c
+ * and messages.c actions).
+ *
+ * An action is `int fn(struct chat_call *k, struct store_conn *sc)` running on a
+ * store thread: it reads k->args, sets k->result (and k->status for REST) and
+ * returns 0, or returns a PIPIT_E* with k->why. Writes append their timeline
+ * events with chat_append(), which also queues them for publication.
+ */
+#ifndef PIPIT_CHAT_CHAT_INTERNAL_H
+#define PIPIT_CHAT_CHAT_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chat/bus.h"
+#include "chat/chat.h"
+#include "net/worker.h"
+#include "store/store_chat.h"
+
+struct chat_call;
+
+struct chat_action {
+    const char *name;
+    int (*run)(struct chat_call *k, struct store_conn *sc);
+    /* Optional, on the caller's loop before queueing: validate, pre-serialize. */
+    int (*prepare)(struct chat_call *k);
+    bool writes;
+    bool ws_op;               /* also offered as a WebSocket op */
+};
+
+struct chat_call {
+    struct job job;
+    const struct chat_action *action;
+    struct server *srv;
+    struct chat_caller who;
+    json_t *args;             /* owned */
+    int64_t now;              /* ms, when the action runs */
+
+    /* Results, for the answer. */
+    json_t *result;
+    int status;               /* HTTP status of a success: 200 unless set */
+    const char *why;          /* message of an error; NULL = the default */
+    struct bus_batch events;  /* published after COMMIT (writes) or at done (reads) */
+    int64_t touched_conv;     /* conversation whose cached members may be stale */
+
+    /* Prepared on the loop by prepare(). */
+    char *body_text;
+    char *meta_text;
+
+    /* The caller. */
+    struct conn *c;
+    json_t *req_id;           /* WebSocket request id; NULL for REST */
+    uint64_t conn_id;
+};
+
+/* Role rank: owner 3, admin 2, member 1, none 0. */
+int chat_rank(const char *role);
+
+/* ---- reading arguments (set k->why) ---- */
+int chat_arg_id(struct chat_call *k, const char *key, int64_t *out);
+int chat_arg_opt_int(struct chat_call *k, const char *key, int64_t min, int64_t max,
+                     int64_t *out, bool *present);
+int chat_arg_opt_string(struct chat_call *k, const char *key, size_t max, const char **out,
+                        bool *present);
+/* A user given as an id or a username, in the caller's app; PIPIT_ENOT_FOUND if none. */
+int chat_resolve_user(struct chat_call *k, struct store_conn *sc, json_t *v,
+                      struct store_user *out);
+
+/* ---- access ---- */
+/* The conversation and the caller's current membership; NOT_FOUND for non-members. */
+int chat_access(struct chat_call *k, struct store_conn *sc, int64_t conv_id,
+                struct store_conv *conv, struct store_member *me);
+
+/* ---- JSON ---- */
+/* An event as clients see it (live, history, sync). */
+json_t *chat_event_json(const struct store_event *ev);
+int chat_collect_event(void *arg, const struct store_event *ev); /* arg: json array */
+json_t *chat_member_json(const struct store_member *m);
+/* The conversation as `me` sees it: read position, unread, last message, peer. */
+json_t *chat_conv_json(struct store_conn *sc, const struct store_conv *c,
+                       const struct store_member *me);
+
+/* ---- writes (writer thread) ---- */
+/* Takes the next seq and writes ev (kind, sender, body, meta, target, cmid set by
+ * the caller); publishes it to `to` (referenced) or, when NULL, to the members. */
+int chat_append(struct chat_call *k, struct store_conn *sc, struct store_event *ev,
+                struct user_set *to);
+/* Takes a seq without writing an event yet (a join needs it first). */
+int chat_take_seq(struct chat_call *k, struct store_conn *sc, int64_t conv_id, int64_t *seq);
+/* Writes an event whose seq is taken; publishes as chat_append. */
+int chat_insert(struct chat_call *k, struct store_conn *sc, struct store_event *ev,
+                struct user_set *to);
+/* What the writer caches per conversation: its members and send rules. */
+struct conv_cache {
+    struct user_set *members;
+    bool group;
+    bool muted_all;
+};
+/* The cached state of conv_id (loaded on a miss); NULL if there is no such conversation. */
+const struct conv_cache *chat_conv_cached(struct chat_call *k, struct store_conn *sc,
+                                          int64_t conv_id);
+/* Forgets the cached state of conv_id (after a membership or settings change). */
+void chat_conv_changed(struct chat_call *k, int64_t conv_id);
+/* Queues a non-timeline event for the members (or `to`). */
+void chat_publish(struct chat_call *k, json_t *event, struct user_set *to);
+
+/* Actions. */
+int conv_create(struct chat_call *k, struct store_conn *sc);
+int conv_list(struct chat_call *k, struct store_conn *sc);
+int conv_get(struct chat_call *k, struct store_conn *sc);
+int conv_update(struct chat_call *k, struct store_conn *sc);
+int conv_transfer(struct chat_call *k, struct store_conn *sc);
+int member_list(struct chat_call *k, struct store_conn *sc);
+int member_add(struct chat_call *k, struct store_conn *sc);
+int member_remove(struct chat_call *k, struct store_conn *sc);
+int member_update(struct chat_call *k, struct store_conn *sc);
+int msg_prepare(struct chat_call *k);
+int msg_send(struct chat_call *k, struct store_conn *sc);
+int msg_edit(struct chat_call *k, struct store_conn *sc);
+int msg_recall(struct chat_call *k, struct store_conn *sc);
+int msg_delete(struct chat_call *k, struct store_conn *sc);
+int msg_read(struct chat_call *k, struct store_conn *sc);
+int msg_ack(struct chat_call *k, struct store_conn *sc);
+int msg_typing(struct chat_call *k, struct store_conn *sc);
+int msg_history(struct chat_call *k, struct store_conn *sc);
+int msg_sync(struct chat_call *k, struct store_conn *sc);
+
+#endif

@@ -1,0 +1,596 @@
+/*
+ * messages.c: sending, editing, recalling, receipts, typing, history, sync.
+ *
+ * Sending is the hot path: the body is checked and serialized on the caller's
+ * loop (msg_prepare), so the store writer only looks up the cmid, checks the
+ * member against its cache, takes the seq and inserts one row.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat/chat_internal.h"
+#include "server.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+#define CMID_MAX 128
+#define MENTIONS_MAX 100
+#define LIMIT_MAX 200
+#define HISTORY_LIMIT 50
+#define SYNC_LIMIT 100
+
+static int bad(struct chat_call *k, const char *why)
+{
+    k->why = why;
+    return PIPIT_EBAD_REQUEST;
+}
+
+/* Loop thread: checks a send or an edit and serializes its body and meta. */
+int msg_prepare(struct chat_call *k)
+{
+    json_t *body = json_object_get(k->args, "body");
+    json_t *cmid = json_object_get(k->args, "cmid");
+    json_t *mentions = json_object_get(k->args, "mentions");
+    json_t *meta;
+    bool send = strcmp(k->action->name, "send") == 0;
+    int64_t conv, reply_to = 0;
+    bool has_reply;
+    int rc = chat_arg_id(k, "conv", &conv);
+
+    if (rc != 0) {
+        return rc;
+    }
+    if (!json_is_object(body) || !json_is_string(json_object_get(body, "type"))) {
+        return bad(k, "body must be an object with a string \"type\"");
+    }
+    if (send && (!json_is_string(cmid) || json_string_length(cmid) == 0 ||
+                 json_string_length(cmid) > CMID_MAX)) {
+        return bad(k, "cmid must be a string of 1 to 128 characters");
+    }
+    k->body_text = json_dumps(body, JSON_COMPACT);
+    if (k->body_text == NULL) {
+        return PIPIT_ENOMEM;
+    }
+    if (strlen(k->body_text) > (size_t)k->srv->cfg.max_message_size) {
+        k->why = "the message body is larger than max_message_size";
+        return PIPIT_EPAYLOAD_TOO_LARGE;
+    }
+    if (!send) {
+        return 0;
+    }
+    rc = chat_arg_opt_int(k, "reply_to", 1, INT64_MAX, &reply_to, &has_reply);
+    if (rc != 0) {
+        return rc;
+    }
+    if (mentions != NULL && !(json_is_string(mentions) &&
+                              strcmp(json_string_value(mentions), "all") == 0)) {
+        size_t i;
+        json_t *v;
+
+        if (!json_is_array(mentions) || json_array_size(mentions) > MENTIONS_MAX) {
+            return bad(k, "mentions must be \"all\" or an array of at most 100 user ids");
+        }
+        json_array_foreach(mentions, i, v) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1) {
+                return bad(k, "mentions must be \"all\" or an array of at most 100 user ids");
+            }
+        }
+    }
+    if (!has_reply && mentions == NULL) {
+        return 0;
+    }
+    meta = json_object();
+    if (has_reply) {
+        json_object_set_new(meta, "reply_to", json_integer(reply_to));
+    }
+    if (mentions != NULL) {
+        json_object_set(meta, "mentions", mentions);
+    }
+    k->meta_text = json_dumps(meta, JSON_COMPACT);
+    json_decref(meta);
+    return 0;
+}
+
+/* The answer to a write that made an event. */
+static void answer_event(struct chat_call *k, const struct store_event *ev)
+{
+    k->result = json_pack("{s:I,s:I,s:I}", "seq", (json_int_t)ev->seq, "id",
+                          (json_int_t)ev->id, "ts", (json_int_t)ev->ts);
+}
+
+/* A copy of the fields of one event that the writes need. */
+struct event_facts {
+    int64_t id;
+    int64_t conv_id;
+    int64_t seq;
+    int64_t sender;
+    int64_t ts;
+    bool message;
+    bool recalled;
+};
+
+static int grab_facts(void *arg, const struct store_event *ev)
+{
+    struct event_facts *f = arg;
+
+    f->id = ev->id;
+    f->conv_id = ev->conv_id;
+    f->seq = ev->seq;
+    f->sender = ev->sender;
+    f->ts = ev->ts;
+    f->message = strcmp(ev->kind, "message") == 0;
+    f->recalled = ev->recalled;
+    return 0;
+}
+
+/* Writer: the caller must be a member; *me filled for groups' role checks. */
+static int writer_member(struct chat_call *k, struct store_conn *sc, int64_t conv_id,
+                         const struct conv_cache **cc, struct store_member *me)
+{
+    *cc = chat_conv_cached(k, sc, conv_id);
+    if (*cc == NULL || !user_set_has((*cc)->members, k->who.user_id)) {
+        k->why = "no such conversation";
+        return PIPIT_ENOT_FOUND;
+    }
+    if (me == NULL) {
+        return 0;
+    }
+    return store_member_get(sc, conv_id, k->who.user_id, me);
+}
+
+int msg_send(struct chat_call *k, struct store_conn *sc)
+{
+    const char *cmid = json_string_value(json_object_get(k->args, "cmid"));
+    struct store_event ev = { .kind = "message", .sender = k->who.user_id, .cmid = cmid,
+                              .body = k->body_text, .meta = k->meta_text };
+    const struct conv_cache *cc;
+    struct store_member me;
+    struct event_facts seen;
+    int64_t reply_to = 0;
+    bool has_reply;
+    int rc;
+
+    chat_arg_id(k, "conv", &ev.conv_id);
+    chat_arg_opt_int(k, "reply_to", 1, INT64_MAX, &reply_to, &has_reply);
+    /* Exactly once: a cmid seen before answers with what it got the first time. */
+    rc = store_event_by_cmid(sc, k->who.user_id, cmid, grab_facts, &seen);
+    if (rc == 0) {
+        if (seen.conv_id != ev.conv_id) {
+            return PIPIT_ECMID_CONFLICT;
+        }
+        k->result = json_pack("{s:I,s:I,s:I,s:b}", "seq", (json_int_t)seen.seq, "id",
+                              (json_int_t)seen.id, "ts", (json_int_t)seen.ts, "duplicate", 1);
+        return 0;
+    }
+    if (rc != PIPIT_ENOT_FOUND) {
+        return rc;
+    }
+    rc = writer_member(k, sc, ev.conv_id, &cc, NULL);
+    if (rc == 0 && cc->group) {
+        rc = store_member_get(sc, ev.conv_id, k->who.user_id, &me);
+        if (rc == 0 && (me.muted_until > k->now || (cc->muted_all && chat_rank(me.role) < 2))) {
+            rc = PIPIT_EMUTED;
+        }
+    }
+    if (rc == 0) {
+        rc = chat_take_seq(k, sc, ev.conv_id, &ev.seq);
+    }
+    if (rc == 0 && has_reply && reply_to >= ev.seq) {
+        rc = bad(k, "reply_to must be the seq of an earlier event");
+    }
+    if (rc == 0) {
+        rc = chat_insert(k, sc, &ev, NULL);
+    }
+    if (rc == 0) {
+        answer_event(k, &ev);
+        k->status = 201;
+    }
+    return rc;
+}
+
+/* Finds the message at args.seq in a conversation the caller is in. */
+static int target_message(struct chat_call *k, struct store_conn *sc, int64_t *conv_id,
+                          const struct conv_cache **cc, struct event_facts *msg)
+{
+    int64_t seq;
+    int rc = chat_arg_id(k, "conv", conv_id);
+
+    if (rc == 0) {
+        rc = chat_arg_id(k, "seq", &seq);
+    }
+    if (rc == 0 && cc != NULL) {
+        rc = writer_member(k, sc, *conv_id, cc, NULL);
+    } else if (rc == 0) {
+        rc = chat_access(k, sc, *conv_id, NULL, NULL);
+    }
+    if (rc == 0) {
+        rc = store_event_get(sc, *conv_id, seq, k->who.user_id, grab_facts, msg);
+        if (rc == PIPIT_ENOT_FOUND) {
+            k->why = "no such message";
+        }
+    }
+    if (rc == 0 && !msg->message) {
+        rc = bad(k, "only messages can be edited, recalled or deleted");
+    }
+    if (rc == 0 && msg->recalled) {
+        k->why = "the message was recalled";
+        rc = PIPIT_ENOT_FOUND;
+    }
+    return rc;
+}
+
+int msg_edit(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_event ev = { .kind = "edit", .sender = k->who.user_id, .body = k->body_text };
+    const struct conv_cache *cc;
+    struct event_facts msg;
+    int rc = target_message(k, sc, &ev.conv_id, &cc, &msg);
+
+    if (rc == 0 && msg.sender != k->who.user_id) {
+        k->why = "only your own messages can be edited";
+        rc = PIPIT_EFORBIDDEN;
+    }
+    if (rc == 0) {
+        rc = store_event_set_body(sc, ev.conv_id, msg.seq, k->body_text, k->now);
+    }
+    if (rc == 0) {
+        ev.target = msg.seq;
+        rc = chat_append(k, sc, &ev, NULL);
+    }
+    if (rc == 0) {
+        answer_event(k, &ev);
+    }
+    return rc;
+}
+
+int msg_recall(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_event ev = { .kind = "recall", .sender = k->who.user_id };
+    const struct conv_cache *cc;
+    struct event_facts msg;
+    struct store_member me;
+    bool allowed = false;
+    int rc = target_message(k, sc, &ev.conv_id, &cc, &msg);
+
+    if (rc == 0) {
+        allowed = msg.sender == k->who.user_id &&
+                  k->now - msg.ts <= k->srv->cfg.recall_window;
+        if (!allowed && cc->group &&
+            store_member_get(sc, ev.conv_id, k->who.user_id, &me) == 0) {
+            allowed = chat_rank(me.role) >= 2;
+        }
+        if (!allowed) {
+            k->why = msg.sender == k->who.user_id ? "the recall window has passed"
+                                                  : "only your own messages can be recalled";
+            rc = PIPIT_EFORBIDDEN;
+        }
+    }
+    if (rc == 0) {
+        rc = store_event_recall(sc, ev.conv_id, msg.seq);
+    }
+    if (rc == 0) {
+        ev.target = msg.seq;
+        rc = chat_append(k, sc, &ev, NULL);
+    }
+    if (rc == 0) {
+        answer_event(k, &ev);
+    }
+    return rc;
+}
+
+int msg_delete(struct chat_call *k, struct store_conn *sc)
+{
+    struct event_facts msg;
+    int64_t conv_id;
+    int rc = target_message(k, sc, &conv_id, NULL, &msg);
+
+    if (rc == 0) {
+        rc = store_event_hide(sc, k->who.user_id, msg.id);
+    }
+    if (rc == 0) {
+        k->result = json_object();
+    }
+    return rc;
+}
+
+/* read and ack: move a position forward and tell who needs to know. */
+static int advance(struct chat_call *k, struct store_conn *sc, bool delivered)
+{
+    struct store_conv conv;
+    struct store_member me;
+    int64_t conv_id, seq, now;
+    int rc = chat_arg_id(k, "conv", &conv_id);
+
+    if (rc == 0) {
+        rc = chat_arg_id(k, "seq", &seq);
+    }
+    if (rc == 0) {
+        rc = chat_access(k, sc, conv_id, &conv, &me);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (seq > conv.last_seq) {
+        seq = conv.last_seq;
+    }
+    rc = store_member_advance(sc, conv_id, k->who.user_id, delivered, seq, &now);
+    if (rc == 0 && now > (delivered ? me.delivered_seq : me.read_seq) &&
+        (!delivered || strcmp(conv.type, "direct") == 0)) {
+        const struct conv_cache *cc = chat_conv_cached(k, sc, conv_id);
+
+        if (cc != NULL) {
+            chat_publish(k, json_pack("{s:s,s:I,s:I,s:I}", "ev", delivered ? "delivered" : "read",
+                                      "conv", (json_int_t)conv_id, "user",
+                                      (json_int_t)k->who.user_id, "seq", (json_int_t)now),
+                         user_set_ref(cc->members));
+        }
+    }
+    store_conv_cleanup(&conv);
+    if (rc == 0) {
+        k->result = json_pack("{s:I}", delivered ? "delivered_seq" : "read_seq",
+                              (json_int_t)now);
+    }
+    return rc;
+}
+
+int msg_read(struct chat_call *k, struct store_conn *sc)
+{
+    return advance(k, sc, false);
+}
+
+int msg_ack(struct chat_call *k, struct store_conn *sc)
+{
+    return advance(k, sc, true);
+}
+
+struct id_list {
+    struct user_set *set;
+    size_t cap;
+};
+
+static int collect_id(void *arg, const struct store_member *m)
+{
+    struct id_list *l = arg;
+
+    if (l->set->n == l->cap) {
+        struct user_set *bigger = user_set_new(l->cap * 2);
+
+        memcpy(bigger->ids, l->set->ids, l->set->n * sizeof(l->set->ids[0]));
+        bigger->n = l->set->n;
+        user_set_unref(l->set);
+        l->set = bigger;
+        l->cap *= 2;
+    }
+    l->set->ids[l->set->n++] = m->user_id;
+    return 0;
+}
+
+/* Reader: typing goes to the other members' sessions, and is not stored. */
+int msg_typing(struct chat_call *k, struct store_conn *sc)
+{
+    struct id_list l = { user_set_new(16), 16 };
+    int64_t conv_id;
+    int rc = chat_arg_id(k, "conv", &conv_id);
+    char text[160];
+    struct bus_event *ev;
+
+    if (rc == 0) {
+        rc = chat_access(k, sc, conv_id, NULL, NULL);
+    }
+    if (rc == 0) {
+        rc = store_member_list(sc, conv_id, collect_id, &l);
+    }
+    if (rc != 0) {
+        user_set_unref(l.set);
+        return rc;
+    }
+    user_set_sort(l.set);
+    snprintf(text, sizeof(text), "{\"ev\":\"typing\",\"conv\":%lld,\"user\":%lld}",
+             (long long)conv_id, (long long)k->who.user_id);
+    ev = bus_event_new(text, strlen(text), l.set);
+    ev->skip_user = k->who.user_id;
+    bus_batch_add(&k->events, ev);
+    k->result = json_object();
+    return 0;
+}
+
+/* Reads the paging arguments of history: at most one of before/after, and limit. */
+static int paging(struct chat_call *k, int64_t *before, int64_t *after, int64_t *limit,
+                  int64_t default_limit)
+{
+    bool has_before, has_after, has_limit;
+    int rc = chat_arg_opt_int(k, "before", 1, INT64_MAX, before, &has_before);
+
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "after", 0, INT64_MAX, after, &has_after);
+    }
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "limit", 1, LIMIT_MAX, limit, &has_limit);
+    }
+    if (rc == 0 && has_before && has_after) {
+        rc = bad(k, "give before or after, not both");
+    }
+    if (!has_before) {
+        *before = 0;
+    }
+    if (!has_after) {
+        *after = -1;
+    }
+    if (!has_limit) {
+        *limit = default_limit;
+    }
+    return rc;
+}
+
+/* Trims a fetched page of limit + 1 to limit and says whether there was more. */
+static bool trim_page(json_t *events, int64_t limit)
+{
+    if ((int64_t)json_array_size(events) > limit) {
+        json_array_remove(events, json_array_size(events) - 1);
+        return true;
+    }
+    return false;
+}
+
+int msg_history(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_member me;
+    int64_t conv_id, before, after, limit, floor_seq;
+    json_t *events;
+    bool newest_first;
+    int rc = chat_arg_id(k, "conv", &conv_id);
+
+    if (rc == 0) {
+        rc = paging(k, &before, &after, &limit, HISTORY_LIMIT);
+    }
+    if (rc == 0) {
+        rc = chat_access(k, sc, conv_id, NULL, &me);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    /* Nothing from before the member joined. */
+    floor_seq = me.joined_seq - 1;
+    newest_first = after < 0;
+    if (after < floor_seq) {
+        after = floor_seq;
+    }
+    events = json_array();
+    rc = store_events_range(sc, conv_id, k->who.user_id, after, before, (int)limit + 1,
+                            newest_first, chat_collect_event, events);
+    if (rc != 0) {
+        json_decref(events);
+        return rc;
+    }
+    k->result = json_pack("{s:b}", "has_more", trim_page(events, limit));
+    json_object_set_new(k->result, "events", events);
+    return 0;
+}
+
+/* ---- sync ---- */
+
+struct sync_walk {
+    struct chat_call *k;
+    struct store_conn *sc;
+    json_t *held;               /* the client's {"conv id": seq} */
+    json_t *seen;               /* conv ids (text) of the user's memberships */
+    json_t *convs;
+    json_t *removed;
+    int64_t limit;
+    int rc;
+};
+
+/* The first hole in events that should run from expected on, or none. */
+static json_t *find_gap(json_t *events, int64_t expected, int64_t last_seq, bool has_more)
+{
+    size_t i;
+    json_t *ev;
+
+    json_array_foreach(events, i, ev) {
+        int64_t seq = json_integer_value(json_object_get(ev, "seq"));
+
+        if (seq > expected) {
+            return json_pack("{s:I,s:I}", "from", (json_int_t)expected, "to",
+                             (json_int_t)(seq - 1));
+        }
+        expected = seq + 1;
+    }
+    if (!has_more && expected <= last_seq) {
+        return json_pack("{s:I,s:I}", "from", (json_int_t)expected, "to", (json_int_t)last_seq);
+    }
+    return NULL;
+}
+
+static int sync_conv(void *arg, const struct store_conv *c, const struct store_member *m)
+{
+    struct sync_walk *w = arg;
+    char key[24];
+    json_t *held, *events, *entry, *gap;
+    int64_t from;
+    bool more;
+
+    snprintf(key, sizeof(key), "%lld", (long long)c->id);
+    held = json_object_get(w->held, key);
+    json_object_set_new(w->seen, key, json_true());
+    if (m->left_seq != 0) {
+        if (held != NULL) {
+            json_array_append_new(w->removed, json_integer(c->id));
+        }
+        return 0;
+    }
+    from = held != NULL ? json_integer_value(held) : 0;
+    if (c->last_seq <= from) {
+        return 0;
+    }
+    if (from < m->joined_seq - 1) {
+        from = m->joined_seq - 1;
+    }
+    events = json_array();
+    w->rc = store_events_range(w->sc, c->id, w->k->who.user_id, from, 0, (int)w->limit + 1,
+                               false, chat_collect_event, events);
+    if (w->rc != 0) {
+        json_decref(events);
+        return 1;
+    }
+    more = trim_page(events, w->limit);
+    entry = json_pack("{s:o,s:o,s:b}", "conv", chat_conv_json(w->sc, c, m), "events", events,
+                      "has_more", more);
+    gap = find_gap(events, from + 1, c->last_seq, more);
+    if (gap != NULL) {
+        json_object_set_new(entry, "gap", gap);
+    }
+    json_array_append_new(w->convs, entry);
+    return 0;
+}
+
+int msg_sync(struct chat_call *k, struct store_conn *sc)
+{
+    struct sync_walk w = { .k = k, .sc = sc };
+    json_t *held = json_object_get(k->args, "convs");
+    bool has_limit;
+    const char *key;
+    json_t *v;
+    int rc = chat_arg_opt_int(k, "limit", 1, LIMIT_MAX, &w.limit, &has_limit);
+
+    if (rc != 0) {
+        return rc;
+    }
+    if (!has_limit) {
+        w.limit = SYNC_LIMIT;
+    }
+    if (held != NULL && !json_is_object(held)) {
+        return bad(k, "convs must be an object of conversation id → highest seq held");
+    }
+    json_object_foreach(held, key, v) {
+        char *end;
+        long long id = strtoll(key, &end, 10);
+
+        if (*key == '\0' || *end != '\0' || id < 1 || !json_is_integer(v) ||
+            json_integer_value(v) < 0) {
+            return bad(k, "convs must map conversation ids to seqs (integers ≥ 0)");
+        }
+    }
+    w.held = held;
+    w.seen = json_object();
+    w.convs = json_array();
+    w.removed = json_array();
+    rc = store_conv_list_for_user(sc, k->who.user_id, sync_conv, &w);
+    if (rc == 0) {
+        rc = w.rc;
+    }
+    /* Conversations the client holds that the user never was in, or that are gone. */
+    json_object_foreach(held, key, v) {
+        if (json_object_get(w.seen, key) == NULL) {
+            json_array_append_new(w.removed, json_integer(strtoll(key, NULL, 10)));
+        }
+    }
+    json_decref(w.seen);
+    if (rc != 0) {
+        json_decref(w.convs);
+        json_decref(w.removed);
+        return rc;
+    }
+    k->result = json_pack("{s:o,s:o}", "convs", w.convs, "removed", w.removed);
+    return 0;
+}

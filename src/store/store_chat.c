@@ -1,0 +1,652 @@
+/*
+ * store_chat.c: the SQLite side of store_chat.h.
+ *
+ * Every read of events goes through EVENT_COLS and read_event(), so history,
+ * sync and the live path agree on what an event looks like to a given user.
+ */
+#include "store/store_chat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_internal.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+enum chat_stmt {
+    CS_CONV_GET = STORE_CHAT_FIRST_STMT,
+    CS_CONV_BY_DIRECT_KEY,
+    CS_CONV_INSERT,
+    CS_CONV_UPDATE,
+    CS_CONV_NEXT_SEQ,
+    CS_CONV_LIST_FOR_USER,
+    CS_MEMBER_GET,
+    CS_MEMBER_LIST,
+    CS_MEMBER_COUNT,
+    CS_MEMBER_JOIN,
+    CS_MEMBER_LEAVE,
+    CS_MEMBER_SET_ROLE,
+    CS_MEMBER_SET_MUTED,
+    CS_MEMBER_ADVANCE_READ,
+    CS_MEMBER_ADVANCE_DELIVERED,
+    CS_CONTACTS,
+    CS_EVENT_INSERT,
+    CS_EVENT_BY_CMID,
+    CS_EVENT_GET,
+    CS_EVENTS_ASC,
+    CS_EVENTS_DESC,
+    CS_LAST_MESSAGE,
+    CS_UNREAD,
+    CS_EVENT_SET_BODY,
+    CS_EVENT_RECALL,
+    CS_EVENT_HIDE,
+    CS_END
+};
+
+_Static_assert(CS_END <= STORE_STMT_SLOTS, "too many statements");
+
+#define CONV_COLS                                                                      \
+    "c.id, c.app_id, c.type, c.title, c.avatar_url, c.description, c.announcement, " \
+    "c.muted_all, c.last_seq, c.last_ts, c.created_by, c.created_at"
+#define MEMBER_COLS                                                                     \
+    "m.conv_id, m.user_id, u.username, m.role, m.joined_seq, coalesce(m.left_seq, 0), " \
+    "m.read_seq, m.delivered_seq, m.muted_until, m.joined_at"
+/* The last column says whether the reading user (bound as ?1) hid the event. */
+#define EVENT_COLS                                                                    \
+    "e.id, e.conv_id, e.seq, e.kind, e.sender, e.ts, e.cmid, coalesce(e.target, 0), " \
+    "e.body, e.meta, coalesce(e.edited_at, 0), e.recalled, "                           \
+    "EXISTS (SELECT 1 FROM hidden_events h WHERE h.user_id = ?1 AND h.event_id = e.id)"
+
+static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
+#define S(id) [id - STORE_CHAT_FIRST_STMT]
+    S(CS_CONV_GET) = "SELECT " CONV_COLS " FROM conversations c WHERE c.id = ?",
+    S(CS_CONV_BY_DIRECT_KEY) = "SELECT id FROM conversations WHERE direct_key = ?",
+    S(CS_CONV_INSERT) =
+        "INSERT INTO conversations (app_id, type, direct_key, title, avatar_url, "
+        "description, announcement, muted_all, last_seq, last_ts, created_by, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+    S(CS_CONV_UPDATE) = "UPDATE conversations SET title = ?, avatar_url = ?, description = ?, "
+                        "announcement = ?, muted_all = ? WHERE id = ?",
+    S(CS_CONV_NEXT_SEQ) = "UPDATE conversations SET last_seq = last_seq + 1, last_ts = ? "
+                          "WHERE id = ? RETURNING last_seq",
+    S(CS_CONV_LIST_FOR_USER) =
+        "SELECT " CONV_COLS ", " MEMBER_COLS " FROM members m "
+        "JOIN conversations c ON c.id = m.conv_id JOIN users u ON u.id = m.user_id "
+        "WHERE m.user_id = ? ORDER BY c.last_ts DESC, c.id DESC",
+    S(CS_MEMBER_GET) = "SELECT " MEMBER_COLS " FROM members m JOIN users u ON u.id = m.user_id "
+                       "WHERE m.conv_id = ? AND m.user_id = ?",
+    S(CS_MEMBER_LIST) = "SELECT " MEMBER_COLS " FROM members m JOIN users u ON u.id = m.user_id "
+                        "WHERE m.conv_id = ? AND m.left_seq IS NULL ORDER BY m.user_id",
+    S(CS_MEMBER_COUNT) = "SELECT count(*) FROM members WHERE conv_id = ? AND left_seq IS NULL",
+    S(CS_MEMBER_JOIN) =
+        "INSERT INTO members (conv_id, user_id, role, joined_seq, joined_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (conv_id, user_id) DO UPDATE SET "
+        "role = ?3, joined_seq = ?4, joined_at = ?5, left_seq = NULL, read_seq = 0, "
+        "delivered_seq = 0, muted_until = 0",
+    S(CS_MEMBER_LEAVE) = "UPDATE members SET left_seq = ? WHERE conv_id = ? AND user_id = ? "
+                         "AND left_seq IS NULL",
+    S(CS_MEMBER_SET_ROLE) = "UPDATE members SET role = ? WHERE conv_id = ? AND user_id = ? "
+                            "AND left_seq IS NULL",
+    S(CS_MEMBER_SET_MUTED) = "UPDATE members SET muted_until = ? WHERE conv_id = ? AND "
+                             "user_id = ? AND left_seq IS NULL",
+    S(CS_MEMBER_ADVANCE_READ) =
+        "UPDATE members SET read_seq = max(read_seq, ?) WHERE conv_id = ? AND user_id = ? "
+        "AND left_seq IS NULL RETURNING read_seq",
+    S(CS_MEMBER_ADVANCE_DELIVERED) =
+        "UPDATE members SET delivered_seq = max(delivered_seq, ?) WHERE conv_id = ? AND "
+        "user_id = ? AND left_seq IS NULL RETURNING delivered_seq",
+    S(CS_CONTACTS) = "SELECT DISTINCT o.user_id FROM members m "
+                     "JOIN conversations c ON c.id = m.conv_id AND c.type = 'direct' "
+                     "JOIN members o ON o.conv_id = m.conv_id AND o.user_id <> m.user_id "
+                     "WHERE m.user_id = ?",
+    S(CS_EVENT_INSERT) = "INSERT INTO events (conv_id, seq, kind, sender, ts, cmid, target, "
+                         "body, meta) VALUES (?, ?, ?, ?, ?, ?, nullif(?, 0), ?, ?)",
+    S(CS_EVENT_BY_CMID) = "SELECT " EVENT_COLS " FROM events e WHERE e.sender = ?1 AND e.cmid = ?2",
+    S(CS_EVENT_GET) = "SELECT " EVENT_COLS " FROM events e WHERE e.conv_id = ?2 AND e.seq = ?3",
+    S(CS_EVENTS_ASC) = "SELECT " EVENT_COLS " FROM events e WHERE e.conv_id = ?2 AND "
+                       "e.seq > ?3 AND e.seq < ?4 ORDER BY e.seq LIMIT ?5",
+    S(CS_EVENTS_DESC) = "SELECT " EVENT_COLS " FROM events e WHERE e.conv_id = ?2 AND "
+                        "e.seq > ?3 AND e.seq < ?4 ORDER BY e.seq DESC LIMIT ?5",
+    S(CS_LAST_MESSAGE) = "SELECT " EVENT_COLS " FROM events e WHERE e.conv_id = ?2 AND "
+                         "e.seq >= ?3 AND e.kind = 'message' ORDER BY e.seq DESC LIMIT 1",
+    S(CS_UNREAD) = "SELECT count(*) FROM events WHERE conv_id = ? AND seq > ? AND "
+                   "kind = 'message' AND sender <> ? AND recalled = 0",
+    S(CS_EVENT_SET_BODY) = "UPDATE events SET body = ?, edited_at = ? WHERE conv_id = ? AND seq = ?",
+    S(CS_EVENT_RECALL) = "UPDATE events SET body = NULL, recalled = 1 WHERE conv_id = ?1 AND "
+                         "(seq = ?2 OR (kind = 'edit' AND target = ?2))",
+    S(CS_EVENT_HIDE) = "INSERT OR IGNORE INTO hidden_events (user_id, event_id) VALUES (?, ?)",
+#undef S
+};
+
+static sqlite3_stmt *cstmt(struct store_conn *sc, enum chat_stmt id)
+{
+    return store__stmt(sc, id, sql[id - STORE_CHAT_FIRST_STMT]);
+}
+
+static char *dup_column(sqlite3_stmt *s, int col)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+
+    return t != NULL ? xstrdup((const char *)t) : NULL;
+}
+
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v != NULL) {
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(s, i);
+    }
+}
+
+static void copy_column(char *dst, size_t cap, sqlite3_stmt *s, int col)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+
+    snprintf(dst, cap, "%s", t != NULL ? (const char *)t : "");
+}
+
+/* Reads CONV_COLS from col on. */
+static int read_conv(sqlite3_stmt *s, int col, struct store_conv *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->id = sqlite3_column_int64(s, col);
+    c->app_id = sqlite3_column_int64(s, col + 1);
+    copy_column(c->type, sizeof(c->type), s, col + 2);
+    c->title = dup_column(s, col + 3);
+    c->avatar_url = dup_column(s, col + 4);
+    c->description = dup_column(s, col + 5);
+    c->announcement = dup_column(s, col + 6);
+    c->muted_all = sqlite3_column_int(s, col + 7) != 0;
+    c->last_seq = sqlite3_column_int64(s, col + 8);
+    c->last_ts = sqlite3_column_int64(s, col + 9);
+    c->created_by = sqlite3_column_int64(s, col + 10);
+    c->created_at = sqlite3_column_int64(s, col + 11);
+    return col + 12;
+}
+
+static void read_member(sqlite3_stmt *s, int col, struct store_member *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->conv_id = sqlite3_column_int64(s, col);
+    m->user_id = sqlite3_column_int64(s, col + 1);
+    copy_column(m->username, sizeof(m->username), s, col + 2);
+    copy_column(m->role, sizeof(m->role), s, col + 3);
+    m->joined_seq = sqlite3_column_int64(s, col + 4);
+    m->left_seq = sqlite3_column_int64(s, col + 5);
+    m->read_seq = sqlite3_column_int64(s, col + 6);
+    m->delivered_seq = sqlite3_column_int64(s, col + 7);
+    m->muted_until = sqlite3_column_int64(s, col + 8);
+    m->joined_at = sqlite3_column_int64(s, col + 9);
+}
+
+static void read_event(sqlite3_stmt *s, struct store_event *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->id = sqlite3_column_int64(s, 0);
+    ev->conv_id = sqlite3_column_int64(s, 1);
+    ev->seq = sqlite3_column_int64(s, 2);
+    ev->kind = (const char *)sqlite3_column_text(s, 3);
+    ev->sender = sqlite3_column_int64(s, 4);
+    ev->ts = sqlite3_column_int64(s, 5);
+    ev->cmid = (const char *)sqlite3_column_text(s, 6);
+    ev->target = sqlite3_column_int64(s, 7);
+    ev->body = (const char *)sqlite3_column_text(s, 8);
+    ev->meta = (const char *)sqlite3_column_text(s, 9);
+    ev->edited_at = sqlite3_column_int64(s, 10);
+    ev->recalled = sqlite3_column_int(s, 11) != 0;
+    ev->hidden = sqlite3_column_int(s, 12) != 0;
+    if (ev->kind == NULL) {
+        ev->kind = "";
+    }
+}
+
+/* Steps s to the end, handing each event to cb; found counts rows. */
+static int each_event(sqlite3_stmt *s, int (*cb)(void *, const struct store_event *),
+                      void *arg, int *found)
+{
+    struct store_event ev;
+    int rc;
+
+    *found = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        read_event(s, &ev);
+        (*found)++;
+        if (cb(arg, &ev) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+/* A statement that yields one integer row; PIPIT_ENOT_FOUND when no row. */
+static int one_int(sqlite3_stmt *s, int64_t *out)
+{
+    int rc = sqlite3_step(s);
+
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
+void store_conv_cleanup(struct store_conv *c)
+{
+    PIPIT_FREE(c->title);
+    PIPIT_FREE(c->avatar_url);
+    PIPIT_FREE(c->description);
+    PIPIT_FREE(c->announcement);
+}
+
+int store_conv_get(struct store_conn *sc, int64_t conv_id, struct store_conv *out)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_CONV_GET);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, conv_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        read_conv(s, 0, out);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
+int store_conv_by_direct_key(struct store_conn *sc, const char *key, int64_t *conv_id)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_CONV_BY_DIRECT_KEY);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    return one_int(s, conv_id);
+}
+
+int store_conv_insert(struct store_conn *sc, struct store_conv *c, const char *direct_key)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_CONV_INSERT);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, c->app_id);
+    sqlite3_bind_text(s, 2, c->type, -1, SQLITE_STATIC);
+    bind_text_or_null(s, 3, direct_key);
+    bind_text_or_null(s, 4, c->title);
+    bind_text_or_null(s, 5, c->avatar_url);
+    bind_text_or_null(s, 6, c->description);
+    bind_text_or_null(s, 7, c->announcement);
+    sqlite3_bind_int(s, 8, c->muted_all);
+    sqlite3_bind_int64(s, 9, c->created_at);
+    sqlite3_bind_int64(s, 10, c->created_by);
+    sqlite3_bind_int64(s, 11, c->created_at);
+    rc = store__run(sc, s);
+    if (rc == 0) {
+        c->id = sqlite3_last_insert_rowid(sc->db);
+        c->last_seq = 0;
+        c->last_ts = c->created_at;
+    }
+    return rc == PIPIT_EUSERNAME_TAKEN ? PIPIT_ESTORE : rc;
+}
+
+int store_conv_update(struct store_conn *sc, const struct store_conv *c)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_CONV_UPDATE);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    bind_text_or_null(s, 1, c->title);
+    bind_text_or_null(s, 2, c->avatar_url);
+    bind_text_or_null(s, 3, c->description);
+    bind_text_or_null(s, 4, c->announcement);
+    sqlite3_bind_int(s, 5, c->muted_all);
+    sqlite3_bind_int64(s, 6, c->id);
+    return store__run(sc, s);
+}
+
+int store_conv_next_seq(struct store_conn *sc, int64_t conv_id, int64_t ts, int64_t *seq)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_CONV_NEXT_SEQ);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, ts);
+    sqlite3_bind_int64(s, 2, conv_id);
+    return one_int(s, seq);
+}
+
+int store_conv_list_for_user(struct store_conn *sc, int64_t user_id,
+                             int (*cb)(void *arg, const struct store_conv *c,
+                                       const struct store_member *m),
+                             void *arg)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_CONV_LIST_FOR_USER);
+    struct store_conv c;
+    struct store_member m;
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int stop;
+
+        read_member(s, read_conv(s, 0, &c), &m);
+        stop = cb(arg, &c, &m);
+        store_conv_cleanup(&c);
+        if (stop != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+int store_member_get(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                     struct store_member *out)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_MEMBER_GET);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, conv_id);
+    sqlite3_bind_int64(s, 2, user_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        read_member(s, 0, out);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
+int store_member_list(struct store_conn *sc, int64_t conv_id,
+                      int (*cb)(void *arg, const struct store_member *m), void *arg)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_MEMBER_LIST);
+    struct store_member m;
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, conv_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        read_member(s, 0, &m);
+        if (cb(arg, &m) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+int store_member_count(struct store_conn *sc, int64_t conv_id, int64_t *count)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_MEMBER_COUNT);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, conv_id);
+    return one_int(s, count);
+}
+
+int store_member_join(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                      const char *role, int64_t joined_seq, int64_t now_ms)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_MEMBER_JOIN);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, conv_id);
+    sqlite3_bind_int64(s, 2, user_id);
+    sqlite3_bind_text(s, 3, role, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, joined_seq);
+    sqlite3_bind_int64(s, 5, now_ms);
+    return store__run(sc, s);
+}
+
+/* Runs a member UPDATE bound as (value, conv_id, user_id); NOT_FOUND if no row changed. */
+static int member_update(struct store_conn *sc, sqlite3_stmt *s, int64_t conv_id,
+                         int64_t user_id)
+{
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 2, conv_id);
+    sqlite3_bind_int64(s, 3, user_id);
+    rc = store__run(sc, s);
+    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+}
+
+int store_member_leave(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                       int64_t left_seq)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_MEMBER_LEAVE);
+
+    if (s != NULL) {
+        sqlite3_bind_int64(s, 1, left_seq);
+    }
+    return member_update(sc, s, conv_id, user_id);
+}
+
+int store_member_set_role(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                          const char *role)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_MEMBER_SET_ROLE);
+
+    if (s != NULL) {
+        sqlite3_bind_text(s, 1, role, -1, SQLITE_STATIC);
+    }
+    return member_update(sc, s, conv_id, user_id);
+}
+
+int store_member_set_muted(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                           int64_t until_ms)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_MEMBER_SET_MUTED);
+
+    if (s != NULL) {
+        sqlite3_bind_int64(s, 1, until_ms);
+    }
+    return member_update(sc, s, conv_id, user_id);
+}
+
+int store_member_advance(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                         bool delivered, int64_t seq, int64_t *now)
+{
+    sqlite3_stmt *s = cstmt(sc, delivered ? CS_MEMBER_ADVANCE_DELIVERED : CS_MEMBER_ADVANCE_READ);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_int64(s, 2, conv_id);
+    sqlite3_bind_int64(s, 3, user_id);
+    return one_int(s, now);
+}
+
+int store_contacts(struct store_conn *sc, int64_t user_id,
+                   int (*cb)(void *arg, int64_t user_id), void *arg)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_CONTACTS);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(arg, sqlite3_column_int64(s, 0)) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+int store_event_insert(struct store_conn *sc, struct store_event *ev)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_EVENT_INSERT);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, ev->conv_id);
+    sqlite3_bind_int64(s, 2, ev->seq);
+    sqlite3_bind_text(s, 3, ev->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, ev->sender);
+    sqlite3_bind_int64(s, 5, ev->ts);
+    bind_text_or_null(s, 6, ev->cmid);
+    sqlite3_bind_int64(s, 7, ev->target);
+    bind_text_or_null(s, 8, ev->body);
+    bind_text_or_null(s, 9, ev->meta);
+    rc = store__run(sc, s);
+    if (rc == 0) {
+        ev->id = sqlite3_last_insert_rowid(sc->db);
+    }
+    return rc == PIPIT_EUSERNAME_TAKEN ? PIPIT_ECMID_CONFLICT : rc;
+}
+
+/* Runs an EVENT_COLS select that must find one row. */
+static int one_event(sqlite3_stmt *s, int (*cb)(void *, const struct store_event *), void *arg)
+{
+    int found;
+    int rc = each_event(s, cb, arg, &found);
+
+    return rc == 0 && found == 0 ? PIPIT_ENOT_FOUND : rc;
+}
+
+int store_event_by_cmid(struct store_conn *sc, int64_t sender, const char *cmid,
+                        int (*cb)(void *arg, const struct store_event *ev), void *arg)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_EVENT_BY_CMID);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, sender);
+    sqlite3_bind_text(s, 2, cmid, -1, SQLITE_STATIC);
+    return one_event(s, cb, arg);
+}
+
+int store_event_get(struct store_conn *sc, int64_t conv_id, int64_t seq, int64_t user_id,
+                    int (*cb)(void *arg, const struct store_event *ev), void *arg)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_EVENT_GET);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_int64(s, 2, conv_id);
+    sqlite3_bind_int64(s, 3, seq);
+    return one_event(s, cb, arg);
+}
+
+int store_events_range(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                       int64_t after, int64_t before, int limit, bool newest_first,
+                       int (*cb)(void *arg, const struct store_event *ev), void *arg)
+{
+    sqlite3_stmt *s = cstmt(sc, newest_first ? CS_EVENTS_DESC : CS_EVENTS_ASC);
+    int found;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_int64(s, 2, conv_id);
+    sqlite3_bind_int64(s, 3, after);
+    sqlite3_bind_int64(s, 4, before > 0 ? before : INT64_MAX);
+    sqlite3_bind_int(s, 5, limit);
+    return each_event(s, cb, arg, &found);
+}
+
+int store_last_message(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                       int64_t min_seq,
+                       int (*cb)(void *arg, const struct store_event *ev), void *arg)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_LAST_MESSAGE);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_int64(s, 2, conv_id);
+    sqlite3_bind_int64(s, 3, min_seq);
+    return one_event(s, cb, arg);
+}
+
+int store_unread_count(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                       int64_t read_seq, int64_t *count)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_UNREAD);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, conv_id);
+    sqlite3_bind_int64(s, 2, read_seq);
+    sqlite3_bind_int64(s, 3, user_id);
+    return one_int(s, count);
+}
+
+int store_event_set_body(struct store_conn *sc, int64_t conv_id, int64_t seq,
+                         const char *body, int64_t edited_at)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_EVENT_SET_BODY);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_text(s, 1, body, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, edited_at);
+    sqlite3_bind_int64(s, 3, conv_id);
+    sqlite3_bind_int64(s, 4, seq);
+    return store__run(sc, s);
+}
+
+int store_event_recall(struct store_conn *sc, int64_t conv_id, int64_t seq)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_EVENT_RECALL);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, conv_id);
+    sqlite3_bind_int64(s, 2, seq);
+    return store__run(sc, s);
+}
+
+int store_event_hide(struct store_conn *sc, int64_t user_id, int64_t event_id)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_EVENT_HIDE);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_int64(s, 2, event_id);
+    return store__run(sc, s);
+}

@@ -1,0 +1,129 @@
+/*
+ * store_chat.h: conversations, members and timelines in the store.
+ *
+ * Same rules as store.h: one connection per thread, writes only on the store
+ * writer inside its batch transaction, 0 or a PIPIT_E* code. Text fields of
+ * rows handed to a callback are borrowed and valid only during the call; rows
+ * returned through an out-parameter own their strings (store_conv_cleanup).
+ */
+#ifndef PIPIT_STORE_STORE_CHAT_H
+#define PIPIT_STORE_STORE_CHAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct store_conv {
+    int64_t id;
+    int64_t app_id;
+    char type[8];               /* "direct" or "group" */
+    char *title;                /* NULL when unset */
+    char *avatar_url;
+    char *description;
+    char *announcement;
+    bool muted_all;
+    int64_t last_seq;
+    int64_t last_ts;
+    int64_t created_by;
+    int64_t created_at;
+};
+
+struct store_member {
+    int64_t conv_id;
+    int64_t user_id;
+    char username[STORE_USERNAME_MAX + 1];
+    char role[8];               /* "owner", "admin" or "member" */
+    int64_t joined_seq;
+    int64_t left_seq;           /* 0 while a member */
+    int64_t read_seq;
+    int64_t delivered_seq;
+    int64_t muted_until;        /* ms; 0 = not muted */
+    int64_t joined_at;
+};
+
+struct store_event {
+    int64_t id;
+    int64_t conv_id;
+    int64_t seq;
+    const char *kind;           /* message, edit, recall, member, conv_updated */
+    int64_t sender;
+    int64_t ts;
+    const char *cmid;           /* NULL unless a message */
+    int64_t target;             /* edit/recall: the message's seq; else 0 */
+    const char *body;           /* JSON object text, NULL when none or recalled */
+    const char *meta;           /* JSON object text, NULL when none */
+    int64_t edited_at;          /* 0 when never edited */
+    bool recalled;
+    bool hidden;                /* deleted by the reading user for themselves */
+};
+
+void store_conv_cleanup(struct store_conv *c);
+
+int store_conv_get(struct store_conn *sc, int64_t conv_id, struct store_conv *out);
+int store_conv_by_direct_key(struct store_conn *sc, const char *key, int64_t *conv_id);
+/* Inserts c (id, last_seq ignored); sets c->id. direct_key NULL for groups. */
+int store_conv_insert(struct store_conn *sc, struct store_conv *c, const char *direct_key);
+/* Writes back title, avatar_url, description, announcement, muted_all. */
+int store_conv_update(struct store_conn *sc, const struct store_conv *c);
+/* Takes the conversation's next seq (gapless: only inside the writer's batch). */
+int store_conv_next_seq(struct store_conn *sc, int64_t conv_id, int64_t ts, int64_t *seq);
+
+/* The user's membership rows (left ones too), with conversations, newest activity first. */
+int store_conv_list_for_user(struct store_conn *sc, int64_t user_id,
+                             int (*cb)(void *arg, const struct store_conv *c,
+                                       const struct store_member *m),
+                             void *arg);
+
+int store_member_get(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                     struct store_member *out);
+/* Current members (left_seq NULL), ordered by user id. */
+int store_member_list(struct store_conn *sc, int64_t conv_id,
+                      int (*cb)(void *arg, const struct store_member *m), void *arg);
+int store_member_count(struct store_conn *sc, int64_t conv_id, int64_t *count);
+/* Adds the user, or brings a former member back (fresh read position and mute). */
+int store_member_join(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                      const char *role, int64_t joined_seq, int64_t now_ms);
+int store_member_leave(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                       int64_t left_seq);
+int store_member_set_role(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                          const char *role);
+int store_member_set_muted(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                           int64_t until_ms);
+/* Moves read_seq (or delivered_seq) forward to seq; *now is the resulting value. */
+int store_member_advance(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                         bool delivered, int64_t seq, int64_t *now);
+/* Users who share a direct conversation with user_id (presence contacts). */
+int store_contacts(struct store_conn *sc, int64_t user_id,
+                   int (*cb)(void *arg, int64_t user_id), void *arg);
+
+/* Inserts ev (its id is set); PIPIT_ECMID_CONFLICT if (sender, cmid) exists. */
+int store_event_insert(struct store_conn *sc, struct store_event *ev);
+/* The event with (sender, cmid): calls cb once, or PIPIT_ENOT_FOUND. */
+int store_event_by_cmid(struct store_conn *sc, int64_t sender, const char *cmid,
+                        int (*cb)(void *arg, const struct store_event *ev), void *arg);
+/* One event by seq as user_id sees it: cb once, or PIPIT_ENOT_FOUND. */
+int store_event_get(struct store_conn *sc, int64_t conv_id, int64_t seq, int64_t user_id,
+                    int (*cb)(void *arg, const struct store_event *ev), void *arg);
+/*
+ * Events with after < seq < before (0 = unbounded) as user_id sees them, at most
+ * limit, ascending or newest first.
+ */
+int store_events_range(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                       int64_t after, int64_t before, int limit, bool newest_first,
+                       int (*cb)(void *arg, const struct store_event *ev), void *arg);
+/* The newest message event with seq >= min_seq as user_id sees it: cb once, or PIPIT_ENOT_FOUND. */
+int store_last_message(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                       int64_t min_seq,
+                       int (*cb)(void *arg, const struct store_event *ev), void *arg);
+/* Messages from others above read_seq, not recalled. */
+int store_unread_count(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+                       int64_t read_seq, int64_t *count);
+/* Edits a message's body (and marks it edited). */
+int store_event_set_body(struct store_conn *sc, int64_t conv_id, int64_t seq,
+                         const char *body, int64_t edited_at);
+/* Clears the content of a message and of the edits that point at it. */
+int store_event_recall(struct store_conn *sc, int64_t conv_id, int64_t seq);
+int store_event_hide(struct store_conn *sc, int64_t user_id, int64_t event_id);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * store_internal.h: what the SQLite store's files share (not for callers).
+ *
+ * A connection caches its prepared statements in numbered slots: the core
+ * statements (store_sqlite.c) first, then those of store_chat.c.
+ */
+#ifndef PIPIT_STORE_STORE_INTERNAL_H
+#define PIPIT_STORE_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#define STORE_CHAT_FIRST_STMT 32
+#define STORE_STMT_SLOTS 96
+
+struct store_conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[STORE_STMT_SLOTS];
+};
+
+/* The statement in slot, prepared from sql on first use, reset and unbound. */
+sqlite3_stmt *store__stmt(struct store_conn *sc, int slot, const char *sql);
+/* Steps a statement that returns no rows (or ignores them): 0, PIPIT_EUSERNAME_TAKEN
+ * for a UNIQUE violation, or PIPIT_ESTORE. */
+int store__run(struct store_conn *sc, sqlite3_stmt *s);
+
+#endif
