@@ -333,6 +333,13 @@ static void api_handle(struct http_exchange *x)
     x->ctx = xcalloc(1, sizeof(struct api_request));
     x->ctx_free = api_request_free;
     memcpy(api_request_of(x)->params, params, sizeof(params));
+    /* A missing token is the first thing to tell, whatever the body holds. */
+    token = (found->flags & R_AUTH) ? bearer_token(x) : NULL;
+    if ((found->flags & R_AUTH) && token == NULL) {
+        http_respond_error(x, PIPIT_EUNAUTHORIZED, NULL,
+                           "WWW-Authenticate: Bearer realm=\"pipit\"\r\n");
+        return;
+    }
     if (found->flags & R_JSON) {
         rc = parse_json_body(x, &why);
         if (rc != 0) {
@@ -341,12 +348,6 @@ static void api_handle(struct http_exchange *x)
         }
     }
     if (found->flags & R_AUTH) {
-        token = bearer_token(x);
-        if (token == NULL) {
-            http_respond_error(x, PIPIT_EUNAUTHORIZED, NULL,
-                               "WWW-Authenticate: Bearer realm=\"pipit\"\r\n");
-            return;
-        }
         api_authenticate(x->conn, token, on_authenticated, (void *)found);
         return;
     }

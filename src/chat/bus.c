@@ -90,8 +90,6 @@ struct bus_event *bus_event_new(const char *text, size_t len, struct user_set *t
     atomic_init(&ev->refs, 1);
     ev->to = to;
     ev->skip_user = 0;
-    ev->skip_worker = -1;
-    ev->skip_conn = 0;
     ev->len = len;
     memcpy(ev->text, text, len);
     ev->text[len] = '\0';
@@ -123,20 +121,15 @@ struct user_conns {
     struct conn **conns;
 };
 
-static void deliver_to(struct worker *w, const struct bus_event *ev, int64_t user_id,
+static void deliver_to(const struct bus_event *ev, int64_t user_id,
                        struct user_conns *uc)
 {
     if (user_id == ev->skip_user) {
         return;
     }
     for (size_t i = 0; i < uc->n; i++) {
-        struct conn *c = uc->conns[i];
-
-        if (ev->skip_conn != 0 && ev->skip_worker == w->id && c->id == ev->skip_conn) {
-            continue;
-        }
         /* A send that fails closes or drops the connection; the rest go on. */
-        ws_conn_send_text(c, ev->text, ev->len);
+        ws_conn_send_text(uc->conns[i], ev->text, ev->len);
     }
 }
 
@@ -149,7 +142,7 @@ static void deliver(struct worker *w, const struct bus_event *ev)
             struct user_conns *uc = intmap_get(&w->by_user, to->ids[i]);
 
             if (uc != NULL) {
-                deliver_to(w, ev, to->ids[i], uc);
+                deliver_to(ev, to->ids[i], uc);
             }
         }
         return;
@@ -158,7 +151,7 @@ static void deliver(struct worker *w, const struct bus_event *ev)
         struct intmap_slot *s = &w->by_user.slots[i];
 
         if (s->key != 0 && user_set_has(to, s->key)) {
-            deliver_to(w, ev, s->key, s->value);
+            deliver_to(ev, s->key, s->value);
         }
     }
 }

@@ -43,8 +43,6 @@ struct bus_event {
     atomic_int refs;
     struct user_set *to;
     int64_t skip_user;          /* none of this user's sessions get it (0: none) */
-    int skip_worker;            /* with skip_conn: the one session that caused it */
-    uint64_t skip_conn;         /* 0: none */
     size_t len;
     char text[];
 };

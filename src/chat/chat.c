@@ -272,14 +272,7 @@ static char *event_text(const struct store_event *ev, size_t *len)
 
 static void queue_event(struct chat_call *k, char *text, size_t len, struct user_set *to)
 {
-    struct bus_event *bev = bus_event_new(text, len, to);
-
-    if (k->c != NULL) {
-        /* The session that sent it gets the answer instead. */
-        bev->skip_worker = k->c->w->id;
-        bev->skip_conn = k->conn_id;
-    }
-    bus_batch_add(&k->events, bev);
+    bus_batch_add(&k->events, bus_event_new(text, len, to));
 }
 
 void chat_publish(struct chat_call *k, json_t *event, struct user_set *to)
@@ -491,7 +484,10 @@ json_t *chat_conv_json(struct store_conn *sc, const struct store_conv *c,
     int64_t unread = 0, count = 0;
 
     json_object_set_new(o, "joined_seq", json_integer(me->joined_seq));
-    if (store_unread_count(sc, c->id, me->user_id, me->read_seq, &unread) == 0) {
+    /* Messages from before the member joined were never theirs to read. */
+    if (store_unread_count(sc, c->id, me->user_id,
+                           me->read_seq > me->joined_seq - 1 ? me->read_seq : me->joined_seq - 1,
+                           &unread) == 0) {
         json_object_set_new(o, "unread", json_integer(unread));
     }
     if (store_member_count(sc, c->id, &count) == 0) {
@@ -617,7 +613,6 @@ static void call_submit(struct conn *c, const struct chat_caller *who,
     k->args = args;
     k->status = 200;
     k->c = c;
-    k->conn_id = c->id;
     k->req_id = id != NULL ? json_incref(id) : NULL;
     k->job.origin = c->w;
     k->job.run = call_run;

@@ -52,7 +52,6 @@ struct chat_call {
     /* The caller. */
     struct conn *c;
     json_t *req_id;           /* WebSocket request id; NULL for REST */
-    uint64_t conn_id;
 };
 
 /* Role rank: owner 3, admin 2, member 1, none 0. */

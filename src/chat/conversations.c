@@ -419,11 +419,16 @@ int conv_transfer(struct chat_call *k, struct store_conn *sc)
         rc = store_member_set_role(sc, conv_id, me.user_id, "admin");
     }
     if (rc == 0) {
+        struct store_event ev = { .conv_id = conv_id, .kind = "conv_updated",
+                                  .sender = k->who.user_id };
+        char meta[64];
+
+        /* One event: the new owner; the old one is an admin from now on. */
+        snprintf(meta, sizeof(meta), "{\"changes\":{\"owner\":%lld}}",
+                 (long long)target.user_id);
+        ev.meta = meta;
         chat_conv_changed(k, conv_id);
-        rc = member_event(k, sc, conv_id, 0, "role", target.user_id, "owner", 0, NULL);
-    }
-    if (rc == 0) {
-        rc = member_event(k, sc, conv_id, 0, "role", me.user_id, "admin", 0, NULL);
+        rc = chat_append(k, sc, &ev, NULL);
     }
     return rc != 0 ? rc : answer_conv(k, sc, conv_id);
 }
@@ -544,15 +549,15 @@ int member_update(struct chat_call *k, struct store_conn *sc)
     if (rc != 0) {
         return rc;
     }
-    if (target.user_id == me.user_id) {
-        k->why = "you cannot change your own role or mute yourself";
-        return PIPIT_EBAD_REQUEST;
-    }
     if (has_role && strcmp(me.role, "owner") != 0) {
         return forbidden(k, "only the owner may change roles");
     }
     if (has_until && (chat_rank(me.role) < 2 || chat_rank(me.role) <= chat_rank(target.role))) {
         return forbidden(k, "only a higher-ranked owner or admin may mute a member");
+    }
+    if (target.user_id == me.user_id) {
+        k->why = "the owner's role changes only by handing the group over";
+        return PIPIT_EBAD_REQUEST;
     }
     chat_conv_changed(k, conv_id);
     if (has_role) {

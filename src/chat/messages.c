@@ -210,12 +210,10 @@ static int target_message(struct chat_call *k, struct store_conn *sc, int64_t *c
             k->why = "no such message";
         }
     }
-    if (rc == 0 && !msg->message) {
-        rc = bad(k, "only messages can be edited, recalled or deleted");
-    }
-    if (rc == 0 && msg->recalled) {
-        k->why = "the message was recalled";
-        rc = PIPIT_ENOT_FOUND;
+    if (rc == 0 && (!msg->message || msg->recalled)) {
+        k->why = msg->message ? "the message was recalled"
+                              : "only messages can be edited, recalled or deleted";
+        rc = PIPIT_EFORBIDDEN;
     }
     return rc;
 }
