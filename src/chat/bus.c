@@ -121,39 +121,41 @@ struct user_conns {
     struct conn **conns;
 };
 
-static void deliver_to(const struct bus_event *ev, int64_t user_id,
-                       struct user_conns *uc)
+static long deliver_to(const struct bus_event *ev, int64_t user_id, struct user_conns *uc)
 {
     if (user_id == ev->skip_user) {
-        return;
+        return 0;
     }
     for (size_t i = 0; i < uc->n; i++) {
         /* A send that fails closes or drops the connection; the rest go on. */
         ws_conn_send_text(uc->conns[i], ev->text, ev->len);
     }
+    return (long)uc->n;
 }
 
 static void deliver(struct worker *w, const struct bus_event *ev)
 {
     const struct user_set *to = ev->to;
+    long n = 0;
 
     if (to->n <= w->by_user.len) {
         for (size_t i = 0; i < to->n; i++) {
             struct user_conns *uc = intmap_get(&w->by_user, to->ids[i]);
 
             if (uc != NULL) {
-                deliver_to(ev, to->ids[i], uc);
+                n += deliver_to(ev, to->ids[i], uc);
             }
         }
-        return;
-    }
-    for (size_t i = 0; i < w->by_user.cap; i++) {
-        struct intmap_slot *s = &w->by_user.slots[i];
+    } else {
+        for (size_t i = 0; i < w->by_user.cap; i++) {
+            struct intmap_slot *s = &w->by_user.slots[i];
 
-        if (s->key != 0 && user_set_has(to, s->key)) {
-            deliver_to(ev, s->key, s->value);
+            if (s->key != 0 && user_set_has(to, s->key)) {
+                n += deliver_to(ev, s->key, s->value);
+            }
         }
     }
+    atomic_fetch_add_explicit(&w->srv->metrics.chat_deliveries, n, memory_order_relaxed);
 }
 
 struct delivery_job {
@@ -182,6 +184,7 @@ void bus_flush(struct server *srv, struct bus_batch *b)
     if (b->n == 0) {
         return;
     }
+    atomic_fetch_add_explicit(&srv->metrics.chat_events, (long)b->n, memory_order_relaxed);
     for (int i = 0; i < srv->nworkers; i++) {
         struct delivery_job *dj = xmalloc(sizeof(*dj) + b->n * sizeof(dj->evs[0]));
 

@@ -227,9 +227,29 @@ json_t *chat_event_json(const struct store_event *ev)
     return o;
 }
 
-int chat_collect_event(void *arg, const struct store_event *ev)
+void chat_page_init(struct chat_page *p, int64_t limit, size_t budget)
 {
-    json_array_append_new(arg, chat_event_json(ev));
+    p->events = json_array();
+    p->limit = limit;
+    p->budget = budget;
+    p->bytes = 0;
+    p->more = false;
+}
+
+int chat_page_add(void *page, const struct store_event *ev)
+{
+    struct chat_page *p = page;
+    /* The stored texts plus room for the fixed fields: close enough to the wire size. */
+    size_t size = 160 + (ev->body != NULL ? strlen(ev->body) : 0) +
+                  (ev->meta != NULL ? strlen(ev->meta) : 0);
+
+    if ((int64_t)json_array_size(p->events) >= p->limit ||
+        (p->bytes + size > p->budget && json_array_size(p->events) > 0)) {
+        p->more = true;
+        return 1;
+    }
+    p->bytes += size;
+    json_array_append_new(p->events, chat_event_json(ev));
     return 0;
 }
 
@@ -455,6 +475,7 @@ static int set_last_message(void *arg, const struct store_event *ev)
 struct peer_search {
     int64_t me;
     json_t *conv;
+    struct presence *presence;
 };
 
 static int find_peer(void *arg, const struct store_member *m)
@@ -464,12 +485,17 @@ static int find_peer(void *arg, const struct store_member *m)
     if (m->user_id == ps->me) {
         return 0;
     }
-    json_object_set_new(ps->conv, "peer", json_pack("{s:I,s:s}", "id", (json_int_t)m->user_id,
-                                                    "username", m->username));
+    int64_t last_seen;
+    bool online = presence_get(ps->presence, m->user_id, &last_seen);
+
+    json_object_set_new(ps->conv, "peer",
+                        json_pack("{s:I,s:s,s:b,s:o}", "id", (json_int_t)m->user_id, "username",
+                                  m->username, "online", online, "last_seen",
+                                  last_seen != 0 ? json_integer(last_seen) : json_null()));
     return 1;
 }
 
-json_t *chat_conv_json(struct store_conn *sc, const struct store_conv *c,
+json_t *chat_conv_json(struct chat_call *k, struct store_conn *sc, const struct store_conv *c,
                        const struct store_member *me)
 {
     json_t *o = json_pack("{s:I,s:s,s:o,s:o,s:o,s:o,s:b,s:I,s:I,s:I,s:I,s:I,s:s}", "id",
@@ -495,7 +521,7 @@ json_t *chat_conv_json(struct store_conn *sc, const struct store_conv *c,
     }
     store_last_message(sc, c->id, me->user_id, me->joined_seq, set_last_message, o);
     if (strcmp(c->type, "direct") == 0) {
-        struct peer_search ps = { me->user_id, o };
+        struct peer_search ps = { me->user_id, o, k->srv->presence };
 
         store_member_list(sc, c->id, find_peer, &ps);
     }

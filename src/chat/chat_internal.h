@@ -75,10 +75,23 @@ int chat_access(struct chat_call *k, struct store_conn *sc, int64_t conv_id,
 /* ---- JSON ---- */
 /* An event as clients see it (live, history, sync). */
 json_t *chat_event_json(const struct store_event *ev);
-int chat_collect_event(void *arg, const struct store_event *ev); /* arg: json array */
+/*
+ * A page of events for history and sync: at most `limit`, and no more bytes than
+ * `budget` (at least one event), so an answer always fits a client's send queue.
+ * Fetch limit + 1 rows; `more` says whether anything was left out.
+ */
+struct chat_page {
+    json_t *events;
+    int64_t limit;
+    size_t budget;
+    size_t bytes;
+    bool more;
+};
+void chat_page_init(struct chat_page *p, int64_t limit, size_t budget);
+int chat_page_add(void *page, const struct store_event *ev); /* a store callback */
 json_t *chat_member_json(const struct store_member *m);
 /* The conversation as `me` sees it: read position, unread, last message, peer. */
-json_t *chat_conv_json(struct store_conn *sc, const struct store_conv *c,
+json_t *chat_conv_json(struct chat_call *k, struct store_conn *sc, const struct store_conv *c,
                        const struct store_member *me);
 
 /* ---- writes (writer thread) ---- */

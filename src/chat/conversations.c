@@ -55,7 +55,7 @@ static int answer_conv(struct chat_call *k, struct store_conn *sc, int64_t conv_
     if (rc != 0) {
         return rc;
     }
-    k->result = chat_conv_json(sc, &conv, &me);
+    k->result = chat_conv_json(k, sc, &conv, &me);
     store_conv_cleanup(&conv);
     return 0;
 }
@@ -235,12 +235,18 @@ int conv_create(struct chat_call *k, struct store_conn *sc)
     return PIPIT_EBAD_REQUEST;
 }
 
+struct conv_walk {
+    struct chat_call *k;
+    struct store_conn *sc;
+    json_t *convs;
+};
+
 static int collect_conv(void *arg, const struct store_conv *c, const struct store_member *m)
 {
-    void **a = arg;
+    struct conv_walk *w = arg;
 
     if (m->left_seq == 0) {
-        json_array_append_new(a[0], chat_conv_json(a[1], c, m));
+        json_array_append_new(w->convs, chat_conv_json(w->k, w->sc, c, m));
     }
     return 0;
 }
@@ -248,8 +254,8 @@ static int collect_conv(void *arg, const struct store_conv *c, const struct stor
 int conv_list(struct chat_call *k, struct store_conn *sc)
 {
     json_t *arr = json_array();
-    void *a[2] = { arr, sc };
-    int rc = store_conv_list_for_user(sc, k->who.user_id, collect_conv, a);
+    struct conv_walk w = { k, sc, arr };
+    int rc = store_conv_list_for_user(sc, k->who.user_id, collect_conv, &w);
 
     if (rc != 0) {
         json_decref(arr);

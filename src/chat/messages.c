@@ -185,6 +185,7 @@ int msg_send(struct chat_call *k, struct store_conn *sc)
     if (rc == 0) {
         answer_event(k, &ev);
         k->status = 201;
+        atomic_fetch_add_explicit(&k->srv->metrics.chat_messages, 1, memory_order_relaxed);
     }
     return rc;
 }
@@ -421,21 +422,17 @@ static int paging(struct chat_call *k, int64_t *before, int64_t *after, int64_t 
     return rc;
 }
 
-/* Trims a fetched page of limit + 1 to limit and says whether there was more. */
-static bool trim_page(json_t *events, int64_t limit)
+/* Bytes of events one answer may carry: well inside the client's send queue. */
+static size_t answer_budget(struct chat_call *k)
 {
-    if ((int64_t)json_array_size(events) > limit) {
-        json_array_remove(events, json_array_size(events) - 1);
-        return true;
-    }
-    return false;
+    return (size_t)k->srv->cfg.ws_send_queue_max / 4;
 }
 
 int msg_history(struct chat_call *k, struct store_conn *sc)
 {
     struct store_member me;
     int64_t conv_id, before, after, limit, floor_seq;
-    json_t *events;
+    struct chat_page page;
     bool newest_first;
     int rc = chat_arg_id(k, "conv", &conv_id);
 
@@ -454,15 +451,14 @@ int msg_history(struct chat_call *k, struct store_conn *sc)
     if (after < floor_seq) {
         after = floor_seq;
     }
-    events = json_array();
+    chat_page_init(&page, limit, answer_budget(k));
     rc = store_events_range(sc, conv_id, k->who.user_id, after, before, (int)limit + 1,
-                            newest_first, chat_collect_event, events);
+                            newest_first, chat_page_add, &page);
     if (rc != 0) {
-        json_decref(events);
+        json_decref(page.events);
         return rc;
     }
-    k->result = json_pack("{s:b}", "has_more", trim_page(events, limit));
-    json_object_set_new(k->result, "events", events);
+    k->result = json_pack("{s:o,s:b}", "events", page.events, "has_more", page.more);
     return 0;
 }
 
@@ -476,6 +472,8 @@ struct sync_walk {
     json_t *convs;
     json_t *removed;
     int64_t limit;
+    size_t budget;              /* bytes left for this answer */
+    bool more;                  /* conversations were left for the next sync */
     int rc;
 };
 
@@ -503,10 +501,10 @@ static json_t *find_gap(json_t *events, int64_t expected, int64_t last_seq, bool
 static int sync_conv(void *arg, const struct store_conv *c, const struct store_member *m)
 {
     struct sync_walk *w = arg;
+    struct chat_page page;
     char key[24];
-    json_t *held, *events, *entry, *gap;
+    json_t *held, *entry, *gap;
     int64_t from;
-    bool more;
 
     snprintf(key, sizeof(key), "%lld", (long long)c->id);
     held = json_object_get(w->held, key);
@@ -524,17 +522,21 @@ static int sync_conv(void *arg, const struct store_conv *c, const struct store_m
     if (from < m->joined_seq - 1) {
         from = m->joined_seq - 1;
     }
-    events = json_array();
+    if (w->budget == 0) {
+        w->more = true; /* the next sync picks it up */
+        return 0;
+    }
+    chat_page_init(&page, w->limit, w->budget);
     w->rc = store_events_range(w->sc, c->id, w->k->who.user_id, from, 0, (int)w->limit + 1,
-                               false, chat_collect_event, events);
+                               false, chat_page_add, &page);
     if (w->rc != 0) {
-        json_decref(events);
+        json_decref(page.events);
         return 1;
     }
-    more = trim_page(events, w->limit);
-    entry = json_pack("{s:o,s:o,s:b}", "conv", chat_conv_json(w->sc, c, m), "events", events,
-                      "has_more", more);
-    gap = find_gap(events, from + 1, c->last_seq, more);
+    w->budget = page.bytes < w->budget ? w->budget - page.bytes : 0;
+    entry = json_pack("{s:o,s:o,s:b}", "conv", chat_conv_json(w->k, w->sc, c, m), "events",
+                      page.events, "has_more", page.more);
+    gap = find_gap(page.events, from + 1, c->last_seq, page.more);
     if (gap != NULL) {
         json_object_set_new(entry, "gap", gap);
     }
@@ -544,7 +546,7 @@ static int sync_conv(void *arg, const struct store_conv *c, const struct store_m
 
 int msg_sync(struct chat_call *k, struct store_conn *sc)
 {
-    struct sync_walk w = { .k = k, .sc = sc };
+    struct sync_walk w = { .k = k, .sc = sc, .budget = answer_budget(k) };
     json_t *held = json_object_get(k->args, "convs");
     bool has_limit;
     const char *key;
@@ -589,6 +591,7 @@ int msg_sync(struct chat_call *k, struct store_conn *sc)
         json_decref(w.removed);
         return rc;
     }
-    k->result = json_pack("{s:o,s:o}", "convs", w.convs, "removed", w.removed);
+    k->result = json_pack("{s:o,s:o,s:b}", "convs", w.convs, "removed", w.removed, "more",
+                          w.more);
     return 0;
 }

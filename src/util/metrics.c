@@ -55,11 +55,21 @@ int metrics_render(struct metrics *m, struct buf *out, const char *(*route_name)
         "# HELP pipit_store_writes_total Store writes committed.\n"
         "# TYPE pipit_store_writes_total counter\n"
         "pipit_store_writes_total %ld\n"
+        "# HELP pipit_chat_messages_total Chat messages stored.\n"
+        "# TYPE pipit_chat_messages_total counter\n"
+        "pipit_chat_messages_total %ld\n"
+        "# HELP pipit_chat_events_total Chat events published (each once, whatever its audience).\n"
+        "# TYPE pipit_chat_events_total counter\n"
+        "pipit_chat_events_total %ld\n"
+        "# HELP pipit_chat_deliveries_total Chat event frames written to sessions.\n"
+        "# TYPE pipit_chat_deliveries_total counter\n"
+        "pipit_chat_deliveries_total %ld\n"
         "# HELP pipit_http_requests_total HTTP requests answered, by route and status.\n"
         "# TYPE pipit_http_requests_total counter\n",
         rd(&m->connections), rd(&m->connections_total), rd(&m->ws_sessions),
         rd(&m->ws_frames_in), rd(&m->ws_frames_out), rd(&m->store_commits),
-        rd(&m->store_writes));
+        rd(&m->store_writes), rd(&m->chat_messages), rd(&m->chat_events),
+        rd(&m->chat_deliveries));
 
     for (int r = 0; rc == 0 && r < nroutes && r < METRICS_MAX_ROUTES; r++) {
         for (int s = 0; rc == 0 && s < METRICS_NSTATUS; s++) {

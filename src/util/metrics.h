@@ -36,6 +36,9 @@ struct metrics {
     atomic_long ws_frames_out;
     atomic_long store_commits;      /* transactions committed by the writer */
     atomic_long store_writes;       /* write jobs committed */
+    atomic_long chat_messages;      /* messages stored (not counting duplicates) */
+    atomic_long chat_events;        /* events published to sessions, before fan-out */
+    atomic_long chat_deliveries;    /* event frames written to sessions */
     atomic_long http[METRICS_MAX_ROUTES][METRICS_NSTATUS];
 };
 
