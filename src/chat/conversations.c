@@ -3,7 +3,8 @@
  *
  * Every membership change is a timeline event with its own seq (so sync
  * covers it) and reaches the members' sessions; a member who leaves or is
- * removed gets the event too. Ranks: owner > admin > member; a member may act
+ * removed gets the event too. A group's creation is one conv_created event
+ * at seq 1, whatever the number of initial members. Ranks: owner > admin > member; a member may act
  * on another only from a higher rank.
  */
 #include <stdio.h>
@@ -196,21 +197,26 @@ static int create_group(struct chat_call *k, struct store_conn *sc)
     conv.created_at = k->now;
     rc = store_conv_insert(sc, &conv, NULL);
     store_conv_cleanup(&conv);
-    /* All initial members are members from seq 1: creation is one step. The
-     * creator's "joined" comes first, as owner. */
+    /* Creation is one step and one event: every initial member is a member from
+     * seq 1, and one conv_created event (not one "joined" per member, which would
+     * be members² deliveries) tells them all. */
     for (size_t m = 0; rc == 0 && m < to->n; m++) {
         rc = store_member_join(sc, conv.id, to->ids[m],
                                to->ids[m] == k->who.user_id ? "owner" : "member", 1, k->now);
     }
     if (rc == 0) {
-        rc = member_event(k, sc, conv.id, 0, "joined", k->who.user_id, "owner", 0,
-                          user_set_ref(to));
-    }
-    for (size_t m = 0; rc == 0 && m < to->n; m++) {
-        if (to->ids[m] != k->who.user_id) {
-            rc = member_event(k, sc, conv.id, 0, "joined", to->ids[m], "member", 0,
-                              user_set_ref(to));
-        }
+        json_t *meta = json_pack("{s:s,s:o,s:I}", "type", "group", "title",
+                                 json_object_get(k->args, "title") != NULL
+                                     ? json_deep_copy(json_object_get(k->args, "title"))
+                                     : json_null(),
+                                 "member_count", (json_int_t)to->n);
+        char *text = json_dumps(meta, JSON_COMPACT);
+        struct store_event ev = { .conv_id = conv.id, .kind = "conv_created",
+                                  .sender = k->who.user_id, .meta = text };
+
+        json_decref(meta);
+        rc = chat_append(k, sc, &ev, user_set_ref(to));
+        free(text);
     }
     user_set_unref(to);
     k->touched_conv = conv.id;
