@@ -77,10 +77,13 @@ docs-check: build
 	@$(BUILD)/pipitd --print-config-docs | diff -u docs/config.md - \
 	    || (echo "docs/config.md is stale: run 'make docs'"; exit 1)
 
-# Benchmarks (not part of make test): see bench/README.md.
+# Benchmarks (not part of make test): see bench/README.md and bench/RESULTS.md.
+# About three minutes: REST, idle sessions, 1:1 chat (max rate, then paced), fan-out.
 bench: deps build
 	bench/http_rps.sh $(BUILD)/pipitd
 	bench/idle_connections.sh $(BUILD) 10000 4
+	bench/chat_pairs.sh $(BUILD) 500 8 2
+	bench/chat_fanout.sh $(BUILD) 1000 1000 16 2
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -8,8 +8,9 @@ build=${1:-build}
 conns=${2:-10000}
 procs=${3:-4}
 . "$(dirname "$0")/lib.sh"
+machine_load
 start_pipitd "$build/pipitd"
 sleep 0.5
 echo "server: 1 worker thread on CPU 0; pipit-loadgen: $procs processes on CPU 1"
 taskset -c 1 "$build/pipit-loadgen" --port "$port" --token "$token" --server-pid "$pid" \
-    --conns "$conns" --procs "$procs"
+    --mode idle --conns "$conns" --procs "$procs"

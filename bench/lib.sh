@@ -22,3 +22,13 @@ start_pipitd() {
         -d "{\"username\":\"admin\",\"password\":\"$(cat "$tmp/data/initial-admin-password")\"}" |
         /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 }
+
+# machine_load: prints how busy the CPUs were over the last second, before the
+# benchmark starts (figures taken on a busy machine say little; see RESULTS.md).
+machine_load() {
+    local a b
+    a=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
+    echo "$a $b" | awk '{busy=$3-$1; idle=$4-$2; printf "machine before start: %.0f%% busy over 1 s (%d CPUs)\n", 100*busy/(busy+idle), '"$(nproc)"'}'
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# 1:1 chat throughput and latency: P pairs of users, one direct conversation each;
+# every sender keeps W `send` ops in flight, every receiver counts ev:"message".
+# Runs pipit-loadgen three times on the same server: unpaced (max rate), then paced
+# at half the measured maximum, then paced at 20,000 msgs/s (half the 40k target).
+# Server (one worker + store threads) pinned to CPU 0, load generator to CPU 1.
+# Bounded: warm-up + measurement + 1 s tail per run, and the generator's deadlines.
+#   bench/chat_pairs.sh BUILD_DIR [PAIRS] [WINDOW] [PROCS]
+#   env: BENCH_SECONDS (measured, default 10), BENCH_WARMUP (default 3),
+#        PACED_RATES (default "half 20000"; "half" = half the measured maximum)
+set -euo pipefail
+build=${1:-build}
+pairs=${2:-500}
+window=${3:-8}
+procs=${4:-2}
+secs=${BENCH_SECONDS:-10}
+warm=${BENCH_WARMUP:-3}
+rates=${PACED_RATES:-half 20000}
+here=$(dirname "$0")
+. "$here/lib.sh"
+machine_load
+start_pipitd "$build/pipitd"
+/usr/bin/python3 "$here/chat_setup.py" --data-dir "$tmp/data" --port "$port" \
+    --out "$tmp/setup" pairs --pairs "$pairs"
+echo "server: 1 worker thread + store threads on CPU 0; pipit-loadgen: $procs processes on CPU 1"
+
+run() {
+    echo "\$ pipit-loadgen --mode pairs --procs $procs --warmup $warm --duration $secs $*"
+    taskset -c 1 "$build/pipit-loadgen" --mode pairs --port "$port" --setup "$tmp/setup" \
+        --procs "$procs" --warmup "$warm" --duration "$secs" --server-pid "$pid" "$@" \
+        | tee "$tmp/out" || true
+}
+
+echo "== max rate: $pairs pairs, window $window per sender"
+run --window "$window"
+max=$(sed -n 's/^RESULT .*delivered_per_s=\([0-9]*\).*/\1/p' "$tmp/out")
+for r in $rates; do
+    [ "$r" = half ] && r=$(( ${max:-0} / 2 ))
+    [ "$r" -gt 0 ] || continue
+    echo "== paced: $r msgs/s in total (window 64 per sender)"
+    run --window 64 --rate "$r"
+done
