@@ -398,7 +398,7 @@ int msg_typing(struct chat_call *k, struct store_conn *sc)
 static int paging(struct chat_call *k, int64_t *before, int64_t *after, int64_t *limit,
                   int64_t default_limit)
 {
-    bool has_before, has_after, has_limit;
+    bool has_before = false, has_after = false, has_limit = false;
     int rc = chat_arg_opt_int(k, "before", 1, INT64_MAX, before, &has_before);
 
     if (rc == 0) {

@@ -87,6 +87,7 @@ void conn_set_send_cap(struct conn *c, size_t max)
 static void conn_close_now(struct conn *c)
 {
     c->closing = true;
+    list_unlink(&c->dirty_node);
     wheel_cancel(&c->timer);
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_close((uv_handle_t *)&c->tcp, on_close);
@@ -230,14 +231,14 @@ static void conn_start_write(struct conn *c)
 }
 
 /*
- * Bytes for the socket: written at once when nothing is queued (one writev for
- * all pieces), the rest queued. The cap applies to the whole call up front, so
- * a refused send queues nothing.
+ * Bytes for the socket: queued, and written once per loop turn by
+ * conn_flush_dirty() (one write for every frame and answer a turn produced,
+ * instead of one per frame; see worker.c on_flush). The cap applies to the whole call up front, so a
+ * refused send queues nothing.
  */
 static int conn_raw_sendv(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
     size_t total = 0;
-    size_t skip = 0;
 
     for (unsigned i = 0; i < nbufs; i++) {
         total += bufs[i].len;
@@ -245,36 +246,59 @@ static int conn_raw_sendv(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
     if (total > c->send_cap || conn_pending(c) > c->send_cap - total) {
         return PIPIT_EPAYLOAD_TOO_LARGE;
     }
-    if (conn_pending(c) == 0 && total > 0) {
-        int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
-
-        if (n > 0) {
-            skip = (size_t)n;
-            c->last_progress = worker_now(c->w);
-        } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-            conn_close(c, false);
-            return 0;
-        }
-        if (skip == total) {
-            return 0;
-        }
-    }
     for (unsigned i = 0; i < nbufs; i++) {
-        size_t len = bufs[i].len;
-
-        if (skip >= len) {
-            skip -= len;
-            continue;
-        }
-        if (buf_append(&c->out, bufs[i].base + skip, len - skip) != 0) {
+        if (buf_append(&c->out, bufs[i].base, bufs[i].len) != 0) {
             return PIPIT_EPAYLOAD_TOO_LARGE;
         }
-        skip = 0;
     }
-    if (c->wreq == NULL) {
-        conn_start_write(c);
+    /* With a write in flight, its completion takes the rest (on_write). */
+    if (c->wreq == NULL && c->out.len > 0 && list_empty(&c->dirty_node)) {
+        if (list_empty(&c->w->dirty)) {
+            worker_want_flush(c->w);
+        }
+        list_append(&c->w->dirty, &c->dirty_node);
     }
     return 0;
+}
+
+/* Writes what c queued this turn: at once if the kernel takes it, else in the background. */
+static void conn_flush(struct conn *c)
+{
+    int n;
+
+    list_unlink(&c->dirty_node);
+    if (c->closing || c->wreq != NULL || c->out.len == 0) {
+        return;
+    }
+    n = uv_try_write((uv_stream_t *)&c->tcp, &(uv_buf_t){ c->out.data, c->out.len }, 1);
+    if (n > 0) {
+        buf_consume(&c->out, (size_t)n);
+        c->last_progress = worker_now(c->w);
+    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+        conn_close(c, false);
+        return;
+    }
+    if (c->out.len > 0) {
+        conn_start_write(c);
+    } else if (c->close_when_flushed) {
+        conn_close_flushed(c);
+    } else if (c->proto == CONN_WS) {
+        ws_conn_on_drain(c);
+    } else {
+        http_conn_on_drain(c);
+    }
+}
+
+void conn_flush_dirty(struct worker *w)
+{
+    /* A drain callback may queue more and re-mark a connection: loop until quiet. */
+    while (!list_empty(&w->dirty)) {
+        struct conn *c = list_entry(w->dirty.next, struct conn, dirty_node);
+
+        conn_ref(c);
+        conn_flush(c);
+        conn_unref(c);
+    }
 }
 
 static int conn_raw_send(struct conn *c, const char *data, size_t len)
@@ -532,6 +556,7 @@ void conn_accept(struct worker *w, uv_stream_t *listener)
     buf_init(&c->inflight, CONN_DEFAULT_SEND_CAP);
     wheel_timer_init(&c->timer, on_timer);
     list_append(&w->conns, &c->node);
+    list_init(&c->dirty_node);
     w->nconns++;
 
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {

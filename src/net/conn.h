@@ -42,6 +42,7 @@ struct conn {
     uv_tcp_t tcp;              /* first: the handle's address is the conn's */
     struct worker *w;          /* borrowed */
     struct list node;          /* in w->conns */
+    struct list dirty_node;    /* in w->dirty while output waits for this turn's flush */
     uint64_t id;
     int refs;
     char peer[64];             /* "ip:port" */
@@ -83,6 +84,8 @@ void conn_set_send_cap(struct conn *c, size_t max);
 /* Starts closing: at once, or after pending output is written when flush is set. */
 void conn_close(struct conn *c, bool flush);
 void conn_pause_read(struct conn *c);
+/* Worker loop, once per turn: writes the output every connection queued. */
+void conn_flush_dirty(struct worker *w);
 void conn_resume_read(struct conn *c);
 
 void conn_ref(struct conn *c);

@@ -154,6 +154,26 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
+/*
+ * Output queued during a loop turn is written at the start of the next one, one
+ * write per connection (an active idle handle keeps the loop from sleeping in
+ * between), so everything a turn produced for a socket goes in one syscall.
+ */
+static void on_flush(uv_idle_t *h)
+{
+    struct worker *w = h->data;
+
+    conn_flush_dirty(w);
+    if (list_empty(&w->dirty)) {
+        uv_idle_stop(h);
+    }
+}
+
+void worker_want_flush(struct worker *w)
+{
+    uv_idle_start(&w->flusher, on_flush);
+}
+
 static void worker_thread(void *arg)
 {
     struct worker *w = arg;
@@ -179,6 +199,7 @@ static void worker_maybe_finish(struct worker *w)
         drain_inbox(w);
         uv_close((uv_handle_t *)&w->ticker, on_handle_closed);
         uv_close((uv_handle_t *)&w->wake, on_handle_closed);
+        uv_close((uv_handle_t *)&w->flusher, on_handle_closed);
     }
 }
 
@@ -240,6 +261,7 @@ static void worker_destroy_unstarted(struct worker *w)
     uv_close((uv_handle_t *)&w->listener, NULL);
     uv_close((uv_handle_t *)&w->ticker, NULL);
     uv_close((uv_handle_t *)&w->wake, NULL);
+    uv_close((uv_handle_t *)&w->flusher, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
     uv_mutex_destroy(&w->inbox_lock);
@@ -255,6 +277,7 @@ static int worker_init(struct server *srv, int id, int fd, struct worker **out)
     w->srv = srv;
     w->log.worker = id;
     list_init(&w->conns);
+    list_init(&w->dirty);
     uv_loop_init(&w->loop);
     uv_mutex_init(&w->inbox_lock);
     uv_async_init(&w->loop, &w->wake, on_wake);
@@ -263,6 +286,8 @@ static int worker_init(struct server *srv, int id, int fd, struct worker **out)
     w->ticker.data = w;
     wheel_init(&w->wheel, worker_now(w));
     uv_timer_start(&w->ticker, on_tick, WHEEL_TICK_MS, WHEEL_TICK_MS);
+    uv_idle_init(&w->loop, &w->flusher);
+    w->flusher.data = w;
 
     uv_tcp_init(&w->loop, &w->listener);
     w->listener.data = w;

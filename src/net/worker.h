@@ -51,6 +51,8 @@ struct worker {
     uv_tcp_t listener;
     uv_async_t wake;
     uv_timer_t ticker;
+    uv_idle_t flusher;         /* runs conn_flush_dirty() while `dirty` is not empty */
+    struct list dirty;         /* connections with output queued this turn */
     struct wheel wheel;
     struct log_ctx log;
 
@@ -85,6 +87,9 @@ void worker_free_all(struct server *srv);
  * messages are never lost nor leaked; such jobs must not assume the loop thread.
  */
 void worker_post(struct worker *w, struct job *j);
+
+/* conn.c: a connection queued output; flush before the loop next waits. */
+void worker_want_flush(struct worker *w);
 
 /* conn.c tells the worker a connection was freed. */
 void worker__conn_gone(struct worker *w);
