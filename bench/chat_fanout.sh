@@ -15,7 +15,7 @@ timeout=${BENCH_TIMEOUT:-60}
 here=$(dirname "$0")
 . "$here/lib.sh"
 machine_load
-start_pipitd "$build/pipitd"
+start_pipitd "$build/pipitd" ${PIPITD_ARGS:-}
 /usr/bin/python3 "$here/chat_setup.py" --data-dir "$tmp/data" --port "$port" \
     --out "$tmp/setup" fanout --members "$members"
 echo "server: 1 worker thread + store threads on CPU 0; pipit-loadgen: $procs processes on CPU 1"

@@ -240,6 +240,26 @@ int ws_codec_feed(struct ws_codec *wc, const void *data, size_t len)
     return rc;
 }
 
+size_t ws_frame_header(uint8_t opcode, size_t len, uint8_t out[10])
+{
+    out[0] = (uint8_t)(0x80 | (opcode & 0x0f)); /* FIN */
+    if (len < 126) {
+        out[1] = (uint8_t)len;
+        return 2;
+    }
+    if (len <= 0xffff) {
+        out[1] = 126;
+        out[2] = (uint8_t)(len >> 8);
+        out[3] = (uint8_t)len;
+        return 4;
+    }
+    out[1] = 127;
+    for (int i = 0; i < 8; i++) {
+        out[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+    }
+    return 10;
+}
+
 int ws_codec_queue(struct ws_codec *wc, uint8_t opcode, const void *data, size_t len)
 {
     struct wslay_event_msg msg = { opcode, data, len };

@@ -71,6 +71,14 @@ int ws_codec_queue_close(struct ws_codec *wc, uint16_t code, const char *reason)
 /* Frees the wslay context if no message is half-read, queued or closing. */
 void ws_codec_release_idle(struct ws_codec *wc);
 
+/*
+ * Writes the header of an unfragmented, unmasked server frame (RFC 6455 §5.2)
+ * into out; returns its length (2, 4 or 10). With nothing queued in the codec, a
+ * data frame can go straight to the socket as header + payload, without wslay
+ * copying the payload once more per recipient.
+ */
+size_t ws_frame_header(uint8_t opcode, size_t len, uint8_t out[10]);
+
 /* Bytes queued and not yet emitted. */
 size_t ws_codec_queued(const struct ws_codec *wc);
 bool ws_codec_close_sent(const struct ws_codec *wc);

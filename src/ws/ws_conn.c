@@ -207,11 +207,25 @@ int ws_conn_send_text(struct conn *c, const char *data, size_t len)
     if (ws_backlog_exceeded(c, len)) {
         return PIPIT_EUNAVAILABLE;
     }
+    atomic_fetch_add_explicit(&srv->metrics.ws_frames_out, 1, memory_order_relaxed);
+    if (ws_codec_queued(&ws->codec) == 0) {
+        /* The fast path (fan-out): header + payload straight into the socket's queue. */
+        uint8_t hdr[10];
+        uv_buf_t bufs[2] = {
+            uv_buf_init((char *)hdr, (unsigned)ws_frame_header(WSLAY_TEXT_FRAME, len, hdr)),
+            uv_buf_init((char *)data, (unsigned)len),
+        };
+
+        if (conn_sendv(c, bufs, 2) != 0) {
+            conn_close(c, false);
+            return PIPIT_EUNAVAILABLE;
+        }
+        return 0;
+    }
     if (ws_codec_queue(&ws->codec, WSLAY_TEXT_FRAME, data, len) != 0) {
         conn_close(c, false);
         return PIPIT_EUNAVAILABLE;
     }
-    atomic_fetch_add_explicit(&srv->metrics.ws_frames_out, 1, memory_order_relaxed);
     ws_flush(c);
     return 0;
 }

@@ -597,6 +597,27 @@ static void test_queue_and_flush(void **state)
     }
 }
 
+/* The direct-send header: the three length forms of RFC 6455 §5.2, FIN set, no mask. */
+static void test_frame_header(void **state)
+{
+    uint8_t h[10];
+
+    (void)state;
+    assert_int_equal(ws_frame_header(WSLAY_TEXT_FRAME, 125, h), 2);
+    assert_int_equal(h[0], 0x81);
+    assert_int_equal(h[1], 125);
+    assert_int_equal(ws_frame_header(WSLAY_TEXT_FRAME, 126, h), 4);
+    assert_int_equal(h[1], 126);
+    assert_int_equal(h[2], 0);
+    assert_int_equal(h[3], 126);
+    assert_int_equal(ws_frame_header(WSLAY_TEXT_FRAME, 65535, h), 4);
+    assert_int_equal(h[2], 0xff);
+    assert_int_equal(h[3], 0xff);
+    assert_int_equal(ws_frame_header(WSLAY_TEXT_FRAME, 65536, h), 10);
+    assert_int_equal(h[1], 127);
+    assert_memory_equal(h + 2, "\0\0\0\0\0\1\0\0", 8);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -619,6 +640,7 @@ int main(void)
         T(test_close_echoed),
         T(test_close_without_code_echoed),
         cmocka_unit_test(test_close_with_invalid_code),
+        cmocka_unit_test(test_frame_header),
         T(test_after_close_nothing_delivered),
         T(test_queue_and_flush),
     };
