@@ -274,6 +274,9 @@ static void conn_flush(struct conn *c)
     if (n > 0) {
         buf_consume(&c->out, (size_t)n);
         c->last_progress = worker_now(c->w);
+    }
+    if (c->out.len == 0) {
+        buf_cleanup(&c->out); /* an idle connection keeps no output buffer */
     } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
         conn_close(c, false);
         return;
