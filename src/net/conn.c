@@ -222,6 +222,7 @@ static void conn_start_write(struct conn *c)
     c->wreq->data = c;
     rc = uv_write(c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc != 0) {
+        log_debug(&c->log, "write failed: %s", uv_strerror(rc));
         PIPIT_FREE(c->wreq);
         conn_close(c, false);
         return;
@@ -274,12 +275,13 @@ static void conn_flush(struct conn *c)
     if (n > 0) {
         buf_consume(&c->out, (size_t)n);
         c->last_progress = worker_now(c->w);
+    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+        log_debug(&c->log, "write failed: %s", uv_strerror(n));
+        conn_close(c, false);
+        return;
     }
     if (c->out.len == 0) {
         buf_cleanup(&c->out); /* an idle connection keeps no output buffer */
-    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-        conn_close(c, false);
-        return;
     }
     if (c->out.len > 0) {
         conn_start_write(c);
