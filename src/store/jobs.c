@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "config/config.h"
@@ -26,6 +27,14 @@
 #define JOBS_QUEUE_MAX 65536
 #define SWEEP_INTERVAL_MS 60000
 #define SWEEP_BATCH 1000
+/*
+ * When a batch shows concurrent writers (two jobs or more) but is far from full,
+ * the writer waits this long for more before committing. A commit's cost is
+ * mostly per transaction (WAL frames for every page touched, the fsync), so at a
+ * few thousand writes a second this turns batches of 2 into batches of 10 for a
+ * quarter of a millisecond of latency. A lone write never waits.
+ */
+#define COMMIT_GATHER_US 250
 
 struct job_queue {
     uv_mutex_t lock;
@@ -222,6 +231,25 @@ static void writer_sweep(struct jobs *js)
     }
 }
 
+/* Tops a small batch of concurrent writes up with those arriving meanwhile. */
+static struct job *gather(struct jobs *js, struct job *batch)
+{
+    struct job *last = batch;
+    size_t n = 1;
+    bool stopping;
+
+    while (last->next != NULL) {
+        last = last->next;
+        n++;
+    }
+    if (n < 2 || n * 4 > js->batch_max) {
+        return batch;
+    }
+    usleep(COMMIT_GATHER_US);
+    last->next = queue_take(&js->writes, js->batch_max - n, 0, &stopping);
+    return batch;
+}
+
 static void writer_thread(void *arg)
 {
     struct jobs *js = arg;
@@ -234,7 +262,7 @@ static void writer_thread(void *arg)
                                        &stopping);
 
         if (batch != NULL) {
-            writer_commit_batch(js, batch);
+            writer_commit_batch(js, gather(js, batch));
             continue;
         }
         if (stopping) {
