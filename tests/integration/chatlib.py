@@ -1,4 +1,4 @@
-"""Shared helpers for the chat integration tests (docs/internals/chat-spec.md).
+"""Shared helpers for the chat integration tests (docs/protocol.md and docs/openapi.yaml).
 
 `Chat` is an authenticated WebSocket session that keeps every event it sees (also
 while it waits for an answer), so a test can look for events afterwards. The REST

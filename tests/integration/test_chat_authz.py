@@ -3,7 +3,7 @@
 One group with an owner, an admin, a member, a muted member, a kicked member and an
 outsider. Non-members (never in it, or kicked) get 404 `not_found` for everything about
 the conversation; a muted member cannot send (403 `muted`) but reads as usual.
-Contract: docs/internals/chat-spec.md.
+Contract: docs/protocol.md and docs/openapi.yaml.
 """
 
 import pytest

@@ -1,7 +1,7 @@
 """Bad input to the chat ops and routes: each gets a clear error code, the WebSocket stays
 usable, and nothing is stored.
 
-Contract: docs/internals/chat-spec.md ("Wrong types / missing fields / limit out of range /
+Contract: docs/protocol.md and docs/openapi.yaml ("Wrong types / missing fields / limit out of range /
 seq < 1 → 400 bad_request").
 """
 

@@ -1,6 +1,6 @@
 """Conversations: direct and group creation, listing, membership, roles, mutes, cap.
 
-Contract: docs/internals/chat-spec.md.
+Contract: docs/protocol.md and docs/openapi.yaml.
 """
 
 import time

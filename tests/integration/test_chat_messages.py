@@ -1,7 +1,7 @@
 """Messages: send (WS and REST), fan-out, cmid idempotency, size cap, edit, recall,
 delete-for-me, read/delivered receipts, typing, presence and history paging.
 
-Contract: docs/internals/chat-spec.md.
+Contract: docs/protocol.md and docs/openapi.yaml.
 """
 
 import time
@@ -200,7 +200,7 @@ def test_every_session_of_every_member_gets_the_message(srv):
 
 def test_sending_session_gets_its_own_message_event(srv):
     """docs/protocol.md, send: "Every member's sessions, the sender's included, get a
-    message event" (chat-spec: "every online session of every member")."""
+    message event" (protocol.md: "every online session of every member")."""
     a, b = users(srv, 2)
     d = create_direct(srv, a, b.id)
     with Chat(srv, a) as w:

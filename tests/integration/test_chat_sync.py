@@ -1,6 +1,6 @@
 """The sync op, visibility from a member's join, and a concurrent-send fan-out check.
 
-Contract: docs/internals/chat-spec.md.
+Contract: docs/protocol.md and docs/openapi.yaml.
 """
 
 import threading
