@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "api/route_path.h"
 #include "http/http_conn.h"
 #include "net/conn.h"
 #include "store/store.h"
@@ -34,7 +35,7 @@ struct api_user {
 /* Per-request state kept by the router in x->ctx. */
 struct api_request {
     json_t *body;              /* parsed JSON body, or NULL */
-    char params[2][128];       /* the path's "{}" segments, percent-decoded; "" when none */
+    char params[ROUTE_MAX_PARAMS][ROUTE_PARAM_MAX]; /* the path's "{}" segments; "" if none */
     bool authenticated;
     struct api_user who;
 };

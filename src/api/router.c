@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "api/route_path.h"
 #include "chat/chat.h"
 #include "server.h"
 #include "util/err.h"
@@ -61,7 +62,6 @@ static const struct route routes[] = {
     { HTTP_POST, "/v1/conversations/{}/messages", "send", NULL, R_AUTH | R_JSON, "send" },
 };
 
-#define MAX_PARAMS 2
 
 #define NROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
 #define ROUTE_STATIC NROUTES
@@ -107,79 +107,6 @@ int api_string_field(json_t *obj, const char *key, const char **out, const char 
     return 0;
 }
 
-/* Matches path against pattern; copies up to MAX_PARAMS "{}" segments into params. */
-static bool match_path(const char *pattern, const char *path, char params[][128])
-{
-    int n = 0;
-
-    params[0][0] = params[1][0] = '\0';
-    while (*pattern != '\0' && *path != '\0') {
-        if (pattern[0] == '{' && pattern[1] == '}') {
-            size_t len = strcspn(path, "/");
-
-            if (len == 0 || len >= 128 || n == MAX_PARAMS) {
-                return false;
-            }
-            memcpy(params[n], path, len);
-            params[n++][len] = '\0';
-            pattern += 2;
-            path += len;
-        } else if (*pattern++ != *path++) {
-            return false;
-        }
-    }
-    return *pattern == '\0' && *path == '\0';
-}
-
-/* "123" → 123; anything else (a name, 0, a sign, overflow) → 0. */
-static int64_t parse_id(const char *s)
-{
-    int64_t v = 0;
-
-    if (*s == '\0' || strlen(s) > 18) {
-        return 0;
-    }
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9') {
-            return 0;
-        }
-        v = v * 10 + (*s - '0');
-    }
-    return v;
-}
-
-/* Copies after/before/limit from the query into args as integers. */
-static int query_numbers(struct http_exchange *x, json_t *args, const char **why)
-{
-    static const char *const keys[] = { "after", "before", "limit" };
-    const char *q = x->query;
-
-    while (*q != '\0') {
-        size_t len = strcspn(q, "&");
-        const char *eq = memchr(q, '=', len);
-
-        for (size_t i = 0; eq != NULL && i < sizeof(keys) / sizeof(keys[0]); i++) {
-            if ((size_t)(eq - q) == strlen(keys[i]) && strncmp(q, keys[i], strlen(keys[i])) == 0) {
-                char num[24];
-                size_t nlen = len - (size_t)(eq + 1 - q);
-
-                if (nlen == 0 || nlen >= sizeof(num) || strspn(eq + 1, "0123456789") < nlen) {
-                    *why = "after, before and limit must be non-negative integers";
-                    return PIPIT_EBAD_REQUEST;
-                }
-                memcpy(num, eq + 1, nlen);
-                num[nlen] = '\0';
-                json_object_set_new(args, keys[i], json_integer(strtoll(num, NULL, 10)));
-            }
-        }
-        q += len;
-        if (*q == '&') {
-            q++;
-        }
-    }
-    return 0;
-}
-
 /* Runs a route's chat action with the body, path parameters and query as arguments. */
 static void run_action(struct http_exchange *x, const struct route *r)
 {
@@ -191,7 +118,7 @@ static void run_action(struct http_exchange *x, const struct route *r)
     int rc = 0;
 
     if (ar->params[0][0] != '\0') {
-        int64_t conv = parse_id(ar->params[0]);
+        int64_t conv = route_id(ar->params[0]);
 
         if (conv == 0) {
             rc = PIPIT_ENOT_FOUND;
@@ -200,13 +127,13 @@ static void run_action(struct http_exchange *x, const struct route *r)
         json_object_set_new(args, "conv", json_integer(conv));
     }
     if (ar->params[1][0] != '\0') {
-        int64_t user = parse_id(ar->params[1]);
+        int64_t user = route_id(ar->params[1]);
 
         json_object_set_new(args, "user", user != 0 ? json_integer(user)
                                                     : json_string(ar->params[1]));
     }
     if (rc == 0 && r->method == HTTP_GET) {
-        rc = query_numbers(x, args, &why);
+        rc = route_query_numbers(x->query, args, &why);
     }
     if (rc != 0) {
         json_decref(args);
@@ -294,10 +221,10 @@ static void api_handle(struct http_exchange *x)
     const char *token;
     int rc;
 
-    char params[MAX_PARAMS][128] = { "", "" };
+    char params[ROUTE_MAX_PARAMS][ROUTE_PARAM_MAX];
 
     for (int i = 0; i < NROUTES; i++) {
-        if (!match_path(routes[i].path, x->path, params)) {
+        if (!route_match(routes[i].path, x->path, params)) {
             continue;
         }
         if (routes[i].method == m) {
