@@ -165,6 +165,22 @@ void conn_close(struct conn *c, bool flush)
     conn_close_flushed(c);
 }
 
+static void conn_start_write(struct conn *c);
+
+/* After a write: more to go, the close that waited for it, or room for the protocol. */
+static void conn_written(struct conn *c)
+{
+    if (conn_pending(c) > 0) {
+        conn_start_write(c);
+    } else if (c->close_when_flushed) {
+        conn_close_flushed(c);
+    } else if (c->proto == CONN_WS) {
+        ws_conn_on_drain(c);
+    } else {
+        http_conn_on_drain(c);
+    }
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     struct conn *c = req->data;
@@ -182,15 +198,7 @@ static void on_write(uv_write_t *req, int status)
         conn_unref(c);
         return;
     }
-    if (conn_pending(c) > 0) {
-        conn_start_write(c);
-    } else if (c->close_when_flushed) {
-        conn_close_flushed(c);
-    } else if (c->proto == CONN_WS) {
-        ws_conn_on_drain(c);
-    } else {
-        http_conn_on_drain(c);
-    }
+    conn_written(c);
     conn_unref(c);
 }
 
@@ -283,15 +291,7 @@ static void conn_flush(struct conn *c)
     if (c->out.len == 0) {
         buf_cleanup(&c->out); /* an idle connection keeps no output buffer */
     }
-    if (c->out.len > 0) {
-        conn_start_write(c);
-    } else if (c->close_when_flushed) {
-        conn_close_flushed(c);
-    } else if (c->proto == CONN_WS) {
-        ws_conn_on_drain(c);
-    } else {
-        http_conn_on_drain(c);
-    }
+    conn_written(c);
 }
 
 void conn_flush_dirty(struct worker *w)
