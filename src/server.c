@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <http_parser.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,7 @@ int server_run(struct server *srv)
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
     uv_thread_t watchdog;
+    sigset_t stop_signals;
     char err[512];
     int rc;
 
@@ -239,6 +241,15 @@ int server_run(struct server *srv)
         }
     }
     srv->throttle = throttle_new(srv->cfg.login_free_attempts, srv->cfg.login_max_delay);
+    /*
+     * SIGTERM and SIGINT are for the main loop only: threads started from here on
+     * inherit a mask that blocks them, so a signal never lands on a worker or a
+     * store thread (where a sanitizer may hold it back until that thread wakes).
+     */
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     srv->presence = presence_new();
     srv->chat = chat_new(srv);
     if (jobs_start(&srv->cfg, &srv->metrics, &srv->jobs, err, sizeof(err)) != 0) {
@@ -265,6 +276,7 @@ int server_run(struct server *srv)
         uv_loop_close(&loop);
         goto fail;
     }
+    pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
     log_notice(NULL, "pipitd listening on %s (%d workers, %s)", srv->listen_text, srv->nworkers,
              srv->tls != NULL ? "TLS" : "plain HTTP");
 
