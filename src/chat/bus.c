@@ -32,6 +32,18 @@ struct user_set *user_set_new(size_t cap)
     return s;
 }
 
+struct user_set *user_set_of(const int64_t *ids, size_t n)
+{
+    struct user_set *s = user_set_new(n);
+
+    if (n > 0) {
+        memcpy(s->ids, ids, n * sizeof(ids[0]));
+    }
+    s->n = n;
+    user_set_sort(s);
+    return s;
+}
+
 static int cmp_id(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;

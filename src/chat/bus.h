@@ -34,6 +34,8 @@ struct user_set {
 };
 
 struct user_set *user_set_new(size_t cap);  /* n = 0; caller fills ids, then sorts */
+/* A sorted set of a copy of ids[0..n). */
+struct user_set *user_set_of(const int64_t *ids, size_t n);
 void user_set_sort(struct user_set *s);     /* sorts and drops duplicates */
 bool user_set_has(const struct user_set *s, int64_t id);
 struct user_set *user_set_ref(struct user_set *s);

@@ -135,17 +135,13 @@ static int collect_member_id(void *arg, const struct store_member *m)
     return 0;
 }
 
-/* Loads a conversation's members into a fresh set; NULL on a store error. */
-static struct user_set *load_members(struct store_conn *sc, int64_t conv_id)
+struct user_set *chat_load_members(struct store_conn *sc, int64_t conv_id)
 {
     struct member_ids mi = { 0 };
     struct user_set *set = NULL;
 
     if (store_member_list(sc, conv_id, collect_member_id, &mi) == 0) {
-        set = user_set_new(mi.n);
-        memcpy(set->ids, mi.ids, mi.n * sizeof(mi.ids[0]));
-        set->n = mi.n;
-        user_set_sort(set);
+        set = user_set_of(mi.ids, mi.n);
     }
     free(mi.ids);
     return set;
@@ -168,7 +164,7 @@ const struct conv_cache *chat_conv_cached(struct chat_call *k, struct store_conn
     cc->group = strcmp(conv.type, "group") == 0;
     cc->muted_all = conv.muted_all;
     store_conv_cleanup(&conv);
-    cc->members = load_members(sc, conv_id);
+    cc->members = chat_load_members(sc, conv_id);
     if (cc->members == NULL) {
         free(cc);
         return NULL;
@@ -707,11 +703,8 @@ static void presence_run(struct job *j, void *ctx)
         free(mi.ids);
         return;
     }
-    to = user_set_new(mi.n);
-    memcpy(to->ids, mi.ids, mi.n * sizeof(mi.ids[0]));
-    to->n = mi.n;
+    to = user_set_of(mi.ids, mi.n);
     free(mi.ids);
-    user_set_sort(to);
     /* Read the state now, not when it changed: the last word is always the truth. */
     online = presence_get(p->srv->presence, p->user_id, &last_seen);
     ev = json_pack("{s:s,s:I,s:b,s:o}", "ev", "presence", "user", (json_int_t)p->user_id,

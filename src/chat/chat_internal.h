@@ -113,6 +113,8 @@ struct conv_cache {
 /* The cached state of conv_id (loaded on a miss); NULL if there is no such conversation. */
 const struct conv_cache *chat_conv_cached(struct chat_call *k, struct store_conn *sc,
                                           int64_t conv_id);
+/* A fresh set of the conversation's current members (any thread); NULL on a store error. */
+struct user_set *chat_load_members(struct store_conn *sc, int64_t conv_id);
 /* Forgets the cached state of conv_id (after a membership or settings change). */
 void chat_conv_changed(struct chat_call *k, int64_t conv_id);
 /* Queues a non-timeline event for the members (or `to`). */

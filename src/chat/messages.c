@@ -343,32 +343,10 @@ int msg_ack(struct chat_call *k, struct store_conn *sc)
     return advance(k, sc, true);
 }
 
-struct id_list {
-    struct user_set *set;
-    size_t cap;
-};
-
-static int collect_id(void *arg, const struct store_member *m)
-{
-    struct id_list *l = arg;
-
-    if (l->set->n == l->cap) {
-        struct user_set *bigger = user_set_new(l->cap * 2);
-
-        memcpy(bigger->ids, l->set->ids, l->set->n * sizeof(l->set->ids[0]));
-        bigger->n = l->set->n;
-        user_set_unref(l->set);
-        l->set = bigger;
-        l->cap *= 2;
-    }
-    l->set->ids[l->set->n++] = m->user_id;
-    return 0;
-}
-
 /* Reader: typing goes to the other members' sessions, and is not stored. */
 int msg_typing(struct chat_call *k, struct store_conn *sc)
 {
-    struct id_list l = { user_set_new(16), 16 };
+    struct user_set *to = NULL;
     int64_t conv_id;
     int rc = chat_arg_id(k, "conv", &conv_id);
     char text[160];
@@ -377,17 +355,15 @@ int msg_typing(struct chat_call *k, struct store_conn *sc)
     if (rc == 0) {
         rc = chat_access(k, sc, conv_id, NULL, NULL);
     }
-    if (rc == 0) {
-        rc = store_member_list(sc, conv_id, collect_id, &l);
+    if (rc == 0 && (to = chat_load_members(sc, conv_id)) == NULL) {
+        rc = PIPIT_ESTORE;
     }
     if (rc != 0) {
-        user_set_unref(l.set);
         return rc;
     }
-    user_set_sort(l.set);
     snprintf(text, sizeof(text), "{\"ev\":\"typing\",\"conv\":%lld,\"user\":%lld}",
              (long long)conv_id, (long long)k->who.user_id);
-    ev = bus_event_new(text, strlen(text), l.set);
+    ev = bus_event_new(text, strlen(text), to);
     ev->skip_user = k->who.user_id;
     bus_batch_add(&k->events, ev);
     k->result = json_object();
