@@ -117,6 +117,11 @@ static void revoke_done(struct job *j)
     struct revoke_job *rj = (struct revoke_job *)j;
     struct worker *w = j->origin;
 
+    if (j->orphaned) {
+        free(rj); /* the worker has stopped: it has no connections to close */
+        return;
+    }
+
     /* A scan of this worker's connections: logout is rare, connections are not. */
     for (struct list *n = w->conns.next; n != &w->conns; n = n->next) {
         struct conn *c = list_entry(n, struct conn, node);

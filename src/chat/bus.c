@@ -9,6 +9,7 @@
  */
 #include "chat/bus.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -272,6 +273,27 @@ bool presence_get(struct presence *p, int64_t user_id, int64_t *last_seen)
     }
     uv_mutex_unlock(&p->lock);
     return online;
+}
+
+void presence_announce(struct server *srv, int64_t user_id, struct user_set *to)
+{
+    struct presence *p = srv->presence;
+    struct presence_entry *e;
+    char text[160], seen[24] = "null";
+    bool online = false;
+
+    uv_mutex_lock(&p->lock);
+    e = intmap_get(&p->users, user_id);
+    if (e != NULL) {
+        online = e->sessions > 0;
+        if (e->last_seen != 0) {
+            snprintf(seen, sizeof(seen), "%lld", (long long)e->last_seen);
+        }
+    }
+    snprintf(text, sizeof(text), "{\"ev\":\"presence\",\"user\":%lld,\"online\":%s,\"last_seen\":%s}",
+             (long long)user_id, online ? "true" : "false", seen);
+    bus_publish(srv, bus_event_new(text, strlen(text), to)); /* lock order: presence, inbox */
+    uv_mutex_unlock(&p->lock);
 }
 
 /* Adds delta to the user's session count; true when it crossed zero. */

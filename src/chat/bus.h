@@ -74,6 +74,14 @@ void presence_free(struct presence *p);
 bool presence_get(struct presence *p, int64_t user_id, int64_t *last_seen);
 
 /*
+ * Publishes {"ev":"presence","user","online","last_seen"} to `to` (taken), with
+ * the state as it is now. Reading and publishing happen under the presence lock,
+ * so of two announcements racing on two threads the later one always carries the
+ * later state: contacts end on the truth.
+ */
+void presence_announce(struct server *srv, int64_t user_id, struct user_set *to);
+
+/*
  * Worker loop: an authenticated session joins / leaves its worker's table.
  * Returns true when this was the user's first (or last) session on the server.
  */

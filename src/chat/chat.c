@@ -694,10 +694,6 @@ static void presence_run(struct job *j, void *ctx)
     struct presence_call *p = (struct presence_call *)j;
     struct member_ids mi = { 0 };
     struct user_set *to;
-    int64_t last_seen;
-    bool online;
-    json_t *ev;
-    char *text;
 
     if (store_contacts(ctx, p->user_id, collect_contact, &mi) != 0 || mi.n == 0) {
         free(mi.ids);
@@ -705,15 +701,7 @@ static void presence_run(struct job *j, void *ctx)
     }
     to = user_set_of(mi.ids, mi.n);
     free(mi.ids);
-    /* Read the state now, not when it changed: the last word is always the truth. */
-    online = presence_get(p->srv->presence, p->user_id, &last_seen);
-    ev = json_pack("{s:s,s:I,s:b,s:o}", "ev", "presence", "user", (json_int_t)p->user_id,
-                   "online", online, "last_seen",
-                   last_seen != 0 ? json_integer(last_seen) : json_null());
-    text = json_dumps(ev, JSON_COMPACT);
-    json_decref(ev);
-    bus_publish(p->srv, bus_event_new(text, strlen(text), to));
-    free(text);
+    presence_announce(p->srv, p->user_id, to);
 }
 
 static void presence_done(struct job *j)

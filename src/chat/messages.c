@@ -479,7 +479,8 @@ static int sync_conv(void *arg, const struct store_conv *c, const struct store_m
     struct sync_walk *w = arg;
     struct chat_page page;
     char key[24];
-    json_t *held, *entry, *gap;
+    json_t *held, *entry, *gap, *conv;
+    char *text;
     int64_t from;
 
     snprintf(key, sizeof(key), "%lld", (long long)c->id);
@@ -509,9 +510,15 @@ static int sync_conv(void *arg, const struct store_conv *c, const struct store_m
         json_decref(page.events);
         return 1;
     }
+    conv = chat_conv_json(w->k, w->sc, c, m);
+    /* The conversation object counts too: it may carry a long announcement and a
+     * large last message. */
+    text = json_dumps(conv, JSON_COMPACT);
+    page.bytes += text != NULL ? strlen(text) : 0;
+    free(text);
     w->budget = page.bytes < w->budget ? w->budget - page.bytes : 0;
-    entry = json_pack("{s:o,s:o,s:b}", "conv", chat_conv_json(w->k, w->sc, c, m), "events",
-                      page.events, "has_more", page.more);
+    entry = json_pack("{s:o,s:o,s:b}", "conv", conv, "events", page.events, "has_more",
+                      page.more);
     gap = find_gap(page.events, from + 1, c->last_seq, page.more);
     if (gap != NULL) {
         json_object_set_new(entry, "gap", gap);

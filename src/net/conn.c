@@ -22,6 +22,9 @@
 /* Longest wait for the peer to close after a lingering close (see conn_linger). */
 #define CONN_LINGER_MS 2000
 
+/* Queued output past this is written at once instead of at the end of the turn. */
+#define CONN_PUSH_AT (64 * 1024)
+
 /* Most bytes handed to one uv_write, so progress shows during big answers. */
 #define CONN_WRITE_SLICE (256 * 1024)
 
@@ -29,6 +32,7 @@
 #define CONN_DEFAULT_SEND_CAP ((size_t)1 << 40)
 
 static void conn_start_write(struct conn *c);
+static bool conn_push(struct conn *c);
 static int conn_flush_tls(struct conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
@@ -45,6 +49,7 @@ static void conn_free(struct conn *c)
     }
     buf_cleanup(&c->out);
     buf_cleanup(&c->inflight);
+    list_unlink(&c->dirty_node);
     list_unlink(&c->node);
     w->nconns--;
     free(c);
@@ -172,7 +177,11 @@ static void conn_written(struct conn *c)
 {
     if (conn_pending(c) > 0) {
         conn_start_write(c);
-    } else if (c->close_when_flushed) {
+        return;
+    }
+    buf_cleanup(&c->inflight); /* nothing queued: no output buffers kept */
+    c->inflight_off = 0;
+    if (c->close_when_flushed) {
         conn_close_flushed(c);
     } else if (c->proto == CONN_WS) {
         ws_conn_on_drain(c);
@@ -260,7 +269,14 @@ static int conn_raw_sendv(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
             return PIPIT_EPAYLOAD_TOO_LARGE;
         }
     }
-    /* With a write in flight, its completion takes the rest (on_write). */
+    /* With a write in flight, its completion takes the rest (on_write). A turn
+     * that queues a lot (a burst of fan-out, big answers) writes as it goes, so
+     * the send-queue cap only ever counts what the peer has not taken. */
+    if (c->wreq == NULL && c->out.len >= CONN_PUSH_AT) {
+        list_unlink(&c->dirty_node);
+        conn_push(c);
+        return 0;
+    }
     if (c->wreq == NULL && c->out.len > 0 && list_empty(&c->dirty_node)) {
         if (list_empty(&c->w->dirty)) {
             worker_want_flush(c->w);
@@ -270,28 +286,37 @@ static int conn_raw_sendv(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
     return 0;
 }
 
-/* Writes what c queued this turn: at once if the kernel takes it, else in the background. */
-static void conn_flush(struct conn *c)
+/* Offers the queued output to the kernel; what it refuses goes out in the background.
+ * Returns false when the connection failed (and is closing). */
+static bool conn_push(struct conn *c)
 {
-    int n;
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &(uv_buf_t){ c->out.data, c->out.len }, 1);
 
-    list_unlink(&c->dirty_node);
-    if (c->closing || c->wreq != NULL || c->out.len == 0) {
-        return;
-    }
-    n = uv_try_write((uv_stream_t *)&c->tcp, &(uv_buf_t){ c->out.data, c->out.len }, 1);
     if (n > 0) {
         buf_consume(&c->out, (size_t)n);
         c->last_progress = worker_now(c->w);
     } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
         log_debug(&c->log, "write failed: %s", uv_strerror(n));
         conn_close(c, false);
+        return false;
+    }
+    if (c->out.len > 0) {
+        conn_start_write(c);
+    }
+    return true;
+}
+
+/* Writes what c queued this turn: at once if the kernel takes it, else in the background. */
+static void conn_flush(struct conn *c)
+{
+    list_unlink(&c->dirty_node);
+    if (c->closing || c->wreq != NULL || c->out.len == 0 || !conn_push(c)) {
         return;
     }
     if (c->out.len == 0) {
         buf_cleanup(&c->out); /* an idle connection keeps no output buffer */
+        conn_written(c);
     }
-    conn_written(c);
 }
 
 void conn_flush_dirty(struct worker *w)

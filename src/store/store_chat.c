@@ -110,8 +110,9 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
                         "e.seq > ?3 AND e.seq < ?4 ORDER BY e.seq DESC LIMIT ?5",
     S(CS_LAST_MESSAGE) = "SELECT " EVENT_COLS " FROM events e WHERE e.conv_id = ?2 AND "
                          "e.seq >= ?3 AND e.kind = 'message' ORDER BY e.seq DESC LIMIT 1",
-    S(CS_UNREAD) = "SELECT count(*) FROM events WHERE conv_id = ? AND seq > ? AND "
-                   "kind = 'message' AND sender <> ? AND recalled = 0",
+    S(CS_UNREAD) = "SELECT count(*) FROM events e WHERE e.conv_id = ?1 AND e.seq > ?2 AND "
+                   "e.kind = 'message' AND e.sender <> ?3 AND e.recalled = 0 AND NOT EXISTS "
+                   "(SELECT 1 FROM hidden_events h WHERE h.user_id = ?3 AND h.event_id = e.id)",
     S(CS_EVENT_SET_BODY) = "UPDATE events SET body = ?, edited_at = ? WHERE conv_id = ? AND seq = ?",
     S(CS_EVENT_RECALL) = "UPDATE events SET body = NULL, recalled = 1 WHERE conv_id = ?1 AND "
                          "(seq = ?2 OR (kind = 'edit' AND target = ?2))",

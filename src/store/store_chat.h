@@ -116,7 +116,7 @@ int store_events_range(struct store_conn *sc, int64_t conv_id, int64_t user_id,
 int store_last_message(struct store_conn *sc, int64_t conv_id, int64_t user_id,
                        int64_t min_seq,
                        int (*cb)(void *arg, const struct store_event *ev), void *arg);
-/* Messages from others above read_seq, not recalled. */
+/* Messages from others above read_seq, not recalled, not deleted by user_id for themselves. */
 int store_unread_count(struct store_conn *sc, int64_t conv_id, int64_t user_id,
                        int64_t read_seq, int64_t *count);
 /* Edits a message's body (and marks it edited). */

@@ -87,3 +87,15 @@ def test_direct_peer_carries_presence(srv):
     peer = poll_until(lambda: (lambda p: p if not p["online"] else None)(
         conv_in_list(srv, a, d)["peer"]), T(5), what="offline")
     assert isinstance(peer["last_seen"], int) and peer["last_seen"] > 0
+
+
+def test_a_message_deleted_for_me_is_not_unread(srv):
+    a, b = users(srv, 2)
+    d = create_direct(srv, a, b.id)["id"]
+    first = rest_send(srv, b, d, {"type": "text", "text": "one"})
+    rest_send(srv, b, d, {"type": "text", "text": "two"})
+    assert conv_in_list(srv, a, d)["unread"] == 2
+    with Chat(srv, a) as w:
+        w.ok("delete", conv=d, seq=first["seq"])
+    assert conv_in_list(srv, a, d)["unread"] == 1
+    assert conv_in_list(srv, b, d)["unread"] == 0
