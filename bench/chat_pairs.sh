@@ -24,11 +24,21 @@ start_pipitd "$build/pipitd" ${PIPITD_ARGS:-}
     --out "$tmp/setup" pairs --pairs "$pairs"
 echo "server: 1 worker thread + store threads on CPU 0; pipit-loadgen: $procs processes on CPU 1"
 
+# The store's group-commit batch over a run: writes ÷ commits from /metrics.
+store_counts() {
+    curl -s "http://127.0.0.1:$port/metrics" |
+        awk '/^pipit_store_commits_total/ {c=$2} /^pipit_store_writes_total/ {w=$2} END {print c, w}'
+}
+
 run() {
+    local before after
+    before=$(store_counts)
     echo "\$ pipit-loadgen --mode pairs --procs $procs --warmup $warm --duration $secs $*"
     taskset -c 1 "$build/pipit-loadgen" --mode pairs --port "$port" --setup "$tmp/setup" \
         --procs "$procs" --warmup "$warm" --duration "$secs" --server-pid "$pid" "$@" \
         | tee "$tmp/out" || true
+    after=$(store_counts)
+    echo "$before $after" | awk '{c=$3-$1; w=$4-$2; if (c > 0) printf "store batches:         %d writes in %d commits (%.1f per commit)\n", w, c, w/c}'
 }
 
 echo "== max rate: $pairs pairs, window $window per sender"
