@@ -117,22 +117,41 @@ static void on_connection(uv_stream_t *listener, int status)
     conn_accept(w, listener);
 }
 
+/*
+ * Runs the jobs queued so far, in order (jobs queued meanwhile wake the loop
+ * again, so a busy poster cannot starve I/O). A job whose done() ends the
+ * worker's last connection calls back in here (worker_maybe_finish): that nested
+ * call returns at once, and this one, seeing the inbox closed, drains it to the
+ * end, so jobs still run first come, first served.
+ */
 static void drain_inbox(struct worker *w)
 {
     struct job *j;
 
-    uv_mutex_lock(&w->inbox_lock);
-    j = w->inbox_head;
-    w->inbox_head = NULL;
-    w->inbox_tail = NULL;
-    uv_mutex_unlock(&w->inbox_lock);
-
-    while (j != NULL) {
-        struct job *next = j->next;
-
-        j->done(j);
-        j = next;
+    if (w->draining) {
+        return;
     }
+    w->draining = true;
+    for (;;) {
+        uv_mutex_lock(&w->inbox_lock);
+        j = w->inbox_head;
+        w->inbox_head = NULL;
+        w->inbox_tail = NULL;
+        uv_mutex_unlock(&w->inbox_lock);
+        if (j == NULL) {
+            break;
+        }
+        while (j != NULL) {
+            struct job *next = j->next;
+
+            j->done(j);
+            j = next;
+        }
+        if (!w->inbox_closed) {
+            break;
+        }
+    }
+    w->draining = false;
 }
 
 static void on_wake(uv_async_t *a)

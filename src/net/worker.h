@@ -60,6 +60,7 @@ struct worker {
     struct job *inbox_head;    /* guarded by inbox_lock */
     struct job *inbox_tail;
     bool inbox_closed;         /* the loop is ending; see worker_post() */
+    bool draining;             /* drain_inbox() is running (loop thread only) */
 
     struct list conns;         /* every live connection of this worker */
     struct intmap by_user;     /* user id → authenticated sessions (chat/bus.c) */
