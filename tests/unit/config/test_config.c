@@ -68,8 +68,11 @@ static void test_defaults_valid(void **state)
     assert_int_equal(cfg->login_free_attempts, 5);
     assert_int_equal(cfg->login_max_delay, 60000);
     assert_int_equal(cfg->reader_threads, 2);
-    assert_int_equal(cfg->store_batch_max, 256);
+    assert_int_equal(cfg->store_batch_max, 2048);
     assert_int_equal(cfg->shutdown_timeout, 5000);
+    assert_int_equal(cfg->max_group_members, 10000);
+    assert_int_equal(cfg->max_message_size, 64 * 1024);
+    assert_int_equal(cfg->recall_window, 2 * 60 * 1000);
 }
 
 static void test_init_cleanup_twice(void **state)
