@@ -14,11 +14,7 @@ procs=${5:-2}
 timeout=${BENCH_TIMEOUT:-60}
 here=$(dirname "$0")
 . "$here/lib.sh"
-machine_load
-start_pipitd "$build/pipitd" ${PIPITD_ARGS:-}
-/usr/bin/python3 "$here/chat_setup.py" --data-dir "$tmp/data" --port "$port" \
-    --out "$tmp/setup" fanout --members "$members"
-echo "server: 1 worker thread + store threads on CPU 0; pipit-loadgen: $procs processes on CPU 1"
+start_chat_server "$build" fanout --members "$members"
 echo "\$ pipit-loadgen --mode fanout --procs $procs --messages $messages --window $window --duration $timeout"
 taskset -c 1 "$build/pipit-loadgen" --mode fanout --port "$port" --setup "$tmp/setup" \
     --procs "$procs" --messages "$messages" --window "$window" --duration "$timeout" \

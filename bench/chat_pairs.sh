@@ -18,11 +18,7 @@ warm=${BENCH_WARMUP:-3}
 rates=${PACED_RATES:-half 20000}
 here=$(dirname "$0")
 . "$here/lib.sh"
-machine_load
-start_pipitd "$build/pipitd" ${PIPITD_ARGS:-}
-/usr/bin/python3 "$here/chat_setup.py" --data-dir "$tmp/data" --port "$port" \
-    --out "$tmp/setup" pairs --pairs "$pairs"
-echo "server: 1 worker thread + store threads on CPU 0; pipit-loadgen: $procs processes on CPU 1"
+start_chat_server "$build" pairs --pairs "$pairs"
 
 # The store's group-commit batch over a run: writes ÷ commits from /metrics.
 store_counts() {

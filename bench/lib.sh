@@ -32,3 +32,15 @@ machine_load() {
     b=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
     echo "$a $b" | awk '{busy=$3-$1; idle=$4-$2; printf "machine before start: %.0f%% busy over 1 s (%d CPUs)\n", 100*busy/(busy+idle), '"$(nproc)"'}'
 }
+
+# start_chat_server BUILD MODE ARGS…: pipitd (with $PIPITD_ARGS) on CPU 0, then
+# chat_setup.py MODE ARGS… writes users and tokens and makes the conversations.
+start_chat_server() {
+    local build=$1
+    shift
+    machine_load
+    start_pipitd "$build/pipitd" ${PIPITD_ARGS:-}
+    /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/chat_setup.py" --data-dir "$tmp/data" \
+        --port "$port" --out "$tmp/setup" "$@"
+    echo "server: 1 worker thread + store threads on CPU 0; pipit-loadgen on CPU 1"
+}

@@ -111,12 +111,13 @@ int api_string_field(json_t *obj, const char *key, const char **out, const char 
 static void run_action(struct http_exchange *x, const struct route *r)
 {
     struct api_request *ar = api_request_of(x);
-    json_t *args = ar->body != NULL ? json_copy(ar->body) : json_object();
+    json_t *args = ar->body != NULL ? ar->body : json_object(); /* the action takes it */
     struct chat_caller who = { ar->who.user.id, ar->who.user.app_id,
                                strcmp(ar->who.user.role, "admin") == 0 };
     const char *why = NULL;
     int rc = 0;
 
+    ar->body = NULL;
     if (ar->params[0][0] != '\0') {
         int64_t conv = route_id(ar->params[0]);
 

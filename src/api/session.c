@@ -174,11 +174,6 @@ void session_upgrade(struct http_exchange *x)
 
 /* ---- the protocol ---- */
 
-static void session_send(struct conn *c, json_t *msg)
-{
-    ws_conn_send_json(c, msg);
-}
-
 void session_on_open(struct conn *c)
 {
     c->ws->session = xcalloc(1, sizeof(struct session));
@@ -219,7 +214,7 @@ static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *w
     }
     s->auth_pending = false;
     if (rc != 0) {
-        session_send(c, proto_error(pa->id, PIPIT_EUNAUTHORIZED, NULL));
+        ws_conn_send_json(c, proto_error(pa->id, PIPIT_EUNAUTHORIZED, NULL));
         goto out;
     }
     s->authenticated = true;
@@ -232,9 +227,9 @@ static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *w
         chat_presence_changed(c->w->srv, s->user_id);
     }
     log_info(&c->log, "websocket authenticated as '%s'", who->user.username);
-    session_send(c, proto_ok(pa->id, json_pack("{s:o,s:i}", "user",
-                                               api_user_json(&who->user, false), "protocol",
-                                               PROTO_VERSION)));
+    ws_conn_send_json(c, proto_ok(pa->id, json_pack("{s:o,s:i}", "user",
+                                                    api_user_json(&who->user, false),
+                                                    "protocol", PROTO_VERSION)));
 out:
     if (s != NULL) {
         s->auth_pending = false;
@@ -249,15 +244,15 @@ static void op_auth(struct conn *c, struct session *s, struct proto_frame *f)
     struct pending_auth *pa;
 
     if (s->authenticated) {
-        session_send(c, proto_error(f->id, PIPIT_EALREADY_AUTHENTICATED, NULL));
+        ws_conn_send_json(c, proto_error(f->id, PIPIT_EALREADY_AUTHENTICATED, NULL));
         return;
     }
     if (s->auth_pending) {
-        session_send(c, proto_error(f->id, PIPIT_EBAD_REQUEST, "an auth is in progress"));
+        ws_conn_send_json(c, proto_error(f->id, PIPIT_EBAD_REQUEST, "an auth is in progress"));
         return;
     }
     if (!json_is_string(token)) {
-        session_send(c, proto_error(f->id, PIPIT_EBAD_REQUEST, "\"token\" must be a string"));
+        ws_conn_send_json(c, proto_error(f->id, PIPIT_EBAD_REQUEST, "\"token\" must be a string"));
         return;
     }
     pa = xcalloc(1, sizeof(*pa));
@@ -271,7 +266,7 @@ static void op_auth(struct conn *c, struct session *s, struct proto_frame *f)
 
 static void op_ping(struct conn *c, struct session *s, struct proto_frame *f)
 {
-    session_send(c, proto_ok(f->id, json_object()));
+    ws_conn_send_json(c, proto_ok(f->id, json_object()));
 }
 
 /* The chat ops (chat/chat.h): the same actions as the REST routes. */
@@ -281,7 +276,7 @@ static void chat_op(struct conn *c, struct session *s, struct proto_frame *f)
     json_t *args;
 
     if (!s->authenticated) {
-        session_send(c, proto_error(f->id, PIPIT_EUNAUTHENTICATED, NULL));
+        ws_conn_send_json(c, proto_error(f->id, PIPIT_EUNAUTHENTICATED, NULL));
         return;
     }
     if (strcmp(f->op, "typing") == 0) {
@@ -292,7 +287,7 @@ static void chat_op(struct conn *c, struct session *s, struct proto_frame *f)
             s->typing_count = 0;
         }
         if (++s->typing_count > TYPING_BURST) {
-            session_send(c, proto_error(f->id, PIPIT_ERATE_LIMITED, "too many typing events"));
+            ws_conn_send_json(c, proto_error(f->id, PIPIT_ERATE_LIMITED, "too many typing events"));
             return;
         }
     }
@@ -320,7 +315,7 @@ void session_on_text(struct conn *c, const char *data, size_t len)
     size_t i;
 
     if (proto_decode(data, len, &f, &why) != 0) {
-        session_send(c, proto_error(f.id, PIPIT_EBAD_REQUEST, why));
+        ws_conn_send_json(c, proto_error(f.id, PIPIT_EBAD_REQUEST, why));
         proto_frame_free(&f);
         return;
     }
@@ -332,10 +327,10 @@ void session_on_text(struct conn *c, const char *data, size_t len)
     if (i == sizeof(ops) / sizeof(ops[0]) && chat_is_op(f.op)) {
         chat_op(c, s, &f);
     } else if (i == sizeof(ops) / sizeof(ops[0])) {
-        session_send(c, proto_error(f.id, s->authenticated ? PIPIT_EUNKNOWN_OP
+        ws_conn_send_json(c, proto_error(f.id, s->authenticated ? PIPIT_EUNKNOWN_OP
                                                            : PIPIT_EUNAUTHENTICATED, NULL));
     } else if (ops[i].needs_auth && !s->authenticated) {
-        session_send(c, proto_error(f.id, PIPIT_EUNAUTHENTICATED, NULL));
+        ws_conn_send_json(c, proto_error(f.id, PIPIT_EUNAUTHENTICATED, NULL));
     } else {
         ops[i].fn(c, s, &f);
     }

@@ -290,7 +290,8 @@ void presence_announce(struct server *srv, int64_t user_id, struct user_set *to)
             snprintf(seen, sizeof(seen), "%lld", (long long)e->last_seen);
         }
     }
-    snprintf(text, sizeof(text), "{\"ev\":\"presence\",\"user\":%lld,\"online\":%s,\"last_seen\":%s}",
+    snprintf(text, sizeof(text),
+             "{\"ev\":\"presence\",\"user\":%lld,\"online\":%s,\"last_seen\":%s}",
              (long long)user_id, online ? "true" : "false", seen);
     bus_publish(srv, bus_event_new(text, strlen(text), to)); /* lock order: presence, inbox */
     uv_mutex_unlock(&p->lock);

@@ -123,7 +123,8 @@ struct member_ids {
     size_t n, cap;
 };
 
-static int collect_member_id(void *arg, const struct store_member *m)
+/* A store callback over user ids (store_contacts). */
+static int collect_id(void *arg, int64_t id)
 {
     struct member_ids *mi = arg;
 
@@ -131,8 +132,14 @@ static int collect_member_id(void *arg, const struct store_member *m)
         mi->cap = mi->cap != 0 ? mi->cap * 2 : 16;
         mi->ids = xrealloc(mi->ids, mi->cap * sizeof(mi->ids[0]));
     }
-    mi->ids[mi->n++] = m->user_id;
+    mi->ids[mi->n++] = id;
     return 0;
+}
+
+/* A store callback over members (store_member_list). */
+static int collect_member_id(void *arg, const struct store_member *m)
+{
+    return collect_id(arg, m->user_id);
 }
 
 struct user_set *chat_load_members(struct store_conn *sc, int64_t conv_id)
@@ -259,7 +266,8 @@ static char *event_text(const struct store_event *ev, size_t *len)
     struct buf b;
 
     buf_init(&b, 64 * 1024 * 1024); /* far above its parts, each already capped */
-    buf_printf(&b, "{\"ev\":\"%s\",\"conv\":%lld,\"seq\":%lld,\"id\":%lld,\"from\":%lld,\"ts\":%lld",
+    buf_printf(&b,
+               "{\"ev\":\"%s\",\"conv\":%lld,\"seq\":%lld,\"id\":%lld,\"from\":%lld,\"ts\":%lld",
                ev->kind, (long long)ev->conv_id, (long long)ev->seq, (long long)ev->id,
                (long long)ev->sender, (long long)ev->ts);
     if (ev->meta != NULL && strcmp(ev->meta, "{}") != 0) {
@@ -681,21 +689,13 @@ struct presence_call {
     int64_t user_id;
 };
 
-static int collect_contact(void *arg, int64_t user_id)
-{
-    struct member_ids *mi = arg;
-    struct store_member m = { .user_id = user_id };
-
-    return collect_member_id(mi, &m);
-}
-
 static void presence_run(struct job *j, void *ctx)
 {
     struct presence_call *p = (struct presence_call *)j;
     struct member_ids mi = { 0 };
     struct user_set *to;
 
-    if (store_contacts(ctx, p->user_id, collect_contact, &mi) != 0 || mi.n == 0) {
+    if (store_contacts(ctx, p->user_id, collect_id, &mi) != 0 || mi.n == 0) {
         free(mi.ids);
         return;
     }

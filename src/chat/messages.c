@@ -99,6 +99,20 @@ static void answer_event(struct chat_call *k, const struct store_event *ev)
                           (json_int_t)ev->id, "ts", (json_int_t)ev->ts);
 }
 
+/* Writes an edit or recall event pointing at the message at seq, and answers with it. */
+static int append_about(struct chat_call *k, struct store_conn *sc, struct store_event *ev,
+                        int64_t seq)
+{
+    int rc;
+
+    ev->target = seq;
+    rc = chat_append(k, sc, ev, NULL);
+    if (rc == 0) {
+        answer_event(k, ev);
+    }
+    return rc;
+}
+
 /* A copy of the fields of one event that the writes need. */
 struct event_facts {
     int64_t id;
@@ -233,14 +247,7 @@ int msg_edit(struct chat_call *k, struct store_conn *sc)
     if (rc == 0) {
         rc = store_event_set_body(sc, ev.conv_id, msg.seq, k->body_text, k->now);
     }
-    if (rc == 0) {
-        ev.target = msg.seq;
-        rc = chat_append(k, sc, &ev, NULL);
-    }
-    if (rc == 0) {
-        answer_event(k, &ev);
-    }
-    return rc;
+    return rc != 0 ? rc : append_about(k, sc, &ev, msg.seq);
 }
 
 int msg_recall(struct chat_call *k, struct store_conn *sc)
@@ -268,14 +275,7 @@ int msg_recall(struct chat_call *k, struct store_conn *sc)
     if (rc == 0) {
         rc = store_event_recall(sc, ev.conv_id, msg.seq);
     }
-    if (rc == 0) {
-        ev.target = msg.seq;
-        rc = chat_append(k, sc, &ev, NULL);
-    }
-    if (rc == 0) {
-        answer_event(k, &ev);
-    }
-    return rc;
+    return rc != 0 ? rc : append_about(k, sc, &ev, msg.seq);
 }
 
 int msg_delete(struct chat_call *k, struct store_conn *sc)

@@ -251,8 +251,8 @@ static void conn_start_write(struct conn *c)
 /*
  * Bytes for the socket: queued, and written once per loop turn by
  * conn_flush_dirty() (one write for every frame and answer a turn produced,
- * instead of one per frame; see worker.c on_flush). The cap applies to the whole call up front, so a
- * refused send queues nothing.
+ * instead of one per frame; see worker.c on_flush). The cap applies to the
+ * whole call up front, so a refused send queues nothing.
  */
 static int conn_raw_sendv(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {

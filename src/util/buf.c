@@ -45,7 +45,7 @@ static int buf_reserve(struct buf *b, size_t extra)
     while (cap < need) {
         cap *= 2;
     }
-    if (cap > b->max + 1) {
+    if (cap - 1 > b->max) {  /* not cap > max + 1: max may be SIZE_MAX */
         cap = b->max + 1;
     }
     b->data = xrealloc(b->data, cap);
