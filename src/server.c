@@ -256,7 +256,7 @@ int server_run(struct server *srv)
         log_error(NULL, "store: %s", err);
         goto fail;
     }
-    jobs_set_commit_hook(srv->jobs, chat_commit_end, srv->chat);
+    jobs_set_commit_hook(srv->jobs, chat_commit_begin, chat_commit_end, srv->chat);
     api_install(srv);
     /* http-parser's own cap is process-wide; ours (per request) is the real one. */
     http_parser_set_max_header_size((uint32_t)srv->cfg.max_header_size + 1024);

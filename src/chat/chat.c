@@ -2,11 +2,16 @@
  * chat.c: the action table, the path of a call (loop → store thread → loop),
  * the writer's per-conversation cache, and the shapes of events on the wire.
  *
- * The cache (conversation → members, group flag, muted_all) lives on the store
- * writer, the only thread that changes membership: every change forgets the
- * entry in the same transaction, and a batch that fails to commit forgets them
- * all, so the cache never disagrees with committed state for long enough to
- * address an event to the wrong people.
+ * The cache (conversation → members, group flag, muted_all, last seq) lives on
+ * the store writer, the only thread that changes membership or takes seqs:
+ * every membership change reloads the entry in the same transaction, a failed
+ * action forgets the conversation it touched, and a batch that fails to commit
+ * forgets them all, so the cache never disagrees with committed state for long
+ * enough to address an event to the wrong people or hand out a seq twice.
+ *
+ * Seqs come from the cache, and each conversation that took some is written
+ * back once per batch, just before COMMIT (chat_commit_begin): a message costs
+ * one INSERT, not an INSERT and an UPDATE.
  */
 #include "chat/chat_internal.h"
 
@@ -32,6 +37,7 @@
 struct chat {
     struct server *srv;
     struct intmap convs;        /* conv id → struct conv_cache */
+    struct id_list dirty;       /* conversations that took seqs in this batch */
     struct bus_batch pending;   /* events of the batch being committed */
 };
 
@@ -115,18 +121,14 @@ void chat_free(struct chat *ch)
         bus_event_unref(ch->pending.evs[i]);
     }
     free(ch->pending.evs);
+    free(ch->dirty.ids);
     free(ch);
 }
 
-struct member_ids {
-    int64_t *ids;
-    size_t n, cap;
-};
-
-/* A store callback over user ids (store_contacts). */
+/* A store callback over user ids (store_contacts); also appends one id. */
 static int collect_id(void *arg, int64_t id)
 {
-    struct member_ids *mi = arg;
+    struct id_list *mi = arg;
 
     if (mi->n == mi->cap) {
         mi->cap = mi->cap != 0 ? mi->cap * 2 : 16;
@@ -144,7 +146,7 @@ static int collect_member_id(void *arg, const struct store_member *m)
 
 struct user_set *chat_load_members(struct store_conn *sc, int64_t conv_id)
 {
-    struct member_ids mi = { 0 };
+    struct id_list mi = { 0 };
     struct user_set *set = NULL;
 
     if (store_member_list(sc, conv_id, collect_member_id, &mi) == 0) {
@@ -154,28 +156,42 @@ struct user_set *chat_load_members(struct store_conn *sc, int64_t conv_id)
     return set;
 }
 
-const struct conv_cache *chat_conv_cached(struct chat_call *k, struct store_conn *sc,
-                                          int64_t conv_id)
+/* (Re)loads what may change: the members and the send rules. */
+static int conv_cache_load(struct store_conn *sc, int64_t conv_id, struct conv_cache *cc)
 {
-    struct chat *ch = k->srv->chat;
-    struct conv_cache *cc = intmap_get(&ch->convs, conv_id);
     struct store_conv conv;
 
-    if (cc != NULL) {
-        return cc;
-    }
     if (store_conv_get(sc, conv_id, &conv) != 0) {
-        return NULL;
+        return -1;
     }
-    cc = xcalloc(1, sizeof(*cc));
     cc->group = strcmp(conv.type, "group") == 0;
     cc->muted_all = conv.muted_all;
     store_conv_cleanup(&conv);
+    user_set_unref(cc->members);
     cc->members = chat_load_members(sc, conv_id);
-    if (cc->members == NULL) {
-        free(cc);
+    return cc->members != NULL ? 0 : -1;
+}
+
+static struct conv_cache *conv_cached(struct chat_call *k, struct store_conn *sc,
+                                      int64_t conv_id)
+{
+    struct chat *ch = k->srv->chat;
+    struct conv_cache *cc = intmap_get(&ch->convs, conv_id);
+
+    if (cc != NULL) {
+        if (cc->members == NULL && conv_cache_load(sc, conv_id, cc) != 0) {
+            conv_cache_free(intmap_remove(&ch->convs, conv_id));
+            return NULL;
+        }
+        return cc;
+    }
+    cc = xcalloc(1, sizeof(*cc));
+    if (conv_cache_load(sc, conv_id, cc) != 0 ||
+        store_conv_tail(sc, conv_id, &cc->last_seq, &cc->last_ts) != 0) {
+        conv_cache_free(cc);
         return NULL;
     }
+    /* Not while a seq is taken but not yet written: see chat_take_seq. */
     if (ch->convs.len >= CONV_CACHE_MAX) {
         cache_clear(ch);
     }
@@ -183,10 +199,28 @@ const struct conv_cache *chat_conv_cached(struct chat_call *k, struct store_conn
     return cc;
 }
 
+const struct conv_cache *chat_conv_cached(struct chat_call *k, struct store_conn *sc,
+                                          int64_t conv_id)
+{
+    return conv_cached(k, sc, conv_id);
+}
+
 void chat_conv_changed(struct chat_call *k, int64_t conv_id)
 {
-    conv_cache_free(intmap_remove(&k->srv->chat->convs, conv_id));
+    struct conv_cache *cc = intmap_get(&k->srv->chat->convs, conv_id);
+
+    /* The seq counter stays: only members and rules are read again. */
+    if (cc != NULL) {
+        user_set_unref(cc->members);
+        cc->members = NULL;
+    }
     k->touched_conv = conv_id;
+}
+
+/* After a failed action: its seqs and membership changes were rolled back. */
+static void conv_forget(struct chat *ch, int64_t conv_id)
+{
+    conv_cache_free(intmap_remove(&ch->convs, conv_id));
 }
 
 /* ---- events on the wire ---- */
@@ -314,7 +348,29 @@ void chat_publish(struct chat_call *k, json_t *event, struct user_set *to)
 
 int chat_take_seq(struct chat_call *k, struct store_conn *sc, int64_t conv_id, int64_t *seq)
 {
-    return store_conv_next_seq(sc, conv_id, k->now, seq);
+    struct chat *ch = k->srv->chat;
+    struct conv_cache *cc = conv_cached(k, sc, conv_id);
+
+    if (cc == NULL) {
+        return PIPIT_ESTORE;
+    }
+    *seq = ++cc->last_seq;
+    cc->last_ts = k->now;
+    k->touched_conv = conv_id;
+    if (!cc->dirty) {
+        cc->dirty = true;
+        collect_id(&ch->dirty, conv_id);
+    }
+    return 0;
+}
+
+void chat_untake_seq(struct chat_call *k, int64_t conv_id)
+{
+    struct conv_cache *cc = intmap_get(&k->srv->chat->convs, conv_id);
+
+    if (cc != NULL) {
+        cc->last_seq--;
+    }
 }
 
 int chat_insert(struct chat_call *k, struct store_conn *sc, struct store_event *ev,
@@ -445,6 +501,17 @@ int chat_access(struct chat_call *k, struct store_conn *sc, int64_t conv_id,
     }
     if (rc == 0 && conv != NULL) {
         rc = store_conv_get(sc, conv_id, conv);
+    }
+    if (rc == 0 && conv != NULL && k->action->writes) {
+        /* On the writer the row's last_seq lags the batch; the cache has it. */
+        const struct conv_cache *cc = conv_cached(k, sc, conv_id);
+
+        if (cc == NULL) {
+            store_conv_cleanup(conv);
+            return PIPIT_ESTORE;
+        }
+        conv->last_seq = cc->last_seq;
+        conv->last_ts = cc->last_ts;
     }
     if (rc == PIPIT_ENOT_FOUND) {
         k->why = "no such conversation";
@@ -585,7 +652,7 @@ static void call_run(struct job *j, void *ctx)
     j->rc = k->action->run(k, ctx);
     if (j->rc != 0 && k->action->writes && k->touched_conv != 0) {
         /* The savepoint rolls back: what the cache learned in it is void. */
-        chat_conv_changed(k, k->touched_conv);
+        conv_forget(k->srv->chat, k->touched_conv);
     }
     if (j->rc == 0 && !k->action->writes) {
         bus_flush(k->srv, &k->events);
@@ -601,6 +668,25 @@ static void call_committed(struct job *j, void *arg)
         bus_batch_add(&ch->pending, k->events.evs[i]);
     }
     k->events.n = 0;
+}
+
+int chat_commit_begin(void *arg, struct store_conn *sc)
+{
+    struct chat *ch = arg;
+    int rc = 0;
+
+    for (size_t i = 0; i < ch->dirty.n; i++) {
+        struct conv_cache *cc = intmap_get(&ch->convs, ch->dirty.ids[i]);
+
+        if (rc == 0) {
+            rc = store_conv_save_tail(sc, ch->dirty.ids[i]);
+        }
+        if (cc != NULL) {
+            cc->dirty = false;
+        }
+    }
+    ch->dirty.n = 0;
+    return rc;
 }
 
 void chat_commit_end(void *arg, bool ok)
@@ -692,7 +778,7 @@ struct presence_call {
 static void presence_run(struct job *j, void *ctx)
 {
     struct presence_call *p = (struct presence_call *)j;
-    struct member_ids mi = { 0 };
+    struct id_list mi = { 0 };
     struct user_set *to;
 
     if (store_contacts(ctx, p->user_id, collect_id, &mi) != 0 || mi.n == 0) {

@@ -18,13 +18,15 @@
 struct server;
 struct conn;
 struct http_exchange;
+struct store_conn;
 
 /* Writer-thread state: the members cache and the batch of events to publish. */
 struct chat;
 
 struct chat *chat_new(struct server *srv);
 void chat_free(struct chat *ch);
-/* The store writer's commit hook (jobs_set_commit_hook). */
+/* The store writer's commit hooks (jobs_set_commit_hook). */
+int chat_commit_begin(void *arg, struct store_conn *sc);
 void chat_commit_end(void *arg, bool ok);
 
 /* Who asks, as the session or token lookup found them. */

@@ -21,6 +21,11 @@
 
 struct chat_call;
 
+struct id_list {
+    int64_t *ids;
+    size_t n, cap;
+};
+
 struct chat_action {
     const char *name;
     int (*run)(struct chat_call *k, struct store_conn *sc);
@@ -99,16 +104,24 @@ json_t *chat_conv_json(struct chat_call *k, struct store_conn *sc, const struct 
  * the caller); publishes it to `to` (referenced) or, when NULL, to the members. */
 int chat_append(struct chat_call *k, struct store_conn *sc, struct store_event *ev,
                 struct user_set *to);
-/* Takes a seq without writing an event yet (a join needs it first). */
+/*
+ * Takes a seq without writing an event yet (a join needs it first). The event
+ * must be written before the conversation is reloaded, or the action fail.
+ */
 int chat_take_seq(struct chat_call *k, struct store_conn *sc, int64_t conv_id, int64_t *seq);
+/* Gives back the seq just taken when nothing was written (a duplicate send). */
+void chat_untake_seq(struct chat_call *k, int64_t conv_id);
 /* Writes an event whose seq is taken; publishes as chat_append. */
 int chat_insert(struct chat_call *k, struct store_conn *sc, struct store_event *ev,
                 struct user_set *to);
 /* What the writer caches per conversation: its members and send rules. */
 struct conv_cache {
-    struct user_set *members;
+    struct user_set *members;   /* NULL: to be read again (chat_conv_changed) */
     bool group;
     bool muted_all;
+    bool dirty;                 /* took seqs in this batch */
+    int64_t last_seq;           /* the last seq handed out */
+    int64_t last_ts;
 };
 /* The cached state of conv_id (loaded on a miss); NULL if there is no such conversation. */
 const struct conv_cache *chat_conv_cached(struct chat_call *k, struct store_conn *sc,

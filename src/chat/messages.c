@@ -153,6 +153,34 @@ static int writer_member(struct chat_call *k, struct store_conn *sc, int64_t con
     return store_member_get(sc, conv_id, k->who.user_id, me);
 }
 
+/* A send whose cmid was seen before answers with what it got the first time. */
+static int answer_duplicate(struct chat_call *k, struct store_conn *sc, const char *cmid,
+                            int64_t conv_id, int rc)
+{
+    struct event_facts seen;
+    int found = store_event_by_cmid(sc, k->who.user_id, cmid, grab_facts, &seen);
+
+    if (found == PIPIT_ENOT_FOUND) {
+        return rc;
+    }
+    if (found != 0) {
+        return found;
+    }
+    if (seen.conv_id != conv_id) {
+        k->why = NULL;
+        return PIPIT_ECMID_CONFLICT;
+    }
+    k->result = json_pack("{s:I,s:I,s:I,s:b}", "seq", (json_int_t)seen.seq, "id",
+                          (json_int_t)seen.id, "ts", (json_int_t)seen.ts, "duplicate", 1);
+    return 0;
+}
+
+/*
+ * Exactly once, at the cost of one INSERT in the common case: the unique
+ * (sender, cmid) index refuses a second copy, and only then (or when the send
+ * is refused for another reason: the sender may have left since the first
+ * copy) is the first copy looked up.
+ */
 int msg_send(struct chat_call *k, struct store_conn *sc)
 {
     const char *cmid = json_string_value(json_object_get(k->args, "cmid"));
@@ -160,26 +188,12 @@ int msg_send(struct chat_call *k, struct store_conn *sc)
                               .body = k->body_text, .meta = k->meta_text };
     const struct conv_cache *cc;
     struct store_member me;
-    struct event_facts seen;
     int64_t reply_to = 0;
     bool has_reply;
     int rc;
 
     chat_arg_id(k, "conv", &ev.conv_id);
     chat_arg_opt_int(k, "reply_to", 1, INT64_MAX, &reply_to, &has_reply);
-    /* Exactly once: a cmid seen before answers with what it got the first time. */
-    rc = store_event_by_cmid(sc, k->who.user_id, cmid, grab_facts, &seen);
-    if (rc == 0) {
-        if (seen.conv_id != ev.conv_id) {
-            return PIPIT_ECMID_CONFLICT;
-        }
-        k->result = json_pack("{s:I,s:I,s:I,s:b}", "seq", (json_int_t)seen.seq, "id",
-                              (json_int_t)seen.id, "ts", (json_int_t)seen.ts, "duplicate", 1);
-        return 0;
-    }
-    if (rc != PIPIT_ENOT_FOUND) {
-        return rc;
-    }
     rc = writer_member(k, sc, ev.conv_id, &cc, NULL);
     if (rc == 0 && cc->group) {
         rc = store_member_get(sc, ev.conv_id, k->who.user_id, &me);
@@ -187,21 +201,25 @@ int msg_send(struct chat_call *k, struct store_conn *sc)
             rc = PIPIT_EMUTED;
         }
     }
-    if (rc == 0) {
-        rc = chat_take_seq(k, sc, ev.conv_id, &ev.seq);
-    }
-    if (rc == 0 && has_reply && reply_to >= ev.seq) {
+    if (rc == 0 && has_reply && reply_to > cc->last_seq) {
         rc = bad(k, "reply_to must be the seq of an earlier event");
     }
     if (rc == 0) {
+        rc = chat_take_seq(k, sc, ev.conv_id, &ev.seq);
+    }
+    if (rc == 0) {
         rc = chat_insert(k, sc, &ev, NULL);
+        if (rc == PIPIT_ECMID_CONFLICT) {
+            chat_untake_seq(k, ev.conv_id);
+        }
     }
     if (rc == 0) {
         answer_event(k, &ev);
         k->status = 201;
         atomic_fetch_add_explicit(&k->srv->metrics.chat_messages, 1, memory_order_relaxed);
+        return 0;
     }
-    return rc;
+    return rc == PIPIT_ESTORE ? rc : answer_duplicate(k, sc, cmid, ev.conv_id, rc);
 }
 
 /* Finds the message at args.seq in a conversation the caller is in. */

@@ -64,6 +64,8 @@ static const struct cfg_opt cfg_table[] = {
       "Least severe level written to stderr." },
     { "sqlite_synchronous", CFG_ENUM, OFF(sqlite_synchronous), "full", 0, 0, sync_choices, 0,
       "SQLite durability. `full`: an acknowledged write survives power loss. `normal`: faster, may lose the last commits on power loss (never on a crash). `off`: tests only." },
+    { "sqlite_cache_size", CFG_SIZE, OFF(sqlite_cache_size), "64m", 1 * MIB, 64 * 1024 * MIB, NULL, 0,
+      "Page cache of the store writer's connection. Every message updates index pages spread over the database; when they stay cached a batch does not read them back. Readers keep SQLite's default (2 MiB each)." },
     { "token_ttl", CFG_DURATION, OFF(token_ttl), "30d", 1 * SEC, 3650 * DAY, NULL, 0,
       "Lifetime of a session token from login." },
     { "max_header_count", CFG_INT, OFF(max_header_count), "64", 8, 1024, NULL, 0,

@@ -30,6 +30,7 @@ struct config {
     char *web_root;
     int64_t log_level;          /* enum log_level */
     int64_t sqlite_synchronous; /* enum sqlite_sync_mode */
+    int64_t sqlite_cache_size;
     int64_t token_ttl;          /* ms */
     int64_t max_header_count;
     int64_t max_header_size;

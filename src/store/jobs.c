@@ -60,6 +60,7 @@ struct jobs {
     struct store_conn *wdb;
     struct reader *readers;
     int nreaders;
+    int (*commit_begin)(void *arg, struct store_conn *sc);
     void (*commit_end)(void *arg, bool ok);
     void *commit_arg;
 };
@@ -185,7 +186,11 @@ static void writer_commit_batch(struct jobs *js, struct job *batch)
             store_release(js->wdb);
         }
     }
-    if (rc == 0 && store_commit(js->wdb) != 0) {
+    if (rc == 0 && js->commit_begin != NULL && js->commit_begin(js->commit_arg, js->wdb) != 0) {
+        log_error(NULL, "store pre-commit failed: %s", store_errmsg(js->wdb));
+        store_rollback(js->wdb);
+        rc = PIPIT_ESTORE;
+    } else if (rc == 0 && store_commit(js->wdb) != 0) {
         log_error(NULL, "store commit failed: %s", store_errmsg(js->wdb));
         store_rollback(js->wdb);
         rc = PIPIT_ESTORE;
@@ -286,6 +291,8 @@ int jobs_start(const struct config *cfg, struct metrics *metrics, struct jobs **
                    err, errlen) != 0) {
         goto fail;
     }
+    /* The writer's index pages stay in memory instead of being read back per batch. */
+    store_set_cache_size(js->wdb, cfg->sqlite_cache_size);
     js->readers = xcalloc((size_t)cfg->reader_threads, sizeof(*js->readers));
     for (int i = 0; i < cfg->reader_threads; i++) {
         js->readers[i].js = js;
@@ -345,8 +352,10 @@ void jobs_stop(struct jobs **jsp)
     *jsp = NULL;
 }
 
-void jobs_set_commit_hook(struct jobs *js, void (*end)(void *arg, bool ok), void *arg)
+void jobs_set_commit_hook(struct jobs *js, int (*begin)(void *arg, struct store_conn *sc),
+                          void (*end)(void *arg, bool ok), void *arg)
 {
+    js->commit_begin = begin;
     js->commit_end = end;
     js->commit_arg = arg;
 }

@@ -34,13 +34,17 @@ int jobs_start(const struct config *cfg, struct metrics *metrics, struct jobs **
 /* Runs what is queued, then stops the threads and closes the connections. */
 void jobs_stop(struct jobs **js);
 
+struct store_conn;
+
 /*
- * After each batch, on the writer thread: every successful job's committed()
- * (in batch order), then end(arg, ok) (ok false: the batch did not commit).
- * The chat bus publishes from here, so events leave in commit order. Set
- * before any write is submitted.
+ * Around each batch's COMMIT, on the writer thread: begin(arg, sc) after the
+ * last job, inside the transaction (non-zero fails the whole batch); then every
+ * successful job's committed() (in batch order), then end(arg, ok) (ok false:
+ * the batch did not commit). The chat bus publishes from here, so events leave
+ * in commit order. Set before any write is submitted.
  */
-void jobs_set_commit_hook(struct jobs *js, void (*end)(void *arg, bool ok), void *arg);
+void jobs_set_commit_hook(struct jobs *js, int (*begin)(void *arg, struct store_conn *sc),
+                          void (*end)(void *arg, bool ok), void *arg);
 
 /* j->run(j, struct store_conn *) on a reader; j->done on j->origin. */
 int jobs_read(struct jobs *js, struct job *j);

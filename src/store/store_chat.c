@@ -19,7 +19,8 @@ enum chat_stmt {
     CS_CONV_BY_DIRECT_KEY,
     CS_CONV_INSERT,
     CS_CONV_UPDATE,
-    CS_CONV_NEXT_SEQ,
+    CS_CONV_TAIL,
+    CS_CONV_SAVE_TAIL,
     CS_CONV_LIST_FOR_USER,
     CS_MEMBER_GET,
     CS_MEMBER_LIST,
@@ -68,8 +69,14 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
     S(CS_CONV_UPDATE) = "UPDATE conversations SET title = ?, avatar_url = ?, description = ?, "
                         "announcement = ?, muted_all = ? WHERE id = ?",
-    S(CS_CONV_NEXT_SEQ) = "UPDATE conversations SET last_seq = last_seq + 1, last_ts = ? "
-                          "WHERE id = ? RETURNING last_seq",
+    /* The newest event, or the row's own figures when retention left none. */
+    S(CS_CONV_TAIL) = "SELECT max(c.last_seq, coalesce(e.seq, 0)), "
+                      "CASE WHEN coalesce(e.seq, 0) > c.last_seq THEN e.ts ELSE c.last_ts END "
+                      "FROM conversations c LEFT JOIN (SELECT seq, ts FROM events "
+                      "WHERE conv_id = ?1 ORDER BY seq DESC LIMIT 1) e WHERE c.id = ?1",
+    S(CS_CONV_SAVE_TAIL) = "UPDATE conversations SET last_seq = e.seq, last_ts = e.ts "
+                           "FROM (SELECT seq, ts FROM events WHERE conv_id = ?1 "
+                           "ORDER BY seq DESC LIMIT 1) e WHERE id = ?1 AND e.seq > last_seq",
     S(CS_CONV_LIST_FOR_USER) =
         "SELECT " CONV_COLS ", " MEMBER_COLS " FROM members m "
         "JOIN conversations c ON c.id = m.conv_id JOIN users u ON u.id = m.user_id "
@@ -315,16 +322,33 @@ int store_conv_update(struct store_conn *sc, const struct store_conv *c)
     return store__run(sc, s);
 }
 
-int store_conv_next_seq(struct store_conn *sc, int64_t conv_id, int64_t ts, int64_t *seq)
+int store_conv_tail(struct store_conn *sc, int64_t conv_id, int64_t *seq, int64_t *ts)
 {
-    sqlite3_stmt *s = cstmt(sc, CS_CONV_NEXT_SEQ);
+    sqlite3_stmt *s = cstmt(sc, CS_CONV_TAIL);
+    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
-    sqlite3_bind_int64(s, 1, ts);
-    sqlite3_bind_int64(s, 2, conv_id);
-    return one_int(s, seq);
+    sqlite3_bind_int64(s, 1, conv_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(s, 0);
+        *ts = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
+int store_conv_save_tail(struct store_conn *sc, int64_t conv_id)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_CONV_SAVE_TAIL);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, conv_id);
+    return store__run(sc, s);
 }
 
 int store_conv_list_for_user(struct store_conn *sc, int64_t user_id,

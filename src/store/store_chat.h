@@ -66,8 +66,15 @@ int store_conv_by_direct_key(struct store_conn *sc, const char *key, int64_t *co
 int store_conv_insert(struct store_conn *sc, struct store_conv *c, const char *direct_key);
 /* Writes back title, avatar_url, description, announcement, muted_all. */
 int store_conv_update(struct store_conn *sc, const struct store_conv *c);
-/* Takes the conversation's next seq (gapless: only inside the writer's batch). */
-int store_conv_next_seq(struct store_conn *sc, int64_t conv_id, int64_t ts, int64_t *seq);
+/*
+ * The seq and time of the conversation's newest event. The writer hands out seqs
+ * from its cache and writes last_seq/last_ts back once per batch
+ * (store_conv_save_tail, before COMMIT), so inside a batch the events are ahead
+ * of the row: this reads both and takes the newer.
+ */
+int store_conv_tail(struct store_conn *sc, int64_t conv_id, int64_t *seq, int64_t *ts);
+/* Copies the newest event's seq and time into the conversation's row. */
+int store_conv_save_tail(struct store_conn *sc, int64_t conv_id);
 
 /* The user's membership rows (left ones too), with conversations, newest activity first. */
 int store_conv_list_for_user(struct store_conn *sc, int64_t user_id,

@@ -657,3 +657,62 @@ def test_sync_default_limit_is_100(srv):
         entry = [x for x in w.ok("sync", convs={str(d["id"]): held})["convs"]
                  if x["conv"]["id"] == d["id"]][0]
         assert entry["events"][-1]["seq"] == last and entry["has_more"] is False
+
+
+def test_refused_sends_in_one_batch_leave_no_gap(srv):
+    """Seqs come from the writer's cache and reach the conversation row once per
+    batch: sends refused in the middle of a batch (duplicate cmid, a cmid already
+    used in another conversation, a reply to the future) must not take a seq."""
+    a, b = users(srv, 2)
+    d1 = create_direct(srv, a, b.id)
+    d2 = create_group(srv, a, [b.id], title="other")
+    used = new_cmid("used")
+    with Chat(srv, a) as w:
+        assert "ok" in w.request("send", conv=d2["id"], cmid=used, body=text("in d2"))
+        start = get_conv(srv, a, d1["id"])["last_seq"]
+        plan = []
+        for i in range(40):
+            cm = new_cmid("b%d" % i)
+            plan.append(("ok", {"cmid": cm}))
+            if i % 4 == 1:
+                plan.append(("dup", {"cmid": cm}))
+            if i % 4 == 2:
+                plan.append(("cmid_conflict", {"cmid": used}))
+            if i % 4 == 3:
+                plan.append(("bad_request", {"cmid": new_cmid("f"), "reply_to": 10 ** 6}))
+        for n, (_, extra) in enumerate(plan):
+            w.send_json(dict({"id": "s%d" % n, "op": "send", "conv": d1["id"],
+                              "body": text("m%d" % n)}, **extra))
+        seqs = []
+        for n, (want, _) in enumerate(plan):
+            ans = w.wait_answer("s%d" % n)
+            if want in ("ok", "dup"):
+                assert "ok" in ans, (n, ans)
+                assert bool(ans["ok"].get("duplicate")) == (want == "dup"), (n, ans)
+                if want == "ok":
+                    seqs.append(ans["ok"]["seq"])
+            else:
+                assert ans["error"]["code"] == want, (n, ans)
+        assert seqs == list(range(start + 1, start + 41))
+        conv = get_conv(srv, a, d1["id"])
+        assert conv["last_seq"] == start + 40
+        assert conv["last_message"]["seq"] == start + 40
+        ack = w.ok("send", conv=d1["id"], cmid=new_cmid("after"), body=text("after"))
+        assert ack["seq"] == start + 41
+    evs = all_events(srv, b, d1["id"])
+    assert [e["seq"] for e in evs] == list(range(1, start + 42))
+    assert get_conv(srv, a, d2["id"])["last_seq"] == 2
+
+
+def test_seqs_continue_after_restart(server_factory):
+    """The conversation row written back before COMMIT is what a restarted writer
+    counts from."""
+    s = server_factory.new("--registration", "open")
+    a, b = users(s, 2)
+    d = create_direct(s, a, b.id)
+    for i in range(5):
+        assert rest_send(s, a, d["id"], body=text(str(i)))["seq"] == i + 1
+    s.stop()
+    s.start()
+    assert get_conv(s, a, d["id"])["last_seq"] == 5
+    assert rest_send(s, a, d["id"], body=text("after"))["seq"] == 6
