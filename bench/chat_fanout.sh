@@ -16,6 +16,6 @@ here=$(dirname "$0")
 . "$here/lib.sh"
 start_chat_server "$build" fanout --members "$members"
 echo "\$ pipit-loadgen --mode fanout --procs $procs --messages $messages --window $window --duration $timeout"
-taskset -c 1 "$build/pipit-loadgen" --mode fanout --port "$port" --setup "$tmp/setup" \
+taskset -c "$loadgen_cpus" "$build/pipit-loadgen" --mode fanout --port "$port" --setup "$tmp/setup" \
     --procs "$procs" --messages "$messages" --window "$window" --duration "$timeout" \
     --server-pid "$pid" || true

@@ -30,7 +30,7 @@ run() {
     local before after
     before=$(store_counts)
     echo "\$ pipit-loadgen --mode pairs --procs $procs --warmup $warm --duration $secs $*"
-    taskset -c 1 "$build/pipit-loadgen" --mode pairs --port "$port" --setup "$tmp/setup" \
+    taskset -c "$loadgen_cpus" "$build/pipit-loadgen" --mode pairs --port "$port" --setup "$tmp/setup" \
         --procs "$procs" --warmup "$warm" --duration "$secs" --server-pid "$pid" "$@" \
         | tee "$tmp/out" || true
     after=$(store_counts)

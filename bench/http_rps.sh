@@ -11,7 +11,7 @@ start_pipitd "$bin"
 echo "server: 1 worker thread on CPU 0; wrk: 1 thread, 64 connections on CPU 1; ${secs}s each"
 for route in /healthz /v1/me; do
     printf '%-10s ' "$route"
-    taskset -c 1 wrk -t1 -c64 -d"${secs}s" -H "Authorization: Bearer $token" \
+    taskset -c "$loadgen_cpus" wrk -t1 -c64 -d"${secs}s" -H "Authorization: Bearer $token" \
         "http://127.0.0.1:$port$route" | awk '/Requests\/sec/ {printf "%s req/s  ", $2}
                                           /Latency/ {printf "latency avg %s  ", $2}
                                           /Non-2xx/ {printf "NON-2XX %s", $5}'

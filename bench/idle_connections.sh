@@ -12,5 +12,5 @@ machine_load
 start_pipitd "$build/pipitd"
 sleep 0.5
 echo "server: 1 worker thread on CPU 0; pipit-loadgen: $procs processes on CPU 1"
-taskset -c 1 "$build/pipit-loadgen" --port "$port" --token "$token" --server-pid "$pid" \
+taskset -c "$loadgen_cpus" "$build/pipit-loadgen" --port "$port" --token "$token" --server-pid "$pid" \
     --mode idle --conns "$conns" --procs "$procs"

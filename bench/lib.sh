@@ -1,22 +1,29 @@
 # Shared by the bench scripts (sourced, not run).
 #
-# start_pipitd BIN [FLAGS...]: starts BIN pinned to CPU 0 with one worker on a free
-# loopback port and a temporary data dir; sets $pid, $port, $tmp and $token (the
-# admin's, from a login) and stops the server on exit.
+# Where things run: by default the server (one worker + store threads) on CPU 0 and
+# the load generator on CPU 1. BENCH_SERVER_CPUS=0,1 BENCH_LOADGEN_CPUS=0,1
+# BENCH_WORKERS=2 runs both over both cores instead (see RESULTS.md).
+server_cpus=${BENCH_SERVER_CPUS:-0}
+loadgen_cpus=${BENCH_LOADGEN_CPUS:-1}
+workers=${BENCH_WORKERS:-1}
+
+# start_pipitd BIN [FLAGS...]: starts BIN on $server_cpus with $workers workers on
+# a free loopback port and a temporary data dir; sets $pid, $port, $tmp and $token
+# (the admin's, from a login) and stops the server on exit.
 start_pipitd() {
     local bin=$1
     shift
     tmp=$(mktemp -d)
     pid=
     trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
-    taskset -c 0 "$bin" --data-dir "$tmp/data" --listen 127.0.0.1:0 --workers 1 \
+    taskset -c "$server_cpus" "$bin" --data-dir "$tmp/data" --listen 127.0.0.1:0 --workers "$workers" \
         --log-level warn "$@" 2>"$tmp/log" &
     pid=$!
     for _ in $(seq 1 100); do
         grep -q 'listening on' "$tmp/log" && break
         sleep 0.1
     done
-    port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$tmp/log" | cut -d: -f2)
+    port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$tmp/log" | head -1 | cut -d: -f2)
     token=$(curl -s -X POST "http://127.0.0.1:$port/v1/auth/login" \
         -H 'Content-Type: application/json' \
         -d "{\"username\":\"admin\",\"password\":\"$(cat "$tmp/data/initial-admin-password")\"}" |
@@ -42,5 +49,5 @@ start_chat_server() {
     start_pipitd "$build/pipitd" ${PIPITD_ARGS:-}
     /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/chat_setup.py" --data-dir "$tmp/data" \
         --port "$port" --out "$tmp/setup" "$@"
-    echo "server: 1 worker thread + store threads on CPU 0; pipit-loadgen on CPU 1"
+    echo "server: $workers worker thread(s) + store threads on CPU $server_cpus; pipit-loadgen on CPU $loadgen_cpus"
 }

@@ -38,6 +38,7 @@ struct chat {
     struct server *srv;
     struct intmap convs;        /* conv id → struct conv_cache */
     struct id_list dirty;       /* conversations that took seqs in this batch */
+    struct buf scratch;         /* where the writer builds an event's text */
     struct bus_batch pending;   /* events of the batch being committed */
 };
 
@@ -108,6 +109,7 @@ struct chat *chat_new(struct server *srv)
 
     ch->srv = srv;
     intmap_init(&ch->convs);
+    buf_init(&ch->scratch, 64 * 1024 * 1024); /* far above an event's parts, each capped */
     return ch;
 }
 
@@ -122,6 +124,7 @@ void chat_free(struct chat *ch)
     }
     free(ch->pending.evs);
     free(ch->dirty.ids);
+    buf_cleanup(&ch->scratch);
     free(ch);
 }
 
@@ -290,42 +293,45 @@ int chat_page_add(void *page, const struct store_event *ev)
     return 0;
 }
 
+/* Appends `prefix` (a key with its punctuation) and then v. */
+static void append_int_field(struct buf *b, const char *prefix, int64_t v)
+{
+    buf_appendz(b, prefix);
+    buf_append_int(b, v);
+}
+
 /*
  * The live form of a new event, written straight from its parts: the body and
  * meta are already JSON text, so the hot path never parses them again. It is
  * the same object chat_event_json() builds from the stored row.
  */
-static char *event_text(const struct store_event *ev, size_t *len)
+static void event_text(struct buf *b, const struct store_event *ev)
 {
-    struct buf b;
-
-    buf_init(&b, 64 * 1024 * 1024); /* far above its parts, each already capped */
-    buf_printf(&b,
-               "{\"ev\":\"%s\",\"conv\":%lld,\"seq\":%lld,\"id\":%lld,\"from\":%lld,\"ts\":%lld",
-               ev->kind, (long long)ev->conv_id, (long long)ev->seq, (long long)ev->id,
-               (long long)ev->sender, (long long)ev->ts);
+    buf_reset(b);
+    buf_appendz(b, "{\"ev\":\"");
+    buf_appendz(b, ev->kind);
+    append_int_field(b, "\",\"conv\":", ev->conv_id);
+    append_int_field(b, ",\"seq\":", ev->seq);
+    append_int_field(b, ",\"id\":", ev->id);
+    append_int_field(b, ",\"from\":", ev->sender);
+    append_int_field(b, ",\"ts\":", ev->ts);
     if (ev->meta != NULL && strcmp(ev->meta, "{}") != 0) {
         /* "{…}" → ",…" */
-        buf_appendz(&b, ",");
-        buf_append(&b, ev->meta + 1, strlen(ev->meta) - 2);
+        buf_appendz(b, ",");
+        buf_append(b, ev->meta + 1, strlen(ev->meta) - 2);
     }
     if (ev->target != 0) {
-        buf_printf(&b, ",\"target\":%lld", (long long)ev->target);
+        append_int_field(b, ",\"target\":", ev->target);
     }
     if (ev->cmid != NULL) {
-        json_t *s = json_string(ev->cmid);
-        char *q = json_dumps(s, JSON_ENCODE_ANY);
-
-        buf_printf(&b, ",\"cmid\":%s", q);
-        free(q);
-        json_decref(s);
+        buf_appendz(b, ",\"cmid\":");
+        buf_append_json_string(b, ev->cmid, strlen(ev->cmid));
     }
     if (ev->body != NULL) {
-        buf_appendz(&b, ",\"body\":");
-        buf_appendz(&b, ev->body);
+        buf_appendz(b, ",\"body\":");
+        buf_appendz(b, ev->body);
     }
-    buf_appendz(&b, "}");
-    return buf_steal(&b, len);
+    buf_appendz(b, "}");
 }
 
 static void queue_event(struct chat_call *k, char *text, size_t len, struct user_set *to)
@@ -376,8 +382,7 @@ void chat_untake_seq(struct chat_call *k, int64_t conv_id)
 int chat_insert(struct chat_call *k, struct store_conn *sc, struct store_event *ev,
                 struct user_set *to)
 {
-    char *text;
-    size_t len;
+    struct buf *text = &k->srv->chat->scratch;
     int rc;
 
     ev->ts = k->now;
@@ -394,9 +399,8 @@ int chat_insert(struct chat_call *k, struct store_conn *sc, struct store_event *
         }
         to = user_set_ref(cc->members);
     }
-    text = event_text(ev, &len);
-    queue_event(k, text, len, to);
-    free(text);
+    event_text(text, ev);
+    queue_event(k, text->data, text->len, to);
     return 0;
 }
 
@@ -410,6 +414,19 @@ int chat_append(struct chat_call *k, struct store_conn *sc, struct store_event *
         return rc;
     }
     return chat_insert(k, sc, ev, to);
+}
+
+void chat_answer_event(struct chat_call *k, const struct store_event *ev, bool duplicate)
+{
+    struct buf b;
+
+    buf_init(&b, 256);
+    append_int_field(&b, "{\"seq\":", ev->seq);
+    append_int_field(&b, ",\"id\":", ev->id);
+    append_int_field(&b, ",\"ts\":", ev->ts);
+    buf_appendz(&b, duplicate ? ",\"duplicate\":true}" : "}");
+    free(k->ok_text);
+    k->ok_text = buf_steal(&b, &k->ok_len);
 }
 
 /* ---- shared helpers of the actions ---- */
@@ -612,7 +629,25 @@ static void call_free(struct chat_call *k)
     free(k->events.evs);
     free(k->body_text);
     free(k->meta_text);
+    free(k->ok_text);
     free(k);
+}
+
+/* {"re":…,"ok":…} around an answer already written as text (the hot path). */
+static void answer_text(struct chat_call *k)
+{
+    struct buf b;
+    char *id = json_dumps(k->req_id, JSON_ENCODE_ANY | JSON_COMPACT);
+
+    buf_init(&b, SIZE_MAX);
+    buf_appendz(&b, "{\"re\":");
+    buf_appendz(&b, id != NULL ? id : "null");
+    buf_appendz(&b, ",\"ok\":");
+    buf_append(&b, k->ok_text, k->ok_len);
+    buf_appendz(&b, "}");
+    ws_conn_send_text(k->c, b.data, b.len);
+    buf_cleanup(&b);
+    free(id);
 }
 
 static void answer(struct chat_call *k, int rc)
@@ -620,6 +655,10 @@ static void answer(struct chat_call *k, int rc)
     struct conn *c = k->c;
 
     if (c->closing) {
+        return;
+    }
+    if (k->req_id != NULL && rc == 0 && k->ok_text != NULL) {
+        answer_text(k);
         return;
     }
     if (k->req_id != NULL) {
@@ -638,6 +677,8 @@ static void answer(struct chat_call *k, int rc)
                            rc == PIPIT_EUNAVAILABLE ? "Retry-After: 1\r\n" : NULL);
     } else if (k->status == 204) {
         http_respond(&c->http->x, 204, NULL, NULL, "", 0);
+    } else if (k->ok_text != NULL) {
+        http_respond_json_text(&c->http->x, k->status, k->ok_text, k->ok_len);
     } else {
         http_respond_json(&c->http->x, k->status, k->result);
         k->result = NULL;

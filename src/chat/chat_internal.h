@@ -45,6 +45,8 @@ struct chat_call {
 
     /* Results, for the answer. */
     json_t *result;
+    char *ok_text;            /* or the result already as JSON text (chat_answer_event) */
+    size_t ok_len;
     int status;               /* HTTP status of a success: 200 unless set */
     const char *why;          /* message of an error; NULL = the default */
     struct bus_batch events;  /* published after COMMIT (writes) or at done (reads) */
@@ -109,6 +111,8 @@ int chat_append(struct chat_call *k, struct store_conn *sc, struct store_event *
  * must be written before the conversation is reloaded, or the action fail.
  */
 int chat_take_seq(struct chat_call *k, struct store_conn *sc, int64_t conv_id, int64_t *seq);
+/* Answers with the event's {"seq","id","ts"} (and "duplicate":true), as text. */
+void chat_answer_event(struct chat_call *k, const struct store_event *ev, bool duplicate);
 /* Gives back the seq just taken when nothing was written (a duplicate send). */
 void chat_untake_seq(struct chat_call *k, int64_t conv_id);
 /* Writes an event whose seq is taken; publishes as chat_append. */

@@ -92,13 +92,6 @@ int msg_prepare(struct chat_call *k)
     return 0;
 }
 
-/* The answer to a write that made an event. */
-static void answer_event(struct chat_call *k, const struct store_event *ev)
-{
-    k->result = json_pack("{s:I,s:I,s:I}", "seq", (json_int_t)ev->seq, "id",
-                          (json_int_t)ev->id, "ts", (json_int_t)ev->ts);
-}
-
 /* Writes an edit or recall event pointing at the message at seq, and answers with it. */
 static int append_about(struct chat_call *k, struct store_conn *sc, struct store_event *ev,
                         int64_t seq)
@@ -108,7 +101,7 @@ static int append_about(struct chat_call *k, struct store_conn *sc, struct store
     ev->target = seq;
     rc = chat_append(k, sc, ev, NULL);
     if (rc == 0) {
-        answer_event(k, ev);
+        chat_answer_event(k, ev, false);
     }
     return rc;
 }
@@ -170,8 +163,8 @@ static int answer_duplicate(struct chat_call *k, struct store_conn *sc, const ch
         k->why = NULL;
         return PIPIT_ECMID_CONFLICT;
     }
-    k->result = json_pack("{s:I,s:I,s:I,s:b}", "seq", (json_int_t)seen.seq, "id",
-                          (json_int_t)seen.id, "ts", (json_int_t)seen.ts, "duplicate", 1);
+    chat_answer_event(k, &(struct store_event){ .seq = seen.seq, .id = seen.id, .ts = seen.ts },
+                      true);
     return 0;
 }
 
@@ -214,7 +207,7 @@ int msg_send(struct chat_call *k, struct store_conn *sc)
         }
     }
     if (rc == 0) {
-        answer_event(k, &ev);
+        chat_answer_event(k, &ev, false);
         k->status = 201;
         atomic_fetch_add_explicit(&k->srv->metrics.chat_messages, 1, memory_order_relaxed);
         return 0;

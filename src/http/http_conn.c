@@ -401,17 +401,19 @@ void http_respond(struct http_exchange *x, int status, const char *content_type,
 void http_respond_json(struct http_exchange *x, int status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
-    size_t len;
 
     json_decref(body);
     if (text == NULL) {
         http_respond_error(x, PIPIT_EINTERNAL, NULL, NULL);
         return;
     }
-    len = strlen(text);
-    text[len] = '\0';
-    http_respond(x, status, "application/json", "Cache-Control: no-store\r\n", text, len);
+    http_respond_json_text(x, status, text, strlen(text));
     free(text);
+}
+
+void http_respond_json_text(struct http_exchange *x, int status, const char *text, size_t len)
+{
+    http_respond(x, status, "application/json", "Cache-Control: no-store\r\n", text, len);
 }
 
 void http_respond_error(struct http_exchange *x, int err, const char *message,

@@ -65,6 +65,8 @@ void http_respond(struct http_exchange *x, int status, const char *content_type,
                   const char *extra_headers, const void *body, size_t len);
 /* JSON answer; takes the reference to body. */
 void http_respond_json(struct http_exchange *x, int status, json_t *body);
+/* The same for a body already written as JSON text. */
+void http_respond_json_text(struct http_exchange *x, int status, const char *text, size_t len);
 /* {"error":{"code","message"}} with the error's status; message NULL = default. */
 void http_respond_error(struct http_exchange *x, int err, const char *message,
                         const char *extra_headers);

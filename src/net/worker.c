@@ -248,30 +248,47 @@ static void worker_begin_stop(struct job *j)
     worker_maybe_finish(w);
 }
 
-void worker_post(struct worker *w, struct job *j)
+void worker_post_chain(struct worker *w, struct job *head)
 {
-    j->next = NULL;
-    j->orphaned = false;
+    struct job *tail = head;
+
+    while (tail->next != NULL) {
+        tail = tail->next;
+    }
     uv_mutex_lock(&w->inbox_lock);
     if (w->inbox_closed) {
         /* The worker has no connections left and its loop is ending. */
         uv_mutex_unlock(&w->inbox_lock);
-        j->orphaned = true;
-        j->done(j);
+        while (head != NULL) {
+            struct job *next = head->next;
+
+            head->orphaned = true;
+            head->done(head);
+            head = next;
+        }
         return;
     }
-    if (w->inbox_tail != NULL) {
-        w->inbox_tail->next = j;
-    } else {
-        w->inbox_head = j;
+    for (struct job *j = head; j != NULL; j = j->next) {
+        j->orphaned = false;
     }
-    w->inbox_tail = j;
+    if (w->inbox_tail != NULL) {
+        w->inbox_tail->next = head;
+    } else {
+        w->inbox_head = head;
+    }
+    w->inbox_tail = tail;
     /*
      * Wake under the lock: the worker sets inbox_closed under it before closing
      * `wake`, so the handle cannot be closed (or freed) between append and wake.
      */
     uv_async_send(&w->wake);
     uv_mutex_unlock(&w->inbox_lock);
+}
+
+void worker_post(struct worker *w, struct job *j)
+{
+    j->next = NULL;
+    worker_post_chain(w, j);
 }
 
 /* Tears down a worker whose thread never ran (a failed start). */

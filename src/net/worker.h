@@ -88,6 +88,8 @@ void worker_free_all(struct server *srv);
  * messages are never lost nor leaked; such jobs must not assume the loop thread.
  */
 void worker_post(struct worker *w, struct job *j);
+/* Posts jobs linked by ->next, in order, with one wake-up. */
+void worker_post_chain(struct worker *w, struct job *head);
 
 /* conn.c: a connection queued output; flush before the loop next waits. */
 void worker_want_flush(struct worker *w);

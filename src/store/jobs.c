@@ -144,6 +144,42 @@ static void complete(struct job *j)
     }
 }
 
+/*
+ * Hands a committed batch back with one post (one wake-up) per origin worker:
+ * a paced load commits a few jobs at a time, and a wake-up per job cost a
+ * context switch per message.
+ */
+static void complete_batch(struct job *batch)
+{
+    while (batch != NULL) {
+        struct worker *w = batch->origin;
+        struct job *mine = NULL, **mine_end = &mine;
+        struct job *rest = NULL, **rest_end = &rest;
+
+        for (struct job *j = batch, *next; j != NULL; j = next) {
+            next = j->next;
+            if (j->origin == w) {
+                *mine_end = j;
+                mine_end = &j->next;
+            } else {
+                *rest_end = j;
+                rest_end = &j->next;
+            }
+        }
+        *mine_end = NULL;
+        *rest_end = NULL;
+        if (w != NULL) {
+            worker_post_chain(w, mine);
+        } else {
+            for (struct job *j = mine, *next; j != NULL; j = next) {
+                next = j->next;
+                j->done(j);
+            }
+        }
+        batch = rest;
+    }
+}
+
 static void reader_thread(void *arg)
 {
     struct reader *r = arg;
@@ -211,12 +247,7 @@ static void writer_commit_batch(struct jobs *js, struct job *batch)
     if (js->commit_end != NULL) {
         js->commit_end(js->commit_arg, rc == 0);
     }
-    while (batch != NULL) {
-        struct job *next = batch->next;
-
-        complete(batch);
-        batch = next;
-    }
+    complete_batch(batch);
 }
 
 static void writer_sweep(struct jobs *js)

@@ -105,6 +105,68 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return rc;
 }
 
+int buf_append_int(struct buf *b, int64_t v)
+{
+    char tmp[24];
+    char *p = tmp + sizeof(tmp);
+    /* Negated as unsigned: INT64_MIN has no positive twin. */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        *--p = '-';
+    }
+    return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+int buf_append_json_string(struct buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t len = b->len;
+    size_t run = 0;
+    int rc = buf_append(b, "\"", 1);
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char esc[6] = { '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
+        size_t esc_len = 6;
+
+        if (ch >= 0x20 && ch != '"' && ch != '\\') {
+            continue;
+        }
+        switch (ch) {
+        case '"': esc[1] = '"'; esc_len = 2; break;
+        case '\\': esc[1] = '\\'; esc_len = 2; break;
+        case '\n': esc[1] = 'n'; esc_len = 2; break;
+        case '\r': esc[1] = 'r'; esc_len = 2; break;
+        case '\t': esc[1] = 't'; esc_len = 2; break;
+        case '\b': esc[1] = 'b'; esc_len = 2; break;
+        case '\f': esc[1] = 'f'; esc_len = 2; break;
+        default: break;
+        }
+        rc = buf_append(b, s + run, i - run);
+        if (rc == 0) {
+            rc = buf_append(b, esc, esc_len);
+        }
+        run = i + 1;
+    }
+    if (rc == 0) {
+        rc = buf_append(b, s + run, n - run);
+    }
+    if (rc == 0) {
+        rc = buf_append(b, "\"", 1);
+    }
+    if (rc != 0 && b->data != NULL) {
+        /* All or nothing, as every append. */
+        b->len = len;
+        b->data[len] = '\0';
+    }
+    return rc;
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
     if (n >= b->len) {

@@ -13,6 +13,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
     char *data; /* owned; NULL until the first append */
@@ -30,6 +31,13 @@ int buf_appendz(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* Appends v in decimal. */
+int buf_append_int(struct buf *b, int64_t v);
+/*
+ * Appends s (n bytes of valid UTF-8) as a quoted JSON string: `"` and `\` and
+ * control characters escaped, everything else as is (the form jansson writes).
+ */
+int buf_append_json_string(struct buf *b, const char *s, size_t n);
 /* Drops the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 /* Hands the storage to the caller (free() it) and empties the buffer. */

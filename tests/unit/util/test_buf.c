@@ -5,8 +5,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "util/buf.h"
 #include "util/err.h"
@@ -202,6 +205,67 @@ static void test_steal(void **state)
     buf_cleanup(&b); /* idempotent */
 }
 
+static void test_append_int(void **state)
+{
+    static const int64_t values[] = { 0, 7, -7, 10, 1234567890123LL, INT64_MAX, INT64_MIN };
+    char want[32];
+    struct buf b;
+
+    buf_init(&b, 100);
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        buf_reset(&b);
+        assert_int_equal(buf_append_int(&b, values[i]), 0);
+        snprintf(want, sizeof(want), "%lld", (long long)values[i]);
+        assert_string_equal(b.data, want);
+    }
+    buf_cleanup(&b);
+}
+
+/* The escaper must write exactly what jansson writes for the same string. */
+static void check_json_string(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    char *want = json_dumps(j, JSON_ENCODE_ANY);
+    struct buf b;
+
+    buf_init(&b, 1000);
+    assert_int_equal(buf_append_json_string(&b, s, n), 0);
+    assert_int_equal(b.len, strlen(want));
+    assert_memory_equal(b.data, want, b.len);
+    buf_cleanup(&b);
+    free(want);
+    json_decref(j);
+}
+
+static void test_append_json_string_matches_jansson(void **state)
+{
+    static const char *const samples[] = {
+        "", "plain", "a\"quote", "back\\slash", "tab\there", "line\nbreak\r\n",
+        "\b\f\x01\x1f\x7f", "slash/ok", "中文 émoji 😀", "end\\",
+    };
+    char one[1];
+
+    for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+        check_json_string(samples[i], strlen(samples[i]));
+    }
+    for (int c = 0; c < 0x80; c++) {
+        one[0] = (char)c;
+        check_json_string(one, 1);
+    }
+}
+
+static void test_append_json_string_is_all_or_nothing(void **state)
+{
+    struct buf b;
+
+    buf_init(&b, 8);
+    assert_int_equal(buf_append(&b, "ab", 2), 0);
+    assert_int_equal(buf_append_json_string(&b, "\n\n\n", 3), PIPIT_EPAYLOAD_TOO_LARGE);
+    assert_int_equal(b.len, 2);
+    assert_string_equal(b.data, "ab");
+    buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +280,9 @@ int main(void)
         cmocka_unit_test(test_printf),
         cmocka_unit_test(test_printf_into_empty),
         cmocka_unit_test(test_steal),
+        cmocka_unit_test(test_append_int),
+        cmocka_unit_test(test_append_json_string_matches_jansson),
+        cmocka_unit_test(test_append_json_string_is_all_or_nothing),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
