@@ -27,6 +27,7 @@
 #include "chat/chat.h"
 #include "net/tls.h"
 #include "net/worker.h"
+#include "push/vapid.h"
 #include "store/jobs.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -174,6 +175,8 @@ static void server_cleanup(struct server *srv)
     srv->chat = NULL;
     presence_free(srv->presence);
     srv->presence = NULL;
+    vapid_free(srv->vapid);
+    srv->vapid = NULL;
     if (srv->tls != NULL) {
         SSL_CTX_free(srv->tls);
         srv->tls = NULL;
@@ -251,6 +254,10 @@ int server_run(struct server *srv)
     sigaddset(&stop_signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     srv->presence = presence_new();
+    if (vapid_open(srv->cfg.data_dir, &srv->vapid, err, sizeof(err)) != 0) {
+        log_error(NULL, "push: %s", err);
+        goto fail;
+    }
     srv->chat = chat_new(srv);
     if (jobs_start(&srv->cfg, &srv->metrics, &srv->jobs, err, sizeof(err)) != 0) {
         log_error(NULL, "store: %s", err);

@@ -32,6 +32,7 @@ struct server {
     struct throttle *throttle;   /* login throttling, shared by workers */
     struct chat *chat;           /* the store writer's chat state (chat/chat.h) */
     struct presence *presence;   /* who is online (chat/bus.h) */
+    struct vapid *vapid;         /* the Web Push key pair (push/vapid.h) */
     SSL_CTX *tls;                /* NULL: plain TCP */
     char *web_root_real;         /* web_root's real path; NULL: no static files */
     char **origins;              /* allowed_origins, split */

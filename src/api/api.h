@@ -25,11 +25,17 @@
 
 struct server;
 
-/* Who made a request: the token's user, as the token lookup found them. */
+/*
+ * Who made a request: a session token's user, as the token lookup found them,
+ * or an API key (is_key: then only user.app_id is set, and scopes).
+ */
 struct api_user {
     int64_t token_id;
     int64_t token_expires_at;
     struct store_user user;
+    bool is_key;
+    int64_t key_id;
+    unsigned scopes;            /* STORE_SCOPE_* bits; admin implies the others */
 };
 
 /* Per-request state kept by the router in x->ctx. */
@@ -49,7 +55,7 @@ static inline struct api_request *api_request_of(struct http_exchange *x)
 }
 
 /*
- * Looks up a bearer token off the loop; cb runs on the connection's loop with
+ * Looks up a bearer token or API key off the loop; cb runs on the connection's loop with
  * rc 0 and the user, or PIPIT_EUNAUTHORIZED. The connection is held until then;
  * cb runs even if it closed meanwhile (responding is then a no-op).
  */
@@ -71,6 +77,7 @@ void accounts_login(struct http_exchange *x);
 void accounts_logout(struct http_exchange *x);
 void accounts_me(struct http_exchange *x);
 void accounts_admin_create_user(struct http_exchange *x);
+void push_vapid_public_key(struct http_exchange *x);
 void system_healthz(struct http_exchange *x);
 void system_metrics(struct http_exchange *x);
 void files_serve(struct http_exchange *x);

@@ -13,18 +13,25 @@
 #include "api/route_path.h"
 #include "chat/chat.h"
 #include "server.h"
+#include "store/store_push.h"
 #include "util/err.h"
 #include "util/mem.h"
 
-#define R_AUTH 1u   /* needs a bearer token */
-#define R_ADMIN 2u  /* … of an admin */
+#define R_AUTH 1u   /* needs a bearer token: a user's session (or an API key, see K_*) */
+#define R_ADMIN 2u  /* … of an admin, when it is a user's */
 #define R_JSON 4u   /* takes a JSON object body */
+/* The API key scopes a route accepts (any one of them); none: keys get 403. */
+#define K_PUSH (STORE_SCOPE_PUSH << 8)
+#define K_USERS (STORE_SCOPE_USERS << 8)
+#define K_ADMIN (STORE_SCOPE_ADMIN << 8)
+#define KEY_SCOPES(flags) ((flags) >> 8)
 
 /*
  * A path segment "{}" matches one non-empty segment and is handed to the
- * handler as a parameter. A route with an action runs that chat action
- * (chat/chat.h) with the JSON body, the path parameters ("conv", "user") and
- * the query's paging numbers as its arguments.
+ * handler as a parameter. A route with an action runs that action
+ * (chat/chat.h) with the JSON body, the path parameters (named by `params`:
+ * "user" takes an id or a username, any other name a numeric id) and the
+ * query's paging numbers as its arguments.
  */
 struct route {
     enum http_method method;
@@ -33,33 +40,44 @@ struct route {
     void (*handler)(struct http_exchange *x);
     unsigned flags;
     const char *action;
+    const char *params[ROUTE_MAX_PARAMS];
 };
 
 static const struct route routes[] = {
-    { HTTP_GET, "/healthz", "healthz", system_healthz, 0, NULL },
-    { HTTP_GET, "/metrics", "metrics", system_metrics, 0, NULL },
-    { HTTP_POST, "/v1/auth/register", "auth_register", accounts_register, R_JSON, NULL },
-    { HTTP_POST, "/v1/auth/login", "auth_login", accounts_login, R_JSON, NULL },
-    { HTTP_POST, "/v1/auth/logout", "auth_logout", accounts_logout, R_AUTH, NULL },
-    { HTTP_GET, "/v1/me", "me", accounts_me, R_AUTH, NULL },
+    { HTTP_GET, "/healthz", "healthz", system_healthz, 0, NULL, { NULL } },
+    { HTTP_GET, "/metrics", "metrics", system_metrics, 0, NULL, { NULL } },
+    { HTTP_POST, "/v1/auth/register", "auth_register", accounts_register, R_JSON, NULL, { NULL } },
+    { HTTP_POST, "/v1/auth/login", "auth_login", accounts_login, R_JSON, NULL, { NULL } },
+    { HTTP_POST, "/v1/auth/logout", "auth_logout", accounts_logout, R_AUTH, NULL, { NULL } },
+    { HTTP_GET, "/v1/me", "me", accounts_me, R_AUTH, NULL, { NULL } },
     { HTTP_POST, "/v1/admin/users", "admin_users_create", accounts_admin_create_user,
-      R_AUTH | R_ADMIN | R_JSON, NULL },
-    { HTTP_GET, "/v1/ws", "ws", session_upgrade, 0, NULL },
-    { HTTP_POST, "/v1/conversations", "conv_create", NULL, R_AUTH | R_JSON, "conv_create" },
-    { HTTP_GET, "/v1/conversations", "conv_list", NULL, R_AUTH, "conv_list" },
-    { HTTP_GET, "/v1/conversations/{}", "conv_get", NULL, R_AUTH, "conv_get" },
-    { HTTP_PATCH, "/v1/conversations/{}", "conv_update", NULL, R_AUTH | R_JSON, "conv_update" },
+      R_AUTH | R_ADMIN | R_JSON | K_USERS, NULL, { NULL } },
+    { HTTP_POST, "/v1/admin/api-keys", "api_key_create", NULL, R_AUTH | R_ADMIN | R_JSON | K_ADMIN,
+      "api_key_create", { NULL } },
+    { HTTP_GET, "/v1/admin/api-keys", "api_key_list", NULL, R_AUTH | R_ADMIN | K_ADMIN,
+      "api_key_list", { NULL } },
+    { HTTP_DELETE, "/v1/admin/api-keys/{}", "api_key_revoke", NULL, R_AUTH | R_ADMIN | K_ADMIN,
+      "api_key_revoke", { "id" } },
+    { HTTP_POST, "/v1/devices", "device_register", NULL, R_AUTH | R_JSON, "device_register", { NULL } },
+    { HTTP_GET, "/v1/devices", "device_list", NULL, R_AUTH, "device_list", { NULL } },
+    { HTTP_DELETE, "/v1/devices/{}", "device_delete", NULL, R_AUTH, "device_delete", { "id" } },
+    { HTTP_GET, "/v1/push/vapid-public-key", "vapid_public_key", push_vapid_public_key, 0, NULL, { NULL } },
+    { HTTP_GET, "/v1/ws", "ws", session_upgrade, 0, NULL, { NULL } },
+    { HTTP_POST, "/v1/conversations", "conv_create", NULL, R_AUTH | R_JSON, "conv_create", { NULL } },
+    { HTTP_GET, "/v1/conversations", "conv_list", NULL, R_AUTH, "conv_list", { NULL } },
+    { HTTP_GET, "/v1/conversations/{}", "conv_get", NULL, R_AUTH, "conv_get", { "conv" } },
+    { HTTP_PATCH, "/v1/conversations/{}", "conv_update", NULL, R_AUTH | R_JSON, "conv_update", { "conv" } },
     { HTTP_POST, "/v1/conversations/{}/owner", "conv_transfer", NULL, R_AUTH | R_JSON,
-      "conv_transfer" },
-    { HTTP_GET, "/v1/conversations/{}/members", "member_list", NULL, R_AUTH, "member_list" },
+      "conv_transfer", { "conv" } },
+    { HTTP_GET, "/v1/conversations/{}/members", "member_list", NULL, R_AUTH, "member_list", { "conv" } },
     { HTTP_POST, "/v1/conversations/{}/members", "member_add", NULL, R_AUTH | R_JSON,
-      "member_add" },
+      "member_add", { "conv" } },
     { HTTP_PATCH, "/v1/conversations/{}/members/{}", "member_update", NULL, R_AUTH | R_JSON,
-      "member_update" },
+      "member_update", { "conv", "user" } },
     { HTTP_DELETE, "/v1/conversations/{}/members/{}", "member_remove", NULL, R_AUTH,
-      "member_remove" },
-    { HTTP_GET, "/v1/conversations/{}/messages", "history", NULL, R_AUTH, "history" },
-    { HTTP_POST, "/v1/conversations/{}/messages", "send", NULL, R_AUTH | R_JSON, "send" },
+      "member_remove", { "conv", "user" } },
+    { HTTP_GET, "/v1/conversations/{}/messages", "history", NULL, R_AUTH, "history", { "conv" } },
+    { HTTP_POST, "/v1/conversations/{}/messages", "send", NULL, R_AUTH | R_JSON, "send", { "conv" } },
 };
 
 
@@ -113,25 +131,23 @@ static void run_action(struct http_exchange *x, const struct route *r)
     struct api_request *ar = api_request_of(x);
     json_t *args = ar->body != NULL ? ar->body : json_object(); /* the action takes it */
     struct chat_caller who = { ar->who.user.id, ar->who.user.app_id,
-                               strcmp(ar->who.user.role, "admin") == 0 };
+                               ar->who.is_key || strcmp(ar->who.user.role, "admin") == 0 };
     const char *why = NULL;
     int rc = 0;
 
     ar->body = NULL;
-    if (ar->params[0][0] != '\0') {
-        int64_t conv = route_id(ar->params[0]);
+    for (int i = 0; i < ROUTE_MAX_PARAMS && r->params[i] != NULL; i++) {
+        int64_t id = route_id(ar->params[i]);
 
-        if (conv == 0) {
-            rc = PIPIT_ENOT_FOUND;
-            why = "no such conversation";
+        if (strcmp(r->params[i], "user") == 0 && id == 0) {
+            json_object_set_new(args, "user", json_string(ar->params[i]));
+            continue;
         }
-        json_object_set_new(args, "conv", json_integer(conv));
-    }
-    if (ar->params[1][0] != '\0') {
-        int64_t user = route_id(ar->params[1]);
-
-        json_object_set_new(args, "user", user != 0 ? json_integer(user)
-                                                    : json_string(ar->params[1]));
+        if (id == 0 && rc == 0) {
+            rc = PIPIT_ENOT_FOUND;
+            why = strcmp(r->params[i], "conv") == 0 ? "no such conversation" : NULL;
+        }
+        json_object_set_new(args, r->params[i], json_integer(id));
     }
     if (rc == 0 && r->method == HTTP_GET) {
         rc = route_query_numbers(x->query, args, &why);
@@ -148,7 +164,21 @@ static void run_handler(struct http_exchange *x, const struct route *r)
 {
     struct api_request *ar = api_request_of(x);
 
-    if ((r->flags & R_ADMIN) && strcmp(ar->who.user.role, "admin") != 0) {
+    if (ar->who.is_key) {
+        /* The admin scope holds the others. */
+        unsigned held = (ar->who.scopes & STORE_SCOPE_ADMIN) ? ~0u : ar->who.scopes;
+
+        if (KEY_SCOPES(r->flags) == 0) {
+            http_respond_error(x, PIPIT_EFORBIDDEN, "API keys cannot use this route; "
+                               "it needs a user's session", NULL);
+            return;
+        }
+        if ((held & KEY_SCOPES(r->flags)) == 0) {
+            http_respond_error(x, PIPIT_EFORBIDDEN, "this API key lacks the scope this "
+                               "route needs", NULL);
+            return;
+        }
+    } else if ((r->flags & R_ADMIN) && strcmp(ar->who.user.role, "admin") != 0) {
         http_respond_error(x, PIPIT_EFORBIDDEN, "admins only", NULL);
         return;
     }

@@ -16,6 +16,7 @@
 #include "proto/proto.h"
 #include "server.h"
 #include "store/jobs.h"
+#include "store/store_push.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -45,15 +46,75 @@ struct auth_job {
     struct conn *c;
     api_auth_cb cb;
     void *arg;
+    bool is_key;
     struct token_parts parts;
     struct api_user who;
+    int64_t key_last_used;
 };
+
+/* A key's last use is recorded at most once a minute: not a write per request. */
+#define KEY_TOUCH_INTERVAL_MS 60000
+
+static void key_lookup(struct auth_job *aj, struct store_conn *sc)
+{
+    struct store_api_key k;
+    int rc = store_api_key_lookup(sc, aj->parts.selector, &k);
+
+    if (rc == 0 && (!token_hash_equal(aj->parts.verifier_hash, k.verifier_hash) ||
+                    k.revoked_at != 0)) {
+        rc = PIPIT_EUNAUTHORIZED;
+    }
+    if (rc == 0) {
+        aj->who.is_key = true;
+        aj->who.key_id = k.id;
+        aj->who.scopes = k.scopes;
+        aj->who.user.app_id = k.app_id;
+        aj->key_last_used = k.last_used_at;
+    }
+    aj->job.rc = rc == PIPIT_ENOT_FOUND ? PIPIT_EUNAUTHORIZED : rc;
+}
+
+struct key_touch {
+    struct job job;
+    int64_t key_id;
+    int64_t now;
+};
+
+static void key_touch_run(struct job *j, void *ctx)
+{
+    struct key_touch *t = (struct key_touch *)j;
+
+    j->rc = store_api_key_touch(ctx, t->key_id, t->now);
+}
+
+static void key_touch_done(struct job *j)
+{
+    free(j);
+}
+
+/* Loop thread: records the key's use (fire and forget, on the writer). */
+static void key_touch(struct server *srv, int64_t key_id)
+{
+    struct key_touch *t = xcalloc(1, sizeof(*t));
+
+    t->key_id = key_id;
+    t->now = clock_now_ms();
+    t->job.run = key_touch_run;
+    t->job.done = key_touch_done; /* origin NULL: runs on the writer after COMMIT */
+    if (jobs_write(srv->jobs, &t->job) != 0) {
+        free(t);
+    }
+}
 
 static void auth_run(struct job *j, void *ctx)
 {
     struct auth_job *aj = (struct auth_job *)j;
     struct store_token tok;
 
+    if (aj->is_key) {
+        key_lookup(aj, ctx);
+        return;
+    }
     j->rc = store_token_lookup(ctx, aj->parts.selector, &tok);
     if (j->rc == 0 && !token_matches(&aj->parts, &tok, clock_now_ms())) {
         j->rc = PIPIT_EUNAUTHORIZED;
@@ -76,6 +137,10 @@ static void auth_done(struct job *j)
         log_error(&aj->c->log, "token lookup failed: %s", pipit_strerror(j->rc));
         j->rc = PIPIT_EUNAUTHORIZED;
     }
+    if (j->rc == 0 && aj->is_key &&
+        clock_now_ms() - aj->key_last_used >= KEY_TOUCH_INTERVAL_MS) {
+        key_touch(aj->c->w->srv, aj->who.key_id);
+    }
     /* Called even when the connection closed meanwhile, so cb can free arg. */
     aj->cb(aj->c, j->rc, j->rc == 0 ? &aj->who : NULL, aj->arg);
     conn_unref(aj->c);
@@ -94,7 +159,8 @@ void api_authenticate(struct conn *c, const char *token, api_auth_cb cb, void *a
     aj->job.run = auth_run;
     aj->job.done = auth_done;
     conn_ref(c);
-    rc = token_parse(token, &aj->parts);
+    aj->is_key = token != NULL && strncmp(token, TOKEN_KEY_PREFIX, strlen(TOKEN_KEY_PREFIX)) == 0;
+    rc = token_parse(aj->is_key ? token + strlen(TOKEN_KEY_PREFIX) : token, &aj->parts);
     if (rc == 0) {
         rc = jobs_read(c->w->srv->jobs, &aj->job);
     }
@@ -213,7 +279,8 @@ static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *w
         return;
     }
     s->auth_pending = false;
-    if (rc != 0) {
+    if (rc != 0 || who->is_key) {
+        /* A WebSocket session is a user's: an API key is not one. */
         ws_conn_send_json(c, proto_error(pa->id, PIPIT_EUNAUTHORIZED, NULL));
         goto out;
     }

@@ -41,11 +41,15 @@ int token_parse(const char *text, struct token_parts *parts)
     return 0;
 }
 
+bool token_hash_equal(const uint8_t a[STORE_VERIFIER_HASH_LEN],
+                      const uint8_t b[STORE_VERIFIER_HASH_LEN])
+{
+    return sodium_memcmp(a, b, STORE_VERIFIER_HASH_LEN) == 0;
+}
+
 bool token_matches(const struct token_parts *presented, const struct store_token *stored,
                    int64_t now_ms)
 {
-    bool same = sodium_memcmp(presented->verifier_hash, stored->verifier_hash,
-                              STORE_VERIFIER_HASH_LEN) == 0;
-
-    return same && stored->expires_at > now_ms;
+    return token_hash_equal(presented->verifier_hash, stored->verifier_hash) &&
+           stored->expires_at > now_ms;
 }

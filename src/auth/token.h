@@ -17,6 +17,8 @@
 
 #define TOKEN_VERIFIER_LEN 24
 #define TOKEN_TEXT_LEN 48
+/* An API key is this prefix and then a token's text (same parts, own table). */
+#define TOKEN_KEY_PREFIX "pk_"
 
 struct token_parts {
     uint8_t selector[STORE_SELECTOR_LEN];
@@ -27,6 +29,9 @@ struct token_parts {
 void token_new(char text[TOKEN_TEXT_LEN + 1], struct token_parts *parts);
 /* Splits presented text; 0, or PIPIT_EUNAUTHORIZED when malformed. */
 int token_parse(const char *text, struct token_parts *parts);
+/* Constant-time comparison of two verifier hashes. */
+bool token_hash_equal(const uint8_t a[STORE_VERIFIER_HASH_LEN],
+                      const uint8_t b[STORE_VERIFIER_HASH_LEN]);
 /* Constant-time check of a presented token against the stored row. */
 bool token_matches(const struct token_parts *presented, const struct store_token *stored,
                    int64_t now_ms);

@@ -62,6 +62,13 @@ static const struct chat_action actions[] = {
     { "typing",           msg_typing,    NULL,        false, true },
     { "history",          msg_history,   NULL,        false, true },
     { "sync",             msg_sync,      NULL,        false, true },
+    /* Push (src/push/): REST only. */
+    { "api_key_create",   api_key_create, NULL,       true,  false },
+    { "api_key_list",     api_key_list,  NULL,        false, false },
+    { "api_key_revoke",   api_key_revoke, NULL,       true,  false },
+    { "device_register",  device_register, NULL,      true,  false },
+    { "device_list",      device_list,   NULL,        false, false },
+    { "device_delete",    device_delete, NULL,        true,  false },
 };
 
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))

@@ -157,5 +157,12 @@ int msg_ack(struct chat_call *k, struct store_conn *sc);
 int msg_typing(struct chat_call *k, struct store_conn *sc);
 int msg_history(struct chat_call *k, struct store_conn *sc);
 int msg_sync(struct chat_call *k, struct store_conn *sc);
+/* Push actions (src/push/api_keys.c, src/push/devices.c) on the same call path. */
+int api_key_create(struct chat_call *k, struct store_conn *sc);
+int api_key_list(struct chat_call *k, struct store_conn *sc);
+int api_key_revoke(struct chat_call *k, struct store_conn *sc);
+int device_register(struct chat_call *k, struct store_conn *sc);
+int device_list(struct chat_call *k, struct store_conn *sc);
+int device_delete(struct chat_call *k, struct store_conn *sc);
 
 #endif

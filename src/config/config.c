@@ -34,6 +34,7 @@ struct cfg_opt {
 };
 
 static const char *const registration_choices[] = { "closed", "open", NULL };
+static const char *const yes_no_choices[] = { "no", "yes", NULL };
 static const char *const log_level_choices[] = { "debug", "info", "warn", "error", NULL };
 static const char *const sync_choices[] = { "full", "normal", "off", NULL };
 
@@ -64,6 +65,12 @@ static const struct cfg_opt cfg_table[] = {
       "Least severe level written to stderr." },
     { "sqlite_synchronous", CFG_ENUM, OFF(sqlite_synchronous), "full", 0, 0, sync_choices, 0,
       "SQLite durability. `full`: an acknowledged write survives power loss. `normal`: faster, may lose the last commits on power loss (never on a crash). `off`: tests only." },
+    { "push_allow_http", CFG_ENUM, OFF(push_allow_http), "no", 0, 0, yes_no_choices, 0,
+      "Whether devices may register Web Push or UnifiedPush endpoints over plain `http://` (`yes` for a closed network or tests)." },
+    { "push_allow_private", CFG_ENUM, OFF(push_allow_private), "no", 0, 0, yes_no_choices, 0,
+      "Whether device endpoints may point at loopback, private, link-local or shared addresses (`yes` when the push services run inside the organisation's own network, or for tests). `no` keeps a client from making the server send requests into the internal network." },
+    { "max_devices_per_user", CFG_INT, OFF(max_devices_per_user), "20", 1, 1000, NULL, 0,
+      "Most devices a user may register; registering one more removes the user's least recently updated device." },
     { "sqlite_cache_size", CFG_SIZE, OFF(sqlite_cache_size), "64m", 1 * MIB, 64 * 1024 * MIB, NULL, 0,
       "Page cache of the store writer's connection. Every message updates index pages spread over the database; when they stay cached a batch does not read them back. Readers keep SQLite's default (2 MiB each)." },
     { "token_ttl", CFG_DURATION, OFF(token_ttl), "30d", 1 * SEC, 3650 * DAY, NULL, 0,

@@ -31,6 +31,9 @@ struct config {
     int64_t log_level;          /* enum log_level */
     int64_t sqlite_synchronous; /* enum sqlite_sync_mode */
     int64_t sqlite_cache_size;
+    int64_t push_allow_http;      /* 0 no, 1 yes */
+    int64_t push_allow_private;   /* 0 no, 1 yes */
+    int64_t max_devices_per_user;
     int64_t token_ttl;          /* ms */
     int64_t max_header_count;
     int64_t max_header_size;

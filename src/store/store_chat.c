@@ -45,7 +45,7 @@ enum chat_stmt {
     CS_END
 };
 
-_Static_assert(CS_END <= STORE_STMT_SLOTS, "too many statements");
+_Static_assert(CS_END <= STORE_PUSH_FIRST_STMT, "too many statements");
 
 #define CONV_COLS                                                                      \
     "c.id, c.app_id, c.type, c.title, c.avatar_url, c.description, c.announcement, " \

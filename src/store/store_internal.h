@@ -2,7 +2,7 @@
  * store_internal.h: what the SQLite store's files share (not for callers).
  *
  * A connection caches its prepared statements in numbered slots: the core
- * statements (store_sqlite.c) first, then those of store_chat.c.
+ * statements (store_sqlite.c) first, then those of store_chat.c, then store_push.c.
  */
 #ifndef PIPIT_STORE_STORE_INTERNAL_H
 #define PIPIT_STORE_STORE_INTERNAL_H
@@ -10,7 +10,8 @@
 #include <sqlite3.h>
 
 #define STORE_CHAT_FIRST_STMT 32
-#define STORE_STMT_SLOTS 96
+#define STORE_PUSH_FIRST_STMT 80
+#define STORE_STMT_SLOTS 112
 
 struct store_conn {
     sqlite3 *db;

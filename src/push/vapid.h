@@ -1,0 +1,21 @@
+/*
+ * vapid.h: the server's VAPID key pair (RFC 8292), by which Web Push services
+ * know the pushes come from the server browsers subscribed with.
+ *
+ * Made on first start and kept in DATA_DIR/vapid-private.pem (mode 0600): a new
+ * key would orphan every browser subscription, so it is never replaced.
+ */
+#ifndef PIPIT_PUSH_VAPID_H
+#define PIPIT_PUSH_VAPID_H
+
+#include <stddef.h>
+
+struct vapid;
+
+/* Loads the key, or makes and saves it; 0 or PIPIT_ESTORE with a message in err. */
+int vapid_open(const char *data_dir, struct vapid **out, char *err, size_t errlen);
+void vapid_free(struct vapid *v);
+/* The public key as browsers take it: base64url (no padding) of the 65-byte point. */
+const char *vapid_public_key(const struct vapid *v);
+
+#endif
