@@ -5,12 +5,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <ctype.h>
 #include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "util/b64.h"
@@ -18,6 +22,7 @@
 #include "util/mem.h"
 
 #define POINT_LEN 65
+#define CLAIMS_MAX 1024
 
 struct vapid {
     EVP_PKEY *key;
@@ -108,4 +113,109 @@ void vapid_free(struct vapid *v)
 const char *vapid_public_key(const struct vapid *v)
 {
     return v->public_b64;
+}
+
+/* "https://Host:443/path" → "https://host": scheme, host, and a port only if not the default. */
+static int origin_of(const char *url, char *out, size_t cap)
+{
+    bool https = strncasecmp(url, "https://", 8) == 0;
+    const char *host = url + (https ? 8 : 7);
+    size_t len = strcspn(host, "/?#");
+    const char *colon = memchr(host, ':', len);
+    size_t n;
+
+    if (!https && strncasecmp(url, "http://", 7) != 0) {
+        return -1;
+    }
+    if (host[0] == '[') {
+        const char *end = memchr(host, ']', len);
+
+        colon = end != NULL && end + 1 < host + len && end[1] == ':' ? end + 1 : NULL;
+    }
+    if (colon != NULL && strncmp(colon, https ? ":443" : ":80", (size_t)(host + len - colon)) == 0 &&
+        (size_t)(host + len - colon) == (https ? 4u : 3u)) {
+        len = (size_t)(colon - host);
+    }
+    n = (size_t)snprintf(out, cap, "%s://%.*s", https ? "https" : "http", (int)len, host);
+    if (n >= cap || len == 0) {
+        return -1;
+    }
+    for (char *p = out; *p != '\0'; p++) {
+        *p = (char)tolower((unsigned char)*p);
+    }
+    return 0;
+}
+
+/* ES256 over msg, as JOSE wants it: r and s, 32 bytes each (not DER). */
+static int es256_sign(EVP_PKEY *key, const char *msg, size_t len, uint8_t rs[64])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t der[80];
+    size_t der_len = sizeof(der);
+    ECDSA_SIG *sig = NULL;
+    int ok = md != NULL && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+             EVP_DigestSign(md, der, &der_len, (const uint8_t *)msg, len) == 1;
+
+    if (ok) {
+        const uint8_t *p = der;
+        const BIGNUM *r, *s;
+
+        sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+        ok = sig != NULL;
+        if (ok) {
+            ECDSA_SIG_get0(sig, &r, &s);
+            ok = BN_bn2binpad(r, rs, 32) == 32 && BN_bn2binpad(s, rs + 32, 32) == 32;
+        }
+    }
+    ECDSA_SIG_free(sig);
+    EVP_MD_CTX_free(md);
+    return ok ? 0 : -1;
+}
+
+static void append_b64url(struct buf *b, const void *data, size_t len)
+{
+    char text[B64_ENCODED_SIZE(CLAIMS_MAX)];
+
+    b64url_encode(text, data, len);
+    buf_appendz(b, text);
+}
+
+int vapid_authorization(const struct vapid *v, const char *endpoint, int64_t exp,
+                        const char *subject, struct buf *out)
+{
+    static const char header[] = "{\"typ\":\"JWT\",\"alg\":\"ES256\"}";
+    char origin[300];
+    uint8_t sig[64];
+    struct buf claims, jwt;
+    int rc = -1;
+
+    if (origin_of(endpoint, origin, sizeof(origin)) != 0) {
+        return -1;
+    }
+    buf_init(&claims, 4096);
+    buf_init(&jwt, 8192);
+    buf_appendz(&claims, "{\"aud\":");
+    buf_append_json_string(&claims, origin, strlen(origin));
+    buf_appendz(&claims, ",\"exp\":");
+    buf_append_int(&claims, exp);
+    buf_appendz(&claims, ",\"sub\":");
+    buf_append_json_string(&claims, subject, strlen(subject));
+    buf_appendz(&claims, "}");
+    if (claims.len <= CLAIMS_MAX) {
+        append_b64url(&jwt, header, strlen(header));
+        buf_appendz(&jwt, ".");
+        append_b64url(&jwt, claims.data, claims.len);
+        if (es256_sign(v->key, jwt.data, jwt.len, sig) == 0) {
+            buf_appendz(&jwt, ".");
+            append_b64url(&jwt, sig, sizeof(sig));
+            buf_appendz(out, "vapid t=");
+            buf_append(out, jwt.data, jwt.len);
+            buf_appendz(out, ", k=");
+            buf_appendz(out, v->public_b64);
+            rc = 0;
+        }
+    }
+    buf_cleanup(&claims);
+    buf_cleanup(&jwt);
+    return rc;
 }

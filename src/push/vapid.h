@@ -9,6 +9,9 @@
 #define PIPIT_PUSH_VAPID_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
 
 struct vapid;
 
@@ -17,5 +20,15 @@ int vapid_open(const char *data_dir, struct vapid **out, char *err, size_t errle
 void vapid_free(struct vapid *v);
 /* The public key as browsers take it: base64url (no padding) of the 65-byte point. */
 const char *vapid_public_key(const struct vapid *v);
+
+/*
+ * Appends the Authorization header value for a push to endpoint (RFC 8292 §3):
+ * "vapid t=<JWT>, k=<public key>", the JWT (ES256) naming the endpoint's origin
+ * as audience, expiring at exp (Unix seconds; push services refuse more than
+ * 24 h ahead) and giving subject (a mailto: or https: contact). 0, or -1 when
+ * endpoint is not an http(s) URL or signing fails. Thread-safe.
+ */
+int vapid_authorization(const struct vapid *v, const char *endpoint, int64_t exp,
+                        const char *subject, struct buf *out);
 
 #endif
