@@ -20,6 +20,7 @@
 #include "auth/token.h"
 #include "server.h"
 #include "store/jobs.h"
+#include "store/store_push.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -266,6 +267,7 @@ void accounts_register(struct http_exchange *x)
 void accounts_admin_create_user(struct http_exchange *x)
 {
     json_t *role = json_object_get(api_request_of(x)->body, "role");
+    const struct api_user *who = &api_request_of(x)->who;
     const char *r = "user";
 
     if (role != NULL) {
@@ -275,6 +277,12 @@ void accounts_admin_create_user(struct http_exchange *x)
             return;
         }
         r = json_string_value(role);
+    }
+    if (strcmp(r, "admin") == 0 && who->is_key && !(who->scopes & STORE_SCOPE_ADMIN)) {
+        /* Or a "users" key could make itself an admin. */
+        http_respond_error(x, PIPIT_EFORBIDDEN, "only an admin or an admin-scoped API key "
+                           "may create admins", NULL);
+        return;
     }
     create_user(x, r, false);
 }

@@ -19,6 +19,7 @@
 
 #include "util/b64.h"
 #include "util/err.h"
+#include "util/log.h"
 #include "util/mem.h"
 
 #define POINT_LEN 65
@@ -68,6 +69,8 @@ static EVP_PKEY *create(const char *path, char *err, size_t errlen)
         return NULL;
     }
     fclose(f);
+    log_info(NULL, "made a new VAPID key in %s (keep it in backups: browsers' Web Push "
+             "subscriptions are bound to it)", path);
     return key;
 }
 

@@ -987,3 +987,19 @@ def test_vapid_key_kept_across_restart(server_factory, srv):
     s.start()
     assert vapid_key(s) == key, "the VAPID key changed across a restart"
     assert stat.S_IMODE(pem.stat().st_mode) == 0o600, oct(pem.stat().st_mode)
+
+
+def test_users_key_cannot_create_an_admin(srv, keys):
+    """A users-scoped key could otherwise make itself an admin account, log in, and
+    mint admin keys: only admins and admin-scoped keys create admins."""
+    name = unique("esc")
+    r = srv.post("/v1/admin/users", token=keys["users"],
+                 json={"username": name, "password": PASSWORD, "role": "admin"})
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "forbidden"
+    r = srv.post("/v1/auth/login", json={"username": name, "password": PASSWORD})
+    assert r.status_code == 401, ("no such user was created", r.text)
+    r = srv.post("/v1/admin/users", token=keys["admin"],
+                 json={"username": name, "password": PASSWORD, "role": "admin"})
+    assert r.status_code == 201, r.text
+    assert r.json()["role"] == "admin"
