@@ -27,6 +27,7 @@
 #include "chat/chat.h"
 #include "net/tls.h"
 #include "net/worker.h"
+#include "push/push.h"
 #include "push/vapid.h"
 #include "store/jobs.h"
 #include "store/store.h"
@@ -264,6 +265,7 @@ int server_run(struct server *srv)
         goto fail;
     }
     jobs_set_commit_hook(srv->jobs, chat_commit_begin, chat_commit_end, srv->chat);
+    push_resume(srv);
     api_install(srv);
     /* http-parser's own cap is process-wide; ours (per request) is the real one. */
     http_parser_set_max_header_size((uint32_t)srv->cfg.max_header_size + 1024);

@@ -20,6 +20,7 @@
 #define R_AUTH 1u   /* needs a bearer token: a user's session (or an API key, see K_*) */
 #define R_ADMIN 2u  /* … of an admin, when it is a user's */
 #define R_JSON 4u   /* takes a JSON object body */
+#define R_BODY_APART 8u /* the action gets the body as args.body, apart from the path's */
 /* The API key scopes a route accepts (any one of them); none: keys get 403. */
 #define K_PUSH (STORE_SCOPE_PUSH << 8)
 #define K_USERS (STORE_SCOPE_USERS << 8)
@@ -30,8 +31,8 @@
  * A path segment "{}" matches one non-empty segment and is handed to the
  * handler as a parameter. A route with an action runs that action
  * (chat/chat.h) with the JSON body, the path parameters (named by `params`:
- * "user" takes an id or a username, any other name a numeric id) and the
- * query's paging numbers as its arguments.
+ * "conv" and "id" are numeric ids, "user" an id or a username, others strings)
+ * and the query's paging numbers as its arguments.
  */
 struct route {
     enum http_method method;
@@ -61,7 +62,23 @@ static const struct route routes[] = {
     { HTTP_POST, "/v1/devices", "device_register", NULL, R_AUTH | R_JSON, "device_register", { NULL } },
     { HTTP_GET, "/v1/devices", "device_list", NULL, R_AUTH, "device_list", { NULL } },
     { HTTP_DELETE, "/v1/devices/{}", "device_delete", NULL, R_AUTH, "device_delete", { "id" } },
+    { HTTP_PUT, "/v1/me/topics/{}", "topic_subscribe", NULL, R_AUTH, "topic_subscribe",
+      { "topic" } },
+    { HTTP_DELETE, "/v1/me/topics/{}", "topic_unsubscribe", NULL, R_AUTH, "topic_unsubscribe",
+      { "topic" } },
+    { HTTP_GET, "/v1/me/topics", "topic_list", NULL, R_AUTH, "topic_list", { NULL } },
+    { HTTP_PUT, "/v1/users/{}/tags", "tags_put", NULL,
+      R_AUTH | R_ADMIN | R_JSON | R_BODY_APART | K_USERS, "tags_put", { "user" } },
+    { HTTP_GET, "/v1/users/{}/tags", "tags_get", NULL, R_AUTH | R_ADMIN | K_USERS, "tags_get",
+      { "user" } },
+    /* Before /v1/push/{}, which would take it for an id. */
     { HTTP_GET, "/v1/push/vapid-public-key", "vapid_public_key", push_vapid_public_key, 0, NULL, { NULL } },
+    { HTTP_POST, "/v1/push", "push_send", NULL, R_AUTH | R_ADMIN | R_JSON | K_PUSH, "push_send",
+      { NULL } },
+    { HTTP_GET, "/v1/push", "push_list", NULL, R_AUTH | R_ADMIN | K_PUSH, "push_list", { NULL } },
+    { HTTP_GET, "/v1/push/{}", "push_get", NULL, R_AUTH | R_ADMIN | K_PUSH, "push_get", { "id" } },
+    { HTTP_POST, "/v1/push/{}/events", "push_event", NULL, R_AUTH | R_JSON | R_BODY_APART,
+      "push_event", { "id" } },
     { HTTP_GET, "/v1/ws", "ws", session_upgrade, 0, NULL, { NULL } },
     { HTTP_POST, "/v1/conversations", "conv_create", NULL, R_AUTH | R_JSON, "conv_create", { NULL } },
     { HTTP_GET, "/v1/conversations", "conv_list", NULL, R_AUTH, "conv_list", { NULL } },
@@ -129,7 +146,8 @@ int api_string_field(json_t *obj, const char *key, const char **out, const char 
 static void run_action(struct http_exchange *x, const struct route *r)
 {
     struct api_request *ar = api_request_of(x);
-    json_t *args = ar->body != NULL ? ar->body : json_object(); /* the action takes it */
+    json_t *body = ar->body != NULL ? ar->body : json_object(); /* the action takes it */
+    json_t *args = (r->flags & R_BODY_APART) ? json_pack("{s:o}", "body", body) : body;
     struct chat_caller who = { ar->who.user.id, ar->who.user.app_id,
                                ar->who.is_key || strcmp(ar->who.user.role, "admin") == 0 };
     const char *why = NULL;
@@ -138,9 +156,10 @@ static void run_action(struct http_exchange *x, const struct route *r)
     ar->body = NULL;
     for (int i = 0; i < ROUTE_MAX_PARAMS && r->params[i] != NULL; i++) {
         int64_t id = route_id(ar->params[i]);
+        bool numeric = strcmp(r->params[i], "conv") == 0 || strcmp(r->params[i], "id") == 0;
 
-        if (strcmp(r->params[i], "user") == 0 && id == 0) {
-            json_object_set_new(args, "user", json_string(ar->params[i]));
+        if (!numeric && (id == 0 || strcmp(r->params[i], "user") != 0)) {
+            json_object_set_new(args, r->params[i], json_string(ar->params[i]));
             continue;
         }
         if (id == 0 && rc == 0) {

@@ -22,6 +22,7 @@
 #include "http/http_conn.h"
 #include "net/conn.h"
 #include "proto/proto.h"
+#include "push/push.h"
 #include "server.h"
 #include "store/jobs.h"
 #include "util/buf.h"
@@ -69,6 +70,15 @@ static const struct chat_action actions[] = {
     { "device_register",  device_register, NULL,      true,  false },
     { "device_list",      device_list,   NULL,        false, false },
     { "device_delete",    device_delete, NULL,        true,  false },
+    { "topic_subscribe",  topic_subscribe, NULL,      true,  false },
+    { "topic_unsubscribe", topic_unsubscribe, NULL,   true,  false },
+    { "topic_list",       topic_list,    NULL,        false, false },
+    { "tags_put",         tags_put,      NULL,        true,  false },
+    { "tags_get",         tags_get,      NULL,        false, false },
+    { "push_send",        push_send,     NULL,        true,  false },
+    { "push_list",        push_list,     NULL,        false, false },
+    { "push_get",         push_get,      NULL,        false, false },
+    { "push_event",       push_event,    NULL,        true,  false },
 };
 
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))
@@ -716,6 +726,14 @@ static void call_committed(struct job *j, void *arg)
         bus_batch_add(&ch->pending, k->events.evs[i]);
     }
     k->events.n = 0;
+    if (k->push_to_expand != 0) {
+        push_expand(ch->srv, k->push_to_expand);
+    }
+}
+
+void chat_publish_committed(struct chat *ch, struct bus_event *ev)
+{
+    bus_batch_add(&ch->pending, ev);
 }
 
 int chat_commit_begin(void *arg, struct store_conn *sc)

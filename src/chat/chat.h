@@ -25,6 +25,12 @@ struct chat;
 
 struct chat *chat_new(struct server *srv);
 void chat_free(struct chat *ch);
+struct bus_event;
+/*
+ * Writer thread, from a job's committed() hook: publishes ev (taken) with the
+ * batch's chat events, after COMMIT and in commit order.
+ */
+void chat_publish_committed(struct chat *ch, struct bus_event *ev);
 /* The store writer's commit hooks (jobs_set_commit_hook). */
 int chat_commit_begin(void *arg, struct store_conn *sc);
 void chat_commit_end(void *arg, bool ok);

@@ -51,6 +51,7 @@ struct chat_call {
     const char *why;          /* message of an error; NULL = the default */
     struct bus_batch events;  /* published after COMMIT (writes) or at done (reads) */
     int64_t touched_conv;     /* conversation whose cached members may be stale */
+    int64_t push_to_expand;   /* a push stored by the call, expanded after COMMIT */
 
     /* Prepared on the loop by prepare(). */
     char *body_text;
@@ -157,12 +158,21 @@ int msg_ack(struct chat_call *k, struct store_conn *sc);
 int msg_typing(struct chat_call *k, struct store_conn *sc);
 int msg_history(struct chat_call *k, struct store_conn *sc);
 int msg_sync(struct chat_call *k, struct store_conn *sc);
-/* Push actions (src/push/api_keys.c, src/push/devices.c) on the same call path. */
+/* Push actions (src/push/: api_keys.c, devices.c, audience.c, send.c) on the same call path. */
 int api_key_create(struct chat_call *k, struct store_conn *sc);
 int api_key_list(struct chat_call *k, struct store_conn *sc);
 int api_key_revoke(struct chat_call *k, struct store_conn *sc);
 int device_register(struct chat_call *k, struct store_conn *sc);
 int device_list(struct chat_call *k, struct store_conn *sc);
 int device_delete(struct chat_call *k, struct store_conn *sc);
+int topic_subscribe(struct chat_call *k, struct store_conn *sc);
+int topic_unsubscribe(struct chat_call *k, struct store_conn *sc);
+int topic_list(struct chat_call *k, struct store_conn *sc);
+int tags_put(struct chat_call *k, struct store_conn *sc);
+int tags_get(struct chat_call *k, struct store_conn *sc);
+int push_send(struct chat_call *k, struct store_conn *sc);
+int push_list(struct chat_call *k, struct store_conn *sc);
+int push_get(struct chat_call *k, struct store_conn *sc);
+int push_event(struct chat_call *k, struct store_conn *sc);
 
 #endif

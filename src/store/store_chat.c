@@ -230,18 +230,6 @@ static int each_event(sqlite3_stmt *s, int (*cb)(void *, const struct store_even
     return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
 }
 
-/* A statement that yields one integer row; PIPIT_ENOT_FOUND when no row. */
-static int one_int(sqlite3_stmt *s, int64_t *out)
-{
-    int rc = sqlite3_step(s);
-
-    if (rc == SQLITE_ROW) {
-        *out = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
-}
-
 void store_conv_cleanup(struct store_conv *c)
 {
     PIPIT_FREE(c->title);
@@ -275,7 +263,7 @@ int store_conv_by_direct_key(struct store_conn *sc, const char *key, int64_t *co
         return PIPIT_ESTORE;
     }
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-    return one_int(s, conv_id);
+    return store__one_int(s, conv_id);
 }
 
 int store_conv_insert(struct store_conn *sc, struct store_conv *c, const char *direct_key)
@@ -429,7 +417,7 @@ int store_member_count(struct store_conn *sc, int64_t conv_id, int64_t *count)
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int64(s, 1, conv_id);
-    return one_int(s, count);
+    return store__one_int(s, count);
 }
 
 int store_member_join(struct store_conn *sc, int64_t conv_id, int64_t user_id,
@@ -507,27 +495,19 @@ int store_member_advance(struct store_conn *sc, int64_t conv_id, int64_t user_id
     sqlite3_bind_int64(s, 1, seq);
     sqlite3_bind_int64(s, 2, conv_id);
     sqlite3_bind_int64(s, 3, user_id);
-    return one_int(s, now);
+    return store__one_int(s, now);
 }
 
 int store_contacts(struct store_conn *sc, int64_t user_id,
                    int (*cb)(void *arg, int64_t user_id), void *arg)
 {
     sqlite3_stmt *s = cstmt(sc, CS_CONTACTS);
-    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int64(s, 1, user_id);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cb(arg, sqlite3_column_int64(s, 0)) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+    return store__each_int(s, cb, arg);
 }
 
 int store_event_insert(struct store_conn *sc, struct store_event *ev)
@@ -634,7 +614,7 @@ int store_unread_count(struct store_conn *sc, int64_t conv_id, int64_t user_id,
     sqlite3_bind_int64(s, 1, conv_id);
     sqlite3_bind_int64(s, 2, read_seq);
     sqlite3_bind_int64(s, 3, user_id);
-    return one_int(s, count);
+    return store__one_int(s, count);
 }
 
 int store_event_set_body(struct store_conn *sc, int64_t conv_id, int64_t seq,

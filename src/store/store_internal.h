@@ -8,10 +8,11 @@
 #define PIPIT_STORE_STORE_INTERNAL_H
 
 #include <sqlite3.h>
+#include <stdint.h>
 
 #define STORE_CHAT_FIRST_STMT 32
 #define STORE_PUSH_FIRST_STMT 80
-#define STORE_STMT_SLOTS 112
+#define STORE_STMT_SLOTS 128
 
 struct store_conn {
     sqlite3 *db;
@@ -23,5 +24,10 @@ sqlite3_stmt *store__stmt(struct store_conn *sc, int slot, const char *sql);
 /* Steps a statement that returns no rows (or ignores them): 0, PIPIT_EUSERNAME_TAKEN
  * for a UNIQUE violation, or PIPIT_ESTORE. */
 int store__run(struct store_conn *sc, sqlite3_stmt *s);
+/* Steps a statement yielding at most one integer row: 0 with it in *out (if not
+ * NULL), PIPIT_ENOT_FOUND without a row, PIPIT_ESTORE on error. */
+int store__one_int(sqlite3_stmt *s, int64_t *out);
+/* Steps a statement to its end (or until cb returns non-zero), handing cb column 0. */
+int store__each_int(sqlite3_stmt *s, int (*cb)(void *arg, int64_t v), void *arg);
 
 #endif

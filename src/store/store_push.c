@@ -4,10 +4,12 @@
 #include "store/store_push.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/store_internal.h"
 #include "util/err.h"
+#include "util/mem.h"
 
 enum push_stmt {
     PS_KEY_INSERT = STORE_PUSH_FIRST_STMT,
@@ -21,6 +23,29 @@ enum push_stmt {
     PS_DEVICE_LIST,
     PS_DEVICE_DELETE,
     PS_DEVICE_TRIM,
+    PS_TOPIC_SUB,
+    PS_TOPIC_UNSUB,
+    PS_TOPIC_LIST,
+    PS_TAGS_CLEAR,
+    PS_TAG_INSERT,
+    PS_TAGS_LIST,
+    PS_TAG_CHECK,
+    PS_PUSH_INSERT,
+    PS_PUSH_BY_DEDUP,
+    PS_PUSH_RELEASE_DEDUP,
+    PS_PUSH_GET,
+    PS_PUSH_LIST,
+    PS_PUSH_SET_CURSOR,
+    PS_PUSH_EXPANDING,
+    PS_AUDIENCE_TOPIC,
+    PS_AUDIENCE_TAG,
+    PS_AUDIENCE_ALL,
+    PS_USER_IN_APP,
+    PS_DELIVERY_INSERT,
+    PS_DELIVERY_COUNTS,
+    PS_DELIVERY_TARGETED,
+    PS_DELIVERY_EVENT_DEVICE,
+    PS_DELIVERY_EVENT_INAPP,
     PS_END
 };
 
@@ -28,6 +53,8 @@ _Static_assert(PS_END <= STORE_STMT_SLOTS, "too many statements");
 
 #define KEY_COLS "id, app_id, name, scopes, verifier_hash, created_at, " \
                  "coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
+#define PUSH_COLS "id, app_id, created_at, expires_at, target, notification, priority, " \
+                  "collapse_key, dedup_key, state = 'done', cursor"
 #define DEVICE_COLS "id, app_id, user_id, platform, address, coalesce(topic, ''), " \
                     "p256dh, auth, created_at, updated_at"
 
@@ -50,6 +77,52 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
     S(PS_DEVICE_DELETE) = "DELETE FROM devices WHERE user_id = ? AND id = ?",
     S(PS_DEVICE_TRIM) = "DELETE FROM devices WHERE id IN (SELECT id FROM devices "
                         "WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT -1 OFFSET ?)",
+    S(PS_TOPIC_SUB) = "INSERT OR IGNORE INTO topic_subscriptions (app_id, topic, user_id) "
+                      "VALUES (?, ?, ?)",
+    S(PS_TOPIC_UNSUB) = "DELETE FROM topic_subscriptions WHERE app_id = ? AND topic = ? AND "
+                        "user_id = ?",
+    S(PS_TOPIC_LIST) = "SELECT topic FROM topic_subscriptions WHERE user_id = ? ORDER BY topic",
+    S(PS_TAGS_CLEAR) = "DELETE FROM user_tags WHERE user_id = ?",
+    S(PS_TAG_INSERT) = "INSERT INTO user_tags (user_id, name, value) VALUES (?, ?, ?)",
+    S(PS_TAGS_LIST) = "SELECT name, value FROM user_tags WHERE user_id = ? ORDER BY name",
+    S(PS_TAG_CHECK) = "SELECT 1 FROM user_tags WHERE user_id = ? AND name = ? AND value = ?",
+    S(PS_PUSH_INSERT) = "INSERT INTO pushes (app_id, created_at, expires_at, target, "
+                        "notification, priority, collapse_key, dedup_key, state) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'expanding')",
+    S(PS_PUSH_BY_DEDUP) = "SELECT id FROM pushes WHERE app_id = ? AND dedup_key = ? AND "
+                          "created_at >= ?",
+    S(PS_PUSH_RELEASE_DEDUP) = "UPDATE pushes SET dedup_key = NULL WHERE app_id = ? AND "
+                               "dedup_key = ?",
+    S(PS_PUSH_GET) = "SELECT " PUSH_COLS " FROM pushes WHERE id = ?2 AND (?1 = 0 OR app_id = ?1)",
+    S(PS_PUSH_LIST) = "SELECT " PUSH_COLS " FROM pushes WHERE app_id = ?1 AND (?2 = 0 OR id < ?2) "
+                      "ORDER BY id DESC LIMIT ?3",
+    S(PS_PUSH_SET_CURSOR) = "UPDATE pushes SET cursor = ?, state = ? WHERE id = ?",
+    S(PS_PUSH_EXPANDING) = "SELECT id FROM pushes WHERE state = 'expanding' ORDER BY id",
+    S(PS_AUDIENCE_TOPIC) = "SELECT user_id FROM topic_subscriptions WHERE app_id = ?1 AND "
+                           "topic = ?2 AND user_id > ?4 ORDER BY user_id LIMIT ?5",
+    S(PS_AUDIENCE_TAG) = "SELECT t.user_id FROM user_tags t JOIN users u ON u.id = t.user_id "
+                         "WHERE u.app_id = ?1 AND t.name = ?2 AND t.value = ?3 AND "
+                         "t.user_id > ?4 ORDER BY t.user_id LIMIT ?5",
+    S(PS_AUDIENCE_ALL) = "SELECT id FROM users WHERE app_id = ?1 AND id > ?4 ORDER BY id LIMIT ?5",
+    S(PS_USER_IN_APP) = "SELECT 1 FROM users WHERE app_id = ? AND id = ?",
+    S(PS_DELIVERY_INSERT) = "INSERT INTO deliveries (push_id, user_id, device_id, channel, state, "
+                            "reason) VALUES (?, ?, ?, ?, ?, ?)",
+    S(PS_DELIVERY_COUNTS) = "SELECT channel, state, coalesce(reason, ''), count(*), "
+                            "count(delivered_at), count(opened_at), count(clicked_at) "
+                            "FROM deliveries WHERE push_id = ? GROUP BY 1, 2, 3",
+    S(PS_DELIVERY_TARGETED) = "SELECT count(DISTINCT user_id) FROM deliveries WHERE push_id = ?",
+    /* ?5: 0 delivered, 1 opened, 2 clicked; each implies the ones before it. */
+    S(PS_DELIVERY_EVENT_DEVICE) =
+        "UPDATE deliveries SET delivered_at = coalesce(delivered_at, ?4), "
+        "opened_at = CASE WHEN ?5 >= 1 THEN coalesce(opened_at, ?4) ELSE opened_at END, "
+        "clicked_at = CASE WHEN ?5 >= 2 THEN coalesce(clicked_at, ?4) ELSE clicked_at END "
+        "WHERE push_id = ?1 AND user_id = ?2 AND device_id = ?3",
+    S(PS_DELIVERY_EVENT_INAPP) =
+        "UPDATE deliveries SET delivered_at = coalesce(delivered_at, ?4), "
+        "opened_at = CASE WHEN ?5 >= 1 THEN coalesce(opened_at, ?4) ELSE opened_at END, "
+        "clicked_at = CASE WHEN ?5 >= 2 THEN coalesce(clicked_at, ?4) ELSE clicked_at END "
+        "WHERE push_id = ?1 AND user_id = ?2 AND device_id IS NULL AND channel = 'inapp' "
+        "AND ?3 = 0",
 #undef S
 };
 
@@ -298,4 +371,389 @@ int store_device_trim(struct store_conn *sc, int64_t user_id, int keep)
     sqlite3_bind_int64(s, 1, user_id);
     sqlite3_bind_int(s, 2, keep);
     return store__run(sc, s);
+}
+
+/* ---- topics and tags ---- */
+
+static int topic_change(struct store_conn *sc, enum push_stmt id, int64_t app_id,
+                        const char *topic, int64_t user_id)
+{
+    sqlite3_stmt *s = pstmt(sc, id);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_text(s, 2, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, user_id);
+    return store__run(sc, s);
+}
+
+int store_topic_subscribe(struct store_conn *sc, int64_t app_id, const char *topic,
+                          int64_t user_id)
+{
+    return topic_change(sc, PS_TOPIC_SUB, app_id, topic, user_id);
+}
+
+int store_topic_unsubscribe(struct store_conn *sc, int64_t app_id, const char *topic,
+                            int64_t user_id)
+{
+    return topic_change(sc, PS_TOPIC_UNSUB, app_id, topic, user_id);
+}
+
+/* Steps s (bound) calling cb with its text columns 0 and 1 per row. */
+static int each_text_row(sqlite3_stmt *s, int (*cb)(void *arg, const char *a, const char *b),
+                         void *arg)
+{
+    int rc;
+
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(arg, (const char *)sqlite3_column_text(s, 0),
+               (const char *)sqlite3_column_text(s, 1)) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+struct one_text {
+    int (*cb)(void *arg, const char *a);
+    void *arg;
+};
+
+static int first_text(void *arg, const char *a, const char *b)
+{
+    struct one_text *t = arg;
+
+    return t->cb(t->arg, a);
+}
+
+int store_topic_list(struct store_conn *sc, int64_t user_id,
+                     int (*cb)(void *arg, const char *topic), void *arg)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_TOPIC_LIST);
+    struct one_text t = { cb, arg };
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    return each_text_row(s, first_text, &t);
+}
+
+int store_tags_replace(struct store_conn *sc, int64_t user_id, const char *const *names,
+                       const char *const *values, size_t n)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_TAGS_CLEAR);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    rc = store__run(sc, s);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        s = pstmt(sc, PS_TAG_INSERT);
+        if (s == NULL) {
+            return PIPIT_ESTORE;
+        }
+        sqlite3_bind_int64(s, 1, user_id);
+        sqlite3_bind_text(s, 2, names[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, values[i], -1, SQLITE_STATIC);
+        rc = store__run(sc, s);
+    }
+    return rc;
+}
+
+int store_tags_list(struct store_conn *sc, int64_t user_id,
+                    int (*cb)(void *arg, const char *name, const char *value), void *arg)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_TAGS_LIST);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    return each_text_row(s, cb, arg);
+}
+
+int store_tag_check(struct store_conn *sc, int64_t user_id, const char *name, const char *value)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_TAG_CHECK);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, value, -1, SQLITE_STATIC);
+    return store__one_int(s, NULL);
+}
+
+/* ---- pushes ---- */
+
+void store_push_cleanup(struct store_push *p)
+{
+    PIPIT_FREE(p->target);
+    PIPIT_FREE(p->notification);
+    PIPIT_FREE(p->collapse_key);
+    PIPIT_FREE(p->dedup_key);
+}
+
+static char *text_or_null(sqlite3_stmt *s, int col)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+
+    return t != NULL ? xstrdup((const char *)t) : NULL;
+}
+
+static void read_push(sqlite3_stmt *s, struct store_push *p)
+{
+    p->id = sqlite3_column_int64(s, 0);
+    p->app_id = sqlite3_column_int64(s, 1);
+    p->created_at = sqlite3_column_int64(s, 2);
+    p->expires_at = sqlite3_column_int64(s, 3);
+    p->target = text_or_null(s, 4);
+    p->notification = text_or_null(s, 5);
+    snprintf(p->priority, sizeof(p->priority), "%s", (const char *)sqlite3_column_text(s, 6));
+    p->collapse_key = text_or_null(s, 7);
+    p->dedup_key = text_or_null(s, 8);
+    p->done = sqlite3_column_int(s, 9) != 0;
+    p->cursor = sqlite3_column_int64(s, 10);
+}
+
+static void bind_opt_text(sqlite3_stmt *s, int col, const char *v)
+{
+    if (v != NULL) {
+        sqlite3_bind_text(s, col, v, -1, SQLITE_STATIC);
+    }
+}
+
+int store_push_insert(struct store_conn *sc, struct store_push *p)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_PUSH_INSERT);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, p->app_id);
+    sqlite3_bind_int64(s, 2, p->created_at);
+    sqlite3_bind_int64(s, 3, p->expires_at);
+    sqlite3_bind_text(s, 4, p->target, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, p->notification, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, p->priority, -1, SQLITE_STATIC);
+    bind_opt_text(s, 7, p->collapse_key);
+    bind_opt_text(s, 8, p->dedup_key);
+    rc = store__run(sc, s);
+    if (rc == 0) {
+        p->id = sqlite3_last_insert_rowid(sc->db);
+    }
+    return rc;
+}
+
+int store_push_by_dedup(struct store_conn *sc, int64_t app_id, const char *dedup_key,
+                        int64_t since, int64_t *id)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_PUSH_BY_DEDUP);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_text(s, 2, dedup_key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, since);
+    return store__one_int(s, id);
+}
+
+int store_push_release_dedup(struct store_conn *sc, int64_t app_id, const char *dedup_key)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_PUSH_RELEASE_DEDUP);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_text(s, 2, dedup_key, -1, SQLITE_STATIC);
+    return store__run(sc, s);
+}
+
+int store_push_get(struct store_conn *sc, int64_t app_id, int64_t id, struct store_push *out)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_PUSH_GET);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_int64(s, 2, id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        read_push(s, out);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
+int store_push_list(struct store_conn *sc, int64_t app_id, int64_t before, int limit,
+                    int (*cb)(void *arg, const struct store_push *p), void *arg)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_PUSH_LIST);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_int64(s, 2, before);
+    sqlite3_bind_int(s, 3, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_push p;
+        int stop;
+
+        read_push(s, &p);
+        stop = cb(arg, &p);
+        store_push_cleanup(&p);
+        if (stop != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+int store_push_set_cursor(struct store_conn *sc, int64_t id, int64_t cursor, bool done)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_PUSH_SET_CURSOR);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, cursor);
+    sqlite3_bind_text(s, 2, done ? "done" : "expanding", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, id);
+    return store__run(sc, s);
+}
+
+int store_push_expanding(struct store_conn *sc, int (*cb)(void *arg, int64_t id), void *arg)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_PUSH_EXPANDING);
+
+    return s != NULL ? store__each_int(s, cb, arg) : PIPIT_ESTORE;
+}
+
+int store_push_audience(struct store_conn *sc, enum store_audience kind, int64_t app_id,
+                        const char *a, const char *b, int64_t after, int limit,
+                        int (*cb)(void *arg, int64_t user_id), void *arg)
+{
+    static const enum push_stmt stmts[] = {
+        [STORE_AUDIENCE_TOPIC] = PS_AUDIENCE_TOPIC,
+        [STORE_AUDIENCE_TAG] = PS_AUDIENCE_TAG,
+        [STORE_AUDIENCE_ALL] = PS_AUDIENCE_ALL,
+    };
+    sqlite3_stmt *s = pstmt(sc, stmts[kind]);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    if (kind != STORE_AUDIENCE_ALL) {
+        sqlite3_bind_text(s, 2, a, -1, SQLITE_STATIC);
+    }
+    if (kind == STORE_AUDIENCE_TAG) {
+        sqlite3_bind_text(s, 3, b, -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_int64(s, 4, after);
+    sqlite3_bind_int(s, 5, limit);
+    return store__each_int(s, cb, arg);
+}
+
+int store_user_in_app(struct store_conn *sc, int64_t app_id, int64_t user_id)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_USER_IN_APP);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_int64(s, 2, user_id);
+    return store__one_int(s, NULL);
+}
+
+int store_delivery_insert(struct store_conn *sc, int64_t push_id, int64_t user_id,
+                          int64_t device_id, const char *channel, const char *state,
+                          const char *reason)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_INSERT);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, push_id);
+    sqlite3_bind_int64(s, 2, user_id);
+    if (device_id != 0) {
+        sqlite3_bind_int64(s, 3, device_id);
+    }
+    sqlite3_bind_text(s, 4, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, state, -1, SQLITE_STATIC);
+    bind_opt_text(s, 6, reason);
+    return store__run(sc, s);
+}
+
+int store_delivery_counts(struct store_conn *sc, int64_t push_id,
+                          int (*cb)(void *arg, const char *channel, const char *state,
+                                    const char *reason, int64_t n, int64_t delivered,
+                                    int64_t opened, int64_t clicked),
+                          void *arg)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_COUNTS);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, push_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(arg, (const char *)sqlite3_column_text(s, 0),
+               (const char *)sqlite3_column_text(s, 1), (const char *)sqlite3_column_text(s, 2),
+               sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4),
+               sqlite3_column_int64(s, 5), sqlite3_column_int64(s, 6)) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+int store_delivery_targeted(struct store_conn *sc, int64_t push_id, int64_t *users)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_TARGETED);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, push_id);
+    return store__one_int(s, users);
+}
+
+int store_delivery_event(struct store_conn *sc, int64_t push_id, int64_t user_id,
+                         int64_t device_id, enum store_push_event ev, int64_t now)
+{
+    sqlite3_stmt *s = pstmt(sc, device_id != 0 ? PS_DELIVERY_EVENT_DEVICE
+                                               : PS_DELIVERY_EVENT_INAPP);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, push_id);
+    sqlite3_bind_int64(s, 2, user_id);
+    sqlite3_bind_int64(s, 3, device_id);
+    sqlite3_bind_int64(s, 4, now);
+    sqlite3_bind_int(s, 5, (int)ev);
+    return change_one(sc, s);
 }

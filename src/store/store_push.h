@@ -75,4 +75,88 @@ int store_device_delete(struct store_conn *sc, int64_t user_id, int64_t id);
 /* Deletes the user's least recently updated devices beyond the newest `keep`. */
 int store_device_trim(struct store_conn *sc, int64_t user_id, int keep);
 
+/* ---- topics and tags ---- */
+
+#define STORE_NAME_MAX 64   /* a topic, a tag name, a category */
+#define STORE_TAG_VALUE_MAX 256
+
+int store_topic_subscribe(struct store_conn *sc, int64_t app_id, const char *topic,
+                          int64_t user_id);
+int store_topic_unsubscribe(struct store_conn *sc, int64_t app_id, const char *topic,
+                            int64_t user_id);
+/* The user's topics, sorted. */
+int store_topic_list(struct store_conn *sc, int64_t user_id,
+                     int (*cb)(void *arg, const char *topic), void *arg);
+/* Replaces all of the user's tags with names[i] = values[i]. */
+int store_tags_replace(struct store_conn *sc, int64_t user_id, const char *const *names,
+                       const char *const *values, size_t n);
+int store_tags_list(struct store_conn *sc, int64_t user_id,
+                    int (*cb)(void *arg, const char *name, const char *value), void *arg);
+/* 0 when the user has the tag with that value, PIPIT_ENOT_FOUND when not. */
+int store_tag_check(struct store_conn *sc, int64_t user_id, const char *name, const char *value);
+
+/* ---- pushes and their deliveries ---- */
+
+struct store_push {
+    int64_t id;
+    int64_t app_id;
+    int64_t created_at;
+    int64_t expires_at;
+    char *target;           /* JSON text, owned */
+    char *notification;     /* JSON text, owned */
+    char priority[8];
+    char *collapse_key;     /* NULL if none */
+    char *dedup_key;        /* NULL if none */
+    bool done;              /* expanded to every recipient */
+    int64_t cursor;         /* the last user expanded */
+};
+
+void store_push_cleanup(struct store_push *p);
+/* Inserts p (state expanding); sets p->id. */
+int store_push_insert(struct store_conn *sc, struct store_push *p);
+/* The push of the app with dedup_key made at or after since; PIPIT_ENOT_FOUND if none. */
+int store_push_by_dedup(struct store_conn *sc, int64_t app_id, const char *dedup_key,
+                        int64_t since, int64_t *id);
+/* Frees an old push's dedup_key for reuse (after its 24 hours). */
+int store_push_release_dedup(struct store_conn *sc, int64_t app_id, const char *dedup_key);
+/* app_id 0: any app (the expander). */
+int store_push_get(struct store_conn *sc, int64_t app_id, int64_t id, struct store_push *out);
+/* The app's pushes with id < before (0: any), newest first, at most limit. */
+int store_push_list(struct store_conn *sc, int64_t app_id, int64_t before, int limit,
+                    int (*cb)(void *arg, const struct store_push *p), void *arg);
+int store_push_set_cursor(struct store_conn *sc, int64_t id, int64_t cursor, bool done);
+/* Pushes not yet expanded to everyone (to resume after a restart). */
+int store_push_expanding(struct store_conn *sc, int (*cb)(void *arg, int64_t id), void *arg);
+
+enum store_audience { STORE_AUDIENCE_TOPIC, STORE_AUDIENCE_TAG, STORE_AUDIENCE_ALL };
+/*
+ * Up to limit users of the app after user id `after`, in id order: subscribers of
+ * topic (a), users with tag a = b, or everyone.
+ */
+int store_push_audience(struct store_conn *sc, enum store_audience kind, int64_t app_id,
+                        const char *a, const char *b, int64_t after, int limit,
+                        int (*cb)(void *arg, int64_t user_id), void *arg);
+/* 0 if user_id is a user of the app. */
+int store_user_in_app(struct store_conn *sc, int64_t app_id, int64_t user_id);
+
+/* device_id 0: none (in-app, or nothing to send to); reason NULL: none. */
+int store_delivery_insert(struct store_conn *sc, int64_t push_id, int64_t user_id,
+                          int64_t device_id, const char *channel, const char *state,
+                          const char *reason);
+/* Per (channel, state, reason): how many, and how many delivered, opened, clicked. */
+int store_delivery_counts(struct store_conn *sc, int64_t push_id,
+                          int (*cb)(void *arg, const char *channel, const char *state,
+                                    const char *reason, int64_t n, int64_t delivered,
+                                    int64_t opened, int64_t clicked),
+                          void *arg);
+int store_delivery_targeted(struct store_conn *sc, int64_t push_id, int64_t *users);
+enum store_push_event { STORE_EVENT_DELIVERED, STORE_EVENT_OPENED, STORE_EVENT_CLICKED };
+/*
+ * Records an event on the user's delivery of the push: the device's, or the
+ * in-app one when device_id is 0 (opened implies delivered, clicked both; a
+ * repeat changes nothing). PIPIT_ENOT_FOUND when the user has no such delivery.
+ */
+int store_delivery_event(struct store_conn *sc, int64_t push_id, int64_t user_id,
+                         int64_t device_id, enum store_push_event ev, int64_t now);
+
 #endif

@@ -110,6 +110,31 @@ int store__run(struct store_conn *sc, sqlite3_stmt *s)
     return PIPIT_ESTORE;
 }
 
+int store__one_int(sqlite3_stmt *s, int64_t *out)
+{
+    int rc = sqlite3_step(s);
+
+    if (rc == SQLITE_ROW && out != NULL) {
+        *out = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
+int store__each_int(sqlite3_stmt *s, int (*cb)(void *arg, int64_t v), void *arg)
+{
+    int rc;
+
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(arg, sqlite3_column_int64(s, 0)) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
 static int exec_simple(struct store_conn *sc, enum stmt_id id)
 {
     return store__run(sc, stmt(sc, id));
