@@ -15,6 +15,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -196,7 +198,11 @@ void worker_want_flush(struct worker *w)
 static void worker_thread(void *arg)
 {
     struct worker *w = arg;
+    char name[16];
 
+    /* Named for top -H, perf and /proc/PID/task/N/comm. */
+    snprintf(name, sizeof(name), "worker-%d", w->id);
+    pthread_setname_np(pthread_self(), name);
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 

@@ -11,7 +11,9 @@
  */
 #include "store/jobs.h"
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -183,8 +185,11 @@ static void complete_batch(struct job *batch)
 static void reader_thread(void *arg)
 {
     struct reader *r = arg;
+    char name[16];
     bool stopping;
 
+    snprintf(name, sizeof(name), "store-reader-%d", (int)(r - r->js->readers));
+    pthread_setname_np(pthread_self(), name);
     for (;;) {
         struct job *j = queue_take(&r->js->reads, 1, -1, &stopping);
 
@@ -292,6 +297,7 @@ static void writer_thread(void *arg)
     int64_t last_sweep = clock_mono_ms();
     bool stopping;
 
+    pthread_setname_np(pthread_self(), "store-writer");
     for (;;) {
         int64_t wait = SWEEP_INTERVAL_MS - (clock_mono_ms() - last_sweep);
         struct job *batch = queue_take(&js->writes, js->batch_max, wait > 0 ? wait : 0,
