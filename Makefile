@@ -84,6 +84,7 @@ bench: deps build
 	bench/idle_connections.sh $(BUILD) 10000 4
 	bench/chat_pairs.sh $(BUILD) 500 8 2
 	bench/chat_fanout.sh $(BUILD) 1000 1000 16 2
+	bench/push_rps.sh $(BUILD)/pipitd
 	taskset -c 1 $(BUILD)/pipit-webpush-bench 5
 
 clean:

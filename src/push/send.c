@@ -191,12 +191,18 @@ int push_send(struct chat_call *k, struct store_conn *sc)
                           json_string_length(dedup) > 128)) {
         return bad(k, "dedup_key must be a string of 1 to 128 bytes");
     }
+    rc = read_target(k, sc, &p.target);
+    if (rc != 0) {
+        return rc;
+    }
+    /* A repeat is answered only once it is a valid request itself. */
     if (dedup != NULL) {
         rc = store_push_by_dedup(sc, k->who.app_id, json_string_value(dedup),
                                  k->now - DEDUP_WINDOW_MS, &earlier);
         if (rc == 0) {
             k->result = json_pack("{s:I,s:b}", "id", (json_int_t)earlier, "duplicate", 1);
             k->status = 202;
+            free(p.target);
             return 0;
         }
         /* An older push may hold the key: its 24 hours are over. */
@@ -204,12 +210,9 @@ int push_send(struct chat_call *k, struct store_conn *sc)
                  ? store_push_release_dedup(sc, k->who.app_id, json_string_value(dedup))
                  : rc;
         if (rc != 0) {
+            free(p.target);
             return rc;
         }
-    }
-    rc = read_target(k, sc, &p.target);
-    if (rc != 0) {
-        return rc;
     }
     p.notification = json_dumps(n, JSON_COMPACT);
     p.expires_at = k->now + ttl_s * 1000;

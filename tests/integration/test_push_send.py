@@ -1163,3 +1163,15 @@ def test_killed_mid_expansion_resumes_without_loss_or_double(server_factory, del
     total = sum(c[k] for k in ("queued", "sent", "failed", "expired", "suppressed"))
     assert total == 1501, ("one delivery per user, none twice", c)
     assert c["suppressed_by"] == {"no_device": 1501}, c
+
+
+def test_a_repeated_dedup_key_with_a_bad_body_is_still_400(srv, admin):
+    """A repeat is answered as a duplicate only when it is a valid request itself."""
+    key = unique("dk")
+    first = send(srv, admin, {"users": [1]}, dedup_key=key)
+    r = post_push(srv, admin, {"to": {"bogus": 1}, "notification": {"title": "x"},
+                               "dedup_key": key})
+    assert_status(r, 400, "invalid repeat")
+    r = post_push(srv, admin, {"to": {"users": [1]}, "notification": {"title": "x"},
+                               "dedup_key": key})
+    assert expect(r, 202) == {"id": first, "duplicate": True}
