@@ -145,6 +145,11 @@ static void split_origins(struct server *srv)
     free(copy);
 }
 
+static void on_push_retry(uv_timer_t *t)
+{
+    push_resume(t->data);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct server *srv = s->data;
@@ -199,6 +204,7 @@ int server_run(struct server *srv)
     struct store_conn *db = NULL;
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
+    uv_timer_t push_retry;
     uv_thread_t watchdog;
     sigset_t stop_signals;
     char err[512];
@@ -277,10 +283,17 @@ int server_run(struct server *srv)
     sigint.data = srv;
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    /* Unreferenced: the loop still ends when the signal handlers close. */
+    uv_timer_init(&loop, &push_retry);
+    push_retry.data = srv;
+    uv_timer_start(&push_retry, on_push_retry, PUSH_RESUME_INTERVAL_MS,
+                   PUSH_RESUME_INTERVAL_MS);
+    uv_unref((uv_handle_t *)&push_retry);
 
     if (worker_start_all(srv) != 0) {
         uv_close((uv_handle_t *)&sigterm, NULL);
         uv_close((uv_handle_t *)&sigint, NULL);
+        uv_close((uv_handle_t *)&push_retry, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         goto fail;
@@ -298,6 +311,7 @@ int server_run(struct server *srv)
     worker_free_all(srv);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&push_retry, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     server_cleanup(srv);

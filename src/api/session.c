@@ -52,7 +52,7 @@ struct auth_job {
     int64_t key_last_used;
 };
 
-/* A key's last use is recorded at most once a minute: not a write per request. */
+/* A key's last use is recorded about once a minute (requests racing may each record it), not per request. */
 #define KEY_TOUCH_INTERVAL_MS 60000
 
 static void key_lookup(struct auth_job *aj, struct store_conn *sc)
@@ -159,7 +159,9 @@ void api_authenticate(struct conn *c, const char *token, api_auth_cb cb, void *a
     aj->job.run = auth_run;
     aj->job.done = auth_done;
     conn_ref(c);
-    aj->is_key = token != NULL && strncmp(token, TOKEN_KEY_PREFIX, strlen(TOKEN_KEY_PREFIX)) == 0;
+    /* By length too: a session token's text may itself begin with "pk_". */
+    aj->is_key = token != NULL && strlen(token) == strlen(TOKEN_KEY_PREFIX) + TOKEN_TEXT_LEN &&
+                 strncmp(token, TOKEN_KEY_PREFIX, strlen(TOKEN_KEY_PREFIX)) == 0;
     rc = token_parse(aj->is_key ? token + strlen(TOKEN_KEY_PREFIX) : token, &aj->parts);
     if (rc == 0) {
         rc = jobs_read(c->w->srv->jobs, &aj->job);

@@ -211,7 +211,8 @@ static struct conv_cache *conv_cached(struct chat_call *k, struct store_conn *sc
         conv_cache_free(cc);
         return NULL;
     }
-    /* Not while a seq is taken but not yet written: see chat_take_seq. */
+    /* Never between a chat_take_seq and its insert (chat_internal.h): no action loads
+     * another conversation there. */
     if (ch->convs.len >= CONV_CACHE_MAX) {
         cache_clear(ch);
     }

@@ -12,6 +12,7 @@
 
 #include "chat/chat_internal.h"
 #include "push/endpoint.h"
+#include "push/webpush.h"
 #include "server.h"
 #include "store/store_push.h"
 #include "util/b64.h"
@@ -44,6 +45,15 @@ static bool decode_exact(uint8_t *out, size_t len, const char *text)
     return n > 0 && b64url_decode(out, len, text, n) == (long)len;
 }
 
+/* A key off the curve could never be encrypted to: refuse it now, not at every push. */
+static bool on_curve(const uint8_t point[STORE_P256DH_LEN])
+{
+    EVP_PKEY *key = webpush_p256_key(point, NULL);
+
+    EVP_PKEY_free(key);
+    return key != NULL;
+}
+
 static int read_keys(struct chat_call *k, struct store_device *d, bool required)
 {
     json_t *keys = json_object_get(k->args, "keys");
@@ -55,7 +65,7 @@ static int read_keys(struct chat_call *k, struct store_device *d, bool required)
         return bad(k, "keys must be an object with \"p256dh\" and \"auth\"");
     }
     if (!decode_exact(d->p256dh, STORE_P256DH_LEN, string_arg(k, keys, "p256dh")) ||
-        d->p256dh[0] != 0x04) {
+        d->p256dh[0] != 0x04 || !on_curve(d->p256dh)) {
         return bad(k, "keys.p256dh must be the base64url of a 65-byte uncompressed P-256 point");
     }
     if (!decode_exact(d->auth, STORE_AUTH_LEN, string_arg(k, keys, "auth"))) {

@@ -6,8 +6,9 @@
  * refuses, unless the configuration allows them: plain http, userinfo, and
  * hosts that are loopback, private, link-local, shared, multicast or
  * unspecified addresses, written in any form the resolver accepts ("127.1",
- * "2130706433", "[::ffff:10.0.0.1]") or named localhost. The sender checks the
- * address it actually connects to again (a name can resolve anywhere).
+ * "2130706433", "[::ffff:10.0.0.1]", NAT64 and 6to4 forms of those) or named
+ * localhost. A name can still resolve anywhere: the sender (next to come) must
+ * check the address it actually connects to with push_address_is_private().
  */
 #ifndef PIPIT_PUSH_ENDPOINT_H
 #define PIPIT_PUSH_ENDPOINT_H

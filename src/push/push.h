@@ -5,14 +5,18 @@
 #define PIPIT_PUSH_PUSH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct server;
 
-#include <stdint.h>
-
 /* Writer thread, after the push's COMMIT: expands it to its recipients. */
 void push_expand(struct server *srv, int64_t push_id);
-/* Picks up the expansion of pushes a restart interrupted (after jobs_start). */
+/* How often push_resume() runs, to retry expansions a store error stopped. */
+#define PUSH_RESUME_INTERVAL_MS 10000
+/*
+ * Any thread: picks up the expansion of pushes not yet expanded to everyone, a
+ * restart or a failed chunk having stopped it (after jobs_start).
+ */
 void push_resume(struct server *srv);
 /* A topic, tag name or category: 1 to 64 of A-Z a-z 0-9 _ . - */
 bool push_name_ok(const char *s);

@@ -20,6 +20,7 @@
 #include "store/store_push.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/intmap.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -267,7 +268,7 @@ static int queue_device(void *arg, const struct store_device *d)
     return dw->ch->rc;
 }
 
-static int has_all_tags(struct chunk *ch, int64_t user_id)
+static bool has_all_tags(struct chunk *ch, int64_t user_id)
 {
     const char *name;
     json_t *value;
@@ -403,7 +404,13 @@ static void expand_committed(struct job *j, void *hook_arg)
     }
 }
 
-static void expand_submit(struct server *srv, int64_t push_id);
+/*
+ * Writer thread only: the pushes whose expansion job is queued or running, so a
+ * resume never starts a second chain of chunks beside a live one.
+ */
+static struct intmap in_flight;
+
+static void queue_chunk(struct server *srv, int64_t push_id);
 
 /* On the writer, after the chunk's batch: the next chunk, or the end. */
 static void expand_done(struct job *j)
@@ -411,17 +418,23 @@ static void expand_done(struct job *j)
     struct expand_job *ej = (struct expand_job *)j;
 
     bus_event_unref(ej->inapp); /* set only if the batch did not commit */
-    if (j->rc != 0) {
-        /* Left as expanding: the next start resumes it. */
-        log_error(NULL, "push %lld: expansion stopped: %s", (long long)ej->push_id,
-                  pipit_strerror(j->rc));
-    } else if (!ej->finished) {
-        expand_submit(ej->srv, ej->push_id);
+    if (j->rc == 0 && !ej->finished) {
+        queue_chunk(ej->srv, ej->push_id);
+    } else {
+        if (j->rc != 0) {
+            /* Left as expanding: push_resume() tries again. */
+            log_error(NULL, "push %lld: expansion stopped, to be resumed: %s",
+                      (long long)ej->push_id, pipit_strerror(j->rc));
+        }
+        intmap_remove(&in_flight, ej->push_id);
+        if (in_flight.len == 0) {
+            intmap_cleanup(&in_flight);
+        }
     }
     free(ej);
 }
 
-static void expand_submit(struct server *srv, int64_t push_id)
+static void queue_chunk(struct server *srv, int64_t push_id)
 {
     struct expand_job *ej = xcalloc(1, sizeof(*ej));
 
@@ -431,10 +444,21 @@ static void expand_submit(struct server *srv, int64_t push_id)
     ej->job.done = expand_done;  /* origin NULL: on the writer after COMMIT */
     ej->job.committed = expand_committed;
     if (jobs_write(srv->jobs, &ej->job) != 0) {
-        log_error(NULL, "push %lld: cannot queue its expansion; it resumes at the next start",
+        log_error(NULL, "push %lld: cannot queue its expansion; to be resumed",
                   (long long)push_id);
+        intmap_remove(&in_flight, push_id);
         free(ej);
     }
+}
+
+/* Writer thread: starts expanding push_id unless it already is. */
+static void expand_submit(struct server *srv, int64_t push_id)
+{
+    if (intmap_get(&in_flight, push_id) != NULL) {
+        return;
+    }
+    intmap_put(&in_flight, push_id, srv);
+    queue_chunk(srv, push_id);
 }
 
 void push_expand(struct server *srv, int64_t push_id)

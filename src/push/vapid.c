@@ -43,10 +43,39 @@ static EVP_PKEY *load(const char *path)
     return key;
 }
 
-/* Writes a new key; the file is created 0600 and only once (O_EXCL). */
+/* fsyncs the directory holding path, so a rename into it survives a crash. */
+static int sync_dir_of(const char *path)
+{
+    char dir[4096];
+    char *slash;
+    int fd, rc;
+
+    snprintf(dir, sizeof(dir), "%s", path);
+    slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+    } else {
+        *slash = '\0';
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/*
+ * Writes a new key, 0600, whole or not at all: to a temporary file, flushed,
+ * then renamed into place, so a crash can leave no empty or partial key behind
+ * (which would stop every later start).
+ */
 static EVP_PKEY *create(const char *path, char *err, size_t errlen)
 {
     EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    char tmp[4200];
+    bool ok;
     int fd;
     FILE *f;
 
@@ -54,30 +83,38 @@ static EVP_PKEY *create(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "cannot make a VAPID key");
         return NULL;
     }
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (f == NULL || PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) != 1 ||
-        fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        if (f != NULL) {
-            fclose(f);
-        } else if (fd >= 0) {
-            close(fd);
-        }
-        unlink(path);
-        EVP_PKEY_free(key);
-        return NULL;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    unlink(tmp); /* left by a crash during an earlier first start */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        goto fail;
     }
-    fclose(f);
+    f = fdopen(fd, "w");
+    if (f == NULL) {
+        close(fd);
+        goto fail;
+    }
+    ok = PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1 && fflush(f) == 0 &&
+         fsync(fileno(f)) == 0;
+    if (fclose(f) != 0 || !ok || rename(tmp, path) != 0 || sync_dir_of(path) != 0) {
+        goto fail;
+    }
     log_info(NULL, "made a new VAPID key in %s (keep it in backups: browsers' Web Push "
              "subscriptions are bound to it)", path);
     return key;
+
+fail:
+    snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    unlink(tmp);
+    EVP_PKEY_free(key);
+    return NULL;
 }
 
 int vapid_open(const char *data_dir, struct vapid **out, char *err, size_t errlen)
 {
     struct vapid *v;
     unsigned char point[POINT_LEN];
+    char group[64];
     size_t len = 0;
     char path[4096];
     EVP_PKEY *key;
@@ -91,7 +128,10 @@ int vapid_open(const char *data_dir, struct vapid **out, char *err, size_t errle
     if (key == NULL && (key = create(path, err, errlen)) == NULL) {
         return PIPIT_ESTORE;
     }
-    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+    if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       NULL) != 1 ||
+        strcmp(group, "prime256v1") != 0 ||
+        EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
                                         sizeof(point), &len) != 1 ||
         len != POINT_LEN || point[0] != 0x04) {
         snprintf(err, errlen, "%s does not hold a P-256 key", path);

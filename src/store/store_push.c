@@ -1,5 +1,5 @@
 /*
- * store_push.c: API keys and devices on SQLite (store_push.h).
+ * store_push.c: the push service's tables on SQLite (store_push.h).
  */
 #include "store/store_push.h"
 
@@ -40,7 +40,6 @@ enum push_stmt {
     PS_AUDIENCE_TOPIC,
     PS_AUDIENCE_TAG,
     PS_AUDIENCE_ALL,
-    PS_USER_IN_APP,
     PS_DELIVERY_INSERT,
     PS_DELIVERY_COUNTS,
     PS_DELIVERY_TARGETED,
@@ -104,7 +103,6 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
                          "WHERE u.app_id = ?1 AND t.name = ?2 AND t.value = ?3 AND "
                          "t.user_id > ?4 ORDER BY t.user_id LIMIT ?5",
     S(PS_AUDIENCE_ALL) = "SELECT id FROM users WHERE app_id = ?1 AND id > ?4 ORDER BY id LIMIT ?5",
-    S(PS_USER_IN_APP) = "SELECT 1 FROM users WHERE app_id = ? AND id = ?",
     S(PS_DELIVERY_INSERT) = "INSERT INTO deliveries (push_id, user_id, device_id, channel, state, "
                             "reason) VALUES (?, ?, ?, ?, ?, ?)",
     S(PS_DELIVERY_COUNTS) = "SELECT channel, state, coalesce(reason, ''), count(*), "
@@ -670,18 +668,6 @@ int store_push_audience(struct store_conn *sc, enum store_audience kind, int64_t
     sqlite3_bind_int64(s, 4, after);
     sqlite3_bind_int(s, 5, limit);
     return store__each_int(s, cb, arg);
-}
-
-int store_user_in_app(struct store_conn *sc, int64_t app_id, int64_t user_id)
-{
-    sqlite3_stmt *s = pstmt(sc, PS_USER_IN_APP);
-
-    if (s == NULL) {
-        return PIPIT_ESTORE;
-    }
-    sqlite3_bind_int64(s, 1, app_id);
-    sqlite3_bind_int64(s, 2, user_id);
-    return store__one_int(s, NULL);
 }
 
 int store_delivery_insert(struct store_conn *sc, int64_t push_id, int64_t user_id,

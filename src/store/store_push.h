@@ -1,5 +1,6 @@
 /*
- * store_push.h: API keys and devices (migration 0003_push.sql).
+ * store_push.h: API keys and devices (migration 0003_push.sql); topics, tags,
+ * pushes and their deliveries (0004_push_send.sql).
  *
  * Same rules as store.h: one connection per thread, writes on the writer only,
  * PIPIT_ENOT_FOUND when a row that must exist does not.
@@ -136,8 +137,6 @@ enum store_audience { STORE_AUDIENCE_TOPIC, STORE_AUDIENCE_TAG, STORE_AUDIENCE_A
 int store_push_audience(struct store_conn *sc, enum store_audience kind, int64_t app_id,
                         const char *a, const char *b, int64_t after, int limit,
                         int (*cb)(void *arg, int64_t user_id), void *arg);
-/* 0 if user_id is a user of the app. */
-int store_user_in_app(struct store_conn *sc, int64_t app_id, int64_t user_id);
 
 /* device_id 0: none (in-app, or nothing to send to); reason NULL: none. */
 int store_delivery_insert(struct store_conn *sc, int64_t push_id, int64_t user_id,

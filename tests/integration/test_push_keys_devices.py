@@ -1003,3 +1003,36 @@ def test_users_key_cannot_create_an_admin(srv, keys):
                  json={"username": name, "password": PASSWORD, "role": "admin"})
     assert r.status_code == 201, r.text
     assert r.json()["role"] == "admin"
+
+
+def test_a_session_token_that_begins_with_pk_is_still_a_session_token(srv, fresh):
+    """Session tokens are base64url, so 1 in 64³ begins with "pk_" like an API key:
+    keys are told apart by their length too (51, a token's text is 48)."""
+    import hashlib
+    import os
+    import sqlite3
+    text = "pk_" + b64u(os.urandom(12))[3:]
+    selector = base64.urlsafe_b64decode(text + "==")
+    assert b64u(selector) == text
+    verifier = os.urandom(24)
+    db = sqlite3.connect(str(srv.data_dir / "pipit.db"), timeout=30)
+    with db:
+        db.execute("INSERT INTO tokens (app_id, user_id, selector, verifier_hash, created_at, "
+                   "expires_at) VALUES (1, ?, ?, ?, ?, ?)",
+                   (fresh.id, selector, hashlib.blake2b(verifier, digest_size=32).digest(),
+                    now_ms(), now_ms() + 3600 * 1000))
+    db.close()
+    token = text + b64u(verifier)
+    assert len(token) == 48 and token.startswith("pk_")
+    r = srv.get("/v1/me", token=token)
+    assert r.status_code == 200 and r.json()["id"] == fresh.id, r.text
+
+
+def test_webpush_key_off_the_curve_is_refused(srv, plain):
+    """A p256dh that is 65 bytes and starts with 0x04 but is not a point on P-256
+    could never be encrypted to: refused at registration."""
+    good = bytearray(point_bytes())
+    good[64] ^= 1
+    body = webpush(keys={"p256dh": b64u(bytes(good)), "auth": wp_keys()["auth"]})
+    r = srv.post("/v1/devices", token=plain.token, json=body)
+    assert r.status_code == 400 and error_code(r) == "bad_request", r.text

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from chatlib import Chat, api, close_all, ev, expect, now_ms, users
-from conftest import T, error_code, unique
+from conftest import T, error_code, poll_until, unique
 
 REALM = 'Bearer realm="pipit"'
 COUNT_INTS = ("targeted", "queued", "sent", "failed", "expired", "suppressed",
@@ -1175,3 +1175,29 @@ def test_a_repeated_dedup_key_with_a_bad_body_is_still_400(srv, admin):
     r = post_push(srv, admin, {"to": {"users": [1]}, "notification": {"title": "x"},
                                "dedup_key": key})
     assert expect(r, 202) == {"id": first, "duplicate": True}
+
+
+def test_a_failed_chunk_is_retried_without_a_restart(server_factory):
+    """A store error stops one chunk (here a trigger refuses one user's delivery for
+    a second); the push is resumed within the retry interval (10 s), and every user
+    still gets exactly one delivery."""
+    import sqlite3
+    s = server_factory.new()
+    token = s.admin_token()
+    s.stop()
+    add_users_offline(s, 1200, unique("retry"))
+    s.start()
+    db = sqlite3.connect(str(s.data_dir / "pipit.db"), timeout=30, isolation_level=None)
+    victim = db.execute("SELECT id FROM users ORDER BY id LIMIT 1 OFFSET 700").fetchone()[0]
+    db.execute("CREATE TRIGGER refuse_once BEFORE INSERT ON deliveries WHEN NEW.user_id = %d "
+               "BEGIN SELECT RAISE(ABORT, 'transient'); END" % victim)
+    try:
+        pid = send(s, token, {"all": True})
+        poll_until(lambda: "to be resumed" in s.log_text(), T(5), what="the failed chunk")
+        assert get_push(s, token, pid)["state"] == "expanding"
+    finally:
+        db.execute("DROP TRIGGER IF EXISTS refuse_once")
+        db.close()
+    body = wait_push(s, token, pid, want={"targeted": 1201}, timeout=T(30))
+    c = body["counts"]
+    assert c["suppressed_by"] == {"no_device": 1201}, c

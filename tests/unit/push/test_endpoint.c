@@ -33,6 +33,12 @@ static void test_public_https_endpoints_pass(void **state)
         "https://100.128.0.1/",
         "https://localhost.example.com/x",
         "HTTPS://Push.Example.COM/x",
+        "https://365.de/",                  /* digits first, but a name */
+        "https://1e100.de/",
+        "https://8.8.8.8./x",
+        "https://[2606:4700::1111]/x",
+        "https://[2002:808:808::1]/x",      /* 6to4 of a public address */
+        "https://[64:ff9b::808:808]/x",     /* NAT64 of a public address */
     };
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -52,6 +58,10 @@ static void test_private_addresses_in_every_spelling_are_refused(void **state)
         "https://[fd12::1]/x", "https://[::ffff:127.0.0.1]/x", "https://[::ffff:10.0.0.1]:443/x",
         "https://[ff02::1]/x", "https://localhost/x", "https://LOCALHOST:8080/x",
         "https://localhost./x", "https://a.b.localhost/x",
+        "https://0x7f.0x0.0x0.0x1/x", "https://198.18.0.1/x", "https://[64:ff9b::a00:1]/x",
+        "https://[64:ff9b:1::1]/x", "https://[2002:a00:1::]/x", "https://[::ffff:0:a00:1]/x",
+        "https://[2001:0:4136:e378::1]/x", "https://[100::1]/x", "https://ip6-localhost/x",
+        "https://ip6-loopback/x", "https://localhost.localdomain/x",
     };
 
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
@@ -68,11 +78,18 @@ static void test_malformed_urls_are_refused_whatever_the_config(void **state)
         "https://a\\@b/x", "https://push.example.com:/x", "https://push.example.com:99999/x",
         "https://push.example.com:80a/x", "https://[::1/x", "https://push example.com/x",
         "https://push.example.com/\x01", "https://push.example.com/\xc3\xa9",
+        "https://%31%32%37.0.0.1/x", "https://loc%61lhost/x", "https://a_b.example.com/x",
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(check(bad[i], true, true), PIPIT_EBAD_REQUEST);
     }
+}
+
+static void test_a_number_that_is_no_address_is_refused(void **state)
+{
+    assert_int_equal(check("https://999.1.1.1/x", false, false), PIPIT_EBAD_REQUEST);
+    assert_int_equal(check("https://1.2.3.256/x", false, false), PIPIT_EBAD_REQUEST);
 }
 
 static void test_http_needs_config(void **state)
@@ -118,6 +135,7 @@ int main(void)
         cmocka_unit_test(test_public_https_endpoints_pass),
         cmocka_unit_test(test_private_addresses_in_every_spelling_are_refused),
         cmocka_unit_test(test_malformed_urls_are_refused_whatever_the_config),
+        cmocka_unit_test(test_a_number_that_is_no_address_is_refused),
         cmocka_unit_test(test_http_needs_config),
         cmocka_unit_test(test_length_cap),
         cmocka_unit_test(test_connected_address_check),
