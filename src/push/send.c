@@ -7,8 +7,9 @@
  * commits); the others get one queued delivery per device, for the channel
  * senders. Analytics are counts over the deliveries.
  *
- * The routes are store actions on chat's call path (chat/chat_internal.h); the
- * expansion is a job of its own on the store writer.
+ * The routes are store actions on chat's call path (chat/chat_internal.h). The
+ * first chunk is expanded in the push's own transaction (a push to a few users is
+ * one job); the rest by a job of its own on the store writer.
  */
 #include <string.h>
 
@@ -38,6 +39,9 @@ static int bad(struct chat_call *k, const char *why)
     k->why = why;
     return PIPIT_EBAD_REQUEST;
 }
+
+static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_id,
+                        bool *done, struct bus_event **inapp);
 
 /* ---- reading a push ---- */
 
@@ -223,9 +227,19 @@ int push_send(struct chat_call *k, struct store_conn *sc)
     p.dedup_key = dedup != NULL ? xstrdup(json_string_value(dedup)) : NULL;
     rc = store_push_insert(sc, &p);
     if (rc == 0) {
+        /* The first chunk in the same transaction: a push to a few users is one job. */
+        struct bus_event *inapp;
+        bool done;
+
+        rc = expand_chunk(k->srv, sc, p.id, &done, &inapp);
+        if (inapp != NULL) {
+            bus_batch_add(&k->events, inapp); /* published after COMMIT */
+        }
+        k->push_to_expand = done ? 0 : p.id;
+    }
+    if (rc == 0) {
         k->result = json_pack("{s:I}", "id", (json_int_t)p.id);
         k->status = 202;
-        k->push_to_expand = p.id;
     }
     store_push_cleanup(&p);
     return rc;
@@ -242,7 +256,7 @@ struct expand_job {
 };
 
 struct chunk {
-    struct expand_job *ej;
+    struct server *srv;
     struct store_conn *sc;
     const struct store_push *p;
     json_t *tags;               /* for a tags target: every pair must match */
@@ -293,7 +307,7 @@ static int expand_user(void *arg, int64_t user_id)
     if (ch->tags != NULL && !has_all_tags(ch, user_id)) {
         return 0;
     }
-    if (presence_get(ch->ej->srv->presence, user_id, &last_seen)) {
+    if (presence_get(ch->srv->presence, user_id, &last_seen)) {
         ch->online->ids[ch->online->n++] = user_id;
         ch->rc = store_delivery_insert(ch->sc, ch->p->id, user_id, 0, "inapp", "sent", NULL);
         return ch->rc;
@@ -327,21 +341,26 @@ static struct bus_event *inapp_event(const struct store_push *p, struct user_set
     return be;
 }
 
-static void expand_run(struct job *j, void *ctx)
+/*
+ * Expands the next chunk of push_id (writer thread, inside the caller's
+ * transaction): its deliveries and the push's cursor. *inapp gets the chunk's
+ * in-app event, to publish after COMMIT; *done says whether that was the last.
+ */
+static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_id,
+                        bool *done, struct bus_event **inapp)
 {
-    struct expand_job *ej = (struct expand_job *)j;
     struct store_push p;
-    struct chunk ch = { .ej = ej, .sc = ctx };
+    struct chunk ch = { .srv = srv, .sc = sc };
     json_t *target;
-    bool done;
+    int rc = store_push_get(sc, 0, push_id, &p);
 
-    j->rc = store_push_get(ctx, 0, ej->push_id, &p);
-    if (j->rc != 0 || p.done) {
-        ej->finished = true;
-        if (j->rc == 0) {
+    *done = true;
+    *inapp = NULL;
+    if (rc != 0 || p.done) {
+        if (rc == 0) {
             store_push_cleanup(&p);
         }
-        return;
+        return rc;
     }
     ch.p = &p;
     ch.last = p.cursor;
@@ -357,9 +376,9 @@ static void expand_run(struct job *j, void *ctx)
                 expand_user(&ch, json_integer_value(id));
             }
         }
-        done = ch.count < EXPAND_CHUNK || ch.last == json_integer_value(json_array_get(
-                                                         ids, json_array_size(ids) - 1));
-    } else {
+        *done = ch.count < EXPAND_CHUNK || ch.last == json_integer_value(json_array_get(
+                                                          ids, json_array_size(ids) - 1));
+    } else if (target != NULL) {
         json_t *tags = json_object_get(target, "tags");
         const char *first = NULL;
         json_t *value = NULL;
@@ -375,23 +394,35 @@ static void expand_run(struct job *j, void *ctx)
             kind = STORE_AUDIENCE_TOPIC;
             first = json_string_value(json_object_get(target, "topic"));
         }
-        if (store_push_audience(ctx, kind, p.app_id, first, json_string_value(value), p.cursor,
+        if (store_push_audience(sc, kind, p.app_id, first, json_string_value(value), p.cursor,
                                 EXPAND_CHUNK, expand_user, &ch) != 0 && ch.rc == 0) {
             ch.rc = PIPIT_ESTORE;
         }
-        done = ch.count < EXPAND_CHUNK;
+        *done = ch.count < EXPAND_CHUNK;
+    } else {
+        ch.rc = PIPIT_ESTORE; /* never stored unreadable; never read as "all" */
     }
     if (ch.rc == 0) {
-        ch.rc = store_push_set_cursor(ctx, p.id, ch.last, done);
+        ch.rc = store_push_set_cursor(sc, p.id, ch.last, *done);
     }
     if (ch.rc == 0 && ch.online->n > 0) {
-        ej->inapp = inapp_event(&p, user_set_ref(ch.online), clock_now_ms());
+        *inapp = inapp_event(&p, user_set_ref(ch.online), clock_now_ms());
     }
-    ej->finished = done;
-    j->rc = ch.rc;
     user_set_unref(ch.online);
     json_decref(target);
     store_push_cleanup(&p);
+    return ch.rc;
+}
+
+static void expand_run(struct job *j, void *ctx)
+{
+    struct expand_job *ej = (struct expand_job *)j;
+
+    j->rc = expand_chunk(ej->srv, ctx, ej->push_id, &ej->finished, &ej->inapp);
+    if (j->rc != 0) {
+        bus_event_unref(ej->inapp);
+        ej->inapp = NULL;
+    }
 }
 
 static void expand_committed(struct job *j, void *hook_arg)
