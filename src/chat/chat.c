@@ -455,6 +455,12 @@ int chat_rank(const char *role)
            : strcmp(role, "member") == 0 ? 1 : 0;
 }
 
+int chat_bad(struct chat_call *k, const char *why)
+{
+    k->why = why;
+    return PIPIT_EBAD_REQUEST;
+}
+
 int chat_arg_id(struct chat_call *k, const char *key, int64_t *out)
 {
     json_t *v = json_object_get(k->args, key);

@@ -66,6 +66,8 @@ struct chat_call {
 int chat_rank(const char *role);
 
 /* ---- reading arguments (set k->why) ---- */
+/* PIPIT_EBAD_REQUEST with why as the answer's message. */
+int chat_bad(struct chat_call *k, const char *why);
 int chat_arg_id(struct chat_call *k, const char *key, int64_t *out);
 int chat_arg_opt_int(struct chat_call *k, const char *key, int64_t min, int64_t max,
                      int64_t *out, bool *present);

@@ -20,12 +20,6 @@
 #define HISTORY_LIMIT 50
 #define SYNC_LIMIT 100
 
-static int bad(struct chat_call *k, const char *why)
-{
-    k->why = why;
-    return PIPIT_EBAD_REQUEST;
-}
-
 /* Loop thread: checks a send or an edit and serializes its body and meta. */
 int msg_prepare(struct chat_call *k)
 {
@@ -42,11 +36,11 @@ int msg_prepare(struct chat_call *k)
         return rc;
     }
     if (!json_is_object(body) || !json_is_string(json_object_get(body, "type"))) {
-        return bad(k, "body must be an object with a string \"type\"");
+        return chat_bad(k, "body must be an object with a string \"type\"");
     }
     if (send && (!json_is_string(cmid) || json_string_length(cmid) == 0 ||
                  json_string_length(cmid) > CMID_MAX)) {
-        return bad(k, "cmid must be a string of 1 to 128 characters");
+        return chat_bad(k, "cmid must be a string of 1 to 128 characters");
     }
     k->body_text = json_dumps(body, JSON_COMPACT);
     if (k->body_text == NULL) {
@@ -69,11 +63,11 @@ int msg_prepare(struct chat_call *k)
         json_t *v;
 
         if (!json_is_array(mentions) || json_array_size(mentions) > MENTIONS_MAX) {
-            return bad(k, "mentions must be \"all\" or an array of at most 100 user ids");
+            return chat_bad(k, "mentions must be \"all\" or an array of at most 100 user ids");
         }
         json_array_foreach(mentions, i, v) {
             if (!json_is_integer(v) || json_integer_value(v) < 1) {
-                return bad(k, "mentions must be \"all\" or an array of at most 100 user ids");
+                return chat_bad(k, "mentions must be \"all\" or an array of at most 100 user ids");
             }
         }
     }
@@ -195,7 +189,7 @@ int msg_send(struct chat_call *k, struct store_conn *sc)
         }
     }
     if (rc == 0 && has_reply && reply_to > cc->last_seq) {
-        rc = bad(k, "reply_to must be the seq of an earlier event");
+        rc = chat_bad(k, "reply_to must be the seq of an earlier event");
     }
     if (rc == 0) {
         rc = chat_take_seq(k, sc, ev.conv_id, &ev.seq);
@@ -395,7 +389,7 @@ static int paging(struct chat_call *k, int64_t *before, int64_t *after, int64_t 
         rc = chat_arg_opt_int(k, "limit", 1, LIMIT_MAX, limit, &has_limit);
     }
     if (rc == 0 && has_before && has_after) {
-        rc = bad(k, "give before or after, not both");
+        rc = chat_bad(k, "give before or after, not both");
     }
     if (!has_before) {
         *before = 0;
@@ -554,7 +548,7 @@ int msg_sync(struct chat_call *k, struct store_conn *sc)
         w.limit = SYNC_LIMIT;
     }
     if (held != NULL && !json_is_object(held)) {
-        return bad(k, "convs must be an object of conversation id → highest seq held");
+        return chat_bad(k, "convs must be an object of conversation id → highest seq held");
     }
     json_object_foreach(held, key, v) {
         char *end;
@@ -562,7 +556,7 @@ int msg_sync(struct chat_call *k, struct store_conn *sc)
 
         if (*key == '\0' || *end != '\0' || id < 1 || !json_is_integer(v) ||
             json_integer_value(v) < 0) {
-            return bad(k, "convs must map conversation ids to seqs (integers ≥ 0)");
+            return chat_bad(k, "convs must map conversation ids to seqs (integers ≥ 0)");
         }
     }
     w.held = held;

@@ -23,12 +23,6 @@ static const struct {
 
 #define NSCOPES (sizeof(scope_names) / sizeof(scope_names[0]))
 
-static int bad(struct chat_call *k, const char *why)
-{
-    k->why = why;
-    return PIPIT_EBAD_REQUEST;
-}
-
 static int read_scopes(struct chat_call *k, unsigned *out)
 {
     json_t *list = json_object_get(k->args, "scopes");
@@ -37,7 +31,7 @@ static int read_scopes(struct chat_call *k, unsigned *out)
 
     *out = 0;
     if (!json_is_array(list) || json_array_size(list) == 0) {
-        return bad(k, "scopes must be a non-empty array of \"push\", \"users\", \"admin\"");
+        return chat_bad(k, "scopes must be a non-empty array of \"push\", \"users\", \"admin\"");
     }
     json_array_foreach(list, i, v) {
         unsigned bit = 0;
@@ -48,10 +42,10 @@ static int read_scopes(struct chat_call *k, unsigned *out)
             }
         }
         if (bit == 0) {
-            return bad(k, "scopes must be a non-empty array of \"push\", \"users\", \"admin\"");
+            return chat_bad(k, "scopes must be a non-empty array of \"push\", \"users\", \"admin\"");
         }
         if (*out & bit) {
-            return bad(k, "a scope is listed twice");
+            return chat_bad(k, "a scope is listed twice");
         }
         *out |= bit;
     }
@@ -93,7 +87,7 @@ int api_key_create(struct chat_call *k, struct store_conn *sc)
     int rc = chat_arg_opt_string(k, "name", STORE_KEY_NAME_MAX, &name, &has_name);
 
     if (rc == 0 && (name == NULL || name[0] == '\0')) {
-        rc = bad(k, "name must be a string of 1 to 100 bytes");
+        rc = chat_bad(k, "name must be a string of 1 to 100 bytes");
     }
     if (rc == 0) {
         rc = read_scopes(k, &key.scopes);

@@ -12,12 +12,6 @@
 
 #define TAGS_MAX 20
 
-static int bad(struct chat_call *k, const char *why)
-{
-    k->why = why;
-    return PIPIT_EBAD_REQUEST;
-}
-
 bool push_name_ok(const char *s)
 {
     size_t n = s != NULL ? strlen(s) : 0;
@@ -29,7 +23,7 @@ bool push_name_ok(const char *s)
 static int topic_arg(struct chat_call *k, const char **topic)
 {
     *topic = json_string_value(json_object_get(k->args, "topic"));
-    return push_name_ok(*topic) ? 0 : bad(k, "a topic is 1 to 64 of A-Z a-z 0-9 _ . -");
+    return push_name_ok(*topic) ? 0 : chat_bad(k, "a topic is 1 to 64 of A-Z a-z 0-9 _ . -");
 }
 
 int topic_subscribe(struct chat_call *k, struct store_conn *sc)
@@ -99,14 +93,14 @@ int tags_put(struct chat_call *k, struct store_conn *sc)
     int rc;
 
     if (json_object_size(body) > TAGS_MAX) {
-        return bad(k, "at most 20 tags");
+        return chat_bad(k, "at most 20 tags");
     }
     json_object_foreach(body, name, value) {
         if (!push_name_ok(name)) {
-            return bad(k, "a tag name is 1 to 64 of A-Z a-z 0-9 _ . -");
+            return chat_bad(k, "a tag name is 1 to 64 of A-Z a-z 0-9 _ . -");
         }
         if (!json_is_string(value) || json_string_length(value) > STORE_TAG_VALUE_MAX) {
-            return bad(k, "a tag value is a string of at most 256 bytes");
+            return chat_bad(k, "a tag value is a string of at most 256 bytes");
         }
         names[n] = name;
         values[n++] = json_string_value(value);

@@ -21,12 +21,6 @@
 #define APNS_TOKEN_MIN 64
 #define APNS_TOKEN_MAX 200
 
-static int bad(struct chat_call *k, const char *why)
-{
-    k->why = why;
-    return PIPIT_EBAD_REQUEST;
-}
-
 static const char *string_arg(struct chat_call *k, json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);
@@ -62,14 +56,14 @@ static int read_keys(struct chat_call *k, struct store_device *d, bool required)
         return 0;
     }
     if (!json_is_object(keys)) {
-        return bad(k, "keys must be an object with \"p256dh\" and \"auth\"");
+        return chat_bad(k, "keys must be an object with \"p256dh\" and \"auth\"");
     }
     if (!decode_exact(d->p256dh, STORE_P256DH_LEN, string_arg(k, keys, "p256dh")) ||
         d->p256dh[0] != 0x04 || !on_curve(d->p256dh)) {
-        return bad(k, "keys.p256dh must be the base64url of a 65-byte uncompressed P-256 point");
+        return chat_bad(k, "keys.p256dh must be the base64url of a 65-byte uncompressed P-256 point");
     }
     if (!decode_exact(d->auth, STORE_AUTH_LEN, string_arg(k, keys, "auth"))) {
-        return bad(k, "keys.auth must be the base64url of 16 bytes");
+        return chat_bad(k, "keys.auth must be the base64url of 16 bytes");
     }
     d->has_keys = true;
     return 0;
@@ -82,7 +76,7 @@ static int read_endpoint(struct chat_call *k, struct store_device *d)
     int rc;
 
     if (url == NULL) {
-        return bad(k, "endpoint must be a string");
+        return chat_bad(k, "endpoint must be a string");
     }
     rc = push_endpoint_check(url, cfg->push_allow_http != 0, cfg->push_allow_private != 0,
                              &k->why);
@@ -99,12 +93,12 @@ static int read_apns(struct chat_call *k, struct store_device *d)
     size_t n = token != NULL ? strlen(token) : 0;
 
     if (n < APNS_TOKEN_MIN || n > APNS_TOKEN_MAX || strspn(token, "0123456789abcdefABCDEF") != n) {
-        return bad(k, "token must be 64 to 200 hexadecimal digits");
+        return chat_bad(k, "token must be 64 to 200 hexadecimal digits");
     }
     if (topic == NULL || topic[0] == '\0' || strlen(topic) > STORE_TOPIC_MAX ||
         strspn(topic, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
             strlen(topic)) {
-        return bad(k, "topic must be the app's bundle id (1 to 255 of A-Z a-z 0-9 . _ -)");
+        return chat_bad(k, "topic must be the app's bundle id (1 to 255 of A-Z a-z 0-9 . _ -)");
     }
     for (size_t i = 0; i < n; i++) {
         d->address[i] = (char)tolower((unsigned char)token[i]);
@@ -120,11 +114,11 @@ static int read_fcm(struct chat_call *k, struct store_device *d)
     size_t n = token != NULL ? strlen(token) : 0;
 
     if (n == 0 || n > STORE_ADDRESS_MAX) {
-        return bad(k, "token must be a string of 1 to 4096 characters");
+        return chat_bad(k, "token must be a string of 1 to 4096 characters");
     }
     for (size_t i = 0; i < n; i++) {
         if (token[i] <= ' ' || token[i] >= 0x7f) {
-            return bad(k, "token must be printable ASCII without spaces");
+            return chat_bad(k, "token must be printable ASCII without spaces");
         }
     }
     memcpy(d->address, token, n + 1);
@@ -136,7 +130,7 @@ static int read_device(struct chat_call *k, struct store_device *d)
     const char *platform = string_arg(k, k->args, "platform");
 
     if (platform == NULL) {
-        return bad(k, "platform must be \"webpush\", \"apns\", \"fcm\" or \"unifiedpush\"");
+        return chat_bad(k, "platform must be \"webpush\", \"apns\", \"fcm\" or \"unifiedpush\"");
     }
     snprintf(d->platform, sizeof(d->platform), "%s", platform);
     if (strcmp(platform, "webpush") == 0) {
@@ -155,7 +149,7 @@ static int read_device(struct chat_call *k, struct store_device *d)
     if (strcmp(platform, "fcm") == 0) {
         return read_fcm(k, d);
     }
-    return bad(k, "platform must be \"webpush\", \"apns\", \"fcm\" or \"unifiedpush\"");
+    return chat_bad(k, "platform must be \"webpush\", \"apns\", \"fcm\" or \"unifiedpush\"");
 }
 
 static json_t *device_json(const struct store_device *d)

@@ -34,12 +34,6 @@
 #define LIST_LIMIT 50
 #define LIST_LIMIT_MAX 200
 
-static int bad(struct chat_call *k, const char *why)
-{
-    k->why = why;
-    return PIPIT_EBAD_REQUEST;
-}
-
 static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_id,
                         bool *done, struct bus_event **inapp);
 
@@ -63,22 +57,22 @@ static int check_notification(struct chat_call *k, json_t *n)
     bool ok = true;
 
     if (!json_is_object(n)) {
-        return bad(k, "notification must be an object with a title");
+        return chat_bad(k, "notification must be an object with a title");
     }
     if (!json_is_string(title) || json_string_length(title) > 256) {
-        return bad(k, "notification.title must be a string of at most 256 bytes");
+        return chat_bad(k, "notification.title must be a string of at most 256 bytes");
     }
     opt_string(n, "body", 4096, &ok);
     opt_string(n, "url", 2048, &ok);
     opt_string(n, "image", 2048, &ok);
     if (!ok) {
-        return bad(k, "notification.body (4096 bytes), url and image (2048) must be strings");
+        return chat_bad(k, "notification.body (4096 bytes), url and image (2048) must be strings");
     }
     if (data != NULL && !json_is_object(data)) {
-        return bad(k, "notification.data must be an object");
+        return chat_bad(k, "notification.data must be an object");
     }
     if (category != NULL && !push_name_ok(json_string_value(category))) {
-        return bad(k, "notification.category is 1 to 64 of A-Z a-z 0-9 _ . -");
+        return chat_bad(k, "notification.category is 1 to 64 of A-Z a-z 0-9 _ . -");
     }
     return 0;
 }
@@ -91,7 +85,7 @@ static int read_target(struct chat_call *k, struct store_conn *sc, char **out)
     const char *kind = NULL;
 
     if (!json_is_object(to) || json_object_size(to) != 1) {
-        return bad(k, "to must hold exactly one of users, topic, tags, all");
+        return chat_bad(k, "to must hold exactly one of users, topic, tags, all");
     }
     kind = json_object_iter_key(json_object_iter(to));
     v = json_object_iter_value(json_object_iter(to));
@@ -101,7 +95,7 @@ static int read_target(struct chat_call *k, struct store_conn *sc, char **out)
         json_t *u;
 
         if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > USERS_MAX) {
-            return bad(k, "to.users must list 1 to 10000 user ids or usernames");
+            return chat_bad(k, "to.users must list 1 to 10000 user ids or usernames");
         }
         ids = user_set_new(json_array_size(v));
         json_array_foreach(v, i, u) {
@@ -109,7 +103,7 @@ static int read_target(struct chat_call *k, struct store_conn *sc, char **out)
 
             if (!json_is_integer(u) && !json_is_string(u)) {
                 user_set_unref(ids);
-                return bad(k, "to.users must list 1 to 10000 user ids or usernames");
+                return chat_bad(k, "to.users must list 1 to 10000 user ids or usernames");
             }
             /* Users who do not exist are simply not targeted. */
             if (chat_resolve_user(k, sc, u, &user) == 0) {
@@ -125,7 +119,7 @@ static int read_target(struct chat_call *k, struct store_conn *sc, char **out)
         user_set_unref(ids);
     } else if (strcmp(kind, "topic") == 0) {
         if (!push_name_ok(json_string_value(v))) {
-            return bad(k, "to.topic is 1 to 64 of A-Z a-z 0-9 _ . -");
+            return chat_bad(k, "to.topic is 1 to 64 of A-Z a-z 0-9 _ . -");
         }
         stored = json_pack("{s:O}", "topic", v);
     } else if (strcmp(kind, "tags") == 0) {
@@ -134,22 +128,22 @@ static int read_target(struct chat_call *k, struct store_conn *sc, char **out)
 
         if (!json_is_object(v) || json_object_size(v) == 0 ||
             json_object_size(v) > TAG_PAIRS_MAX) {
-            return bad(k, "to.tags must hold 1 to 5 tag names and values");
+            return chat_bad(k, "to.tags must hold 1 to 5 tag names and values");
         }
         json_object_foreach(v, name, value) {
             if (!push_name_ok(name) || !json_is_string(value) ||
                 json_string_length(value) > STORE_TAG_VALUE_MAX) {
-                return bad(k, "to.tags must map tag names to string values");
+                return chat_bad(k, "to.tags must map tag names to string values");
             }
         }
         stored = json_pack("{s:O}", "tags", v);
     } else if (strcmp(kind, "all") == 0) {
         if (!json_is_true(v)) {
-            return bad(k, "to.all must be true");
+            return chat_bad(k, "to.all must be true");
         }
         stored = json_pack("{s:b}", "all", 1);
     } else {
-        return bad(k, "to must hold exactly one of users, topic, tags, all");
+        return chat_bad(k, "to must hold exactly one of users, topic, tags, all");
     }
     *out = json_dumps(stored, JSON_COMPACT);
     json_decref(stored);
@@ -170,7 +164,7 @@ int push_send(struct chat_call *k, struct store_conn *sc)
 
     for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
         if (json_object_get(k->args, later[i]) != NULL) {
-            return bad(k, "send_at, send_at_local and variants are not supported yet");
+            return chat_bad(k, "send_at, send_at_local and variants are not supported yet");
         }
     }
     rc = check_notification(k, n);
@@ -180,21 +174,21 @@ int push_send(struct chat_call *k, struct store_conn *sc)
     if (ttl != NULL) {
         if (!json_is_integer(ttl) || json_integer_value(ttl) < 0 ||
             json_integer_value(ttl) > TTL_MAX_S) {
-            return bad(k, "ttl must be a number of seconds from 0 to 2419200 (28 days)");
+            return chat_bad(k, "ttl must be a number of seconds from 0 to 2419200 (28 days)");
         }
         ttl_s = json_integer_value(ttl);
     }
     if (priority != NULL && !(json_is_string(priority) &&
                               (strcmp(json_string_value(priority), "high") == 0 ||
                                strcmp(json_string_value(priority), "normal") == 0))) {
-        return bad(k, "priority must be \"high\" or \"normal\"");
+        return chat_bad(k, "priority must be \"high\" or \"normal\"");
     }
     if (collapse != NULL && (!json_is_string(collapse) || json_string_length(collapse) > 64)) {
-        return bad(k, "collapse_key must be a string of at most 64 bytes");
+        return chat_bad(k, "collapse_key must be a string of at most 64 bytes");
     }
     if (dedup != NULL && (!json_is_string(dedup) || json_string_length(dedup) == 0 ||
                           json_string_length(dedup) > 128)) {
-        return bad(k, "dedup_key must be a string of 1 to 128 bytes");
+        return chat_bad(k, "dedup_key must be a string of 1 to 128 bytes");
     }
     rc = read_target(k, sc, &p.target);
     if (rc != 0) {
@@ -691,7 +685,7 @@ int push_event(struct chat_call *k, struct store_conn *sc)
     for (size_t i = 0; rc == 0 && i < sizeof(types) / sizeof(types[0]); i++) {
         if (type != NULL && strcmp(type, types[i]) == 0) {
             if (device != NULL && (!json_is_integer(device) || json_integer_value(device) < 1)) {
-                return bad(k, "device must be a device id");
+                return chat_bad(k, "device must be a device id");
             }
             rc = store_delivery_event(sc, id, k->who.user_id,
                                       device != NULL ? json_integer_value(device) : 0,
@@ -702,5 +696,5 @@ int push_event(struct chat_call *k, struct store_conn *sc)
             return rc;
         }
     }
-    return rc != 0 ? rc : bad(k, "type must be \"delivered\", \"opened\" or \"clicked\"");
+    return rc != 0 ? rc : chat_bad(k, "type must be \"delivered\", \"opened\" or \"clicked\"");
 }

@@ -132,21 +132,6 @@ static sqlite3_stmt *cstmt(struct store_conn *sc, enum chat_stmt id)
     return store__stmt(sc, id, sql[id - STORE_CHAT_FIRST_STMT]);
 }
 
-static char *dup_column(sqlite3_stmt *s, int col)
-{
-    const unsigned char *t = sqlite3_column_text(s, col);
-
-    return t != NULL ? xstrdup((const char *)t) : NULL;
-}
-
-static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v != NULL) {
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-    } else {
-        sqlite3_bind_null(s, i);
-    }
-}
 
 static void copy_column(char *dst, size_t cap, sqlite3_stmt *s, int col)
 {
@@ -162,10 +147,10 @@ static int read_conv(sqlite3_stmt *s, int col, struct store_conv *c)
     c->id = sqlite3_column_int64(s, col);
     c->app_id = sqlite3_column_int64(s, col + 1);
     copy_column(c->type, sizeof(c->type), s, col + 2);
-    c->title = dup_column(s, col + 3);
-    c->avatar_url = dup_column(s, col + 4);
-    c->description = dup_column(s, col + 5);
-    c->announcement = dup_column(s, col + 6);
+    c->title = store__dup_text(s, col + 3);
+    c->avatar_url = store__dup_text(s, col + 4);
+    c->description = store__dup_text(s, col + 5);
+    c->announcement = store__dup_text(s, col + 6);
     c->muted_all = sqlite3_column_int(s, col + 7) != 0;
     c->last_seq = sqlite3_column_int64(s, col + 8);
     c->last_ts = sqlite3_column_int64(s, col + 9);
@@ -276,11 +261,11 @@ int store_conv_insert(struct store_conn *sc, struct store_conv *c, const char *d
     }
     sqlite3_bind_int64(s, 1, c->app_id);
     sqlite3_bind_text(s, 2, c->type, -1, SQLITE_STATIC);
-    bind_text_or_null(s, 3, direct_key);
-    bind_text_or_null(s, 4, c->title);
-    bind_text_or_null(s, 5, c->avatar_url);
-    bind_text_or_null(s, 6, c->description);
-    bind_text_or_null(s, 7, c->announcement);
+    store__bind_text(s, 3, direct_key);
+    store__bind_text(s, 4, c->title);
+    store__bind_text(s, 5, c->avatar_url);
+    store__bind_text(s, 6, c->description);
+    store__bind_text(s, 7, c->announcement);
     sqlite3_bind_int(s, 8, c->muted_all);
     sqlite3_bind_int64(s, 9, c->created_at);
     sqlite3_bind_int64(s, 10, c->created_by);
@@ -301,10 +286,10 @@ int store_conv_update(struct store_conn *sc, const struct store_conv *c)
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
-    bind_text_or_null(s, 1, c->title);
-    bind_text_or_null(s, 2, c->avatar_url);
-    bind_text_or_null(s, 3, c->description);
-    bind_text_or_null(s, 4, c->announcement);
+    store__bind_text(s, 1, c->title);
+    store__bind_text(s, 2, c->avatar_url);
+    store__bind_text(s, 3, c->description);
+    store__bind_text(s, 4, c->announcement);
     sqlite3_bind_int(s, 5, c->muted_all);
     sqlite3_bind_int64(s, 6, c->id);
     return store__run(sc, s);
@@ -523,10 +508,10 @@ int store_event_insert(struct store_conn *sc, struct store_event *ev)
     sqlite3_bind_text(s, 3, ev->kind, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, ev->sender);
     sqlite3_bind_int64(s, 5, ev->ts);
-    bind_text_or_null(s, 6, ev->cmid);
+    store__bind_text(s, 6, ev->cmid);
     sqlite3_bind_int64(s, 7, ev->target);
-    bind_text_or_null(s, 8, ev->body);
-    bind_text_or_null(s, 9, ev->meta);
+    store__bind_text(s, 8, ev->body);
+    store__bind_text(s, 9, ev->meta);
     rc = store__run(sc, s);
     if (rc == 0) {
         ev->id = sqlite3_last_insert_rowid(sc->db);

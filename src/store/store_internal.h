@@ -27,6 +27,10 @@ int store__run(struct store_conn *sc, sqlite3_stmt *s);
 /* Steps a statement yielding at most one integer row: 0 with it in *out (if not
  * NULL), PIPIT_ENOT_FOUND without a row, PIPIT_ESTORE on error. */
 int store__one_int(sqlite3_stmt *s, int64_t *out);
+/* Binds v, or NULL when v is NULL. */
+void store__bind_text(sqlite3_stmt *s, int col, const char *v);
+/* A copy of a text column (free() it), or NULL for SQL NULL. */
+char *store__dup_text(sqlite3_stmt *s, int col);
 /* Steps a statement to its end (or until cb returns non-zero), handing cb column 0. */
 int store__each_int(sqlite3_stmt *s, int (*cb)(void *arg, int64_t v), void *arg);
 

@@ -255,12 +255,6 @@ static void bind_device_keys(sqlite3_stmt *s, int col, const struct store_device
     }
 }
 
-static void bind_text_or_null(sqlite3_stmt *s, int col, const char *v)
-{
-    if (v[0] != '\0') {
-        sqlite3_bind_text(s, col, v, -1, SQLITE_STATIC);
-    }
-}
 
 int store_device_upsert(struct store_conn *sc, struct store_device *d, bool *created)
 {
@@ -289,7 +283,7 @@ int store_device_upsert(struct store_conn *sc, struct store_device *d, bool *cre
             return PIPIT_ESTORE;
         }
         sqlite3_bind_int64(s, 1, d->user_id);
-        bind_text_or_null(s, 2, d->topic);
+        store__bind_text(s, 2, d->topic[0] != '\0' ? d->topic : NULL);
         bind_device_keys(s, 3, d);
         sqlite3_bind_int64(s, 5, d->updated_at);
         sqlite3_bind_int64(s, 6, d->id);
@@ -304,7 +298,7 @@ int store_device_upsert(struct store_conn *sc, struct store_device *d, bool *cre
     sqlite3_bind_int64(s, 2, d->user_id);
     sqlite3_bind_text(s, 3, d->platform, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, d->address, -1, SQLITE_STATIC);
-    bind_text_or_null(s, 5, d->topic);
+    store__bind_text(s, 5, d->topic[0] != '\0' ? d->topic : NULL);
     bind_device_keys(s, 6, d);
     sqlite3_bind_int64(s, 8, d->created_at);
     sqlite3_bind_int64(s, 9, d->updated_at);
@@ -500,12 +494,6 @@ void store_push_cleanup(struct store_push *p)
     PIPIT_FREE(p->dedup_key);
 }
 
-static char *text_or_null(sqlite3_stmt *s, int col)
-{
-    const unsigned char *t = sqlite3_column_text(s, col);
-
-    return t != NULL ? xstrdup((const char *)t) : NULL;
-}
 
 static void read_push(sqlite3_stmt *s, struct store_push *p)
 {
@@ -513,21 +501,15 @@ static void read_push(sqlite3_stmt *s, struct store_push *p)
     p->app_id = sqlite3_column_int64(s, 1);
     p->created_at = sqlite3_column_int64(s, 2);
     p->expires_at = sqlite3_column_int64(s, 3);
-    p->target = text_or_null(s, 4);
-    p->notification = text_or_null(s, 5);
+    p->target = store__dup_text(s, 4);
+    p->notification = store__dup_text(s, 5);
     snprintf(p->priority, sizeof(p->priority), "%s", (const char *)sqlite3_column_text(s, 6));
-    p->collapse_key = text_or_null(s, 7);
-    p->dedup_key = text_or_null(s, 8);
+    p->collapse_key = store__dup_text(s, 7);
+    p->dedup_key = store__dup_text(s, 8);
     p->done = sqlite3_column_int(s, 9) != 0;
     p->cursor = sqlite3_column_int64(s, 10);
 }
 
-static void bind_opt_text(sqlite3_stmt *s, int col, const char *v)
-{
-    if (v != NULL) {
-        sqlite3_bind_text(s, col, v, -1, SQLITE_STATIC);
-    }
-}
 
 int store_push_insert(struct store_conn *sc, struct store_push *p)
 {
@@ -543,8 +525,8 @@ int store_push_insert(struct store_conn *sc, struct store_push *p)
     sqlite3_bind_text(s, 4, p->target, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 5, p->notification, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 6, p->priority, -1, SQLITE_STATIC);
-    bind_opt_text(s, 7, p->collapse_key);
-    bind_opt_text(s, 8, p->dedup_key);
+    store__bind_text(s, 7, p->collapse_key);
+    store__bind_text(s, 8, p->dedup_key);
     rc = store__run(sc, s);
     if (rc == 0) {
         p->id = sqlite3_last_insert_rowid(sc->db);
@@ -686,7 +668,7 @@ int store_delivery_insert(struct store_conn *sc, int64_t push_id, int64_t user_i
     }
     sqlite3_bind_text(s, 4, channel, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 5, state, -1, SQLITE_STATIC);
-    bind_opt_text(s, 6, reason);
+    store__bind_text(s, 6, reason);
     return store__run(sc, s);
 }
 

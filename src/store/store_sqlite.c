@@ -121,6 +121,22 @@ int store__one_int(sqlite3_stmt *s, int64_t *out)
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
 }
 
+void store__bind_text(sqlite3_stmt *s, int col, const char *v)
+{
+    if (v != NULL) {
+        sqlite3_bind_text(s, col, v, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(s, col);
+    }
+}
+
+char *store__dup_text(sqlite3_stmt *s, int col)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+
+    return t != NULL ? xstrdup((const char *)t) : NULL;
+}
+
 int store__each_int(sqlite3_stmt *s, int (*cb)(void *arg, int64_t v), void *arg)
 {
     int rc;
