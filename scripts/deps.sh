@@ -6,8 +6,8 @@ set -euo pipefail
 packages=(
     build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
     libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev libssl-dev
-    libsodium-dev libsqlite3-dev sqlite3 libinih-dev libcmocka-dev
-    python3 python3-pytest python3-websockets python3-requests
+    libsodium-dev libsqlite3-dev sqlite3 libinih-dev libcmocka-dev libcurl4-openssl-dev
+    python3 python3-pytest python3-websockets python3-requests python3-h2 python3-cryptography
     openssl curl ca-certificates wrk
 )
 

@@ -25,6 +25,7 @@
 #include "auth/throttle.h"
 #include "chat/bus.h"
 #include "chat/chat.h"
+#include "net/outbound.h"
 #include "net/tls.h"
 #include "net/worker.h"
 #include "push/push.h"
@@ -175,7 +176,9 @@ static void shutdown_watchdog(void *arg)
 
 static void server_cleanup(struct server *srv)
 {
+    push_dispatch_stop(srv);
     jobs_stop(&srv->jobs);
+    push_dispatch_free(srv);
     throttle_free(&srv->throttle);
     chat_free(srv->chat);
     srv->chat = NULL;
@@ -219,6 +222,10 @@ int server_run(struct server *srv)
     }
     if (lock_data_dir(srv) != 0) {
         return 1;
+    }
+    if (outbound_global_init() != 0) {
+        log_error(NULL, "cannot initialise libcurl");
+        goto fail;
     }
     if (password_init() != 0) {
         log_error(NULL, "cannot initialise libsodium");
@@ -266,12 +273,14 @@ int server_run(struct server *srv)
         goto fail;
     }
     srv->chat = chat_new(srv);
+    push_dispatch_new(srv);
     if (jobs_start(&srv->cfg, &srv->metrics, &srv->jobs, err, sizeof(err)) != 0) {
         log_error(NULL, "store: %s", err);
         goto fail;
     }
     jobs_set_commit_hook(srv->jobs, chat_commit_begin, chat_commit_end, srv->chat);
     push_resume(srv);
+    push_dispatch_start(srv);
     api_install(srv);
     /* http-parser's own cap is process-wide; ours (per request) is the real one. */
     http_parser_set_max_header_size((uint32_t)srv->cfg.max_header_size + 1024);
@@ -306,9 +315,11 @@ int server_run(struct server *srv)
 
     uv_thread_create(&watchdog, shutdown_watchdog, srv);
     worker_stop_all(srv);
+    push_dispatch_stop(srv);
     /* Store threads may still post late completions: stop them before freeing workers. */
     jobs_stop(&srv->jobs);
     worker_free_all(srv);
+    push_dispatch_free(srv);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&push_retry, NULL);

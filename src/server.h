@@ -24,6 +24,7 @@ struct throttle;
 struct chat;
 struct presence;
 struct http_exchange;
+struct dispatcher;
 
 struct server {
     struct config cfg;
@@ -33,6 +34,8 @@ struct server {
     struct chat *chat;           /* the store writer's chat state (chat/chat.h) */
     struct presence *presence;   /* who is online (chat/bus.h) */
     struct vapid *vapid;         /* the Web Push key pair (push/vapid.h) */
+    struct dispatcher *dispatch; /* sends deliveries to providers (push/dispatch.c) */
+    struct worker *dispatch_worker;
     SSL_CTX *tls;                /* NULL: plain TCP */
     char *web_root_real;         /* web_root's real path; NULL: no static files */
     char **origins;              /* allowed_origins, split */

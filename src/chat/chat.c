@@ -736,6 +736,9 @@ static void call_committed(struct job *j, void *arg)
     if (k->push_to_expand != 0) {
         push_expand(ch->srv, k->push_to_expand);
     }
+    if (k->push_queued) {
+        push_dispatch_kick(ch->srv);
+    }
 }
 
 void chat_publish_committed(struct chat *ch, struct bus_event *ev)

@@ -52,6 +52,7 @@ struct chat_call {
     struct bus_batch events;  /* published after COMMIT (writes) or at done (reads) */
     int64_t touched_conv;     /* conversation whose cached members may be stale */
     int64_t push_to_expand;   /* a push stored by the call, expanded after COMMIT */
+    bool push_queued;         /* the call queued deliveries for the push dispatcher */
 
     /* Prepared on the loop by prepare(). */
     char *body_text;

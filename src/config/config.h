@@ -34,6 +34,20 @@ struct config {
     int64_t push_allow_http;      /* 0 no, 1 yes */
     int64_t push_allow_private;   /* 0 no, 1 yes */
     int64_t max_devices_per_user;
+    int64_t push_concurrency;
+    int64_t push_request_timeout; /* ms */
+    int64_t push_retry_base;      /* ms */
+    int64_t push_retry_cap;       /* ms */
+    int64_t push_max_attempts;
+    char *push_ca_file;           /* "" = the system's CAs */
+    char *vapid_subject;
+    char *apns_key_file;
+    char *apns_key_id;
+    char *apns_team_id;
+    char *apns_url;
+    char *fcm_service_account;
+    char *fcm_url;
+    char *fcm_token_url;          /* "" = the service account's token_uri */
     int64_t token_ttl;          /* ms */
     int64_t max_header_count;
     int64_t max_header_size;

@@ -201,8 +201,15 @@ static void worker_thread(void *arg)
     char name[16];
 
     /* Named for top -H, perf and /proc/PID/task/N/comm. */
-    snprintf(name, sizeof(name), "worker-%d", w->id);
+    if (w->service != NULL) {
+        snprintf(name, sizeof(name), "%s", w->service->name);
+    } else {
+        snprintf(name, sizeof(name), "worker-%d", w->id);
+    }
     pthread_setname_np(pthread_self(), name);
+    if (w->service != NULL) {
+        w->service->start(w);
+    }
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
@@ -213,7 +220,7 @@ static void on_handle_closed(uv_handle_t *h)
 /* Ends the loop once nothing is left to serve. */
 static void worker_maybe_finish(struct worker *w)
 {
-    if (!w->stopping || w->nconns != 0) {
+    if (!w->stopping || w->nconns != 0 || w->holds != 0) {
         return;
     }
     if (!uv_is_closing((uv_handle_t *)&w->ticker)) {
@@ -230,6 +237,17 @@ static void worker_maybe_finish(struct worker *w)
 
 void worker__conn_gone(struct worker *w)
 {
+    worker_maybe_finish(w);
+}
+
+void worker_hold(struct worker *w)
+{
+    w->holds++;
+}
+
+void worker_release(struct worker *w)
+{
+    w->holds--;
     worker_maybe_finish(w);
 }
 
@@ -250,6 +268,9 @@ static void worker_begin_stop(struct job *j)
     for (struct list *n = w->conns.next, *next; n != &w->conns; n = next) {
         next = n->next;
         conn_shutdown(list_entry(n, struct conn, node));
+    }
+    if (w->service != NULL) {
+        w->service->stop(w);
     }
     worker_maybe_finish(w);
 }
@@ -300,7 +321,9 @@ void worker_post(struct worker *w, struct job *j)
 /* Tears down a worker whose thread never ran (a failed start). */
 static void worker_destroy_unstarted(struct worker *w)
 {
-    uv_close((uv_handle_t *)&w->listener, NULL);
+    if (w->listening) {
+        uv_close((uv_handle_t *)&w->listener, NULL);
+    }
     uv_close((uv_handle_t *)&w->ticker, NULL);
     uv_close((uv_handle_t *)&w->wake, NULL);
     uv_close((uv_handle_t *)&w->flusher, NULL);
@@ -331,8 +354,13 @@ static int worker_init(struct server *srv, int id, int fd, struct worker **out)
     uv_idle_init(&w->loop, &w->flusher);
     w->flusher.data = w;
 
+    *out = w;
+    if (fd < 0) {
+        return 0; /* a service worker */
+    }
     uv_tcp_init(&w->loop, &w->listener);
     w->listener.data = w;
+    w->listening = true;
     rc = uv_tcp_open(&w->listener, fd);
     if (rc == 0) {
         rc = uv_listen((uv_stream_t *)&w->listener, 4096, on_connection);
@@ -340,10 +368,9 @@ static int worker_init(struct server *srv, int id, int fd, struct worker **out)
     if (rc != 0) {
         log_error(NULL, "cannot listen on %s: %s", srv->listen_text, uv_strerror(rc));
         worker_destroy_unstarted(w);
+        *out = NULL;
         return PIPIT_EIO;
     }
-    w->listening = true;
-    *out = w;
     return 0;
 }
 
@@ -408,30 +435,72 @@ fail:
     return PIPIT_EIO;
 }
 
+static void post_stop(struct worker *w)
+{
+    struct job *j = xcalloc(1, sizeof(*j));
+
+    j->origin = w;
+    j->done = worker_begin_stop;
+    worker_post(w, j);
+}
+
+static void join(struct worker *w)
+{
+    uv_thread_join(&w->thread);
+    uv_loop_close(&w->loop);
+}
+
+static void worker_free(struct worker *w)
+{
+    uv_mutex_destroy(&w->inbox_lock);
+    intmap_cleanup(&w->by_user); /* empty: every session has ended */
+    free(w);
+}
+
 void worker_stop_all(struct server *srv)
 {
     for (int i = 0; i < srv->nworkers; i++) {
-        struct job *j = xcalloc(1, sizeof(*j));
-
-        j->origin = srv->workers[i];
-        j->done = worker_begin_stop;
-        worker_post(srv->workers[i], j);
+        post_stop(srv->workers[i]);
     }
     for (int i = 0; i < srv->nworkers; i++) {
-        struct worker *w = srv->workers[i];
-
-        uv_thread_join(&w->thread);
-        uv_loop_close(&w->loop);
+        join(srv->workers[i]);
     }
 }
 
 void worker_free_all(struct server *srv)
 {
     for (int i = 0; i < srv->nworkers; i++) {
-        uv_mutex_destroy(&srv->workers[i]->inbox_lock);
-        intmap_cleanup(&srv->workers[i]->by_user); /* empty: every session has ended */
-        free(srv->workers[i]);
+        worker_free(srv->workers[i]);
     }
     PIPIT_FREE(srv->workers);
     srv->nworkers = 0;
+}
+
+int worker_start_service(struct server *srv, const struct worker_service *svc, void *data,
+                         struct worker **out)
+{
+    struct worker *w;
+
+    worker_init(srv, 0, -1, &w);
+    w->service = svc;
+    w->service_data = data;
+    uv_thread_create(&w->thread, worker_thread, w);
+    *out = w;
+    return 0;
+}
+
+void worker_stop_service(struct worker *w)
+{
+    if (w != NULL) {
+        post_stop(w);
+        join(w);
+    }
+}
+
+void worker_free_service(struct worker **w)
+{
+    if (*w != NULL) {
+        worker_free(*w);
+        *w = NULL;
+    }
 }

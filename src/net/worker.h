@@ -70,6 +70,10 @@ struct worker {
     bool listening;
     int64_t stop_deadline;     /* monotonic ms after which connections are cut */
 
+    const struct worker_service *service; /* NULL: an I/O worker */
+    void *service_data;
+    int holds;                 /* a service's unfinished work; see worker_hold() */
+
     char read_buf[WORKER_READ_BUF]; /* one read buffer per loop, never per connection */
     char tls_buf[WORKER_READ_BUF];  /* decrypted bytes */
 };
@@ -81,6 +85,31 @@ void worker_stop_all(struct server *srv);
 
 /* Frees the workers after worker_stop_all(). */
 void worker_free_all(struct server *srv);
+
+/*
+ * A worker without a listener that runs a service on its loop instead (the push
+ * dispatcher), so the service gets the inbox, the timer wheel and job completions
+ * like any worker. start() runs on the new thread before its loop; stop() on the
+ * loop when the server stops. The loop ends once the service has released every
+ * hold it took for work still under way (requests in flight, store jobs).
+ */
+struct worker_service {
+    const char *name;                  /* the thread's name, at most 15 bytes */
+    void (*start)(struct worker *w);
+    void (*stop)(struct worker *w);
+};
+int worker_start_service(struct server *srv, const struct worker_service *svc, void *data,
+                         struct worker **out);
+/* Stops it and waits for its holds to be released and its thread to end. */
+void worker_stop_service(struct worker *w);
+/*
+ * Frees it, after worker_stop_service() and once no thread can still post to it
+ * (posts to a stopped worker run at once, on the poster's thread); NULLs *w.
+ */
+void worker_free_service(struct worker **w);
+/* Loop thread: a stopping service worker stays up while it holds anything. */
+void worker_hold(struct worker *w);
+void worker_release(struct worker *w);
 
 /*
  * Any thread: queue j; j->done runs on w's loop. Once a stopping worker has lost

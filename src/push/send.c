@@ -35,7 +35,7 @@
 #define LIST_LIMIT_MAX 200
 
 static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_id,
-                        bool *done, struct bus_event **inapp);
+                        bool *done, bool *queued, struct bus_event **inapp);
 
 /* ---- reading a push ---- */
 
@@ -225,7 +225,7 @@ int push_send(struct chat_call *k, struct store_conn *sc)
         struct bus_event *inapp;
         bool done;
 
-        rc = expand_chunk(k->srv, sc, p.id, &done, &inapp);
+        rc = expand_chunk(k->srv, sc, p.id, &done, &k->push_queued, &inapp);
         if (inapp != NULL) {
             bus_batch_add(&k->events, inapp); /* published after COMMIT */
         }
@@ -246,6 +246,7 @@ struct expand_job {
     struct server *srv;
     int64_t push_id;
     bool finished;              /* expanded to everyone, or given up */
+    bool queued;                /* deliveries for the dispatcher */
     struct bus_event *inapp;    /* the chunk's in-app notification, after COMMIT */
 };
 
@@ -257,6 +258,7 @@ struct chunk {
     struct user_set *online;    /* who got it in-app */
     int64_t last;               /* the last user looked at */
     int count;
+    int queued;                 /* deliveries to devices */
     int rc;
 };
 
@@ -271,6 +273,7 @@ static int queue_device(void *arg, const struct store_device *d)
     struct device_walk *dw = arg;
 
     dw->devices++;
+    dw->ch->queued++;
     dw->ch->rc = store_delivery_insert(dw->ch->sc, dw->ch->p->id, dw->user_id, d->id,
                                        d->platform, "queued", NULL);
     return dw->ch->rc;
@@ -338,10 +341,11 @@ static struct bus_event *inapp_event(const struct store_push *p, struct user_set
 /*
  * Expands the next chunk of push_id (writer thread, inside the caller's
  * transaction): its deliveries and the push's cursor. *inapp gets the chunk's
- * in-app event, to publish after COMMIT; *done says whether that was the last.
+ * in-app event, to publish after COMMIT; *done says whether that was the last;
+ * *queued whether it queued deliveries for the dispatcher.
  */
 static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_id,
-                        bool *done, struct bus_event **inapp)
+                        bool *done, bool *queued, struct bus_event **inapp)
 {
     struct store_push p;
     struct chunk ch = { .srv = srv, .sc = sc };
@@ -349,6 +353,7 @@ static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_
     int rc = store_push_get(sc, 0, push_id, &p);
 
     *done = true;
+    *queued = false;
     *inapp = NULL;
     if (rc != 0 || p.done) {
         if (rc == 0) {
@@ -399,6 +404,7 @@ static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_
     if (ch.rc == 0) {
         ch.rc = store_push_set_cursor(sc, p.id, ch.last, *done);
     }
+    *queued = ch.queued > 0;
     if (ch.rc == 0 && ch.online->n > 0) {
         *inapp = inapp_event(&p, user_set_ref(ch.online), clock_now_ms());
     }
@@ -412,7 +418,7 @@ static void expand_run(struct job *j, void *ctx)
 {
     struct expand_job *ej = (struct expand_job *)j;
 
-    j->rc = expand_chunk(ej->srv, ctx, ej->push_id, &ej->finished, &ej->inapp);
+    j->rc = expand_chunk(ej->srv, ctx, ej->push_id, &ej->finished, &ej->queued, &ej->inapp);
     if (j->rc != 0) {
         bus_event_unref(ej->inapp);
         ej->inapp = NULL;
@@ -426,6 +432,9 @@ static void expand_committed(struct job *j, void *hook_arg)
     if (ej->inapp != NULL) {
         chat_publish_committed(hook_arg, ej->inapp);
         ej->inapp = NULL;
+    }
+    if (ej->queued) {
+        push_dispatch_kick(ej->srv);
     }
 }
 
@@ -533,6 +542,7 @@ void push_resume(struct server *srv)
 struct counts {
     json_t *totals;
     json_t *suppressed_by;
+    json_t *failed_by;
     json_t *by_channel;
 };
 
@@ -560,6 +570,9 @@ static int count_row(void *arg, const char *channel, const char *state, const ch
     }
     targets[0] = c->totals;
     targets[1] = ch;
+    if (strcmp(state, "sending") == 0) {
+        state = "queued"; /* in flight is still on its way */
+    }
     for (size_t i = 0; i < 2; i++) {
         add(targets[i], state, n);
         add(targets[i], "delivered", delivered);
@@ -569,12 +582,15 @@ static int count_row(void *arg, const char *channel, const char *state, const ch
     if (reason[0] != '\0' && strcmp(state, "suppressed") == 0) {
         add(c->suppressed_by, reason, n);
     }
+    if (reason[0] != '\0' && strcmp(state, "failed") == 0) {
+        add(c->failed_by, reason, n);
+    }
     return 0;
 }
 
 static json_t *push_counts(struct store_conn *sc, int64_t push_id, int *rc)
 {
-    struct counts c = { zero_counts(), json_object(), json_object() };
+    struct counts c = { zero_counts(), json_object(), json_object(), json_object() };
     int64_t targeted = 0;
 
     *rc = store_delivery_counts(sc, push_id, count_row, &c);
@@ -583,6 +599,7 @@ static json_t *push_counts(struct store_conn *sc, int64_t push_id, int *rc)
     }
     json_object_set_new(c.totals, "targeted", json_integer(targeted));
     json_object_set_new(c.totals, "suppressed_by", c.suppressed_by);
+    json_object_set_new(c.totals, "failed_by", c.failed_by);
     json_object_set_new(c.totals, "by_channel", c.by_channel);
     return c.totals;
 }

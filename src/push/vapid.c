@@ -8,7 +8,6 @@
 #include <stdbool.h>
 #include <ctype.h>
 #include <openssl/core_names.h>
-#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "push/jwt.h"
 #include "util/b64.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -29,19 +29,6 @@ struct vapid {
     EVP_PKEY *key;
     char public_b64[128];
 };
-
-static EVP_PKEY *load(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    EVP_PKEY *key;
-
-    if (f == NULL) {
-        return NULL;
-    }
-    key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
-    return key;
-}
 
 /* fsyncs the directory holding path, so a rename into it survives a crash. */
 static int sync_dir_of(const char *path)
@@ -120,7 +107,7 @@ int vapid_open(const char *data_dir, struct vapid **out, char *err, size_t errle
     EVP_PKEY *key;
 
     snprintf(path, sizeof(path), "%s/vapid-private.pem", data_dir);
-    key = load(path);
+    key = jwt_key_load(path);
     if (key == NULL && access(path, F_OK) == 0) {
         snprintf(err, errlen, "%s is not a readable EC private key", path);
         return PIPIT_ESTORE;
@@ -158,8 +145,7 @@ const char *vapid_public_key(const struct vapid *v)
     return v->public_b64;
 }
 
-/* "https://Host:443/path" → "https://host": scheme, host, and a port only if not the default. */
-static int origin_of(const char *url, char *out, size_t cap)
+int vapid_origin(const char *url, char *out, size_t cap)
 {
     bool https = strncasecmp(url, "https://", 8) == 0;
     const char *host = url + (https ? 8 : 7);
@@ -189,54 +175,17 @@ static int origin_of(const char *url, char *out, size_t cap)
     return 0;
 }
 
-/* ES256 over msg, as JOSE wants it: r and s, 32 bytes each (not DER). */
-static int es256_sign(EVP_PKEY *key, const char *msg, size_t len, uint8_t rs[64])
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    uint8_t der[80];
-    size_t der_len = sizeof(der);
-    ECDSA_SIG *sig = NULL;
-    int ok = md != NULL && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
-             EVP_DigestSign(md, der, &der_len, (const uint8_t *)msg, len) == 1;
-
-    if (ok) {
-        const uint8_t *p = der;
-        const BIGNUM *r, *s;
-
-        sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
-        ok = sig != NULL;
-        if (ok) {
-            ECDSA_SIG_get0(sig, &r, &s);
-            ok = BN_bn2binpad(r, rs, 32) == 32 && BN_bn2binpad(s, rs + 32, 32) == 32;
-        }
-    }
-    ECDSA_SIG_free(sig);
-    EVP_MD_CTX_free(md);
-    return ok ? 0 : -1;
-}
-
-static void append_b64url(struct buf *b, const void *data, size_t len)
-{
-    char text[B64_ENCODED_SIZE(CLAIMS_MAX)];
-
-    b64url_encode(text, data, len);
-    buf_appendz(b, text);
-}
-
 int vapid_authorization(const struct vapid *v, const char *endpoint, int64_t exp,
                         const char *subject, struct buf *out)
 {
-    static const char header[] = "{\"typ\":\"JWT\",\"alg\":\"ES256\"}";
     char origin[300];
-    uint8_t sig[64];
-    struct buf claims, jwt;
+    struct buf claims;
     int rc = -1;
 
-    if (origin_of(endpoint, origin, sizeof(origin)) != 0) {
+    if (vapid_origin(endpoint, origin, sizeof(origin)) != 0) {
         return -1;
     }
     buf_init(&claims, 4096);
-    buf_init(&jwt, 8192);
     buf_appendz(&claims, "{\"aud\":");
     buf_append_json_string(&claims, origin, strlen(origin));
     buf_appendz(&claims, ",\"exp\":");
@@ -245,20 +194,17 @@ int vapid_authorization(const struct vapid *v, const char *endpoint, int64_t exp
     buf_append_json_string(&claims, subject, strlen(subject));
     buf_appendz(&claims, "}");
     if (claims.len <= CLAIMS_MAX) {
-        append_b64url(&jwt, header, strlen(header));
-        buf_appendz(&jwt, ".");
-        append_b64url(&jwt, claims.data, claims.len);
-        if (es256_sign(v->key, jwt.data, jwt.len, sig) == 0) {
-            buf_appendz(&jwt, ".");
-            append_b64url(&jwt, sig, sizeof(sig));
-            buf_appendz(out, "vapid t=");
-            buf_append(out, jwt.data, jwt.len);
+        size_t start = out->len;
+
+        buf_appendz(out, "vapid t=");
+        rc = jwt_sign(v->key, "{\"typ\":\"JWT\",\"alg\":\"ES256\"}", claims.data, out);
+        if (rc == 0) {
             buf_appendz(out, ", k=");
             buf_appendz(out, v->public_b64);
-            rc = 0;
+        } else {
+            out->len = start;
         }
     }
     buf_cleanup(&claims);
-    buf_cleanup(&jwt);
     return rc;
 }

@@ -31,4 +31,11 @@ const char *vapid_public_key(const struct vapid *v);
 int vapid_authorization(const struct vapid *v, const char *endpoint, int64_t exp,
                         const char *subject, struct buf *out);
 
+/*
+ * An URL's origin, as a VAPID audience: "https://Host:443/path" → "https://host"
+ * (scheme, lowercase host, and the port only if not the default). 0, or -1 when
+ * url is not an http(s) URL.
+ */
+int vapid_origin(const char *url, char *out, size_t cap);
+
 #endif

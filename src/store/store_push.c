@@ -45,6 +45,13 @@ enum push_stmt {
     PS_DELIVERY_TARGETED,
     PS_DELIVERY_EVENT_DEVICE,
     PS_DELIVERY_EVENT_INAPP,
+    PS_DELIVERY_DUE,
+    PS_DELIVERY_MARK_SENDING,
+    PS_DELIVERY_OUTGOING,
+    PS_DELIVERY_NEXT_DUE,
+    PS_DELIVERY_FINISH,
+    PS_DELIVERY_RECOVER,
+    PS_DEVICE_FORGET,
     PS_END
 };
 
@@ -104,7 +111,8 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
                          "t.user_id > ?4 ORDER BY t.user_id LIMIT ?5",
     S(PS_AUDIENCE_ALL) = "SELECT id FROM users WHERE app_id = ?1 AND id > ?4 ORDER BY id LIMIT ?5",
     S(PS_DELIVERY_INSERT) = "INSERT INTO deliveries (push_id, user_id, device_id, channel, state, "
-                            "reason) VALUES (?, ?, ?, ?, ?, ?)",
+                            "reason, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                            "CASE ?5 WHEN 'queued' THEN 0 END)",
     S(PS_DELIVERY_COUNTS) = "SELECT channel, state, coalesce(reason, ''), count(*), "
                             "count(delivered_at), count(opened_at), count(clicked_at) "
                             "FROM deliveries WHERE push_id = ? GROUP BY 1, 2, 3",
@@ -121,6 +129,22 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
         "clicked_at = CASE WHEN ?5 >= 2 THEN coalesce(clicked_at, ?4) ELSE clicked_at END "
         "WHERE push_id = ?1 AND user_id = ?2 AND device_id IS NULL AND channel = 'inapp' "
         "AND ?3 = 0",
+    S(PS_DELIVERY_DUE) = "SELECT id FROM deliveries WHERE state = 'queued' AND next_at <= ? "
+                         "ORDER BY next_at LIMIT ?",
+    S(PS_DELIVERY_MARK_SENDING) = "UPDATE deliveries SET state = 'sending', "
+                                  "attempts = attempts + 1 WHERE id = ?",
+    S(PS_DELIVERY_OUTGOING) =
+        "SELECT d.id, d.push_id, d.user_id, d.channel, d.attempts, p.app_id, p.expires_at, "
+        "p.notification, p.priority, p.collapse_key, v.id, v.platform, v.address, "
+        "coalesce(v.topic, ''), v.p256dh, v.auth, v.updated_at "
+        "FROM deliveries d JOIN pushes p ON p.id = d.push_id "
+        "LEFT JOIN devices v ON v.id = d.device_id WHERE d.id = ?",
+    S(PS_DELIVERY_NEXT_DUE) = "SELECT min(next_at) FROM deliveries WHERE state = 'queued'",
+    S(PS_DELIVERY_FINISH) = "UPDATE deliveries SET state = ?2, reason = ?3, next_at = ?4, "
+                            "sent_at = coalesce(?5, sent_at) WHERE id = ?1 AND state = 'sending'",
+    S(PS_DELIVERY_RECOVER) = "UPDATE deliveries SET state = 'queued', next_at = 0 "
+                             "WHERE state = 'sending'",
+    S(PS_DEVICE_FORGET) = "DELETE FROM devices WHERE id = ? AND updated_at = ?",
 #undef S
 };
 
@@ -724,4 +748,154 @@ int store_delivery_event(struct store_conn *sc, int64_t push_id, int64_t user_id
     sqlite3_bind_int64(s, 4, now);
     sqlite3_bind_int(s, 5, (int)ev);
     return change_one(sc, s);
+}
+
+/* ---- sending ---- */
+
+static void read_outgoing(sqlite3_stmt *s, struct store_outgoing *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->id = sqlite3_column_int64(s, 0);
+    o->push_id = sqlite3_column_int64(s, 1);
+    o->user_id = sqlite3_column_int64(s, 2);
+    snprintf(o->channel, sizeof(o->channel), "%s", (const char *)sqlite3_column_text(s, 3));
+    o->attempts = sqlite3_column_int(s, 4);
+    o->app_id = sqlite3_column_int64(s, 5);
+    o->expires_at = sqlite3_column_int64(s, 6);
+    o->notification = store__dup_text(s, 7);
+    snprintf(o->priority, sizeof(o->priority), "%s", (const char *)sqlite3_column_text(s, 8));
+    o->collapse_key = store__dup_text(s, 9);
+    o->device.id = sqlite3_column_int64(s, 10); /* 0: the device is gone */
+    if (o->device.id != 0) {
+        o->device.app_id = o->app_id;
+        o->device.user_id = o->user_id;
+        snprintf(o->device.platform, sizeof(o->device.platform), "%s",
+                 (const char *)sqlite3_column_text(s, 11));
+        snprintf(o->device.address, sizeof(o->device.address), "%s",
+                 (const char *)sqlite3_column_text(s, 12));
+        snprintf(o->device.topic, sizeof(o->device.topic), "%s",
+                 (const char *)sqlite3_column_text(s, 13));
+        o->device.has_keys = sqlite3_column_type(s, 14) == SQLITE_BLOB;
+        copy_blob(o->device.p256dh, sizeof(o->device.p256dh), s, 14);
+        copy_blob(o->device.auth, sizeof(o->device.auth), s, 15);
+        o->device.updated_at = sqlite3_column_int64(s, 16);
+    }
+}
+
+void store_outgoing_cleanup(struct store_outgoing *o)
+{
+    PIPIT_FREE(o->notification);
+    PIPIT_FREE(o->collapse_key);
+}
+
+static int collect_id(void *arg, int64_t id)
+{
+    struct { int64_t *ids; int n; } *c = arg;
+
+    c->ids[c->n++] = id;
+    return 0;
+}
+
+int store_delivery_claim(struct store_conn *sc, int64_t now, int max,
+                         int (*cb)(void *arg, struct store_outgoing *o), void *arg)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_DUE);
+    struct { int64_t *ids; int n; } c = { xcalloc((size_t)max, sizeof(int64_t)), 0 };
+    struct store_outgoing o;
+    int rc;
+
+    if (s == NULL) {
+        free(c.ids);
+        return PIPIT_ESTORE;
+    }
+    /* Collected first: the rows leave the index being scanned as they are marked. */
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int(s, 2, max);
+    rc = store__each_int(s, collect_id, &c);
+    for (int i = 0; rc == 0 && i < c.n; i++) {
+        s = pstmt(sc, PS_DELIVERY_MARK_SENDING);
+        if (s == NULL) {
+            rc = PIPIT_ESTORE;
+            break;
+        }
+        sqlite3_bind_int64(s, 1, c.ids[i]);
+        rc = store__run(sc, s);
+        s = rc == 0 ? pstmt(sc, PS_DELIVERY_OUTGOING) : NULL;
+        if (s == NULL) {
+            rc = PIPIT_ESTORE;
+            break;
+        }
+        sqlite3_bind_int64(s, 1, c.ids[i]);
+        if (sqlite3_step(s) != SQLITE_ROW) {
+            sqlite3_reset(s);
+            rc = PIPIT_ESTORE;
+            break;
+        }
+        read_outgoing(s, &o);
+        sqlite3_reset(s);
+        rc = cb(arg, &o); /* the callback owns o's strings */
+    }
+    free(c.ids);
+    return rc;
+}
+
+int store_delivery_next_due(struct store_conn *sc, int64_t *next_at)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_NEXT_DUE);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    rc = sqlite3_step(s);
+    *next_at = rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL
+                   ? sqlite3_column_int64(s, 0)
+                   : -1;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : PIPIT_ESTORE;
+}
+
+int store_delivery_finish(struct store_conn *sc, int64_t id, const char *state,
+                          const char *reason, int64_t next_at, int64_t sent_at)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_FINISH);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+    store__bind_text(s, 3, reason);
+    if (strcmp(state, "queued") == 0) {
+        sqlite3_bind_int64(s, 4, next_at);
+    }
+    if (sent_at != 0) {
+        sqlite3_bind_int64(s, 5, sent_at);
+    }
+    return store__run(sc, s);
+}
+
+int store_delivery_recover(struct store_conn *sc, int64_t *count)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_RECOVER);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    rc = store__run(sc, s);
+    *count = rc == 0 ? sqlite3_changes(sc->db) : 0;
+    return rc;
+}
+
+int store_device_forget(struct store_conn *sc, int64_t id, int64_t updated_at)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_DEVICE_FORGET);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, updated_at);
+    return store__run(sc, s);
 }

@@ -158,4 +158,42 @@ enum store_push_event { STORE_EVENT_DELIVERED, STORE_EVENT_OPENED, STORE_EVENT_C
 int store_delivery_event(struct store_conn *sc, int64_t push_id, int64_t user_id,
                          int64_t device_id, enum store_push_event ev, int64_t now);
 
+
+/* ---- sending (the push dispatcher) ---- */
+
+/* A delivery claimed for sending, with what its request needs. */
+struct store_outgoing {
+    int64_t id;
+    int64_t push_id;
+    int64_t user_id;
+    int64_t app_id;
+    char channel[16];
+    int attempts;               /* this one included */
+    int64_t expires_at;         /* ms */
+    char *notification;         /* JSON text, owned */
+    char priority[8];
+    char *collapse_key;         /* NULL if none */
+    struct store_device device; /* id 0: the device was deleted meanwhile */
+};
+void store_outgoing_cleanup(struct store_outgoing *o);
+/*
+ * Claims up to max deliveries due at now (queued, next_at <= now), oldest due
+ * first: each becomes `sending` with one more attempt, and cb gets it (and owns
+ * its strings). Writer only.
+ */
+int store_delivery_claim(struct store_conn *sc, int64_t now, int max,
+                         int (*cb)(void *arg, struct store_outgoing *o), void *arg);
+/* When the earliest queued delivery is due (ms; 0 now), or -1 if none is queued. */
+int store_delivery_next_due(struct store_conn *sc, int64_t *next_at);
+/*
+ * Ends an attempt of a `sending` delivery: state sent, failed or expired; or
+ * queued again, due at next_at. sent_at 0: unchanged.
+ */
+int store_delivery_finish(struct store_conn *sc, int64_t id, const char *state,
+                          const char *reason, int64_t next_at, int64_t sent_at);
+/* At start-up: deliveries left `sending` by the last run are queued again. */
+int store_delivery_recover(struct store_conn *sc, int64_t *count);
+/* Deletes a device the provider says is gone, unless it was registered again since. */
+int store_device_forget(struct store_conn *sc, int64_t id, int64_t updated_at);
+
 #endif

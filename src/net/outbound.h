@@ -1,0 +1,37 @@
+/*
+ * outbound.h: outbound HTTP requests on a libuv loop (libcurl's multi interface).
+ *
+ * One `struct outbound` per loop: every request started on it shares the
+ * connection pool, so keep-alive connections and HTTP/2 streams are reused
+ * (requests to one HTTP/2 host multiplex on one connection). DNS runs on
+ * libcurl's resolver threads, sockets are watched by the loop: nothing blocks
+ * it. Loop thread only.
+ */
+#ifndef PIPIT_NET_OUTBOUND_H
+#define PIPIT_NET_OUTBOUND_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+#include <uv.h>
+
+struct outbound;
+
+/* Once per process, before any thread starts (curl_global_init is not thread-safe). */
+int outbound_global_init(void);
+
+struct outbound *outbound_new(uv_loop_t *loop);
+/* Cancels what is still running (each done() gets CURLE_ABORTED_BY_CALLBACK), frees. */
+void outbound_free(struct outbound *ob);
+
+/*
+ * Starts an easy handle the caller has set up; done(arg, easy, result) runs on
+ * the loop when it ends, after which the caller owns the handle again. 0, or -1
+ * if the multi handle refused it (done is then never called).
+ */
+int outbound_start(struct outbound *ob, CURL *easy,
+                   void (*done)(void *arg, CURL *easy, CURLcode result), void *arg);
+
+/* Requests started and not yet done. */
+size_t outbound_active(const struct outbound *ob);
+
+#endif
