@@ -8,7 +8,7 @@ packages=(
     libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev libssl-dev
     libsodium-dev libsqlite3-dev sqlite3 libinih-dev libcmocka-dev libcurl4-openssl-dev
     python3 python3-pytest python3-websockets python3-requests python3-h2 python3-cryptography
-    openssl curl ca-certificates wrk
+    openssl curl ca-certificates wrk tzdata
 )
 
 missing=()

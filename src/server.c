@@ -216,6 +216,9 @@ int server_run(struct server *srv)
     srv->lock_fd = -1;
     signal(SIGPIPE, SIG_IGN);
     log_set_level((enum log_level)srv->cfg.log_level);
+    if (clock_offset_from_env() != 0) {
+        log_warn(NULL, "PIPIT_CLOCK_OFFSET_MS is set: the wall clock is shifted (for tests only)");
+    }
     if (make_dirs(srv->cfg.data_dir) != 0) {
         log_error(NULL, "cannot create data dir %s: %s", srv->cfg.data_dir, strerror(errno));
         return 1;

@@ -79,6 +79,11 @@ static const struct chat_action actions[] = {
     { "push_list",        push_list,     NULL,        false, false },
     { "push_get",         push_get,      NULL,        false, false },
     { "push_event",       push_event,    NULL,        true,  false },
+    { "settings_get",     settings_get,  NULL,        false, false },
+    { "settings_put",     settings_put,  NULL,        true,  false },
+    { "category_put",     category_put,  NULL,        true,  false },
+    { "category_delete",  category_delete, NULL,      true,  false },
+    { "category_list",    category_list, NULL,        false, false },
 };
 
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))

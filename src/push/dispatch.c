@@ -31,6 +31,7 @@
 #include "push/channel.h"
 #include "push/endpoint.h"
 #include "push/webpush.h"
+#include "chat/bus.h"
 #include "server.h"
 #include "store/jobs.h"
 #include "util/clock.h"
@@ -481,6 +482,9 @@ struct claim_job {
     struct attempt **got;
     int n;
     int64_t next_due;             /* -1: nothing else queued */
+    struct store_conn *sc;        /* while running */
+    bool decided;                 /* pending deliveries were decided: claim again */
+    struct bus_batch inapp;       /* what they sent in-app, after COMMIT */
 };
 
 static int take(void *arg, struct store_outgoing *o)
@@ -493,11 +497,28 @@ static int take(void *arg, struct store_outgoing *o)
     return 0;
 }
 
+/* A user's scheduled or held delivery came due: decided now, on the writer. */
+static int decide_pending(void *arg, int64_t id, int64_t push_id, int64_t user_id)
+{
+    struct claim_job *cj = arg;
+    bool queued = false;
+    int rc = push_decide_pending(cj->d->srv, cj->sc, id, push_id, user_id, &queued, &cj->inapp);
+
+    cj->decided |= queued;
+    return rc;
+}
+
+static void claim_committed(struct job *j, void *hook_arg)
+{
+    push_events_publish(hook_arg, &((struct claim_job *)j)->inapp);
+}
+
 static void claim_run(struct job *j, void *ctx)
 {
     struct claim_job *cj = (struct claim_job *)j;
     int64_t requeued = 0;
 
+    cj->sc = ctx;
     j->rc = 0;
     if (cj->recover) {
         j->rc = store_delivery_recover(ctx, &requeued);
@@ -507,7 +528,7 @@ static void claim_run(struct job *j, void *ctx)
         }
     }
     if (j->rc == 0) {
-        j->rc = store_delivery_claim(ctx, cj->now, cj->max, take, cj);
+        j->rc = store_delivery_claim(ctx, cj->now, cj->max, take, decide_pending, cj);
     }
     if (j->rc == 0) {
         j->rc = store_delivery_next_due(ctx, &cj->next_due);
@@ -529,6 +550,7 @@ static void claim_done(struct job *j)
     int64_t wait = IDLE_CHECK_MS;
 
     d->claiming = false;
+    push_events_drop(&cj->inapp); /* left only if the batch did not commit */
     if (j->rc != 0) {
         /* Not committed: nothing was marked; nothing is sent. */
         log_error(&d->w->log, "push: cannot claim deliveries: %s", pipit_strerror(j->rc));
@@ -541,7 +563,7 @@ static void claim_done(struct job *j)
         for (int i = 0; i < cj->n; i++) {
             begin(d, cj->got[i]);
         }
-        if (cj->n == cj->max) {
+        if (cj->n == cj->max || cj->decided) {
             d->want_claim = true; /* there may be more due now */
         } else if (cj->next_due >= 0) {
             wait = cj->next_due - clock_now_ms();
@@ -577,6 +599,7 @@ static void maybe_claim(struct dispatcher *d)
     cj->job.origin = d->w;
     cj->job.run = claim_run;
     cj->job.done = claim_done;
+    cj->job.committed = claim_committed;
     d->want_claim = false;
     d->claiming = true;
     if (jobs_write(d->srv->jobs, &cj->job) != 0) {

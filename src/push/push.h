@@ -4,10 +4,17 @@
 #ifndef PIPIT_PUSH_PUSH_H
 #define PIPIT_PUSH_PUSH_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct server;
+
+#define VARIANTS_MAX 5
+#define VARIANT_HOLDOUT (-2)
+
+struct bus_batch;
+struct store_conn;
 
 /* Writer thread, after the push's COMMIT: expands it to its recipients. */
 void push_expand(struct server *srv, int64_t push_id);
@@ -29,6 +36,42 @@ void push_dispatch_stop(struct server *srv);
 void push_dispatch_free(struct server *srv);
 /* Any thread, after a commit that queued deliveries: they are due now. */
 void push_dispatch_kick(struct server *srv);
+
+/* ---- the user's wishes (wishes.c), on the writer while a push is expanded ---- */
+
+struct push_facts {
+    int64_t push_id;
+    const char *category;       /* NULL: none */
+    bool high;                  /* priority high */
+    bool urgent;                /* the app calls the category urgent */
+    int64_t now;                /* ms */
+};
+enum wish { WISH_SEND, WISH_OPTED_OUT, WISH_CAPPED, WISH_HOLD };
+/* The user's stored settings, or NULL (none: every default). */
+json_t *wishes_load(struct store_conn *sc, int64_t user_id);
+/* What settings say of the push now; WISH_HOLD sets *until (ms), the end of quiet hours. */
+int wishes_decide(struct store_conn *sc, int64_t user_id, json_t *settings,
+                  const struct push_facts *f, enum wish *w, int64_t *until);
+/* The user's zone for send_at_local: timezone, else the quiet hours' zone, else UTC. */
+const char *wishes_zone(json_t *settings);
+/* Whether text is a local date and time "YYYY-MM-DDTHH:MM". */
+bool wishes_local_ok(const char *when);
+/* The instant (ms) the wall clock of zone reads `when` ("YYYY-MM-DDTHH:MM"). */
+int64_t wishes_local_time(const char *zone, const char *when);
+
+/*
+ * Writer thread, in a transaction: decides the pending delivery (a scheduled
+ * push, or one held by quiet hours) of a user whose time has come, as the
+ * push's expansion would have: it is replaced by in-app, device or suppressed
+ * rows. inapp gets the in-app events, to publish after COMMIT; *queued says
+ * whether devices were queued.
+ */
+int push_decide_pending(struct server *srv, struct store_conn *sc, int64_t delivery_id,
+                        int64_t push_id, int64_t user_id, bool *queued, struct bus_batch *inapp);
+/* After COMMIT (the writer's commit hook argument): publishes, and empties, the batch. */
+void push_events_publish(void *hook_arg, struct bus_batch *b);
+/* Frees a batch of events that will not be published. */
+void push_events_drop(struct bus_batch *b);
 
 /* A topic, tag name or category: 1 to 64 of A-Z a-z 0-9 _ . - */
 bool push_name_ok(const char *s);

@@ -11,7 +11,9 @@
  * first chunk is expanded in the push's own transaction (a push to a few users is
  * one job); the rest by a job of its own on the store writer.
  */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "chat/bus.h"
 #include "chat/chat_internal.h"
@@ -33,9 +35,10 @@
 #define DEDUP_WINDOW_MS (24 * 3600 * 1000LL)
 #define LIST_LIMIT 50
 #define LIST_LIMIT_MAX 200
+#define SCHEDULE_MAX_MS (30 * 86400 * 1000LL)
 
 static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_id,
-                        bool *done, bool *queued, struct bus_event **inapp);
+                        bool *done, bool *queued, struct bus_batch *inapp);
 
 /* ---- reading a push ---- */
 
@@ -150,23 +153,138 @@ static int read_target(struct chat_call *k, struct store_conn *sc, char **out)
     return 0;
 }
 
+/* RFC 3339 with a zone ("2026-12-24T09:00:00Z", "…+08:00") → ms, or -1. */
+static int64_t parse_instant(const char *s)
+{
+    int y, mo, d, h, mi, sec = 0, oh = 0, om = 0, used = 0;
+    struct tm t = { 0 };
+    int64_t at;
+
+    if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d, &h, &mi, &used) != 5) {
+        return -1;
+    }
+    s += used;
+    if (*s == ':' && sscanf(s, ":%2d%n", &sec, &used) == 1) {
+        s += used;
+    }
+    if (strcmp(s, "Z") != 0 && strcmp(s, "z") != 0 &&
+        !((*s == '+' || *s == '-') && strlen(s) == 6 && sscanf(s + 1, "%2d:%2d", &oh, &om) == 2)) {
+        return -1;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || oh > 23 ||
+        om > 59) {
+        return -1;
+    }
+    t.tm_year = y - 1900;
+    t.tm_mon = mo - 1;
+    t.tm_mday = d;
+    t.tm_hour = h;
+    t.tm_min = mi;
+    t.tm_sec = sec;
+    at = (int64_t)timegm(&t) - (*s == '-' ? -1 : 1) * (oh * 3600 + om * 60);
+    return at * 1000;
+}
+
+/* Checks variants and holdout; *out gets the stored form. */
+static int read_variants(struct chat_call *k, json_t *base, char **out, int *holdout)
+{
+    static const char *const why =
+        "variants must list 1 to 5 of {\"name\", \"weight\" (1 to 1000), \"notification\"}, "
+        "names unique";
+    json_t *variants = json_object_get(k->args, "variants");
+    json_t *h = json_object_get(k->args, "holdout");
+    json_t *v;
+    size_t i;
+
+    *out = NULL;
+    *holdout = 0;
+    if (h != NULL && (variants == NULL || !json_is_integer(h) || json_integer_value(h) < 0 ||
+                      json_integer_value(h) > 1000)) {
+        return chat_bad(k, "holdout is a weight from 0 to 1000, beside variants");
+    }
+    if (variants == NULL) {
+        return 0;
+    }
+    if (!json_is_array(variants) || json_array_size(variants) == 0 ||
+        json_array_size(variants) > VARIANTS_MAX) {
+        return chat_bad(k, why);
+    }
+    json_array_foreach(variants, i, v) {
+        json_t *name = json_object_get(v, "name");
+        json_t *weight = json_object_get(v, "weight");
+        json_t *over = json_object_get(v, "notification");
+        json_t *merged;
+        int rc;
+
+        if (!json_is_object(v) || json_object_size(v) != 3 || !push_name_ok(json_string_value(name)) ||
+            strcmp(json_string_value(name), "holdout") == 0 || strcmp(json_string_value(name), "none") == 0 ||
+            !json_is_integer(weight) || json_integer_value(weight) < 1 ||
+            json_integer_value(weight) > 1000 || !json_is_object(over)) {
+            return chat_bad(k, why);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (json_equal(json_object_get(json_array_get(variants, j), "name"), name)) {
+                return chat_bad(k, why);
+            }
+        }
+        merged = json_deep_copy(base);
+        json_object_update(merged, over);
+        rc = check_notification(k, merged);
+        json_decref(merged);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    *out = json_dumps(variants, JSON_COMPACT);
+    *holdout = h != NULL ? (int)json_integer_value(h) : 0;
+    return 0;
+}
+
+/* send_at or send_at_local; *latest is the last instant any recipient is due (ms). */
+static int read_schedule(struct chat_call *k, struct store_push *p, int64_t *latest)
+{
+    json_t *at = json_object_get(k->args, "send_at");
+    json_t *local = json_object_get(k->args, "send_at_local");
+
+    *latest = k->now;
+    if (at != NULL && local != NULL) {
+        return chat_bad(k, "send_at and send_at_local cannot both be given");
+    }
+    if (at != NULL) {
+        p->send_at = parse_instant(json_string_value(at));
+        if (p->send_at < 0 || p->send_at > k->now + SCHEDULE_MAX_MS) {
+            return chat_bad(k, "send_at is a time with a zone, like 2026-12-24T09:00:00Z, "
+                               "at most 30 days ahead");
+        }
+        *latest = p->send_at > k->now ? p->send_at : k->now;
+    }
+    if (local != NULL) {
+        const char *when = json_string_value(local);
+
+        if (!wishes_local_ok(when) ||
+            wishes_local_time("Etc/GMT+12", when) > k->now + SCHEDULE_MAX_MS) {
+            return chat_bad(k, "send_at_local is a wall-clock time without a zone, like "
+                               "2026-12-24T09:00, at most 30 days ahead");
+        }
+        p->send_at_local = xstrdup(when);
+        /* The last zone to reach that wall-clock time is 12 hours behind UTC. */
+        *latest = wishes_local_time("Etc/GMT+12", when);
+        *latest = *latest > k->now ? *latest : k->now;
+    }
+    return 0;
+}
+
 int push_send(struct chat_call *k, struct store_conn *sc)
 {
-    static const char *const later[] = { "send_at", "send_at_local", "variants" };
     json_t *n = json_object_get(k->args, "notification");
     json_t *ttl = json_object_get(k->args, "ttl");
     json_t *priority = json_object_get(k->args, "priority");
     json_t *collapse = json_object_get(k->args, "collapse_key");
     json_t *dedup = json_object_get(k->args, "dedup_key");
     struct store_push p = { .app_id = k->who.app_id, .created_at = k->now };
-    int64_t ttl_s = TTL_DEFAULT_S, earlier;
+    int64_t ttl_s = TTL_DEFAULT_S, earlier, latest;
     int rc;
 
-    for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
-        if (json_object_get(k->args, later[i]) != NULL) {
-            return chat_bad(k, "send_at, send_at_local and variants are not supported yet");
-        }
-    }
     rc = check_notification(k, n);
     if (rc != 0) {
         return rc;
@@ -190,8 +308,15 @@ int push_send(struct chat_call *k, struct store_conn *sc)
                           json_string_length(dedup) > 128)) {
         return chat_bad(k, "dedup_key must be a string of 1 to 128 bytes");
     }
-    rc = read_target(k, sc, &p.target);
+    rc = read_schedule(k, &p, &latest);
+    if (rc == 0) {
+        rc = read_variants(k, n, &p.variants, &p.holdout);
+    }
+    if (rc == 0) {
+        rc = read_target(k, sc, &p.target);
+    }
     if (rc != 0) {
+        store_push_cleanup(&p);
         return rc;
     }
     /* A repeat is answered only once it is a valid request itself. */
@@ -201,7 +326,7 @@ int push_send(struct chat_call *k, struct store_conn *sc)
         if (rc == 0) {
             k->result = json_pack("{s:I,s:b}", "id", (json_int_t)earlier, "duplicate", 1);
             k->status = 202;
-            free(p.target);
+            store_push_cleanup(&p);
             return 0;
         }
         /* An older push may hold the key: its 24 hours are over. */
@@ -209,12 +334,16 @@ int push_send(struct chat_call *k, struct store_conn *sc)
                  ? store_push_release_dedup(sc, k->who.app_id, json_string_value(dedup))
                  : rc;
         if (rc != 0) {
-            free(p.target);
+            store_push_cleanup(&p);
             return rc;
         }
     }
     p.notification = json_dumps(n, JSON_COMPACT);
-    p.expires_at = k->now + ttl_s * 1000;
+    /* The TTL runs from when the push is due. */
+    p.expires_at = latest + ttl_s * 1000;
+    if (json_is_string(json_object_get(n, "category"))) {
+        p.category = xstrdup(json_string_value(json_object_get(n, "category")));
+    }
     snprintf(p.priority, sizeof(p.priority), "%s",
              priority != NULL ? json_string_value(priority) : "normal");
     p.collapse_key = collapse != NULL ? xstrdup(json_string_value(collapse)) : NULL;
@@ -222,13 +351,15 @@ int push_send(struct chat_call *k, struct store_conn *sc)
     rc = store_push_insert(sc, &p);
     if (rc == 0) {
         /* The first chunk in the same transaction: a push to a few users is one job. */
-        struct bus_event *inapp;
+        struct bus_batch inapp = { 0 };
         bool done;
 
         rc = expand_chunk(k->srv, sc, p.id, &done, &k->push_queued, &inapp);
-        if (inapp != NULL) {
-            bus_batch_add(&k->events, inapp); /* published after COMMIT */
+        for (size_t i = 0; i < inapp.n; i++) {
+            bus_batch_add(&k->events, inapp.evs[i]); /* published after COMMIT */
         }
+        inapp.n = 0;
+        push_events_drop(&inapp);
         k->push_to_expand = done ? 0 : p.id;
     }
     if (rc == 0) {
@@ -247,24 +378,97 @@ struct expand_job {
     int64_t push_id;
     bool finished;              /* expanded to everyone, or given up */
     bool queued;                /* deliveries for the dispatcher */
-    struct bus_event *inapp;    /* the chunk's in-app notification, after COMMIT */
+    struct bus_batch inapp;     /* the chunk's in-app notifications, after COMMIT */
 };
 
+/* A push being expanded: what every recipient's decision needs, read once. */
 struct chunk {
     struct server *srv;
     struct store_conn *sc;
     const struct store_push *p;
+    json_t *notification;
+    json_t *variants;           /* array, or NULL */
+    int64_t weights;            /* the variants' and the holdout's */
+    struct push_facts facts;
     json_t *tags;               /* for a tags target: every pair must match */
-    struct user_set *online;    /* who got it in-app */
+    struct user_set *online[VARIANTS_MAX + 1]; /* got it in-app: [0] no variant, [i + 1] variant i */
     int64_t last;               /* the last user looked at */
     int count;
-    int queued;                 /* deliveries to devices */
+    int queued;                 /* deliveries the dispatcher may send now */
     int rc;
 };
+
+static void chunk_open(struct chunk *ch, struct server *srv, struct store_conn *sc,
+                       const struct store_push *p, int64_t now)
+{
+    json_t *v;
+    size_t i;
+
+    memset(ch, 0, sizeof(*ch));
+    ch->srv = srv;
+    ch->sc = sc;
+    ch->p = p;
+    ch->last = p->cursor;
+    ch->notification = json_loads(p->notification, 0, NULL);
+    ch->variants = p->variants != NULL ? json_loads(p->variants, 0, NULL) : NULL;
+    ch->weights = p->holdout;
+    json_array_foreach(ch->variants, i, v) {
+        ch->weights += json_integer_value(json_object_get(v, "weight"));
+    }
+    ch->facts.push_id = p->id;
+    ch->facts.category = p->category;
+    ch->facts.high = strcmp(p->priority, "high") == 0;
+    ch->facts.now = now;
+    if (p->category != NULL) {
+        ch->rc = store_category_urgent(sc, p->app_id, p->category, &ch->facts.urgent);
+    }
+}
+
+/* A 64-bit mix (splitmix64): spreads (push, user) evenly over the weights. */
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* The user's variant of the push (-1: none), or VARIANT_HOLDOUT; the same every time. */
+static int pick_variant(const struct chunk *ch, int64_t user_id)
+{
+    uint64_t at;
+    json_t *v;
+    size_t i;
+
+    if (ch->weights <= 0) {
+        return -1;
+    }
+    at = mix(mix((uint64_t)ch->p->id) ^ (uint64_t)user_id) % (uint64_t)ch->weights;
+    json_array_foreach(ch->variants, i, v) {
+        uint64_t w = (uint64_t)json_integer_value(json_object_get(v, "weight"));
+
+        if (at < w) {
+            return (int)i;
+        }
+        at -= w;
+    }
+    return VARIANT_HOLDOUT;
+}
+
+static int insert_row(struct chunk *ch, int64_t user_id, int64_t device_id, const char *channel,
+               const char *state, const char *reason, int64_t next_at, int variant)
+{
+    struct store_delivery d = { ch->p->id, user_id, device_id, channel, state, reason, next_at,
+                                variant };
+
+    ch->rc = store_delivery_insert(ch->sc, &d);
+    return ch->rc;
+}
 
 struct device_walk {
     struct chunk *ch;
     int64_t user_id;
+    int variant;
     int devices;
 };
 
@@ -274,9 +478,7 @@ static int queue_device(void *arg, const struct store_device *d)
 
     dw->devices++;
     dw->ch->queued++;
-    dw->ch->rc = store_delivery_insert(dw->ch->sc, dw->ch->p->id, dw->user_id, d->id,
-                                       d->platform, "queued", NULL);
-    return dw->ch->rc;
+    return insert_row(dw->ch, dw->user_id, d->id, d->platform, "queued", NULL, 0, dw->variant);
 }
 
 static bool has_all_tags(struct chunk *ch, int64_t user_id)
@@ -292,80 +494,148 @@ static bool has_all_tags(struct chunk *ch, int64_t user_id)
     return true;
 }
 
-/* One recipient: in-app when online, else a delivery per device, else suppressed. */
+/* When the push is due for the user (ms): now, send_at, or send_at_local in their zone. */
+static int64_t due_for(const struct chunk *ch, json_t *settings)
+{
+    if (ch->p->send_at_local != NULL) {
+        return wishes_local_time(wishes_zone(settings), ch->p->send_at_local);
+    }
+    return ch->p->send_at;
+}
+
+/*
+ * One recipient, now: nothing (holdout, opted out, capped); later (a pending row,
+ * decided again when due: scheduled, or quiet hours); in-app when online; else a
+ * delivery per device; else suppressed. `due` false: the push's own schedule has
+ * already come (a pending row being decided).
+ */
+static int decide(struct chunk *ch, int64_t user_id, bool check_schedule)
+{
+    struct device_walk dw = { ch, user_id, pick_variant(ch, user_id), 0 };
+    json_t *settings = NULL;
+    int64_t last_seen, until = 0, due;
+    enum wish w = WISH_SEND;
+
+    if (dw.variant == VARIANT_HOLDOUT) {
+        return insert_row(ch, user_id, 0, "none", "suppressed", "holdout", 0, -1);
+    }
+    settings = wishes_load(ch->sc, user_id);
+    ch->rc = wishes_decide(ch->sc, user_id, settings, &ch->facts, &w, &until);
+    due = check_schedule ? due_for(ch, settings) : 0;
+    json_decref(settings);
+    if (ch->rc != 0) {
+        return ch->rc;
+    }
+    if (w == WISH_OPTED_OUT || w == WISH_CAPPED) {
+        return insert_row(ch, user_id, 0, "none", "suppressed",
+                   w == WISH_OPTED_OUT ? "opted_out" : "capped", 0, dw.variant);
+    }
+    if (due > ch->facts.now) {
+        return insert_row(ch, user_id, 0, "pending", "queued", "scheduled", due, dw.variant);
+    }
+    if (w == WISH_HOLD) {
+        return until < ch->p->expires_at
+                   ? insert_row(ch, user_id, 0, "pending", "queued", "quiet_hours", until, dw.variant)
+                   : insert_row(ch, user_id, 0, "none", "suppressed", "quiet_hours", 0, dw.variant);
+    }
+    if (presence_get(ch->srv->presence, user_id, &last_seen)) {
+        struct user_set **set = &ch->online[dw.variant + 1];
+
+        if (*set == NULL) {
+            *set = user_set_new(EXPAND_CHUNK);
+        }
+        (*set)->ids[(*set)->n++] = user_id;
+        return insert_row(ch, user_id, 0, "inapp", "sent", NULL, 0, dw.variant);
+    }
+    if (store_device_list(ch->sc, user_id, queue_device, &dw) != 0 && ch->rc == 0) {
+        ch->rc = PIPIT_ESTORE;
+    }
+    if (ch->rc == 0 && dw.devices == 0) {
+        insert_row(ch, user_id, 0, "none", "suppressed", "no_device", 0, dw.variant);
+    }
+    return ch->rc;
+}
+
 static int expand_user(void *arg, int64_t user_id)
 {
     struct chunk *ch = arg;
-    struct device_walk dw = { ch, user_id, 0 };
-    int64_t last_seen;
 
     ch->last = user_id;
     ch->count++;
     if (ch->tags != NULL && !has_all_tags(ch, user_id)) {
         return 0;
     }
-    if (presence_get(ch->srv->presence, user_id, &last_seen)) {
-        ch->online->ids[ch->online->n++] = user_id;
-        ch->rc = store_delivery_insert(ch->sc, ch->p->id, user_id, 0, "inapp", "sent", NULL);
-        return ch->rc;
-    }
-    if (store_device_list(ch->sc, user_id, queue_device, &dw) != 0 && ch->rc == 0) {
-        ch->rc = PIPIT_ESTORE;
-    }
-    if (ch->rc == 0 && dw.devices == 0) {
-        ch->rc = store_delivery_insert(ch->sc, ch->p->id, user_id, 0, "none", "suppressed",
-                                       "no_device");
-    }
-    return ch->rc;
+    return decide(ch, user_id, true);
 }
 
-/* The in-app event: the notification's fields, and the push's. */
-static struct bus_event *inapp_event(const struct store_push *p, struct user_set *to,
-                                     int64_t now)
+/* The notification as the variant shows it: its fields over the push's. */
+static json_t *variant_notification(const struct chunk *ch, int variant)
 {
-    json_t *ev = json_loads(p->notification, 0, NULL);
-    char *text;
-    struct bus_event *be;
+    json_t *n = json_deep_copy(ch->notification);
 
-    json_object_set_new(ev, "ev", json_string("notification"));
-    json_object_set_new(ev, "push", json_integer(p->id));
-    json_object_set_new(ev, "priority", json_string(p->priority));
-    json_object_set_new(ev, "ts", json_integer(now));
-    text = json_dumps(ev, JSON_COMPACT);
-    json_decref(ev);
-    be = bus_event_new(text, strlen(text), to);
-    free(text);
-    return be;
+    if (variant >= 0) {
+        json_object_update(n, json_object_get(json_array_get(ch->variants, (size_t)variant),
+                                              "notification"));
+    }
+    return n;
+}
+
+/* The in-app events, one per variant, for after COMMIT; frees what the chunk holds. */
+static void chunk_close(struct chunk *ch, struct bus_batch *inapp)
+{
+    for (int i = 0; i <= VARIANTS_MAX; i++) {
+        struct user_set *to = ch->online[i];
+        json_t *ev;
+        char *text;
+
+        if (to == NULL) {
+            continue;
+        }
+        if (ch->rc == 0) {
+            user_set_sort(to);
+            ev = variant_notification(ch, i - 1);
+            json_object_set_new(ev, "ev", json_string("notification"));
+            json_object_set_new(ev, "push", json_integer(ch->p->id));
+            json_object_set_new(ev, "priority", json_string(ch->p->priority));
+            json_object_set_new(ev, "ts", json_integer(clock_now_ms()));
+            text = json_dumps(ev, JSON_COMPACT);
+            json_decref(ev);
+            bus_batch_add(inapp, bus_event_new(text, strlen(text), user_set_ref(to)));
+            free(text);
+        }
+        user_set_unref(to);
+    }
+    json_decref(ch->notification);
+    json_decref(ch->variants);
 }
 
 /*
  * Expands the next chunk of push_id (writer thread, inside the caller's
- * transaction): its deliveries and the push's cursor. *inapp gets the chunk's
- * in-app event, to publish after COMMIT; *done says whether that was the last;
+ * transaction): its deliveries and the push's cursor. inapp gets the chunk's
+ * in-app events, to publish after COMMIT; *done says whether that was the last;
  * *queued whether it queued deliveries for the dispatcher.
  */
 static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_id,
-                        bool *done, bool *queued, struct bus_event **inapp)
+                        bool *done, bool *queued, struct bus_batch *inapp)
 {
     struct store_push p;
-    struct chunk ch = { .srv = srv, .sc = sc };
+    struct chunk ch;
     json_t *target;
     int rc = store_push_get(sc, 0, push_id, &p);
 
     *done = true;
     *queued = false;
-    *inapp = NULL;
     if (rc != 0 || p.done) {
         if (rc == 0) {
             store_push_cleanup(&p);
         }
         return rc;
     }
-    ch.p = &p;
-    ch.last = p.cursor;
-    ch.online = user_set_new(EXPAND_CHUNK);
+    chunk_open(&ch, srv, sc, &p, clock_now_ms());
     target = json_loads(p.target, 0, NULL);
-    if (json_object_get(target, "users") != NULL) {
+    if (ch.rc != 0) {
+        /* the urgent flag could not be read: nothing done, retried later */
+    } else if (json_object_get(target, "users") != NULL) {
         json_t *ids = json_object_get(target, "users");
         size_t i;
         json_t *id;
@@ -405,13 +675,56 @@ static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_
         ch.rc = store_push_set_cursor(sc, p.id, ch.last, *done);
     }
     *queued = ch.queued > 0;
-    if (ch.rc == 0 && ch.online->n > 0) {
-        *inapp = inapp_event(&p, user_set_ref(ch.online), clock_now_ms());
-    }
-    user_set_unref(ch.online);
+    rc = ch.rc;
+    chunk_close(&ch, inapp);
     json_decref(target);
     store_push_cleanup(&p);
-    return ch.rc;
+    return rc;
+}
+
+int push_decide_pending(struct server *srv, struct store_conn *sc, int64_t delivery_id,
+                        int64_t push_id, int64_t user_id, bool *queued, struct bus_batch *inapp)
+{
+    struct store_push p;
+    struct chunk ch;
+    int rc = store_push_get(sc, 0, push_id, &p);
+
+    *queued = false;
+    if (rc != 0) {
+        return rc == PIPIT_ENOT_FOUND ? store_delivery_delete(sc, delivery_id) : rc;
+    }
+    rc = store_delivery_delete(sc, delivery_id); /* replaced by what is decided now */
+    if (rc != 0) {
+        store_push_cleanup(&p);
+        return rc;
+    }
+    chunk_open(&ch, srv, sc, &p, clock_now_ms());
+    if (ch.rc == 0) {
+        decide(&ch, user_id, false);
+    }
+    *queued = ch.queued > 0;
+    rc = ch.rc;
+    chunk_close(&ch, inapp);
+    store_push_cleanup(&p);
+    return rc;
+}
+
+void push_events_drop(struct bus_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        bus_event_unref(b->evs[i]);
+    }
+    free(b->evs);
+    memset(b, 0, sizeof(*b));
+}
+
+void push_events_publish(void *hook_arg, struct bus_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        chat_publish_committed(hook_arg, b->evs[i]);
+    }
+    b->n = 0;
+    push_events_drop(b);
 }
 
 static void expand_run(struct job *j, void *ctx)
@@ -420,8 +733,7 @@ static void expand_run(struct job *j, void *ctx)
 
     j->rc = expand_chunk(ej->srv, ctx, ej->push_id, &ej->finished, &ej->queued, &ej->inapp);
     if (j->rc != 0) {
-        bus_event_unref(ej->inapp);
-        ej->inapp = NULL;
+        push_events_drop(&ej->inapp);
     }
 }
 
@@ -429,10 +741,7 @@ static void expand_committed(struct job *j, void *hook_arg)
 {
     struct expand_job *ej = (struct expand_job *)j;
 
-    if (ej->inapp != NULL) {
-        chat_publish_committed(hook_arg, ej->inapp);
-        ej->inapp = NULL;
-    }
+    push_events_publish(hook_arg, &ej->inapp);
     if (ej->queued) {
         push_dispatch_kick(ej->srv);
     }
@@ -451,7 +760,7 @@ static void expand_done(struct job *j)
 {
     struct expand_job *ej = (struct expand_job *)j;
 
-    bus_event_unref(ej->inapp); /* set only if the batch did not commit */
+    push_events_drop(&ej->inapp); /* left only if the batch did not commit */
     if (j->rc == 0 && !ej->finished) {
         queue_chunk(ej->srv, ej->push_id);
     } else {
@@ -544,6 +853,8 @@ struct counts {
     json_t *suppressed_by;
     json_t *failed_by;
     json_t *by_channel;
+    json_t *by_variant;         /* NULL: the push has no variants */
+    json_t *variants;
 };
 
 static void add(json_t *obj, const char *key, int64_t n)
@@ -557,27 +868,39 @@ static json_t *zero_counts(void)
                      "expired", 0, "suppressed", 0, "delivered", 0, "opened", 0, "clicked", 0);
 }
 
-static int count_row(void *arg, const char *channel, const char *state, const char *reason,
-                     int64_t n, int64_t delivered, int64_t opened, int64_t clicked)
+static json_t *bucket(json_t *parent, const char *key)
+{
+    json_t *b = json_object_get(parent, key);
+
+    if (b == NULL) {
+        b = zero_counts();
+        json_object_set_new(parent, key, b);
+    }
+    return b;
+}
+
+static int count_row(void *arg, const struct store_delivery_count *r)
 {
     struct counts *c = arg;
-    json_t *ch = json_object_get(c->by_channel, channel);
-    json_t *targets[2];
+    const char *state = strcmp(r->state, "sending") == 0 ? "queued" : r->state; /* on its way */
+    const char *reason = r->reason;
+    int64_t n = r->n;
+    json_t *targets[3] = { c->totals, bucket(c->by_channel, r->channel), NULL };
 
-    if (ch == NULL) {
-        ch = zero_counts();
-        json_object_set_new(c->by_channel, channel, ch);
+    if (c->by_variant != NULL) {
+        const char *name = json_string_value(
+            json_object_get(json_array_get(c->variants, (size_t)r->variant), "name"));
+
+        targets[2] = bucket(c->by_variant, r->variant >= 0 && name != NULL
+                                               ? name
+                                               : strcmp(reason, "holdout") == 0 ? "holdout"
+                                                                                : "none");
     }
-    targets[0] = c->totals;
-    targets[1] = ch;
-    if (strcmp(state, "sending") == 0) {
-        state = "queued"; /* in flight is still on its way */
-    }
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 3 && targets[i] != NULL; i++) {
         add(targets[i], state, n);
-        add(targets[i], "delivered", delivered);
-        add(targets[i], "opened", opened);
-        add(targets[i], "clicked", clicked);
+        add(targets[i], "delivered", r->delivered);
+        add(targets[i], "opened", r->opened);
+        add(targets[i], "clicked", r->clicked);
     }
     if (reason[0] != '\0' && strcmp(state, "suppressed") == 0) {
         add(c->suppressed_by, reason, n);
@@ -588,19 +911,27 @@ static int count_row(void *arg, const char *channel, const char *state, const ch
     return 0;
 }
 
-static json_t *push_counts(struct store_conn *sc, int64_t push_id, int *rc)
+static json_t *push_counts(struct store_conn *sc, const struct store_push *p, int *rc)
 {
-    struct counts c = { zero_counts(), json_object(), json_object(), json_object() };
+    struct counts c = { zero_counts(), json_object(), json_object(), json_object(), NULL, NULL };
     int64_t targeted = 0;
 
-    *rc = store_delivery_counts(sc, push_id, count_row, &c);
+    if (p->variants != NULL) {
+        c.variants = json_loads(p->variants, 0, NULL);
+        c.by_variant = json_object();
+    }
+    *rc = store_delivery_counts(sc, p->id, count_row, &c);
     if (*rc == 0) {
-        *rc = store_delivery_targeted(sc, push_id, &targeted);
+        *rc = store_delivery_targeted(sc, p->id, &targeted);
     }
     json_object_set_new(c.totals, "targeted", json_integer(targeted));
     json_object_set_new(c.totals, "suppressed_by", c.suppressed_by);
     json_object_set_new(c.totals, "failed_by", c.failed_by);
     json_object_set_new(c.totals, "by_channel", c.by_channel);
+    if (c.by_variant != NULL) {
+        json_object_set_new(c.totals, "by_variant", c.by_variant);
+    }
+    json_decref(c.variants);
     return c.totals;
 }
 
@@ -620,7 +951,7 @@ static json_t *push_json(struct store_conn *sc, const struct store_push *p, bool
                             json_pack("{s:O}", "title", json_object_get(n, "title")));
         json_decref(n);
     }
-    json_object_set_new(o, "counts", push_counts(sc, p->id, rc));
+    json_object_set_new(o, "counts", push_counts(sc, p, rc));
     return o;
 }
 

@@ -12,7 +12,7 @@
 
 #define STORE_CHAT_FIRST_STMT 32
 #define STORE_PUSH_FIRST_STMT 80
-#define STORE_STMT_SLOTS 128
+#define STORE_STMT_SLOTS 160
 
 struct store_conn {
     sqlite3 *db;

@@ -52,6 +52,15 @@ enum push_stmt {
     PS_DELIVERY_FINISH,
     PS_DELIVERY_RECOVER,
     PS_DEVICE_FORGET,
+    PS_DELIVERY_DELETE,
+    PS_SETTINGS_GET,
+    PS_SETTINGS_PUT,
+    PS_CATEGORY_PUT,
+    PS_CATEGORY_DELETE,
+    PS_CATEGORY_LIST,
+    PS_CATEGORY_URGENT,
+    PS_PUSH_RECENT,
+    PS_PUSH_SCHEDULED,
     PS_END
 };
 
@@ -60,7 +69,8 @@ _Static_assert(PS_END <= STORE_STMT_SLOTS, "too many statements");
 #define KEY_COLS "id, app_id, name, scopes, verifier_hash, created_at, " \
                  "coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
 #define PUSH_COLS "id, app_id, created_at, expires_at, target, notification, priority, " \
-                  "collapse_key, dedup_key, state = 'done', cursor"
+                  "collapse_key, dedup_key, state = 'done', cursor, category, " \
+                  "coalesce(send_at, 0), send_at_local, variants, holdout"
 #define DEVICE_COLS "id, app_id, user_id, platform, address, coalesce(topic, ''), " \
                     "p256dh, auth, created_at, updated_at"
 
@@ -93,8 +103,9 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
     S(PS_TAGS_LIST) = "SELECT name, value FROM user_tags WHERE user_id = ? ORDER BY name",
     S(PS_TAG_CHECK) = "SELECT 1 FROM user_tags WHERE user_id = ? AND name = ? AND value = ?",
     S(PS_PUSH_INSERT) = "INSERT INTO pushes (app_id, created_at, expires_at, target, "
-                        "notification, priority, collapse_key, dedup_key, state) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'expanding')",
+                        "notification, priority, collapse_key, dedup_key, state, category, "
+                        "send_at, send_at_local, variants, holdout) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'expanding', ?, ?, ?, ?, ?)",
     S(PS_PUSH_BY_DEDUP) = "SELECT id FROM pushes WHERE app_id = ? AND dedup_key = ? AND "
                           "created_at >= ?",
     S(PS_PUSH_RELEASE_DEDUP) = "UPDATE pushes SET dedup_key = NULL WHERE app_id = ? AND "
@@ -111,11 +122,12 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
                          "t.user_id > ?4 ORDER BY t.user_id LIMIT ?5",
     S(PS_AUDIENCE_ALL) = "SELECT id FROM users WHERE app_id = ?1 AND id > ?4 ORDER BY id LIMIT ?5",
     S(PS_DELIVERY_INSERT) = "INSERT INTO deliveries (push_id, user_id, device_id, channel, state, "
-                            "reason, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-                            "CASE ?5 WHEN 'queued' THEN 0 END)",
+                            "reason, next_at, variant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                            "CASE ?5 WHEN 'queued' THEN coalesce(?7, 0) END, ?8)",
     S(PS_DELIVERY_COUNTS) = "SELECT channel, state, coalesce(reason, ''), count(*), "
-                            "count(delivered_at), count(opened_at), count(clicked_at) "
-                            "FROM deliveries WHERE push_id = ? GROUP BY 1, 2, 3",
+                            "count(delivered_at), count(opened_at), count(clicked_at), "
+                            "coalesce(variant, -1) FROM deliveries WHERE push_id = ? "
+                            "GROUP BY 1, 2, 3, 8",
     S(PS_DELIVERY_TARGETED) = "SELECT count(DISTINCT user_id) FROM deliveries WHERE push_id = ?",
     /* ?5: 0 delivered, 1 opened, 2 clicked; each implies the ones before it. */
     S(PS_DELIVERY_EVENT_DEVICE) =
@@ -129,14 +141,15 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
         "clicked_at = CASE WHEN ?5 >= 2 THEN coalesce(clicked_at, ?4) ELSE clicked_at END "
         "WHERE push_id = ?1 AND user_id = ?2 AND device_id IS NULL AND channel = 'inapp' "
         "AND ?3 = 0",
-    S(PS_DELIVERY_DUE) = "SELECT id FROM deliveries WHERE state = 'queued' AND next_at <= ? "
-                         "ORDER BY next_at LIMIT ?",
+    S(PS_DELIVERY_DUE) = "SELECT id, channel = 'pending', push_id, user_id FROM deliveries "
+                         "WHERE state = 'queued' AND next_at <= ? ORDER BY next_at LIMIT ?",
     S(PS_DELIVERY_MARK_SENDING) = "UPDATE deliveries SET state = 'sending', "
                                   "attempts = attempts + 1 WHERE id = ?",
     S(PS_DELIVERY_OUTGOING) =
         "SELECT d.id, d.push_id, d.user_id, d.channel, d.attempts, p.app_id, p.expires_at, "
         "p.notification, p.priority, p.collapse_key, v.id, v.platform, v.address, "
-        "coalesce(v.topic, ''), v.p256dh, v.auth, v.updated_at "
+        "coalesce(v.topic, ''), v.p256dh, v.auth, v.updated_at, "
+        "p.variants -> d.variant ->> '$.notification' "
         "FROM deliveries d JOIN pushes p ON p.id = d.push_id "
         "LEFT JOIN devices v ON v.id = d.device_id WHERE d.id = ?",
     S(PS_DELIVERY_NEXT_DUE) = "SELECT min(next_at) FROM deliveries WHERE state = 'queued'",
@@ -145,6 +158,25 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
     S(PS_DELIVERY_RECOVER) = "UPDATE deliveries SET state = 'queued', next_at = 0 "
                              "WHERE state = 'sending'",
     S(PS_DEVICE_FORGET) = "DELETE FROM devices WHERE id = ? AND updated_at = ?",
+    S(PS_DELIVERY_DELETE) = "DELETE FROM deliveries WHERE id = ?",
+    S(PS_SETTINGS_GET) = "SELECT settings FROM notification_settings WHERE user_id = ?",
+    S(PS_SETTINGS_PUT) = "INSERT INTO notification_settings (user_id, settings, updated_at) "
+                         "VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO UPDATE SET "
+                         "settings = ?2, updated_at = ?3",
+    S(PS_CATEGORY_PUT) = "INSERT INTO push_categories (app_id, name, urgent) VALUES (?1, ?2, ?3) "
+                         "ON CONFLICT (app_id, name) DO UPDATE SET urgent = ?3",
+    S(PS_CATEGORY_DELETE) = "DELETE FROM push_categories WHERE app_id = ? AND name = ?",
+    S(PS_CATEGORY_LIST) = "SELECT name, urgent FROM push_categories WHERE app_id = ? ORDER BY name",
+    S(PS_CATEGORY_URGENT) = "SELECT urgent FROM push_categories WHERE app_id = ? AND name = ?",
+    /* Pushes of a category the user was sent (or is to be) since a time, this one aside. */
+    S(PS_PUSH_RECENT) =
+        "SELECT count(DISTINCT d.push_id) FROM deliveries d JOIN pushes p ON p.id = d.push_id "
+        "WHERE d.user_id = ?1 AND p.category = ?2 AND d.push_id <> ?4 "
+        "AND d.state NOT IN ('suppressed', 'failed', 'expired') AND p.created_at >= ?3 "
+        "AND d.push_id >= coalesce((SELECT id FROM pushes WHERE created_at >= ?3 "
+        "ORDER BY created_at LIMIT 1), 0)",
+    S(PS_PUSH_SCHEDULED) = "SELECT min(send_at) FROM pushes WHERE state = 'expanding' "
+                           "AND send_at > ?",
 #undef S
 };
 
@@ -516,6 +548,9 @@ void store_push_cleanup(struct store_push *p)
     PIPIT_FREE(p->notification);
     PIPIT_FREE(p->collapse_key);
     PIPIT_FREE(p->dedup_key);
+    PIPIT_FREE(p->category);
+    PIPIT_FREE(p->send_at_local);
+    PIPIT_FREE(p->variants);
 }
 
 
@@ -532,6 +567,11 @@ static void read_push(sqlite3_stmt *s, struct store_push *p)
     p->dedup_key = store__dup_text(s, 8);
     p->done = sqlite3_column_int(s, 9) != 0;
     p->cursor = sqlite3_column_int64(s, 10);
+    p->category = store__dup_text(s, 11);
+    p->send_at = sqlite3_column_int64(s, 12);
+    p->send_at_local = store__dup_text(s, 13);
+    p->variants = store__dup_text(s, 14);
+    p->holdout = sqlite3_column_int(s, 15);
 }
 
 
@@ -551,6 +591,13 @@ int store_push_insert(struct store_conn *sc, struct store_push *p)
     sqlite3_bind_text(s, 6, p->priority, -1, SQLITE_STATIC);
     store__bind_text(s, 7, p->collapse_key);
     store__bind_text(s, 8, p->dedup_key);
+    store__bind_text(s, 9, p->category);
+    if (p->send_at != 0) {
+        sqlite3_bind_int64(s, 10, p->send_at);
+    }
+    store__bind_text(s, 11, p->send_at_local);
+    store__bind_text(s, 12, p->variants);
+    sqlite3_bind_int(s, 13, p->holdout);
     rc = store__run(sc, s);
     if (rc == 0) {
         p->id = sqlite3_last_insert_rowid(sc->db);
@@ -676,33 +723,35 @@ int store_push_audience(struct store_conn *sc, enum store_audience kind, int64_t
     return store__each_int(s, cb, arg);
 }
 
-int store_delivery_insert(struct store_conn *sc, int64_t push_id, int64_t user_id,
-                          int64_t device_id, const char *channel, const char *state,
-                          const char *reason)
+int store_delivery_insert(struct store_conn *sc, const struct store_delivery *d)
 {
     sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_INSERT);
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
-    sqlite3_bind_int64(s, 1, push_id);
-    sqlite3_bind_int64(s, 2, user_id);
-    if (device_id != 0) {
-        sqlite3_bind_int64(s, 3, device_id);
+    sqlite3_bind_int64(s, 1, d->push_id);
+    sqlite3_bind_int64(s, 2, d->user_id);
+    if (d->device_id != 0) {
+        sqlite3_bind_int64(s, 3, d->device_id);
     }
-    sqlite3_bind_text(s, 4, channel, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, state, -1, SQLITE_STATIC);
-    store__bind_text(s, 6, reason);
+    sqlite3_bind_text(s, 4, d->channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, d->state, -1, SQLITE_STATIC);
+    store__bind_text(s, 6, d->reason);
+    if (d->next_at != 0) {
+        sqlite3_bind_int64(s, 7, d->next_at);
+    }
+    if (d->variant >= 0) {
+        sqlite3_bind_int(s, 8, d->variant);
+    }
     return store__run(sc, s);
 }
 
 int store_delivery_counts(struct store_conn *sc, int64_t push_id,
-                          int (*cb)(void *arg, const char *channel, const char *state,
-                                    const char *reason, int64_t n, int64_t delivered,
-                                    int64_t opened, int64_t clicked),
-                          void *arg)
+                          int (*cb)(void *arg, const struct store_delivery_count *r), void *arg)
 {
     sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_COUNTS);
+    struct store_delivery_count r;
     int rc;
 
     if (s == NULL) {
@@ -710,10 +759,15 @@ int store_delivery_counts(struct store_conn *sc, int64_t push_id,
     }
     sqlite3_bind_int64(s, 1, push_id);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cb(arg, (const char *)sqlite3_column_text(s, 0),
-               (const char *)sqlite3_column_text(s, 1), (const char *)sqlite3_column_text(s, 2),
-               sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4),
-               sqlite3_column_int64(s, 5), sqlite3_column_int64(s, 6)) != 0) {
+        r.channel = (const char *)sqlite3_column_text(s, 0);
+        r.state = (const char *)sqlite3_column_text(s, 1);
+        r.reason = (const char *)sqlite3_column_text(s, 2);
+        r.n = sqlite3_column_int64(s, 3);
+        r.delivered = sqlite3_column_int64(s, 4);
+        r.opened = sqlite3_column_int64(s, 5);
+        r.clicked = sqlite3_column_int64(s, 6);
+        r.variant = sqlite3_column_int(s, 7);
+        if (cb(arg, &r) != 0) {
             rc = SQLITE_DONE;
             break;
         }
@@ -780,52 +834,67 @@ static void read_outgoing(sqlite3_stmt *s, struct store_outgoing *o)
         copy_blob(o->device.auth, sizeof(o->device.auth), s, 15);
         o->device.updated_at = sqlite3_column_int64(s, 16);
     }
+    o->variant_notification = store__dup_text(s, 17);
 }
 
 void store_outgoing_cleanup(struct store_outgoing *o)
 {
     PIPIT_FREE(o->notification);
     PIPIT_FREE(o->collapse_key);
+    PIPIT_FREE(o->variant_notification);
 }
 
-static int collect_id(void *arg, int64_t id)
-{
-    struct { int64_t *ids; int n; } *c = arg;
-
-    c->ids[c->n++] = id;
-    return 0;
-}
+struct due {
+    int64_t id;
+    bool pending;
+    int64_t push_id;
+    int64_t user_id;
+};
 
 int store_delivery_claim(struct store_conn *sc, int64_t now, int max,
-                         int (*cb)(void *arg, struct store_outgoing *o), void *arg)
+                         int (*cb)(void *arg, struct store_outgoing *o),
+                         int (*pending)(void *arg, int64_t id, int64_t push_id, int64_t user_id),
+                         void *arg)
 {
     sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_DUE);
-    struct { int64_t *ids; int n; } c = { xcalloc((size_t)max, sizeof(int64_t)), 0 };
+    struct due *due = xcalloc((size_t)max, sizeof(*due));
     struct store_outgoing o;
-    int rc;
+    int n = 0, rc;
 
     if (s == NULL) {
-        free(c.ids);
+        free(due);
         return PIPIT_ESTORE;
     }
     /* Collected first: the rows leave the index being scanned as they are marked. */
     sqlite3_bind_int64(s, 1, now);
     sqlite3_bind_int(s, 2, max);
-    rc = store__each_int(s, collect_id, &c);
-    for (int i = 0; rc == 0 && i < c.n; i++) {
+    while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        due[n].id = sqlite3_column_int64(s, 0);
+        due[n].pending = sqlite3_column_int(s, 1) != 0;
+        due[n].push_id = sqlite3_column_int64(s, 2);
+        due[n].user_id = sqlite3_column_int64(s, 3);
+        n++;
+    }
+    sqlite3_reset(s);
+    rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        if (due[i].pending) {
+            rc = pending(arg, due[i].id, due[i].push_id, due[i].user_id);
+            continue;
+        }
         s = pstmt(sc, PS_DELIVERY_MARK_SENDING);
         if (s == NULL) {
             rc = PIPIT_ESTORE;
             break;
         }
-        sqlite3_bind_int64(s, 1, c.ids[i]);
+        sqlite3_bind_int64(s, 1, due[i].id);
         rc = store__run(sc, s);
         s = rc == 0 ? pstmt(sc, PS_DELIVERY_OUTGOING) : NULL;
         if (s == NULL) {
             rc = PIPIT_ESTORE;
             break;
         }
-        sqlite3_bind_int64(s, 1, c.ids[i]);
+        sqlite3_bind_int64(s, 1, due[i].id);
         if (sqlite3_step(s) != SQLITE_ROW) {
             sqlite3_reset(s);
             rc = PIPIT_ESTORE;
@@ -835,7 +904,7 @@ int store_delivery_claim(struct store_conn *sc, int64_t now, int max,
         sqlite3_reset(s);
         rc = cb(arg, &o); /* the callback owns o's strings */
     }
-    free(c.ids);
+    free(due);
     return rc;
 }
 
@@ -898,4 +967,141 @@ int store_device_forget(struct store_conn *sc, int64_t id, int64_t updated_at)
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int64(s, 2, updated_at);
     return store__run(sc, s);
+}
+
+int store_delivery_delete(struct store_conn *sc, int64_t id)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_DELETE);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, id);
+    return store__run(sc, s);
+}
+
+/* ---- the user's wishes ---- */
+
+int store_settings_get(struct store_conn *sc, int64_t user_id, char **json)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_SETTINGS_GET);
+    int rc;
+
+    *json = NULL;
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *json = store__dup_text(s, 0);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
+int store_settings_put(struct store_conn *sc, int64_t user_id, const char *json, int64_t now)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_SETTINGS_PUT);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_text(s, 2, json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, now);
+    return store__run(sc, s);
+}
+
+int store_category_put(struct store_conn *sc, int64_t app_id, const char *name, bool urgent)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_CATEGORY_PUT);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, urgent);
+    return store__run(sc, s);
+}
+
+int store_category_delete(struct store_conn *sc, int64_t app_id, const char *name)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_CATEGORY_DELETE);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    return store__run(sc, s);
+}
+
+int store_category_list(struct store_conn *sc, int64_t app_id,
+                        int (*cb)(void *arg, const char *name, bool urgent), void *arg)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_CATEGORY_LIST);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(arg, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1) != 0) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+int store_category_urgent(struct store_conn *sc, int64_t app_id, const char *name, bool *urgent)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_CATEGORY_URGENT);
+    int64_t v = 0;
+    int rc;
+
+    *urgent = false;
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    rc = store__one_int(s, &v);
+    *urgent = rc == 0 && v != 0;
+    return rc == PIPIT_ENOT_FOUND ? 0 : rc;
+}
+
+int store_push_recent(struct store_conn *sc, int64_t user_id, const char *category, int64_t since,
+                      int64_t except_push, int64_t *n)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_PUSH_RECENT);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_text(s, 2, category, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, since);
+    sqlite3_bind_int64(s, 4, except_push);
+    return store__one_int(s, n);
+}
+
+int store_push_next_scheduled(struct store_conn *sc, int64_t now, int64_t *at)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_PUSH_SCHEDULED);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, now);
+    rc = sqlite3_step(s);
+    *at = rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL ? sqlite3_column_int64(s, 0)
+                                                                      : -1;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : PIPIT_ESTORE;
 }

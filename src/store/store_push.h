@@ -110,6 +110,11 @@ struct store_push {
     char *dedup_key;        /* NULL if none */
     bool done;              /* expanded to every recipient */
     int64_t cursor;         /* the last user expanded */
+    char *category;         /* NULL if none */
+    int64_t send_at;        /* ms; 0: now */
+    char *send_at_local;    /* "YYYY-MM-DDTHH:MM" in each user's zone; NULL if none */
+    char *variants;         /* JSON array; NULL if none */
+    int holdout;            /* weight of the group that gets nothing */
 };
 
 void store_push_cleanup(struct store_push *p);
@@ -138,16 +143,28 @@ int store_push_audience(struct store_conn *sc, enum store_audience kind, int64_t
                         const char *a, const char *b, int64_t after, int limit,
                         int (*cb)(void *arg, int64_t user_id), void *arg);
 
-/* device_id 0: none (in-app, or nothing to send to); reason NULL: none. */
-int store_delivery_insert(struct store_conn *sc, int64_t push_id, int64_t user_id,
-                          int64_t device_id, const char *channel, const char *state,
-                          const char *reason);
-/* Per (channel, state, reason): how many, and how many delivered, opened, clicked. */
+struct store_delivery {
+    int64_t push_id;
+    int64_t user_id;
+    int64_t device_id;      /* 0: none (in-app, pending, or nothing to send to) */
+    const char *channel;
+    const char *state;
+    const char *reason;     /* NULL: none */
+    int64_t next_at;        /* queued: due at (ms); 0: now */
+    int variant;            /* -1: none */
+};
+int store_delivery_insert(struct store_conn *sc, const struct store_delivery *d);
+int store_delivery_delete(struct store_conn *sc, int64_t id);
+/* Per (channel, state, reason, variant): how many, and how many delivered, opened, clicked. */
+struct store_delivery_count {
+    const char *channel;
+    const char *state;
+    const char *reason;         /* "" when none */
+    int variant;                /* -1: none */
+    int64_t n, delivered, opened, clicked;
+};
 int store_delivery_counts(struct store_conn *sc, int64_t push_id,
-                          int (*cb)(void *arg, const char *channel, const char *state,
-                                    const char *reason, int64_t n, int64_t delivered,
-                                    int64_t opened, int64_t clicked),
-                          void *arg);
+                          int (*cb)(void *arg, const struct store_delivery_count *r), void *arg);
 int store_delivery_targeted(struct store_conn *sc, int64_t push_id, int64_t *users);
 enum store_push_event { STORE_EVENT_DELIVERED, STORE_EVENT_OPENED, STORE_EVENT_CLICKED };
 /*
@@ -173,16 +190,20 @@ struct store_outgoing {
     char *notification;         /* JSON text, owned */
     char priority[8];
     char *collapse_key;         /* NULL if none */
+    char *variant_notification; /* JSON: the variant's fields over notification; NULL if none */
     struct store_device device; /* id 0: the device was deleted meanwhile */
 };
 void store_outgoing_cleanup(struct store_outgoing *o);
 /*
  * Claims up to max deliveries due at now (queued, next_at <= now), oldest due
  * first: each becomes `sending` with one more attempt, and cb gets it (and owns
- * its strings). Writer only.
+ * its strings); a `pending` one goes to pending() instead, to be decided. Writer
+ * only.
  */
 int store_delivery_claim(struct store_conn *sc, int64_t now, int max,
-                         int (*cb)(void *arg, struct store_outgoing *o), void *arg);
+                         int (*cb)(void *arg, struct store_outgoing *o),
+                         int (*pending)(void *arg, int64_t id, int64_t push_id, int64_t user_id),
+                         void *arg);
 /* When the earliest queued delivery is due (ms; 0 now), or -1 if none is queued. */
 int store_delivery_next_due(struct store_conn *sc, int64_t *next_at);
 /*
@@ -195,5 +216,22 @@ int store_delivery_finish(struct store_conn *sc, int64_t id, const char *state,
 int store_delivery_recover(struct store_conn *sc, int64_t *count);
 /* Deletes a device the provider says is gone, unless it was registered again since. */
 int store_device_forget(struct store_conn *sc, int64_t id, int64_t updated_at);
+
+/* ---- the user's wishes ---- */
+
+/* The user's settings as stored (JSON text, owned); PIPIT_ENOT_FOUND if never set. */
+int store_settings_get(struct store_conn *sc, int64_t user_id, char **json);
+int store_settings_put(struct store_conn *sc, int64_t user_id, const char *json, int64_t now);
+int store_category_put(struct store_conn *sc, int64_t app_id, const char *name, bool urgent);
+int store_category_delete(struct store_conn *sc, int64_t app_id, const char *name);
+int store_category_list(struct store_conn *sc, int64_t app_id,
+                        int (*cb)(void *arg, const char *name, bool urgent), void *arg);
+/* Whether the app calls the category urgent (false for one it never named). */
+int store_category_urgent(struct store_conn *sc, int64_t app_id, const char *name, bool *urgent);
+/* How many pushes of category the user got (or is to get) since `since` (ms), except one. */
+int store_push_recent(struct store_conn *sc, int64_t user_id, const char *category, int64_t since,
+                      int64_t except_push, int64_t *n);
+/* The earliest send_at after now of a push not yet expanded (ms), or -1. */
+int store_push_next_scheduled(struct store_conn *sc, int64_t now, int64_t *at);
 
 #endif
