@@ -155,7 +155,9 @@ static const char *apns_prepare(struct attempt *a)
     attempt_header(a, "apns-topic: %s", a->o.device.topic);
     attempt_header(a, "apns-push-type: alert");
     attempt_header(a, "apns-priority: %s", strcmp(a->o.priority, "high") == 0 ? "10" : "5");
-    attempt_header(a, "apns-expiration: %lld", (long long)(a->o.expires_at / 1000));
+    /* 0: deliver now or never (a push with no time left). */
+    attempt_header(a, "apns-expiration: %lld",
+                   attempt_ttl_left(a) > 0 ? (long long)(a->o.expires_at / 1000) : 0LL);
     attempt_header(a, "apns-id: %s", a->apns_id);
     if (a->o.collapse_key != NULL) {
         attempt_header(a, "apns-collapse-id: %s", a->o.collapse_key);

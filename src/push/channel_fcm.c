@@ -352,7 +352,8 @@ static enum verdict fcm_judge(struct attempt *a, long status, const char **reaso
     if (status == 200) {
         return VERDICT_SENT;
     }
-    if (status == 404 || error_is(a, "UNREGISTERED") || error_is(a, "SENDER_ID_MISMATCH") ||
+    /* A bare 404 is a wrong project or URL, not a gone token: only the code says so. */
+    if (error_is(a, "UNREGISTERED") || error_is(a, "SENDER_ID_MISMATCH") ||
         error_is(a, "BAD_TOKEN")) {
         *reason = "gone";
         return VERDICT_GONE;

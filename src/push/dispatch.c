@@ -43,6 +43,7 @@
 #define CLAIM_RETRY_MS 1000       /* after a claim the store could not do */
 #define IDLE_CHECK_MS 60000       /* a claim now and then even when nothing is due */
 #define STOP_MARGIN_MS 1000       /* left of shutdown_timeout to write the last outcomes */
+#define FIRST_TRY_GRACE_MS 30000  /* a first attempt this late still goes, as "now or never" */
 
 /* What became of one attempt, to be written. */
 struct outcome {
@@ -395,16 +396,37 @@ static void on_sent(void *arg, CURL *easy, CURLcode result)
     maybe_end(d);
 }
 
+/* The delivery's variant of the notification: its fields over the push's. */
+static void apply_variant(struct store_outgoing *o)
+{
+    json_t *n, *v;
+
+    if (o->variant_notification == NULL) {
+        return;
+    }
+    n = json_loads(o->notification, 0, NULL);
+    v = json_loads(o->variant_notification, 0, NULL);
+    if (json_is_object(n) && json_is_object(v)) {
+        json_object_update(n, v);
+        free(o->notification);
+        o->notification = json_dumps(n, JSON_COMPACT);
+    }
+    json_decref(n);
+    json_decref(v);
+}
+
 static void begin(struct dispatcher *d, struct attempt *a)
 {
     const char *why = NULL;
 
     a->d = d;
     a->now = clock_now_ms();
+    apply_variant(&a->o);
     buf_init(&a->body, 64 * 1024);
     buf_init(&a->response, RESPONSE_KEEP + 1);
     a->ch = channel_named(a->o.channel);
-    if (a->o.expires_at <= a->now) {
+    /* ttl 0 means one attempt at once: a first attempt is not late by a few seconds. */
+    if (a->o.expires_at < a->now - (a->o.attempts == 1 ? FIRST_TRY_GRACE_MS : 0)) {
         struct outcome o = { .id = a->o.id, .state = "expired", .reason = "ttl" };
 
         record(d, &o);
