@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "chat/chat_internal.h"
+#include "push/push.h"
 #include "server.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -199,6 +200,9 @@ int msg_send(struct chat_call *k, struct store_conn *sc)
         if (rc == PIPIT_ECMID_CONFLICT) {
             chat_untake_seq(k, ev.conv_id);
         }
+    }
+    if (rc == 0) {
+        rc = push_chat_message(k, sc, cc->members, cc->group, &ev);
     }
     if (rc == 0) {
         chat_answer_event(k, &ev, false);

@@ -37,6 +37,7 @@ static const char *const registration_choices[] = { "closed", "open", NULL };
 static const char *const yes_no_choices[] = { "no", "yes", NULL };
 static const char *const log_level_choices[] = { "debug", "info", "warn", "error", NULL };
 static const char *const sync_choices[] = { "full", "normal", "off", NULL };
+static const char *const chat_notify_choices[] = { "full", "private", "off", NULL };
 
 #define KIB (1024LL)
 #define MIB (1024LL * 1024)
@@ -71,6 +72,8 @@ static const struct cfg_opt cfg_table[] = {
       "Whether device endpoints may point at loopback, private, link-local or shared addresses (`yes` when the push services run inside the organisation's own network, or for tests). `no` keeps a client from making the server send requests into the internal network." },
     { "max_devices_per_user", CFG_INT, OFF(max_devices_per_user), "20", 1, 1000, NULL, 0,
       "Most devices a user may register; registering one more removes the user's least recently updated device." },
+    { "chat_notifications", CFG_ENUM, OFF(chat_notifications), "full", 0, 0, chat_notify_choices, 0,
+      "Push notifications for chat messages to members with no session open. `full`: sender and a preview of the text; `private`: only \"New message\", for every user (each user can also choose private previews for themselves); `off`: none." },
     { "push_concurrency", CFG_INT, OFF(push_concurrency), "256", 1, 100000, NULL, 0,
       "Most push requests (Web Push, UnifiedPush, APNs, FCM) in flight at once. HTTP/2 providers multiplex them over one connection each." },
     { "push_request_timeout", CFG_DURATION, OFF(push_request_timeout), "15s", 1 * SEC, 600 * SEC, NULL, 0,

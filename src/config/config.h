@@ -18,6 +18,7 @@
 
 enum registration_mode { REGISTRATION_CLOSED, REGISTRATION_OPEN };
 enum sqlite_sync_mode { SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL, SQLITE_SYNC_OFF };
+enum chat_notifications { CHAT_NOTIFY_FULL, CHAT_NOTIFY_PRIVATE, CHAT_NOTIFY_OFF };
 
 struct config {
     char *listen;
@@ -34,6 +35,7 @@ struct config {
     int64_t push_allow_http;      /* 0 no, 1 yes */
     int64_t push_allow_private;   /* 0 no, 1 yes */
     int64_t max_devices_per_user;
+    int64_t chat_notifications;   /* enum chat_notifications */
     int64_t push_concurrency;
     int64_t push_request_timeout; /* ms */
     int64_t push_retry_base;      /* ms */

@@ -68,6 +68,16 @@ int64_t wishes_local_time(const char *zone, const char *when);
  */
 int push_decide_pending(struct server *srv, struct store_conn *sc, int64_t delivery_id,
                         int64_t push_id, int64_t user_id, bool *queued, struct bus_batch *inapp);
+struct chat_call;
+struct store_event;
+struct user_set;
+/*
+ * Writer, in the transaction of a new chat message: when a member other than
+ * the sender may have no session open, stores the message's notification (a
+ * push to the conversation's members, sent to those with no session).
+ */
+int push_chat_message(struct chat_call *k, struct store_conn *sc, const struct user_set *members,
+                      bool group, const struct store_event *ev);
 /* After COMMIT (the writer's commit hook argument): publishes, and empties, the batch. */
 void push_events_publish(void *hook_arg, struct bus_batch *b);
 /* Frees a batch of events that will not be published. */

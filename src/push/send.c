@@ -36,6 +36,8 @@
 #define LIST_LIMIT 50
 #define LIST_LIMIT_MAX 200
 #define SCHEDULE_MAX_MS (30 * 86400 * 1000LL)
+#define CHAT_PREVIEW_MAX 120         /* bytes of a message's text in its notification */
+#define CHAT_PRESENCE_CHECK_MAX 32   /* larger conversations are checked by the expansion */
 
 static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_id,
                         bool *done, bool *queued, struct bus_batch *inapp);
@@ -390,6 +392,8 @@ struct chunk {
     json_t *variants;           /* array, or NULL */
     int64_t weights;            /* the variants' and the holdout's */
     struct push_facts facts;
+    int64_t chat_conv;          /* a chat message's notification: its conversation ... */
+    int64_t chat_from;          /* ... and sender; 0 for other pushes */
     json_t *tags;               /* for a tags target: every pair must match */
     struct user_set *online[VARIANTS_MAX + 1]; /* got it in-app: [0] no variant, [i + 1] variant i */
     int64_t last;               /* the last user looked at */
@@ -415,6 +419,10 @@ static void chunk_open(struct chunk *ch, struct server *srv, struct store_conn *
     json_array_foreach(ch->variants, i, v) {
         ch->weights += json_integer_value(json_object_get(v, "weight"));
     }
+    v = json_loads(p->target, 0, NULL);
+    ch->chat_conv = json_integer_value(json_object_get(v, "conv"));
+    ch->chat_from = json_integer_value(json_object_get(v, "from"));
+    json_decref(v);
     ch->facts.push_id = p->id;
     ch->facts.category = p->category;
     ch->facts.high = strcmp(p->priority, "high") == 0;
@@ -509,12 +517,56 @@ static int64_t due_for(const struct chunk *ch, json_t *settings)
  * delivery per device; else suppressed. `due` false: the push's own schedule has
  * already come (a pending row being decided).
  */
+static bool muted(json_t *settings, int64_t conv_id)
+{
+    size_t i;
+    json_t *id;
+
+    json_array_foreach(json_object_get(settings, "muted_conversations"), i, id) {
+        if (json_integer_value(id) == conv_id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A chat message's notification goes only to members with no session (the
+ * others have the message itself), never to its sender, never for a muted
+ * conversation; its private variant to who asked for private previews; and in
+ * quiet hours it is dropped, not held (the message waits in sync anyway).
+ * Returns true when the user is done with.
+ */
+static bool decide_chat(struct chunk *ch, int64_t user_id, json_t *settings, enum wish *w,
+                        int *variant)
+{
+    int64_t last_seen;
+
+    if (user_id == ch->chat_from || presence_get(ch->srv->presence, user_id, &last_seen)) {
+        return true;
+    }
+    if (muted(settings, ch->chat_conv)) {
+        insert_row(ch, user_id, 0, "none", "suppressed", "muted", 0, -1);
+        return true;
+    }
+    if (json_is_true(json_object_get(settings, "private_previews")) &&
+        json_array_size(ch->variants) > 0) {
+        *variant = 0;
+    }
+    if (*w == WISH_HOLD) {
+        insert_row(ch, user_id, 0, "none", "suppressed", "quiet_hours", 0, *variant);
+        return true;
+    }
+    return false;
+}
+
 static int decide(struct chunk *ch, int64_t user_id, bool check_schedule)
 {
     struct device_walk dw = { ch, user_id, pick_variant(ch, user_id), 0 };
     json_t *settings = NULL;
     int64_t last_seen, until = 0, due;
     enum wish w = WISH_SEND;
+    bool done = false;
 
     if (dw.variant == VARIANT_HOLDOUT) {
         return insert_row(ch, user_id, 0, "none", "suppressed", "holdout", 0, -1);
@@ -522,8 +574,11 @@ static int decide(struct chunk *ch, int64_t user_id, bool check_schedule)
     settings = wishes_load(ch->sc, user_id);
     ch->rc = wishes_decide(ch->sc, user_id, settings, &ch->facts, &w, &until);
     due = check_schedule ? due_for(ch, settings) : 0;
+    if (ch->rc == 0 && ch->chat_conv != 0 && w != WISH_OPTED_OUT && w != WISH_CAPPED) {
+        done = decide_chat(ch, user_id, settings, &w, &dw.variant);
+    }
     json_decref(settings);
-    if (ch->rc != 0) {
+    if (ch->rc != 0 || done) {
         return ch->rc;
     }
     if (w == WISH_OPTED_OUT || w == WISH_CAPPED) {
@@ -652,6 +707,7 @@ static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_
         const char *first = NULL;
         json_t *value = NULL;
         enum store_audience kind = STORE_AUDIENCE_ALL;
+        char conv_text[24];
 
         if (tags != NULL) {
             /* Scanned by the first pair; has_all_tags() checks them all. */
@@ -662,6 +718,10 @@ static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_
         } else if (json_object_get(target, "topic") != NULL) {
             kind = STORE_AUDIENCE_TOPIC;
             first = json_string_value(json_object_get(target, "topic"));
+        } else if (json_object_get(target, "conv") != NULL) {
+            kind = STORE_AUDIENCE_CONV;
+            snprintf(conv_text, sizeof(conv_text), "%lld", (long long)ch.chat_conv);
+            first = conv_text;
         }
         if (store_push_audience(sc, kind, p.app_id, first, json_string_value(value), p.cursor,
                                 EXPAND_CHUNK, expand_user, &ch) != 0 && ch.rc == 0) {
@@ -807,6 +867,123 @@ static void expand_submit(struct server *srv, int64_t push_id)
 void push_expand(struct server *srv, int64_t push_id)
 {
     expand_submit(srv, push_id);
+}
+
+/* ---- chat messages to members with no session ---- */
+
+/* The start of a text, cut at a character boundary, with an ellipsis when cut. */
+static char *preview(const char *text)
+{
+    size_t n = strlen(text);
+    char *out;
+
+    if (n <= CHAT_PREVIEW_MAX) {
+        return xstrdup(text);
+    }
+    n = CHAT_PREVIEW_MAX;
+    while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80) {
+        n--; /* not inside a UTF-8 sequence */
+    }
+    out = xmalloc(n + 4);
+    memcpy(out, text, n);
+    memcpy(out + n, "\xE2\x80\xA6", 4); /* … */
+    return out;
+}
+
+/* What the notification says: who, where, and the text (or what was sent). */
+static json_t *chat_notification(struct store_conn *sc, const struct store_event *ev, bool group)
+{
+    json_t *body = json_loads(ev->body != NULL ? ev->body : "{}", 0, NULL);
+    const char *type = json_string_value(json_object_get(body, "type"));
+    const char *text = json_string_value(json_object_get(body, "text"));
+    struct store_user u;
+    struct store_conv conv = { 0 };
+    char *what, line[512];
+    json_t *n;
+
+    if (store_user_by_id(sc, ev->sender, &u) != 0) {
+        snprintf(u.username, sizeof(u.username), "someone");
+        u.has_display_name = false;
+    }
+    if (text != NULL && type != NULL && strcmp(type, "text") == 0) {
+        what = preview(text);
+    } else {
+        snprintf(line, sizeof(line), "[%.64s]", type != NULL ? type : "message");
+        what = xstrdup(line);
+    }
+    if (group && store_conv_get(sc, ev->conv_id, &conv) == 0) {
+        n = json_pack("{s:s,s:s++}", "title", conv.title != NULL ? conv.title : "Group", "body",
+                      u.has_display_name ? u.display_name : u.username, ": ", what);
+        store_conv_cleanup(&conv);
+    } else {
+        n = json_pack("{s:s,s:s}", "title", u.has_display_name ? u.display_name : u.username,
+                      "body", what);
+    }
+    json_object_set_new(n, "category", json_string("chat"));
+    json_object_set_new(n, "data", json_pack("{s:I,s:I}", "conv", (json_int_t)ev->conv_id, "seq",
+                                              (json_int_t)ev->seq));
+    free(what);
+    json_decref(body);
+    return n;
+}
+
+/* Content-free, for private previews: the app opens the conversation from data. */
+static json_t *private_notification(const struct store_event *ev)
+{
+    return json_pack("{s:s,s:s,s:s,s:{s:I,s:I}}", "title", "New message", "body",
+                     "Open the app to read it", "category", "chat", "data", "conv",
+                     (json_int_t)ev->conv_id, "seq", (json_int_t)ev->seq);
+}
+
+int push_chat_message(struct chat_call *k, struct store_conn *sc, const struct user_set *members,
+                      bool group, const struct store_event *ev)
+{
+    enum chat_notifications mode = (enum chat_notifications)k->srv->cfg.chat_notifications;
+    struct store_push p = { .app_id = k->who.app_id, .created_at = k->now };
+    bool anyone = members->n > CHAT_PRESENCE_CHECK_MAX;
+    struct bus_batch inapp = { 0 };
+    int64_t last_seen;
+    json_t *n;
+    bool done;
+    int rc;
+
+    if (mode == CHAT_NOTIFY_OFF) {
+        return 0;
+    }
+    /* Small conversations are checked here, so a chat of online users costs nothing more. */
+    for (size_t i = 0; !anyone && i < members->n; i++) {
+        anyone = members->ids[i] != ev->sender &&
+                 !presence_get(k->srv->presence, members->ids[i], &last_seen);
+    }
+    if (!anyone) {
+        return 0;
+    }
+    n = mode == CHAT_NOTIFY_PRIVATE ? private_notification(ev) : chat_notification(sc, ev, group);
+    p.notification = json_dumps(n, JSON_COMPACT);
+    json_decref(n);
+    if (mode == CHAT_NOTIFY_FULL) {
+        n = json_pack("[{s:s,s:i,s:o}]", "name", "private", "weight", 0, "notification",
+                      private_notification(ev));
+        p.variants = json_dumps(n, JSON_COMPACT);
+        json_decref(n);
+    }
+    n = json_pack("{s:I,s:I}", "conv", (json_int_t)ev->conv_id, "from", (json_int_t)ev->sender);
+    p.target = json_dumps(n, JSON_COMPACT);
+    json_decref(n);
+    p.expires_at = k->now + TTL_DEFAULT_S * 1000;
+    snprintf(p.priority, sizeof(p.priority), "high");
+    p.category = xstrdup("chat");
+    rc = store_push_insert(sc, &p);
+    if (rc == 0) {
+        bool queued = false;
+
+        rc = expand_chunk(k->srv, sc, p.id, &done, &queued, &inapp);
+        k->push_queued |= queued;
+        k->push_to_expand = done ? 0 : p.id;
+    }
+    push_events_drop(&inapp); /* none: members online have the message itself */
+    store_push_cleanup(&p);
+    return rc;
 }
 
 /* ---- resuming after a restart ---- */

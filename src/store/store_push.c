@@ -40,6 +40,7 @@ enum push_stmt {
     PS_AUDIENCE_TOPIC,
     PS_AUDIENCE_TAG,
     PS_AUDIENCE_ALL,
+    PS_AUDIENCE_CONV,
     PS_DELIVERY_INSERT,
     PS_DELIVERY_COUNTS,
     PS_DELIVERY_TARGETED,
@@ -111,7 +112,9 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
     S(PS_PUSH_RELEASE_DEDUP) = "UPDATE pushes SET dedup_key = NULL WHERE app_id = ? AND "
                                "dedup_key = ?",
     S(PS_PUSH_GET) = "SELECT " PUSH_COLS " FROM pushes WHERE id = ?2 AND (?1 = 0 OR app_id = ?1)",
+    /* Chat messages' notifications are not the business server's pushes. */
     S(PS_PUSH_LIST) = "SELECT " PUSH_COLS " FROM pushes WHERE app_id = ?1 AND (?2 = 0 OR id < ?2) "
+                      "AND target ->> '$.conv' IS NULL "
                       "ORDER BY id DESC LIMIT ?3",
     S(PS_PUSH_SET_CURSOR) = "UPDATE pushes SET cursor = ?, state = ? WHERE id = ?",
     S(PS_PUSH_EXPANDING) = "SELECT id FROM pushes WHERE state = 'expanding' ORDER BY id",
@@ -121,6 +124,9 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
                          "WHERE u.app_id = ?1 AND t.name = ?2 AND t.value = ?3 AND "
                          "t.user_id > ?4 ORDER BY t.user_id LIMIT ?5",
     S(PS_AUDIENCE_ALL) = "SELECT id FROM users WHERE app_id = ?1 AND id > ?4 ORDER BY id LIMIT ?5",
+    /* ?2: the conversation id, as text (compared with integer affinity, so indexed). */
+    S(PS_AUDIENCE_CONV) = "SELECT user_id FROM members WHERE conv_id = ?2 AND left_seq IS NULL "
+                          "AND user_id > ?4 AND ?1 = ?1 ORDER BY user_id LIMIT ?5",
     S(PS_DELIVERY_INSERT) = "INSERT INTO deliveries (push_id, user_id, device_id, channel, state, "
                             "reason, next_at, variant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
                             "CASE ?5 WHEN 'queued' THEN coalesce(?7, 0) END, ?8)",
@@ -705,6 +711,7 @@ int store_push_audience(struct store_conn *sc, enum store_audience kind, int64_t
         [STORE_AUDIENCE_TOPIC] = PS_AUDIENCE_TOPIC,
         [STORE_AUDIENCE_TAG] = PS_AUDIENCE_TAG,
         [STORE_AUDIENCE_ALL] = PS_AUDIENCE_ALL,
+        [STORE_AUDIENCE_CONV] = PS_AUDIENCE_CONV,
     };
     sqlite3_stmt *s = pstmt(sc, stmts[kind]);
 

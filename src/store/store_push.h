@@ -134,10 +134,16 @@ int store_push_set_cursor(struct store_conn *sc, int64_t id, int64_t cursor, boo
 /* Pushes not yet expanded to everyone (to resume after a restart). */
 int store_push_expanding(struct store_conn *sc, int (*cb)(void *arg, int64_t id), void *arg);
 
-enum store_audience { STORE_AUDIENCE_TOPIC, STORE_AUDIENCE_TAG, STORE_AUDIENCE_ALL };
+enum store_audience {
+    STORE_AUDIENCE_TOPIC,
+    STORE_AUDIENCE_TAG,
+    STORE_AUDIENCE_ALL,
+    STORE_AUDIENCE_CONV,
+};
 /*
  * Up to limit users of the app after user id `after`, in id order: subscribers of
- * topic (a), users with tag a = b, or everyone.
+ * topic (a), users with tag a = b, everyone, or the members of conversation a
+ * (its id in decimal).
  */
 int store_push_audience(struct store_conn *sc, enum store_audience kind, int64_t app_id,
                         const char *a, const char *b, int64_t after, int limit,
