@@ -63,7 +63,7 @@ static const struct chat_action actions[] = {
     { "typing",           msg_typing,    NULL,        false, true },
     { "history",          msg_history,   NULL,        false, true },
     { "sync",             msg_sync,      NULL,        false, true },
-    /* Push (src/push/): REST only. */
+    /* Push (src/push/): REST only, but push_event (in-app acks). */
     { "api_key_create",   api_key_create, NULL,       true,  false },
     { "api_key_list",     api_key_list,  NULL,        false, false },
     { "api_key_revoke",   api_key_revoke, NULL,       true,  false },
@@ -78,7 +78,7 @@ static const struct chat_action actions[] = {
     { "push_send",        push_send,     NULL,        true,  false },
     { "push_list",        push_list,     NULL,        false, false },
     { "push_get",         push_get,      NULL,        false, false },
-    { "push_event",       push_event,    NULL,        true,  false },
+    { "push_event",       push_event,    NULL,        true,  true },
     { "settings_get",     settings_get,  NULL,        false, false },
     { "settings_put",     settings_put,  NULL,        true,  false },
     { "category_put",     category_put,  NULL,        true,  false },

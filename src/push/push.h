@@ -54,6 +54,10 @@ int wishes_decide(struct store_conn *sc, int64_t user_id, json_t *settings,
                   const struct push_facts *f, enum wish *w, int64_t *until);
 /* The user's zone for send_at_local: timezone, else the quiet hours' zone, else UTC. */
 const char *wishes_zone(json_t *settings);
+/* NULL when settings are valid for PUT /v1/me/notification-settings, else why not. */
+const char *wishes_check(json_t *settings);
+/* RFC 3339 with a zone ("2026-12-24T09:00:00Z", "…+08:00") → ms, or -1. */
+int64_t wishes_parse_instant(const char *s);
 /* Whether text is a local date and time "YYYY-MM-DDTHH:MM". */
 bool wishes_local_ok(const char *when);
 /* The instant (ms) the wall clock of zone reads `when` ("YYYY-MM-DDTHH:MM"). */

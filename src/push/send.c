@@ -155,38 +155,6 @@ static int read_target(struct chat_call *k, struct store_conn *sc, char **out)
     return 0;
 }
 
-/* RFC 3339 with a zone ("2026-12-24T09:00:00Z", "…+08:00") → ms, or -1. */
-static int64_t parse_instant(const char *s)
-{
-    int y, mo, d, h, mi, sec = 0, oh = 0, om = 0, used = 0;
-    struct tm t = { 0 };
-    int64_t at;
-
-    if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d, &h, &mi, &used) != 5) {
-        return -1;
-    }
-    s += used;
-    if (*s == ':' && sscanf(s, ":%2d%n", &sec, &used) == 1) {
-        s += used;
-    }
-    if (strcmp(s, "Z") != 0 && strcmp(s, "z") != 0 &&
-        !((*s == '+' || *s == '-') && strlen(s) == 6 && sscanf(s + 1, "%2d:%2d", &oh, &om) == 2)) {
-        return -1;
-    }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || oh > 23 ||
-        om > 59) {
-        return -1;
-    }
-    t.tm_year = y - 1900;
-    t.tm_mon = mo - 1;
-    t.tm_mday = d;
-    t.tm_hour = h;
-    t.tm_min = mi;
-    t.tm_sec = sec;
-    at = (int64_t)timegm(&t) - (*s == '-' ? -1 : 1) * (oh * 3600 + om * 60);
-    return at * 1000;
-}
-
 /* Checks variants and holdout; *out gets the stored form. */
 static int read_variants(struct chat_call *k, json_t *base, char **out, int *holdout)
 {
@@ -253,7 +221,7 @@ static int read_schedule(struct chat_call *k, struct store_push *p, int64_t *lat
         return chat_bad(k, "send_at and send_at_local cannot both be given");
     }
     if (at != NULL) {
-        p->send_at = parse_instant(json_string_value(at));
+        p->send_at = wishes_parse_instant(json_string_value(at));
         if (p->send_at < 0 || p->send_at > k->now + SCHEDULE_MAX_MS) {
             return chat_bad(k, "send_at is a time with a zone, like 2026-12-24T09:00:00Z, "
                                "at most 30 days ahead");
@@ -1197,14 +1165,20 @@ int push_list(struct chat_call *k, struct store_conn *sc)
     return 0;
 }
 
+/*
+ * REST: POST /v1/push/{id}/events with {"type","device"} (args.id, args.body).
+ * WebSocket: {"op":"push_event","push","type"} (the in-app delivery; "id" there
+ * is the request's).
+ */
 int push_event(struct chat_call *k, struct store_conn *sc)
 {
     static const char *const types[] = { "delivered", "opened", "clicked" };
     json_t *body = json_object_get(k->args, "body");
-    const char *type = json_string_value(json_object_get(body, "type"));
-    json_t *device = json_object_get(body, "device");
+    bool ws = body == NULL;
+    const char *type = json_string_value(json_object_get(ws ? k->args : body, "type"));
+    json_t *device = ws ? NULL : json_object_get(body, "device");
     int64_t id;
-    int rc = chat_arg_id(k, "id", &id);
+    int rc = chat_arg_id(k, ws ? "push" : "id", &id);
 
     k->status = 204;
     for (size_t i = 0; rc == 0 && i < sizeof(types) / sizeof(types[0]); i++) {

@@ -173,14 +173,14 @@ int settings_get(struct chat_call *k, struct store_conn *sc)
     return 0;
 }
 
-int settings_put(struct chat_call *k, struct store_conn *sc)
+const char *wishes_check(json_t *body)
 {
-    json_t *body = json_object_get(k->args, "body");
     const char *key, *why = NULL;
     json_t *v;
-    char *text;
-    int rc;
 
+    if (!json_is_object(body)) {
+        return "the settings are a JSON object";
+    }
     json_object_foreach(body, key, v) {
         if (strcmp(key, "categories") == 0) {
             why = check_categories(v);
@@ -201,8 +201,21 @@ int settings_put(struct chat_call *k, struct store_conn *sc)
                   "muted_conversations, private_previews, timezone";
         }
         if (why != NULL) {
-            return chat_bad(k, why);
+            return why;
         }
+    }
+    return NULL;
+}
+
+int settings_put(struct chat_call *k, struct store_conn *sc)
+{
+    json_t *body = json_object_get(k->args, "body");
+    const char *why = wishes_check(body);
+    char *text;
+    int rc;
+
+    if (why != NULL) {
+        return chat_bad(k, why);
     }
     text = json_dumps(body, JSON_COMPACT);
     rc = store_settings_put(sc, k->who.user_id, text, k->now);
@@ -363,6 +376,38 @@ int wishes_decide(struct store_conn *sc, int64_t user_id, json_t *settings,
         }
     }
     return 0;
+}
+
+/* RFC 3339 with a zone ("2026-12-24T09:00:00Z", "…+08:00") → ms, or -1. */
+int64_t wishes_parse_instant(const char *s)
+{
+    int y, mo, d, h, mi, sec = 0, oh = 0, om = 0, used = 0;
+    struct tm t = { 0 };
+    int64_t at;
+
+    if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d, &h, &mi, &used) != 5) {
+        return -1;
+    }
+    s += used;
+    if (*s == ':' && sscanf(s, ":%2d%n", &sec, &used) == 1) {
+        s += used;
+    }
+    if (strcmp(s, "Z") != 0 && strcmp(s, "z") != 0 &&
+        !((*s == '+' || *s == '-') && strlen(s) == 6 && sscanf(s + 1, "%2d:%2d", &oh, &om) == 2)) {
+        return -1;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || oh > 23 ||
+        om > 59) {
+        return -1;
+    }
+    t.tm_year = y - 1900;
+    t.tm_mon = mo - 1;
+    t.tm_mday = d;
+    t.tm_hour = h;
+    t.tm_min = mi;
+    t.tm_sec = sec;
+    at = (int64_t)timegm(&t) - (*s == '-' ? -1 : 1) * (oh * 3600 + om * 60);
+    return at * 1000;
 }
 
 bool wishes_local_ok(const char *when)

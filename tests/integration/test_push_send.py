@@ -1215,3 +1215,20 @@ def test_a_failed_chunk_is_retried_without_a_restart(server_factory):
     body = wait_push(s, token, pid, want={"targeted": 1201}, timeout=T(30))
     c = body["counts"]
     assert c["suppressed_by"] == {"no_device": 1201}, c
+
+
+def test_in_app_acks_over_the_websocket(srv, keys):
+    u = srv.register()
+    with Chat(srv, u) as c:
+        pid = send(srv, keys["push"], {"users": [u.id]})
+        c.wait_event(notif_of(pid))
+        assert c.ok("push_event", push=pid, type="opened") == {}
+        c.ok("push_event", push=pid, type="opened")  # a repeat changes nothing
+        wait_push(srv, keys["push"], pid, {"by_channel.inapp.delivered": 1,
+                                           "by_channel.inapp.opened": 1,
+                                           "by_channel.inapp.clicked": 0})
+        assert c.err("push_event", push=pid, type="bounced") == "bad_request"
+        assert c.err("push_event", push=pid + 1000, type="opened") == "not_found"
+        assert c.err("push_event", type="opened") == "bad_request"
+        c.ok("push_event", push=pid, type="clicked")
+        wait_push(srv, keys["push"], pid, {"by_channel.inapp.clicked": 1})
