@@ -41,6 +41,8 @@
 
 static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_id,
                         bool *done, bool *queued, struct bus_batch *inapp);
+static int expand_chunk_of(struct server *srv, struct store_conn *sc, const struct store_push *p,
+                           bool *done, bool *queued, struct bus_batch *inapp);
 
 /* ---- reading a push ---- */
 
@@ -324,7 +326,7 @@ int push_send(struct chat_call *k, struct store_conn *sc)
         struct bus_batch inapp = { 0 };
         bool done;
 
-        rc = expand_chunk(k->srv, sc, p.id, &done, &k->push_queued, &inapp);
+        rc = expand_chunk_of(k->srv, sc, &p, &done, &k->push_queued, &inapp);
         for (size_t i = 0; i < inapp.n; i++) {
             bus_batch_add(&k->events, inapp.evs[i]); /* published after COMMIT */
         }
@@ -435,7 +437,7 @@ static int insert_row(struct chunk *ch, int64_t user_id, int64_t device_id, cons
                const char *state, const char *reason, int64_t next_at, int variant)
 {
     struct store_delivery d = { ch->p->id, user_id, device_id, channel, state, reason, next_at,
-                                variant };
+                                variant, ch->facts.now };
 
     ch->rc = store_delivery_insert(ch->sc, &d);
     return ch->rc;
@@ -448,13 +450,13 @@ struct device_walk {
     int devices;
 };
 
-static int queue_device(void *arg, const struct store_device *d)
+static int queue_device(void *arg, int64_t id, const char *platform)
 {
     struct device_walk *dw = arg;
 
     dw->devices++;
     dw->ch->queued++;
-    return insert_row(dw->ch, dw->user_id, d->id, d->platform, "queued", NULL, 0, dw->variant);
+    return insert_row(dw->ch, dw->user_id, id, platform, "queued", NULL, 0, dw->variant);
 }
 
 static bool has_all_tags(struct chunk *ch, int64_t user_id)
@@ -508,11 +510,6 @@ static bool muted(json_t *settings, int64_t conv_id)
 static bool decide_chat(struct chunk *ch, int64_t user_id, json_t *settings, enum wish *w,
                         int *variant)
 {
-    int64_t last_seen;
-
-    if (user_id == ch->chat_from || presence_get(ch->srv->presence, user_id, &last_seen)) {
-        return true;
-    }
     if (muted(settings, ch->chat_conv)) {
         insert_row(ch, user_id, 0, "none", "suppressed", "muted", 0, -1);
         return true;
@@ -538,6 +535,10 @@ static int decide(struct chunk *ch, int64_t user_id, bool check_schedule)
 
     if (dw.variant == VARIANT_HOLDOUT) {
         return insert_row(ch, user_id, 0, "none", "suppressed", "holdout", 0, -1);
+    }
+    if (ch->chat_conv != 0 &&
+        (user_id == ch->chat_from || presence_get(ch->srv->presence, user_id, &last_seen))) {
+        return 0; /* the sender, and members who have the message itself */
     }
     settings = wishes_load(ch->sc, user_id);
     ch->rc = wishes_decide(ch->sc, user_id, settings, &ch->facts, &w, &until);
@@ -570,7 +571,7 @@ static int decide(struct chunk *ch, int64_t user_id, bool check_schedule)
         (*set)->ids[(*set)->n++] = user_id;
         return insert_row(ch, user_id, 0, "inapp", "sent", NULL, 0, dw.variant);
     }
-    if (store_device_list(ch->sc, user_id, queue_device, &dw) != 0 && ch->rc == 0) {
+    if (store_device_channels(ch->sc, user_id, queue_device, &dw) != 0 && ch->rc == 0) {
         ch->rc = PIPIT_ESTORE;
     }
     if (ch->rc == 0 && dw.devices == 0) {
@@ -642,20 +643,30 @@ static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_
                         bool *done, bool *queued, struct bus_batch *inapp)
 {
     struct store_push p;
-    struct chunk ch;
-    json_t *target;
     int rc = store_push_get(sc, 0, push_id, &p);
 
     *done = true;
     *queued = false;
-    if (rc != 0 || p.done) {
-        if (rc == 0) {
-            store_push_cleanup(&p);
-        }
+    if (rc != 0) {
         return rc;
     }
-    chunk_open(&ch, srv, sc, &p, clock_now_ms());
-    target = json_loads(p.target, 0, NULL);
+    rc = p.done ? 0 : expand_chunk_of(srv, sc, &p, done, queued, inapp);
+    store_push_cleanup(&p);
+    return rc;
+}
+
+/* The same for a push already in hand (just inserted: the first chunk). */
+static int expand_chunk_of(struct server *srv, struct store_conn *sc, const struct store_push *p,
+                           bool *done, bool *queued, struct bus_batch *inapp)
+{
+    struct chunk ch;
+    json_t *target;
+    int rc;
+
+    *done = true;
+    *queued = false;
+    chunk_open(&ch, srv, sc, p, clock_now_ms());
+    target = json_loads(p->target, 0, NULL);
     if (ch.rc != 0) {
         /* the urgent flag could not be read: nothing done, retried later */
     } else if (json_object_get(target, "users") != NULL) {
@@ -664,7 +675,7 @@ static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_
         json_t *id;
 
         json_array_foreach(ids, i, id) {
-            if (json_integer_value(id) > p.cursor && ch.count < EXPAND_CHUNK && ch.rc == 0) {
+            if (json_integer_value(id) > p->cursor && ch.count < EXPAND_CHUNK && ch.rc == 0) {
                 expand_user(&ch, json_integer_value(id));
             }
         }
@@ -691,7 +702,7 @@ static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_
             snprintf(conv_text, sizeof(conv_text), "%lld", (long long)ch.chat_conv);
             first = conv_text;
         }
-        if (store_push_audience(sc, kind, p.app_id, first, json_string_value(value), p.cursor,
+        if (store_push_audience(sc, kind, p->app_id, first, json_string_value(value), p->cursor,
                                 EXPAND_CHUNK, expand_user, &ch) != 0 && ch.rc == 0) {
             ch.rc = PIPIT_ESTORE;
         }
@@ -700,13 +711,12 @@ static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_
         ch.rc = PIPIT_ESTORE; /* never stored unreadable; never read as "all" */
     }
     if (ch.rc == 0) {
-        ch.rc = store_push_set_cursor(sc, p.id, ch.last, *done);
+        ch.rc = store_push_set_cursor(sc, p->id, ch.last, *done);
     }
     *queued = ch.queued > 0;
     rc = ch.rc;
     chunk_close(&ch, inapp);
     json_decref(target);
-    store_push_cleanup(&p);
     return rc;
 }
 
@@ -945,7 +955,7 @@ int push_chat_message(struct chat_call *k, struct store_conn *sc, const struct u
     if (rc == 0) {
         bool queued = false;
 
-        rc = expand_chunk(k->srv, sc, p.id, &done, &queued, &inapp);
+        rc = expand_chunk_of(k->srv, sc, &p, &done, &queued, &inapp);
         k->push_queued |= queued;
         k->push_to_expand = done ? 0 : p.id;
     }

@@ -317,7 +317,7 @@ static int capped(struct store_conn *sc, int64_t user_id, json_t *cap, const str
         int64_t n = 0;
 
         if (max != NULL) {
-            rc = store_push_recent(sc, user_id, f->category, f->now - limits[i].window,
+            rc = store_push_recent(sc, user_id, f->category, f->now - limits[i].window, f->now,
                                    f->push_id, &n);
             *out = n >= json_integer_value(max);
         }

@@ -22,6 +22,7 @@ enum push_stmt {
     PS_DEVICE_UPDATE,
     PS_DEVICE_LIST,
     PS_DEVICE_DELETE,
+    PS_DEVICE_CHANNELS,
     PS_DEVICE_TRIM,
     PS_TOPIC_SUB,
     PS_TOPIC_UNSUB,
@@ -91,6 +92,8 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
     S(PS_DEVICE_UPDATE) = "UPDATE devices SET user_id = ?, topic = ?, p256dh = ?, auth = ?, "
                           "updated_at = ? WHERE id = ?",
     S(PS_DEVICE_LIST) = "SELECT " DEVICE_COLS " FROM devices WHERE user_id = ? ORDER BY id",
+    /* Index order (user_id, updated_at): no sort, no temporary b-tree. */
+    S(PS_DEVICE_CHANNELS) = "SELECT id, platform FROM devices WHERE user_id = ?",
     S(PS_DEVICE_DELETE) = "DELETE FROM devices WHERE user_id = ? AND id = ?",
     S(PS_DEVICE_TRIM) = "DELETE FROM devices WHERE id IN (SELECT id FROM devices "
                         "WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT -1 OFFSET ?)",
@@ -127,9 +130,11 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
     /* ?2: the conversation id, as text (compared with integer affinity, so indexed). */
     S(PS_AUDIENCE_CONV) = "SELECT user_id FROM members WHERE conv_id = ?2 AND left_seq IS NULL "
                           "AND user_id > ?4 AND ?1 = ?1 ORDER BY user_id LIMIT ?5",
+    /* A queued row is due at ?7, or now (?9); a sent one (in-app) was sent now. */
     S(PS_DELIVERY_INSERT) = "INSERT INTO deliveries (push_id, user_id, device_id, channel, state, "
-                            "reason, next_at, variant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-                            "CASE ?5 WHEN 'queued' THEN coalesce(?7, 0) END, ?8)",
+                            "reason, next_at, variant, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                            "CASE ?5 WHEN 'queued' THEN coalesce(?7, ?9) END, ?8, "
+                            "CASE ?5 WHEN 'sent' THEN ?9 END)",
     S(PS_DELIVERY_COUNTS) = "SELECT channel, state, coalesce(reason, ''), count(*), "
                             "count(delivered_at), count(opened_at), count(clicked_at), "
                             "coalesce(variant, -1) FROM deliveries WHERE push_id = ? "
@@ -174,12 +179,17 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
     S(PS_CATEGORY_DELETE) = "DELETE FROM push_categories WHERE app_id = ? AND name = ?",
     S(PS_CATEGORY_LIST) = "SELECT name, urgent FROM push_categories WHERE app_id = ? ORDER BY name",
     S(PS_CATEGORY_URGENT) = "SELECT urgent FROM push_categories WHERE app_id = ? AND name = ?",
-    /* Pushes of a category the user was sent (or is to be) since a time, this one aside. */
+    /*
+     * Pushes of a category that went to the user (sent, or due and on their way)
+     * between ?3 and ?5, this one aside. A push reaches a user at most 31 days
+     * after it was made (30 days of scheduling, a day of quiet hours).
+     */
     S(PS_PUSH_RECENT) =
         "SELECT count(DISTINCT d.push_id) FROM deliveries d JOIN pushes p ON p.id = d.push_id "
         "WHERE d.user_id = ?1 AND p.category = ?2 AND d.push_id <> ?4 "
-        "AND d.state NOT IN ('suppressed', 'failed', 'expired') AND p.created_at >= ?3 "
-        "AND d.push_id >= coalesce((SELECT id FROM pushes WHERE created_at >= ?3 "
+        "AND d.state NOT IN ('suppressed', 'failed', 'expired') AND d.channel <> 'pending' "
+        "AND coalesce(d.sent_at, d.next_at) BETWEEN ?3 AND ?5 "
+        "AND d.push_id >= coalesce((SELECT id FROM pushes WHERE created_at >= ?3 - 2678400000 "
         "ORDER BY created_at LIMIT 1), 0)",
     S(PS_PUSH_SCHEDULED) = "SELECT min(send_at) FROM pushes WHERE state = 'expanding' "
                            "AND send_at > ?",
@@ -395,6 +405,26 @@ int store_device_list(struct store_conn *sc, int64_t user_id,
         d.created_at = sqlite3_column_int64(s, 8);
         d.updated_at = sqlite3_column_int64(s, 9);
         if (cb(arg, &d) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+int store_device_channels(struct store_conn *sc, int64_t user_id,
+                          int (*cb)(void *arg, int64_t id, const char *platform), void *arg)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_DEVICE_CHANNELS);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1)) != 0) {
             rc = SQLITE_DONE;
             break;
         }
@@ -751,6 +781,7 @@ int store_delivery_insert(struct store_conn *sc, const struct store_delivery *d)
     if (d->variant >= 0) {
         sqlite3_bind_int(s, 8, d->variant);
     }
+    sqlite3_bind_int64(s, 9, d->now);
     return store__run(sc, s);
 }
 
@@ -1083,7 +1114,7 @@ int store_category_urgent(struct store_conn *sc, int64_t app_id, const char *nam
 }
 
 int store_push_recent(struct store_conn *sc, int64_t user_id, const char *category, int64_t since,
-                      int64_t except_push, int64_t *n)
+                      int64_t now, int64_t except_push, int64_t *n)
 {
     sqlite3_stmt *s = pstmt(sc, PS_PUSH_RECENT);
 
@@ -1094,6 +1125,7 @@ int store_push_recent(struct store_conn *sc, int64_t user_id, const char *catego
     sqlite3_bind_text(s, 2, category, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, since);
     sqlite3_bind_int64(s, 4, except_push);
+    sqlite3_bind_int64(s, 5, now);
     return store__one_int(s, n);
 }
 

@@ -71,6 +71,9 @@ int store_device_upsert(struct store_conn *sc, struct store_device *d, bool *cre
 /* The user's devices, by id. */
 int store_device_list(struct store_conn *sc, int64_t user_id,
                       int (*cb)(void *arg, const struct store_device *d), void *arg);
+/* The user's devices, id and platform only, in no particular order (expansion). */
+int store_device_channels(struct store_conn *sc, int64_t user_id,
+                          int (*cb)(void *arg, int64_t id, const char *platform), void *arg);
 /* PIPIT_ENOT_FOUND unless the device exists and is the user's. */
 int store_device_delete(struct store_conn *sc, int64_t user_id, int64_t id);
 /* Deletes the user's least recently updated devices beyond the newest `keep`. */
@@ -158,6 +161,7 @@ struct store_delivery {
     const char *reason;     /* NULL: none */
     int64_t next_at;        /* queued: due at (ms); 0: now */
     int variant;            /* -1: none */
+    int64_t now;            /* ms: when a sent row was sent, when a row due now became due */
 };
 int store_delivery_insert(struct store_conn *sc, const struct store_delivery *d);
 int store_delivery_delete(struct store_conn *sc, int64_t id);
@@ -234,9 +238,9 @@ int store_category_list(struct store_conn *sc, int64_t app_id,
                         int (*cb)(void *arg, const char *name, bool urgent), void *arg);
 /* Whether the app calls the category urgent (false for one it never named). */
 int store_category_urgent(struct store_conn *sc, int64_t app_id, const char *name, bool *urgent);
-/* How many pushes of category the user got (or is to get) since `since` (ms), except one. */
+/* How many pushes of category went to the user from `since` to `now` (ms), except one. */
 int store_push_recent(struct store_conn *sc, int64_t user_id, const char *category, int64_t since,
-                      int64_t except_push, int64_t *n);
+                      int64_t now, int64_t except_push, int64_t *n);
 /* The earliest send_at after now of a push not yet expanded (ms), or -1. */
 int store_push_next_scheduled(struct store_conn *sc, int64_t now, int64_t *at);
 

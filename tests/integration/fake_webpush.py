@@ -341,6 +341,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # a burst of deliveries must not wait in SYN retries
 
     def server_bind(self):
         # HTTPServer.server_bind would call getfqdn(), a reverse DNS lookup we do not need.
