@@ -301,6 +301,18 @@ static int64_t backoff_ms(const struct config *cfg, int attempts)
     return step / 2 + (int64_t)randombytes_uniform((uint32_t)(step / 2 + 1));
 }
 
+static void count(struct dispatcher *d, const struct outcome *o, enum verdict v)
+{
+    struct metrics *m = &d->srv->metrics;
+    atomic_long *c = strcmp(o->state, "sent") == 0      ? &m->push_sent
+                     : strcmp(o->state, "queued") == 0  ? &m->push_retried
+                     : strcmp(o->state, "expired") == 0 ? &m->push_expired
+                     : v == VERDICT_GONE               ? &m->push_gone
+                                                       : &m->push_failed;
+
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
 static void settle(struct dispatcher *d, struct attempt *a, enum verdict v, const char *reason,
                    int64_t retry_after_ms)
 {
@@ -341,6 +353,7 @@ static void settle(struct dispatcher *d, struct attempt *a, enum verdict v, cons
         }
         break;
     }
+    count(d, &o, v);
     record(d, &o);
 }
 
@@ -357,6 +370,17 @@ static void attempt_free(struct attempt *a)
 }
 
 /* ---- sending ---- */
+
+/* An attempt in flight (or parked) is over: its slot is free for the next. */
+static void attempt_end(struct dispatcher *d, struct attempt *a)
+{
+    d->inflight--;
+    atomic_fetch_sub_explicit(&d->srv->metrics.push_inflight, 1, memory_order_relaxed);
+    attempt_free(a);
+    flush_outcomes(d);
+    maybe_claim(d);
+    maybe_end(d);
+}
 
 static void on_sent(void *arg, CURL *easy, CURLcode result)
 {
@@ -389,11 +413,7 @@ static void on_sent(void *arg, CURL *easy, CURLcode result)
         }
         settle(d, a, v, reason, (int64_t)retry_after * 1000);
     }
-    d->inflight--;
-    attempt_free(a);
-    flush_outcomes(d);
-    maybe_claim(d);
-    maybe_end(d);
+    attempt_end(d, a);
 }
 
 /* The delivery's variant of the notification: its fields over the push's. */
@@ -429,6 +449,7 @@ static void begin(struct dispatcher *d, struct attempt *a)
     if (a->o.expires_at < a->now - (a->o.attempts == 1 ? FIRST_TRY_GRACE_MS : 0)) {
         struct outcome o = { .id = a->o.id, .state = "expired", .reason = "ttl" };
 
+        count(d, &o, VERDICT_FAIL);
         record(d, &o);
         attempt_free(a);
         return;
@@ -448,6 +469,7 @@ static void begin(struct dispatcher *d, struct attempt *a)
         return;
     }
     d->inflight++; /* parked ones too: they hold their slot */
+    atomic_fetch_add_explicit(&d->srv->metrics.push_inflight, 1, memory_order_relaxed);
     if (why == NULL) {
         attempt_launch(a);
     }
@@ -467,11 +489,7 @@ void attempt_settle(struct attempt *a, enum verdict v, const char *reason)
     struct dispatcher *d = a->d;
 
     settle(d, a, v, reason, 0);
-    d->inflight--;
-    attempt_free(a);
-    flush_outcomes(d);
-    maybe_claim(d);
-    maybe_end(d);
+    attempt_end(d, a);
 }
 
 void outbound_defaults(const struct server *srv, CURL *easy)

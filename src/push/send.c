@@ -337,6 +337,7 @@ int push_send(struct chat_call *k, struct store_conn *sc)
     if (rc == 0) {
         k->result = json_pack("{s:I}", "id", (json_int_t)p.id);
         k->status = 202;
+        atomic_fetch_add_explicit(&k->srv->metrics.pushes, 1, memory_order_relaxed);
     }
     store_push_cleanup(&p);
     return rc;
@@ -957,6 +958,7 @@ int push_chat_message(struct chat_call *k, struct store_conn *sc, const struct u
 
         rc = expand_chunk_of(k->srv, sc, &p, &done, &queued, &inapp);
         k->push_queued |= queued;
+        atomic_fetch_add_explicit(&k->srv->metrics.push_chat, 1, memory_order_relaxed);
         k->push_to_expand = done ? 0 : p.id;
     }
     push_events_drop(&inapp); /* none: members online have the message itself */

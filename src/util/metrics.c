@@ -64,12 +64,30 @@ int metrics_render(struct metrics *m, struct buf *out, const char *(*route_name)
         "# HELP pipit_chat_deliveries_total Chat event frames written to sessions.\n"
         "# TYPE pipit_chat_deliveries_total counter\n"
         "pipit_chat_deliveries_total %ld\n"
+        "# HELP pipit_pushes_total Pushes accepted by POST /v1/push.\n"
+        "# TYPE pipit_pushes_total counter\n"
+        "pipit_pushes_total %ld\n"
+        "# HELP pipit_push_chat_total Chat messages that notified members with no session.\n"
+        "# TYPE pipit_push_chat_total counter\n"
+        "pipit_push_chat_total %ld\n"
+        "# HELP pipit_push_inflight Requests to push providers in flight.\n"
+        "# TYPE pipit_push_inflight gauge\n"
+        "pipit_push_inflight %ld\n"
+        "# HELP pipit_push_attempts_total Deliveries attempted, by what became of them.\n"
+        "# TYPE pipit_push_attempts_total counter\n"
+        "pipit_push_attempts_total{outcome=\"sent\"} %ld\n"
+        "pipit_push_attempts_total{outcome=\"retry\"} %ld\n"
+        "pipit_push_attempts_total{outcome=\"gone\"} %ld\n"
+        "pipit_push_attempts_total{outcome=\"failed\"} %ld\n"
+        "pipit_push_attempts_total{outcome=\"expired\"} %ld\n"
         "# HELP pipit_http_requests_total HTTP requests answered, by route and status.\n"
         "# TYPE pipit_http_requests_total counter\n",
         rd(&m->connections), rd(&m->connections_total), rd(&m->ws_sessions),
         rd(&m->ws_frames_in), rd(&m->ws_frames_out), rd(&m->store_commits),
         rd(&m->store_writes), rd(&m->chat_messages), rd(&m->chat_events),
-        rd(&m->chat_deliveries));
+        rd(&m->chat_deliveries), rd(&m->pushes), rd(&m->push_chat), rd(&m->push_inflight),
+        rd(&m->push_sent), rd(&m->push_retried), rd(&m->push_gone), rd(&m->push_failed),
+        rd(&m->push_expired));
 
     for (int r = 0; rc == 0 && r < nroutes && r < METRICS_MAX_ROUTES; r++) {
         for (int s = 0; rc == 0 && s < METRICS_NSTATUS; s++) {

@@ -39,6 +39,14 @@ struct metrics {
     atomic_long chat_messages;      /* messages stored (not counting duplicates) */
     atomic_long chat_events;        /* events published to sessions, before fan-out */
     atomic_long chat_deliveries;    /* event frames written to sessions */
+    atomic_long pushes;             /* pushes accepted (POST /v1/push, duplicates aside) */
+    atomic_long push_chat;          /* chat messages' notifications stored */
+    atomic_long push_inflight;      /* gauge: requests to providers in flight */
+    atomic_long push_sent;          /* attempts a provider took */
+    atomic_long push_retried;       /* attempts to be tried again */
+    atomic_long push_gone;          /* attempts that found their device gone */
+    atomic_long push_failed;        /* attempts given up (other reasons) */
+    atomic_long push_expired;       /* deliveries past their TTL */
     atomic_long http[METRICS_MAX_ROUTES][METRICS_NSTATUS];
 };
 

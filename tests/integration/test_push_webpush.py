@@ -12,7 +12,7 @@ import time
 import pytest
 
 from chatlib import api, expect, users
-from conftest import T, poll_until, unique
+from conftest import T, metric_sum, poll_until, unique
 from fake_webpush import FakeWebPush
 
 FAST = ("--push-allow-http", "yes", "--push-allow-private", "yes",
@@ -315,3 +315,23 @@ def test_no_device_stays_sending_after_a_burst(server_factory, fake):
     fake.wait_accepted(90, T(30))
     for pid in pids:
         wait_counts(s, key, pid, "sent", sent=30, queued=0)
+
+
+def test_metrics_count_pushes_and_attempts(server_factory, fake):
+    s = start(server_factory, fake)
+    key = admin_key(s)
+    (u,) = users(s, 1)
+    ok, gone = fake.subscribe(), fake.subscribe()
+    register(s, u, ok)
+    register(s, u, gone)
+    fake.script(gone["endpoint"], (410, None, None))
+    fake.script(ok["endpoint"], (503, None, None))
+    pid = push(s, key, [u.id])
+    wait_counts(s, key, pid, "settled", sent=1, failed=1)
+
+    def value(outcome):
+        return metric_sum(s.metrics(), "pipit_push_attempts_total", outcome=outcome)
+    poll_until(lambda: value("sent") == 1, T(5), what="sent counted")
+    assert value("gone") == 1 and value("retry") == 1 and value("failed") == 0
+    assert metric_sum(s.metrics(), "pipit_pushes_total") == 1
+    assert metric_sum(s.metrics(), "pipit_push_inflight") == 0
