@@ -53,6 +53,8 @@ struct server {
 
     int lock_fd;                 /* flock on data_dir/pipitd.lock */
     atomic_bool stopping;
+    /* Bumped by every revocation, before it is answered: workers drop what they cached. */
+    atomic_ulong auth_epoch;
 };
 
 /* Runs pipitd with a loaded config: returns the process exit code. */

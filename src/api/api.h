@@ -68,8 +68,16 @@ json_t *api_user_json(const struct store_user *u, bool full);
 /* Reads a string member; PIPIT_EBAD_REQUEST with a message when absent or not a string. */
 int api_string_field(json_t *obj, const char *key, const char **out, const char **why);
 
-/* Closes, on every worker, the WebSockets authenticated with token_id (1008). */
+/*
+ * After token_id was deleted: no worker trusts what it cached (at once, before
+ * this returns), and every worker closes the WebSockets authenticated with it (1008).
+ */
 void api_revoke_token(struct server *srv, int64_t token_id);
+/* Any thread, after a key's revocation commits: no worker trusts what it cached before. */
+void api_revoke_keys(struct server *srv);
+/* Loop thread: forgets every token and key checked lately (they are looked up again). */
+void api_auth_cache_clear(struct worker *w);
+
 
 /* Handlers. */
 void accounts_register(struct http_exchange *x);

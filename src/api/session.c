@@ -50,7 +50,95 @@ struct auth_job {
     struct token_parts parts;
     struct api_user who;
     int64_t key_last_used;
+    unsigned long epoch;        /* the server's auth_epoch when the lookup began */
+    bool from_cache;
 };
+
+/*
+ * Each worker remembers the tokens and keys it checked in the last minute, so a
+ * client's next request needs no store lookup. A revocation bumps the server's
+ * auth_epoch before it is answered: every worker then drops what it remembered
+ * on its next check, and a lookup that began before (it may have read the row
+ * before the revocation) is not remembered.
+ */
+#define AUTH_CACHE_MAX 1024
+#define AUTH_CACHE_TTL_MS 60000
+
+struct auth_cached {
+    uint8_t selector[STORE_SELECTOR_LEN];
+    uint8_t verifier_hash[STORE_VERIFIER_HASH_LEN];
+    bool is_key;
+    struct api_user who;
+    int64_t key_last_used;
+    int64_t fresh_until;        /* wall-clock ms: the TTL, or the token's expiry if sooner */
+};
+
+static int64_t cache_key(const uint8_t selector[STORE_SELECTOR_LEN])
+{
+    int64_t k;
+
+    memcpy(&k, selector, sizeof(k)); /* random bytes: a good hash already */
+    return k != 0 ? k : 1;
+}
+
+void api_auth_cache_clear(struct worker *w)
+{
+    for (size_t i = 0; i < w->auth_cache.cap; i++) {
+        if (w->auth_cache.slots[i].key != 0) {
+            free(w->auth_cache.slots[i].value);
+        }
+    }
+    intmap_cleanup(&w->auth_cache);
+    intmap_init(&w->auth_cache);
+}
+
+/* Drops the cache if a revocation happened since it was filled. */
+static void cache_check_epoch(struct worker *w)
+{
+    unsigned long epoch = atomic_load(&w->srv->auth_epoch);
+
+    if (epoch != w->auth_epoch) {
+        api_auth_cache_clear(w);
+        w->auth_epoch = epoch;
+    }
+}
+
+static struct auth_cached *cache_find(struct worker *w, const struct auth_job *aj, int64_t now)
+{
+    struct auth_cached *e;
+
+    cache_check_epoch(w);
+    e = intmap_get(&w->auth_cache, cache_key(aj->parts.selector));
+
+    if (e == NULL || e->is_key != aj->is_key || now >= e->fresh_until ||
+        memcmp(e->selector, aj->parts.selector, sizeof(e->selector)) != 0 ||
+        !token_hash_equal(e->verifier_hash, aj->parts.verifier_hash)) {
+        return NULL;
+    }
+    return e;
+}
+
+static void cache_keep(struct worker *w, const struct auth_job *aj, int64_t now)
+{
+    struct auth_cached *e = xcalloc(1, sizeof(*e));
+    int64_t key = cache_key(aj->parts.selector);
+
+    cache_check_epoch(w);
+    if (w->auth_cache.len >= AUTH_CACHE_MAX) {
+        api_auth_cache_clear(w); /* simple and rare: the busy ones come back at once */
+    }
+    memcpy(e->selector, aj->parts.selector, sizeof(e->selector));
+    memcpy(e->verifier_hash, aj->parts.verifier_hash, sizeof(e->verifier_hash));
+    e->is_key = aj->is_key;
+    e->who = aj->who;
+    e->key_last_used = aj->key_last_used;
+    e->fresh_until = now + AUTH_CACHE_TTL_MS;
+    if (!aj->is_key && aj->who.token_expires_at < e->fresh_until) {
+        e->fresh_until = aj->who.token_expires_at;
+    }
+    free(intmap_remove(&w->auth_cache, key));
+    intmap_put(&w->auth_cache, key, e);
+}
 
 /* A key's last use is recorded about once a minute (requests racing may each record it), not per request. */
 #define KEY_TOUCH_INTERVAL_MS 60000
@@ -132,14 +220,24 @@ static void auth_run(struct job *j, void *ctx)
 static void auth_done(struct job *j)
 {
     struct auth_job *aj = (struct auth_job *)j;
+    struct worker *w = aj->c->w;
+    int64_t now = clock_now_ms();
 
     if (j->rc != 0 && j->rc != PIPIT_EUNAUTHORIZED) {
         log_error(&aj->c->log, "token lookup failed: %s", pipit_strerror(j->rc));
         j->rc = PIPIT_EUNAUTHORIZED;
     }
-    if (j->rc == 0 && aj->is_key &&
-        clock_now_ms() - aj->key_last_used >= KEY_TOUCH_INTERVAL_MS) {
-        key_touch(aj->c->w->srv, aj->who.key_id);
+    if (j->rc == 0 && !aj->from_cache && !j->orphaned &&
+        aj->epoch == atomic_load(&w->srv->auth_epoch)) {
+        cache_keep(w, aj, now);
+    }
+    if (j->rc == 0 && aj->is_key && now - aj->key_last_used >= KEY_TOUCH_INTERVAL_MS) {
+        struct auth_cached *e = j->orphaned ? NULL : cache_find(w, aj, now);
+
+        if (e != NULL) {
+            e->key_last_used = now; /* touched: not again for a minute */
+        }
+        key_touch(w->srv, aj->who.key_id);
     }
     /* Called even when the connection closed meanwhile, so cb can free arg. */
     aj->cb(aj->c, j->rc, j->rc == 0 ? &aj->who : NULL, aj->arg);
@@ -164,6 +262,16 @@ void api_authenticate(struct conn *c, const char *token, api_auth_cb cb, void *a
                  strncmp(token, TOKEN_KEY_PREFIX, strlen(TOKEN_KEY_PREFIX)) == 0;
     rc = token_parse(aj->is_key ? token + strlen(TOKEN_KEY_PREFIX) : token, &aj->parts);
     if (rc == 0) {
+        struct auth_cached *e = cache_find(c->w, aj, clock_now_ms());
+
+        if (e != NULL) {
+            aj->who = e->who;
+            aj->key_last_used = e->key_last_used;
+            aj->from_cache = true;
+            worker_post(c->w, &aj->job); /* answered like a lookup, never from inside the caller */
+            return;
+        }
+        aj->epoch = atomic_load(&c->w->srv->auth_epoch);
         rc = jobs_read(c->w->srv->jobs, &aj->job);
     }
     if (rc != 0) {
@@ -207,8 +315,14 @@ static void revoke_done(struct job *j)
     free(rj);
 }
 
+void api_revoke_keys(struct server *srv)
+{
+    atomic_fetch_add(&srv->auth_epoch, 1); /* no WebSocket authenticates with a key */
+}
+
 void api_revoke_token(struct server *srv, int64_t token_id)
 {
+    atomic_fetch_add(&srv->auth_epoch, 1);
     for (int i = 0; i < srv->nworkers; i++) {
         struct revoke_job *rj = xcalloc(1, sizeof(*rj));
 

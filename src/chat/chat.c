@@ -744,6 +744,9 @@ static void call_committed(struct job *j, void *arg)
     if (k->push_queued) {
         push_dispatch_kick(ch->srv);
     }
+    if (k->after_commit != NULL) {
+        k->after_commit(ch->srv);
+    }
 }
 
 void chat_publish_committed(struct chat *ch, struct bus_event *ev)

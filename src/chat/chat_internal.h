@@ -53,6 +53,7 @@ struct chat_call {
     int64_t touched_conv;     /* conversation whose cached members may be stale */
     int64_t push_to_expand;   /* a push stored by the call, expanded after COMMIT */
     bool push_queued;         /* the call queued deliveries for the push dispatcher */
+    void (*after_commit)(struct server *srv); /* optional: on the writer, once committed */
 
     /* Prepared on the loop by prepare(). */
     char *body_text;

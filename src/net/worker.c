@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "net/conn.h"
 #include "server.h"
 #include "util/clock.h"
@@ -452,6 +453,8 @@ static void join(struct worker *w)
 
 static void worker_free(struct worker *w)
 {
+    api_auth_cache_clear(w);
+    intmap_cleanup(&w->auth_cache);
     uv_mutex_destroy(&w->inbox_lock);
     intmap_cleanup(&w->by_user); /* empty: every session has ended */
     free(w);

@@ -64,6 +64,8 @@ struct worker {
 
     struct list conns;         /* every live connection of this worker */
     struct intmap by_user;     /* user id → authenticated sessions (chat/bus.c) */
+    struct intmap auth_cache;  /* tokens and keys checked lately (api/session.c) */
+    unsigned long auth_epoch;  /* the server's auth_epoch auth_cache was filled under */
     size_t nconns;
     uint64_t next_conn_id;
     bool stopping;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "auth/token.h"
+#include "api/api.h"
 #include "chat/chat_internal.h"
 #include "store/store_push.h"
 #include "util/err.h"
@@ -136,6 +137,8 @@ int api_key_revoke(struct chat_call *k, struct store_conn *sc)
 
     if (rc == 0) {
         rc = store_api_key_revoke(sc, k->who.app_id, id, k->now);
+        /* Workers remember keys they checked: they forget them once this commits. */
+        k->after_commit = api_revoke_keys;
     }
     if (rc == PIPIT_ENOT_FOUND) {
         k->why = "no such API key";

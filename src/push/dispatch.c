@@ -333,7 +333,7 @@ static void settle(struct dispatcher *d, struct attempt *a, enum verdict v, cons
                  (long long)a->o.device.id, reason);
         break;
     case VERDICT_FAIL:
-        log_warn(&d->w->log, "push: delivery %lld via %s failed: %s", (long long)a->o.id,
+        log_info(&d->w->log, "push: delivery %lld via %s failed: %s", (long long)a->o.id,
                  a->o.channel, reason);
         break;
     case VERDICT_RETRY:

@@ -5,6 +5,7 @@ import stat
 import time
 
 import pytest
+import requests
 
 from conftest import PASSWORD, T, error_code, unique
 
@@ -420,3 +421,17 @@ def test_login_throttled_per_ip(server_factory):
     assert r.status_code == 429, r.text
     assert error_code(r) == "rate_limited"
     assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_logout_is_at_once_on_every_worker_despite_caching(srv):
+    """Workers remember tokens they checked; a logout still ends one everywhere at once."""
+    user = srv.register()
+    tok = srv.login(user.username, user.password)
+    # Warm every worker's memory: fresh connections spread over the workers.
+    for _ in range(20):
+        r = requests.get(srv.url("/v1/me"), headers={"Authorization": "Bearer " + tok})
+        assert r.status_code == 200
+    assert srv.post("/v1/auth/logout", token=tok).status_code == 204
+    for _ in range(20):
+        r = requests.get(srv.url("/v1/me"), headers={"Authorization": "Bearer " + tok})
+        assert r.status_code == 401, "a worker still trusted a token logged out"
