@@ -55,6 +55,8 @@ struct channel {
      * *reason (a static string) unless sent.
      */
     enum verdict (*judge)(struct attempt *a, long status, const char **reason);
+    /* Optional, when the dispatcher starts: loads credentials, so a bad file shows at once. */
+    void (*start)(struct dispatcher *d);
     /* Frees the channel's state (its slot in dispatcher_state()), at the end. */
     void (*cleanup)(void *state);
 };

@@ -50,10 +50,10 @@ static EVP_PKEY *load_key(const char *path)
     return key;
 }
 
-static struct apns *state(struct attempt *a)
+static struct apns *state_of(struct dispatcher *d)
 {
-    void **slot = dispatcher_state(a->d, &channel_apns);
-    const struct config *cfg = &dispatcher_server(a->d)->cfg;
+    void **slot = dispatcher_state(d, &channel_apns);
+    const struct config *cfg = &dispatcher_server(d)->cfg;
     struct apns *st = *slot;
 
     if (st == NULL) {
@@ -68,6 +68,18 @@ static struct apns *state(struct attempt *a)
         *slot = st;
     }
     return st;
+}
+
+static struct apns *state(struct attempt *a)
+{
+    return state_of(a->d);
+}
+
+static void apns_start(struct dispatcher *d)
+{
+    if (dispatcher_server(d)->cfg.apns_key_file[0] != '\0') {
+        state_of(d);
+    }
 }
 
 static int renew_token(struct apns *st, const struct config *cfg, int64_t now_s)
@@ -220,5 +232,6 @@ const struct channel channel_apns = {
     .name = "apns",
     .prepare = apns_prepare,
     .judge = apns_judge,
+    .start = apns_start,
     .cleanup = apns_cleanup,
 };

@@ -112,6 +112,13 @@ static struct fcm *state(struct dispatcher *d)
     return st;
 }
 
+static void fcm_start(struct dispatcher *d)
+{
+    if (dispatcher_server(d)->cfg.fcm_service_account[0] != '\0') {
+        state(d);
+    }
+}
+
 /* ---- the access token ---- */
 
 static size_t keep_answer(char *p, size_t size, size_t n, void *arg)
@@ -375,5 +382,6 @@ const struct channel channel_fcm = {
     .name = "fcm",
     .prepare = fcm_prepare,
     .judge = fcm_judge,
+    .start = fcm_start,
     .cleanup = fcm_cleanup,
 };

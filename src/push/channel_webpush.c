@@ -8,6 +8,7 @@
  */
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "push/channel.h"
@@ -15,9 +16,73 @@
 #include "push/webpush.h"
 #include "server.h"
 #include "util/b64.h"
+#include "util/mem.h"
 
 #define VAPID_LIFETIME_S (12 * 3600)  /* push services refuse more than 24 h */
+#define VAPID_RENEW_S 3600            /* a token with less left is signed again */
+#define VAPID_CACHE_MAX 64            /* push services: a handful of origins in practice */
 #define TOPIC_MAX 32
+
+/*
+ * One VAPID token per push-service origin, reused for hours: signing costs
+ * ~30 µs, and the push service can cache its check of a token it has seen.
+ */
+struct vapid_cached {
+    char origin[300];
+    struct buf header;          /* "vapid t=…, k=…" */
+    int64_t exp;                /* s */
+};
+
+struct webpush_state {
+    struct vapid_cached tokens[VAPID_CACHE_MAX];
+    size_t next;                /* the slot a new origin takes (round robin) */
+};
+
+static void webpush_cleanup(void *state)
+{
+    struct webpush_state *st = state;
+
+    for (size_t i = 0; i < VAPID_CACHE_MAX; i++) {
+        buf_cleanup(&st->tokens[i].header);
+    }
+    free(st);
+}
+
+/* The Authorization header for an endpoint: cached per origin, or signed now. */
+static const char *vapid_header(struct attempt *a)
+{
+    const struct server *srv = dispatcher_server(a->d);
+    void **slot = dispatcher_state(a->d, &channel_webpush);
+    struct webpush_state *st = *slot;
+    struct vapid_cached *t;
+    char origin[300];
+    int64_t now = a->now / 1000;
+
+    if (vapid_origin(a->o.device.address, origin, sizeof(origin)) != 0) {
+        return NULL;
+    }
+    if (st == NULL) {
+        st = *slot = xcalloc(1, sizeof(*st));
+    }
+    for (size_t i = 0; i < VAPID_CACHE_MAX; i++) {
+        t = &st->tokens[i];
+        if (strcmp(t->origin, origin) == 0 && t->exp - now > VAPID_RENEW_S) {
+            return t->header.data;
+        }
+    }
+    t = &st->tokens[st->next];
+    st->next = (st->next + 1) % VAPID_CACHE_MAX;
+    buf_cleanup(&t->header);
+    buf_init(&t->header, 4096);
+    t->origin[0] = '\0';
+    if (vapid_authorization(srv->vapid, a->o.device.address, now + VAPID_LIFETIME_S,
+                            srv->cfg.vapid_subject, &t->header) != 0) {
+        return NULL;
+    }
+    snprintf(t->origin, sizeof(t->origin), "%s", origin);
+    t->exp = now + VAPID_LIFETIME_S;
+    return t->header.data;
+}
 
 /* RFC 8030 §5.4: a Topic is at most 32 characters of the base64url alphabet. */
 static bool topic_ok(const char *s)
@@ -80,9 +145,7 @@ static const char *encrypt_payload(struct attempt *a)
 
 static const char *webpush_prepare(struct attempt *a)
 {
-    const struct server *srv = dispatcher_server(a->d);
-    struct buf auth;
-    const char *why;
+    const char *why, *auth;
 
     if (!a->o.device.has_keys) {
         return "bad_keys";
@@ -91,15 +154,12 @@ static const char *webpush_prepare(struct attempt *a)
     if (why != NULL) {
         return why;
     }
-    delivery_headers(a);
-    buf_init(&auth, 4096);
-    if (vapid_authorization(srv->vapid, a->o.device.address, a->now / 1000 + VAPID_LIFETIME_S,
-                            srv->cfg.vapid_subject, &auth) != 0) {
-        buf_cleanup(&auth);
+    auth = vapid_header(a);
+    if (auth == NULL) {
         return "bad_endpoint";
     }
-    attempt_header(a, "Authorization: %s", auth.data);
-    buf_cleanup(&auth);
+    delivery_headers(a);
+    attempt_header(a, "Authorization: %s", auth);
     attempt_post(a, a->o.device.address, true);
     return NULL;
 }
@@ -131,6 +191,7 @@ const struct channel channel_webpush = {
     .name = "webpush",
     .prepare = webpush_prepare,
     .judge = webpush_judge,
+    .cleanup = webpush_cleanup,
 };
 
 static const char *unifiedpush_prepare(struct attempt *a)

@@ -148,13 +148,18 @@ int64_t attempt_ttl_left(const struct attempt *a)
 
 void attempt_header(struct attempt *a, const char *fmt, ...)
 {
-    char line[1024];
+    char *line = NULL;
     va_list ap;
+    int n;
 
+    /* Sized to fit: an OAuth access token alone can pass a kilobyte. */
     va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
+    n = vasprintf(&line, fmt, ap);
     va_end(ap);
-    a->headers = curl_slist_append(a->headers, line);
+    if (n >= 0) {
+        a->headers = curl_slist_append(a->headers, line);
+        free(line);
+    }
 }
 
 /* CURLOPT_OPENSOCKETFUNCTION: the address a client-given endpoint resolved to. */
@@ -731,6 +736,11 @@ static void dispatch_start(struct worker *w)
     d->due.data = d;
     uv_timer_init(&w->loop, &d->cutoff);
     d->cutoff.data = d;
+    for (size_t i = 0; i < sizeof(channels) / sizeof(channels[0]); i++) {
+        if (channels[i]->start != NULL) {
+            channels[i]->start(d);
+        }
+    }
     worker_hold(w); /* released by maybe_end() */
     atomic_store(&d->running, true);
     d->want_claim = true;

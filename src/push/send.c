@@ -199,6 +199,10 @@ static int read_variants(struct chat_call *k, json_t *base, char **out, int *hol
                 return chat_bad(k, why);
             }
         }
+        if (json_object_get(over, "category") != NULL) {
+            /* The category decides who may get the push: it is the push's, not a variant's. */
+            return chat_bad(k, "a variant cannot change the category");
+        }
         merged = json_deep_copy(base);
         json_object_update(merged, over);
         rc = check_notification(k, merged);
@@ -738,7 +742,10 @@ int push_decide_pending(struct server *srv, struct store_conn *sc, int64_t deliv
         return rc;
     }
     chunk_open(&ch, srv, sc, &p, clock_now_ms());
-    if (ch.rc == 0) {
+    if (ch.rc == 0 && p.expires_at <= ch.facts.now) {
+        /* Due after its TTL (the server was down, say): too late for in-app too. */
+        insert_row(&ch, user_id, 0, "none", "expired", "ttl", 0, -1);
+    } else if (ch.rc == 0) {
         decide(&ch, user_id, false);
     }
     *queued = ch.queued > 0;

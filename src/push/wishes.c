@@ -33,6 +33,15 @@
 #define HOUR_MS (3600 * 1000LL)
 #define DAY_MS (24 * HOUR_MS)
 
+/* Whether y-mo-d is a day of the calendar (no 31 November, no 29 February 2027). */
+static bool real_date(int y, int mo, int d)
+{
+    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return mo >= 1 && mo <= 12 && d >= 1 && d <= days[mo - 1] + (mo == 2 && leap);
+}
+
 static bool digits(const char *s, size_t n)
 {
     return strspn(s, "0123456789") >= n;
@@ -396,8 +405,7 @@ int64_t wishes_parse_instant(const char *s)
         !((*s == '+' || *s == '-') && strlen(s) == 6 && sscanf(s + 1, "%2d:%2d", &oh, &om) == 2)) {
         return -1;
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || oh > 23 ||
-        om > 59) {
+    if (!real_date(y, mo, d) || h > 23 || mi > 59 || sec > 60 || oh > 23 || om > 59) {
         return -1;
     }
     t.tm_year = y - 1900;
@@ -414,7 +422,7 @@ bool wishes_local_ok(const char *when)
 {
     return when != NULL && strlen(when) == 16 && digits(when, 4) && when[4] == '-' &&
            digits(when + 5, 2) && when[7] == '-' && digits(when + 8, 2) && when[10] == 'T' &&
-           minute_of(when + 11) >= 0;
+           minute_of(when + 11) >= 0 && real_date(atoi(when), atoi(when + 5), atoi(when + 8));
 }
 
 int64_t wishes_local_time(const char *zone, const char *when)

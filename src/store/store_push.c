@@ -62,7 +62,6 @@ enum push_stmt {
     PS_CATEGORY_LIST,
     PS_CATEGORY_URGENT,
     PS_PUSH_RECENT,
-    PS_PUSH_SCHEDULED,
     PS_END
 };
 
@@ -114,7 +113,9 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
                           "created_at >= ?",
     S(PS_PUSH_RELEASE_DEDUP) = "UPDATE pushes SET dedup_key = NULL WHERE app_id = ? AND "
                                "dedup_key = ?",
-    S(PS_PUSH_GET) = "SELECT " PUSH_COLS " FROM pushes WHERE id = ?2 AND (?1 = 0 OR app_id = ?1)",
+    /* For an app (?1), chat messages' notifications are not pushes: they hold message text. */
+    S(PS_PUSH_GET) = "SELECT " PUSH_COLS " FROM pushes WHERE id = ?2 AND "
+                     "(?1 = 0 OR (app_id = ?1 AND target ->> '$.conv' IS NULL))",
     /* Chat messages' notifications are not the business server's pushes. */
     S(PS_PUSH_LIST) = "SELECT " PUSH_COLS " FROM pushes WHERE app_id = ?1 AND (?2 = 0 OR id < ?2) "
                       "AND target ->> '$.conv' IS NULL "
@@ -162,7 +163,7 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
         "coalesce(v.topic, ''), v.p256dh, v.auth, v.updated_at, "
         "p.variants -> d.variant ->> '$.notification' "
         "FROM deliveries d JOIN pushes p ON p.id = d.push_id "
-        "LEFT JOIN devices v ON v.id = d.device_id WHERE d.id = ?",
+        "LEFT JOIN devices v ON v.id = d.device_id AND v.user_id = d.user_id WHERE d.id = ?",
     S(PS_DELIVERY_NEXT_DUE) = "SELECT min(next_at) FROM deliveries WHERE state = 'queued'",
     S(PS_DELIVERY_FINISH) = "UPDATE deliveries SET state = ?2, reason = ?3, next_at = ?4, "
                             "sent_at = coalesce(?5, sent_at) WHERE id = ?1 AND state = 'sending'",
@@ -191,8 +192,7 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
         "AND coalesce(d.sent_at, d.next_at) BETWEEN ?3 AND ?5 "
         "AND d.push_id >= coalesce((SELECT id FROM pushes WHERE created_at >= ?3 - 2678400000 "
         "ORDER BY created_at LIMIT 1), 0)",
-    S(PS_PUSH_SCHEDULED) = "SELECT min(send_at) FROM pushes WHERE state = 'expanding' "
-                           "AND send_at > ?",
+
 #undef S
 };
 
@@ -1127,20 +1127,4 @@ int store_push_recent(struct store_conn *sc, int64_t user_id, const char *catego
     sqlite3_bind_int64(s, 4, except_push);
     sqlite3_bind_int64(s, 5, now);
     return store__one_int(s, n);
-}
-
-int store_push_next_scheduled(struct store_conn *sc, int64_t now, int64_t *at)
-{
-    sqlite3_stmt *s = pstmt(sc, PS_PUSH_SCHEDULED);
-    int rc;
-
-    if (s == NULL) {
-        return PIPIT_ESTORE;
-    }
-    sqlite3_bind_int64(s, 1, now);
-    rc = sqlite3_step(s);
-    *at = rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL ? sqlite3_column_int64(s, 0)
-                                                                      : -1;
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? 0 : PIPIT_ESTORE;
 }

@@ -241,7 +241,5 @@ int store_category_urgent(struct store_conn *sc, int64_t app_id, const char *nam
 /* How many pushes of category went to the user from `since` to `now` (ms), except one. */
 int store_push_recent(struct store_conn *sc, int64_t user_id, const char *category, int64_t since,
                       int64_t now, int64_t except_push, int64_t *n);
-/* The earliest send_at after now of a push not yet expanded (ms), or -1. */
-int store_push_next_scheduled(struct store_conn *sc, int64_t now, int64_t *at);
 
 #endif

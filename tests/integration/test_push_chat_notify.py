@@ -189,15 +189,18 @@ def test_a_resent_message_notifies_once(server_factory, fake):
     assert len(fake.accepted) == 1
 
 
-def test_chat_notifications_stay_out_of_the_push_list(server_factory, fake):
+def test_chat_notifications_stay_out_of_the_push_api(server_factory, fake):
+    """They hold message text: neither listed nor readable by id by business servers."""
     s = start(server_factory, fake)
     alice, bob = users(s, 2)
     device(s, fake, bob)
     conv = create_direct(s, alice, bob.id)["id"]
     say(s, alice, conv, "hi")
-    fake.wait_accepted(1, T(10))
+    (msg,) = fake.wait_accepted(1, T(10))
     body = expect(s.get("/v1/push", token=s.admin_token()), 200)
     assert body["pushes"] == []
+    r = s.get("/v1/push/%d" % msg.json["push"], token=s.admin_token())
+    assert r.status_code == 404, r.text
 
 
 def test_big_group_notifies_only_offline_members(server_factory, fake):

@@ -658,6 +658,10 @@ MALFORMED = {
     "variants-bad-title": {"variants": [{"name": "a", "weight": 1,
                                          "notification": {"title": 5}}]},
     "holdout-alone": {"holdout": 10},
+    "variants-change-category": {"variants": [{"name": "a", "weight": 1,
+                                               "notification": {"category": "other"}}]},
+    "send_at-31-november": {"send_at": "2030-11-31T09:00:00Z"},
+    "send_at_local-29-february-2027": {"send_at_local": "2027-02-29T09:00"},
     "holdout-negative": {"holdout": -1, "variants": [{"name": "a", "weight": 1,
                                                       "notification": {}}]},
 }

@@ -95,6 +95,8 @@ def test_collapse_key_that_is_not_a_topic_is_hashed_and_normal_urgency(server_fa
     push(s, key, [u.id], collapse_key="news: today's headlines (evening edition)")
     msgs = fake.wait_accepted(2, T(10))
     assert msgs[1].topic == msg.topic  # the same key gives the same Topic
+    # One VAPID token per push service, reused (signed again only near its expiry).
+    assert msgs[0].headers["authorization"] == msgs[1].headers["authorization"]
     assert fake.rejected == []
 
 
