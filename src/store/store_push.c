@@ -417,20 +417,35 @@ int store_device_channels(struct store_conn *sc, int64_t user_id,
                           int (*cb)(void *arg, int64_t id, const char *platform), void *arg)
 {
     sqlite3_stmt *s = pstmt(sc, PS_DEVICE_CHANNELS);
+    struct { int64_t id; char platform[16]; } *dev = NULL;
+    size_t n = 0, cap = 0;
     int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
+    /*
+     * Read to the end before calling back: the callback inserts, and a write
+     * while this statement is still open would need a statement journal.
+     */
     sqlite3_bind_int64(s, 1, user_id);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1)) != 0) {
-            rc = SQLITE_DONE;
-            break;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            dev = xrealloc(dev, cap * sizeof(*dev));
         }
+        dev[n].id = sqlite3_column_int64(s, 0);
+        snprintf(dev[n].platform, sizeof(dev[n].platform), "%s",
+                 (const char *)sqlite3_column_text(s, 1));
+        n++;
     }
     sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+    rc = rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = cb(arg, dev[i].id, dev[i].platform);
+    }
+    free(dev);
+    return rc;
 }
 
 int store_device_delete(struct store_conn *sc, int64_t user_id, int64_t id)

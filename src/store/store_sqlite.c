@@ -139,15 +139,29 @@ char *store__dup_text(sqlite3_stmt *s, int col)
 
 int store__each_int(sqlite3_stmt *s, int (*cb)(void *arg, int64_t v), void *arg)
 {
+    int64_t *v = NULL;
+    size_t n = 0, cap = 0;
     int rc;
 
+    /*
+     * Every row is read before the first call back: callbacks write (a push's
+     * expansion inserts per user), and a write while this statement is still
+     * open would cost a statement journal each time.
+     */
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cb(arg, sqlite3_column_int64(s, 0)) != 0) {
-            rc = SQLITE_DONE;
-            break;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            v = xrealloc(v, cap * sizeof(*v));
         }
+        v[n++] = sqlite3_column_int64(s, 0);
     }
     sqlite3_reset(s);
+    for (size_t i = 0; rc == SQLITE_DONE && i < n; i++) {
+        if (cb(arg, v[i]) != 0) {
+            break; /* the callback stops the walk (and keeps its own error) */
+        }
+    }
+    free(v);
     return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
 }
 
