@@ -47,6 +47,7 @@ struct config {
     char *apns_key_id;
     char *apns_team_id;
     char *apns_url;
+    char *apns_sandbox_url;
     char *fcm_service_account;
     char *fcm_url;
     char *fcm_token_url;          /* "" = the service account's token_uri */

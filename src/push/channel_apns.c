@@ -175,7 +175,8 @@ static const char *apns_prepare(struct attempt *a)
         attempt_header(a, "apns-collapse-id: %s", a->o.collapse_key);
     }
     attempt_header(a, "content-type: application/json");
-    snprintf(url, sizeof(url), "%s/3/device/%s", cfg->apns_url, a->o.device.address);
+    snprintf(url, sizeof(url), "%s/3/device/%s",
+             a->o.device.sandbox ? cfg->apns_sandbox_url : cfg->apns_url, a->o.device.address);
     attempt_post(a, url, false);
     return NULL;
 }

@@ -90,6 +90,7 @@ static int read_apns(struct chat_call *k, struct store_device *d)
 {
     const char *token = string_arg(k, k->args, "token");
     const char *topic = string_arg(k, k->args, "topic");
+    json_t *sandbox = json_object_get(k->args, "sandbox");
     size_t n = token != NULL ? strlen(token) : 0;
 
     if (n < APNS_TOKEN_MIN || n > APNS_TOKEN_MAX || strspn(token, "0123456789abcdefABCDEF") != n) {
@@ -100,11 +101,15 @@ static int read_apns(struct chat_call *k, struct store_device *d)
             strlen(topic)) {
         return chat_bad(k, "topic must be the app's bundle id (1 to 255 of A-Z a-z 0-9 . _ -)");
     }
+    if (sandbox != NULL && !json_is_boolean(sandbox)) {
+        return chat_bad(k, "sandbox must be true (a development build's token) or false");
+    }
     for (size_t i = 0; i < n; i++) {
         d->address[i] = (char)tolower((unsigned char)token[i]);
     }
     d->address[n] = '\0';
     snprintf(d->topic, sizeof(d->topic), "%s", topic);
+    d->sandbox = json_is_true(sandbox);
     return 0;
 }
 
@@ -160,6 +165,9 @@ static json_t *device_json(const struct store_device *d)
     json_object_set_new(o, endpoint ? "endpoint" : "token", json_string(d->address));
     if (d->topic[0] != '\0') {
         json_object_set_new(o, "topic", json_string(d->topic));
+    }
+    if (strcmp(d->platform, "apns") == 0) {
+        json_object_set_new(o, "sandbox", json_boolean(d->sandbox));
     }
     if (d->has_keys) {
         char p256dh[B64_ENCODED_SIZE(STORE_P256DH_LEN)];

@@ -73,7 +73,7 @@ _Static_assert(PS_END <= STORE_STMT_SLOTS, "too many statements");
                   "collapse_key, dedup_key, state = 'done', cursor, category, " \
                   "coalesce(send_at, 0), send_at_local, variants, holdout"
 #define DEVICE_COLS "id, app_id, user_id, platform, address, coalesce(topic, ''), " \
-                    "p256dh, auth, created_at, updated_at"
+                    "p256dh, auth, created_at, updated_at, sandbox"
 
 static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
 #define S(id) [(id) - STORE_PUSH_FIRST_STMT]
@@ -87,9 +87,10 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
     S(PS_DEVICE_FIND) = "SELECT id, created_at FROM devices "
                         "WHERE app_id = ? AND platform = ? AND address = ?",
     S(PS_DEVICE_INSERT) = "INSERT INTO devices (app_id, user_id, platform, address, topic, "
-                          "p256dh, auth, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          "p256dh, auth, created_at, updated_at, sandbox) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     S(PS_DEVICE_UPDATE) = "UPDATE devices SET user_id = ?, topic = ?, p256dh = ?, auth = ?, "
-                          "updated_at = ? WHERE id = ?",
+                          "updated_at = ?, sandbox = ?7 WHERE id = ?6",
     S(PS_DEVICE_LIST) = "SELECT " DEVICE_COLS " FROM devices WHERE user_id = ? ORDER BY id",
     /* Index order (user_id, updated_at): no sort, no temporary b-tree. */
     S(PS_DEVICE_CHANNELS) = "SELECT id, platform FROM devices WHERE user_id = ?",
@@ -161,7 +162,7 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
         "SELECT d.id, d.push_id, d.user_id, d.channel, d.attempts, p.app_id, p.expires_at, "
         "p.notification, p.priority, p.collapse_key, v.id, v.platform, v.address, "
         "coalesce(v.topic, ''), v.p256dh, v.auth, v.updated_at, "
-        "p.variants -> d.variant ->> '$.notification' "
+        "p.variants -> d.variant ->> '$.notification', v.sandbox "
         "FROM deliveries d JOIN pushes p ON p.id = d.push_id "
         "LEFT JOIN devices v ON v.id = d.device_id AND v.user_id = d.user_id WHERE d.id = ?",
     S(PS_DELIVERY_NEXT_DUE) = "SELECT min(next_at) FROM deliveries WHERE state = 'queued'",
@@ -359,6 +360,7 @@ int store_device_upsert(struct store_conn *sc, struct store_device *d, bool *cre
         bind_device_keys(s, 3, d);
         sqlite3_bind_int64(s, 5, d->updated_at);
         sqlite3_bind_int64(s, 6, d->id);
+        sqlite3_bind_int(s, 7, d->sandbox);
         return store__run(sc, s);
     }
     s = pstmt(sc, PS_DEVICE_INSERT);
@@ -374,6 +376,7 @@ int store_device_upsert(struct store_conn *sc, struct store_device *d, bool *cre
     bind_device_keys(s, 6, d);
     sqlite3_bind_int64(s, 8, d->created_at);
     sqlite3_bind_int64(s, 9, d->updated_at);
+    sqlite3_bind_int(s, 10, d->sandbox);
     rc = store__run(sc, s);
     if (rc == 0) {
         d->id = sqlite3_last_insert_rowid(sc->db);
@@ -404,6 +407,7 @@ int store_device_list(struct store_conn *sc, int64_t user_id,
         copy_blob(d.auth, sizeof(d.auth), s, 7);
         d.created_at = sqlite3_column_int64(s, 8);
         d.updated_at = sqlite3_column_int64(s, 9);
+        d.sandbox = sqlite3_column_int(s, 10) != 0;
         if (cb(arg, &d) != 0) {
             rc = SQLITE_DONE;
             break;
@@ -886,6 +890,7 @@ static void read_outgoing(sqlite3_stmt *s, struct store_outgoing *o)
         copy_blob(o->device.p256dh, sizeof(o->device.p256dh), s, 14);
         copy_blob(o->device.auth, sizeof(o->device.auth), s, 15);
         o->device.updated_at = sqlite3_column_int64(s, 16);
+        o->device.sandbox = sqlite3_column_int(s, 18) != 0;
     }
     o->variant_notification = store__dup_text(s, 17);
 }

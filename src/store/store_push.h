@@ -60,6 +60,7 @@ struct store_device {
     uint8_t auth[STORE_AUTH_LEN];
     int64_t created_at;
     int64_t updated_at;
+    bool sandbox;                        /* APNs: a development build's token */
 };
 
 /*

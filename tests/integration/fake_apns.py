@@ -76,11 +76,12 @@ class _Refusal(Exception):
 
 
 class FakeAPNs(Recorder):
-    def __init__(self, ca, team_id="TEAM123456", key_id="KEY1234567"):
+    def __init__(self, ca, team_id="TEAM123456", key_id="KEY1234567", key=None):
         super().__init__()
         self.team_id, self.key_id = team_id, key_id
         self.clock = time.time
-        self._key = ec.generate_private_key(ec.SECP256R1())
+        # key: share another fake's, as production and sandbox APNs accept one team key.
+        self._key = key if key is not None else ec.generate_private_key(ec.SECP256R1())
         self._lock = threading.Lock()
         self._topics = {}       # lowercased token -> bundle id
         self._gone = {}         # lowercased token -> Unregistered timestamp (ms)

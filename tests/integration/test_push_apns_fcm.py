@@ -110,9 +110,13 @@ def fcm_device(srv, fcm, user, known=True):
     return token, expect(api(srv, "POST", "/v1/devices", user, body), 201)["id"]
 
 
-def device_ids(srv, user):
+def devices(srv, user):
     listed = expect(api(srv, "GET", "/v1/devices", user), 200)
-    return [d["id"] for d in (listed["devices"] if isinstance(listed, dict) else listed)]
+    return listed["devices"] if isinstance(listed, dict) else listed
+
+
+def device_ids(srv, user):
+    return [d["id"] for d in devices(srv, user)]
 
 
 def push(srv, key, user_ids, **extra):
@@ -553,3 +557,29 @@ def test_fcm_killed_while_sending_resends_only_what_was_not_taken(server_factory
     assert sorted(by_push[first]) == devs
     assert sorted(by_push[second]) == devs
     assert fcm.rejected == []
+
+
+def test_apns_sandbox_devices_go_to_the_sandbox_host(server_factory, apns, ca, tmp_path):
+    """A development build's token goes to the sandbox; production never sees it (and so never
+    answers BadDeviceToken for it, which would delete the device)."""
+    sandbox = FakeAPNs(ca, team_id=TEAM_ID, key_id=KEY_ID, key=apns._key).start()
+    try:
+        s = start_apns(server_factory, apns, ca, tmp_path, "--apns-sandbox-url", sandbox.url)
+        key = admin_key(s)
+        (u,) = users(s, 1)
+        prod_token, prod_id = apns_device(s, apns, u)
+        dev_token = secrets.token_hex(32)
+        sandbox.register(dev_token, TOPIC)
+        body = {"platform": "apns", "token": dev_token, "topic": TOPIC, "sandbox": True}
+        dev_id = expect(api(s, "POST", "/v1/devices", u, body), 201)["id"]
+        listed = {d["id"]: d for d in devices(s, u)}
+        assert listed[dev_id]["sandbox"] is True and listed[prod_id]["sandbox"] is False
+        pid = push(s, key, [u.id])
+        wait_counts(s, key, pid, "both sent", sent=2)
+        assert [m.token for m in sandbox.accepted] == [dev_token]
+        assert [m.token for m in apns.accepted] == [prod_token]
+        assert apns.rejected == [] and sandbox.rejected == []
+        bad = dict(body, sandbox="yes")
+        expect(api(s, "POST", "/v1/devices", u, bad), 400)
+    finally:
+        sandbox.stop()
