@@ -317,6 +317,8 @@ int server_run(struct server *srv)
     uv_run(&loop, UV_RUN_DEFAULT);
 
     uv_thread_create(&watchdog, shutdown_watchdog, srv);
+    /* Both drain within shutdown_timeout of now, side by side. */
+    push_dispatch_stop_begin(srv);
     worker_stop_all(srv);
     push_dispatch_stop(srv);
     /* Store threads may still post late completions: stop them before freeing workers. */

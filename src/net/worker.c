@@ -492,10 +492,18 @@ int worker_start_service(struct server *srv, const struct worker_service *svc, v
     return 0;
 }
 
+void worker_stop_service_begin(struct worker *w)
+{
+    if (w != NULL && !w->stop_asked) {
+        w->stop_asked = true;
+        post_stop(w);
+    }
+}
+
 void worker_stop_service(struct worker *w)
 {
     if (w != NULL) {
-        post_stop(w);
+        worker_stop_service_begin(w);
         join(w);
     }
 }

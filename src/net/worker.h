@@ -73,6 +73,7 @@ struct worker {
     int64_t stop_deadline;     /* monotonic ms after which connections are cut */
 
     const struct worker_service *service; /* NULL: an I/O worker */
+    bool stop_asked;           /* a service's stop job is posted */
     void *service_data;
     int holds;                 /* a service's unfinished work; see worker_hold() */
 
@@ -102,7 +103,9 @@ struct worker_service {
 };
 int worker_start_service(struct server *srv, const struct worker_service *svc, void *data,
                          struct worker **out);
-/* Stops it and waits for its holds to be released and its thread to end. */
+/* Asks it to stop, without waiting (once). */
+void worker_stop_service_begin(struct worker *w);
+/* Stops it (if not asked yet) and waits for its holds to be released and its thread to end. */
 void worker_stop_service(struct worker *w);
 /*
  * Frees it, after worker_stop_service() and once no thread can still post to it

@@ -83,9 +83,9 @@ void outbound_defaults(const struct server *srv, CURL *easy);
 /*
  * The notification as the app receives it, compact JSON: its fields, plus "push"
  * (the push id) and "device" (the device id) for reporting delivered, opened and
- * clicked back.
+ * clicked back. 0, or non-zero when it does not fit in out.
  */
-void push_payload(const struct store_outgoing *o, struct buf *out);
+int push_payload(const struct store_outgoing *o, struct buf *out);
 /* Seconds left to the push's TTL at a->now (0 at least). */
 int64_t attempt_ttl_left(const struct attempt *a);
 /* Adds a header line ("Name: value") to the request. */

@@ -156,11 +156,11 @@ static const char *apns_prepare(struct attempt *a)
         }
     }
     payload = apns_payload(&a->o);
-    buf_appendz(&a->body, payload);
-    free(payload);
-    if (a->body.len > PAYLOAD_MAX) {
+    if (payload == NULL || buf_appendz(&a->body, payload) != 0 || a->body.len > PAYLOAD_MAX) {
+        free(payload);
         return "payload_too_large";
     }
+    free(payload);
     snprintf(a->apns_id, sizeof(a->apns_id), "00000000-0000-4000-8000-%012llx",
              (unsigned long long)a->o.id);
     attempt_header(a, "authorization: bearer %s", st->token.data);

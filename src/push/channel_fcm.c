@@ -308,17 +308,18 @@ static const char *fcm_prepare(struct attempt *a)
         return "not_configured";
     }
     body = fcm_body(a);
-    buf_appendz(&a->body, body);
-    free(body);
-    if (a->body.len > PAYLOAD_MAX + 512) { /* FCM counts the message, not our wrapping */
+    /* FCM counts the message, not our wrapping: a little room for it. */
+    if (body == NULL || buf_appendz(&a->body, body) != 0 || a->body.len > PAYLOAD_MAX + 512) {
+        free(body);
         return "payload_too_large";
     }
+    free(body);
     if (st->access_token != NULL && clock_now_ms() < st->token_expires) {
         set_request(a, st);
         return NULL;
     }
     if (st->token_request == NULL && request_token(a->d, st) != 0) {
-        return "not_configured";
+        return "not_configured"; /* the key cannot sign (attempts never begin once stopping) */
     }
     st->parked = xrealloc(st->parked, (st->nparked + 1) * sizeof(*st->parked));
     st->parked[st->nparked++] = a;
@@ -364,6 +365,11 @@ static enum verdict fcm_judge(struct attempt *a, long status, const char **reaso
         error_is(a, "BAD_TOKEN")) {
         *reason = "gone";
         return VERDICT_GONE;
+    }
+    if (status == 401 && error_is(a, "THIRD_PARTY_AUTH_ERROR")) {
+        /* Firebase's own credentials for APNs or Web Push are bad: a configuration problem. */
+        *reason = "unauthorized";
+        return VERDICT_FAIL;
     }
     if (status == 401) {
         /* The token was revoked or expired early: the next attempt gets a new one. */

@@ -126,8 +126,7 @@ static const char *encrypt_payload(struct attempt *a)
     long n;
 
     buf_init(&plain, 64 * 1024);
-    push_payload(&a->o, &plain);
-    if (plain.len > WEBPUSH_PLAINTEXT_MAX) {
+    if (push_payload(&a->o, &plain) != 0 || plain.len > WEBPUSH_PLAINTEXT_MAX) {
         buf_cleanup(&plain);
         return "payload_too_large";
     }
@@ -203,11 +202,10 @@ static const char *unifiedpush_prepare(struct attempt *a)
             return why;
         }
     } else {
-        push_payload(&a->o, &a->body);
-        if (a->body.len > 4096) {
+        if (push_payload(&a->o, &a->body) != 0 || a->body.len > 4096) {
             return "payload_too_large";
         }
-        attempt_header(a, "Content-Type: application/json");
+        attempt_header(a, "Content-Type: application/octet-stream"); /* the bytes are the app's */
     }
     delivery_headers(a);
     attempt_post(a, a->o.device.address, true);

@@ -62,6 +62,8 @@ struct dispatcher {
     struct outbound *ob;
     uv_timer_t due;               /* the next delivery falls due */
     uv_timer_t cutoff;            /* stopping: requests still running are cut */
+    uv_timer_t rewrite;           /* outcomes the store could not take: tried again */
+    bool rewrite_armed;
     struct job kick_job;
     atomic_bool kick_pending;
     atomic_bool running;
@@ -121,10 +123,11 @@ static const struct channel *channel_named(const char *name)
 
 /* ---- the payload and request helpers channels use ---- */
 
-void push_payload(const struct store_outgoing *o, struct buf *out)
+int push_payload(const struct store_outgoing *o, struct buf *out)
 {
     json_t *n = json_loads(o->notification, 0, NULL);
     char *text;
+    int rc;
 
     if (!json_is_object(n)) {
         json_decref(n);
@@ -134,9 +137,10 @@ void push_payload(const struct store_outgoing *o, struct buf *out)
     json_object_set_new(n, "device", json_integer(o->device.id));
     json_object_set_new(n, "priority", json_string(o->priority));
     text = json_dumps(n, JSON_COMPACT);
-    buf_appendz(out, text);
+    rc = text != NULL ? buf_appendz(out, text) : -1;
     free(text);
     json_decref(n);
+    return rc;
 }
 
 int64_t attempt_ttl_left(const struct attempt *a)
@@ -229,6 +233,36 @@ static void write_run(struct job *j, void *ctx)
 
 static void flush_outcomes(struct dispatcher *d);
 
+static void on_rewrite(uv_timer_t *t)
+{
+    struct dispatcher *d = t->data;
+
+    d->rewrite_armed = false;
+    flush_outcomes(d);
+    maybe_end(d);
+}
+
+/*
+ * The store could not take a batch of outcomes: they go back in front of the
+ * others and are written again after a pause (never at once: a full queue or a
+ * failing disk would spin). They must not stay `sending`.
+ */
+static void put_back(struct dispatcher *d, struct write_job *wj, int rc)
+{
+    log_error(&d->w->log, "push: cannot record %zu outcomes: %s; trying again in %d ms", wj->n,
+              pipit_strerror(rc), CLAIM_RETRY_MS);
+    for (size_t i = 0; i < d->noutcomes; i++) {
+        wj->outcomes = xrealloc(wj->outcomes, (wj->n + 1) * sizeof(*wj->outcomes));
+        wj->outcomes[wj->n++] = d->outcomes[i];
+    }
+    free(d->outcomes);
+    d->outcomes = wj->outcomes;
+    d->noutcomes = d->outcomes_cap = wj->n;
+    wj->outcomes = NULL;
+    d->rewrite_armed = true;
+    uv_timer_start(&d->rewrite, on_rewrite, CLAIM_RETRY_MS, 0);
+}
+
 static void write_done(struct job *j)
 {
     struct write_job *wj = (struct write_job *)j;
@@ -236,17 +270,7 @@ static void write_done(struct job *j)
 
     d->writing = false;
     if (j->rc != 0) {
-        /* Put back in front and written again: they must not stay `sending`. */
-        log_error(&d->w->log, "push: cannot record %zu outcomes: %s; retrying", wj->n,
-                  pipit_strerror(j->rc));
-        for (size_t i = 0; i < d->noutcomes; i++) {
-            wj->outcomes = xrealloc(wj->outcomes, (wj->n + 1) * sizeof(*wj->outcomes));
-            wj->outcomes[wj->n++] = d->outcomes[i];
-        }
-        free(d->outcomes);
-        d->outcomes = wj->outcomes;
-        d->noutcomes = d->outcomes_cap = wj->n;
-        wj->outcomes = NULL;
+        put_back(d, wj, j->rc);
     } else if (wj->requeued) {
         d->want_claim = true; /* the claim also sets the timer for the next due one */
     }
@@ -261,7 +285,7 @@ static void flush_outcomes(struct dispatcher *d)
 {
     struct write_job *wj;
 
-    if (d->writing || d->noutcomes == 0) {
+    if (d->writing || d->rewrite_armed || d->noutcomes == 0) {
         return;
     }
     wj = xcalloc(1, sizeof(*wj));
@@ -278,8 +302,9 @@ static void flush_outcomes(struct dispatcher *d)
     wj->job.done = write_done;
     d->writing = true;
     if (jobs_write(d->srv->jobs, &wj->job) != 0) {
-        wj->job.rc = PIPIT_EUNAVAILABLE;
-        write_done(&wj->job); /* puts them back; retried at the next outcome or claim */
+        d->writing = false;
+        put_back(d, wj, PIPIT_EUNAVAILABLE);
+        free(wj);
     }
 }
 
@@ -603,6 +628,14 @@ static void claim_done(struct job *j)
             attempt_free(cj->got[i]);
         }
         wait = CLAIM_RETRY_MS;
+    } else if (d->stopping) {
+        /* Claimed as the server stops: not started, queued again for the next run. */
+        for (int i = 0; i < cj->n; i++) {
+            struct outcome o = { .id = cj->got[i]->o.id, .state = "queued", .next_at = 0 };
+
+            record(d, &o);
+            attempt_free(cj->got[i]);
+        }
     } else {
         d->recovered |= cj->recover;
         for (int i = 0; i < cj->n; i++) {
@@ -712,6 +745,7 @@ static void maybe_end(struct dispatcher *d)
     d->ended = true;
     uv_close((uv_handle_t *)&d->due, on_closed);
     uv_close((uv_handle_t *)&d->cutoff, on_closed);
+    uv_close((uv_handle_t *)&d->rewrite, on_closed);
     if (d->ob != NULL) {
         outbound_free(d->ob);
         d->ob = NULL;
@@ -736,6 +770,8 @@ static void dispatch_start(struct worker *w)
     d->due.data = d;
     uv_timer_init(&w->loop, &d->cutoff);
     d->cutoff.data = d;
+    uv_timer_init(&w->loop, &d->rewrite);
+    d->rewrite.data = d;
     for (size_t i = 0; i < sizeof(channels) / sizeof(channels[0]); i++) {
         if (channels[i]->start != NULL) {
             channels[i]->start(d);
@@ -779,6 +815,11 @@ void push_dispatch_start(struct server *srv)
 
     worker_start_service(srv, &dispatch_service, srv->dispatch, &w);
     srv->dispatch_worker = w;
+}
+
+void push_dispatch_stop_begin(struct server *srv)
+{
+    worker_stop_service_begin(srv->dispatch_worker);
 }
 
 void push_dispatch_stop(struct server *srv)

@@ -32,6 +32,8 @@ void push_resume(struct server *srv);
  */
 void push_dispatch_new(struct server *srv);
 void push_dispatch_start(struct server *srv);
+/* Asks it to stop (it finishes its requests meanwhile); push_dispatch_stop() waits. */
+void push_dispatch_stop_begin(struct server *srv);
 void push_dispatch_stop(struct server *srv);
 void push_dispatch_free(struct server *srv);
 /* Any thread, after a commit that queued deliveries: they are due now. */

@@ -36,6 +36,7 @@
 #define LIST_LIMIT 50
 #define LIST_LIMIT_MAX 200
 #define SCHEDULE_MAX_MS (30 * 86400 * 1000LL)
+#define DATA_MAX 3072                /* bytes of notification.data as compact JSON */
 #define CHAT_PREVIEW_MAX 120         /* bytes of a message's text in its notification */
 #define CHAT_PRESENCE_CHECK_MAX 32   /* larger conversations are checked by the expansion */
 
@@ -77,6 +78,16 @@ static int check_notification(struct chat_call *k, json_t *n)
     }
     if (data != NULL && !json_is_object(data)) {
         return chat_bad(k, "notification.data must be an object");
+    }
+    if (data != NULL) {
+        /* Providers take about 4 KiB in all: a larger data object could never be sent. */
+        char *text = json_dumps(data, JSON_COMPACT);
+        bool fits = text != NULL && strlen(text) <= DATA_MAX;
+
+        free(text);
+        if (!fits) {
+            return chat_bad(k, "notification.data must be at most 3072 bytes as JSON");
+        }
     }
     if (category != NULL && !push_name_ok(json_string_value(category))) {
         return chat_bad(k, "notification.category is 1 to 64 of A-Z a-z 0-9 _ . -");

@@ -658,6 +658,7 @@ MALFORMED = {
     "variants-bad-title": {"variants": [{"name": "a", "weight": 1,
                                          "notification": {"title": 5}}]},
     "holdout-alone": {"holdout": 10},
+    "data-over-3072-bytes": {"notification": {"title": "t", "data": {"x": "a" * 3070}}},
     "variants-change-category": {"variants": [{"name": "a", "weight": 1,
                                                "notification": {"category": "other"}}]},
     "send_at-31-november": {"send_at": "2030-11-31T09:00:00Z"},
