@@ -38,7 +38,8 @@ struct attempt {
     struct buf response;        /* the start of the answer's body */
     char apns_id[40];
     int64_t now;                /* ms, when the attempt started */
-    bool address_refused;       /* the endpoint resolved to a private address */
+    int addresses_tried;        /* addresses the endpoint resolved to that were tried ... */
+    int addresses_refused;      /* ... and those refused as private */
     bool retried_auth;          /* a stale credential was renewed once already */
 };
 

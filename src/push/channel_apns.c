@@ -171,8 +171,11 @@ static const char *apns_prepare(struct attempt *a)
     attempt_header(a, "apns-expiration: %lld",
                    attempt_ttl_left(a) > 0 ? (long long)(a->o.expires_at / 1000) : 0LL);
     attempt_header(a, "apns-id: %s", a->apns_id);
+    /* Without a collapse key, the delivery's id: a resend after a crash replaces the first copy. */
     if (a->o.collapse_key != NULL) {
         attempt_header(a, "apns-collapse-id: %s", a->o.collapse_key);
+    } else {
+        attempt_header(a, "apns-collapse-id: d%lld", (long long)a->o.id);
     }
     attempt_header(a, "content-type: application/json");
     snprintf(url, sizeof(url), "%s/3/device/%s",

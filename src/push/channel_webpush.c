@@ -92,7 +92,11 @@ static bool topic_ok(const char *s)
     return n > 0 && n <= TOPIC_MAX && s[n] == '\0';
 }
 
-/* The collapse key as a Topic: itself when it fits, else its hash (32 characters). */
+/*
+ * The collapse key as a Topic: itself when it fits, else its hash (32
+ * characters). Without one, the delivery's own id: a resend after a crash then
+ * replaces the first copy if the push service still holds it.
+ */
 static void topic_header(struct attempt *a)
 {
     const char *key = a->o.collapse_key;
@@ -100,6 +104,7 @@ static void topic_header(struct attempt *a)
     char text[B64_ENCODED_SIZE(24)];
 
     if (key == NULL) {
+        attempt_header(a, "Topic: d%lld", (long long)a->o.id);
         return;
     }
     if (topic_ok(key)) {

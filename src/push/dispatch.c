@@ -171,8 +171,9 @@ static curl_socket_t open_checked(void *arg, curlsocktype purpose, struct curl_s
 {
     struct attempt *a = arg;
 
+    a->addresses_tried++;
     if (push_address_is_private(&addr->addr)) {
-        a->address_refused = true;
+        a->addresses_refused++;
         return CURL_SOCKET_BAD;
     }
     return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
@@ -430,11 +431,14 @@ static void on_sent(void *arg, CURL *easy, CURLcode result)
         record(d, &o);
     } else {
         if (result != CURLE_OK) {
-            v = a->address_refused ? VERDICT_FAIL : VERDICT_RETRY;
-            reason = a->address_refused ? "private_address" : "network";
+            /* Private only if every address was: else a public one failed, as networks do. */
+            bool private = a->addresses_refused > 0 && a->addresses_refused == a->addresses_tried;
+
+            v = private ? VERDICT_FAIL : VERDICT_RETRY;
+            reason = private ? "private_address" : "network";
             log_info(&d->w->log, "push: delivery %lld via %s: %s", (long long)a->o.id,
-                     a->o.channel, a->address_refused ? "endpoint resolves to a private address"
-                                                      : curl_easy_strerror(result));
+                     a->o.channel, private ? "endpoint resolves to a private address"
+                                           : curl_easy_strerror(result));
         } else if (status == 429 || status >= 500) {
             v = VERDICT_RETRY;
             reason = status == 429 ? "throttled" : "provider_error";

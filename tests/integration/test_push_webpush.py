@@ -6,6 +6,7 @@ protocol mistake, so every test also checks `fake.rejected` is empty unless it s
 a refusal. Retries run fast here: --push-retry-base 100ms, --push-retry-cap 400ms.
 """
 
+import re
 import signal
 import time
 
@@ -98,6 +99,19 @@ def test_collapse_key_that_is_not_a_topic_is_hashed_and_normal_urgency(server_fa
     # One VAPID token per push service, reused (signed again only near its expiry).
     assert msgs[0].headers["authorization"] == msgs[1].headers["authorization"]
     assert fake.rejected == []
+
+
+def test_without_collapse_key_the_topic_is_the_delivery(server_factory, fake):
+    """A resend after a crash then replaces a first copy the push service still holds."""
+    s = start(server_factory, fake)
+    key = admin_key(s)
+    (u,) = users(s, 1)
+    register(s, u, fake.subscribe())
+    push(s, key, [u.id])
+    push(s, key, [u.id])
+    a, b = fake.wait_accepted(2, T(10))
+    assert re.fullmatch(r"d[0-9]+", a.topic) and re.fullmatch(r"d[0-9]+", b.topic)
+    assert a.topic != b.topic
 
 
 def test_unifiedpush_gets_the_payload_as_json(server_factory, fake):
