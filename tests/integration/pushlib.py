@@ -12,6 +12,9 @@ import json
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from chatlib import expect
+from conftest import T, poll_until, unique
+
 CLOSED = "https://127.0.0.1:9"   # discard: nothing listens there
 
 
@@ -32,3 +35,31 @@ def unreachable_providers(tmp):
     return ["--apns-key-file", str(p8), "--apns-key-id", "KEY1234567",
             "--apns-team-id", "TEAM123456", "--apns-url", CLOSED,
             "--fcm-service-account", str(account), "--fcm-url", CLOSED]
+
+
+# -- what an app server does: a push key, a push to users, its counts ---------------------
+
+def push_key(srv):
+    """A fresh API key with the `push` scope, made by the admin."""
+    r = srv.post("/v1/admin/api-keys", token=srv.admin_token(),
+                 json={"name": unique("key"), "scopes": ["push"]})
+    return expect(r, 201)["key"]
+
+
+def push(srv, key, user_ids, **extra):
+    """POST /v1/push to user ids with a fresh title; returns the push id."""
+    body = {"to": {"users": user_ids}, "notification": {"title": unique("t"), "body": "hello"}}
+    body.update(extra)
+    return expect(srv.post("/v1/push", token=key, json=body), 202)["id"]
+
+
+def counts(srv, key, pid):
+    return expect(srv.get("/v1/push/%d" % pid, token=key), 200)["counts"]
+
+
+def wait_counts(srv, key, pid, what, **want):
+    """GET /v1/push/{id} until every named count has its value; returns the counts."""
+    def check():
+        c = counts(srv, key, pid)
+        return c if all(c.get(k) == v for k, v in want.items()) else None
+    return poll_until(check, T(15), what=what)

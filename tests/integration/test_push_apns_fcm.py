@@ -21,10 +21,11 @@ import time
 import pytest
 
 from chatlib import api, expect, users
-from conftest import T, poll_until, unique
+from conftest import T, poll_until
 from fake_apns import FakeAPNs
 from fake_fcm import FakeFCM
 from fake_tls import TestCA, split_jwt
+from pushlib import push, push_key, wait_counts
 
 FAST = ("--push-retry-base", "100ms", "--push-retry-cap", "400ms")
 TOPIC = "com.example.app"
@@ -87,12 +88,6 @@ def start_fcm(server_factory, fcm, ca, tmp_path, *extra, **account_override):
 
 # --- the API, as an app server and its users use it ----------------------------------------
 
-def admin_key(srv):
-    r = srv.post("/v1/admin/api-keys", token=srv.admin_token(),
-                 json={"name": unique("key"), "scopes": ["push"]})
-    return expect(r, 201)["key"]
-
-
 def apns_device(srv, apns, user, topic=TOPIC, known=True):
     """Registers a fresh iOS token with pipitd (and, if known, with the fake): (token, id)."""
     token = secrets.token_hex(32)
@@ -119,23 +114,6 @@ def device_ids(srv, user):
     return [d["id"] for d in devices(srv, user)]
 
 
-def push(srv, key, user_ids, **extra):
-    body = {"to": {"users": user_ids}, "notification": {"title": unique("t"), "body": "hello"}}
-    body.update(extra)
-    return expect(srv.post("/v1/push", token=key, json=body), 202)["id"]
-
-
-def counts(srv, key, pid):
-    return expect(srv.get("/v1/push/%d" % pid, token=key), 200)["counts"]
-
-
-def wait_counts(srv, key, pid, what, **want):
-    def check():
-        c = counts(srv, key, pid)
-        return c if all(c.get(k) == v for k, v in want.items()) else None
-    return poll_until(check, T(15), what=what)
-
-
 def db_rows(srv, sql, *args):
     db = sqlite3.connect("file:%s?mode=ro" % (srv.data_dir / "pipit.db"), uri=True, timeout=10)
     try:
@@ -159,7 +137,7 @@ def wait_out_a_wrong_retry(seconds=0.8):
 
 def test_apns_alert_carries_apples_headers_and_our_payload(server_factory, apns, ca, tmp_path):
     s = start_apns(server_factory, apns, ca, tmp_path)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     token, dev = apns_device(s, apns, u)
     t0 = time.time()
@@ -202,7 +180,7 @@ def test_apns_alert_carries_apples_headers_and_our_payload(server_factory, apns,
 def test_apns_fifty_devices_share_one_connection_and_one_jwt(server_factory, apns, ca,
                                                              tmp_path):
     s = start_apns(server_factory, apns, ca, tmp_path)
-    key = admin_key(s)
+    key = push_key(s)
     us = users(s, 10)
     devices = {}
     for u in us:
@@ -235,7 +213,7 @@ def test_apns_fifty_devices_share_one_connection_and_one_jwt(server_factory, apn
 def test_apns_gone_token_deletes_the_device(server_factory, apns, ca, tmp_path,
                                             case, status, reason):
     s = start_apns(server_factory, apns, ca, tmp_path)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     gone, gone_id = apns_device(s, apns, u, known=case != "unknown_token")
     kept, kept_id = apns_device(s, apns, u)
@@ -258,7 +236,7 @@ def test_apns_expired_provider_token_is_retried_with_the_young_jwt(server_factor
     TooManyProviderTokenUpdates): the delivery waits as token_expired and goes again."""
     s = start_apns(server_factory, apns, ca, tmp_path,
                    "--push-retry-base", "1500ms", "--push-retry-cap", "1500ms")
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     token, dev = apns_device(s, apns, u)
     apns.script(token, (403, "ExpiredProviderToken"))
@@ -275,7 +253,7 @@ def test_apns_expired_provider_token_is_retried_with_the_young_jwt(server_factor
 def test_apns_refused_credentials_fail_unauthorized_without_retry(server_factory, apns, ca,
                                                                   tmp_path):
     s = start_apns(server_factory, apns, ca, tmp_path, key_id="WRONGKEY00")
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     apns_device(s, apns, u)
     pid = push(s, key, [u.id])
@@ -289,7 +267,7 @@ def test_apns_refused_credentials_fail_unauthorized_without_retry(server_factory
 def test_apns_throttling_and_server_errors_are_retried_after_retry_after(server_factory, apns,
                                                                          ca, tmp_path):
     s = start_apns(server_factory, apns, ca, tmp_path)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     token, _ = apns_device(s, apns, u)
     apns.script(token, (429, "TooManyRequests", {"Retry-After": "2"}),
@@ -305,7 +283,7 @@ def test_apns_throttling_and_server_errors_are_retried_after_retry_after(server_
 
 def test_apns_other_400_fails_rejected_without_retry(server_factory, apns, ca, tmp_path):
     s = start_apns(server_factory, apns, ca, tmp_path)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     token, dev = apns_device(s, apns, u)
     apns.script(token, (400, "BadTopic"))
@@ -329,7 +307,7 @@ def test_channel_without_credentials_fails_not_configured(server_factory, apns, 
     else:
         flags = ("--push-ca-file", ca.ca_file, "--fcm-url", fcm.url)
     s = server_factory.new(*(FAST + flags))
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     if case.startswith("apns"):
         apns_device(s, apns, u)
@@ -346,7 +324,7 @@ def test_channel_without_credentials_fails_not_configured(server_factory, apns, 
 def test_fcm_message_has_notification_data_and_android_fields(server_factory, fcm, ca,
                                                               tmp_path):
     s = start_fcm(server_factory, fcm, ca, tmp_path)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     token, dev = fcm_device(s, fcm, u)
     note = {"title": "Goal", "body": "2-1", "url": "https://example.com/m",
@@ -385,7 +363,7 @@ def test_fcm_message_has_notification_data_and_android_fields(server_factory, fc
 
 def test_fcm_access_token_is_fetched_once_for_many_sends(server_factory, fcm, ca, tmp_path):
     s = start_fcm(server_factory, fcm, ca, tmp_path)
-    key = admin_key(s)
+    key = push_key(s)
     us = users(s, 10)
     tokens = [fcm_device(s, fcm, u)[0] for u in us for _ in range(3)]
     pids = [push(s, key, [u.id for u in us]) for _ in range(2)]
@@ -402,7 +380,7 @@ def test_fcm_short_lived_access_token_is_renewed_before_it_expires(server_factor
                                                                    tmp_path):
     fcm.token_lifetime = 4  # pipitd renews halfway through so short a life
     s = start_fcm(server_factory, fcm, ca, tmp_path)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     fcm_device(s, fcm, u)
     push(s, key, [u.id])
@@ -420,7 +398,7 @@ def test_fcm_401_drops_the_access_token_and_retries_with_a_new_one(server_factor
                                                                    tmp_path):
     fcm.token_lifetime = 1000  # pipitd keeps it for 700 s
     s = start_fcm(server_factory, fcm, ca, tmp_path)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     fcm_device(s, fcm, u)
     push(s, key, [u.id])
@@ -442,7 +420,7 @@ def test_fcm_401_drops_the_access_token_and_retries_with_a_new_one(server_factor
 def test_fcm_gone_token_deletes_the_device(server_factory, fcm, ca, tmp_path,
                                            case, script, reason):
     s = start_fcm(server_factory, fcm, ca, tmp_path)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     gone, gone_id = fcm_device(s, fcm, u, known=case != "unregistered")
     kept, kept_id = fcm_device(s, fcm, u)
@@ -459,7 +437,7 @@ def test_fcm_gone_token_deletes_the_device(server_factory, fcm, ca, tmp_path,
 
 def test_fcm_other_400_fails_rejected_without_retry(server_factory, fcm, ca, tmp_path):
     s = start_fcm(server_factory, fcm, ca, tmp_path)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     token, dev = fcm_device(s, fcm, u)
     fcm.script(token, (400, "INVALID_ARGUMENT", None,
@@ -476,7 +454,7 @@ def test_fcm_refused_service_account_fails_unauthorized(server_factory, fcm, ca,
     """The token endpoint answers 400 invalid_grant (a key id Google does not know): every
     delivery waiting for the token fails, none is sent."""
     s = start_fcm(server_factory, fcm, ca, tmp_path, private_key_id="0" * 40)
-    key = admin_key(s)
+    key = push_key(s)
     us = users(s, 2)
     for u in us:
         fcm_device(s, fcm, u)
@@ -495,7 +473,7 @@ def test_fcm_404_without_unregistered_keeps_the_device(server_factory, fcm, ca, 
     fcm_judge() treats every 404 as "gone", so one misconfiguration deletes every Android
     device on the first push. push-research.md §3: classify by details[].errorCode first."""
     s = start_fcm(server_factory, fcm, ca, tmp_path, project_id="no-such-project")
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     _, dev = fcm_device(s, fcm, u)
     pid = push(s, key, [u.id])
@@ -537,7 +515,7 @@ def _kill_while_held_then_restart(s, fake, key, us, ids_of):
 def test_apns_killed_while_sending_resends_only_what_was_not_taken(server_factory, apns, ca,
                                                                    tmp_path):
     s = start_apns(server_factory, apns, ca, tmp_path)
-    key = admin_key(s)
+    key = push_key(s)
     us = users(s, 6)
     devs = sorted(apns_device(s, apns, u)[1] for u in us)
     first, second, by_push = _kill_while_held_then_restart(
@@ -550,7 +528,7 @@ def test_apns_killed_while_sending_resends_only_what_was_not_taken(server_factor
 def test_fcm_killed_while_sending_resends_only_what_was_not_taken(server_factory, fcm, ca,
                                                                   tmp_path):
     s = start_fcm(server_factory, fcm, ca, tmp_path)
-    key = admin_key(s)
+    key = push_key(s)
     us = users(s, 6)
     devs = sorted(fcm_device(s, fcm, u)[1] for u in us)
     first, second, by_push = _kill_while_held_then_restart(
@@ -567,7 +545,7 @@ def test_apns_sandbox_devices_go_to_the_sandbox_host(server_factory, apns, ca, t
     sandbox = FakeAPNs(ca, team_id=TEAM_ID, key_id=KEY_ID, key=apns._key).start()
     try:
         s = start_apns(server_factory, apns, ca, tmp_path, "--apns-sandbox-url", sandbox.url)
-        key = admin_key(s)
+        key = push_key(s)
         (u,) = users(s, 1)
         prod_token, prod_id = apns_device(s, apns, u)
         dev_token = secrets.token_hex(32)

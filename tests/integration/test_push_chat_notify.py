@@ -12,7 +12,7 @@ import time
 import pytest
 
 from chatlib import Chat, api, create_direct, create_group, expect, users
-from conftest import T, poll_until
+from conftest import T
 from fake_webpush import FakeWebPush
 
 FLAGS = ("--push-allow-http", "yes", "--push-allow-private", "yes",

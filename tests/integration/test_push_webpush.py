@@ -7,14 +7,14 @@ a refusal. Retries run fast here: --push-retry-base 100ms, --push-retry-cap 400m
 """
 
 import re
-import signal
 import time
 
 import pytest
 
 from chatlib import api, expect, users
-from conftest import T, metric_sum, poll_until, unique
+from conftest import T, metric_sum, poll_until
 from fake_webpush import FakeWebPush
+from pushlib import push, push_key, wait_counts
 
 FAST = ("--push-allow-http", "yes", "--push-allow-private", "yes",
         "--push-retry-base", "100ms", "--push-retry-cap", "400ms")
@@ -34,37 +34,14 @@ def start(server_factory, fake, *extra, **kw):
     return s
 
 
-def admin_key(srv):
-    r = srv.post("/v1/admin/api-keys", token=srv.admin_token(),
-                 json={"name": unique("key"), "scopes": ["push"]})
-    return expect(r, 201)["key"]
-
-
 def register(srv, user, sub, platform="webpush"):
     body = dict(sub, platform=platform)
     return expect(api(srv, "POST", "/v1/devices", user, body), 201)["id"]
 
 
-def push(srv, key, user_ids, **extra):
-    body = {"to": {"users": user_ids}, "notification": {"title": unique("t"), "body": "hello"}}
-    body.update(extra)
-    return expect(srv.post("/v1/push", token=key, json=body), 202)["id"]
-
-
-def counts(srv, key, pid):
-    return expect(srv.get("/v1/push/%d" % pid, token=key), 200)["counts"]
-
-
-def wait_counts(srv, key, pid, what, **want):
-    def check():
-        c = counts(srv, key, pid)
-        return c if all(c.get(k) == v for k, v in want.items()) else None
-    return poll_until(check, T(15), what=what)
-
-
 def test_webpush_message_arrives_decrypted_with_valid_vapid(server_factory, fake):
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     sub = fake.subscribe()
     dev = register(s, u, sub)
@@ -86,7 +63,7 @@ def test_webpush_message_arrives_decrypted_with_valid_vapid(server_factory, fake
 
 def test_collapse_key_that_is_not_a_topic_is_hashed_and_normal_urgency(server_factory, fake):
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     register(s, u, fake.subscribe())
     push(s, key, [u.id], collapse_key="news: today's headlines (evening edition)")
@@ -104,7 +81,7 @@ def test_collapse_key_that_is_not_a_topic_is_hashed_and_normal_urgency(server_fa
 def test_without_collapse_key_the_topic_is_the_delivery(server_factory, fake):
     """A resend after a crash then replaces a first copy the push service still holds."""
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     register(s, u, fake.subscribe())
     push(s, key, [u.id])
@@ -116,7 +93,7 @@ def test_without_collapse_key_the_topic_is_the_delivery(server_factory, fake):
 
 def test_unifiedpush_gets_the_payload_as_json(server_factory, fake):
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     dev = register(s, u, fake.subscribe_up(), platform="unifiedpush")
     pid = push(s, key, [u.id], notification={"title": "Hi", "body": "there"})
@@ -128,7 +105,7 @@ def test_unifiedpush_gets_the_payload_as_json(server_factory, fake):
 
 def test_every_device_of_every_user_gets_exactly_one(server_factory, fake):
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     us = users(s, 20)
     subs = {}
     for u in us:
@@ -147,7 +124,7 @@ def test_every_device_of_every_user_gets_exactly_one(server_factory, fake):
 
 def test_gone_subscription_deletes_the_device(server_factory, fake):
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     gone, kept = fake.subscribe(), fake.subscribe()
     gone_id = register(s, u, gone)
@@ -167,7 +144,7 @@ def test_gone_subscription_deletes_the_device(server_factory, fake):
 @pytest.mark.parametrize("status", [404, 410])
 def test_404_and_410_both_mean_gone(server_factory, fake, status):
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     sub = fake.subscribe()
     register(s, u, sub)
@@ -179,7 +156,7 @@ def test_404_and_410_both_mean_gone(server_factory, fake, status):
 
 def test_server_errors_are_retried_until_accepted(server_factory, fake):
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     sub = fake.subscribe()
     register(s, u, sub)
@@ -193,7 +170,7 @@ def test_server_errors_are_retried_until_accepted(server_factory, fake):
 
 def test_retry_after_is_honoured(server_factory, fake):
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     sub = fake.subscribe()
     register(s, u, sub)
@@ -208,7 +185,7 @@ def test_retry_after_is_honoured(server_factory, fake):
 
 def test_permanent_refusal_is_not_retried(server_factory, fake):
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     sub = fake.subscribe()
     register(s, u, sub)
@@ -222,7 +199,7 @@ def test_permanent_refusal_is_not_retried(server_factory, fake):
 
 def test_attempts_are_capped(server_factory, fake):
     s = start(server_factory, fake, "--push-max-attempts", "3")
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     sub = fake.subscribe()
     register(s, u, sub)
@@ -235,7 +212,7 @@ def test_attempts_are_capped(server_factory, fake):
 
 def test_a_push_past_its_ttl_expires_instead_of_retrying(server_factory, fake):
     s = start(server_factory, fake, "--push-retry-base", "1500ms", "--push-retry-cap", "3s")
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     sub = fake.subscribe()
     register(s, u, sub)
@@ -247,7 +224,7 @@ def test_a_push_past_its_ttl_expires_instead_of_retrying(server_factory, fake):
 
 def test_payload_too_large_for_web_push_fails_cleanly(server_factory, fake):
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     register(s, u, fake.subscribe())
     pid = push(s, key, [u.id], notification={"title": "x" * 256, "body": "y" * 4000})
@@ -259,7 +236,7 @@ def test_payload_too_large_for_web_push_fails_cleanly(server_factory, fake):
 def test_endpoint_that_turned_private_is_refused_at_connect_time(server_factory, fake):
     """Registered while private addresses were allowed; sent after they no longer are."""
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     register(s, u, fake.subscribe())
     s.stop()
@@ -275,7 +252,7 @@ def test_endpoint_that_turned_private_is_refused_at_connect_time(server_factory,
 
 def test_killed_while_sending_resends_only_what_was_not_taken(server_factory, fake):
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     us = users(s, 6)
     subs = [fake.subscribe() for _ in us]
     for u, sub in zip(us, subs):
@@ -305,7 +282,7 @@ def test_killed_while_sending_resends_only_what_was_not_taken(server_factory, fa
 
 def test_clean_stop_with_requests_in_flight_exits_and_resends_after(server_factory, fake):
     s = start(server_factory, fake, "--shutdown-timeout", "2s")
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     register(s, u, fake.subscribe())
     fake.hold()
@@ -323,7 +300,7 @@ def test_clean_stop_with_requests_in_flight_exits_and_resends_after(server_facto
 def test_no_device_stays_sending_after_a_burst(server_factory, fake):
     """Concurrency limit below the burst: everything still ends up sent."""
     s = start(server_factory, fake, "--push-concurrency", "4")
-    key = admin_key(s)
+    key = push_key(s)
     us = users(s, 30)
     for u in us:
         register(s, u, fake.subscribe())
@@ -335,7 +312,7 @@ def test_no_device_stays_sending_after_a_burst(server_factory, fake):
 
 def test_metrics_count_pushes_and_attempts(server_factory, fake):
     s = start(server_factory, fake)
-    key = admin_key(s)
+    key = push_key(s)
     (u,) = users(s, 1)
     ok, gone = fake.subscribe(), fake.subscribe()
     register(s, u, ok)

@@ -30,6 +30,7 @@ import pytest
 from chatlib import Chat, api, close_all, ev, expect, users
 from conftest import T, error_code, poll_until, unique
 from fake_webpush import FakeWebPush
+from pushlib import push_key
 
 FAST = ("--push-allow-http", "yes", "--push-allow-private", "yes",
         "--push-retry-base", "100ms", "--push-retry-cap", "400ms", "--registration", "open")
@@ -133,12 +134,6 @@ def shifted(server_factory):
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-def push_key(srv):
-    r = srv.post("/v1/admin/api-keys", token=srv.admin_token(),
-                 json={"name": unique("key"), "scopes": ["push"]})
-    return expect(r, 201)["key"]
-
 
 def put_settings(srv, user, body, status=200):
     return expect(api(srv, "PUT", SETTINGS, user, body), status)
