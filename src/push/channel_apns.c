@@ -50,7 +50,7 @@ static EVP_PKEY *load_key(const char *path)
     return key;
 }
 
-static struct apns *state_of(struct dispatcher *d)
+static struct apns *state(struct dispatcher *d)
 {
     void **slot = dispatcher_state(d, &channel_apns);
     const struct config *cfg = &dispatcher_server(d)->cfg;
@@ -70,15 +70,10 @@ static struct apns *state_of(struct dispatcher *d)
     return st;
 }
 
-static struct apns *state(struct attempt *a)
-{
-    return state_of(a->d);
-}
-
 static void apns_start(struct dispatcher *d)
 {
     if (dispatcher_server(d)->cfg.apns_key_file[0] != '\0') {
-        state_of(d);
+        state(d);
     }
 }
 
@@ -146,7 +141,7 @@ static const char *apns_prepare(struct attempt *a)
     if (a->o.device.topic[0] == '\0') {
         return "no_topic";
     }
-    st = state(a);
+    st = state(a->d);
     if (st->broken) {
         return "not_configured";
     }
@@ -198,7 +193,7 @@ static bool reason_is(struct attempt *a, const char *want)
 
 static enum verdict apns_judge(struct attempt *a, long status, const char **reason)
 {
-    struct apns *st = state(a);
+    struct apns *st = state(a->d);
 
     if (status == 200) {
         return VERDICT_SENT;
