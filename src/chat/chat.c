@@ -153,13 +153,7 @@ void chat_free(struct chat *ch)
 /* A store callback over user ids (store_contacts); also appends one id. */
 static int collect_id(void *arg, int64_t id)
 {
-    struct id_list *mi = arg;
-
-    if (mi->n == mi->cap) {
-        mi->cap = mi->cap != 0 ? mi->cap * 2 : 16;
-        mi->ids = xrealloc(mi->ids, mi->cap * sizeof(mi->ids[0]));
-    }
-    mi->ids[mi->n++] = id;
+    id_list_add(arg, id);
     return 0;
 }
 
@@ -656,6 +650,10 @@ static void call_free(struct chat_call *k)
         bus_event_unref(k->events.evs[i]);
     }
     free(k->events.evs);
+    if (k->push_handoff.n > 0) {
+        push_dispatch_unreserve(k->srv, k->push_handoff.n); /* their rows did not commit */
+    }
+    free(k->push_handoff.ids);
     free(k->body_text);
     free(k->meta_text);
     free(k->ok_text);
@@ -744,6 +742,7 @@ static void call_committed(struct job *j, void *arg)
     if (k->push_queued) {
         push_dispatch_kick(ch->srv);
     }
+    push_dispatch_hand(ch->srv, &k->push_handoff);
     if (k->after_commit != NULL) {
         k->after_commit(ch->srv);
     }

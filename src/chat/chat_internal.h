@@ -18,13 +18,9 @@
 #include "chat/chat.h"
 #include "net/worker.h"
 #include "store/store_chat.h"
+#include "util/id_list.h"
 
 struct chat_call;
-
-struct id_list {
-    int64_t *ids;
-    size_t n, cap;
-};
 
 struct chat_action {
     const char *name;
@@ -53,6 +49,7 @@ struct chat_call {
     int64_t touched_conv;     /* conversation whose cached members may be stale */
     int64_t push_to_expand;   /* a push stored by the call, expanded after COMMIT */
     bool push_queued;         /* the call queued deliveries for the push dispatcher */
+    struct id_list push_handoff; /* deliveries inserted `sending`, handed over after COMMIT */
     void (*after_commit)(struct server *srv); /* optional: on the writer, once committed */
 
     /* Prepared on the loop by prepare(). */

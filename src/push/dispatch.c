@@ -5,7 +5,9 @@
  * The outbox is the deliveries table. The dispatcher claims due deliveries in
  * batches on the store writer: each becomes `sending` (durably, before its
  * request goes out), so a restart knows which ones may have reached their
- * provider. Requests run concurrently on libcurl's multi interface
+ * provider. A push's first deliveries skip the claim: the writer inserts them
+ * as `sending` while request slots are free and hands their ids over after
+ * COMMIT; they are loaded on a reader. Requests run concurrently on libcurl's multi interface
  * (net/outbound.h), at most push_concurrency at once. Outcomes are written back
  * in batches: sent; failed (with a reason; a device its provider calls gone is
  * deleted); expired (its push outlived its TTL); or queued again for a later
@@ -36,6 +38,7 @@
 #include "store/jobs.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/id_list.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -67,6 +70,13 @@ struct dispatcher {
     struct job kick_job;
     atomic_bool kick_pending;
     atomic_bool running;
+    atomic_int room;              /* request slots free: claims and hand-offs take them */
+    atomic_bool handoff_open;     /* once the first claim re-queued what a crash left */
+    uv_mutex_t handoff_lock;
+    struct id_list handed;        /* handed over, not loaded yet (under handoff_lock) */
+    struct job handoff_job;
+    atomic_bool handoff_pending;
+    int loading;                  /* hand-offs being loaded */
     bool recovered;               /* deliveries the last run left `sending` queued again */
     bool want_claim;
     bool claiming;
@@ -83,6 +93,26 @@ const char channel_parked[] = "parked";
 
 static void maybe_claim(struct dispatcher *d);
 static void maybe_end(struct dispatcher *d);
+
+/* Takes up to want request slots; returns how many. Any thread. */
+static int take_slots(struct dispatcher *d, int want)
+{
+    int room = atomic_load(&d->room);
+    int got;
+
+    do {
+        got = room < want ? room : want;
+        if (got <= 0) {
+            return 0;
+        }
+    } while (!atomic_compare_exchange_weak(&d->room, &room, room - got));
+    return got;
+}
+
+static void give_slots(struct dispatcher *d, int n)
+{
+    atomic_fetch_add(&d->room, n);
+}
 
 struct server *dispatcher_server(const struct dispatcher *d)
 {
@@ -402,11 +432,14 @@ static void attempt_free(struct attempt *a)
 
 /* ---- sending ---- */
 
+/* Each attempt holds a request slot from its claim or hand-off until it ends. */
+
 /* An attempt in flight (or parked) is over: its slot is free for the next. */
 static void attempt_end(struct dispatcher *d, struct attempt *a)
 {
     d->inflight--;
     atomic_fetch_sub_explicit(&d->srv->metrics.push_inflight, 1, memory_order_relaxed);
+    give_slots(d, 1);
     attempt_free(a);
     flush_outcomes(d);
     maybe_claim(d);
@@ -485,6 +518,7 @@ static void begin(struct dispatcher *d, struct attempt *a)
 
         count(d, &o, VERDICT_FAIL);
         record(d, &o);
+        give_slots(d, 1);
         attempt_free(a);
         return;
     }
@@ -499,6 +533,7 @@ static void begin(struct dispatcher *d, struct attempt *a)
     }
     if (why != NULL && why != channel_parked) {
         settle(d, a, VERDICT_FAIL, why, 0);
+        give_slots(d, 1);
         attempt_free(a);
         return;
     }
@@ -625,12 +660,14 @@ static void claim_done(struct job *j)
 
     d->claiming = false;
     push_events_drop(&cj->inapp); /* left only if the batch did not commit */
+    give_slots(d, cj->max - cj->n); /* not needed */
     if (j->rc != 0) {
         /* Not committed: nothing was marked; nothing is sent. */
         log_error(&d->w->log, "push: cannot claim deliveries: %s", pipit_strerror(j->rc));
         for (int i = 0; i < cj->n; i++) {
             attempt_free(cj->got[i]);
         }
+        give_slots(d, cj->n);
         wait = CLAIM_RETRY_MS;
     } else if (d->stopping) {
         /* Claimed as the server stops: not started, queued again for the next run. */
@@ -640,8 +677,11 @@ static void claim_done(struct job *j)
             record(d, &o);
             attempt_free(cj->got[i]);
         }
+        give_slots(d, cj->n);
     } else {
         d->recovered |= cj->recover;
+        /* From now on a `sending` row is one of ours, not a crash's leftover. */
+        atomic_store(&d->handoff_open, d->recovered);
         for (int i = 0; i < cj->n; i++) {
             begin(d, cj->got[i]);
         }
@@ -664,13 +704,17 @@ static void claim_done(struct job *j)
 
 static void maybe_claim(struct dispatcher *d)
 {
-    int slots = (int)d->srv->cfg.push_concurrency - d->inflight;
+    int slots = atomic_load(&d->room);
     struct claim_job *cj;
 
     /* Small claims while busy would cost a commit each: wait for a quarter free. */
     if (d->stopping || d->claiming || !d->want_claim || slots <= 0 ||
         (d->inflight > 0 && slots < (int)d->srv->cfg.push_concurrency / 4)) {
         return;
+    }
+    slots = take_slots(d, slots);
+    if (slots == 0) {
+        return; /* the writer took them meanwhile */
     }
     cj = xcalloc(1, sizeof(*cj));
     cj->d = d;
@@ -718,6 +762,141 @@ void push_dispatch_kick(struct server *srv)
     worker_post(d->w, &d->kick_job);
 }
 
+/* ---- hand-offs from the writer ---- */
+
+bool push_dispatch_reserve(struct server *srv)
+{
+    struct dispatcher *d = srv->dispatch;
+
+    return d != NULL && atomic_load(&d->handoff_open) && take_slots(d, 1) == 1;
+}
+
+void push_dispatch_unreserve(struct server *srv, size_t n)
+{
+    give_slots(srv->dispatch, (int)n);
+}
+
+struct load_job {
+    struct job job;
+    struct dispatcher *d;
+    struct id_list ids;
+    struct attempt **got;         /* by index in ids; NULL: the row is gone */
+};
+
+static void load_run(struct job *j, void *ctx)
+{
+    struct load_job *lj = (struct load_job *)j;
+
+    j->rc = 0;
+    for (size_t i = 0; i < lj->ids.n && j->rc == 0; i++) {
+        struct store_outgoing o;
+        int rc = store_delivery_outgoing(ctx, lj->ids.ids[i], &o);
+
+        if (rc == 0) {
+            lj->got[i] = xcalloc(1, sizeof(*lj->got[i]));
+            lj->got[i]->o = o;
+        } else if (rc != PIPIT_ENOT_FOUND) {
+            j->rc = rc;
+        }
+    }
+}
+
+/* Not started: queued again, for a claim (or the next run) to send. */
+static void requeue(struct dispatcher *d, int64_t id)
+{
+    struct outcome o = { .id = id, .state = "queued", .next_at = 0 };
+
+    record(d, &o);
+}
+
+static void load_done(struct job *j)
+{
+    struct load_job *lj = (struct load_job *)j;
+    struct dispatcher *d = lj->d;
+
+    d->loading--;
+    if (j->rc != 0) {
+        log_error(&d->w->log, "push: cannot load %zu deliveries to send: %s; queued again",
+                  lj->ids.n, pipit_strerror(j->rc));
+    }
+    for (size_t i = 0; i < lj->ids.n; i++) {
+        if (j->rc != 0 || d->stopping) {
+            requeue(d, lj->ids.ids[i]);
+        }
+        if (lj->got[i] == NULL || j->rc != 0 || d->stopping) {
+            give_slots(d, 1);
+            if (lj->got[i] != NULL) {
+                attempt_free(lj->got[i]);
+            }
+            continue;
+        }
+        begin(d, lj->got[i]);
+    }
+    if (j->rc != 0 || d->stopping) {
+        d->want_claim = true; /* what went back to the queue */
+    }
+    free(lj->got);
+    free(lj->ids.ids);
+    free(lj);
+    flush_outcomes(d);
+    maybe_claim(d);
+    maybe_end(d);
+}
+
+static void handoff_done(struct job *j)
+{
+    struct dispatcher *d = (struct dispatcher *)((char *)j - offsetof(struct dispatcher,
+                                                                      handoff_job));
+    bool orphaned = j->orphaned; /* read first: once pending is clear, j may be posted again */
+    struct load_job *lj;
+
+    atomic_store(&d->handoff_pending, false);
+    if (orphaned || d->ended) {
+        return; /* the rows stay `sending`: the next run queues them again */
+    }
+    lj = xcalloc(1, sizeof(*lj));
+    lj->d = d;
+    uv_mutex_lock(&d->handoff_lock);
+    lj->ids = d->handed;
+    memset(&d->handed, 0, sizeof(d->handed));
+    uv_mutex_unlock(&d->handoff_lock);
+    if (lj->ids.n == 0) {
+        free(lj);
+        return;
+    }
+    lj->got = xcalloc(lj->ids.n, sizeof(*lj->got));
+    lj->job.origin = d->w;
+    lj->job.run = load_run;
+    lj->job.done = load_done;
+    d->loading++;
+    if (jobs_read(d->srv->jobs, &lj->job) != 0) {
+        lj->job.rc = PIPIT_EUNAVAILABLE;
+        load_done(&lj->job);
+    }
+}
+
+void push_dispatch_hand(struct server *srv, struct id_list *ids)
+{
+    struct dispatcher *d = srv->dispatch;
+
+    if (ids->n == 0) {
+        return;
+    }
+    uv_mutex_lock(&d->handoff_lock);
+    for (size_t i = 0; i < ids->n; i++) {
+        id_list_add(&d->handed, ids->ids[i]);
+    }
+    uv_mutex_unlock(&d->handoff_lock);
+    ids->n = 0;
+    /* Stopped: the rows stay `sending`, and the next run queues them again. */
+    if (!atomic_load(&d->running) || atomic_exchange(&d->handoff_pending, true)) {
+        return;
+    }
+    d->handoff_job.origin = d->w;
+    d->handoff_job.done = handoff_done;
+    worker_post(d->w, &d->handoff_job);
+}
+
 static void on_cutoff(uv_timer_t *t)
 {
     struct dispatcher *d = t->data;
@@ -739,7 +918,8 @@ static void on_closed(uv_handle_t *h)
 /* Stopping: once nothing is running or unwritten, the loop may end. */
 static void maybe_end(struct dispatcher *d)
 {
-    if (!d->stopping || d->ended || d->claiming || (d->inflight > 0 && d->ob != NULL)) {
+    if (!d->stopping || d->ended || d->claiming || d->loading > 0 ||
+        (d->inflight > 0 && d->ob != NULL)) {
         return;
     }
     flush_outcomes(d);
@@ -782,6 +962,7 @@ static void dispatch_start(struct worker *w)
         }
     }
     worker_hold(w); /* released by maybe_end() */
+    atomic_store(&d->room, (int)d->srv->cfg.push_concurrency);
     atomic_store(&d->running, true);
     d->want_claim = true;
     maybe_claim(d);
@@ -793,6 +974,7 @@ static void dispatch_stop(struct worker *w)
     int64_t grace = d->srv->cfg.shutdown_timeout - STOP_MARGIN_MS;
 
     atomic_store(&d->running, false);
+    atomic_store(&d->handoff_open, false); /* new pushes wait in the queue for the next run */
     d->stopping = true;
     uv_timer_stop(&d->due);
     uv_timer_start(&d->cutoff, on_cutoff, (uint64_t)(grace > 100 ? grace : 100), 0);
@@ -810,6 +992,7 @@ void push_dispatch_new(struct server *srv)
     struct dispatcher *d = xcalloc(1, sizeof(*d));
 
     d->srv = srv;
+    uv_mutex_init(&d->handoff_lock);
     srv->dispatch = d;
 }
 
@@ -839,6 +1022,8 @@ void push_dispatch_free(struct server *srv)
         return;
     }
     worker_free_service(&srv->dispatch_worker);
+    uv_mutex_destroy(&d->handoff_lock);
+    free(d->handed.ids);
     free(d->outcomes);
     free(d);
     srv->dispatch = NULL;

@@ -38,6 +38,16 @@ void push_dispatch_stop(struct server *srv);
 void push_dispatch_free(struct server *srv);
 /* Any thread, after a commit that queued deliveries: they are due now. */
 void push_dispatch_kick(struct server *srv);
+/*
+ * Hand-off, for a push's first deliveries, without the round trip of a claim:
+ * the writer reserves a request slot per delivery (false: none free, queue it),
+ * inserts it as `sending`, and after COMMIT hands the ids over (taken; the list
+ * is emptied). Reserved slots whose rows did not commit are given back.
+ */
+bool push_dispatch_reserve(struct server *srv);
+void push_dispatch_unreserve(struct server *srv, size_t n);
+struct id_list;
+void push_dispatch_hand(struct server *srv, struct id_list *ids);
 
 /* ---- the user's wishes (wishes.c), on the writer while a push is expanded ---- */
 

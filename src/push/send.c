@@ -42,8 +42,17 @@
 
 static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_id,
                         bool *done, bool *queued, struct bus_batch *inapp);
+
+/* A push's JSON, parsed: its notification, variants (NULL if none) and stored target. */
+struct push_doc {
+    json_t *notification;
+    json_t *variants;
+    json_t *target;
+};
+
 static int expand_chunk_of(struct server *srv, struct store_conn *sc, const struct store_push *p,
-                           bool *done, bool *queued, struct bus_batch *inapp);
+                           const struct push_doc *doc, struct id_list *handoff, bool *done,
+                           bool *queued, struct bus_batch *inapp);
 
 /* ---- reading a push ---- */
 
@@ -95,8 +104,8 @@ static int check_notification(struct chat_call *k, json_t *n)
     return 0;
 }
 
-/* Checks `to` and writes the stored form: users become sorted ids of the app. */
-static int read_target(struct chat_call *k, struct store_conn *sc, char **out)
+/* Checks `to` and makes the stored form: users become sorted ids of the app. */
+static int read_target(struct chat_call *k, struct store_conn *sc, json_t **out)
 {
     json_t *to = json_object_get(k->args, "to");
     json_t *v = NULL, *stored;
@@ -163,8 +172,7 @@ static int read_target(struct chat_call *k, struct store_conn *sc, char **out)
     } else {
         return chat_bad(k, "to must hold exactly one of users, topic, tags, all");
     }
-    *out = json_dumps(stored, JSON_COMPACT);
-    json_decref(stored);
+    *out = stored;
     return 0;
 }
 
@@ -270,6 +278,7 @@ int push_send(struct chat_call *k, struct store_conn *sc)
     json_t *dedup = json_object_get(k->args, "dedup_key");
     struct store_push p = { .app_id = k->who.app_id, .created_at = k->now };
     int64_t ttl_s = TTL_DEFAULT_S, earlier, latest;
+    json_t *target = NULL;
     int rc;
 
     rc = check_notification(k, n);
@@ -300,12 +309,13 @@ int push_send(struct chat_call *k, struct store_conn *sc)
         rc = read_variants(k, n, &p.variants, &p.holdout);
     }
     if (rc == 0) {
-        rc = read_target(k, sc, &p.target);
+        rc = read_target(k, sc, &target);
     }
     if (rc != 0) {
         store_push_cleanup(&p);
         return rc;
     }
+    p.target = json_dumps(target, JSON_COMPACT);
     /* A repeat is answered only once it is a valid request itself. */
     if (dedup != NULL) {
         rc = store_push_by_dedup(sc, k->who.app_id, json_string_value(dedup),
@@ -314,6 +324,7 @@ int push_send(struct chat_call *k, struct store_conn *sc)
             k->result = json_pack("{s:I,s:b}", "id", (json_int_t)earlier, "duplicate", 1);
             k->status = 202;
             store_push_cleanup(&p);
+            json_decref(target);
             return 0;
         }
         /* An older push may hold the key: its 24 hours are over. */
@@ -322,6 +333,7 @@ int push_send(struct chat_call *k, struct store_conn *sc)
                  : rc;
         if (rc != 0) {
             store_push_cleanup(&p);
+            json_decref(target);
             return rc;
         }
     }
@@ -335,13 +347,16 @@ int push_send(struct chat_call *k, struct store_conn *sc)
              priority != NULL ? json_string_value(priority) : "normal");
     p.collapse_key = collapse != NULL ? xstrdup(json_string_value(collapse)) : NULL;
     p.dedup_key = dedup != NULL ? xstrdup(json_string_value(dedup)) : NULL;
+    p.done = true; /* unless its first chunk below leaves users for later */
     rc = store_push_insert(sc, &p);
     if (rc == 0) {
         /* The first chunk in the same transaction: a push to a few users is one job. */
+        struct push_doc doc = { n, json_object_get(k->args, "variants"), target };
         struct bus_batch inapp = { 0 };
         bool done;
 
-        rc = expand_chunk_of(k->srv, sc, &p, &done, &k->push_queued, &inapp);
+        rc = expand_chunk_of(k->srv, sc, &p, &doc, &k->push_handoff, &done, &k->push_queued,
+                             &inapp);
         for (size_t i = 0; i < inapp.n; i++) {
             bus_batch_add(&k->events, inapp.evs[i]); /* published after COMMIT */
         }
@@ -355,6 +370,7 @@ int push_send(struct chat_call *k, struct store_conn *sc)
         atomic_fetch_add_explicit(&k->srv->metrics.pushes, 1, memory_order_relaxed);
     }
     store_push_cleanup(&p);
+    json_decref(target);
     return rc;
 }
 
@@ -376,6 +392,7 @@ struct chunk {
     const struct store_push *p;
     json_t *notification;
     json_t *variants;           /* array, or NULL */
+    json_t *target;
     int64_t weights;            /* the variants' and the holdout's */
     struct push_facts facts;
     int64_t chat_conv;          /* a chat message's notification: its conversation ... */
@@ -384,12 +401,15 @@ struct chunk {
     struct user_set *online[VARIANTS_MAX + 1]; /* got it in-app: [0] no variant, [i + 1] variant i */
     int64_t last;               /* the last user looked at */
     int count;
-    int queued;                 /* deliveries the dispatcher may send now */
+    int queued;                 /* deliveries the dispatcher may claim now */
+    struct id_list *handoff;    /* or inserted `sending`, to hand over after COMMIT; or NULL */
+    int64_t last_row;           /* the delivery inserted last */
     int rc;
 };
 
+/* doc: p's JSON when the caller has it parsed (a push just made), else NULL. */
 static void chunk_open(struct chunk *ch, struct server *srv, struct store_conn *sc,
-                       const struct store_push *p, int64_t now)
+                       const struct store_push *p, const struct push_doc *doc, int64_t now)
 {
     json_t *v;
     size_t i;
@@ -399,16 +419,21 @@ static void chunk_open(struct chunk *ch, struct server *srv, struct store_conn *
     ch->sc = sc;
     ch->p = p;
     ch->last = p->cursor;
-    ch->notification = json_loads(p->notification, 0, NULL);
-    ch->variants = p->variants != NULL ? json_loads(p->variants, 0, NULL) : NULL;
+    if (doc != NULL) {
+        ch->notification = json_incref(doc->notification);
+        ch->variants = json_incref(doc->variants);
+        ch->target = json_incref(doc->target);
+    } else {
+        ch->notification = json_loads(p->notification, 0, NULL);
+        ch->variants = p->variants != NULL ? json_loads(p->variants, 0, NULL) : NULL;
+        ch->target = json_loads(p->target, 0, NULL);
+    }
     ch->weights = p->holdout;
     json_array_foreach(ch->variants, i, v) {
         ch->weights += json_integer_value(json_object_get(v, "weight"));
     }
-    v = json_loads(p->target, 0, NULL);
-    ch->chat_conv = json_integer_value(json_object_get(v, "conv"));
-    ch->chat_from = json_integer_value(json_object_get(v, "from"));
-    json_decref(v);
+    ch->chat_conv = json_integer_value(json_object_get(ch->target, "conv"));
+    ch->chat_from = json_integer_value(json_object_get(ch->target, "from"));
     ch->facts.push_id = p->id;
     ch->facts.category = p->category;
     ch->facts.high = strcmp(p->priority, "high") == 0;
@@ -455,7 +480,7 @@ static int insert_row(struct chunk *ch, int64_t user_id, int64_t device_id, cons
     struct store_delivery d = { ch->p->id, user_id, device_id, channel, state, reason, next_at,
                                 variant, ch->facts.now };
 
-    ch->rc = store_delivery_insert(ch->sc, &d);
+    ch->rc = store_delivery_insert(ch->sc, &d, &ch->last_row);
     return ch->rc;
 }
 
@@ -469,10 +494,22 @@ struct device_walk {
 static int queue_device(void *arg, int64_t id, const char *platform)
 {
     struct device_walk *dw = arg;
+    struct chunk *ch = dw->ch;
+    bool hand = ch->handoff != NULL && push_dispatch_reserve(ch->srv);
 
     dw->devices++;
-    dw->ch->queued++;
-    return insert_row(dw->ch, dw->user_id, id, platform, "queued", NULL, 0, dw->variant);
+    ch->queued += !hand;
+    if (insert_row(ch, dw->user_id, id, platform, hand ? "sending" : "queued", NULL, 0,
+                   dw->variant) != 0) {
+        if (hand) {
+            push_dispatch_unreserve(ch->srv, 1);
+        }
+        return ch->rc;
+    }
+    if (hand) {
+        id_list_add(ch->handoff, ch->last_row);
+    }
+    return 0;
 }
 
 static bool has_all_tags(struct chunk *ch, int64_t user_id)
@@ -647,6 +684,7 @@ static void chunk_close(struct chunk *ch, struct bus_batch *inapp)
     }
     json_decref(ch->notification);
     json_decref(ch->variants);
+    json_decref(ch->target);
 }
 
 /*
@@ -666,14 +704,18 @@ static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_
     if (rc != 0) {
         return rc;
     }
-    rc = p.done ? 0 : expand_chunk_of(srv, sc, &p, done, queued, inapp);
+    rc = p.done ? 0 : expand_chunk_of(srv, sc, &p, NULL, NULL, done, queued, inapp);
     store_push_cleanup(&p);
     return rc;
 }
 
-/* The same for a push already in hand (just inserted: the first chunk). */
+/*
+ * The same for a push already in hand: just inserted, its first chunk, with its
+ * JSON parsed (doc) and deliveries handed straight to the dispatcher (handoff).
+ */
 static int expand_chunk_of(struct server *srv, struct store_conn *sc, const struct store_push *p,
-                           bool *done, bool *queued, struct bus_batch *inapp)
+                           const struct push_doc *doc, struct id_list *handoff, bool *done,
+                           bool *queued, struct bus_batch *inapp)
 {
     struct chunk ch;
     json_t *target;
@@ -681,8 +723,9 @@ static int expand_chunk_of(struct server *srv, struct store_conn *sc, const stru
 
     *done = true;
     *queued = false;
-    chunk_open(&ch, srv, sc, p, clock_now_ms());
-    target = json_loads(p->target, 0, NULL);
+    chunk_open(&ch, srv, sc, p, doc, clock_now_ms());
+    ch.handoff = handoff;
+    target = ch.target;
     if (ch.rc != 0) {
         /* the urgent flag could not be read: nothing done, retried later */
     } else if (json_object_get(target, "users") != NULL) {
@@ -726,13 +769,13 @@ static int expand_chunk_of(struct server *srv, struct store_conn *sc, const stru
     } else {
         ch.rc = PIPIT_ESTORE; /* never stored unreadable; never read as "all" */
     }
-    if (ch.rc == 0) {
+    /* A push stored as done and finished in its first chunk needs no cursor. */
+    if (ch.rc == 0 && !(p->done && *done)) {
         ch.rc = store_push_set_cursor(sc, p->id, ch.last, *done);
     }
     *queued = ch.queued > 0;
     rc = ch.rc;
     chunk_close(&ch, inapp);
-    json_decref(target);
     return rc;
 }
 
@@ -752,7 +795,7 @@ int push_decide_pending(struct server *srv, struct store_conn *sc, int64_t deliv
         store_push_cleanup(&p);
         return rc;
     }
-    chunk_open(&ch, srv, sc, &p, clock_now_ms());
+    chunk_open(&ch, srv, sc, &p, NULL, clock_now_ms());
     if (ch.rc == 0 && p.expires_at <= ch.facts.now) {
         /* Due after its TTL (the server was down, say): too late for in-app too. */
         insert_row(&ch, user_id, 0, "none", "expired", "ttl", 0, -1);
@@ -939,8 +982,8 @@ int push_chat_message(struct chat_call *k, struct store_conn *sc, const struct u
     struct store_push p = { .app_id = k->who.app_id, .created_at = k->now };
     bool anyone = members->n > CHAT_PRESENCE_CHECK_MAX;
     struct bus_batch inapp = { 0 };
+    struct push_doc doc = { NULL, NULL, NULL };
     int64_t last_seen;
-    json_t *n;
     bool done;
     int rc;
 
@@ -955,32 +998,35 @@ int push_chat_message(struct chat_call *k, struct store_conn *sc, const struct u
     if (!anyone) {
         return 0;
     }
-    n = mode == CHAT_NOTIFY_PRIVATE ? private_notification(ev) : chat_notification(sc, ev, group);
-    p.notification = json_dumps(n, JSON_COMPACT);
-    json_decref(n);
+    doc.notification = mode == CHAT_NOTIFY_PRIVATE ? private_notification(ev)
+                                                   : chat_notification(sc, ev, group);
+    p.notification = json_dumps(doc.notification, JSON_COMPACT);
     if (mode == CHAT_NOTIFY_FULL) {
-        n = json_pack("[{s:s,s:i,s:o}]", "name", "private", "weight", 0, "notification",
-                      private_notification(ev));
-        p.variants = json_dumps(n, JSON_COMPACT);
-        json_decref(n);
+        doc.variants = json_pack("[{s:s,s:i,s:o}]", "name", "private", "weight", 0,
+                                 "notification", private_notification(ev));
+        p.variants = json_dumps(doc.variants, JSON_COMPACT);
     }
-    n = json_pack("{s:I,s:I}", "conv", (json_int_t)ev->conv_id, "from", (json_int_t)ev->sender);
-    p.target = json_dumps(n, JSON_COMPACT);
-    json_decref(n);
+    doc.target = json_pack("{s:I,s:I}", "conv", (json_int_t)ev->conv_id, "from",
+                           (json_int_t)ev->sender);
+    p.target = json_dumps(doc.target, JSON_COMPACT);
     p.expires_at = k->now + TTL_DEFAULT_S * 1000;
     snprintf(p.priority, sizeof(p.priority), "high");
     p.category = xstrdup("chat");
+    p.done = true; /* unless its first chunk below leaves users for later */
     rc = store_push_insert(sc, &p);
     if (rc == 0) {
         bool queued = false;
 
-        rc = expand_chunk_of(k->srv, sc, &p, &done, &queued, &inapp);
+        rc = expand_chunk_of(k->srv, sc, &p, &doc, &k->push_handoff, &done, &queued, &inapp);
         k->push_queued |= queued;
         atomic_fetch_add_explicit(&k->srv->metrics.push_chat, 1, memory_order_relaxed);
         k->push_to_expand = done ? 0 : p.id;
     }
     push_events_drop(&inapp); /* none: members online have the message itself */
     store_push_cleanup(&p);
+    json_decref(doc.notification);
+    json_decref(doc.variants);
+    json_decref(doc.target);
     return rc;
 }
 

@@ -109,7 +109,8 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
     S(PS_PUSH_INSERT) = "INSERT INTO pushes (app_id, created_at, expires_at, target, "
                         "notification, priority, collapse_key, dedup_key, state, category, "
                         "send_at, send_at_local, variants, holdout) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'expanding', ?, ?, ?, ?, ?)",
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                        "CASE ?14 WHEN 1 THEN 'done' ELSE 'expanding' END, ?9, ?10, ?11, ?12, ?13)",
     S(PS_PUSH_BY_DEDUP) = "SELECT id FROM pushes WHERE app_id = ? AND dedup_key = ? AND "
                           "created_at >= ?",
     S(PS_PUSH_RELEASE_DEDUP) = "UPDATE pushes SET dedup_key = NULL WHERE app_id = ? AND "
@@ -132,11 +133,14 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
     /* ?2: the conversation id, as text (compared with integer affinity, so indexed). */
     S(PS_AUDIENCE_CONV) = "SELECT user_id FROM members WHERE conv_id = ?2 AND left_seq IS NULL "
                           "AND user_id > ?4 AND ?1 = ?1 ORDER BY user_id LIMIT ?5",
-    /* A queued row is due at ?7, or now (?9); a sent one (in-app) was sent now. */
+    /*
+     * A queued row is due at ?7, or now (?9); a sent one (in-app) was sent now;
+     * a sending one is handed straight to the dispatcher: its first attempt.
+     */
     S(PS_DELIVERY_INSERT) = "INSERT INTO deliveries (push_id, user_id, device_id, channel, state, "
-                            "reason, next_at, variant, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-                            "CASE ?5 WHEN 'queued' THEN coalesce(?7, ?9) END, ?8, "
-                            "CASE ?5 WHEN 'sent' THEN ?9 END)",
+                            "reason, next_at, variant, sent_at, attempts) VALUES (?1, ?2, ?3, ?4, "
+                            "?5, ?6, CASE ?5 WHEN 'queued' THEN coalesce(?7, ?9) END, ?8, "
+                            "CASE ?5 WHEN 'sent' THEN ?9 END, ?5 = 'sending')",
     S(PS_DELIVERY_COUNTS) = "SELECT channel, state, coalesce(reason, ''), count(*), "
                             "count(delivered_at), count(opened_at), count(clicked_at), "
                             "coalesce(variant, -1) FROM deliveries WHERE push_id = ? "
@@ -653,6 +657,7 @@ int store_push_insert(struct store_conn *sc, struct store_push *p)
     store__bind_text(s, 11, p->send_at_local);
     store__bind_text(s, 12, p->variants);
     sqlite3_bind_int(s, 13, p->holdout);
+    sqlite3_bind_int(s, 14, p->done);
     rc = store__run(sc, s);
     if (rc == 0) {
         p->id = sqlite3_last_insert_rowid(sc->db);
@@ -779,9 +784,10 @@ int store_push_audience(struct store_conn *sc, enum store_audience kind, int64_t
     return store__each_int(s, cb, arg);
 }
 
-int store_delivery_insert(struct store_conn *sc, const struct store_delivery *d)
+int store_delivery_insert(struct store_conn *sc, const struct store_delivery *d, int64_t *id)
 {
     sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_INSERT);
+    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
@@ -801,7 +807,11 @@ int store_delivery_insert(struct store_conn *sc, const struct store_delivery *d)
         sqlite3_bind_int(s, 8, d->variant);
     }
     sqlite3_bind_int64(s, 9, d->now);
-    return store__run(sc, s);
+    rc = store__run(sc, s);
+    if (rc == 0 && id != NULL) {
+        *id = sqlite3_last_insert_rowid(sc->db);
+    }
+    return rc;
 }
 
 int store_delivery_counts(struct store_conn *sc, int64_t push_id,
@@ -902,6 +912,23 @@ void store_outgoing_cleanup(struct store_outgoing *o)
     PIPIT_FREE(o->variant_notification);
 }
 
+int store_delivery_outgoing(struct store_conn *sc, int64_t id, struct store_outgoing *o)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_OUTGOING);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        read_outgoing(s, o);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
 struct due {
     int64_t id;
     bool pending;
@@ -947,19 +974,13 @@ int store_delivery_claim(struct store_conn *sc, int64_t now, int max,
         }
         sqlite3_bind_int64(s, 1, due[i].id);
         rc = store__run(sc, s);
-        s = rc == 0 ? pstmt(sc, PS_DELIVERY_OUTGOING) : NULL;
-        if (s == NULL) {
-            rc = PIPIT_ESTORE;
+        if (rc == 0) {
+            rc = store_delivery_outgoing(sc, due[i].id, &o);
+        }
+        if (rc != 0) {
+            rc = PIPIT_ESTORE; /* it was just marked: it exists */
             break;
         }
-        sqlite3_bind_int64(s, 1, due[i].id);
-        if (sqlite3_step(s) != SQLITE_ROW) {
-            sqlite3_reset(s);
-            rc = PIPIT_ESTORE;
-            break;
-        }
-        read_outgoing(s, &o);
-        sqlite3_reset(s);
         rc = cb(arg, &o); /* the callback owns o's strings */
     }
     free(due);

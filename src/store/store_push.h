@@ -122,7 +122,7 @@ struct store_push {
 };
 
 void store_push_cleanup(struct store_push *p);
-/* Inserts p (state expanding); sets p->id. */
+/* Inserts p, as done when p->done (the caller expands it at once), else expanding; sets p->id. */
 int store_push_insert(struct store_conn *sc, struct store_push *p);
 /* The push of the app with dedup_key made at or after since; PIPIT_ENOT_FOUND if none. */
 int store_push_by_dedup(struct store_conn *sc, int64_t app_id, const char *dedup_key,
@@ -164,7 +164,8 @@ struct store_delivery {
     int variant;            /* -1: none */
     int64_t now;            /* ms: when a sent row was sent, when a row due now became due */
 };
-int store_delivery_insert(struct store_conn *sc, const struct store_delivery *d);
+/* state `sending`: handed to the dispatcher at once, as its first attempt. id may be NULL. */
+int store_delivery_insert(struct store_conn *sc, const struct store_delivery *d, int64_t *id);
 int store_delivery_delete(struct store_conn *sc, int64_t id);
 /* Per (channel, state, reason, variant): how many, and how many delivered, opened, clicked. */
 struct store_delivery_count {
@@ -215,6 +216,8 @@ int store_delivery_claim(struct store_conn *sc, int64_t now, int max,
                          int (*cb)(void *arg, struct store_outgoing *o),
                          int (*pending)(void *arg, int64_t id, int64_t push_id, int64_t user_id),
                          void *arg);
+/* One delivery with what its request needs (owned strings); PIPIT_ENOT_FOUND if none. */
+int store_delivery_outgoing(struct store_conn *sc, int64_t id, struct store_outgoing *o);
 /* When the earliest queued delivery is due (ms; 0 now), or -1 if none is queued. */
 int store_delivery_next_due(struct store_conn *sc, int64_t *next_at);
 /*

@@ -310,6 +310,30 @@ def test_no_device_stays_sending_after_a_burst(server_factory, fake):
         wait_counts(s, key, pid, "sent", sent=30, queued=0)
 
 
+def test_requests_in_flight_never_pass_the_concurrency_limit(server_factory, fake):
+    """Deliveries handed over at once and those claimed later share the same slots."""
+    s = start(server_factory, fake, "--push-concurrency", "4")
+    key = push_key(s)
+    us = users(s, 12)
+    for u in us:
+        register(s, u, fake.subscribe())
+    fake.hold()
+    pids = [push(s, key, [u.id for u in us[i::3]]) for i in range(3)]
+    # curl queues requests to a plain HTTP/1.1 host behind the one it holds,
+    # so pipit's own count of requests in flight is what shows the limit.
+    def inflight():
+        return metric_sum(s.metrics(), "pipit_push_inflight")
+    poll_until(lambda: inflight() == 4 and fake.holding == 1, T(10), what="four in flight")
+    time.sleep(0.5)  # no fifth one may start meanwhile
+    assert inflight() == 4 and len(fake.accepted) == 0
+    fake.release()
+    fake.wait_accepted(12, T(30))
+    for pid in pids:
+        wait_counts(s, key, pid, "sent", sent=4, queued=0)
+    poll_until(lambda: metric_sum(s.metrics(), "pipit_push_inflight") == 0, T(5),
+               what="no request in flight")
+
+
 def test_metrics_count_pushes_and_attempts(server_factory, fake):
     s = start(server_factory, fake)
     key = push_key(s)
