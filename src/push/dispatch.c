@@ -214,6 +214,10 @@ void attempt_post(struct attempt *a, const char *url, bool untrusted)
     const struct config *cfg = &a->d->srv->cfg;
 
     curl_easy_setopt(a->easy, CURLOPT_URL, url);
+    if (strncmp(url, "http://", 7) == 0) {
+        /* Plain HTTP/1.1 never multiplexes: waiting for that would send one at a time. */
+        curl_easy_setopt(a->easy, CURLOPT_PIPEWAIT, 0L);
+    }
     curl_easy_setopt(a->easy, CURLOPT_POSTFIELDS, a->body.data != NULL ? a->body.data : "");
     curl_easy_setopt(a->easy, CURLOPT_POSTFIELDSIZE, (long)a->body.len);
     if (untrusted) {
