@@ -1,0 +1,35 @@
+/**
+ * @pipit/sdk: a client for the pipit chat and push server, for browsers and Node.
+ *
+ *   const client = new Client({ url: "https://chat.example.com" });
+ *   await client.login("alice", "password");
+ *   client.on("message", (m) => show(m));
+ *   await client.connect();
+ *   await client.send(conv, { type: "text", text: "hi" });
+ *
+ * Web Push lives in "@pipit/sdk/webpush" (also re-exported here).
+ */
+
+export { Client, webSocketUrl } from "./client.js";
+export type { ClientOptions, FetchFunction } from "./client.js";
+export { Realtime } from "./realtime.js";
+export type {
+  ConnectedInfo,
+  ConnectionState,
+  DisconnectedInfo,
+  GapInfo,
+  RealtimeEvents,
+  RealtimeOptions,
+  SendFailedInfo,
+  SentInfo,
+  SyncedInfo,
+  WebSocketConstructor,
+  WebSocketLike,
+} from "./realtime.js";
+export type { PendingSend } from "./outbox.js";
+export { TimelineOrder } from "./timeline.js";
+export { PipitError, LOCAL_CODES } from "./errors.js";
+export { Emitter } from "./emitter.js";
+export type { Listener } from "./emitter.js";
+export * from "./webpush.js";
+export type * from "./types.js";

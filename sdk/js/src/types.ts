@@ -1,0 +1,351 @@
+/**
+ * Wire types of the pipit REST API (docs/openapi.yaml) and WebSocket protocol
+ * version 1 (docs/protocol.md). Field names are the server's, snake_case included,
+ * so objects pass through unchanged. Servers may add fields: treat every type as
+ * "at least these".
+ */
+
+/** Milliseconds since 1970-01-01 UTC. */
+export type Millis = number;
+export type UserId = number;
+export type ConvId = number;
+/** A user by id (a JSON integer) or by username (a string). */
+export type UserSelector = UserId | string;
+export type Role = "owner" | "admin" | "member";
+
+export interface UserRef {
+  id: UserId;
+  username: string;
+}
+
+export interface Session {
+  token: string;
+  user: UserRef;
+}
+
+export interface Me extends UserRef {
+  display_name: string | null;
+  role: "user" | "admin";
+  created_at: Millis;
+}
+
+/** A message body: a string `type`, the rest is up to the apps. */
+export interface MessageBody {
+  type: string;
+  [key: string]: unknown;
+}
+
+export type Mentions = UserId[] | "all";
+
+/* ---- timeline events: every one has conv, seq, id, from, ts ---- */
+
+export interface TimelineBase {
+  conv: ConvId;
+  seq: number;
+  id: number;
+  from: UserId;
+  ts: Millis;
+}
+
+export interface MessageEvent extends TimelineBase {
+  ev: "message";
+  cmid: string;
+  /** Absent when recalled or deleted (history and sync only). */
+  body?: MessageBody;
+  reply_to?: number;
+  mentions?: Mentions;
+  edited?: true;
+  edited_at?: Millis;
+  recalled?: true;
+  deleted?: true;
+}
+
+export interface EditEvent extends TimelineBase {
+  ev: "edit";
+  target: number;
+  /** Absent in history and sync once the target was recalled. */
+  body?: MessageBody;
+}
+
+export interface RecallEvent extends TimelineBase {
+  ev: "recall";
+  target: number;
+}
+
+export interface MemberEvent extends TimelineBase {
+  ev: "member";
+  action: "joined" | "left" | "removed" | "role" | "muted";
+  user: UserId;
+  role?: Role;
+  /** With `muted`: ms until which the user is muted; 0 = unmuted. */
+  until?: Millis;
+}
+
+export interface ConvCreatedEvent extends TimelineBase {
+  ev: "conv_created";
+  type: "group";
+  title: string | null;
+  member_count: number;
+}
+
+export interface ConvChanges {
+  title?: string | null;
+  avatar_url?: string | null;
+  description?: string | null;
+  announcement?: string | null;
+  muted_all?: boolean;
+  owner?: UserId;
+}
+
+export interface ConvUpdatedEvent extends TimelineBase {
+  ev: "conv_updated";
+  changes: ConvChanges;
+}
+
+/**
+ * A timeline event this SDK version does not know by name. It still takes a seq,
+ * so it is delivered in order like the others (ignoring it would look like a hole).
+ */
+export interface UnknownTimelineEvent extends TimelineBase {
+  ev: string;
+  [key: string]: unknown;
+}
+
+export type KnownTimelineEvent =
+  | MessageEvent
+  | EditEvent
+  | RecallEvent
+  | MemberEvent
+  | ConvCreatedEvent
+  | ConvUpdatedEvent;
+
+export type TimelineEvent = KnownTimelineEvent | UnknownTimelineEvent;
+
+/* ---- events without a seq: not replayed by sync ---- */
+
+export interface ReadEvent {
+  ev: "read";
+  conv: ConvId;
+  user: UserId;
+  seq: number;
+}
+
+export interface DeliveredEvent {
+  ev: "delivered";
+  conv: ConvId;
+  user: UserId;
+  seq: number;
+}
+
+export interface TypingEvent {
+  ev: "typing";
+  conv: ConvId;
+  user: UserId;
+}
+
+export interface PresenceEvent {
+  ev: "presence";
+  user: UserId;
+  online: boolean;
+  last_seen: Millis | null;
+}
+
+export type PushPriority = "high" | "normal" | "low";
+
+/** A push that reached this user in-app; report it with `pushEvent()`. */
+export interface NotificationEvent {
+  ev: "notification";
+  push: number;
+  title: string;
+  body?: string;
+  data?: Record<string, unknown>;
+  url?: string;
+  image?: string;
+  category?: string;
+  priority: PushPriority;
+  ts: Millis;
+  [key: string]: unknown;
+}
+
+/* ---- conversations and members ---- */
+
+export interface Peer extends UserRef {
+  online?: boolean;
+  last_seen?: Millis | null;
+}
+
+export interface Conversation {
+  id: ConvId;
+  type: "direct" | "group";
+  title: string | null;
+  avatar_url: string | null;
+  description: string | null;
+  announcement: string | null;
+  muted_all: boolean;
+  created_at: Millis;
+  created_by: UserId;
+  last_seq: number;
+  read_seq: number;
+  unread: number;
+  role: Role;
+  member_count: number;
+  peer?: Peer;
+  last_message?: MessageEvent;
+}
+
+export interface Member {
+  user: UserRef;
+  role: Role;
+  muted_until: Millis;
+  read_seq: number;
+  delivered_seq: number;
+  joined_seq: number;
+}
+
+export interface ConversationWithMembers extends Conversation {
+  members: Member[];
+}
+
+export interface NewGroup {
+  title: string;
+  members?: UserSelector[];
+  avatar_url?: string;
+  description?: string;
+  announcement?: string;
+}
+
+export interface ConversationPatch {
+  title?: string;
+  avatar_url?: string | null;
+  description?: string | null;
+  announcement?: string | null;
+  muted_all?: boolean;
+}
+
+export interface MemberPatch {
+  role?: "admin" | "member";
+  /** Ms since 1970; 0 unmutes. */
+  muted_until?: Millis;
+}
+
+/* ---- messages ---- */
+
+export interface SendOptions {
+  reply_to?: number;
+  mentions?: Mentions;
+  /** Reuse a cmid kept from an earlier run (for example an outbox saved to disk). */
+  cmid?: string;
+  timeoutMs?: number;
+}
+
+export interface NewMessage {
+  cmid: string;
+  body: MessageBody;
+  reply_to?: number;
+  mentions?: Mentions;
+}
+
+export interface SendResult {
+  seq: number;
+  id: number;
+  ts: Millis;
+  /** The cmid was seen before: nothing new was stored. */
+  duplicate?: true;
+}
+
+export interface HistoryQuery {
+  before?: number;
+  after?: number;
+  limit?: number;
+}
+
+export interface EventPage {
+  events: TimelineEvent[];
+  has_more: boolean;
+}
+
+export interface Gap {
+  from: number;
+  to: number;
+}
+
+export interface SyncEntry {
+  conv: Conversation;
+  events: TimelineEvent[];
+  has_more: boolean;
+  gap?: Gap;
+}
+
+export interface SyncAnswer {
+  convs: SyncEntry[];
+  removed: ConvId[];
+  more: boolean;
+}
+
+/* ---- push: devices, settings ---- */
+
+export interface PushKeys {
+  p256dh: string;
+  auth: string;
+}
+
+export interface NewWebPushDevice {
+  platform: "webpush";
+  endpoint: string;
+  keys: PushKeys;
+}
+
+export interface NewApnsDevice {
+  platform: "apns";
+  token: string;
+  topic: string;
+  sandbox?: boolean;
+}
+
+export interface NewFcmDevice {
+  platform: "fcm";
+  token: string;
+}
+
+export interface NewUnifiedPushDevice {
+  platform: "unifiedpush";
+  endpoint: string;
+  keys?: PushKeys;
+}
+
+export type NewDevice = NewWebPushDevice | NewApnsDevice | NewFcmDevice | NewUnifiedPushDevice;
+
+export interface Device {
+  id: number;
+  platform: "webpush" | "apns" | "fcm" | "unifiedpush";
+  token?: string;
+  topic?: string;
+  endpoint?: string;
+  keys?: PushKeys;
+  created_at: Millis;
+  updated_at: Millis;
+}
+
+export interface QuietHours {
+  /** "HH:MM", 24-hour clock. */
+  start: string;
+  end: string;
+  /** IANA zone, e.g. "Europe/Paris". */
+  tz: string;
+}
+
+export interface CategoryCap {
+  per_hour?: number;
+  per_day?: number;
+}
+
+export interface NotificationSettings {
+  categories: Record<string, boolean>;
+  quiet_hours: QuietHours | null;
+  caps: Record<string, CategoryCap>;
+  muted_conversations: ConvId[];
+  private_previews: boolean;
+  timezone: string | null;
+}
+
+export type PushEventType = "delivered" | "opened" | "clicked";
