@@ -9,27 +9,56 @@ PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
 DATA_DIR   ?= data
 
-.PHONY: all deps build run test unit integration asan asan-test tsan tsan-test fuzz docs docs-check bench clean
+.PHONY: all deps test-deps build server web run test unit integration sdk-test browser-test asan asan-test tsan tsan-test fuzz docs docs-check bench clean
 
 all: build
 
 deps:
 	@scripts/deps.sh
 
-build:
+# Also what only the tests need (Chromium for the browser tests).
+test-deps:
+	@scripts/deps.sh test
+
+build: server web
+
+server:
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD)
+
+# The web app, the admin console and the SDK they use, rebuilt only when a
+# source changed; npm packages come from the committed lockfile (npm ci).
+WEB_SOURCES := $(shell find web/src web/public web/admin sdk/js/src -type f 2>/dev/null) \
+	web/index.html web/vite.config.ts web/tsconfig.json web/package.json \
+	sdk/js/tsconfig.json sdk/js/package.json
+
+web: web/dist/index.html
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+web/dist/index.html: node_modules/.package-lock.json $(WEB_SOURCES)
+	npm run --silent build
+	@touch $@
 
 run: deps build
 	@mkdir -p $(DATA_DIR)
 	@scripts/run.sh $(BUILD)/pipitd $(DATA_DIR)
 
-unit: build
+unit: server
 	ctest --test-dir $(BUILD) --output-on-failure
 
 integration: build
 	PIPITD=$(CURDIR)/$(BUILD)/pipitd PIPIT=$(CURDIR)/$(BUILD)/pipit \
 	    $(PYTHON) -m pytest -q tests/integration
+
+# The SDK's tests (Node's test runner) against a real pipitd.
+sdk-test: build
+	PIPITD=$(CURDIR)/$(BUILD)/pipitd npm run --silent test:sdk
+
+# The web app and the admin console in Debian's Chromium (playwright-core).
+browser-test: build
+	PIPITD=$(CURDIR)/$(BUILD)/pipitd npm run --silent test:browser
 
 asan:
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPIPIT_SANITIZE=ON >/dev/null
@@ -61,25 +90,27 @@ fuzz:
 	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 # The sanitizer run goes last so the closing lines are the test runners' summaries.
-test: deps
+test: deps test-deps
 	@$(MAKE) --no-print-directory docs-check
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory sdk-test
+	@$(MAKE) --no-print-directory browser-test
 	@$(MAKE) --no-print-directory tsan-test
 	@$(MAKE) --no-print-directory asan-test
 
 # docs/config.md is generated from the config table; this fails when it is stale.
-docs: build
+docs: server
 	$(BUILD)/pipitd --print-config-docs > docs/config.md
 
-docs-check: build
+docs-check: server
 	@$(BUILD)/pipitd --print-config-docs | diff -u docs/config.md - \
 	    || (echo "docs/config.md is stale: run 'make docs'"; exit 1)
 
 # Benchmarks (not part of make test): see bench/README.md and bench/RESULTS.md.
 # About three minutes: REST, idle sessions, 1:1 chat (max rate, then paced), fan-out.
-bench: deps build
+bench: deps server
 	bench/http_rps.sh $(BUILD)/pipitd
 	bench/idle_connections.sh $(BUILD) 10000 4
 	bench/chat_pairs.sh $(BUILD) 500 8 2
@@ -88,4 +119,4 @@ bench: deps build
 	taskset -c 1 $(BUILD)/pipit-webpush-bench 5
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) web/dist sdk/js/dist

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs every Debian package pipit needs to build, run and test, skipping the
-# ones already present. Safe to run again; runs apt only when something is missing.
+# Installs every Debian package pipit needs to build and run (`scripts/deps.sh`)
+# or also to test (`scripts/deps.sh test`: Chromium for the browser tests),
+# skipping the ones already present. Safe to run again; runs apt only when
+# something is missing. Node.js and npm build the web app: the machine's own if
+# it is recent enough (Vite needs 20.19 or later), else Debian's.
 set -euo pipefail
 
 packages=(
@@ -10,6 +13,12 @@ packages=(
     python3 python3-pytest python3-websockets python3-requests python3-h2 python3-cryptography
     openssl curl ca-certificates wrk tzdata
 )
+if [ "${1:-}" = test ]; then
+    packages+=(chromium fonts-noto-core fonts-noto-cjk)
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -18,7 +27,16 @@ for p in "${packages[@]}"; do
     fi
 done
 
+check_node() {
+    if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+                  process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+        echo "deps: Node.js $(node --version) is too old for the web build (needs 20.19 or later)" >&2
+        exit 1
+    fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+    check_node
     exit 0
 fi
 
@@ -31,3 +49,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+check_node

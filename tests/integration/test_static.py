@@ -39,6 +39,12 @@ def test_static_file_headers_and_body(srv, path, file, ctype, cache):
     assert r.header("etag"), r
     assert r.header("last-modified"), r
     assert r.header("x-content-type-options") == "nosniff"
+    assert r.header("referrer-policy") == "no-referrer"
+    csp = r.header("content-security-policy", "")
+    for rule in ("default-src 'self'", "script-src 'self'", "object-src 'none'",
+                 "frame-ancestors 'none'", "base-uri 'none'"):
+        assert rule in csp, csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert int(r.header("content-length")) == len(srv.web_files[file])
 
 

@@ -1,0 +1,3 @@
+import { render } from 'preact';
+
+render(<p>pipit admin</p>, document.getElementById('app')!);

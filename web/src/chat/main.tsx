@@ -1,0 +1,3 @@
+import { render } from 'preact';
+
+render(<p>pipit</p>, document.getElementById('app')!);
