@@ -4,7 +4,8 @@
  * The input is "pattern\npath\nquery". Matching never reads or writes out of
  * bounds, captures only segments without '/', and a match rebuilt from the
  * pattern and its parameters gives back the path; query numbers are non-negative
- * integers or a bad_request.
+ * integers or a bad_request; a decoded ?q= is a string no longer than the query,
+ * or a bad_request.
  */
 #include <jansson.h>
 #include <stddef.h>
@@ -77,6 +78,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     } else {
         CHECK(why != NULL);
+    }
+    json_decref(args);
+    args = json_object();
+    why = NULL;
+    if (route_query_text(query, "q", args, &why) == 0) {
+        v = json_object_get(args, "q");
+        /* A string jansson took, so valid UTF-8 without NUL, and never longer than its source. */
+        CHECK(v == NULL || (json_is_string(v) && json_string_length(v) <= strlen(query) &&
+                            strlen(json_string_value(v)) == json_string_length(v)));
+    } else {
+        CHECK(why != NULL && json_object_get(args, "q") == NULL);
     }
     json_decref(args);
     free(text);

@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "config/config.h"
@@ -51,6 +52,7 @@ struct server {
     /* Whole WebSocket text messages go here (api/session.c). */
     struct ws_handlers ws_handlers;
 
+    int64_t started_at;          /* wall-clock ms when the API was installed (uptime) */
     int lock_fd;                 /* flock on data_dir/pipitd.lock */
     atomic_bool stopping;
     /* Bumped by every revocation, before it is answered: workers drop what they cached. */

@@ -1,11 +1,13 @@
 /*
- * accounts.c: register, login, logout, me, and admin user creation.
+ * accounts.c: register, login, logout, me, and admin user creation and password reset.
  *
  * Each handler validates on the loop, then hops to store threads:
  *   register / admin create:  hash (reader pool) → insert user [+ token] (writer)
  *   login:                    throttle check → find + verify (reader pool) →
- *                             insert token (writer)
+ *                             insert token unless disabled (writer)
  *   logout:                   delete token (writer) → close its WebSockets
+ *   admin password reset:     hash (reader pool) → set it, delete every token
+ *                             (writer) → close the user's WebSockets
  * A job keeps a reference on the connection, so its answer goes to a live
  * exchange or nowhere.
  */
@@ -25,13 +27,16 @@
 #include "util/err.h"
 #include "util/mem.h"
 
-enum account_step { STEP_HASH, STEP_INSERT, STEP_VERIFY, STEP_TOKEN, STEP_LOGOUT };
+enum account_step { STEP_HASH, STEP_INSERT, STEP_VERIFY, STEP_TOKEN, STEP_LOGOUT, STEP_PASSWORD };
 
 struct account_job {
     struct job job;
     struct conn *c;
     enum account_step step;
+    enum account_step after_hash; /* STEP_INSERT, or STEP_PASSWORD for a reset */
     bool with_token;            /* register and login hand out a token */
+    bool limited_key;           /* asked by an API key without the admin scope */
+    const char *why;            /* the message of a failure; NULL: the default */
     int64_t app_id;
     int64_t token_ttl;
     char username[STORE_USERNAME_MAX + 1];
@@ -85,6 +90,44 @@ static int issue_token(struct account_job *aj, struct store_conn *db, int64_t no
                               aj->parts.verifier_hash, now, now + aj->token_ttl, &aj->token_id);
 }
 
+/*
+ * Writer thread: a login's token, unless the account is disabled. Read again here,
+ * on the writer: a disable that commits first is seen, and one that commits later
+ * deletes this token with the others.
+ */
+static int login_token(struct account_job *aj, struct store_conn *db, int64_t now)
+{
+    int rc = store_user_by_id(db, aj->user.id, &aj->user);
+
+    if (rc == 0 && aj->user.disabled_at != 0) {
+        rc = PIPIT_EACCOUNT_DISABLED;
+    }
+    return rc != 0 ? rc : issue_token(aj, db, now);
+}
+
+/* Writer thread: the admin's new password for aj->user.id, and no session left. */
+static int reset_password(struct account_job *aj, struct store_conn *db)
+{
+    int rc = store_user_by_id(db, aj->user.id, &aj->user);
+
+    if (rc == 0 && aj->user.app_id != aj->app_id) {
+        rc = PIPIT_ENOT_FOUND;
+    }
+    if (rc == PIPIT_ENOT_FOUND) {
+        aj->why = "no such user";
+        return rc;
+    }
+    if (rc == 0 && aj->limited_key && strcmp(aj->user.role, "admin") == 0) {
+        /* Or a "users" key could take an admin's account over. */
+        aj->why = "only an admin or an admin-scoped API key may make or change an admin";
+        return PIPIT_EFORBIDDEN;
+    }
+    if (rc == 0) {
+        rc = store_user_set_password(db, aj->app_id, aj->user.username, aj->hash);
+    }
+    return rc != 0 ? rc : store_token_delete_all_for_user(db, aj->user.id);
+}
+
 static void account_run(struct job *j, void *ctx)
 {
     struct account_job *aj = (struct account_job *)j;
@@ -118,10 +161,13 @@ static void account_run(struct job *j, void *ctx)
         }
         break;
     case STEP_TOKEN:
-        j->rc = issue_token(aj, db, now);
+        j->rc = login_token(aj, db, now);
         break;
     case STEP_LOGOUT:
         j->rc = store_token_delete(db, aj->token_id);
+        break;
+    case STEP_PASSWORD:
+        j->rc = reset_password(aj, db);
         break;
     }
 }
@@ -154,22 +200,27 @@ static void account_done(struct job *j)
         /* The token is gone from the store: its sockets go too, even if this client left. */
         api_revoke_token(srv, aj->token_id);
     }
+    if (aj->step == STEP_PASSWORD && j->rc == 0) {
+        api_revoke_user(srv, aj->user.id, "token revoked");
+    }
     if (c->closing || x == NULL) {
         account_job_free(aj);
         return;
     }
     if (j->rc != 0) {
-        if (j->rc != PIPIT_EINVALID_CREDENTIALS && j->rc != PIPIT_EUSERNAME_TAKEN) {
+        if (j->rc == PIPIT_EACCOUNT_DISABLED) {
+            log_info(&c->log, "login refused: '%s' is disabled", aj->user.username);
+        } else if (pipit_errstatus(j->rc) >= 500) {
             log_error(&c->log, "account step %d failed: %s", aj->step, pipit_strerror(j->rc));
         }
-        http_respond_error(x, j->rc, NULL, NULL);
+        http_respond_error(x, j->rc, aj->why, NULL);
         account_job_free(aj);
         return;
     }
     switch (aj->step) {
     case STEP_HASH:
         sodium_memzero(aj->password, sizeof(aj->password));
-        account_submit(aj, STEP_INSERT);
+        account_submit(aj, aj->after_hash);
         return;
     case STEP_VERIFY:
         sodium_memzero(aj->password, sizeof(aj->password));
@@ -194,6 +245,11 @@ static void account_done(struct job *j)
         log_info(&c->log, "user '%s' logged out", aj->user.username);
         http_respond(x, 204, NULL, "Cache-Control: no-store\r\n", NULL, 0);
         break;
+    case STEP_PASSWORD:
+        log_info(&c->log, "password of '%s' reset by an admin; its sessions revoked",
+                 aj->user.username);
+        http_respond(x, 204, NULL, "Cache-Control: no-store\r\n", NULL, 0);
+        break;
     }
     account_job_free(aj);
 }
@@ -206,6 +262,7 @@ static struct account_job *account_job_new(struct http_exchange *x)
     aj->c = x->conn;
     conn_ref(aj->c);
     aj->job.run = account_run;
+    aj->after_hash = STEP_INSERT;
     aj->app_id = STORE_DEFAULT_APP;
     aj->token_ttl = srv->cfg.token_ttl;
     return aj;
@@ -285,6 +342,33 @@ void accounts_admin_create_user(struct http_exchange *x)
         return;
     }
     create_user(x, r, false);
+}
+
+/* POST /v1/admin/users/{id}/password {"password"}: the same rules as registration. */
+void accounts_admin_set_password(struct http_exchange *x)
+{
+    struct api_request *ar = api_request_of(x);
+    int64_t id = route_id(ar->params[0]);
+    const char *password, *why = "no such user";
+    struct account_job *aj;
+    int rc = id != 0 ? api_string_field(ar->body, "password", &password, &why)
+                     : PIPIT_ENOT_FOUND;
+
+    if (rc == 0) {
+        rc = password_check_strength(password);
+        why = rc == PIPIT_EBAD_REQUEST ? "password too long" : NULL;
+    }
+    if (rc != 0) {
+        http_respond_error(x, rc, why, NULL);
+        return;
+    }
+    aj = account_job_new(x);
+    aj->app_id = ar->who.user.app_id;
+    aj->limited_key = ar->who.is_key && !(ar->who.scopes & STORE_SCOPE_ADMIN);
+    aj->user.id = id;
+    aj->after_hash = STEP_PASSWORD;
+    snprintf(aj->password, sizeof(aj->password), "%s", password);
+    account_submit(aj, STEP_HASH);
 }
 
 void accounts_login(struct http_exchange *x)

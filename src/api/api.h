@@ -4,7 +4,8 @@
  * router.c holds the route table and the steps every request goes through
  * (method check, JSON body, bearer token, admin role); each other file holds
  * the handlers of one area: accounts.c (register, login, logout, me, admin
- * users), files.c (static web files), session.c (WebSocket ops and token
+ * user creation and password reset), admin.c (the admin console's store
+ * actions), files.c (static web files), session.c (WebSocket ops and token
  * checks); the two operational routes (health, metrics) live in router.c. Handlers answer with http_respond*() exactly once, at once
  * or from a job's done callback.
  *
@@ -73,8 +74,15 @@ int api_string_field(json_t *obj, const char *key, const char **out, const char 
  * this returns), and every worker closes the WebSockets authenticated with it (1008).
  */
 void api_revoke_token(struct server *srv, int64_t token_id);
+/*
+ * After every token of user_id was deleted (any thread): as api_revoke_token, for
+ * every WebSocket of the user, closed with `reason` (static text).
+ */
+void api_revoke_user(struct server *srv, int64_t user_id, const char *reason);
 /* Any thread, after a key's revocation commits: no worker trusts what it cached before. */
 void api_revoke_keys(struct server *srv);
+/* Any thread, after a change to a user that lookups cache (role, name) commits: the same. */
+void api_auth_changed(struct server *srv);
 /* Loop thread: forgets every token and key checked lately (they are looked up again). */
 void api_auth_cache_clear(struct worker *w);
 
@@ -85,6 +93,7 @@ void accounts_login(struct http_exchange *x);
 void accounts_logout(struct http_exchange *x);
 void accounts_me(struct http_exchange *x);
 void accounts_admin_create_user(struct http_exchange *x);
+void accounts_admin_set_password(struct http_exchange *x);
 void push_vapid_public_key(struct http_exchange *x);
 void system_healthz(struct http_exchange *x);
 void system_metrics(struct http_exchange *x);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/mem.h"
 
 bool route_match(const char *pattern, const char *path,
                  char params[ROUTE_MAX_PARAMS][ROUTE_PARAM_MAX])
@@ -75,6 +76,66 @@ int route_query_numbers(const char *query, json_t *args, const char **why)
             memcpy(num, eq + 1, nlen);
             num[nlen] = '\0';
             json_object_set_new(args, keys[i], json_integer(strtoll(num, NULL, 10)));
+        }
+        q += len;
+        if (*q == '&') {
+            q++;
+        }
+    }
+    return 0;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    return (c | 32) >= 'a' && (c | 32) <= 'f' ? (c | 32) - 'a' + 10 : -1;
+}
+
+/* Decodes form-encoded text of n bytes into out (n + 1 bytes); -1 on a bad escape or a NUL. */
+static long query_decode(const char *in, size_t n, char *out)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (in[i] == '+') {
+            out[o++] = ' ';
+        } else if (in[i] != '%') {
+            out[o++] = in[i];
+        } else if (i + 2 < n && hex_digit(in[i + 1]) >= 0 && hex_digit(in[i + 2]) >= 0) {
+            out[o] = (char)(hex_digit(in[i + 1]) << 4 | hex_digit(in[i + 2]));
+            if (out[o++] == '\0') {
+                return -1;
+            }
+            i += 2;
+        } else {
+            return -1;
+        }
+    }
+    out[o] = '\0';
+    return (long)o;
+}
+
+int route_query_text(const char *query, const char *key, json_t *args, const char **why)
+{
+    size_t klen = strlen(key);
+
+    for (const char *q = query; *q != '\0';) {
+        size_t len = strcspn(q, "&");
+
+        if (len > klen && q[klen] == '=' && strncmp(q, key, klen) == 0) {
+            char *text = xmalloc(len);
+            long n = query_decode(q + klen + 1, len - klen - 1, text);
+            json_t *v = n >= 0 ? json_stringn(text, (size_t)n) : NULL;
+
+            free(text);
+            if (v == NULL) {
+                *why = "a query parameter is not valid percent-encoded UTF-8 text";
+                return PIPIT_EBAD_REQUEST;
+            }
+            json_object_set_new(args, key, v);
+            return 0;
         }
         q += len;
         if (*q == '&') {

@@ -29,4 +29,11 @@ int64_t route_id(const char *s);
  */
 int route_query_numbers(const char *query, json_t *args, const char **why);
 
+/*
+ * Copies the query's first `key`=… into args as a string, decoded ('+' is a
+ * space, %XX a byte). PIPIT_EBAD_REQUEST with *why for a bad escape, a NUL, or
+ * bytes that are not UTF-8. Nothing is set when the key is absent.
+ */
+int route_query_text(const char *query, const char *key, json_t *args, const char **why);
+
 #endif

@@ -14,6 +14,7 @@
 #include "chat/chat.h"
 #include "server.h"
 #include "store/store_push.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/mem.h"
 
@@ -32,7 +33,7 @@
  * handler as a parameter. A route with an action runs that action
  * (chat/chat.h) with the JSON body, the path parameters (named by `params`:
  * "conv" and "id" are numeric ids, "user" an id or a username, others strings)
- * and the query's paging numbers as its arguments.
+ * and, for a GET, the query's paging numbers and search text "q" as its arguments.
  */
 struct route {
     enum http_method method;
@@ -53,6 +54,31 @@ static const struct route routes[] = {
     { HTTP_GET, "/v1/me", "me", accounts_me, R_AUTH, NULL, { NULL } },
     { HTTP_POST, "/v1/admin/users", "admin_users_create", accounts_admin_create_user,
       R_AUTH | R_ADMIN | R_JSON | K_USERS, NULL, { NULL } },
+    /* The admin console (api/admin.c): users, their sessions, conversations, stats. */
+    { HTTP_GET, "/v1/admin/users", "admin_user_list", NULL, R_AUTH | R_ADMIN | K_USERS,
+      "admin_user_list", { NULL } },
+    { HTTP_GET, "/v1/admin/users/{}", "admin_user_get", NULL, R_AUTH | R_ADMIN | K_USERS,
+      "admin_user_get", { "id" } },
+    { HTTP_PATCH, "/v1/admin/users/{}", "admin_user_update", NULL,
+      R_AUTH | R_ADMIN | R_JSON | K_USERS, "admin_user_update", { "id" } },
+    { HTTP_POST, "/v1/admin/users/{}/password", "admin_user_password",
+      accounts_admin_set_password, R_AUTH | R_ADMIN | R_JSON | K_USERS, NULL, { NULL } },
+    { HTTP_GET, "/v1/admin/users/{}/sessions", "admin_session_list", NULL,
+      R_AUTH | R_ADMIN | K_USERS, "admin_session_list", { "id" } },
+    { HTTP_DELETE, "/v1/admin/users/{}/sessions", "admin_sessions_revoke", NULL,
+      R_AUTH | R_ADMIN | K_USERS, "admin_sessions_revoke", { "id" } },
+    { HTTP_DELETE, "/v1/admin/users/{}/sessions/{}", "admin_session_revoke", NULL,
+      R_AUTH | R_ADMIN | K_USERS, "admin_session_revoke", { "id", "session" } },
+    { HTTP_GET, "/v1/admin/conversations", "admin_conv_list", NULL, R_AUTH | R_ADMIN | K_ADMIN,
+      "admin_conv_list", { NULL } },
+    { HTTP_GET, "/v1/admin/conversations/{}", "admin_conv_get", NULL,
+      R_AUTH | R_ADMIN | K_ADMIN, "admin_conv_get", { "conv" } },
+    { HTTP_DELETE, "/v1/admin/conversations/{}", "admin_conv_delete", NULL,
+      R_AUTH | R_ADMIN | K_ADMIN, "admin_conv_delete", { "conv" } },
+    { HTTP_GET, "/v1/admin/conversations/{}/members", "admin_conv_members", NULL,
+      R_AUTH | R_ADMIN | K_ADMIN, "admin_conv_members", { "conv" } },
+    { HTTP_GET, "/v1/admin/stats", "admin_stats", NULL, R_AUTH | R_ADMIN | K_ADMIN,
+      "admin_stats", { NULL } },
     { HTTP_POST, "/v1/admin/api-keys", "api_key_create", NULL, R_AUTH | R_ADMIN | R_JSON | K_ADMIN,
       "api_key_create", { NULL } },
     { HTTP_GET, "/v1/admin/api-keys", "api_key_list", NULL, R_AUTH | R_ADMIN | K_ADMIN,
@@ -71,6 +97,7 @@ static const struct route routes[] = {
       R_AUTH | R_ADMIN | R_JSON | R_BODY_APART | K_USERS, "tags_put", { "user" } },
     { HTTP_GET, "/v1/users/{}/tags", "tags_get", NULL, R_AUTH | R_ADMIN | K_USERS, "tags_get",
       { "user" } },
+    { HTTP_GET, "/v1/users", "user_search", NULL, R_AUTH, "user_search", { NULL } },
     { HTTP_GET, "/v1/me/notification-settings", "settings_get", NULL, R_AUTH, "settings_get",
       { NULL } },
     { HTTP_PUT, "/v1/me/notification-settings", "settings_put", NULL,
@@ -159,7 +186,8 @@ static void run_action(struct http_exchange *x, const struct route *r)
     json_t *body = ar->body != NULL ? ar->body : json_object(); /* the action takes it */
     json_t *args = (r->flags & R_BODY_APART) ? json_pack("{s:o}", "body", body) : body;
     struct chat_caller who = { ar->who.user.id, ar->who.user.app_id,
-                               ar->who.is_key || strcmp(ar->who.user.role, "admin") == 0 };
+                               ar->who.is_key || strcmp(ar->who.user.role, "admin") == 0,
+                               ar->who.is_key ? ar->who.scopes : 0 };
     const char *why = NULL;
     int rc = 0;
 
@@ -180,6 +208,9 @@ static void run_action(struct http_exchange *x, const struct route *r)
     }
     if (rc == 0 && r->method == HTTP_GET) {
         rc = route_query_numbers(x->query, args, &why);
+    }
+    if (rc == 0 && r->method == HTTP_GET) {
+        rc = route_query_text(x->query, "q", args, &why);
     }
     if (rc != 0) {
         json_decref(args);
@@ -343,6 +374,7 @@ static void api_handle(struct http_exchange *x)
 
 void api_install(struct server *srv)
 {
+    srv->started_at = clock_now_ms();
     srv->http_handler = api_handle;
     srv->ws_handlers.on_open = session_on_open;
     srv->ws_handlers.on_text = session_on_text;

@@ -204,7 +204,9 @@ static void auth_run(struct job *j, void *ctx)
         return;
     }
     j->rc = store_token_lookup(ctx, aj->parts.selector, &tok);
-    if (j->rc == 0 && !token_matches(&aj->parts, &tok, clock_now_ms())) {
+    /* A disabled user has no tokens left; this also covers one a login raced in. */
+    if (j->rc == 0 && (!token_matches(&aj->parts, &tok, clock_now_ms()) ||
+                       tok.user.disabled_at != 0)) {
         j->rc = PIPIT_EUNAUTHORIZED;
     }
     if (j->rc == 0) {
@@ -283,10 +285,18 @@ void api_authenticate(struct conn *c, const char *token, api_auth_cb cb, void *a
 
 /* ---- revocation ---- */
 
+/* What a revocation ends: the sessions of one token, or every session of one user. */
 struct revoke_job {
     struct job job;
-    int64_t token_id;
+    int64_t token_id;           /* 0 when by user */
+    int64_t user_id;            /* 0 when by token */
+    const char *reason;         /* the close frame's reason (static text) */
 };
+
+static bool revoke_matches(const struct revoke_job *rj, const struct session *s)
+{
+    return rj->user_id != 0 ? s->user_id == rj->user_id : s->token_id == rj->token_id;
+}
 
 static void revoke_done(struct job *j)
 {
@@ -298,7 +308,7 @@ static void revoke_done(struct job *j)
         return;
     }
 
-    /* A scan of this worker's connections: logout is rare, connections are not. */
+    /* A scan of this worker's connections: revocations are rare, connections are not. */
     for (struct list *n = w->conns.next; n != &w->conns; n = n->next) {
         struct conn *c = list_entry(n, struct conn, node);
         struct session *s = c->ws != NULL ? c->ws->session : NULL;
@@ -306,31 +316,49 @@ static void revoke_done(struct job *j)
         if (s != NULL && s->auth_pending) {
             s->recheck = true;
         }
-        if (s != NULL && s->authenticated && s->token_id == rj->token_id) {
-            log_info(&c->log, "closing WebSocket of a revoked token");
+        if (s != NULL && s->authenticated && revoke_matches(rj, s)) {
+            log_info(&c->log, "closing WebSocket: %s", rj->reason);
             s->authenticated = false;
-            ws_conn_close(c, WS_CLOSE_POLICY, "token revoked");
+            ws_conn_close(c, WS_CLOSE_POLICY, rj->reason);
         }
     }
     free(rj);
 }
 
-void api_revoke_keys(struct server *srv)
-{
-    atomic_fetch_add(&srv->auth_epoch, 1); /* no WebSocket authenticates with a key */
-}
-
-void api_revoke_token(struct server *srv, int64_t token_id)
+void api_auth_changed(struct server *srv)
 {
     atomic_fetch_add(&srv->auth_epoch, 1);
+}
+
+void api_revoke_keys(struct server *srv)
+{
+    api_auth_changed(srv); /* no WebSocket authenticates with a key */
+}
+
+static void revoke_sessions(struct server *srv, int64_t token_id, int64_t user_id,
+                            const char *reason)
+{
+    api_auth_changed(srv);
     for (int i = 0; i < srv->nworkers; i++) {
         struct revoke_job *rj = xcalloc(1, sizeof(*rj));
 
         rj->token_id = token_id;
+        rj->user_id = user_id;
+        rj->reason = reason;
         rj->job.origin = srv->workers[i];
         rj->job.done = revoke_done;
         worker_post(srv->workers[i], &rj->job);
     }
+}
+
+void api_revoke_token(struct server *srv, int64_t token_id)
+{
+    revoke_sessions(srv, token_id, 0, "token revoked");
+}
+
+void api_revoke_user(struct server *srv, int64_t user_id, const char *reason)
+{
+    revoke_sessions(srv, 0, user_id, reason);
 }
 
 /* ---- handshake ---- */
@@ -365,7 +393,7 @@ void session_on_close(struct conn *c)
 {
     struct session *s = c->ws->session;
 
-    if (s != NULL && s->registered && bus_session_down(c, s->user_id)) {
+    if (s != NULL && s->registered && bus_session_down(c, s->user_id, s->token_id)) {
         chat_presence_changed(c->w->srv, s->user_id);
     }
     PIPIT_FREE(c->ws->session);
@@ -406,7 +434,7 @@ static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *w
     s->token_id = who->token_id;
     ws_conn_set_authenticated(c, who->token_expires_at);
     s->registered = true;
-    if (bus_session_up(c, s->user_id)) {
+    if (bus_session_up(c, s->user_id, s->token_id)) {
         chat_presence_changed(c->w->srv, s->user_id);
     }
     log_info(&c->log, "websocket authenticated as '%s'", who->user.username);
@@ -455,7 +483,7 @@ static void op_ping(struct conn *c, struct session *s, struct proto_frame *f)
 /* The chat ops (chat/chat.h): the same actions as the REST routes. */
 static void chat_op(struct conn *c, struct session *s, struct proto_frame *f)
 {
-    struct chat_caller who = { s->user_id, s->app_id, false };
+    struct chat_caller who = { s->user_id, s->app_id, false, 0 };
     json_t *args;
 
     if (!s->authenticated) {

@@ -235,6 +235,7 @@ struct presence_entry {
 struct presence {
     uv_mutex_t lock;
     struct intmap users;        /* user id → struct presence_entry */
+    struct intmap tokens;       /* token id → its open sessions, as an intptr_t */
 };
 
 struct presence *presence_new(void)
@@ -243,6 +244,7 @@ struct presence *presence_new(void)
 
     uv_mutex_init(&p->lock);
     intmap_init(&p->users);
+    intmap_init(&p->tokens);
     return p;
 }
 
@@ -255,6 +257,7 @@ void presence_free(struct presence *p)
         free(p->users.slots[i].value);
     }
     intmap_cleanup(&p->users);
+    intmap_cleanup(&p->tokens);
     uv_mutex_destroy(&p->lock);
     free(p);
 }
@@ -271,6 +274,16 @@ bool presence_get(struct presence *p, int64_t user_id, int64_t *last_seen)
         online = e->sessions > 0;
         *last_seen = e->last_seen;
     }
+    uv_mutex_unlock(&p->lock);
+    return online;
+}
+
+bool presence_token_online(struct presence *p, int64_t token_id)
+{
+    bool online;
+
+    uv_mutex_lock(&p->lock);
+    online = intmap_get(&p->tokens, token_id) != NULL;
     uv_mutex_unlock(&p->lock);
     return online;
 }
@@ -297,13 +310,29 @@ void presence_announce(struct server *srv, int64_t user_id, struct user_set *to)
     uv_mutex_unlock(&p->lock);
 }
 
-/* Adds delta to the user's session count; true when it crossed zero. */
-static bool presence_count(struct presence *p, int64_t user_id, int delta, int64_t now_ms)
+/* Adds delta to the token's session count (a count of 0 is no entry). Lock held. */
+static void count_token(struct presence *p, int64_t token_id, int delta)
+{
+    intptr_t n = (intptr_t)intmap_get(&p->tokens, token_id) + delta;
+
+    if (n > 0) {
+        intmap_put(&p->tokens, token_id, (void *)n);
+    } else {
+        intmap_remove(&p->tokens, token_id);
+    }
+}
+
+/* Adds delta to the user's and the token's session counts; true when the user's crossed zero. */
+static bool presence_count(struct presence *p, int64_t user_id, int64_t token_id, int delta,
+                           int64_t now_ms)
 {
     struct presence_entry *e;
     bool crossed;
 
     uv_mutex_lock(&p->lock);
+    if (token_id != 0) {
+        count_token(p, token_id, delta);
+    }
     e = intmap_get(&p->users, user_id);
     if (e == NULL) {
         e = xcalloc(1, sizeof(*e));
@@ -318,7 +347,7 @@ static bool presence_count(struct presence *p, int64_t user_id, int delta, int64
     return crossed;
 }
 
-bool bus_session_up(struct conn *c, int64_t user_id)
+bool bus_session_up(struct conn *c, int64_t user_id, int64_t token_id)
 {
     struct worker *w = c->w;
     struct user_conns *uc = intmap_get(&w->by_user, user_id);
@@ -332,10 +361,11 @@ bool bus_session_up(struct conn *c, int64_t user_id)
         uc->conns = xrealloc(uc->conns, uc->cap * sizeof(uc->conns[0]));
     }
     uc->conns[uc->n++] = c;
-    return presence_count(w->srv->presence, user_id, 1, 0);
+    atomic_fetch_add_explicit(&w->srv->metrics.ws_authenticated, 1, memory_order_relaxed);
+    return presence_count(w->srv->presence, user_id, token_id, 1, 0);
 }
 
-bool bus_session_down(struct conn *c, int64_t user_id)
+bool bus_session_down(struct conn *c, int64_t user_id, int64_t token_id)
 {
     struct worker *w = c->w;
     struct user_conns *uc = intmap_get(&w->by_user, user_id);
@@ -354,5 +384,6 @@ bool bus_session_down(struct conn *c, int64_t user_id)
         free(uc->conns);
         free(uc);
     }
-    return presence_count(w->srv->presence, user_id, -1, clock_now_ms());
+    atomic_fetch_sub_explicit(&w->srv->metrics.ws_authenticated, 1, memory_order_relaxed);
+    return presence_count(w->srv->presence, user_id, token_id, -1, clock_now_ms());
 }

@@ -72,6 +72,8 @@ struct presence *presence_new(void);
 void presence_free(struct presence *p);
 /* Whether the user has a session anywhere; *last_seen is ms of the last disconnect (0: none). */
 bool presence_get(struct presence *p, int64_t user_id, int64_t *last_seen);
+/* Whether a WebSocket authenticated with this token is open anywhere (any thread). */
+bool presence_token_online(struct presence *p, int64_t token_id);
 
 /*
  * Publishes {"ev":"presence","user","online","last_seen"} to `to` (taken), with
@@ -82,10 +84,10 @@ bool presence_get(struct presence *p, int64_t user_id, int64_t *last_seen);
 void presence_announce(struct server *srv, int64_t user_id, struct user_set *to);
 
 /*
- * Worker loop: an authenticated session joins / leaves its worker's table.
- * Returns true when this was the user's first (or last) session on the server.
+ * Worker loop: a session authenticated with token_id joins / leaves its worker's
+ * table. Returns true when this was the user's first (or last) session on the server.
  */
-bool bus_session_up(struct conn *c, int64_t user_id);
-bool bus_session_down(struct conn *c, int64_t user_id);
+bool bus_session_up(struct conn *c, int64_t user_id, int64_t token_id);
+bool bus_session_down(struct conn *c, int64_t user_id, int64_t token_id);
 
 #endif

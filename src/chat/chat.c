@@ -84,6 +84,19 @@ static const struct chat_action actions[] = {
     { "category_put",     category_put,  NULL,        true,  false },
     { "category_delete",  category_delete, NULL,      true,  false },
     { "category_list",    category_list, NULL,        false, false },
+    /* The admin console (src/api/admin.c; conv_delete in conversations.c): REST only. */
+    { "admin_user_list",  admin_user_list, NULL,      false, false },
+    { "admin_user_get",   admin_user_get, NULL,       false, false },
+    { "admin_user_update", admin_user_update, NULL,   true,  false },
+    { "admin_session_list", admin_session_list, NULL, false, false },
+    { "admin_session_revoke", admin_session_revoke, NULL, true, false },
+    { "admin_sessions_revoke", admin_sessions_revoke, NULL, true, false },
+    { "admin_conv_list",  admin_conv_list, NULL,      false, false },
+    { "admin_conv_get",   admin_conv_get, NULL,       false, false },
+    { "admin_conv_members", admin_conv_members, NULL, false, false },
+    { "admin_conv_delete", conv_delete,  NULL,        true,  false },
+    { "admin_stats",      admin_stats,   NULL,        false, false },
+    { "user_search",      user_search,   NULL,        false, false },
 };
 
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))
@@ -241,6 +254,11 @@ void chat_conv_changed(struct chat_call *k, int64_t conv_id)
 static void conv_forget(struct chat *ch, int64_t conv_id)
 {
     conv_cache_free(intmap_remove(&ch->convs, conv_id));
+}
+
+void chat_conv_forget(struct chat_call *k, int64_t conv_id)
+{
+    conv_forget(k->srv->chat, conv_id);
 }
 
 /* ---- events on the wire ---- */
@@ -745,6 +763,9 @@ static void call_committed(struct job *j, void *arg)
     push_dispatch_hand(ch->srv, &k->push_handoff);
     if (k->after_commit != NULL) {
         k->after_commit(ch->srv);
+    }
+    if (k->after_commit_call != NULL) {
+        k->after_commit_call(k);
     }
 }
 

@@ -37,9 +37,10 @@ void chat_commit_end(void *arg, bool ok);
 
 /* Who asks, as the session or token lookup found them. */
 struct chat_caller {
-    int64_t user_id;
+    int64_t user_id;            /* 0 for an API key */
     int64_t app_id;
     bool app_admin;
+    unsigned key_scopes;        /* an API key's STORE_SCOPE_* bits; 0 for a user */
 };
 
 /* Whether name is a chat op of the WebSocket protocol. */

@@ -51,6 +51,7 @@ struct chat_call {
     bool push_queued;         /* the call queued deliveries for the push dispatcher */
     struct id_list push_handoff; /* deliveries inserted `sending`, handed over after COMMIT */
     void (*after_commit)(struct server *srv); /* optional: on the writer, once committed */
+    void (*after_commit_call)(struct chat_call *k); /* the same, for what needs the call */
 
     /* Prepared on the loop by prepare(). */
     char *body_text;
@@ -81,6 +82,10 @@ int chat_resolve_user(struct chat_call *k, struct store_conn *sc, json_t *v,
 int chat_access(struct chat_call *k, struct store_conn *sc, int64_t conv_id,
                 struct store_conv *conv, struct store_member *me);
 
+/* The app's conversation, whoever asks (an app admin); NOT_FOUND if deleted or another app's. */
+int chat_app_conv(struct chat_call *k, struct store_conn *sc, int64_t conv_id,
+                  struct store_conv *out);
+
 /* ---- JSON ---- */
 /* An event as clients see it (live, history, sync). */
 json_t *chat_event_json(const struct store_event *ev);
@@ -99,6 +104,8 @@ struct chat_page {
 void chat_page_init(struct chat_page *p, int64_t limit, size_t budget);
 int chat_page_add(void *page, const struct store_event *ev); /* a store callback */
 json_t *chat_member_json(const struct store_member *m);
+/* The current members of a conversation as a JSON array of chat_member_json(). */
+int chat_members_json(struct store_conn *sc, int64_t conv_id, json_t **out);
 /* The conversation as `me` sees it: read position, unread, last message, peer. */
 json_t *chat_conv_json(struct chat_call *k, struct store_conn *sc, const struct store_conv *c,
                        const struct store_member *me);
@@ -136,6 +143,8 @@ const struct conv_cache *chat_conv_cached(struct chat_call *k, struct store_conn
 struct user_set *chat_load_members(struct store_conn *sc, int64_t conv_id);
 /* Forgets the cached state of conv_id (after a membership or settings change). */
 void chat_conv_changed(struct chat_call *k, int64_t conv_id);
+/* Forgets conv_id altogether, seq counter too (it was deleted). */
+void chat_conv_forget(struct chat_call *k, int64_t conv_id);
 /* Queues a non-timeline event for the members (or `to`). */
 void chat_publish(struct chat_call *k, json_t *event, struct user_set *to);
 
@@ -149,6 +158,7 @@ int member_list(struct chat_call *k, struct store_conn *sc);
 int member_add(struct chat_call *k, struct store_conn *sc);
 int member_remove(struct chat_call *k, struct store_conn *sc);
 int member_update(struct chat_call *k, struct store_conn *sc);
+int conv_delete(struct chat_call *k, struct store_conn *sc);
 int msg_prepare(struct chat_call *k);
 int msg_send(struct chat_call *k, struct store_conn *sc);
 int msg_edit(struct chat_call *k, struct store_conn *sc);
@@ -180,5 +190,17 @@ int category_list(struct chat_call *k, struct store_conn *sc);
 int push_list(struct chat_call *k, struct store_conn *sc);
 int push_get(struct chat_call *k, struct store_conn *sc);
 int push_event(struct chat_call *k, struct store_conn *sc);
+/* The admin console's actions (src/api/admin.c), and the user directory. */
+int admin_user_list(struct chat_call *k, struct store_conn *sc);
+int admin_user_get(struct chat_call *k, struct store_conn *sc);
+int admin_user_update(struct chat_call *k, struct store_conn *sc);
+int admin_session_list(struct chat_call *k, struct store_conn *sc);
+int admin_session_revoke(struct chat_call *k, struct store_conn *sc);
+int admin_sessions_revoke(struct chat_call *k, struct store_conn *sc);
+int admin_conv_list(struct chat_call *k, struct store_conn *sc);
+int admin_conv_get(struct chat_call *k, struct store_conn *sc);
+int admin_conv_members(struct chat_call *k, struct store_conn *sc);
+int admin_stats(struct chat_call *k, struct store_conn *sc);
+int user_search(struct chat_call *k, struct store_conn *sc);
 
 #endif

@@ -38,6 +38,7 @@ struct store_user {
     bool has_display_name;
     char password_hash[STORE_HASH_MAX];
     int64_t created_at;         /* ms since the epoch */
+    int64_t disabled_at;        /* ms; 0: enabled */
 };
 
 struct store_token {
@@ -60,6 +61,8 @@ int store_open(const char *data_dir, enum store_mode mode, int synchronous,
 /* The page cache of this connection (SQLite's default is 2 MiB). */
 int store_set_cache_size(struct store_conn *sc, int64_t bytes);
 void store_close(struct store_conn **sc);
+/* Bytes the database takes in data_dir: its file and its write-ahead log. */
+int64_t store_disk_bytes(const char *data_dir);
 /* The last error message of this connection (for logs). */
 const char *store_errmsg(struct store_conn *sc);
 
@@ -84,6 +87,24 @@ int store_user_count(struct store_conn *sc, int64_t *count);
 int store_user_list(struct store_conn *sc, int64_t app_id,
                     int (*cb)(void *arg, const struct store_user *u), void *arg);
 
+/* Which users store_user_search returns. */
+struct store_user_query {
+    int64_t app_id;
+    const char *pattern;        /* LIKE, '\' escapes: username or display name; NULL: all */
+    int64_t after;              /* ids above this one */
+    int limit;
+    bool enabled_only;          /* leave out disabled users */
+    int64_t exclude;            /* leave out this user (0: none) */
+};
+/* The users q selects, in id order; stops when cb returns non-zero. */
+int store_user_search(struct store_conn *sc, const struct store_user_query *q,
+                      int (*cb)(void *arg, const struct store_user *u), void *arg);
+/* Writes back role, display_name and disabled_at. */
+int store_user_update(struct store_conn *sc, const struct store_user *u);
+/* The app's users; its admins that are not disabled. */
+int store_user_count_app(struct store_conn *sc, int64_t app_id, int64_t *count);
+int store_user_count_admins(struct store_conn *sc, int64_t app_id, int64_t *count);
+
 int store_token_insert(struct store_conn *sc, int64_t app_id, int64_t user_id,
                        const uint8_t selector[STORE_SELECTOR_LEN],
                        const uint8_t verifier_hash[STORE_VERIFIER_HASH_LEN],
@@ -91,6 +112,15 @@ int store_token_insert(struct store_conn *sc, int64_t app_id, int64_t user_id,
 int store_token_lookup(struct store_conn *sc, const uint8_t selector[STORE_SELECTOR_LEN],
                        struct store_token *out);
 int store_token_delete(struct store_conn *sc, int64_t token_id);
+/* The user's tokens that have not expired by now_ms, in id order. */
+int store_token_list_for_user(struct store_conn *sc, int64_t user_id, int64_t now_ms,
+                              int (*cb)(void *arg, int64_t id, int64_t created_at,
+                                        int64_t expires_at),
+                              void *arg);
+/* Deletes one token of the user (PIPIT_ENOT_FOUND if the user has no such token). */
+int store_token_delete_for_user(struct store_conn *sc, int64_t user_id, int64_t token_id);
+/* Deletes every token of the user. */
+int store_token_delete_all_for_user(struct store_conn *sc, int64_t user_id);
 /* Deletes up to limit expired tokens; returns how many in *deleted. */
 int store_token_sweep(struct store_conn *sc, int64_t now_ms, int limit, int *deleted);
 

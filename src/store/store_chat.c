@@ -42,14 +42,20 @@ enum chat_stmt {
     CS_EVENT_SET_BODY,
     CS_EVENT_RECALL,
     CS_EVENT_HIDE,
+    CS_CONV_SEARCH,
+    CS_CONV_COUNT,
+    CS_CONV_DELETE_EVENTS,
+    CS_CONV_DELETE_MEMBERS,
+    CS_CONV_EMPTY,
     CS_END
 };
 
 _Static_assert(CS_END <= STORE_PUSH_FIRST_STMT, "too many statements");
 
-#define CONV_COLS                                                                      \
-    "c.id, c.app_id, c.type, c.title, c.avatar_url, c.description, c.announcement, " \
-    "c.muted_all, c.last_seq, c.last_ts, c.created_by, c.created_at"
+#define CONV_COLS                                                                     \
+    "c.id, c.app_id, c.type, c.title, c.avatar_url, c.description, c.announcement, "  \
+    "c.muted_all, c.last_seq, c.last_ts, c.created_by, c.created_at, "                \
+    "coalesce(c.deleted_at, 0)"
 #define MEMBER_COLS                                                                     \
     "m.conv_id, m.user_id, u.username, m.role, m.joined_seq, coalesce(m.left_seq, 0), " \
     "m.read_seq, m.delivered_seq, m.muted_until, m.joined_at"
@@ -124,6 +130,20 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
     S(CS_EVENT_RECALL) = "UPDATE events SET body = NULL, recalled = 1 WHERE conv_id = ?1 AND "
                          "(seq = ?2 OR (kind = 'edit' AND target = ?2))",
     S(CS_EVENT_HIDE) = "INSERT OR IGNORE INTO hidden_events (user_id, event_id) VALUES (?, ?)",
+    S(CS_CONV_SEARCH) =
+        "SELECT " CONV_COLS ", (SELECT count(*) FROM members m WHERE m.conv_id = c.id "
+        "AND m.left_seq IS NULL) FROM conversations c "
+        "WHERE c.app_id = ?1 AND c.deleted_at IS NULL AND c.id > ?2 AND (?3 IS NULL "
+        "OR (c.type = 'group' AND c.title LIKE ?3 ESCAPE '\\') "
+        "OR (c.type = 'direct' AND EXISTS (SELECT 1 FROM members m JOIN users u "
+        "ON u.id = m.user_id WHERE m.conv_id = c.id AND u.username LIKE ?3 ESCAPE '\\'))) "
+        "ORDER BY c.id LIMIT ?4",
+    S(CS_CONV_COUNT) = "SELECT count(*) FROM conversations WHERE app_id = ? AND deleted_at IS NULL",
+    S(CS_CONV_DELETE_EVENTS) = "DELETE FROM events WHERE conv_id = ?",
+    S(CS_CONV_DELETE_MEMBERS) = "DELETE FROM members WHERE conv_id = ?",
+    S(CS_CONV_EMPTY) = "UPDATE conversations SET deleted_at = ?2, direct_key = NULL, title = NULL, "
+                       "avatar_url = NULL, description = NULL, announcement = NULL "
+                       "WHERE id = ?1 AND deleted_at IS NULL",
 #undef S
 };
 
@@ -156,7 +176,8 @@ static int read_conv(sqlite3_stmt *s, int col, struct store_conv *c)
     c->last_ts = sqlite3_column_int64(s, col + 9);
     c->created_by = sqlite3_column_int64(s, col + 10);
     c->created_at = sqlite3_column_int64(s, col + 11);
-    return col + 12;
+    c->deleted_at = sqlite3_column_int64(s, col + 12);
+    return col + 13;
 }
 
 static void read_member(sqlite3_stmt *s, int col, struct store_member *m)
@@ -639,4 +660,76 @@ int store_event_hide(struct store_conn *sc, int64_t user_id, int64_t event_id)
     sqlite3_bind_int64(s, 1, user_id);
     sqlite3_bind_int64(s, 2, event_id);
     return store__run(sc, s);
+}
+
+int store_conv_search(struct store_conn *sc, const struct store_conv_query *q,
+                      int (*cb)(void *arg, const struct store_conv *c, int64_t members),
+                      void *arg)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_CONV_SEARCH);
+    struct store_conv c;
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, q->app_id);
+    sqlite3_bind_int64(s, 2, q->after);
+    store__bind_text(s, 3, q->pattern);
+    sqlite3_bind_int(s, 4, q->limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int col = read_conv(s, 0, &c);
+        int stop = cb(arg, &c, sqlite3_column_int64(s, col));
+
+        store_conv_cleanup(&c);
+        if (stop != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+int store_conv_count(struct store_conn *sc, int64_t app_id, int64_t *count)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_CONV_COUNT);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    return store__one_int(s, count);
+}
+
+/* Runs a statement bound with the conversation's id as ?1. */
+static int run_for_conv(struct store_conn *sc, enum chat_stmt id, int64_t conv_id)
+{
+    sqlite3_stmt *s = cstmt(sc, id);
+
+    if (s != NULL) {
+        sqlite3_bind_int64(s, 1, conv_id);
+    }
+    return store__run(sc, s);
+}
+
+int store_conv_delete(struct store_conn *sc, int64_t conv_id, int64_t now_ms)
+{
+    sqlite3_stmt *s;
+    int rc = run_for_conv(sc, CS_CONV_DELETE_EVENTS, conv_id);
+
+    if (rc == 0) {
+        rc = run_for_conv(sc, CS_CONV_DELETE_MEMBERS, conv_id);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    s = cstmt(sc, CS_CONV_EMPTY);
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, conv_id);
+    sqlite3_bind_int64(s, 2, now_ms);
+    rc = store__run(sc, s);
+    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
 }

@@ -27,6 +27,7 @@ struct store_conv {
     int64_t last_ts;
     int64_t created_by;
     int64_t created_at;
+    int64_t deleted_at;         /* ms; 0: in use (a deleted one is an empty row) */
 };
 
 struct store_member {
@@ -75,6 +76,26 @@ int store_conv_update(struct store_conn *sc, const struct store_conv *c);
 int store_conv_tail(struct store_conn *sc, int64_t conv_id, int64_t *seq, int64_t *ts);
 /* Copies the newest event's seq and time into the conversation's row. */
 int store_conv_save_tail(struct store_conn *sc, int64_t conv_id);
+
+/* Which conversations store_conv_search returns (deleted ones never). */
+struct store_conv_query {
+    int64_t app_id;
+    /* LIKE, '\' escapes: a group's title or the username of a direct one's member; NULL: all. */
+    const char *pattern;
+    int64_t after;              /* ids above this one */
+    int limit;
+};
+/* The conversations q selects in id order, each with its current member count. */
+int store_conv_search(struct store_conn *sc, const struct store_conv_query *q,
+                      int (*cb)(void *arg, const struct store_conv *c, int64_t members),
+                      void *arg);
+/* The app's conversations that are not deleted. */
+int store_conv_count(struct store_conn *sc, int64_t app_id, int64_t *count);
+/*
+ * Deletes the conversation's events (and so who hid them), its members and their
+ * read state, and empties its row, which stays, marked deleted, to keep its id.
+ */
+int store_conv_delete(struct store_conn *sc, int64_t conv_id, int64_t now_ms);
 
 /* The user's membership rows (left ones too), with conversations, newest activity first. */
 int store_conv_list_for_user(struct store_conn *sc, int64_t user_id,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "store/migrations.h"
 #include "store/store_internal.h"
@@ -34,12 +35,21 @@ enum stmt_id {
     ST_TOKEN_LOOKUP,
     ST_TOKEN_DELETE,
     ST_TOKEN_SWEEP,
+    ST_USER_SEARCH,
+    ST_USER_UPDATE,
+    ST_USER_COUNT_APP,
+    ST_USER_COUNT_ADMINS,
+    ST_TOKEN_LIST_FOR_USER,
+    ST_TOKEN_DELETE_FOR_USER,
+    ST_TOKEN_DELETE_ALL_FOR_USER,
     ST_COUNT
 };
 
 _Static_assert(ST_COUNT <= STORE_CHAT_FIRST_STMT, "statement slots overlap");
 
-#define USER_COLS "u.id, u.app_id, u.username, u.role, u.display_name, u.password_hash, u.created_at"
+#define USER_COLS                                                                        \
+    "u.id, u.app_id, u.username, u.role, u.display_name, u.password_hash, u.created_at, " \
+    "coalesce(u.disabled_at, 0)"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -62,8 +72,39 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TOKEN_DELETE] = "DELETE FROM tokens WHERE id = ?",
     [ST_TOKEN_SWEEP] = "DELETE FROM tokens WHERE id IN "
                        "(SELECT id FROM tokens WHERE expires_at < ? LIMIT ?)",
+    /* LIKE ignores ASCII case; the caller escapes the pattern's '%', '_' and '\'. */
+    [ST_USER_SEARCH] = "SELECT " USER_COLS " FROM users u WHERE u.app_id = ?1 AND u.id > ?2 "
+                       "AND (?3 IS NULL OR u.username LIKE ?3 ESCAPE '\\' "
+                       "OR u.display_name LIKE ?3 ESCAPE '\\') "
+                       "AND (?5 = 0 OR u.disabled_at IS NULL) AND u.id <> ?6 "
+                       "ORDER BY u.id LIMIT ?4",
+    [ST_USER_UPDATE] = "UPDATE users SET role = ?, display_name = ?, disabled_at = nullif(?, 0) "
+                       "WHERE id = ?",
+    [ST_USER_COUNT_APP] = "SELECT count(*) FROM users WHERE app_id = ?",
+    [ST_USER_COUNT_ADMINS] = "SELECT count(*) FROM users WHERE app_id = ? AND role = 'admin' "
+                             "AND disabled_at IS NULL",
+    [ST_TOKEN_LIST_FOR_USER] = "SELECT id, created_at, expires_at FROM tokens "
+                               "WHERE user_id = ? AND expires_at > ? ORDER BY id",
+    [ST_TOKEN_DELETE_FOR_USER] = "DELETE FROM tokens WHERE id = ? AND user_id = ?",
+    [ST_TOKEN_DELETE_ALL_FOR_USER] = "DELETE FROM tokens WHERE user_id = ?",
 };
 
+
+#define DB_FILE "pipit.db"
+
+static int64_t file_bytes(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+int64_t store_disk_bytes(const char *data_dir)
+{
+    return file_bytes(data_dir, DB_FILE) + file_bytes(data_dir, DB_FILE "-wal");
+}
 
 const char *store_errmsg(struct store_conn *sc)
 {
@@ -304,7 +345,7 @@ int store_open(const char *data_dir, enum store_mode mode, int synchronous,
     char *msg = NULL;
 
     err[0] = '\0';
-    snprintf(path, sizeof(path), "%s/pipit.db", data_dir);
+    snprintf(path, sizeof(path), "%s/" DB_FILE, data_dir);
     if (sqlite3_open_v2(path, &sc->db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path,
                  sc->db != NULL ? sqlite3_errmsg(sc->db) : "out of memory");
@@ -369,6 +410,7 @@ static void read_user(sqlite3_stmt *s, int col, struct store_user *u)
     copy_text(u->display_name, sizeof(u->display_name), sqlite3_column_text(s, col + 4));
     copy_text(u->password_hash, sizeof(u->password_hash), sqlite3_column_text(s, col + 5));
     u->created_at = sqlite3_column_int64(s, col + 6);
+    u->disabled_at = sqlite3_column_int64(s, col + 7);
 }
 
 int store_user_insert(struct store_conn *sc, int64_t app_id, const char *username,
@@ -467,17 +509,13 @@ int store_user_count(struct store_conn *sc, int64_t *count)
     return rc == SQLITE_ROW ? 0 : PIPIT_ESTORE;
 }
 
-int store_user_list(struct store_conn *sc, int64_t app_id,
-                    int (*cb)(void *arg, const struct store_user *u), void *arg)
+/* Steps a bound USER_COLS select to its end, or until cb returns non-zero. */
+static int each_user(sqlite3_stmt *s, int (*cb)(void *arg, const struct store_user *u),
+                     void *arg)
 {
-    sqlite3_stmt *s = stmt(sc, ST_USER_LIST);
     struct store_user u;
     int rc;
 
-    if (s == NULL) {
-        return PIPIT_ESTORE;
-    }
-    sqlite3_bind_int64(s, 1, app_id);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         read_user(s, 0, &u);
         if (cb(arg, &u) != 0) {
@@ -487,6 +525,73 @@ int store_user_list(struct store_conn *sc, int64_t app_id,
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+int store_user_list(struct store_conn *sc, int64_t app_id,
+                    int (*cb)(void *arg, const struct store_user *u), void *arg)
+{
+    sqlite3_stmt *s = stmt(sc, ST_USER_LIST);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    return each_user(s, cb, arg);
+}
+
+int store_user_search(struct store_conn *sc, const struct store_user_query *q,
+                      int (*cb)(void *arg, const struct store_user *u), void *arg)
+{
+    sqlite3_stmt *s = stmt(sc, ST_USER_SEARCH);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, q->app_id);
+    sqlite3_bind_int64(s, 2, q->after);
+    store__bind_text(s, 3, q->pattern);
+    sqlite3_bind_int(s, 4, q->limit);
+    sqlite3_bind_int(s, 5, q->enabled_only);
+    sqlite3_bind_int64(s, 6, q->exclude);
+    return each_user(s, cb, arg);
+}
+
+int store_user_update(struct store_conn *sc, const struct store_user *u)
+{
+    sqlite3_stmt *s = stmt(sc, ST_USER_UPDATE);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_text(s, 1, u->role, -1, SQLITE_STATIC);
+    store__bind_text(s, 2, u->has_display_name ? u->display_name : NULL);
+    sqlite3_bind_int64(s, 3, u->disabled_at);
+    sqlite3_bind_int64(s, 4, u->id);
+    rc = store__run(sc, s);
+    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+}
+
+/* A count(*) of rows of one app. */
+static int count_of_app(struct store_conn *sc, enum stmt_id id, int64_t app_id, int64_t *count)
+{
+    sqlite3_stmt *s = stmt(sc, id);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    return store__one_int(s, count);
+}
+
+int store_user_count_app(struct store_conn *sc, int64_t app_id, int64_t *count)
+{
+    return count_of_app(sc, ST_USER_COUNT_APP, app_id, count);
+}
+
+int store_user_count_admins(struct store_conn *sc, int64_t app_id, int64_t *count)
+{
+    return count_of_app(sc, ST_USER_COUNT_ADMINS, app_id, count);
 }
 
 int store_token_insert(struct store_conn *sc, int64_t app_id, int64_t user_id,
@@ -570,4 +675,52 @@ int store_token_sweep(struct store_conn *sc, int64_t now_ms, int limit, int *del
         *deleted = sqlite3_changes(sc->db);
     }
     return rc;
+}
+
+int store_token_list_for_user(struct store_conn *sc, int64_t user_id, int64_t now_ms,
+                              int (*cb)(void *arg, int64_t id, int64_t created_at,
+                                        int64_t expires_at),
+                              void *arg)
+{
+    sqlite3_stmt *s = stmt(sc, ST_TOKEN_LIST_FOR_USER);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_int64(s, 2, now_ms);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+               sqlite3_column_int64(s, 2)) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+int store_token_delete_for_user(struct store_conn *sc, int64_t user_id, int64_t token_id)
+{
+    sqlite3_stmt *s = stmt(sc, ST_TOKEN_DELETE_FOR_USER);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, token_id);
+    sqlite3_bind_int64(s, 2, user_id);
+    rc = store__run(sc, s);
+    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+}
+
+int store_token_delete_all_for_user(struct store_conn *sc, int64_t user_id)
+{
+    sqlite3_stmt *s = stmt(sc, ST_TOKEN_DELETE_ALL_FOR_USER);
+
+    if (s != NULL) {
+        sqlite3_bind_int64(s, 1, user_id);
+    }
+    return store__run(sc, s);
 }

@@ -34,10 +34,12 @@
     XX(FORBIDDEN_ORIGIN, 403, "forbidden_origin", "origin not allowed")        \
     XX(REGISTRATION_CLOSED, 403, "registration_closed",                        \
        "registration is closed on this server")                                \
+    XX(ACCOUNT_DISABLED, 403, "account_disabled", "this account is disabled")  \
     XX(NOT_FOUND, 404, "not_found", "not found")                                \
     XX(METHOD_NOT_ALLOWED, 405, "method_not_allowed", "method not allowed")     \
     XX(REQUEST_TIMEOUT, 408, "request_timeout", "request took too long")        \
     XX(USERNAME_TAKEN, 409, "username_taken", "username is taken")              \
+    XX(CONFLICT, 409, "conflict", "conflicts with the current state")          \
     XX(ALREADY_AUTHENTICATED, 409, "already_authenticated",                     \
        "this connection is already authenticated")                             \
     XX(MEMBER_LIMIT, 409, "member_limit", "the conversation is full")          \

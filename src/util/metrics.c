@@ -43,6 +43,9 @@ int metrics_render(struct metrics *m, struct buf *out, const char *(*route_name)
         "# HELP pipit_ws_sessions Open WebSocket sessions.\n"
         "# TYPE pipit_ws_sessions gauge\n"
         "pipit_ws_sessions %ld\n"
+        "# HELP pipit_ws_authenticated WebSocket sessions authenticated as a user.\n"
+        "# TYPE pipit_ws_authenticated gauge\n"
+        "pipit_ws_authenticated %ld\n"
         "# HELP pipit_ws_frames_in_total WebSocket messages received.\n"
         "# TYPE pipit_ws_frames_in_total counter\n"
         "pipit_ws_frames_in_total %ld\n"
@@ -83,6 +86,7 @@ int metrics_render(struct metrics *m, struct buf *out, const char *(*route_name)
         "# HELP pipit_http_requests_total HTTP requests answered, by route and status.\n"
         "# TYPE pipit_http_requests_total counter\n",
         rd(&m->connections), rd(&m->connections_total), rd(&m->ws_sessions),
+        rd(&m->ws_authenticated),
         rd(&m->ws_frames_in), rd(&m->ws_frames_out), rd(&m->store_commits),
         rd(&m->store_writes), rd(&m->chat_messages), rd(&m->chat_events),
         rd(&m->chat_deliveries), rd(&m->pushes), rd(&m->push_chat), rd(&m->push_inflight),

@@ -32,6 +32,7 @@ struct metrics {
     atomic_long connections;        /* gauge: open TCP connections */
     atomic_long connections_total;
     atomic_long ws_sessions;        /* gauge: open WebSockets */
+    atomic_long ws_authenticated;   /* gauge: WebSockets authenticated as a user */
     atomic_long ws_frames_in;
     atomic_long ws_frames_out;
     atomic_long store_commits;      /* transactions committed by the writer */

@@ -122,7 +122,7 @@ def test_unknown_api_path_is_404_not_found(srv):
     ("PUT", "/v1/auth/login", "POST"),
     ("DELETE", "/v1/me", "GET"),
     ("POST", "/v1/me", "GET"),
-    ("GET", "/v1/admin/users", "POST"),
+    ("PUT", "/v1/admin/users", "GET"),
 ])
 def test_known_path_wrong_method_is_405_with_allow(srv, method, path, allowed):
     r = srv.request(method, path)

@@ -1,0 +1,639 @@
+/*
+ * admin.c: the admin console's routes (docs/openapi.yaml, tag "admin"),
+ * and the user directory any signed-in user may search (GET /v1/users).
+ *
+ * Every route here is a store action on the chat call path (chat/chat_internal.h):
+ * reads run on a reader, changes on the writer; the router has already checked
+ * the admin role or the API key's scope, and each action checks again that its
+ * caller is an app admin. Two admin routes live elsewhere: the password reset
+ * hashes first (accounts.c), and deleting a conversation changes the writer's
+ * chat cache (chat/conversations.c).
+ *
+ * Paging: ?limit= (1 to 200, default 50) and ?after=<id>, in id order. A page
+ * asks the store for one row more than it returns; when that row exists, "next"
+ * is the last id returned, else null.
+ *
+ * Revoking (disabling a user, ending sessions) deletes the tokens in the action
+ * and closes the WebSockets from after_commit_call, on the writer once the change
+ * commits and before the answer leaves: whoever sees the answer finds the tokens
+ * gone everywhere.
+ */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "chat/bus.h"
+#include "chat/chat_internal.h"
+#include "server.h"
+#include "store/store_chat.h"
+#include "store/store_push.h"
+#include "util/err.h"
+
+#define PAGE_DEFAULT 50
+#define PAGE_MAX 200
+#define QUERY_MAX 64            /* bytes of ?q= */
+#define DIRECTORY_MAX 20        /* users one directory search returns */
+
+static int admin_only(struct chat_call *k)
+{
+    if (!k->who.app_admin) {
+        k->why = "admins only";
+        return PIPIT_EFORBIDDEN;
+    }
+    return 0;
+}
+
+/* ---- search and paging ---- */
+
+/* ?q= as a LIKE pattern: the text between two '%', its '%', '_' and '\' escaped. */
+struct search {
+    char pattern[2 * QUERY_MAX + 3];
+    bool any;                   /* no q, or an empty one: everything matches */
+};
+
+static int read_search(struct chat_call *k, struct search *out)
+{
+    json_t *v = json_object_get(k->args, "q"); /* a string when present (router.c) */
+    const char *q = json_string_value(v);
+    size_t o = 0;
+
+    out->any = q == NULL || q[0] == '\0';
+    if (out->any) {
+        return 0;
+    }
+    if (json_string_length(v) > QUERY_MAX) {
+        return chat_bad(k, "q is at most 64 bytes");
+    }
+    out->pattern[o++] = '%';
+    for (; *q != '\0'; q++) {
+        if (*q == '%' || *q == '_' || *q == '\\') {
+            out->pattern[o++] = '\\';
+        }
+        out->pattern[o++] = *q;
+    }
+    out->pattern[o++] = '%';
+    out->pattern[o] = '\0';
+    return 0;
+}
+
+static const char *search_pattern(const struct search *s)
+{
+    return s->any ? NULL : s->pattern;
+}
+
+struct page {
+    struct chat_call *k;
+    int64_t after;
+    int64_t limit;
+    json_t *items;
+    int64_t last_id;            /* of the last item added */
+    bool more;                  /* the store had a row beyond the page */
+};
+
+static int read_page(struct chat_call *k, int64_t fallback, int64_t max, struct page *p)
+{
+    bool has;
+    int rc;
+
+    memset(p, 0, sizeof(*p));
+    p->k = k;
+    p->limit = fallback;
+    rc = chat_arg_opt_int(k, "limit", 1, max, &p->limit, &has);
+    if (rc != 0) {
+        k->why = max == PAGE_MAX ? "limit must be from 1 to 200" : "limit must be from 1 to 20";
+        return rc;
+    }
+    rc = chat_arg_opt_int(k, "after", 0, INT64_MAX, &p->after, &has);
+    if (rc != 0) {
+        return rc;
+    }
+    p->items = json_array();
+    return 0;
+}
+
+/* Whether the page is full; a row offered to a full page means there are more. */
+static bool page_full(struct page *p)
+{
+    if ((int64_t)json_array_size(p->items) < p->limit) {
+        return false;
+    }
+    p->more = true;
+    return true;
+}
+
+static void page_add(struct page *p, int64_t id, json_t *item)
+{
+    json_array_append_new(p->items, item);
+    p->last_id = id;
+}
+
+/* An admin listing's search and page. */
+static int read_listing(struct chat_call *k, struct search *s, struct page *p)
+{
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = read_search(k, s);
+    }
+    return rc != 0 ? rc : read_page(k, PAGE_DEFAULT, PAGE_MAX, p);
+}
+
+/* {"<key>":[…],"next":id|null}, or the store's error. */
+static int page_answer(struct chat_call *k, struct page *p, const char *key, int rc)
+{
+    if (rc != 0) {
+        json_decref(p->items);
+        return rc;
+    }
+    k->result = json_pack("{s:o,s:o}", key, p->items, "next",
+                          p->more ? json_integer(p->last_id) : json_null());
+    return 0;
+}
+
+/* ---- users ---- */
+
+static json_t *time_or_null(int64_t ms)
+{
+    return ms != 0 ? json_integer(ms) : json_null();
+}
+
+/* A user as the console shows them; last_seen is the end of their last session since start. */
+static json_t *admin_user_json(struct chat_call *k, const struct store_user *u)
+{
+    json_t *o = api_user_json(u, true);
+    int64_t last_seen;
+    bool online = presence_get(k->srv->presence, u->id, &last_seen);
+
+    json_object_set_new(o, "disabled", json_boolean(u->disabled_at != 0));
+    json_object_set_new(o, "disabled_at", time_or_null(u->disabled_at));
+    json_object_set_new(o, "online", json_boolean(online));
+    json_object_set_new(o, "last_seen", time_or_null(last_seen));
+    return o;
+}
+
+static int collect_user(void *arg, const struct store_user *u)
+{
+    struct page *p = arg;
+
+    if (page_full(p)) {
+        return 1;
+    }
+    page_add(p, u->id, admin_user_json(p->k, u));
+    return 0;
+}
+
+int admin_user_list(struct chat_call *k, struct store_conn *sc)
+{
+    struct search s;
+    struct page p;
+    int rc = read_listing(k, &s, &p);
+
+    if (rc != 0) {
+        return rc;
+    }
+    struct store_user_query q = { .app_id = k->who.app_id, .pattern = search_pattern(&s),
+                                  .after = p.after, .limit = (int)p.limit + 1 };
+
+    return page_answer(k, &p, "users", store_user_search(sc, &q, collect_user, &p));
+}
+
+/* The user of the path's {id}, in the caller's app. */
+static int target_user(struct chat_call *k, struct store_conn *sc, struct store_user *u)
+{
+    int rc = admin_only(k);
+
+    return rc != 0 ? rc : chat_resolve_user(k, sc, json_object_get(k->args, "id"), u);
+}
+
+/*
+ * An API key with only the "users" scope may manage users, but not an admin's
+ * account nor make an admin: resetting an admin's password would hand it the app.
+ */
+static int may_change(struct chat_call *k, const struct store_user *u, bool grants_admin)
+{
+    bool limited_key = k->who.key_scopes != 0 && !(k->who.key_scopes & STORE_SCOPE_ADMIN);
+
+    if (limited_key && (strcmp(u->role, "admin") == 0 || grants_admin)) {
+        k->why = "only an admin or an admin-scoped API key may make or change an admin";
+        return PIPIT_EFORBIDDEN;
+    }
+    return 0;
+}
+
+int admin_user_get(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_user u;
+    int rc = target_user(k, sc, &u);
+
+    if (rc == 0) {
+        k->result = admin_user_json(k, &u);
+    }
+    return rc;
+}
+
+/* What a PATCH asks for. */
+struct user_change {
+    bool has_disabled;
+    bool disabled;
+    const char *role;           /* NULL: unchanged */
+    bool has_name;
+    const char *name;           /* NULL with has_name: cleared */
+};
+
+static bool is_account_role(json_t *v)
+{
+    return json_is_string(v) && (strcmp(json_string_value(v), "user") == 0 ||
+                                 strcmp(json_string_value(v), "admin") == 0);
+}
+
+static int read_user_change(struct chat_call *k, struct user_change *ch)
+{
+    json_t *disabled = json_object_get(k->args, "disabled");
+    json_t *role = json_object_get(k->args, "role");
+    json_t *name = json_object_get(k->args, "display_name");
+
+    memset(ch, 0, sizeof(*ch));
+    if (disabled != NULL && !json_is_boolean(disabled)) {
+        return chat_bad(k, "disabled must be true or false");
+    }
+    if (role != NULL && !is_account_role(role)) {
+        return chat_bad(k, "role must be \"user\" or \"admin\"");
+    }
+    if (name != NULL && !json_is_null(name) &&
+        (!json_is_string(name) || json_string_length(name) > STORE_DISPLAY_MAX)) {
+        return chat_bad(k, "display_name must be null or a string of at most 256 bytes");
+    }
+    if (disabled == NULL && role == NULL && name == NULL) {
+        return chat_bad(k, "nothing to change: give disabled, role or display_name");
+    }
+    ch->has_disabled = disabled != NULL;
+    ch->disabled = json_is_true(disabled);
+    ch->role = json_string_value(role);
+    ch->has_name = name != NULL;
+    ch->name = json_string_value(name);
+    return 0;
+}
+
+static bool change_disables(const struct user_change *ch, const struct store_user *u)
+{
+    return ch->has_disabled && ch->disabled && u->disabled_at == 0;
+}
+
+static bool change_demotes(const struct user_change *ch, const struct store_user *u)
+{
+    return ch->role != NULL && strcmp(ch->role, "user") == 0 && strcmp(u->role, "admin") == 0;
+}
+
+/*
+ * Refuses what would lock an admin out by their own hand, or leave the app with
+ * no enabled admin. On the writer: the count cannot change under it.
+ */
+static int keeps_an_admin(struct chat_call *k, struct store_conn *sc, const struct store_user *u,
+                          const struct user_change *ch)
+{
+    bool disables = change_disables(ch, u);
+    int64_t admins = 0;
+    int rc;
+
+    if (!disables && !change_demotes(ch, u)) {
+        return 0;
+    }
+    if (u->id == k->who.user_id) {
+        k->why = disables ? "you cannot disable your own account"
+                          : "you cannot take away your own admin role";
+        return PIPIT_ECONFLICT;
+    }
+    if (strcmp(u->role, "admin") != 0 || u->disabled_at != 0) {
+        return 0;
+    }
+    rc = store_user_count_admins(sc, u->app_id, &admins);
+    if (rc == 0 && admins <= 1) {
+        k->why = "this is the app's last enabled admin: they cannot be disabled or demoted";
+        rc = PIPIT_ECONFLICT;
+    }
+    return rc;
+}
+
+static void apply_change(struct store_user *u, const struct user_change *ch, int64_t now)
+{
+    if (ch->role != NULL) {
+        snprintf(u->role, sizeof(u->role), "%s", ch->role);
+    }
+    if (ch->has_name) {
+        u->has_display_name = ch->name != NULL;
+        snprintf(u->display_name, sizeof(u->display_name), "%s", ch->name != NULL ? ch->name : "");
+    }
+    if (ch->has_disabled && !ch->disabled) {
+        u->disabled_at = 0;
+    } else if (ch->has_disabled && u->disabled_at == 0) {
+        u->disabled_at = now;
+    }
+}
+
+static int64_t target_id(struct chat_call *k)
+{
+    return json_integer_value(json_object_get(k->args, "id"));
+}
+
+static void close_disabled_user(struct chat_call *k)
+{
+    api_revoke_user(k->srv, target_id(k), "account disabled");
+}
+
+static void close_user_sessions(struct chat_call *k)
+{
+    api_revoke_user(k->srv, target_id(k), "token revoked");
+}
+
+int admin_user_update(struct chat_call *k, struct store_conn *sc)
+{
+    struct user_change ch;
+    struct store_user u;
+    bool disables;
+    int rc = read_user_change(k, &ch);
+
+    if (rc == 0) {
+        rc = target_user(k, sc, &u);
+    }
+    if (rc == 0) {
+        rc = may_change(k, &u, ch.role != NULL && strcmp(ch.role, "admin") == 0);
+    }
+    if (rc == 0) {
+        rc = keeps_an_admin(k, sc, &u, &ch);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    disables = change_disables(&ch, &u);
+    apply_change(&u, &ch, k->now);
+    rc = store_user_update(sc, &u);
+    if (rc == 0 && disables) {
+        rc = store_token_delete_all_for_user(sc, u.id);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    /* Token lookups are cached with the user's role and name: none may outlive this. */
+    if (disables) {
+        k->after_commit_call = close_disabled_user;
+    } else {
+        k->after_commit = api_auth_changed;
+    }
+    k->result = admin_user_json(k, &u);
+    return 0;
+}
+
+/* ---- sessions (a session is a token) ---- */
+
+struct session_walk {
+    struct presence *presence;
+    json_t *sessions;
+};
+
+static int collect_session(void *arg, int64_t id, int64_t created_at, int64_t expires_at)
+{
+    struct session_walk *w = arg;
+
+    json_array_append_new(w->sessions,
+                          json_pack("{s:I,s:I,s:I,s:b}", "id", (json_int_t)id, "created_at",
+                                    (json_int_t)created_at, "expires_at", (json_int_t)expires_at,
+                                    "online", presence_token_online(w->presence, id)));
+    return 0;
+}
+
+int admin_session_list(struct chat_call *k, struct store_conn *sc)
+{
+    struct session_walk w = { k->srv->presence, NULL };
+    struct store_user u;
+    int rc = target_user(k, sc, &u);
+
+    if (rc != 0) {
+        return rc;
+    }
+    w.sessions = json_array();
+    rc = store_token_list_for_user(sc, u.id, k->now, collect_session, &w);
+    if (rc != 0) {
+        json_decref(w.sessions);
+        return rc;
+    }
+    k->result = json_pack("{s:o}", "sessions", w.sessions);
+    return 0;
+}
+
+static int64_t session_id(struct chat_call *k)
+{
+    const char *text = json_string_value(json_object_get(k->args, "session"));
+
+    return text != NULL ? route_id(text) : 0;
+}
+
+static void close_session(struct chat_call *k)
+{
+    api_revoke_token(k->srv, session_id(k));
+}
+
+int admin_session_revoke(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_user u;
+    int rc = target_user(k, sc, &u);
+
+    if (rc == 0) {
+        rc = may_change(k, &u, false);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    rc = session_id(k) != 0 ? store_token_delete_for_user(sc, u.id, session_id(k))
+                            : PIPIT_ENOT_FOUND;
+    if (rc == PIPIT_ENOT_FOUND) {
+        k->why = "no such session";
+    }
+    if (rc == 0) {
+        k->after_commit_call = close_session;
+        k->status = 204;
+    }
+    return rc;
+}
+
+int admin_sessions_revoke(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_user u;
+    int rc = target_user(k, sc, &u);
+
+    if (rc == 0) {
+        rc = may_change(k, &u, false);
+    }
+    if (rc == 0) {
+        rc = store_token_delete_all_for_user(sc, u.id);
+    }
+    if (rc == 0) {
+        k->after_commit_call = close_user_sessions;
+        k->status = 204;
+    }
+    return rc;
+}
+
+/* ---- conversations ---- */
+
+/* last_ts is null until the first event (a direct conversation before its first message). */
+static json_t *admin_conv_json(const struct store_conv *c, int64_t members)
+{
+    return json_pack("{s:I,s:s,s:o,s:I,s:I,s:I,s:I,s:o}", "id", (json_int_t)c->id, "type",
+                     c->type, "title", c->title != NULL ? json_string(c->title) : json_null(),
+                     "members", (json_int_t)members, "last_seq", (json_int_t)c->last_seq,
+                     "created_at", (json_int_t)c->created_at, "created_by",
+                     (json_int_t)c->created_by, "last_ts",
+                     c->last_seq > 0 ? json_integer(c->last_ts) : json_null());
+}
+
+static int collect_conv(void *arg, const struct store_conv *c, int64_t members)
+{
+    struct page *p = arg;
+
+    if (page_full(p)) {
+        return 1;
+    }
+    page_add(p, c->id, admin_conv_json(c, members));
+    return 0;
+}
+
+int admin_conv_list(struct chat_call *k, struct store_conn *sc)
+{
+    struct search s;
+    struct page p;
+    int rc = read_listing(k, &s, &p);
+
+    if (rc != 0) {
+        return rc;
+    }
+    struct store_conv_query q = { .app_id = k->who.app_id, .pattern = search_pattern(&s),
+                                  .after = p.after, .limit = (int)p.limit + 1 };
+
+    return page_answer(k, &p, "conversations", store_conv_search(sc, &q, collect_conv, &p));
+}
+
+/* The conversation of the path's {conv}, in the caller's app. */
+static int target_conv(struct chat_call *k, struct store_conn *sc, struct store_conv *conv)
+{
+    int64_t conv_id;
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = chat_arg_id(k, "conv", &conv_id);
+    }
+    return rc != 0 ? rc : chat_app_conv(k, sc, conv_id, conv);
+}
+
+int admin_conv_get(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_conv conv;
+    int64_t members = 0;
+    int rc = target_conv(k, sc, &conv);
+
+    if (rc != 0) {
+        return rc;
+    }
+    rc = store_member_count(sc, conv.id, &members);
+    if (rc == 0) {
+        k->result = admin_conv_json(&conv, members);
+    }
+    store_conv_cleanup(&conv);
+    return rc;
+}
+
+int admin_conv_members(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_conv conv;
+    json_t *members;
+    int rc = target_conv(k, sc, &conv);
+
+    if (rc != 0) {
+        return rc;
+    }
+    rc = chat_members_json(sc, conv.id, &members);
+    store_conv_cleanup(&conv);
+    if (rc == 0) {
+        k->result = json_pack("{s:o}", "members", members);
+    }
+    return rc;
+}
+
+/* ---- dashboard ---- */
+
+static json_int_t counter(atomic_long *v)
+{
+    return (json_int_t)atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/*
+ * The counters are the process's, as /metrics shows them (every app); users and
+ * conversations are the caller's app's, counted on indexes at each call.
+ */
+int admin_stats(struct chat_call *k, struct store_conn *sc)
+{
+    struct server *srv = k->srv;
+    struct metrics *m = &srv->metrics;
+    int64_t users = 0, convs = 0;
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = store_user_count_app(sc, k->who.app_id, &users);
+    }
+    if (rc == 0) {
+        rc = store_conv_count(sc, k->who.app_id, &convs);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    k->result = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "ts", (json_int_t)k->now,
+                          "uptime_s", (json_int_t)((k->now - srv->started_at) / 1000),
+                          "connections", counter(&m->connections), "sessions",
+                          counter(&m->ws_authenticated), "users", (json_int_t)users,
+                          "conversations", (json_int_t)convs, "messages_total",
+                          counter(&m->chat_messages), "pushes_total", counter(&m->pushes),
+                          "push_sent_total", counter(&m->push_sent), "store_bytes",
+                          (json_int_t)store_disk_bytes(srv->cfg.data_dir));
+    return 0;
+}
+
+/* ---- the user directory (any signed-in user) ---- */
+
+static int collect_directory_user(void *arg, const struct store_user *u)
+{
+    struct page *p = arg;
+    int64_t last_seen;
+
+    if (page_full(p)) {
+        return 1;
+    }
+    page_add(p, u->id,
+             json_pack("{s:I,s:s,s:o,s:b}", "id", (json_int_t)u->id, "username", u->username,
+                       "display_name",
+                       u->has_display_name ? json_string(u->display_name) : json_null(),
+                       "online", presence_get(p->k->srv->presence, u->id, &last_seen)));
+    return 0;
+}
+
+/* People to start a conversation with: enabled users of the app but the caller. */
+int user_search(struct chat_call *k, struct store_conn *sc)
+{
+    struct search s;
+    struct page p;
+    int rc = read_search(k, &s);
+
+    if (rc == 0) {
+        rc = read_page(k, DIRECTORY_MAX, DIRECTORY_MAX, &p);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    struct store_user_query q = { .app_id = k->who.app_id, .pattern = search_pattern(&s),
+                                  .after = p.after, .limit = (int)p.limit + 1,
+                                  .enabled_only = true, .exclude = k->who.user_id };
+
+    rc = page_answer(k, &p, "users", store_user_search(sc, &q, collect_directory_user, &p));
+    if (rc == 0) {
+        json_object_del(k->result, "next"); /* a search, not a listing: its first page is all */
+    }
+    return rc;
+}
