@@ -89,7 +89,8 @@ fuzz:
 	@cmake --build $(FUZZ_BUILD)
 	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-# The sanitizer run goes last so the closing lines are the test runners' summaries.
+# The sanitizer runs go last so the closing lines are the test runners' summaries.
+# They run side by side (each mostly waits on its server), their output kept whole.
 test: deps test-deps
 	@$(MAKE) --no-print-directory docs-check
 	@$(MAKE) --no-print-directory unit
@@ -97,8 +98,7 @@ test: deps test-deps
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory sdk-test
 	@$(MAKE) --no-print-directory browser-test
-	@$(MAKE) --no-print-directory tsan-test
-	@$(MAKE) --no-print-directory asan-test
+	@$(MAKE) --no-print-directory -j2 --output-sync=target tsan-test asan-test
 
 # docs/config.md is generated from the config table; this fails when it is stale.
 docs: server

@@ -55,6 +55,16 @@ import type {
 } from "./types.js";
 
 /**
+ * A random id for a send. crypto.randomUUID() exists only in secure contexts
+ * (HTTPS, localhost), and a self-hosted server is often reached over plain HTTP
+ * on a LAN address; getRandomValues() works everywhere.
+ */
+export function newCmid(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/**
  * The part of the WebSocket API the SDK uses; the browser's WebSocket and Node's
  * global one (undici) both fit. Handler parameters are `any` on purpose: DOM event
  * types would make a non-DOM implementation impossible to pass in.
@@ -344,7 +354,7 @@ export class Realtime {
    * also reported as `send_failed`), or with cancelSend().
    */
   send(conv: ConvId, body: MessageBody, options: SendOptions = {}): Promise<SendResult> {
-    const message: PendingSend = { cmid: options.cmid ?? crypto.randomUUID(), conv, body };
+    const message: PendingSend = { cmid: options.cmid ?? newCmid(), conv, body };
     if (options.reply_to !== undefined) message.reply_to = options.reply_to;
     if (options.mentions !== undefined) message.mentions = options.mentions;
     return this.outbox.add(message, options.timeoutMs ?? this.rtOptions.requestTimeoutMs);

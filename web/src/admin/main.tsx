@@ -1,3 +1,9 @@
+/*
+ * The admin console at /admin/: shared look first, then the console's own.
+ */
 import { render } from 'preact';
+import '../shared/base.css';
+import './admin.css';
+import { App } from './app';
 
-render(<p>pipit admin</p>, document.getElementById('app')!);
+render(<App />, document.getElementById('app')!);

@@ -1,0 +1,305 @@
+/*
+ * The admin REST routes the console uses, typed (docs/openapi.yaml and the admin
+ * contract), on top of the SDK's `client.call`. One client per page, set at sign-in.
+ * A 401 from any call means the session is over: the app is told (onSessionLost)
+ * and shows the sign-in page instead of a wall of errors.
+ */
+import { PipitError, type Client } from '@pipit/sdk';
+
+let client: Client | null = null;
+let sessionLost: () => void = () => {};
+
+export function setClient(c: Client | null): void {
+  client = c;
+}
+
+export function onSessionLost(fn: () => void): void {
+  sessionLost = fn;
+}
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  if (client === null) throw new PipitError(0, 'not_signed_in', 'not signed in');
+  try {
+    return await client.call<T>(method, path, body);
+  } catch (err) {
+    if (err instanceof PipitError && err.status === 401) sessionLost();
+    throw err;
+  }
+}
+
+function query(params: Record<string, string | number | null | undefined>): string {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== null && v !== undefined && v !== '') qs.set(k, String(v));
+  }
+  const s = qs.toString();
+  return s === '' ? '' : `?${s}`;
+}
+
+/** Words for a person: the server's message, or what a local failure means. */
+export function errorText(err: unknown): string {
+  if (err instanceof PipitError) {
+    if (err.code === 'timeout') return 'The server did not answer in time. Try again.';
+    if (err.code === 'network') return 'Cannot reach the server. Check the connection and try again.';
+    if (err.status === 404 && /no such route/i.test(err.message)) {
+      return 'This server does not offer this feature yet (the route is missing).';
+    }
+    return err.message.charAt(0).toUpperCase() + err.message.slice(1);
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/* ------------------------------------------------------------------ users */
+
+export interface AdminUser {
+  id: number;
+  username: string;
+  display_name: string | null;
+  role: 'user' | 'admin';
+  created_at: number;
+  disabled: boolean;
+  disabled_at?: number | null;
+  online: boolean;
+  last_seen: number | null;
+}
+
+export interface AdminSession {
+  id: number;
+  created_at: number;
+  expires_at: number;
+  online?: boolean;
+}
+
+export interface Page<T> {
+  items: T[];
+  next: number | null;
+}
+
+export async function listUsers(q: string, after: number | null, limit = 50): Promise<Page<AdminUser>> {
+  const a = await call<{ users: AdminUser[]; next: number | null }>('GET', `/v1/admin/users${query({ q, after, limit })}`);
+  return { items: a.users, next: a.next ?? null };
+}
+
+export function getUser(id: number) {
+  return call<AdminUser>('GET', `/v1/admin/users/${id}`);
+}
+
+export function createUser(username: string, password: string, role: 'user' | 'admin') {
+  return call<{ id: number; username: string; role: string }>('POST', '/v1/admin/users', { username, password, role });
+}
+
+export function patchUser(id: number, patch: Partial<Pick<AdminUser, 'disabled' | 'role' | 'display_name'>>) {
+  return call<AdminUser>('PATCH', `/v1/admin/users/${id}`, patch);
+}
+
+export function setPassword(id: number, password: string) {
+  return call<void>('POST', `/v1/admin/users/${id}/password`, { password });
+}
+
+export async function listSessions(id: number): Promise<AdminSession[]> {
+  return (await call<{ sessions: AdminSession[] }>('GET', `/v1/admin/users/${id}/sessions`)).sessions;
+}
+
+export function revokeSession(user: number, session: number) {
+  return call<void>('DELETE', `/v1/admin/users/${user}/sessions/${session}`);
+}
+
+export function revokeAllSessions(user: number) {
+  return call<void>('DELETE', `/v1/admin/users/${user}/sessions`);
+}
+
+/* ---------------------------------------------------------- conversations */
+
+export interface AdminConv {
+  id: number;
+  type: 'direct' | 'group' | string;
+  title: string | null;
+  members: number;
+  last_seq: number;
+  created_at: number;
+  last_ts: number | null;
+}
+
+/** A member as the admin route lists it; `user` is an id or a {id, username}. */
+export interface AdminMember {
+  user: number | { id: number; username: string };
+  username?: string;
+  role: string;
+  joined_seq?: number;
+}
+
+export function memberId(m: AdminMember): number {
+  return typeof m.user === 'object' ? m.user.id : m.user;
+}
+
+export function memberName(m: AdminMember): string {
+  return m.username ?? (typeof m.user === 'object' ? m.user.username : `user ${m.user}`);
+}
+
+export async function listConversations(q: string, after: number | null, limit = 50): Promise<Page<AdminConv>> {
+  const a = await call<{ conversations: AdminConv[]; next: number | null }>(
+    'GET',
+    `/v1/admin/conversations${query({ q, after, limit })}`,
+  );
+  return { items: a.conversations, next: a.next ?? null };
+}
+
+export async function listConvMembers(id: number): Promise<AdminMember[]> {
+  return (await call<{ members: AdminMember[] }>('GET', `/v1/admin/conversations/${id}/members`)).members;
+}
+
+export function deleteConversation(id: number) {
+  return call<void>('DELETE', `/v1/admin/conversations/${id}`);
+}
+
+/* -------------------------------------------------------------- dashboard */
+
+export interface Stats {
+  ts: number;
+  uptime_s?: number;
+  connections: number;
+  sessions: number;
+  users?: number;
+  conversations?: number;
+  messages_total: number;
+  pushes_total: number;
+  push_sent_total?: number;
+  store_bytes?: number;
+}
+
+export function getStats() {
+  return call<Stats>('GET', '/v1/admin/stats');
+}
+
+/** The same numbers from /metrics, for a server without /v1/admin/stats. */
+export async function statsFromMetrics(): Promise<Stats> {
+  const res = await fetch('/metrics', { headers: { Accept: 'text/plain' } });
+  if (!res.ok) throw new PipitError(res.status, 'metrics', `metrics answered ${res.status}`);
+  const text = await res.text();
+  const value = (name: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line ? Number(line.slice(name.length + 1)) : 0;
+  };
+  return {
+    ts: Date.now(),
+    connections: value('pipit_connections'),
+    sessions: value('pipit_ws_sessions'),
+    messages_total: value('pipit_chat_messages_total'),
+    pushes_total: value('pipit_pushes_total'),
+    push_sent_total: value('pipit_push_attempts_total{outcome="sent"}'),
+  };
+}
+
+/* --------------------------------------------------------------- API keys */
+
+export type Scope = 'push' | 'users' | 'admin';
+
+export interface ApiKey {
+  id: number;
+  name: string;
+  scopes: Scope[];
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export async function listKeys(): Promise<ApiKey[]> {
+  return (await call<{ keys: ApiKey[] }>('GET', '/v1/admin/api-keys')).keys;
+}
+
+export function createKey(name: string, scopes: Scope[]) {
+  return call<ApiKey & { key: string }>('POST', '/v1/admin/api-keys', { name, scopes });
+}
+
+export function revokeKey(id: number) {
+  return call<void>('DELETE', `/v1/admin/api-keys/${id}`);
+}
+
+/* ------------------------------------------------------------------ push */
+
+export interface Notification {
+  title: string;
+  body?: string;
+  data?: Record<string, unknown>;
+  url?: string;
+  image?: string;
+  category?: string;
+  [key: string]: unknown;
+}
+
+export interface DeliveryCounts {
+  queued: number;
+  sent: number;
+  failed: number;
+  expired: number;
+  suppressed: number;
+  delivered: number;
+  opened: number;
+  clicked: number;
+}
+
+export interface PushCounts extends DeliveryCounts {
+  targeted: number;
+  suppressed_by: Record<string, number>;
+  failed_by: Record<string, number>;
+  by_channel: Record<string, DeliveryCounts>;
+  by_variant?: Record<string, DeliveryCounts>;
+}
+
+export type PushTarget =
+  | { users: (number | string)[] }
+  | { topic: string }
+  | { tags: Record<string, string> }
+  | { all: true }
+  | { conv: number; from: number };
+
+export interface PushSummary {
+  id: number;
+  created_at: number;
+  state: 'expanding' | 'done' | string;
+  notification: { title: string };
+  counts: PushCounts;
+}
+
+export interface Push extends PushSummary {
+  expires_at: number;
+  to: PushTarget;
+  notification: Notification;
+  priority: 'high' | 'normal' | string;
+}
+
+export interface Variant {
+  name: string;
+  weight: number;
+  notification: Partial<Notification>;
+}
+
+export interface NewPush {
+  to: PushTarget;
+  notification: Notification;
+  ttl?: number;
+  priority?: 'high' | 'normal';
+  collapse_key?: string;
+  dedup_key?: string;
+  send_at?: string;
+  send_at_local?: string;
+  variants?: Variant[];
+  holdout?: number;
+}
+
+export async function listPushes(before: number | null, limit = 20): Promise<{ items: PushSummary[]; hasMore: boolean }> {
+  const a = await call<{ pushes: PushSummary[]; has_more: boolean }>('GET', `/v1/push${query({ before, limit })}`);
+  return { items: a.pushes, hasMore: a.has_more };
+}
+
+export function getPush(id: number) {
+  return call<Push>('GET', `/v1/push/${id}`);
+}
+
+export function sendPush(push: NewPush) {
+  return call<{ id: number; duplicate?: boolean }>('POST', '/v1/push', push);
+}
+
+export async function listCategories(): Promise<{ name: string; urgent: boolean }[]> {
+  return (await call<{ categories: { name: string; urgent: boolean }[] }>('GET', '/v1/push/categories')).categories;
+}

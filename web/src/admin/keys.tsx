@@ -1,0 +1,273 @@
+/*
+ * API keys for business servers: create (name + scopes), shown ONCE with a copy
+ * button, list, revoke. The server keeps only a hash, so the modal says plainly
+ * that the key cannot be shown again.
+ */
+import { useState } from 'preact/hooks';
+import { Modal, toast } from '../shared/ui';
+import { createKey, errorText, listKeys, revokeKey, type ApiKey, type Scope } from './api';
+import { ago, dateTime } from './format';
+import { useAsync, useFocusOnMount } from './hooks';
+import { Icon } from './icons';
+import { Confirm, Empty, ErrorBox, Loading, PageHeader, Status } from './widgets';
+
+const SCOPES: { scope: Scope; label: string; hint: string }[] = [
+  { scope: 'push', label: 'push', hint: 'Send pushes and read their counts' },
+  { scope: 'users', label: 'users', hint: 'Create users (role user only)' },
+  { scope: 'admin', label: 'admin', hint: 'Everything an admin can do, including the two above' },
+];
+
+export function Keys() {
+  const keys = useAsync(listKeys, []);
+  const [creating, setCreating] = useState(false);
+  const [created, setCreated] = useState<(ApiKey & { key: string }) | null>(null);
+  const [revoking, setRevoking] = useState<ApiKey | null>(null);
+  const active = keys.data?.filter((k) => k.revoked_at === null).length ?? 0;
+
+  return (
+    <div class="page">
+      <PageHeader
+        title="API keys"
+        sub={
+          keys.data && keys.data.length > 0
+            ? `${active} active. Keys let your servers create users and send pushes.`
+            : 'Keys let your servers create users and send pushes.'
+        }
+      >
+        <button type="button" class="btn btn-primary" onClick={() => setCreating(true)}>
+          <Icon name="plus" size={16} /> New API key
+        </button>
+      </PageHeader>
+      {keys.error ? (
+        <ErrorBox message={keys.error} onRetry={keys.reload} />
+      ) : keys.data === null ? (
+        <Loading />
+      ) : keys.data.length === 0 ? (
+        <div class="card">
+          <Empty icon="key" title="No API keys yet">
+            A key lets a backend call pipit without a user's password.
+            <div class="empty-action">
+              <button type="button" class="btn btn-primary" onClick={() => setCreating(true)}>
+                Create a key
+              </button>
+            </div>
+          </Empty>
+        </div>
+      ) : (
+        <div class="card table-card">
+          <table class="table" data-testid="keys-table">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Scopes</th>
+                <th scope="col">Created</th>
+                <th scope="col">Last used</th>
+                <th scope="col">Status</th>
+                <th scope="col">
+                  <span class="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {[...keys.data].reverse().map((k) => (
+                <tr key={k.id} class={k.revoked_at !== null ? 'row-dim' : ''}>
+                  <td data-label="Name" class="cell-main">
+                    <div class="who-text">
+                      <strong class="ellipsis">{k.name}</strong>
+                      <span class="faint mono">key {k.id}</span>
+                    </div>
+                  </td>
+                  <td data-label="Scopes">
+                    <span class="tags">
+                      {k.scopes.map((s) => (
+                        <span key={s} class={`tag mono${s === 'admin' ? ' tag-warn' : ''}`}>
+                          {s}
+                        </span>
+                      ))}
+                    </span>
+                  </td>
+                  <td data-label="Created" class="muted nowrap">
+                    {dateTime(k.created_at)}
+                  </td>
+                  <td data-label="Last used" class="muted nowrap">
+                    {k.last_used_at ? ago(k.last_used_at) : 'Never'}
+                  </td>
+                  <td data-label="Status">
+                    {k.revoked_at !== null ? (
+                      <Status tone="muted">Revoked {ago(k.revoked_at)}</Status>
+                    ) : (
+                      <Status tone="ok">Active</Status>
+                    )}
+                  </td>
+                  <td class="cell-actions">
+                    {k.revoked_at === null ? (
+                      <button type="button" class="btn btn-sm btn-danger" onClick={() => setRevoking(k)} aria-label={`Revoke ${k.name}`}>
+                        Revoke
+                      </button>
+                    ) : null}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {creating ? (
+        <CreateKey
+          onClose={() => setCreating(false)}
+          onCreated={(k) => {
+            setCreating(false);
+            setCreated(k);
+            keys.reload();
+          }}
+        />
+      ) : null}
+      {created ? <ShowKeyOnce created={created} onClose={() => setCreated(null)} /> : null}
+      {revoking ? (
+        <Confirm
+          title={`Revoke “${revoking.name}”?`}
+          confirm="Revoke key"
+          danger
+          onClose={() => setRevoking(null)}
+          onConfirm={async () => {
+            await revokeKey(revoking.id);
+            keys.reload();
+            toast('Key revoked', `${revoking.name} stopped working.`);
+          }}
+        >
+          Every request with this key fails from now on. A revoked key cannot be brought back: a server that still
+          needs access gets a new key.
+        </Confirm>
+      ) : null}
+    </div>
+  );
+}
+
+function CreateKey(props: { onClose: () => void; onCreated: (k: ApiKey & { key: string }) => void }) {
+  const [name, setName] = useState('');
+  const [scopes, setScopes] = useState<Set<Scope>>(new Set(['push']));
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const first = useFocusOnMount<HTMLInputElement>();
+
+  const toggle = (s: Scope) => {
+    const next = new Set(scopes);
+    if (next.has(s)) next.delete(s);
+    else next.add(s);
+    setScopes(next);
+  };
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (scopes.size === 0) {
+      setError('Pick at least one scope.');
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      props.onCreated(await createKey(name.trim(), SCOPES.map((x) => x.scope).filter((s) => scopes.has(s))));
+    } catch (err) {
+      setError(errorText(err));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Modal title="New API key" onClose={props.onClose}>
+      <form onSubmit={submit} data-testid="create-key">
+        <label class="field">
+          <span>Name</span>
+          <input
+            ref={first}
+            class="input"
+            required
+            maxLength={100}
+            placeholder="e.g. billing service"
+            value={name}
+            onInput={(e) => setName(e.currentTarget.value)}
+          />
+          <small class="faint">A label for people, to tell keys apart.</small>
+        </label>
+        <fieldset class="field checks">
+          <legend>Scopes</legend>
+          {SCOPES.map((s) => (
+            <label key={s.scope} class="check">
+              <input type="checkbox" checked={scopes.has(s.scope)} onChange={() => toggle(s.scope)} />
+              <span>
+                <strong class="mono">{s.label}</strong>
+                <span class="faint"> — {s.hint}</span>
+              </span>
+            </label>
+          ))}
+        </fieldset>
+        {error ? (
+          <p class="error-text" role="alert">
+            {error}
+          </p>
+        ) : null}
+        <div class="modal-actions">
+          <button type="button" class="btn" onClick={props.onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="btn btn-primary" disabled={busy}>
+            {busy ? 'Creating…' : 'Create key'}
+          </button>
+        </div>
+      </form>
+    </Modal>
+  );
+}
+
+function ShowKeyOnce(props: { created: ApiKey & { key: string }; onClose: () => void }) {
+  const [copied, setCopied] = useState(false);
+  const field = useFocusOnMount<HTMLInputElement>();
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(props.created.key);
+      setCopied(true);
+    } catch {
+      // No clipboard access (an insecure origin, a denied permission): select it for Ctrl+C.
+      field.current?.select();
+      toast('Copy it by hand', 'The key is selected: press Ctrl+C (⌘C on a Mac).');
+    }
+  };
+  return (
+    <Modal title="Copy your new API key" onClose={props.onClose}>
+      <div class="key-once" data-testid="key-once">
+        <div class="warn-box" role="note">
+          <Icon name="warn" />
+          <span>
+            This is the only time the key is shown. pipit keeps only a hash of it, so copy it now and store it like a
+            password.
+          </span>
+        </div>
+        <label class="field">
+          <span>{props.created.name}</span>
+          <div class="input-row">
+            <input
+              ref={field}
+              class="input mono key-value"
+              readOnly
+              value={props.created.key}
+              onFocus={(e) => e.currentTarget.select()}
+              data-testid="key-value"
+              aria-label="API key"
+            />
+            <button type="button" class="btn btn-primary" onClick={copy}>
+              <Icon name="copy" size={16} /> {copied ? 'Copied' : 'Copy'}
+            </button>
+          </div>
+        </label>
+        <p class="faint">
+          Send it as <span class="mono">Authorization: Bearer pk_…</span>. Scopes: {props.created.scopes.join(', ')}.
+        </p>
+      </div>
+      <div class="modal-actions">
+        <button type="button" class="btn" onClick={props.onClose}>
+          I have saved it
+        </button>
+      </div>
+    </Modal>
+  );
+}

@@ -1,0 +1,107 @@
+/*
+ * The push composer: audience, content, delivery options and an A/B test, with
+ * a live lock-screen preview beside the form (below it on a phone). Sending
+ * opens the new push's page, where its counts fill in.
+ */
+import { useMemo, useState } from 'preact/hooks';
+import { toast } from '../shared/ui';
+import { errorText, listCategories, sendPush } from './api';
+import { plural } from './format';
+import { go, useAsync } from './hooks';
+import { Icon } from './icons';
+import { buildPush, emptyDraft, parseUsers, type Draft } from './push-draft';
+import { PushPreview } from './push-preview';
+import { Audience, Content, Delivery } from './push-sections';
+import { Variants } from './push-variants';
+import { PageHeader } from './widgets';
+
+/** 128 random bits as hex; getRandomValues works on plain-http origins too, unlike randomUUID. */
+function randomKey(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function PushCompose() {
+  const [d, setD] = useState<Draft>(emptyDraft);
+  const [tried, setTried] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  // One key per form: a retry after a lost answer cannot send the push twice.
+  const [dedupKey] = useState(randomKey);
+  const categories = useAsync(listCategories, []);
+  const set = (patch: Partial<Draft>) => setD((cur) => ({ ...cur, ...patch }));
+  const built = useMemo(() => buildPush(d), [d]);
+  // Data is checked as it is typed; the rest once a send was tried, so an empty form is not all red.
+  const err = (f: string) => (tried || f === 'data' ? built.errors[f] : undefined);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setTried(true);
+    setError(null);
+    if (Object.keys(built.errors).length > 0) {
+      setError('Fix the fields marked in red.');
+      return;
+    }
+    setBusy(true);
+    try {
+      const { id } = await sendPush({ ...built.push, dedup_key: dedupKey });
+      toast(d.schedule === 'now' ? 'Push sent' : 'Push scheduled', `#${id}: ${built.push.notification.title}`);
+      go(`push/${id}`);
+    } catch (err) {
+      setError(errorText(err));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div class="page">
+      <PageHeader title="New push" sub="Compose a notification for your users." back="#/push" />
+      <form class="compose" onSubmit={submit} noValidate data-testid="compose">
+        <div class="compose-form">
+          <Audience d={d} set={set} err={err} />
+          <Content d={d} set={set} err={err} categories={categories.data?.map((c) => c.name) ?? []} />
+          <Delivery d={d} set={set} err={err} />
+          <Variants d={d} set={set} err={err} />
+        </div>
+        <aside class="compose-side">
+          <div class="compose-sticky">
+            <PushPreview draft={d} />
+            <div class="card card-pad send-card">
+              <Summary d={d} />
+              {error ? (
+                <p class="error-text" role="alert">
+                  {error}
+                </p>
+              ) : null}
+              <button type="submit" class="btn btn-primary btn-block" disabled={busy} data-testid="send-push">
+                <Icon name="send" size={16} />
+                {busy ? 'Sending…' : d.schedule === 'now' ? 'Send push' : 'Schedule push'}
+              </button>
+            </div>
+          </div>
+        </aside>
+      </form>
+    </div>
+  );
+}
+
+function Summary({ d }: { d: Draft }) {
+  if (d.target === 'users' && parseUsers(d.users).length === 0) {
+    return <p class="summary">List the users to send it to.</p>;
+  }
+  const who =
+    d.target === 'users'
+      ? plural(parseUsers(d.users).length, 'listed user')
+      : d.target === 'topic'
+        ? `subscribers of “${d.topic.trim() || '…'}”`
+        : d.target === 'tags'
+          ? 'users with the tags'
+          : 'every user';
+  const when = d.schedule === 'now' ? 'now' : d.schedule === 'at' ? 'at the chosen time' : "at each user's local time";
+  return (
+    <p class="summary">
+      To <strong>{who}</strong>, {when}
+      {d.variants.length > 0 ? `, ${d.variants.length} variant${d.variants.length > 1 ? 's' : ''}` : ''}
+      {d.priority === 'high' ? ', high priority' : ''}.
+    </p>
+  );
+}

@@ -1,0 +1,122 @@
+/*
+ * The console's frame: a sidebar on a desktop, a top bar and a bottom tab bar on
+ * a phone, and the screen the hash route names (#/users, #/push/12, ...).
+ */
+import { useEffect } from 'preact/hooks';
+import type { Session } from '../shared/session';
+import { Avatar } from '../shared/ui';
+import { Dashboard } from './dashboard';
+import { useRoute } from './hooks';
+import { Icon, type IconName } from './icons';
+import { Keys } from './keys';
+import { Conversations } from './conversations';
+import { PushCompose } from './push-compose';
+import { PushDetail } from './push-detail';
+import { PushList } from './push-list';
+import { Users } from './users';
+
+// `short` is for the phone's tab bar, where five labels share 390 px.
+const SECTIONS: { path: string; label: string; short: string; icon: IconName }[] = [
+  { path: '', label: 'Dashboard', short: 'Dashboard', icon: 'dashboard' },
+  { path: 'users', label: 'Users', short: 'Users', icon: 'users' },
+  { path: 'conversations', label: 'Conversations', short: 'Chats', icon: 'chats' },
+  { path: 'keys', label: 'API keys', short: 'Keys', icon: 'key' },
+  { path: 'push', label: 'Push', short: 'Push', icon: 'bell' },
+];
+
+function Screen(props: { route: string[]; session: Session }) {
+  const [section, id] = props.route;
+  switch (section) {
+    case undefined:
+      return <Dashboard />;
+    case 'users':
+      return <Users self={props.session.userId} />;
+    case 'conversations':
+      return <Conversations />;
+    case 'keys':
+      return <Keys />;
+    case 'push':
+      if (id === 'new') return <PushCompose />;
+      if (id !== undefined && /^\d+$/.test(id)) return <PushDetail id={Number(id)} />;
+      return <PushList />;
+    default:
+      return (
+        <div class="page">
+          <div class="empty">
+            <strong class="empty-title">No such page</strong>
+            <a href="#/">Back to the dashboard</a>
+          </div>
+        </div>
+      );
+  }
+}
+
+function NavLinks(props: { current: string; class: string; short?: boolean }) {
+  return (
+    <nav class={props.class} aria-label="Sections">
+      {SECTIONS.map((s) => (
+        <a
+          key={s.path}
+          href={`#/${s.path}`}
+          class="nav-link"
+          aria-current={props.current === s.path ? 'page' : undefined}
+        >
+          <Icon name={s.icon} size={19} />
+          <span>{props.short ? s.short : s.label}</span>
+        </a>
+      ))}
+    </nav>
+  );
+}
+
+export function Shell(props: { session: Session; onSignOut: () => void }) {
+  const route = useRoute();
+  const current = route[0] ?? '';
+  const section = SECTIONS.find((s) => s.path === current);
+  useEffect(() => {
+    document.title = section ? `${section.label} · pipit admin` : 'pipit admin';
+  }, [section]);
+  return (
+    <div class="admin">
+      <aside class="sidebar">
+        <a class="brand side-brand" href="#/">
+          <img src="/favicon.svg" alt="" />
+          <span>pipit</span>
+          <span class="brand-tag">admin</span>
+        </a>
+        <NavLinks current={current} class="side-nav" />
+        <div class="side-foot">
+          <a class="nav-link" href="/">
+            <Icon name="chat" size={19} />
+            <span>Open chat app</span>
+          </a>
+          <div class="who">
+            <Avatar name={props.session.username} size="sm" />
+            <div class="who-text">
+              <strong>{props.session.username}</strong>
+              <span class="faint">Administrator</span>
+            </div>
+            <button type="button" class="btn btn-ghost btn-icon" onClick={props.onSignOut} aria-label="Sign out" title="Sign out">
+              <Icon name="logout" />
+            </button>
+          </div>
+        </div>
+      </aside>
+      <header class="topbar">
+        <a class="brand" href="#/">
+          <img src="/favicon.svg" alt="" />
+          <span>pipit</span>
+          <span class="brand-tag">admin</span>
+        </a>
+        <button type="button" class="btn btn-ghost btn-sm" onClick={props.onSignOut}>
+          <Icon name="logout" size={16} />
+          Sign out
+        </button>
+      </header>
+      <main class="main" id="main">
+        <Screen route={route} session={props.session} />
+      </main>
+      <NavLinks current={current} class="tabbar" short />
+    </div>
+  );
+}

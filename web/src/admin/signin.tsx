@@ -1,0 +1,114 @@
+/*
+ * The sign-in page and the "admins only" page a signed-in non-admin sees.
+ */
+import { useState } from 'preact/hooks';
+import { newClient, saveSession, type Session } from '../shared/session';
+import { errorText, setClient } from './api';
+import { useFocusOnMount } from './hooks';
+import { Icon } from './icons';
+
+function Brand() {
+  return (
+    <div class="brand">
+      <img src="/favicon.svg" alt="" />
+      <span>pipit</span>
+      <span class="brand-tag">admin</span>
+    </div>
+  );
+}
+
+export function SignIn(props: { notice?: string | undefined; onSignedIn: (s: Session) => void }) {
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const first = useFocusOnMount<HTMLInputElement>();
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    const client = newClient();
+    try {
+      const s = await client.login(username.trim(), password);
+      const me = await client.me();
+      const session: Session = { token: s.token, userId: me.id, username: me.username, role: me.role };
+      saveSession(session);
+      setClient(client);
+      props.onSignedIn(session);
+    } catch (err) {
+      setError(errorText(err));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main class="auth-page">
+      <form class="card auth-card" onSubmit={submit} aria-labelledby="signin-title">
+        <Brand />
+        <h1 id="signin-title" class="auth-title">Sign in to the console</h1>
+        <p class="muted auth-sub">Manage users, conversations, API keys and pushes.</p>
+        {props.notice && !error ? <p class="notice">{props.notice}</p> : null}
+        <label class="field">
+          <span>Username</span>
+          <input
+            ref={first}
+            class="input"
+            name="username"
+            autocomplete="username"
+            required
+            value={username}
+            onInput={(e) => setUsername(e.currentTarget.value)}
+          />
+        </label>
+        <label class="field">
+          <span>Password</span>
+          <input
+            class="input"
+            type="password"
+            name="password"
+            autocomplete="current-password"
+            required
+            value={password}
+            onInput={(e) => setPassword(e.currentTarget.value)}
+          />
+        </label>
+        {error ? (
+          <p class="error-text" role="alert">
+            {error}
+          </p>
+        ) : null}
+        <button type="submit" class="btn btn-primary btn-block" disabled={busy}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
+        <p class="faint auth-foot">
+          Looking for your chats? <a href="/">Open the chat app</a>
+        </p>
+      </form>
+    </main>
+  );
+}
+
+export function NotAdmin(props: { session: Session; onSignOut: () => void }) {
+  return (
+    <main class="auth-page">
+      <div class="card auth-card" data-testid="not-admin">
+        <Brand />
+        <span class="lock-badge">
+          <Icon name="lock" size={22} />
+        </span>
+        <h1 class="auth-title">Admins only</h1>
+        <p class="muted auth-sub">
+          You are signed in as <strong>{props.session.username}</strong>, who is not an administrator of this
+          server. The console is for admins; your chats are in the chat app.
+        </p>
+        <a class="btn btn-primary btn-block" href="/">
+          Open the chat app
+        </a>
+        <button type="button" class="btn btn-ghost btn-block" onClick={props.onSignOut}>
+          Sign out and use another account
+        </button>
+      </div>
+    </main>
+  );
+}
