@@ -1167,6 +1167,20 @@ static json_t *push_json(struct store_conn *sc, const struct store_push *p, bool
         json_object_set_new(o, "to", json_loads(p->target, 0, NULL));
         json_object_set_new(o, "notification", n);
         json_object_set_new(o, "priority", json_string(p->priority));
+        /* What the request asked for, so a console can show the push whole. */
+        if (p->collapse_key != NULL) {
+            json_object_set_new(o, "collapse_key", json_string(p->collapse_key));
+        }
+        if (p->send_at != 0) {
+            json_object_set_new(o, "send_at", json_integer(p->send_at));
+        }
+        if (p->send_at_local != NULL) {
+            json_object_set_new(o, "send_at_local", json_string(p->send_at_local));
+        }
+        if (p->variants != NULL) {
+            json_object_set_new(o, "variants", json_loads(p->variants, 0, NULL));
+            json_object_set_new(o, "holdout", json_integer(p->holdout));
+        }
     } else {
         json_object_set_new(o, "notification",
                             json_pack("{s:O}", "title", json_object_get(n, "title")));

@@ -777,3 +777,19 @@ def test_cap_holds_for_pushes_released_together_at_the_end_of_quiet_hours(shifte
     assert (sent, capped, len(got(w, sid))) == (1, 2, 1), (
         "SERVER BUG: per_hour 1, yet %d of the 3 held news pushes were sent at 07:00 "
         "(%d capped, %d arrived)" % (sent, capped, len(got(w, sid))))
+
+
+def test_a_push_reads_back_with_its_schedule_variants_and_holdout(world):
+    (u,) = users(world.srv, 1)
+    at = int(time.time()) + 3600
+    pid = push(world, [u], variants=VARIANTS, holdout=2, send_at=rfc3339(at),
+               collapse_key="sale")
+    p = read_push(world, pid)
+    assert p["variants"] == VARIANTS and p["holdout"] == 2
+    assert p["send_at"] == at * 1000 and p["collapse_key"] == "sale"
+    tomorrow = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
+                ).strftime("%Y-%m-%dT09:00")
+    local = push(world, [u], send_at_local=tomorrow)
+    p = read_push(world, local)
+    assert p["send_at_local"] == tomorrow
+    assert "variants" not in p and "holdout" not in p and "send_at" not in p
