@@ -9,7 +9,8 @@ listen=${PIPIT_LISTEN:-127.0.0.1:8080}
 (
     for _ in $(seq 1 100); do
         if [ -s "$data/initial-admin-password" ]; then
-            printf '\n  pipit is running: open http://%s\n' "$listen"
+            printf '\n  pipit is running: open http://%s/ (chat) or http://%s/admin/ (console)\n' \
+                "$listen" "$listen"
             printf '  log in as admin with the password in %s/initial-admin-password:\n' "$data"
             printf '      %s\n\n' "$(cat "$data/initial-admin-password")"
             exit 0
