@@ -1,3 +1,9 @@
+/*
+ * The chat web app at /: shared look first, then the app's own.
+ */
 import { render } from 'preact';
+import '../shared/base.css';
+import './chat.css';
+import { App } from './app';
 
-render(<p>pipit</p>, document.getElementById('app')!);
+render(<App />, document.getElementById('app')!);
