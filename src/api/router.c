@@ -104,7 +104,7 @@ static const struct route routes[] = {
       R_AUTH | R_JSON | R_BODY_APART, "settings_put", { NULL } },
     /* Before /v1/push/{}, which would take them for an id. */
     { HTTP_GET, "/v1/push/vapid-public-key", "vapid_public_key", push_vapid_public_key, 0, NULL, { NULL } },
-    { HTTP_GET, "/v1/push/categories", "category_list", NULL, R_AUTH | R_ADMIN | K_PUSH,
+    { HTTP_GET, "/v1/push/categories", "category_list", NULL, R_AUTH | K_PUSH,
       "category_list", { NULL } },
     { HTTP_PUT, "/v1/push/categories/{}", "category_put", NULL,
       R_AUTH | R_ADMIN | R_JSON | R_BODY_APART | K_PUSH, "category_put", { "name" } },

@@ -581,18 +581,20 @@ int chat_access(struct chat_call *k, struct store_conn *sc, int64_t conv_id,
     return rc;
 }
 
-json_t *chat_member_json(const struct store_member *m)
-{
-    return json_pack("{s:{s:I,s:s},s:s,s:I,s:I,s:I,s:I}", "user", "id", (json_int_t)m->user_id,
-                     "username", m->username, "role", m->role, "muted_until",
-                     (json_int_t)m->muted_until, "read_seq", (json_int_t)m->read_seq,
-                     "delivered_seq", (json_int_t)m->delivered_seq, "joined_seq",
-                     (json_int_t)m->joined_seq);
-}
-
 static json_t *text_or_null(const char *s)
 {
     return s != NULL ? json_string(s) : json_null();
+}
+
+json_t *chat_member_json(const struct store_member *m)
+{
+    return json_pack("{s:{s:I,s:s,s:o},s:s,s:I,s:I,s:I,s:I}", "user", "id",
+                     (json_int_t)m->user_id, "username", m->username, "display_name",
+                     text_or_null(m->display_name[0] != '\0' ? m->display_name : NULL),
+                     "role", m->role, "muted_until",
+                     (json_int_t)m->muted_until, "read_seq", (json_int_t)m->read_seq,
+                     "delivered_seq", (json_int_t)m->delivered_seq, "joined_seq",
+                     (json_int_t)m->joined_seq);
 }
 
 static int set_last_message(void *arg, const struct store_event *ev)
@@ -618,8 +620,11 @@ static int find_peer(void *arg, const struct store_member *m)
     bool online = presence_get(ps->presence, m->user_id, &last_seen);
 
     json_object_set_new(ps->conv, "peer",
-                        json_pack("{s:I,s:s,s:b,s:o}", "id", (json_int_t)m->user_id, "username",
-                                  m->username, "online", online, "last_seen",
+                        json_pack("{s:I,s:s,s:o,s:b,s:o}", "id", (json_int_t)m->user_id,
+                                  "username", m->username, "display_name",
+                                  text_or_null(m->display_name[0] != '\0' ? m->display_name
+                                                                         : NULL),
+                                  "online", online, "last_seen",
                                   last_seen != 0 ? json_integer(last_seen) : json_null()));
     return 1;
 }

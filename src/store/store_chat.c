@@ -58,7 +58,7 @@ _Static_assert(CS_END <= STORE_PUSH_FIRST_STMT, "too many statements");
     "coalesce(c.deleted_at, 0)"
 #define MEMBER_COLS                                                                     \
     "m.conv_id, m.user_id, u.username, m.role, m.joined_seq, coalesce(m.left_seq, 0), " \
-    "m.read_seq, m.delivered_seq, m.muted_until, m.joined_at"
+    "m.read_seq, m.delivered_seq, m.muted_until, m.joined_at, u.display_name"
 /* The last column says whether the reading user (bound as ?1) hid the event. */
 #define EVENT_COLS                                                                    \
     "e.id, e.conv_id, e.seq, e.kind, e.sender, e.ts, e.cmid, coalesce(e.target, 0), " \
@@ -193,6 +193,7 @@ static void read_member(sqlite3_stmt *s, int col, struct store_member *m)
     m->delivered_seq = sqlite3_column_int64(s, col + 7);
     m->muted_until = sqlite3_column_int64(s, col + 8);
     m->joined_at = sqlite3_column_int64(s, col + 9);
+    copy_column(m->display_name, sizeof(m->display_name), s, col + 10); /* NULL: "" */
 }
 
 static void read_event(sqlite3_stmt *s, struct store_event *ev)

@@ -41,6 +41,7 @@ struct store_member {
     int64_t delivered_seq;
     int64_t muted_until;        /* ms; 0 = not muted */
     int64_t joined_at;
+    char display_name[STORE_DISPLAY_MAX + 1]; /* "" when the user has none */
 };
 
 struct store_event {

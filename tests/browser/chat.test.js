@@ -527,6 +527,8 @@ test("in-app notification and notification settings", async () => {
   const cy = await open();
   await signIn(cy, "cy");
   const admin = await adminToken(server);
+  // A category the app describes shows in the settings before any push used it.
+  assert.equal((await api("PUT", "/v1/push/categories/billing", admin, { urgent: false })).status, 200);
   const pushed = await api("POST", "/v1/push", admin, {
     to: { users: ["cy"] },
     notification: { title: "Maintenance tonight", body: "pipit restarts at 02:00 for 5 minutes", category: "ops" },
@@ -544,6 +546,7 @@ test("in-app notification and notification settings", async () => {
   await cy.getByTestId("quiet-tz").selectOption("Europe/Paris");
   await cy.getByTestId("private-previews").check();
   await cy.getByTestId("category-ops").uncheck(); // seen in the notification above
+  await cy.getByTestId("category-billing").waitFor(); // described by the app
   await cy.waitForTimeout(200); // let the switches finish sliding
   await shot(cy, "chat-settings-desktop");
 

@@ -619,3 +619,15 @@ def test_user_directory(srv, admin):
     for params in ({"q": "x" * 65}, {"limit": 21}, {"limit": 0}):
         r = api(srv, "GET", "/v1/users", me, params=params)
         assert r.status_code == 400 and error_code(r) == "bad_request", (params, r.text)
+
+
+def test_display_names_show_in_members_and_the_direct_peer(srv, admin):
+    a, b = srv.create_user(), srv.create_user()
+    patch_user(srv, admin, b.id, {"display_name": "Bea Ortiz"})
+    conv = create_direct(srv, a, b.username)
+    members = expect(api(srv, "GET", "/v1/conversations/%d/members" % conv["id"], a), 200)["members"]
+    names = {m["user"]["id"]: m["user"]["display_name"] for m in members}
+    assert names == {a.id: None, b.id: "Bea Ortiz"}
+    listed = [c for c in expect(api(srv, "GET", "/v1/conversations", a), 200)["conversations"]
+              if c["id"] == conv["id"]]
+    assert listed[0]["peer"]["display_name"] == "Bea Ortiz"

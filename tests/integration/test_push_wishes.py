@@ -360,7 +360,9 @@ def test_categories_routes_and_permissions(world):
     assert names[0] not in [c["name"] for c in listed]
     # Who may call.
     for token, status in ((plain.token, 403), (users_key, 403), (None, 401)):
-        assert srv.get("/v1/push/categories", token=token).status_code == status
+        # Any user may read them (for their settings); only admins and push keys change them.
+        read = 200 if token == plain.token else status
+        assert srv.get("/v1/push/categories", token=token).status_code == read
         assert srv.request("PUT", "/v1/push/categories/x", token=token,
                            json={"urgent": True}).status_code == status
         assert srv.request("DELETE", "/v1/push/categories/" + names[1],
@@ -793,3 +795,12 @@ def test_a_push_reads_back_with_its_schedule_variants_and_holdout(world):
     p = read_push(world, local)
     assert p["send_at_local"] == tomorrow
     assert "variants" not in p and "holdout" not in p and "send_at" not in p
+
+
+def test_any_user_may_list_the_categories_but_only_admins_change_them(world, urgent_category):
+    (u,) = users(world.srv, 1)
+    names = {c["name"]: c["urgent"] for c in
+             expect(world.srv.get("/v1/push/categories", token=u.token), 200)["categories"]}
+    assert names[urgent_category] is True
+    r = world.srv.request("PUT", "/v1/push/categories/mine", token=u.token, json={"urgent": True})
+    assert r.status_code == 403

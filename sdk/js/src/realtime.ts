@@ -151,7 +151,7 @@ export interface RealtimeEvents {
   gap: GapInfo;
   /** The current state of a conversation with new events, from sync. */
   conversation: Conversation;
-  /** Sync says you are no longer a member of this conversation, or it is gone. */
+  /** Sync says you are no longer a member of this conversation, or it is gone (also at once, live, when an admin deletes it). */
   removed: { conv: ConvId };
   /** Every timeline event, once, in seq order per conversation. */
   timeline: TimelineEvent;
@@ -694,6 +694,8 @@ export class Realtime {
       this.onAnswer(obj);
     } else if (isTimeline(obj)) {
       this.onLiveTimeline(obj);
+    } else if (obj.ev === "conv_deleted" && typeof obj.conv === "number") {
+      this.forget(obj.conv as ConvId); // an admin deleted it: as gone as sync's `removed`
     } else if (typeof obj.ev === "string" && OTHER_EVENT_NAMES.has(obj.ev)) {
       this.emitter.emit(obj.ev as keyof RealtimeEvents, obj as never);
     }

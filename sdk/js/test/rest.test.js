@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { PipitError, webSocketUrl } from "../dist/index.js";
+import { Client, PipitError, webSocketUrl } from "../dist/index.js";
 import { newClient, record, startServer, waitFor } from "./server.js";
 
 let server;
@@ -110,6 +110,21 @@ test("a member removed while away gets `removed` from sync", async () => {
   await bob.connect();
   assert.deepEqual(removed, [{ conv: group.id }]);
   assert.equal(bob.getSyncedSeqs()[group.id], undefined);
+});
+
+test("a conversation an admin deletes is `removed` at once, live", async () => {
+  const alice = await client();
+  const bob = await client();
+  const group = await alice.createGroup({ title: "Deleted by an admin", members: [bob.username] });
+  const removed = record(bob, "removed");
+  await bob.connect();
+  const admin = new Client({ url: server.url });
+  await admin.login("admin", server.adminPassword());
+  await admin.call("DELETE", `/v1/admin/conversations/${group.id}`);
+  await waitFor(() => removed.length === 1, { what: "removed" });
+  assert.deepEqual(removed, [{ conv: group.id }]);
+  assert.equal(bob.getSyncedSeqs()[group.id], undefined);
+  await admin.logout();
 });
 
 test("messages over REST: send with a cmid once, page with listMessages", async () => {

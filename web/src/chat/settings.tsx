@@ -4,9 +4,9 @@
  * loaded and sends it whole: keys it does not show (caps, muted chats, the
  * time zone for scheduled pushes) go back unchanged.
  *
- * Which categories exist is the app's business (listing them is admin-only), so
- * the list is "chat", plus those the settings mention, plus those seen in
- * in-app notifications on this browser.
+ * The categories listed: "chat", those the app describes (GET /v1/push/categories),
+ * those the settings mention, and those seen in in-app notifications on this
+ * browser (a push may use a category the app never described).
  */
 import type { NotificationSettings } from '@pipit/sdk';
 import { useEffect, useMemo, useState } from 'preact/hooks';
@@ -23,15 +23,20 @@ export function SettingsModal(props: { onClose: () => void }) {
   const [draft, setDraft] = useState<NotificationSettings | null>(store.settings);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [described, setDescribed] = useState<string[]>([]);
 
   useEffect(() => {
     void store.loadSettings().then(() => setDraft((d) => d ?? store.settings));
+    store.client
+      .call<{ categories: { name: string }[] }>('GET', '/v1/push/categories')
+      .then((r) => setDescribed(r.categories.map((c) => c.name)))
+      .catch(() => {}); // the list still has what the settings and notifications name
   }, []);
 
   const categories = useMemo(() => {
-    const names = new Set(['chat', ...Object.keys(draft?.categories ?? {}), ...seenCategories()]);
+    const names = new Set(['chat', ...described, ...Object.keys(draft?.categories ?? {}), ...seenCategories()]);
     return [...names].sort((a, b) => (a === 'chat' ? -1 : b === 'chat' ? 1 : a.localeCompare(b)));
-  }, [draft !== null]);
+  }, [draft !== null, described]);
 
   const save = async (e: Event) => {
     e.preventDefault();
