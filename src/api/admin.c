@@ -370,6 +370,10 @@ int admin_user_update(struct chat_call *k, struct store_conn *sc)
     if (rc == 0 && disables) {
         rc = store_token_delete_all_for_user(sc, u.id);
     }
+    if (rc == 0 && disables) {
+        /* Someone who left the organisation gets no more pushes on their phone. */
+        rc = store_device_trim(sc, u.id, 0);
+    }
     if (rc != 0) {
         return rc;
     }

@@ -631,3 +631,13 @@ def test_display_names_show_in_members_and_the_direct_peer(srv, admin):
     listed = [c for c in expect(api(srv, "GET", "/v1/conversations", a), 200)["conversations"]
               if c["id"] == conv["id"]]
     assert listed[0]["peer"]["display_name"] == "Bea Ortiz"
+
+
+def test_disabling_forgets_the_users_devices(srv, admin):
+    """Someone who left gets no more pushes: their devices go with their sessions."""
+    u = srv.create_user()
+    expect(api(srv, "POST", "/v1/devices", u, {"platform": "fcm", "token": unique("fcm")}), 201)
+    patch_user(srv, admin, u.id, {"disabled": True})
+    patch_user(srv, admin, u.id, {"disabled": False})
+    token = srv.login(u.username, u.password)
+    assert expect(api(srv, "GET", "/v1/devices", token), 200)["devices"] == []
