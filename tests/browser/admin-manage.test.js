@@ -1,14 +1,15 @@
 /**
  * The admin console's management screens against a real pipitd: a user's
  * sessions (revoke one, revoke all), disable/enable and password reset; a
- * conversation's members and its deletion; revoking an API key; and an A/B push
- * with a holdout. Every destructive action goes through its confirm dialog, and
- * each is checked on the server too, not only on screen.
+ * conversation's members and its deletion; revoking an API key; an A/B push
+ * with a holdout, sent from the composer and scheduled (shown whole before any
+ * delivery); and the keyboard in a modal. Every destructive action goes through
+ * its confirm dialog, and each is checked on the server too, not only on screen.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { DESKTOP, PASSWORD, adminToken, assertClean, createUser, newPage, openBrowser, shot as rawShot, startPipit } from "./lib.js";
+import { DESKTOP, PASSWORD, PHONE, adminToken, assertClean, createUser, newPage, openBrowser, shot as rawShot, startPipit } from "./lib.js";
 
 /** A screenshot once the drawer's slide-in and other animations have finished. */
 async function shot(page, name) {
@@ -57,6 +58,11 @@ async function open(hash) {
 
 const login = (username, password = PASSWORD) => rest("POST", "/v1/auth/login", { username, password }, null);
 
+/** Waits until the element with the keyboard focus matches `selector`. */
+async function focusOn(selector) {
+  await page.waitForFunction((sel) => document.activeElement?.matches(sel), selector, { timeout: 3000 });
+}
+
 /** Clicks the dialog's confirm button and waits for the dialog to go. */
 async function confirm(title) {
   const dialog = page.getByRole("dialog", { name: title });
@@ -72,11 +78,18 @@ test("users: search, sessions, disable and enable, password reset", async () => 
 
   await open("users");
   await page.getByTestId("users-table").waitFor();
-  // Escape closes a modal.
+  // A modal takes the focus to its first field and keeps it inside: Tab and
+  // Shift+Tab wrap around. Escape closes it, and the focus goes back to its button.
   await page.getByRole("button", { name: "New user" }).click();
   await page.getByRole("dialog", { name: "New user" }).waitFor();
+  await focusOn('input[name="username"]');
+  await page.keyboard.press("Shift+Tab");
+  await focusOn('[role="dialog"] button[type="submit"]');
+  await page.keyboard.press("Tab");
+  await focusOn('input[name="username"]');
   await page.keyboard.press("Escape");
   await page.getByRole("dialog", { name: "New user" }).waitFor({ state: "detached" });
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent?.trim()), "New user");
 
   await page.getByRole("searchbox", { name: "Search users" }).fill("mia");
   const rows = page.getByTestId("users-table").locator("tbody tr");
@@ -90,8 +103,9 @@ test("users: search, sessions, disable and enable, password reset", async () => 
   assert.equal(await sessions.count(), 2);
   await shot(page, "admin-user-drawer");
 
-  // Revoke one session, then all.
+  // Revoke one session, then all. A confirm dialog starts on its safe button.
   await sessions.first().getByRole("button", { name: "Revoke" }).click();
+  await focusOn('[role="dialog"][aria-label="Revoke this session?"] button[type="button"]');
   await confirm("Revoke this session?");
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="sessions"] li').length === 1);
   const alive = await Promise.all([first, second].map(async (t) => (await rest("GET", "/v1/me", undefined, t)).status));
@@ -188,8 +202,52 @@ test("push: an A/B test with a holdout, previewed per variant", async () => {
   const total = Object.values(variants).reduce((s, c) => s + c.queued + c.sent + c.failed + c.expired + c.suppressed, 0);
   assert.equal(total, push.counts.targeted);
   assert.ok(push.counts.targeted >= 3);
-  await page.getByRole("heading", { name: "By variant" }).waitFor();
-  await page.locator('[data-testid^="group-"]').first().waitFor();
+
+  // The page shows each variant as sent, and fills in its funnel as users are drawn.
+  const ab = page.getByTestId("ab-test");
+  await ab.getByTestId("variant-B").getByText("Sale: 20% off until Sunday").waitFor();
+  assert.match(await ab.getByTestId("variant-A").textContent(), /weight 1 · 33% of users.*Same notification as the push/s);
+  assert.match(await ab.getByTestId("variant-holdout").textContent(), /weight 1 · 33% of users/);
+  await page.waitForFunction(() => /opened|nothing sent|held out/.test(document.querySelector('[data-testid="ab-test"]')?.textContent ?? ""));
+  await open(`push/${id}`); // without the "Push sent" toast
+  await ab.scrollIntoViewIfNeeded();
+  await shot(page, "admin-push-detail-ab");
+});
+
+test("push: a scheduled A/B test shows its variants, schedule and collapse key before it goes out", async () => {
+  const at = new Date(Date.now() + 2 * 3600_000 + 60_000);
+  const made = await rest("POST", "/v1/push", {
+    to: { users: ["mia", "noah"] },
+    notification: { title: "Spring launch", body: "Something new is coming on Monday" },
+    send_at: at.toISOString().replace(/\.\d{3}Z$/, "Z"),
+    collapse_key: "spring-launch",
+    variants: [
+      { name: "teaser", weight: 3, notification: { title: "Guess what is coming?", body: "Find out on Monday" } },
+      { name: "plain", weight: 1, notification: {} },
+    ],
+    holdout: 1,
+  });
+  assert.equal(made.status, 202, JSON.stringify(made.body));
+
+  await open(`push/${made.body.id}`);
+  const ab = page.getByTestId("ab-test");
+  const teaser = ab.getByTestId("variant-teaser");
+  await teaser.waitFor();
+  assert.match(await teaser.textContent(), /weight 3 · 60% of users.*Guess what is coming\?.*Find out on Monday/s);
+  assert.match(await ab.getByTestId("variant-plain").textContent(), /weight 1 · 20% of users.*Same notification as the push/s);
+  assert.match(await ab.getByTestId("variant-holdout").textContent(), /weight 1 · 20% of users/);
+  assert.match(await page.getByTestId("push-schedule").textContent(), /in 2 h/);
+  assert.equal(await page.getByTestId("push-collapse-key").textContent(), "spring-launch");
+  assert.match(await page.getByTestId("scheduled").textContent(), /Goes out .* in 2 h/);
+  await shot(page, "admin-push-detail-scheduled");
+
+  // On a phone the A/B card fits the width.
+  await page.setViewportSize(PHONE);
+  await ab.scrollIntoViewIfNeeded();
+  await shot(page, "admin-push-detail-ab-phone");
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  await page.setViewportSize(DESKTOP);
+  assert.ok(width <= PHONE.width, `no sideways scrolling on a phone (page is ${width}px wide)`);
 });
 
 test("sign-in errors are shown in words, and sign-out ends the shared session", async () => {

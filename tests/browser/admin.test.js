@@ -123,6 +123,8 @@ test("an admin creates a user and a key, and pushes to the user's open chat app"
   await shot(admin, "admin-key-once");
   await admin.getByRole("button", { name: "I have saved it" }).click();
   await once.waitFor({ state: "detached" });
+  // The key's dialog replaced the form's, yet the focus goes back to the button that began it all.
+  await admin.waitForFunction(() => document.activeElement?.textContent?.trim() === "New API key", null, { timeout: 3000 });
   await admin.getByTestId("keys-table").getByText("billing service").waitFor();
   assert.equal((await admin.content()).includes(key), false, "the key is not shown again");
   assert.equal((await rest("GET", "/v1/push", undefined, key)).status, 200, "the key works");
@@ -169,6 +171,7 @@ test("an admin creates a user and a key, and pushes to the user's open chat app"
   // The same push detail in the dark theme.
   await admin.emulateMedia({ colorScheme: "dark" });
   await admin.goto(`${server.url}/admin/#/push/${pushId}`);
+  await admin.reload(); // without the toasts
   await admin.getByTestId("group-inapp").waitFor();
   await shot(admin, "admin-push-detail-dark");
 

@@ -261,17 +261,25 @@ export interface PushSummary {
   counts: PushCounts;
 }
 
+export interface Variant {
+  name: string;
+  weight: number;
+  notification: Partial<Notification>;
+}
+
+/** One push as GET /v1/push/{id} answers: the optional fields are as sent, absent when not. */
 export interface Push extends PushSummary {
   expires_at: number;
   to: PushTarget;
   notification: Notification;
   priority: 'high' | 'normal' | string;
-}
-
-export interface Variant {
-  name: string;
-  weight: number;
-  notification: Partial<Notification>;
+  collapse_key?: string;
+  /** ms since 1970 */
+  send_at?: number;
+  /** "2026-12-24T09:00", on each user's clock */
+  send_at_local?: string;
+  variants?: Variant[];
+  holdout?: number;
 }
 
 export interface NewPush {
@@ -287,9 +295,11 @@ export interface NewPush {
   holdout?: number;
 }
 
-export async function listPushes(before: number | null, limit = 20): Promise<{ items: PushSummary[]; hasMore: boolean }> {
+/** Newest first; `next` is the `before` of the next page (the last id), as a cursor like the other lists'. */
+export async function listPushes(before: number | null, limit = 20): Promise<Page<PushSummary>> {
   const a = await call<{ pushes: PushSummary[]; has_more: boolean }>('GET', `/v1/push${query({ before, limit })}`);
-  return { items: a.pushes, hasMore: a.has_more };
+  const last = a.pushes[a.pushes.length - 1];
+  return { items: a.pushes, next: a.has_more && last ? last.id : null };
 }
 
 export function getPush(id: number) {

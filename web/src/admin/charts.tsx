@@ -37,9 +37,14 @@ export function FunnelColumns(props: { steps: Step[]; label: string }) {
   );
 }
 
-export function groupSteps(c: DeliveryCounts): Step[] {
+/** Deliveries in any state: what a group (a channel, a variant) was given. */
+export function targeted(c: DeliveryCounts): number {
+  return c.queued + c.sent + c.failed + c.expired + c.suppressed;
+}
+
+function groupSteps(c: DeliveryCounts): Step[] {
   return [
-    { label: 'targeted', value: c.queued + c.sent + c.failed + c.expired + c.suppressed },
+    { label: 'targeted', value: targeted(c) },
     { label: 'sent', value: c.sent },
     { label: 'delivered', value: c.delivered },
     { label: 'opened', value: c.opened },
@@ -47,36 +52,49 @@ export function groupSteps(c: DeliveryCounts): Step[] {
   ];
 }
 
-/** One mini funnel per group (channel or variant), as horizontal bars sharing a scale. */
+/** The largest number of any group, so that groups drawn side by side share one scale. */
+export function sharedScale(groups: DeliveryCounts[]): number {
+  return Math.max(1, ...groups.flatMap((c) => groupSteps(c).map((s) => s.value)));
+}
+
+/** "40% opened · 12% clicked", of what was sent. */
+export function openRates(c: DeliveryCounts): string {
+  return c.sent === 0 ? 'nothing sent' : `${percent(c.opened, c.sent)} opened · ${percent(c.clicked, c.sent)} clicked`;
+}
+
+/** One group's mini funnel as horizontal bars, scaled to `scale`. */
+export function FunnelBars(props: { counts: DeliveryCounts; scale: number; label: string }) {
+  const steps = groupSteps(props.counts);
+  return (
+    <div class="hbars" role="img" aria-label={`${props.label}: ${steps.map((s) => `${s.label} ${s.value}`).join(', ')}`}>
+      {steps.map((s, i) => (
+        <div class="hbar" key={s.label}>
+          <span class="hbar-label faint">{s.label}</span>
+          <svg class="hbar-svg" width="100%" height="12" aria-hidden="true">
+            <rect class="bar-track" x="0" y="0" width="100%" height="12" rx="3" />
+            {s.value > 0 ? (
+              <rect class={`bar-fill step-${i}`} x="0" y="0" width={`${Math.max(0.8, (s.value / props.scale) * 100)}%`} height="12" rx="3" />
+            ) : null}
+          </svg>
+          <span class="hbar-num">{count(s.value)}</span>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+/** One mini funnel per group (a channel), sharing a scale. */
 export function GroupBars(props: { groups: [string, DeliveryCounts][]; label: string; nameOf?: (g: string) => string }) {
-  const all = props.groups.map(([name, c]) => [name, groupSteps(c)] as const);
-  const base = Math.max(1, ...all.flatMap(([, steps]) => steps.map((s) => s.value)));
+  const scale = sharedScale(props.groups.map(([, c]) => c));
   return (
     <div class="groups" aria-label={props.label}>
-      {all.map(([name, steps]) => (
+      {props.groups.map(([name, c]) => (
         <div class="group" key={name} data-testid={`group-${name}`}>
           <div class="group-head">
             <strong>{props.nameOf ? props.nameOf(name) : name}</strong>
-            <span class="faint">
-              {steps[1]!.value === 0
-                ? 'nothing sent'
-                : `${percent(steps[3]!.value, steps[1]!.value)} opened · ${percent(steps[4]!.value, steps[1]!.value)} clicked`}
-            </span>
+            <span class="faint">{openRates(c)}</span>
           </div>
-          <div class="hbars" role="img" aria-label={`${name}: ${steps.map((s) => `${s.label} ${s.value}`).join(', ')}`}>
-            {steps.map((s, i) => (
-              <div class="hbar" key={s.label}>
-                <span class="hbar-label faint">{s.label}</span>
-                <svg class="hbar-svg" width="100%" height="12" aria-hidden="true">
-                  <rect class="bar-track" x="0" y="0" width="100%" height="12" rx="3" />
-                  {s.value > 0 ? (
-                    <rect class={`bar-fill step-${i}`} x="0" y="0" width={`${Math.max(0.8, (s.value / base) * 100)}%`} height="12" rx="3" />
-                  ) : null}
-                </svg>
-                <span class="hbar-num">{count(s.value)}</span>
-              </div>
-            ))}
-          </div>
+          <FunnelBars counts={c} scale={scale} label={name} />
         </div>
       ))}
     </div>

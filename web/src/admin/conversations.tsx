@@ -7,9 +7,11 @@ import { useState } from 'preact/hooks';
 import { Avatar, toast } from '../shared/ui';
 import { deleteConversation, listConvMembers, listConversations, memberId, memberName, type AdminConv } from './api';
 import { ago, count, dateTime, plural } from './format';
+import { Confirm } from './dialogs';
 import { useAsync, useDebounced, usePaged } from './hooks';
 import { Icon } from './icons';
-import { Confirm, Drawer, Empty, ErrorBox, LoadMore, Loading, PageHeader, SearchBox } from './widgets';
+import { DataTable, ListState, asList } from './lists';
+import { Drawer, Empty, PageHeader, SearchBar } from './widgets';
 
 function convName(c: AdminConv): string {
   return c.title ?? (c.type === 'direct' ? `Direct chat ${c.id}` : `Group ${c.id}`);
@@ -25,87 +27,41 @@ export function Conversations() {
   return (
     <div class="page">
       <PageHeader title="Conversations" sub="Direct chats and groups on this server." />
-      <div class="toolbar">
-        <SearchBox value={q} onInput={setQ} label="Search conversations" placeholder="Search by group title or member" />
-        {convs.loading && convs.items.length > 0 ? <div class="spinner" aria-label="Searching" /> : null}
-      </div>
-      {convs.error ? <ErrorBox message={convs.error} onRetry={convs.reload} /> : null}
-      {convs.loading && convs.items.length === 0 && !convs.error ? (
-        <Loading />
-      ) : !convs.error && convs.items.length === 0 ? (
-        <div class="card">
-          <Empty icon="chats" title={query ? `No conversation matches “${query}”` : 'No conversations yet'}>
+      <SearchBar
+        value={q}
+        onInput={setQ}
+        label="Search conversations"
+        placeholder="Search by group title or member"
+        busy={convs.loading && convs.items.length > 0}
+      />
+      <ListState
+        list={convs}
+        more={convs.next !== null ? convs.loadMore : null}
+        empty={
+          <Empty card icon="chats" title={query ? `No conversation matches “${query}”` : 'No conversations yet'}>
             {query ? 'Search matches group titles and members’ usernames.' : 'They appear here once people start chatting.'}
           </Empty>
-        </div>
-      ) : convs.items.length > 0 ? (
-        <div class="card table-card">
-          <table class="table" data-testid="conversations-table">
-            <thead>
-              <tr>
-                <th scope="col">Conversation</th>
-                <th scope="col">Type</th>
-                <th scope="col" class="num">Members</th>
-                <th scope="col" class="num">Events</th>
-                <th scope="col">Last activity</th>
-                <th scope="col">Created</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {convs.items.map((c) => (
-                <tr key={c.id}>
-                  <td data-label="Conversation" class="cell-main">
-                    <div class="who-cell">
-                      <span class={`conv-icon conv-${c.type}`}>
-                        <Icon name={c.type === 'direct' ? 'chat' : 'users'} size={16} />
-                      </span>
-                      <div class="who-text">
-                        <strong class="ellipsis">{convName(c)}</strong>
-                        <span class="faint mono">#{c.id}</span>
-                      </div>
-                    </div>
-                  </td>
-                  <td data-label="Type">
-                    <span class="tag">{c.type === 'direct' ? 'Direct' : c.type === 'group' ? 'Group' : c.type}</span>
-                  </td>
-                  <td data-label="Members" class="num">
-                    {count(c.members)}
-                  </td>
-                  <td data-label="Events" class="num">
-                    {count(c.last_seq)}
-                  </td>
-                  <td data-label="Last activity" class="muted nowrap">
-                    {c.last_ts ? ago(c.last_ts) : '–'}
-                  </td>
-                  <td data-label="Created" class="muted nowrap">
-                    {dateTime(c.created_at)}
-                  </td>
-                  <td class="cell-actions">
-                    <div class="row-actions">
-                      <button type="button" class="btn btn-sm" onClick={() => setMembers(c)}>
-                        Members
-                      </button>
-                      <button
-                        type="button"
-                        class="btn btn-sm btn-ghost danger-text"
-                        onClick={() => setDeleting(c)}
-                        aria-label={`Delete ${convName(c)}`}
-                      >
-                        <Icon name="trash" size={16} />
-                        Delete
-                      </button>
-                    </div>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
-      {convs.next !== null ? <LoadMore onLoad={convs.loadMore} /> : null}
+        }
+      >
+        {(items) => (
+          <DataTable
+            testid="conversations-table"
+            columns={[
+              'Conversation',
+              'Type',
+              { label: 'Members', num: true },
+              { label: 'Events', num: true },
+              'Last activity',
+              'Created',
+              { label: 'Actions', hidden: true },
+            ]}
+          >
+            {items.map((c) => (
+              <ConvRow key={c.id} conv={c} onMembers={() => setMembers(c)} onDelete={() => setDeleting(c)} />
+            ))}
+          </DataTable>
+        )}
+      </ListState>
       {members ? <MembersDrawer conv={members} onClose={() => setMembers(null)} onDelete={() => setDeleting(members)} /> : null}
       {deleting ? (
         <Confirm
@@ -128,6 +84,56 @@ export function Conversations() {
   );
 }
 
+function ConvRow(props: { conv: AdminConv; onMembers: () => void; onDelete: () => void }) {
+  const c = props.conv;
+  return (
+    <tr>
+      <td data-label="Conversation" class="cell-main">
+        <div class="who-cell">
+          <span class={`conv-icon conv-${c.type}`}>
+            <Icon name={c.type === 'direct' ? 'chat' : 'users'} size={16} />
+          </span>
+          <div class="who-text">
+            <strong class="ellipsis">{convName(c)}</strong>
+            <span class="faint mono">#{c.id}</span>
+          </div>
+        </div>
+      </td>
+      <td data-label="Type">
+        <span class="tag">{c.type === 'direct' ? 'Direct' : c.type === 'group' ? 'Group' : c.type}</span>
+      </td>
+      <td data-label="Members" class="num">
+        {count(c.members)}
+      </td>
+      <td data-label="Events" class="num">
+        {count(c.last_seq)}
+      </td>
+      <td data-label="Last activity" class="muted nowrap">
+        {c.last_ts ? ago(c.last_ts) : '–'}
+      </td>
+      <td data-label="Created" class="muted nowrap">
+        {dateTime(c.created_at)}
+      </td>
+      <td class="cell-actions">
+        <div class="row-actions">
+          <button type="button" class="btn btn-sm" onClick={props.onMembers}>
+            Members
+          </button>
+          <button
+            type="button"
+            class="btn btn-sm btn-ghost danger-text"
+            onClick={props.onDelete}
+            aria-label={`Delete ${convName(c)}`}
+          >
+            <Icon name="trash" size={16} />
+            Delete
+          </button>
+        </div>
+      </td>
+    </tr>
+  );
+}
+
 function MembersDrawer(props: { conv: AdminConv; onClose: () => void; onDelete: () => void }) {
   const members = useAsync(() => listConvMembers(props.conv.id), [props.conv.id]);
   const c = props.conv;
@@ -145,26 +151,22 @@ function MembersDrawer(props: { conv: AdminConv; onClose: () => void; onDelete: 
       </dl>
       <section class="drawer-section">
         <h3>Members</h3>
-        {members.error ? (
-          <ErrorBox message={members.error} onRetry={members.reload} />
-        ) : members.data === null ? (
-          <Loading />
-        ) : members.data.length === 0 ? (
-          <p class="muted">No current members.</p>
-        ) : (
-          <ul class="member-list" data-testid="members">
-            {members.data.map((m) => (
-              <li key={memberId(m)} class="member">
-                <Avatar name={memberName(m)} size="sm" />
-                <div class="who-text">
-                  <strong>{memberName(m)}</strong>
-                  <span class="faint">user id {memberId(m)}</span>
-                </div>
-                <span class={`tag${m.role === 'owner' ? ' tag-accent' : ''}`}>{m.role}</span>
-              </li>
-            ))}
-          </ul>
-        )}
+        <ListState list={asList(members)} empty={<p class="muted">No current members.</p>}>
+          {(items) => (
+            <ul class="member-list" data-testid="members">
+              {items.map((m) => (
+                <li key={memberId(m)} class="member">
+                  <Avatar name={memberName(m)} size="sm" />
+                  <div class="who-text">
+                    <strong>{memberName(m)}</strong>
+                    <span class="faint">user id {memberId(m)}</span>
+                  </div>
+                  <span class={`tag${m.role === 'owner' ? ' tag-accent' : ''}`}>{m.role}</span>
+                </li>
+              ))}
+            </ul>
+          )}
+        </ListState>
       </section>
       <section class="drawer-section">
         <h3>Danger zone</h3>

@@ -11,6 +11,7 @@ import { errorText, getStats, listPushes, statsFromMetrics, type PushSummary, ty
 import { ago, count, duration, rate } from './format';
 import { useAsync } from './hooks';
 import { Icon } from './icons';
+import { ListState, asList } from './lists';
 import { Sparkline } from './sparkline';
 import { ErrorBox, Loading, PageHeader, Status } from './widgets';
 
@@ -123,7 +124,7 @@ function StatCard(props: {
 }
 
 function RecentPushes() {
-  const pushes = useAsync(() => listPushes(null, 5), []);
+  const pushes = useAsync(async () => (await listPushes(null, 5)).items, []);
   return (
     <section class="card panel">
       <header class="panel-head">
@@ -132,21 +133,22 @@ function RecentPushes() {
           All pushes <Icon name="chevron" size={14} />
         </a>
       </header>
-      {pushes.error ? (
-        <ErrorBox message={pushes.error} onRetry={pushes.reload} />
-      ) : pushes.data === null ? (
-        <Loading />
-      ) : pushes.data.items.length === 0 ? (
-        <div class="panel-empty muted">
-          No pushes yet. <a href="#/push/new">Compose the first one</a>
-        </div>
-      ) : (
-        <ul class="mini-list">
-          {pushes.data.items.map((p) => (
-            <RecentPush key={p.id} push={p} />
-          ))}
-        </ul>
-      )}
+      <ListState
+        list={asList(pushes)}
+        empty={
+          <div class="panel-empty muted">
+            No pushes yet. <a href="#/push/new">Compose the first one</a>
+          </div>
+        }
+      >
+        {(items) => (
+          <ul class="mini-list">
+            {items.map((p) => (
+              <RecentPush key={p.id} push={p} />
+            ))}
+          </ul>
+        )}
+      </ListState>
     </section>
   );
 }

@@ -1,6 +1,7 @@
 /*
  * Small hooks the console's screens share: the hash route, a request's
- * loading/error/data state, a debounced value for search boxes, and focus on open.
+ * loading/error/data state, a form's submit, a debounced value for search
+ * boxes, and focus on open.
  */
 import type { RefObject } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
@@ -111,10 +112,39 @@ export function useDebounced<T>(value: T, ms = 250): T {
   return out;
 }
 
+export interface Submit {
+  busy: boolean;
+  error: string | null;
+  submit: (e?: Event) => Promise<void>;
+}
+
 /**
- * Focuses the element when the component mounts (modals, drawers), and gives
- * focus back to whatever had it (the button that opened it) when it unmounts,
- * so keyboard users do not land at the top of the page.
+ * A form's submit: busy while `action` runs, and its error in words when it
+ * throws, with the form left open to fix and retry. After a success busy stays
+ * on: the form is about to close or move on, and must not send twice meanwhile.
+ */
+export function useSubmit(action: () => Promise<void>): Submit {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (e?: Event) => {
+    e?.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (err) {
+      setError(errorText(err));
+      setBusy(false);
+    }
+  };
+  return { busy, error, submit };
+}
+
+/**
+ * Focuses the element when the component mounts (a drawer, the sign-in form),
+ * and gives focus back to whatever had it (the button that opened it) when it
+ * unmounts, so keyboard users do not land at the top of the page. Modals do
+ * this themselves (shared/ui.tsx).
  */
 export function useFocusOnMount<T extends HTMLElement>(): RefObject<T> {
   const ref = useRef<T>(null);

@@ -22,6 +22,7 @@ const PATHS = {
   send: 'M22 2 11 13M22 2l-7 20-4-9-9-4z',
   trash: 'M3 6h18M8 6V4h8v2M6 6l1 14h10l1-14',
   lock: 'M5 11h14v10H5zM8 11V7a4 4 0 0 1 8 0v4',
+  clock: 'M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM12 7v5l3 2',
 } as const;
 
 export type IconName = keyof typeof PATHS;

@@ -3,13 +3,15 @@
  * button, list, revoke. The server keeps only a hash, so the modal says plainly
  * that the key cannot be shown again.
  */
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { Modal, toast } from '../shared/ui';
-import { createKey, errorText, listKeys, revokeKey, type ApiKey, type Scope } from './api';
+import { createKey, listKeys, revokeKey, type ApiKey, type Scope } from './api';
+import { Confirm, FormDialog } from './dialogs';
 import { ago, dateTime } from './format';
-import { useAsync, useFocusOnMount } from './hooks';
+import { useAsync } from './hooks';
 import { Icon } from './icons';
-import { Confirm, Empty, ErrorBox, Loading, PageHeader, Status } from './widgets';
+import { DataTable, ListState, asList } from './lists';
+import { Empty, PageHeader, Status } from './widgets';
 
 const SCOPES: { scope: Scope; label: string; hint: string }[] = [
   { scope: 'push', label: 'push', hint: 'Send pushes and read their counts' },
@@ -38,13 +40,10 @@ export function Keys() {
           <Icon name="plus" size={16} /> New API key
         </button>
       </PageHeader>
-      {keys.error ? (
-        <ErrorBox message={keys.error} onRetry={keys.reload} />
-      ) : keys.data === null ? (
-        <Loading />
-      ) : keys.data.length === 0 ? (
-        <div class="card">
-          <Empty icon="key" title="No API keys yet">
+      <ListState
+        list={asList(keys)}
+        empty={
+          <Empty card icon="key" title="No API keys yet">
             A key lets a backend call pipit without a user's password.
             <div class="empty-action">
               <button type="button" class="btn btn-primary" onClick={() => setCreating(true)}>
@@ -52,66 +51,16 @@ export function Keys() {
               </button>
             </div>
           </Empty>
-        </div>
-      ) : (
-        <div class="card table-card">
-          <table class="table" data-testid="keys-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Status</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {[...keys.data].reverse().map((k) => (
-                <tr key={k.id} class={k.revoked_at !== null ? 'row-dim' : ''}>
-                  <td data-label="Name" class="cell-main">
-                    <div class="who-text">
-                      <strong class="ellipsis">{k.name}</strong>
-                      <span class="faint mono">key {k.id}</span>
-                    </div>
-                  </td>
-                  <td data-label="Scopes">
-                    <span class="tags">
-                      {k.scopes.map((s) => (
-                        <span key={s} class={`tag mono${s === 'admin' ? ' tag-warn' : ''}`}>
-                          {s}
-                        </span>
-                      ))}
-                    </span>
-                  </td>
-                  <td data-label="Created" class="muted nowrap">
-                    {dateTime(k.created_at)}
-                  </td>
-                  <td data-label="Last used" class="muted nowrap">
-                    {k.last_used_at ? ago(k.last_used_at) : 'Never'}
-                  </td>
-                  <td data-label="Status">
-                    {k.revoked_at !== null ? (
-                      <Status tone="muted">Revoked {ago(k.revoked_at)}</Status>
-                    ) : (
-                      <Status tone="ok">Active</Status>
-                    )}
-                  </td>
-                  <td class="cell-actions">
-                    {k.revoked_at === null ? (
-                      <button type="button" class="btn btn-sm btn-danger" onClick={() => setRevoking(k)} aria-label={`Revoke ${k.name}`}>
-                        Revoke
-                      </button>
-                    ) : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+        }
+      >
+        {(items) => (
+          <DataTable testid="keys-table" columns={['Name', 'Scopes', 'Created', 'Last used', 'Status', { label: 'Actions', hidden: true }]}>
+            {[...items].reverse().map((k) => (
+              <KeyRow key={k.id} apiKey={k} onRevoke={() => setRevoking(k)} />
+            ))}
+          </DataTable>
+        )}
+      </ListState>
       {creating ? (
         <CreateKey
           onClose={() => setCreating(false)}
@@ -143,12 +92,48 @@ export function Keys() {
   );
 }
 
+function KeyRow(props: { apiKey: ApiKey; onRevoke: () => void }) {
+  const k = props.apiKey;
+  return (
+    <tr class={k.revoked_at !== null ? 'row-dim' : ''}>
+      <td data-label="Name" class="cell-main">
+        <div class="who-text">
+          <strong class="ellipsis">{k.name}</strong>
+          <span class="faint mono">key {k.id}</span>
+        </div>
+      </td>
+      <td data-label="Scopes">
+        <span class="tags">
+          {k.scopes.map((s) => (
+            <span key={s} class={`tag mono${s === 'admin' ? ' tag-warn' : ''}`}>
+              {s}
+            </span>
+          ))}
+        </span>
+      </td>
+      <td data-label="Created" class="muted nowrap">
+        {dateTime(k.created_at)}
+      </td>
+      <td data-label="Last used" class="muted nowrap">
+        {k.last_used_at ? ago(k.last_used_at) : 'Never'}
+      </td>
+      <td data-label="Status">
+        {k.revoked_at !== null ? <Status tone="muted">Revoked {ago(k.revoked_at)}</Status> : <Status tone="ok">Active</Status>}
+      </td>
+      <td class="cell-actions">
+        {k.revoked_at === null ? (
+          <button type="button" class="btn btn-sm btn-danger" onClick={props.onRevoke} aria-label={`Revoke ${k.name}`}>
+            Revoke
+          </button>
+        ) : null}
+      </td>
+    </tr>
+  );
+}
+
 function CreateKey(props: { onClose: () => void; onCreated: (k: ApiKey & { key: string }) => void }) {
   const [name, setName] = useState('');
   const [scopes, setScopes] = useState<Set<Scope>>(new Set(['push']));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const first = useFocusOnMount<HTMLInputElement>();
 
   const toggle = (s: Scope) => {
     const next = new Set(scopes);
@@ -157,71 +142,44 @@ function CreateKey(props: { onClose: () => void; onCreated: (k: ApiKey & { key: 
     setScopes(next);
   };
 
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    if (scopes.size === 0) {
-      setError('Pick at least one scope.');
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
-      props.onCreated(await createKey(name.trim(), SCOPES.map((x) => x.scope).filter((s) => scopes.has(s))));
-    } catch (err) {
-      setError(errorText(err));
-      setBusy(false);
-    }
+  const create = async () => {
+    if (scopes.size === 0) throw new Error('Pick at least one scope.');
+    props.onCreated(await createKey(name.trim(), SCOPES.map((x) => x.scope).filter((s) => scopes.has(s))));
   };
 
   return (
-    <Modal title="New API key" onClose={props.onClose}>
-      <form onSubmit={submit} data-testid="create-key">
-        <label class="field">
-          <span>Name</span>
-          <input
-            ref={first}
-            class="input"
-            required
-            maxLength={100}
-            placeholder="e.g. billing service"
-            value={name}
-            onInput={(e) => setName(e.currentTarget.value)}
-          />
-          <small class="faint">A label for people, to tell keys apart.</small>
-        </label>
-        <fieldset class="field checks">
-          <legend>Scopes</legend>
-          {SCOPES.map((s) => (
-            <label key={s.scope} class="check">
-              <input type="checkbox" checked={scopes.has(s.scope)} onChange={() => toggle(s.scope)} />
-              <span>
-                <strong class="mono">{s.label}</strong>
-                <span class="faint"> — {s.hint}</span>
-              </span>
-            </label>
-          ))}
-        </fieldset>
-        {error ? (
-          <p class="error-text" role="alert">
-            {error}
-          </p>
-        ) : null}
-        <div class="modal-actions">
-          <button type="button" class="btn" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create key'}
-          </button>
-        </div>
-      </form>
-    </Modal>
+    <FormDialog title="New API key" onClose={props.onClose} onSubmit={create} action="Create key" busyLabel="Creating…" testid="create-key">
+      <label class="field">
+        <span>Name</span>
+        <input
+          class="input"
+          required
+          maxLength={100}
+          placeholder="e.g. billing service"
+          value={name}
+          onInput={(e) => setName(e.currentTarget.value)}
+        />
+        <small class="faint">A label for people, to tell keys apart.</small>
+      </label>
+      <fieldset class="field checks">
+        <legend>Scopes</legend>
+        {SCOPES.map((s) => (
+          <label key={s.scope} class="check">
+            <input type="checkbox" checked={scopes.has(s.scope)} onChange={() => toggle(s.scope)} />
+            <span>
+              <strong class="mono">{s.label}</strong>
+              <span class="faint"> — {s.hint}</span>
+            </span>
+          </label>
+        ))}
+      </fieldset>
+    </FormDialog>
   );
 }
 
 function ShowKeyOnce(props: { created: ApiKey & { key: string }; onClose: () => void }) {
   const [copied, setCopied] = useState(false);
-  const field = useFocusOnMount<HTMLInputElement>();
+  const field = useRef<HTMLInputElement>(null);
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(props.created.key);

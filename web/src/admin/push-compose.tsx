@@ -5,15 +5,15 @@
  */
 import { useMemo, useState } from 'preact/hooks';
 import { toast } from '../shared/ui';
-import { errorText, listCategories, sendPush } from './api';
+import { listCategories, sendPush } from './api';
 import { plural } from './format';
-import { go, useAsync } from './hooks';
+import { go, useAsync, useSubmit } from './hooks';
 import { Icon } from './icons';
 import { buildPush, emptyDraft, parseUsers, type Draft } from './push-draft';
 import { PushPreview } from './push-preview';
 import { Audience, Content, Delivery } from './push-sections';
 import { Variants } from './push-variants';
-import { PageHeader } from './widgets';
+import { ErrorText, PageHeader } from './widgets';
 
 /** 128 random bits as hex; getRandomValues works on plain-http origins too, unlike randomUUID. */
 function randomKey(): string {
@@ -23,8 +23,6 @@ function randomKey(): string {
 export function PushCompose() {
   const [d, setD] = useState<Draft>(emptyDraft);
   const [tried, setTried] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   // One key per form: a retry after a lost answer cannot send the push twice.
   const [dedupKey] = useState(randomKey);
   const categories = useAsync(listCategories, []);
@@ -33,24 +31,13 @@ export function PushCompose() {
   // Data is checked as it is typed; the rest once a send was tried, so an empty form is not all red.
   const err = (f: string) => (tried || f === 'data' ? built.errors[f] : undefined);
 
-  const submit = async (e: Event) => {
-    e.preventDefault();
+  const { busy, error, submit } = useSubmit(async () => {
     setTried(true);
-    setError(null);
-    if (Object.keys(built.errors).length > 0) {
-      setError('Fix the fields marked in red.');
-      return;
-    }
-    setBusy(true);
-    try {
-      const { id } = await sendPush({ ...built.push, dedup_key: dedupKey });
-      toast(d.schedule === 'now' ? 'Push sent' : 'Push scheduled', `#${id}: ${built.push.notification.title}`);
-      go(`push/${id}`);
-    } catch (err) {
-      setError(errorText(err));
-      setBusy(false);
-    }
-  };
+    if (Object.keys(built.errors).length > 0) throw new Error('Fix the fields marked in red.');
+    const { id } = await sendPush({ ...built.push, dedup_key: dedupKey });
+    toast(d.schedule === 'now' ? 'Push sent' : 'Push scheduled', `#${id}: ${built.push.notification.title}`);
+    go(`push/${id}`);
+  });
 
   return (
     <div class="page">
@@ -67,11 +54,7 @@ export function PushCompose() {
             <PushPreview draft={d} />
             <div class="card card-pad send-card">
               <Summary d={d} />
-              {error ? (
-                <p class="error-text" role="alert">
-                  {error}
-                </p>
-              ) : null}
+              <ErrorText error={error} />
               <button type="submit" class="btn btn-primary btn-block" disabled={busy} data-testid="send-push">
                 <Icon name="send" size={16} />
                 {busy ? 'Sending…' : d.schedule === 'now' ? 'Send push' : 'Schedule push'}

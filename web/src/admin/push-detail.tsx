@@ -1,16 +1,18 @@
 /*
- * One push: what was sent and to whom, its funnel, the same per channel and per
- * variant, and deliveries by state with the reasons for failures and
- * suppressions. Counts keep moving after a send (deliveries, opens), so the page
- * refreshes: every second at first, while a fresh push is expanded, then every
- * 3 s, for about 10 minutes in all.
+ * One push: its funnel, what was sent and to whom (push-facts.tsx), deliveries
+ * by state with the reasons for failures and suppressions, the funnel per
+ * channel, and for an A/B test its variants (push-ab.tsx). Counts keep moving after a send
+ * (deliveries, opens), so the page refreshes: every second at first, while a
+ * fresh push is expanded, then every 3 s, for about 10 minutes in all.
  */
 import { PipitError } from '@pipit/sdk';
 import { useEffect, useState } from 'preact/hooks';
-import { errorText, getPush, getUser, type Push, type PushTarget } from './api';
+import { errorText, getPush, type Push } from './api';
 import { FunnelColumns, GroupBars, StateBar } from './charts';
-import { count, dateTime, plural } from './format';
+import { count, dateTime } from './format';
 import { Icon } from './icons';
+import { AbTest } from './push-ab';
+import { PushFacts, scheduleText } from './push-facts';
 import { PushState } from './push-list';
 import { ErrorBox, Loading, PageHeader } from './widgets';
 
@@ -51,38 +53,6 @@ const REASONS: Record<string, string> = {
   local_error: 'server error',
 };
 
-const NAMES_SHOWN = 8;
-
-/** The usernames of the first few ids of a users target; ids stay where a lookup fails. */
-function useTargetNames(to: PushTarget | undefined): Map<number, string> {
-  const ids = to && 'users' in to ? to.users.slice(0, NAMES_SHOWN).filter((u): u is number => typeof u === 'number') : [];
-  const key = ids.join(',');
-  const [names, setNames] = useState(new Map<number, string>());
-  useEffect(() => {
-    let alive = true;
-    void Promise.allSettled(ids.map((id) => getUser(id))).then((all) => {
-      const found = new Map<number, string>();
-      for (const r of all) if (r.status === 'fulfilled') found.set(r.value.id, r.value.username);
-      if (alive) setNames(found);
-    });
-    return () => {
-      alive = false;
-    };
-  }, [key]);
-  return names;
-}
-
-function describeTarget(to: PushTarget, names: Map<number, string>): string {
-  if ('users' in to) {
-    const shown = to.users.slice(0, NAMES_SHOWN).map((u) => (typeof u === 'number' ? (names.get(u) ?? `#${u}`) : u));
-    return `${plural(to.users.length, 'user')}: ${shown.join(', ')}${to.users.length > NAMES_SHOWN ? ', …' : ''}`;
-  }
-  if ('topic' in to) return `topic “${to.topic}”`;
-  if ('tags' in to) return `tags ${Object.entries(to.tags).map(([k, v]) => `${k}=${v}`).join(', ')}`;
-  if ('all' in to) return 'every user';
-  return `conversation ${to.conv} (a chat message from user ${to.from})`;
-}
-
 function usePush(id: number) {
   const [push, setPush] = useState<Push | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -119,7 +89,6 @@ function usePush(id: number) {
 
 export function PushDetail(props: { id: number }) {
   const { push, error, live } = usePush(props.id);
-  const names = useTargetNames(push?.to);
   if (push === null) {
     return (
       <div class="page">
@@ -129,21 +98,24 @@ export function PushDetail(props: { id: number }) {
     );
   }
   const c = push.counts;
-  const n = push.notification;
   const channels = Object.entries(c.by_channel).sort((a, b) => b[1].sent - a[1].sent);
-  // Variants in their own order, the holdout (the baseline) last.
-  const variants = Object.entries(c.by_variant ?? {}).sort((a, b) => Number(a[0] === 'holdout') - Number(b[0] === 'holdout'));
   const reasons = [
     ...Object.entries(c.suppressed_by).map(([k, v]) => ({ kind: 'suppressed', k, v })),
     ...Object.entries(c.failed_by).map(([k, v]) => ({ kind: 'failed', k, v })),
   ];
   return (
     <div class="page" data-testid="push-detail">
-      <PageHeader title={n.title} sub={`Push #${push.id} · ${dateTime(push.created_at)}`} back="#/push">
+      <PageHeader title={push.notification.title} sub={`Push #${push.id} · ${dateTime(push.created_at)}`} back="#/push">
         <PushState push={push} />
         {live ? <span class="faint live-note">updating live</span> : null}
       </PageHeader>
       {error ? <ErrorBox message={`Could not refresh: ${error}`} /> : null}
+      {push.send_at !== undefined && push.send_at > Date.now() ? (
+        <p class="notice" data-testid="scheduled">
+          <Icon name="clock" size={16} />
+          <span>Goes out {scheduleText(push)}. Its deliveries wait until then.</span>
+        </p>
+      ) : null}
       {push.state === 'done' && c.targeted === 0 ? (
         <p class="notice" data-testid="reached-no-one">
           No user matched this audience, so nothing was sent.
@@ -171,70 +143,30 @@ export function PushDetail(props: { id: number }) {
           <header class="panel-head">
             <h2>Details</h2>
           </header>
-          <dl class="kv">
-            <dt>To</dt>
-            <dd data-testid="push-to">{describeTarget(push.to, names)}</dd>
-            {n.body ? (
-              <>
-                <dt>Body</dt>
-                <dd class="pre">{n.body}</dd>
-              </>
-            ) : null}
-            {n.category ? (
-              <>
-                <dt>Category</dt>
-                <dd>
-                  <span class="tag mono">{n.category}</span>
-                </dd>
-              </>
-            ) : null}
-            {n.url ? (
-              <>
-                <dt>Link</dt>
-                <dd class="break">{n.url}</dd>
-              </>
-            ) : null}
-            {n.image ? (
-              <>
-                <dt>Image</dt>
-                <dd class="break">{n.image}</dd>
-              </>
-            ) : null}
-            <dt>Priority</dt>
-            <dd>{push.priority}</dd>
-            <dt>Expires</dt>
-            <dd>{dateTime(push.expires_at)}</dd>
-            {n.data ? (
-              <>
-                <dt>Data</dt>
-                <dd>
-                  <code class="mono break">{JSON.stringify(n.data)}</code>
-                </dd>
-              </>
-            ) : null}
-          </dl>
+          <PushFacts push={push} />
         </section>
       </div>
 
-      <section class="card panel">
-        <header class="panel-head">
-          <h2>By state</h2>
-          <span class="faint">every delivery is in one state</span>
-        </header>
-        <StateBar counts={c} />
-        {reasons.length > 0 ? (
-          <ul class="reasons" aria-label="Reasons">
-            {reasons.map((r) => (
-              <li key={`${r.kind}-${r.k}`} class={`reason reason-${r.kind}`}>
-                <strong>{count(r.v)}</strong> {r.kind}: <span class="mono">{r.k}</span>
-                <span class="faint"> — {REASONS[r.k] ?? r.k}</span>
-              </li>
-            ))}
-          </ul>
-        ) : null}
-      </section>
+      {push.variants ? <AbTest variants={push.variants} holdout={push.holdout ?? 0} counts={c.by_variant ?? {}} /> : null}
 
       <div class="detail-grid">
+        <section class="card panel">
+          <header class="panel-head">
+            <h2>By state</h2>
+            <span class="faint">every delivery is in one state</span>
+          </header>
+          <StateBar counts={c} />
+          {reasons.length > 0 ? (
+            <ul class="reasons" aria-label="Reasons">
+              {reasons.map((r) => (
+                <li key={`${r.kind}-${r.k}`} class={`reason reason-${r.kind}`}>
+                  <strong>{count(r.v)}</strong> {r.kind}: <span class="mono">{r.k}</span>
+                  <span class="faint"> — {REASONS[r.k] ?? r.k}</span>
+                </li>
+              ))}
+            </ul>
+          ) : null}
+        </section>
         <section class="card panel">
           <header class="panel-head">
             <h2>By channel</h2>
@@ -243,20 +175,6 @@ export function PushDetail(props: { id: number }) {
             <p class="panel-empty muted">No deliveries yet.</p>
           ) : (
             <GroupBars label="Funnel by channel" groups={channels} nameOf={(ch) => CHANNELS[ch] ?? ch} />
-          )}
-        </section>
-        <section class="card panel">
-          <header class="panel-head">
-            <h2>By variant</h2>
-          </header>
-          {c.by_variant === undefined ? (
-            <p class="panel-empty muted">
-              <Icon name="bell" size={16} /> Not an A/B test: everyone got the same notification.
-            </p>
-          ) : variants.length === 0 ? (
-            <p class="panel-empty muted">No deliveries yet.</p>
-          ) : (
-            <GroupBars label="Funnel by variant" groups={variants} nameOf={(v) => (v === 'holdout' ? 'Holdout (got nothing)' : `Variant ${v}`)} />
           )}
         </section>
       </div>

@@ -2,42 +2,30 @@
  * The pushes of this app, newest first, paged with `before`; a row opens the
  * push's funnel. Chat-message pushes are not listed (the server leaves them out).
  */
-import { useState } from 'preact/hooks';
 import { listPushes, type PushSummary } from './api';
 import { ago, count, dateTime, percent } from './format';
-import { go, useAsync } from './hooks';
+import { go, usePaged } from './hooks';
 import { Icon } from './icons';
-import { Empty, ErrorBox, LoadMore, Loading, PageHeader, Status } from './widgets';
+import { DataTable, ListState } from './lists';
+import { Empty, PageHeader, Status } from './widgets';
 
 export function PushList() {
-  const first = useAsync(() => listPushes(null), []);
-  const [more, setMore] = useState<{ items: PushSummary[]; hasMore: boolean } | null>(null);
-  const items = [...(first.data?.items ?? []), ...(more?.items ?? [])];
-  const hasMore = more ? more.hasMore : (first.data?.hasMore ?? false);
-
-  const loadMore = async () => {
-    const last = items[items.length - 1];
-    const page = await listPushes(last ? last.id : null);
-    setMore({ items: [...(more?.items ?? []), ...page.items], hasMore: page.hasMore });
-  };
-
+  const pushes = usePaged((before) => listPushes(before), '');
   return (
     <div class="page">
       <PageHeader title="Push" sub="Notifications sent to your users, and how they did.">
-        <button type="button" class="btn" onClick={() => { setMore(null); first.reload(); }} aria-label="Refresh">
+        <button type="button" class="btn" onClick={pushes.reload} aria-label="Refresh">
           <Icon name="refresh" size={16} />
         </button>
         <a class="btn btn-primary" href="#/push/new" data-testid="new-push">
           <Icon name="plus" size={16} /> New push
         </a>
       </PageHeader>
-      {first.error ? (
-        <ErrorBox message={first.error} onRetry={first.reload} />
-      ) : first.data === null ? (
-        <Loading />
-      ) : items.length === 0 ? (
-        <div class="card">
-          <Empty icon="bell" title="No pushes yet">
+      <ListState
+        list={pushes}
+        more={pushes.next !== null ? pushes.loadMore : null}
+        empty={
+          <Empty card icon="bell" title="No pushes yet">
             Send a notification to some users, a topic, a tag or everyone.
             <div class="empty-action">
               <a class="btn btn-primary" href="#/push/new">
@@ -45,56 +33,60 @@ export function PushList() {
               </a>
             </div>
           </Empty>
-        </div>
-      ) : (
-        <div class="card table-card">
-          <table class="table" data-testid="push-table">
-            <thead>
-              <tr>
-                <th scope="col">Push</th>
-                <th scope="col">State</th>
-                <th scope="col" class="num">Targeted</th>
-                <th scope="col" class="num">Sent</th>
-                <th scope="col" class="num">Opened</th>
-                <th scope="col" class="num">Clicked</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((p) => (
-                <tr key={p.id} class="row-link" onClick={() => go(`push/${p.id}`)}>
-                  <td data-label="Push" class="cell-main">
-                    <a href={`#/push/${p.id}`} class="row-anchor">
-                      <strong class="ellipsis">{p.notification.title}</strong>
-                      <span class="faint mono">#{p.id}</span>
-                    </a>
-                  </td>
-                  <td data-label="State">
-                    <PushState push={p} />
-                  </td>
-                  <td data-label="Targeted" class="num">
-                    {count(p.counts.targeted)}
-                  </td>
-                  <td data-label="Sent" class="num">
-                    {count(p.counts.sent)}
-                  </td>
-                  <td data-label="Opened" class="num">
-                    {count(p.counts.opened)} {p.counts.sent > 0 ? <span class="faint">{percent(p.counts.opened, p.counts.sent)}</span> : null}
-                  </td>
-                  <td data-label="Clicked" class="num">
-                    {count(p.counts.clicked)} {p.counts.sent > 0 ? <span class="faint">{percent(p.counts.clicked, p.counts.sent)}</span> : null}
-                  </td>
-                  <td data-label="Created" class="muted nowrap" title={dateTime(p.created_at)}>
-                    {ago(p.created_at)}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      {hasMore ? <LoadMore onLoad={loadMore} /> : null}
+        }
+      >
+        {(items) => (
+          <DataTable
+            testid="push-table"
+            columns={[
+              'Push',
+              'State',
+              { label: 'Targeted', num: true },
+              { label: 'Sent', num: true },
+              { label: 'Opened', num: true },
+              { label: 'Clicked', num: true },
+              'Created',
+            ]}
+          >
+            {items.map((p) => (
+              <PushRow key={p.id} push={p} />
+            ))}
+          </DataTable>
+        )}
+      </ListState>
     </div>
+  );
+}
+
+function PushRow(props: { push: PushSummary }) {
+  const p = props.push;
+  return (
+    <tr class="row-link" onClick={() => go(`push/${p.id}`)}>
+      <td data-label="Push" class="cell-main">
+        <a href={`#/push/${p.id}`} class="row-anchor">
+          <strong class="ellipsis">{p.notification.title}</strong>
+          <span class="faint mono">#{p.id}</span>
+        </a>
+      </td>
+      <td data-label="State">
+        <PushState push={p} />
+      </td>
+      <td data-label="Targeted" class="num">
+        {count(p.counts.targeted)}
+      </td>
+      <td data-label="Sent" class="num">
+        {count(p.counts.sent)}
+      </td>
+      <td data-label="Opened" class="num">
+        {count(p.counts.opened)} {p.counts.sent > 0 ? <span class="faint">{percent(p.counts.opened, p.counts.sent)}</span> : null}
+      </td>
+      <td data-label="Clicked" class="num">
+        {count(p.counts.clicked)} {p.counts.sent > 0 ? <span class="faint">{percent(p.counts.clicked, p.counts.sent)}</span> : null}
+      </td>
+      <td data-label="Created" class="muted nowrap" title={dateTime(p.created_at)}>
+        {ago(p.created_at)}
+      </td>
+    </tr>
   );
 }
 

@@ -14,6 +14,7 @@ import { PushCompose } from './push-compose';
 import { PushDetail } from './push-detail';
 import { PushList } from './push-list';
 import { Users } from './users';
+import { Brand } from './widgets';
 
 // `short` is for the phone's tab bar, where five labels share 390 px.
 const SECTIONS: { path: string; label: string; short: string; icon: IconName }[] = [
@@ -79,11 +80,7 @@ export function Shell(props: { session: Session; onSignOut: () => void }) {
   return (
     <div class="admin">
       <aside class="sidebar">
-        <a class="brand side-brand" href="#/">
-          <img src="/favicon.svg" alt="" />
-          <span>pipit</span>
-          <span class="brand-tag">admin</span>
-        </a>
+        <Brand href="#/" class="side-brand" />
         <NavLinks current={current} class="side-nav" />
         <div class="side-foot">
           <a class="nav-link" href="/">
@@ -103,11 +100,7 @@ export function Shell(props: { session: Session; onSignOut: () => void }) {
         </div>
       </aside>
       <header class="topbar">
-        <a class="brand" href="#/">
-          <img src="/favicon.svg" alt="" />
-          <span>pipit</span>
-          <span class="brand-tag">admin</span>
-        </a>
+        <Brand href="#/" />
         <button type="button" class="btn btn-ghost btn-sm" onClick={props.onSignOut}>
           <Icon name="logout" size={16} />
           Sign out

@@ -3,44 +3,24 @@
  */
 import { useState } from 'preact/hooks';
 import { newClient, saveSession, type Session } from '../shared/session';
-import { errorText, setClient } from './api';
-import { useFocusOnMount } from './hooks';
+import { setClient } from './api';
+import { useFocusOnMount, useSubmit } from './hooks';
 import { Icon } from './icons';
-
-function Brand() {
-  return (
-    <div class="brand">
-      <img src="/favicon.svg" alt="" />
-      <span>pipit</span>
-      <span class="brand-tag">admin</span>
-    </div>
-  );
-}
+import { Brand, ErrorText } from './widgets';
 
 export function SignIn(props: { notice?: string | undefined; onSignedIn: (s: Session) => void }) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   const first = useFocusOnMount<HTMLInputElement>();
-
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
+  const { busy, error, submit } = useSubmit(async () => {
     const client = newClient();
-    try {
-      const s = await client.login(username.trim(), password);
-      const me = await client.me();
-      const session: Session = { token: s.token, userId: me.id, username: me.username, role: me.role };
-      saveSession(session);
-      setClient(client);
-      props.onSignedIn(session);
-    } catch (err) {
-      setError(errorText(err));
-      setBusy(false);
-    }
-  };
+    const s = await client.login(username.trim(), password);
+    const me = await client.me();
+    const session: Session = { token: s.token, userId: me.id, username: me.username, role: me.role };
+    saveSession(session);
+    setClient(client);
+    props.onSignedIn(session);
+  });
 
   return (
     <main class="auth-page">
@@ -73,11 +53,7 @@ export function SignIn(props: { notice?: string | undefined; onSignedIn: (s: Ses
             onInput={(e) => setPassword(e.currentTarget.value)}
           />
         </label>
-        {error ? (
-          <p class="error-text" role="alert">
-            {error}
-          </p>
-        ) : null}
+        <ErrorText error={error} />
         <button type="submit" class="btn btn-primary btn-block" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>

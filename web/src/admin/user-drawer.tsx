@@ -5,7 +5,7 @@
  * refuses too).
  */
 import { useState } from 'preact/hooks';
-import { Avatar, Modal, toast } from '../shared/ui';
+import { Avatar, toast } from '../shared/ui';
 import {
   errorText,
   listSessions,
@@ -16,10 +16,12 @@ import {
   type AdminSession,
   type AdminUser,
 } from './api';
+import { Confirm, FormDialog } from './dialogs';
 import { ago, dateTime } from './format';
-import { useAsync, useFocusOnMount } from './hooks';
-import { generatePassword } from './password';
-import { Confirm, Drawer, ErrorBox, Loading, Status } from './widgets';
+import { useAsync } from './hooks';
+import { ListState, asList } from './lists';
+import { PasswordField } from './password';
+import { Drawer, Status } from './widgets';
 
 type Ask =
   | { kind: 'disable' }
@@ -112,32 +114,28 @@ export function UserDrawer(props: { user: AdminUser; self: boolean; onChange: (u
             </button>
           ) : null}
         </div>
-        {sessions.error ? (
-          <ErrorBox message={sessions.error} onRetry={sessions.reload} />
-        ) : sessions.data === null ? (
-          <Loading />
-        ) : sessions.data.length === 0 ? (
-          <p class="muted">No active sessions: {u.username} is signed out everywhere.</p>
-        ) : (
-          <ul class="session-list" data-testid="sessions">
-            {sessions.data.map((s) => (
-              <li key={s.id} class="session">
-                <div>
-                  <strong>
-                    Session {s.id}
-                    {s.online ? <span class="online-dot" title="connected now" /> : null}
-                  </strong>
-                  <div class="faint">
-                    Signed in {ago(s.created_at)} · expires {dateTime(s.expires_at)}
+        <ListState list={asList(sessions)} empty={<p class="muted">No active sessions: {u.username} is signed out everywhere.</p>}>
+          {(items) => (
+            <ul class="session-list" data-testid="sessions">
+              {items.map((s) => (
+                <li key={s.id} class="session">
+                  <div>
+                    <strong>
+                      Session {s.id}
+                      {s.online ? <span class="online-dot" title="connected now" /> : null}
+                    </strong>
+                    <div class="faint">
+                      Signed in {ago(s.created_at)} · expires {dateTime(s.expires_at)}
+                    </div>
                   </div>
-                </div>
-                <button type="button" class="btn btn-sm" onClick={() => setAsk({ kind: 'revoke', session: s })}>
-                  Revoke
-                </button>
-              </li>
-            ))}
-          </ul>
-        )}
+                  <button type="button" class="btn btn-sm" onClick={() => setAsk({ kind: 'revoke', session: s })}>
+                    Revoke
+                  </button>
+                </li>
+              ))}
+            </ul>
+          )}
+        </ListState>
       </section>
 
       {ask?.kind === 'disable' ? (
@@ -219,59 +217,22 @@ export function UserDrawer(props: { user: AdminUser; self: boolean; onChange: (u
 
 function ResetPassword(props: { user: AdminUser; onClose: () => void; onDone: () => void }) {
   const [password, setPw] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const first = useFocusOnMount<HTMLInputElement>();
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await setPassword(props.user.id, password);
-      toast('Password changed', `${props.user.username} was signed out everywhere.`);
-      props.onDone();
-    } catch (err) {
-      setError(errorText(err));
-      setBusy(false);
-    }
+  const reset = async () => {
+    await setPassword(props.user.id, password);
+    toast('Password changed', `${props.user.username} was signed out everywhere.`);
+    props.onDone();
   };
   return (
-    <Modal title={`Reset ${props.user.username}'s password`} onClose={props.onClose}>
-      <form onSubmit={submit}>
-        <p class="muted confirm-text">Every session of theirs ends: they sign in again with the new password.</p>
-        <label class="field">
-          <span>New password</span>
-          <div class="input-row">
-            <input
-              ref={first}
-              class="input mono"
-              type="text"
-              required
-              minLength={8}
-              autocomplete="new-password"
-              value={password}
-              onInput={(e) => setPw(e.currentTarget.value)}
-            />
-            <button type="button" class="btn" onClick={() => setPw(generatePassword())}>
-              Generate
-            </button>
-          </div>
-          <small class="faint">At least 8 characters.</small>
-        </label>
-        {error ? (
-          <p class="error-text" role="alert">
-            {error}
-          </p>
-        ) : null}
-        <div class="modal-actions">
-          <button type="button" class="btn" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-danger-solid" disabled={busy}>
-            {busy ? 'Saving…' : 'Set password'}
-          </button>
-        </div>
-      </form>
-    </Modal>
+    <FormDialog
+      title={`Reset ${props.user.username}'s password`}
+      onClose={props.onClose}
+      onSubmit={reset}
+      action="Set password"
+      busyLabel="Saving…"
+      danger
+    >
+      <p class="muted confirm-text">Every session of theirs ends: they sign in again with the new password.</p>
+      <PasswordField label="New password" hint="At least 8 characters." value={password} onInput={setPw} />
+    </FormDialog>
   );
 }

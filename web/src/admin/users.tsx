@@ -3,14 +3,16 @@
  * per user for the rest (disable/enable, role, reset password, sessions).
  */
 import { useState } from 'preact/hooks';
-import { Avatar, Modal, toast } from '../shared/ui';
-import { createUser, errorText, listUsers, type AdminUser } from './api';
+import { Avatar, toast } from '../shared/ui';
+import { createUser, listUsers, type AdminUser } from './api';
+import { FormDialog } from './dialogs';
 import { ago, dateTime } from './format';
-import { useDebounced, useFocusOnMount, usePaged } from './hooks';
+import { useDebounced, usePaged } from './hooks';
 import { Icon } from './icons';
-import { generatePassword } from './password';
+import { DataTable, ListState } from './lists';
+import { PasswordField } from './password';
 import { UserDrawer } from './user-drawer';
-import { Empty, ErrorBox, LoadMore, Loading, PageHeader, SearchBox, Status } from './widgets';
+import { Empty, PageHeader, SearchBar, Status } from './widgets';
 
 export function Users(props: { self: number }) {
   const [q, setQ] = useState('');
@@ -26,43 +28,24 @@ export function Users(props: { self: number }) {
           <Icon name="plus" size={16} /> New user
         </button>
       </PageHeader>
-      <div class="toolbar">
-        <SearchBox value={q} onInput={setQ} label="Search users" placeholder="Search by username or name" />
-        {users.loading && users.items.length > 0 ? <div class="spinner" aria-label="Searching" /> : null}
-      </div>
-      {users.error ? <ErrorBox message={users.error} onRetry={users.reload} /> : null}
-      {users.loading && users.items.length === 0 && !users.error ? (
-        <Loading />
-      ) : !users.error && users.items.length === 0 ? (
-        <div class="card">
-          <Empty icon="users" title={query ? `No user matches “${query}”` : 'No users yet'}>
+      <SearchBar value={q} onInput={setQ} label="Search users" placeholder="Search by username or name" busy={users.loading && users.items.length > 0} />
+      <ListState
+        list={users}
+        more={users.next !== null ? users.loadMore : null}
+        empty={
+          <Empty card icon="users" title={query ? `No user matches “${query}”` : 'No users yet'}>
             {query ? 'Try part of a username or a display name.' : 'Create the first one with “New user”.'}
           </Empty>
-        </div>
-      ) : users.items.length > 0 ? (
-        <div class="card table-card">
-          <table class="table" data-testid="users-table">
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Role</th>
-                <th scope="col">Status</th>
-                <th scope="col">Presence</th>
-                <th scope="col">Created</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {users.items.map((u) => (
-                <UserRow key={u.id} user={u} self={u.id === props.self} onOpen={() => setOpen(u)} />
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
-      {users.next !== null ? <LoadMore onLoad={users.loadMore} /> : null}
+        }
+      >
+        {(items) => (
+          <DataTable testid="users-table" columns={['User', 'Role', 'Status', 'Presence', 'Created', { label: 'Actions', hidden: true }]}>
+            {items.map((u) => (
+              <UserRow key={u.id} user={u} self={u.id === props.self} onOpen={() => setOpen(u)} />
+            ))}
+          </DataTable>
+        )}
+      </ListState>
       {creating ? (
         <CreateUser
           onClose={() => setCreating(false)}
@@ -128,83 +111,38 @@ function CreateUser(props: { onClose: () => void; onCreated: () => void }) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [role, setRole] = useState<'user' | 'admin'>('user');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const first = useFocusOnMount<HTMLInputElement>();
 
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const made = await createUser(username.trim(), password, role);
-      toast('User created', `${made.username} can sign in now.`);
-      props.onCreated();
-    } catch (err) {
-      setError(errorText(err));
-      setBusy(false);
-    }
+  const create = async () => {
+    const made = await createUser(username.trim(), password, role);
+    toast('User created', `${made.username} can sign in now.`);
+    props.onCreated();
   };
 
   return (
-    <Modal title="New user" onClose={props.onClose}>
-      <form onSubmit={submit} data-testid="create-user">
-        <label class="field">
-          <span>Username</span>
-          <input
-            ref={first}
-            class="input"
-            name="username"
-            required
-            maxLength={64}
-            pattern="[A-Za-z0-9._\-]+"
-            title="Letters, digits, dot, underscore or dash"
-            autocomplete="off"
-            value={username}
-            onInput={(e) => setUsername(e.currentTarget.value)}
-          />
-          <small class="faint">1 to 64 letters, digits, “.”, “_” or “-”.</small>
-        </label>
-        <label class="field">
-          <span>Password</span>
-          <div class="input-row">
-            <input
-              class="input mono"
-              name="password"
-              type="text"
-              required
-              minLength={8}
-              autocomplete="new-password"
-              value={password}
-              onInput={(e) => setPassword(e.currentTarget.value)}
-            />
-            <button type="button" class="btn" onClick={() => setPassword(generatePassword())}>
-              Generate
-            </button>
-          </div>
-          <small class="faint">At least 8 characters. Share it with the user over a safe channel.</small>
-        </label>
-        <label class="field">
-          <span>Role</span>
-          <select class="input" value={role} onChange={(e) => setRole(e.currentTarget.value as 'user' | 'admin')}>
-            <option value="user">User — uses the chat app</option>
-            <option value="admin">Admin — can also use this console</option>
-          </select>
-        </label>
-        {error ? (
-          <p class="error-text" role="alert">
-            {error}
-          </p>
-        ) : null}
-        <div class="modal-actions">
-          <button type="button" class="btn" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create user'}
-          </button>
-        </div>
-      </form>
-    </Modal>
+    <FormDialog title="New user" onClose={props.onClose} onSubmit={create} action="Create user" busyLabel="Creating…" testid="create-user">
+      <label class="field">
+        <span>Username</span>
+        <input
+          class="input"
+          name="username"
+          required
+          maxLength={64}
+          pattern="[A-Za-z0-9._\-]+"
+          title="Letters, digits, dot, underscore or dash"
+          autocomplete="off"
+          value={username}
+          onInput={(e) => setUsername(e.currentTarget.value)}
+        />
+        <small class="faint">1 to 64 letters, digits, “.”, “_” or “-”.</small>
+      </label>
+      <PasswordField label="Password" hint="At least 8 characters. Share it with the user over a safe channel." value={password} onInput={setPassword} />
+      <label class="field">
+        <span>Role</span>
+        <select class="input" value={role} onChange={(e) => setRole(e.currentTarget.value as 'user' | 'admin')}>
+          <option value="user">User — uses the chat app</option>
+          <option value="admin">Admin — can also use this console</option>
+        </select>
+      </label>
+    </FormDialog>
   );
 }

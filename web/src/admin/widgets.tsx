@@ -1,14 +1,32 @@
 /*
- * Building blocks every screen uses: the page header, search box, loading /
- * error / empty states, a confirm dialog for destructive actions, and a side
- * drawer. Keeping them here is what makes the screens look like one product.
+ * Building blocks every screen uses: the brand, the page header, the search
+ * bar, loading / error / empty states, status pills and a side drawer. Keeping them here is
+ * what makes the screens look like one product. Lists are in lists.tsx, dialogs
+ * in dialogs.tsx.
  */
 import type { ComponentChildren } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
-import { Modal } from '../shared/ui';
-import { errorText } from './api';
+import { useEffect } from 'preact/hooks';
 import { useFocusOnMount } from './hooks';
 import { Icon, type IconName } from './icons';
+
+/** The logo, "pipit" and the "admin" tag; a link home where it sits in the frame. */
+export function Brand(props: { href?: string; class?: string }) {
+  const inner = (
+    <>
+      <img src="/favicon.svg" alt="" />
+      <span>pipit</span>
+      <span class="brand-tag">admin</span>
+    </>
+  );
+  const cls = `brand${props.class ? ` ${props.class}` : ''}`;
+  return props.href ? (
+    <a class={cls} href={props.href}>
+      {inner}
+    </a>
+  ) : (
+    <div class={cls}>{inner}</div>
+  );
+}
 
 export function PageHeader(props: { title: string; sub?: ComponentChildren; children?: ComponentChildren; back?: string }) {
   return (
@@ -29,20 +47,24 @@ export function PageHeader(props: { title: string; sub?: ComponentChildren; chil
   );
 }
 
-export function SearchBox(props: { value: string; onInput: (v: string) => void; label: string; placeholder: string }) {
+/** A search box over a list, with a small spinner while a search is on its way. */
+export function SearchBar(props: { value: string; onInput: (v: string) => void; label: string; placeholder: string; busy: boolean }) {
   return (
-    <label class="search">
-      <Icon name="search" size={16} />
-      <span class="sr-only">{props.label}</span>
-      <input
-        class="input"
-        type="search"
-        value={props.value}
-        placeholder={props.placeholder}
-        maxLength={64}
-        onInput={(e) => props.onInput(e.currentTarget.value)}
-      />
-    </label>
+    <div class="toolbar">
+      <label class="search">
+        <Icon name="search" size={16} />
+        <span class="sr-only">{props.label}</span>
+        <input
+          class="input"
+          type="search"
+          value={props.value}
+          placeholder={props.placeholder}
+          maxLength={64}
+          onInput={(e) => props.onInput(e.currentTarget.value)}
+        />
+      </label>
+      {props.busy ? <div class="spinner" aria-label="Searching" /> : null}
+    </div>
   );
 }
 
@@ -69,8 +91,18 @@ export function ErrorBox(props: { message: string; onRetry?: () => void }) {
   );
 }
 
-export function Empty(props: { icon: IconName; title: string; children?: ComponentChildren }) {
-  return (
+/** A form's error line, in words; `role="alert"` so a screen reader says it at once. */
+export function ErrorText(props: { error: string | null }) {
+  return props.error ? (
+    <p class="error-text" role="alert">
+      {props.error}
+    </p>
+  ) : null;
+}
+
+/** An empty state; `card` puts it on a card of its own, where a page's table would be. */
+export function Empty(props: { icon: IconName; title: string; card?: boolean; children?: ComponentChildren }) {
+  const empty = (
     <div class="empty">
       <span class="empty-icon">
         <Icon name={props.icon} size={22} />
@@ -79,59 +111,12 @@ export function Empty(props: { icon: IconName; title: string; children?: Compone
       {props.children ? <div class="muted">{props.children}</div> : null}
     </div>
   );
+  return props.card ? <div class="card">{empty}</div> : empty;
 }
 
 /** A status pill: a coloured dot and a word. */
 export function Status(props: { tone: 'ok' | 'danger' | 'warn' | 'muted' | 'accent'; children: ComponentChildren }) {
   return <span class={`pill pill-${props.tone}`}>{props.children}</span>;
-}
-
-/**
- * Asks before a destructive action. The action runs here, so its error shows in
- * the dialog (which stays open) instead of in a toast the user may miss.
- */
-export function Confirm(props: {
-  title: string;
-  children: ComponentChildren;
-  confirm: string;
-  danger?: boolean;
-  onConfirm: () => Promise<void>;
-  onClose: () => void;
-}) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const cancel = useFocusOnMount<HTMLButtonElement>();
-  const run = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await props.onConfirm();
-      props.onClose();
-    } catch (err) {
-      setError(errorText(err));
-      setBusy(false);
-    }
-  };
-  return (
-    <Modal title={props.title} onClose={props.onClose}>
-      <div class="confirm-text">{props.children}</div>
-      {error ? <p class="error-text" role="alert">{error}</p> : null}
-      <div class="modal-actions">
-        <button type="button" class="btn" ref={cancel} onClick={props.onClose}>
-          Cancel
-        </button>
-        <button
-          type="button"
-          class={`btn ${props.danger ? 'btn-danger-solid' : 'btn-primary'}`}
-          disabled={busy}
-          onClick={run}
-          data-testid="confirm"
-        >
-          {busy ? 'Working…' : props.confirm}
-        </button>
-      </div>
-    </Modal>
-  );
 }
 
 /** A panel that slides in from the right (full screen on a phone); Escape closes it. */
@@ -159,31 +144,6 @@ export function Drawer(props: { title: string; sub?: ComponentChildren; onClose:
         </header>
         <div class="drawer-body">{props.children}</div>
       </aside>
-    </div>
-  );
-}
-
-/** "Load more" under a paged table, with its own busy and error state. */
-export function LoadMore(props: { onLoad: () => Promise<void> }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const load = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await props.onLoad();
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <div class="load-more">
-      {error ? <span class="error-text">{error}</span> : null}
-      <button type="button" class="btn" onClick={load} disabled={busy}>
-        {busy ? 'Loading…' : 'Load more'}
-      </button>
     </div>
   );
 }

@@ -4,7 +4,7 @@
  * Preact (never as HTML), which is what keeps hostile names and messages inert.
  */
 import type { ComponentChildren } from 'preact';
-import { useEffect } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { signalList } from './signal';
 
 const AVATAR_COLOURS = ['#2563eb', '#7c3aed', '#db2777', '#ea580c', '#16a34a', '#0891b2', '#4f46e5', '#b45309'];
@@ -34,17 +34,82 @@ export function Avatar(props: { name: string; size?: 'sm' | 'lg'; online?: boole
   );
 }
 
+const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]), [tabindex]';
+const FIELDS = 'input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled])';
+
+/** What Tab can reach inside `root`, in order: shown, enabled, not taken out with tabindex -1. */
+function tabbable(root: HTMLElement, selector = FOCUSABLE): HTMLElement[] {
+  return [...root.querySelectorAll<HTMLElement>(selector)].filter((el) => el.tabIndex >= 0 && el.getClientRects().length > 0);
+}
+
+/** Only the innermost open modal (one may open from another's content) answers keys. */
+function isTopModal(dialog: HTMLElement): boolean {
+  const all = document.querySelectorAll('.modal');
+  return all[all.length - 1] === dialog;
+}
+
+/** Tab and Shift+Tab wrap around inside the dialog instead of reaching the page behind it. */
+function keepTabInside(dialog: HTMLElement, e: KeyboardEvent): void {
+  const items = tabbable(dialog);
+  const first = items[0];
+  const last = items[items.length - 1];
+  const active = document.activeElement;
+  const inside = active !== dialog && dialog.contains(active);
+  if (!first || !last) {
+    e.preventDefault();
+    dialog.focus();
+  } else if (e.shiftKey && (active === first || !inside)) {
+    e.preventDefault();
+    last.focus();
+  } else if (!e.shiftKey && (active === last || !inside)) {
+    e.preventDefault();
+    first.focus();
+  }
+}
+
+/**
+ * A dialog over the page. While it is open the keyboard stays inside it; on open
+ * it focuses the caller's [autofocus] element, else its first field, else its
+ * first button (a caller that focuses something itself wins); on close the focus
+ * goes back to where it was, usually the button that opened it.
+ */
 export function Modal(props: { title: string; onClose: () => void; children: ComponentChildren }) {
+  const dialog = useRef<HTMLDivElement>(null);
+  // Read while rendering too, in case the content moved the focus in before our effect ran.
+  const [focusedAtRender] = useState(() => document.activeElement);
+  const onClose = useRef(props.onClose);
+  onClose.current = props.onClose;
   useEffect(() => {
+    const root = dialog.current!;
+    const focused = document.activeElement;
+    // Now rather than at render: a modal that replaced another one (a form, then its result) sees
+    // the focus its predecessor gave back to the page.
+    const opener = focused && focused !== document.body && !root.contains(focused) ? focused : focusedAtRender;
+    if (!root.contains(focused)) {
+      const start = root.querySelector<HTMLElement>('[autofocus]') ?? tabbable(root, FIELDS)[0] ?? tabbable(root)[0] ?? root;
+      start.focus();
+    }
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === 'Escape') props.onClose();
+      if (!isTopModal(root)) return;
+      if (e.key === 'Escape') onClose.current();
+      else if (e.key === 'Tab') keepTabInside(root, e);
+    };
+    // Tab alone misses a few ways out (the browser's own order in a radio group, a script
+    // focusing the page behind): whatever takes the focus outside, it comes back in.
+    const onFocusIn = (e: FocusEvent) => {
+      if (isTopModal(root) && e.target instanceof Node && !root.contains(e.target)) (tabbable(root)[0] ?? root).focus();
     };
     window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, [props.onClose]);
+    document.addEventListener('focusin', onFocusIn);
+    return () => {
+      window.removeEventListener('keydown', onKey);
+      document.removeEventListener('focusin', onFocusIn);
+      if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+    };
+  }, []);
   return (
     <div class="modal-backdrop" onClick={(e) => e.target === e.currentTarget && props.onClose()}>
-      <div class="modal card" role="dialog" aria-modal="true" aria-label={props.title}>
+      <div class="modal card" role="dialog" aria-modal="true" aria-label={props.title} ref={dialog} tabIndex={-1}>
         <h2>{props.title}</h2>
         {props.children}
       </div>
