@@ -2,6 +2,7 @@
  * The sign-in page and the "admins only" page a signed-in non-admin sees.
  */
 import { useState } from 'preact/hooks';
+import { CredentialFields } from '../shared/credentials';
 import { newClient, saveSession, type Session } from '../shared/session';
 import { setClient } from './api';
 import { useFocusOnMount, useSubmit } from './hooks';
@@ -29,30 +30,13 @@ export function SignIn(props: { notice?: string | undefined; onSignedIn: (s: Ses
         <h1 id="signin-title" class="auth-title">Sign in to the console</h1>
         <p class="muted auth-sub">Manage users, conversations, API keys and pushes.</p>
         {props.notice && !error ? <p class="notice">{props.notice}</p> : null}
-        <label class="field">
-          <span>Username</span>
-          <input
-            ref={first}
-            class="input"
-            name="username"
-            autocomplete="username"
-            required
-            value={username}
-            onInput={(e) => setUsername(e.currentTarget.value)}
-          />
-        </label>
-        <label class="field">
-          <span>Password</span>
-          <input
-            class="input"
-            type="password"
-            name="password"
-            autocomplete="current-password"
-            required
-            value={password}
-            onInput={(e) => setPassword(e.currentTarget.value)}
-          />
-        </label>
+        <CredentialFields
+          username={username}
+          password={password}
+          onUsername={setUsername}
+          onPassword={setPassword}
+          usernameRef={first}
+        />
         <ErrorText error={error} />
         <button type="submit" class="btn btn-primary btn-block" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}

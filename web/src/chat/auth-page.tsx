@@ -5,6 +5,7 @@
  */
 import { useRef, useState } from 'preact/hooks';
 import { PipitError } from '@pipit/sdk';
+import { CredentialFields } from '../shared/credentials';
 import { newClient, type Session } from '../shared/session';
 import { errorText } from './format';
 
@@ -65,33 +66,14 @@ export function AuthPage(props: { notice: string | null; onSignedIn: (s: Session
           </p>
         ) : null}
         <form onSubmit={submit} noValidate>
-          <label class="field">
-            <span>Username</span>
-            <input
-              ref={userRef}
-              class="input"
-              name="username"
-              autocomplete="username"
-              autocapitalize="none"
-              spellcheck={false}
-              required
-              autoFocus
-              value={username}
-              onInput={(e) => setUsername(e.currentTarget.value)}
-            />
-          </label>
-          <label class="field">
-            <span>Password</span>
-            <input
-              class="input"
-              type="password"
-              name="password"
-              autocomplete={registering ? 'new-password' : 'current-password'}
-              required
-              value={password}
-              onInput={(e) => setPassword(e.currentTarget.value)}
-            />
-          </label>
+          <CredentialFields
+            username={username}
+            password={password}
+            onUsername={setUsername}
+            onPassword={setPassword}
+            newPassword={registering}
+            usernameRef={userRef}
+          />
           {error ? (
             <p class="error-text auth-error" role="alert">
               {error}
