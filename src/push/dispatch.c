@@ -817,6 +817,7 @@ static void load_done(struct job *j)
 {
     struct load_job *lj = (struct load_job *)j;
     struct dispatcher *d = lj->d;
+    bool start = j->rc == 0 && !d->stopping; /* else every row goes back to the queue */
 
     d->loading--;
     if (j->rc != 0) {
@@ -824,21 +825,19 @@ static void load_done(struct job *j)
                   lj->ids.n, pipit_strerror(j->rc));
     }
     for (size_t i = 0; i < lj->ids.n; i++) {
-        if (j->rc != 0 || d->stopping) {
-            requeue(d, lj->ids.ids[i]);
-        }
-        if (lj->got[i] == NULL || j->rc != 0 || d->stopping) {
-            give_slots(d, 1);
-            if (lj->got[i] != NULL) {
-                attempt_free(lj->got[i]);
-            }
+        if (start && lj->got[i] != NULL) {
+            begin(d, lj->got[i]); /* holds its slot until it ends */
             continue;
         }
-        begin(d, lj->got[i]);
+        if (!start) {
+            requeue(d, lj->ids.ids[i]);
+        }
+        if (lj->got[i] != NULL) {
+            attempt_free(lj->got[i]);
+        }
+        give_slots(d, 1);
     }
-    if (j->rc != 0 || d->stopping) {
-        d->want_claim = true; /* what went back to the queue */
-    }
+    d->want_claim |= !start; /* what went back to the queue */
     free(lj->got);
     free(lj->ids.ids);
     free(lj);
