@@ -9,13 +9,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { DESKTOP, PASSWORD, PHONE, adminToken, assertClean, createUser, newPage, openBrowser, shot as rawShot, startPipit } from "./lib.js";
-
-/** A screenshot once the drawer's slide-in and other animations have finished. */
-async function shot(page, name) {
-  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== "running" || a.effect?.getTiming().iterations === Infinity));
-  await rawShot(page, name);
-}
+import { DESKTOP, PASSWORD, PHONE, adminToken, assertClean, createUser, newPage, openBrowser, shot, startPipit } from "./lib.js";
 
 let server;
 let browser;

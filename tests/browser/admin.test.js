@@ -8,13 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { DESKTOP, PHONE, PASSWORD, adminToken, assertClean, newPage, openBrowser, shot as rawShot, startPipit } from "./lib.js";
-
-/** A screenshot once the drawer's slide-in and other animations have finished. */
-async function shot(page, name) {
-  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== "running" || a.effect?.getTiming().iterations === Infinity));
-  await rawShot(page, name);
-}
+import { DESKTOP, PHONE, PASSWORD, adminToken, assertClean, newPage, openBrowser, shot, startPipit } from "./lib.js";
 
 let server;
 let browser;

@@ -122,6 +122,17 @@ async function openConv(page, title) {
   await page.getByTestId("composer").waitFor();
 }
 
+/** Ana and Bo signed in on two pages, each with their direct chat open. */
+async function anaAndBo() {
+  const ana = await open();
+  const bo = await open();
+  await signIn(ana, "ana");
+  await signIn(bo, "bo");
+  await openConv(ana, "bo");
+  await openConv(bo, "ana");
+  return [ana, bo];
+}
+
 async function startDirect(page, username) {
   await page.getByTestId("new-chat").click();
   await page.getByTestId("direct-user").fill(username);
@@ -303,12 +314,7 @@ test("direct chat: both ways in real time, typing, receipts, reply, edit, recall
 });
 
 test("offline and back: every message once, in order", async () => {
-  const ana = await open();
-  const bo = await open();
-  await signIn(ana, "ana");
-  await signIn(bo, "bo");
-  await openConv(ana, "bo");
-  await openConv(bo, "ana");
+  const [ana, bo] = await anaAndBo();
 
   // Bo's network goes: the app says so and holds its socket as dead.
   await bo.context().setOffline(true);
@@ -495,12 +501,7 @@ test("long history: older pages load on scroll up, the view does not jump", asyn
 });
 
 test("hostile text is shown as text and runs nothing", async () => {
-  const ana = await open();
-  const bo = await open();
-  await signIn(ana, "ana");
-  await signIn(bo, "bo");
-  await openConv(ana, "bo");
-  await openConv(bo, "ana");
+  const [ana, bo] = await anaAndBo();
   const hostile = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script>", '"><svg onload=alert(1)>', "javascript:alert(1)"];
   for (const text of hostile) await send(ana, text);
   for (const text of hostile) await seesText(bo, text);

@@ -75,8 +75,10 @@ export function assertClean(page, allowed = []) {
   }
 }
 
-/** Saves a full-page screenshot as SCREENSHOT_DIR/name.png. */
+/** Saves a screenshot as SCREENSHOT_DIR/name.png, once finite animations (slide-ins) have ended. */
 export async function shot(page, name) {
+  await page.waitForFunction(() =>
+    document.getAnimations().every((a) => a.playState !== "running" || a.effect?.getTiming().iterations === Infinity));
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: false });
 }

@@ -59,7 +59,7 @@ import type {
  * (HTTPS, localhost), and a self-hosted server is often reached over plain HTTP
  * on a LAN address; getRandomValues() works everywhere.
  */
-export function newCmid(): string {
+function newCmid(): string {
   const b = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }

@@ -6,9 +6,8 @@
  * keeps the keyboard inside and focuses the first field, or Cancel in a confirm.
  */
 import type { ComponentChildren } from 'preact';
-import { Modal } from '../shared/ui';
+import { ErrorText, FormActions, Modal } from '../shared/ui';
 import { useSubmit } from './hooks';
-import { ErrorText } from './widgets';
 
 export function FormDialog(props: {
   title: string;
@@ -29,19 +28,13 @@ export function FormDialog(props: {
       <form onSubmit={submit} data-testid={props.testid}>
         {props.children}
         <ErrorText error={error} />
-        <div class="modal-actions">
-          <button type="button" class="btn" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button
-            type="submit"
-            class={`btn ${props.danger ? 'btn-danger-solid' : 'btn-primary'}`}
-            disabled={busy}
-            data-testid={props.actionTestid}
-          >
-            {busy ? props.busyLabel : props.action}
-          </button>
-        </div>
+        <FormActions
+          onCancel={props.onClose}
+          label={busy ? props.busyLabel : props.action}
+          disabled={busy}
+          danger={props.danger}
+          testid={props.actionTestid}
+        />
       </form>
     </Modal>
   );

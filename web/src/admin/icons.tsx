@@ -2,6 +2,8 @@
  * The console's icons: a few strokes each on a 24-unit grid, inline SVG that
  * takes the text colour (no icon font, nothing fetched).
  */
+import { IconSvg } from '../shared/ui';
+
 const PATHS = {
   dashboard: 'M4 13h6V4H4zM14 20h6v-9h-6zM14 4v4h6V4zM4 20h6v-4H4z',
   users: 'M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM2 21v-1a6 6 0 0 1 6-6h2a6 6 0 0 1 6 6v1M16 3.5a4 4 0 0 1 0 7.5M19 14.5a6 6 0 0 1 3 5.5v1',
@@ -28,22 +30,9 @@ const PATHS = {
 export type IconName = keyof typeof PATHS;
 
 export function Icon(props: { name: IconName; size?: number; class?: string }) {
-  const size = props.size ?? 18;
   return (
-    <svg
-      class={`icon${props.class ? ` ${props.class}` : ''}`}
-      width={size}
-      height={size}
-      viewBox="0 0 24 24"
-      fill="none"
-      stroke="currentColor"
-      stroke-width="1.8"
-      stroke-linecap="round"
-      stroke-linejoin="round"
-      aria-hidden="true"
-      focusable="false"
-    >
+    <IconSvg size={props.size ?? 18} stroke={1.8} class={`icon${props.class ? ` ${props.class}` : ''}`}>
       <path d={PATHS[props.name]} />
-    </svg>
+    </IconSvg>
   );
 }

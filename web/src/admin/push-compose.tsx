@@ -4,7 +4,7 @@
  * opens the new push's page, where its counts fill in.
  */
 import { useMemo, useState } from 'preact/hooks';
-import { toast } from '../shared/ui';
+import { ErrorText, toast } from '../shared/ui';
 import { listCategories, sendPush } from './api';
 import { plural } from './format';
 import { go, useAsync, useSubmit } from './hooks';
@@ -13,7 +13,7 @@ import { buildPush, emptyDraft, parseUsers, type Draft } from './push-draft';
 import { PushPreview } from './push-preview';
 import { Audience, Content, Delivery } from './push-sections';
 import { Variants } from './push-variants';
-import { ErrorText, PageHeader } from './widgets';
+import { PageHeader } from './widgets';
 
 /** 128 random bits as hex; getRandomValues works on plain-http origins too, unlike randomUUID. */
 function randomKey(): string {

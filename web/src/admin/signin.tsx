@@ -7,7 +7,8 @@ import { newClient, saveSession, type Session } from '../shared/session';
 import { setClient } from './api';
 import { useFocusOnMount, useSubmit } from './hooks';
 import { Icon } from './icons';
-import { Brand, ErrorText } from './widgets';
+import { Brand } from './widgets';
+import { ErrorText } from '../shared/ui';
 
 export function SignIn(props: { notice?: string | undefined; onSignedIn: (s: Session) => void }) {
   const [username, setUsername] = useState('');

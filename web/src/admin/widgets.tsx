@@ -92,13 +92,6 @@ export function ErrorBox(props: { message: string; onRetry?: () => void }) {
 }
 
 /** A form's error line, in words; `role="alert"` so a screen reader says it at once. */
-export function ErrorText(props: { error: string | null }) {
-  return props.error ? (
-    <p class="error-text" role="alert">
-      {props.error}
-    </p>
-  ) : null;
-}
 
 /** An empty state; `card` puts it on a card of its own, where a page's table would be. */
 export function Empty(props: { icon: IconName; title: string; card?: boolean; children?: ComponentChildren }) {

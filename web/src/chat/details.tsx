@@ -11,7 +11,7 @@
  */
 import { PipitError, type Conversation, type Member, type Role } from '@pipit/sdk';
 import { useEffect, useState } from 'preact/hooks';
-import { Avatar, Modal, toast } from '../shared/ui';
+import { Avatar, ErrorText, FormActions, Modal, toast } from '../shared/ui';
 import { errorText, lastSeen } from './format';
 import { go, useStore } from './hooks';
 import { IconClose, IconEdit, IconMore } from './icons';
@@ -177,19 +177,8 @@ function GroupForm(props: { store: ChatStore; conv: Conversation; onDone: () => 
           onInput={(e) => setAnnouncement(e.currentTarget.value)}
         />
       </label>
-      {error ? (
-        <p class="error-text" role="alert">
-          {error}
-        </p>
-      ) : null}
-      <div class="form-actions">
-        <button type="button" class="btn" onClick={props.onDone}>
-          Cancel
-        </button>
-        <button type="submit" class="btn btn-primary" disabled={busy || !title.trim()}>
-          Save
-        </button>
-      </div>
+      <ErrorText error={error} />
+      <FormActions inline onCancel={props.onDone} label="Save" disabled={busy || !title.trim()} />
     </form>
   );
 }
@@ -423,11 +412,7 @@ function Confirm(props: { title: string; text: string; action: string; onClose: 
   return (
     <Modal title={props.title} onClose={props.onClose}>
       <p class="muted">{props.text}</p>
-      {error ? (
-        <p class="error-text" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <ErrorText error={error} />
       <div class="modal-actions">
         <button class="btn" onClick={props.onClose}>
           Cancel

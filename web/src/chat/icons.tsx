@@ -4,25 +4,10 @@
  * buttons that hold them carry the label.
  */
 import type { ComponentChildren } from 'preact';
+import { IconSvg } from '../shared/ui';
 
 function Icon(props: { children: ComponentChildren; size?: number }) {
-  const s = props.size ?? 20;
-  return (
-    <svg
-      width={s}
-      height={s}
-      viewBox="0 0 24 24"
-      fill="none"
-      stroke="currentColor"
-      stroke-width="2"
-      stroke-linecap="round"
-      stroke-linejoin="round"
-      aria-hidden="true"
-      focusable="false"
-    >
-      {props.children}
-    </svg>
-  );
+  return <IconSvg size={props.size ?? 20}>{props.children}</IconSvg>;
 }
 
 export const IconBack = () => (

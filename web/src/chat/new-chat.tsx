@@ -5,7 +5,7 @@
  */
 import { PipitError } from '@pipit/sdk';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { Avatar, Modal } from '../shared/ui';
+import { Avatar, ErrorText, FormActions, Modal } from '../shared/ui';
 import { errorText } from './format';
 import { go, useStore } from './hooks';
 import { IconClose } from './icons';
@@ -123,19 +123,8 @@ function DirectForm(props: { store: ChatStore; onClose: () => void }) {
       </label>
       {searchUnsupported() ? <p class="faint">Type their exact username.</p> : null}
       <UserResults results={results} onPick={(u) => void start(u.username)} />
-      {error || searchError ? (
-        <p class="error-text" role="alert">
-          {error ?? searchError}
-        </p>
-      ) : null}
-      <div class="modal-actions">
-        <button type="button" class="btn" onClick={props.onClose}>
-          Cancel
-        </button>
-        <button type="submit" class="btn btn-primary" disabled={busy || !query.trim()} data-testid="start-direct">
-          Start chat
-        </button>
-      </div>
+      <ErrorText error={error ?? searchError} />
+      <FormActions onCancel={props.onClose} label="Start chat" disabled={busy || !query.trim()} testid="start-direct" />
     </form>
   );
 }
@@ -254,19 +243,8 @@ function GroupForm(props: { store: ChatStore; onClose: () => void }) {
         </div>
       </div>
       <UserResults results={results} onPick={(u) => addMember(u.username)} />
-      {error ? (
-        <p class="error-text" role="alert">
-          {error}
-        </p>
-      ) : null}
-      <div class="modal-actions">
-        <button type="button" class="btn" onClick={props.onClose}>
-          Cancel
-        </button>
-        <button type="submit" class="btn btn-primary" disabled={busy || !title.trim()} data-testid="create-group">
-          Create group
-        </button>
-      </div>
+      <ErrorText error={error} />
+      <FormActions onCancel={props.onClose} label="Create group" disabled={busy || !title.trim()} testid="create-group" />
     </form>
   );
 }

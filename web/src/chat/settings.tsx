@@ -10,7 +10,7 @@
  */
 import type { NotificationSettings } from '@pipit/sdk';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { Modal, toast } from '../shared/ui';
+import { ErrorText, FormActions, Modal, toast } from '../shared/ui';
 import { errorText } from './format';
 import { useStore } from './hooks';
 import { seenCategories } from './notifications';
@@ -106,19 +106,13 @@ export function SettingsModal(props: { onClose: () => void }) {
               />
             </label>
           </fieldset>
-          {error ? (
-            <p class="error-text" role="alert">
-              {error}
-            </p>
-          ) : null}
-          <div class="modal-actions">
-            <button type="button" class="btn" onClick={props.onClose}>
-              Cancel
-            </button>
-            <button type="submit" class="btn btn-primary" disabled={busy || (draft.quiet_hours !== null && draft.quiet_hours.start === draft.quiet_hours.end)} data-testid="save-settings">
-              Save
-            </button>
-          </div>
+          <ErrorText error={error} />
+          <FormActions
+            onCancel={props.onClose}
+            label="Save"
+            disabled={busy || (draft.quiet_hours !== null && draft.quiet_hours.start === draft.quiet_hours.end)}
+            testid="save-settings"
+          />
         </form>
       )}
     </Modal>

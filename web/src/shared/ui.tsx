@@ -148,6 +148,65 @@ export function Toasts() {
   );
 }
 
+/**
+ * A line icon on a 24-unit grid, in the text's colour: inline SVG (no icon font,
+ * which the CSP would not load anyway). Decorative: the control carries the label.
+ */
+export function IconSvg(props: { size: number; stroke?: number; class?: string | undefined; children: ComponentChildren }) {
+  return (
+    <svg
+      class={props.class}
+      width={props.size}
+      height={props.size}
+      viewBox="0 0 24 24"
+      fill="none"
+      stroke="currentColor"
+      stroke-width={props.stroke ?? 2}
+      stroke-linecap="round"
+      stroke-linejoin="round"
+      aria-hidden="true"
+      focusable="false"
+    >
+      {props.children}
+    </svg>
+  );
+}
+
+/** An error in words under a form, announced to screen readers; nothing when there is none. */
+export function ErrorText(props: { error: string | null | undefined }) {
+  return props.error ? (
+    <p class="error-text" role="alert">
+      {props.error}
+    </p>
+  ) : null;
+}
+
+/** A form's Cancel and submit buttons; `inline` sits under a panel's form rather than in a modal. */
+export function FormActions(props: {
+  onCancel: () => void;
+  label: ComponentChildren;
+  disabled?: boolean;
+  danger?: boolean | undefined;
+  testid?: string | undefined;
+  inline?: boolean;
+}) {
+  return (
+    <div class={props.inline ? 'form-actions' : 'modal-actions'}>
+      <button type="button" class="btn" onClick={props.onCancel}>
+        Cancel
+      </button>
+      <button
+        type="submit"
+        class={`btn ${props.danger ? 'btn-danger-solid' : 'btn-primary'}`}
+        disabled={props.disabled}
+        data-testid={props.testid}
+      >
+        {props.label}
+      </button>
+    </div>
+  );
+}
+
 /** "14:05" today, "Mon 14:05" this week, else "3 Dec". */
 export function shortTime(ms: number, now = Date.now()): string {
   const d = new Date(ms);
