@@ -6,7 +6,8 @@
  * finished request is checked against the limits, handed to the WebSocket
  * handshake check, then reset so the next pipelined request parses; the first
  * error ends the connection, as http_conn does. Limits are small so the caps
- * are reached often.
+ * are reached often. POSTs to /up* stream their bodies (as uploads do): the head
+ * comes alone first, then every body byte through on_chunk, within the cap.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -24,9 +25,24 @@ static const struct http_limits limits = {
     .max_url_length = 128,
     .max_body_size = 256,
 };
+#define STREAM_MAX 512
 
+static uint64_t streamed;
 
-static void inspect(const struct http_request *req)
+static uint64_t stream_limit(void *arg, const struct http_request *req)
+{
+    return req->method == HTTP_POST && strncmp(req->url, "/up", 3) == 0 ? STREAM_MAX : 0;
+}
+
+static void on_chunk(void *arg, const char *data, size_t len)
+{
+    CHECK(len > 0 && data != NULL);
+    streamed += len;
+}
+
+static void inspect(const struct http_parse *hp)
+{
+    const struct http_request *req = &hp->req;
 {
     static char *origins[] = { "https://app.example", "http://localhost:3000" };
     char accept[WS_ACCEPT_LEN + 1];
@@ -36,7 +52,10 @@ static void inspect(const struct http_request *req)
     CHECK(strlen(req->url) <= limits.max_url_length);
     CHECK(req->nheaders <= limits.max_header_count);
     CHECK(req->body.len <= limits.max_body_size);
-    if (req->content_length >= 0 && !req->upgrade) {
+    if (hp->streaming) {
+        CHECK(req->body.len == 0 && streamed <= STREAM_MAX && streamed == hp->streamed);
+        CHECK(req->content_length < 0 || (uint64_t)req->content_length == streamed);
+    } else if (req->content_length >= 0 && !req->upgrade) {
         CHECK((size_t)req->content_length == req->body.len);
     }
     for (size_t i = 0; i < req->nheaders; i++) {
@@ -84,8 +103,16 @@ static bool feed(struct http_parse *hp, const char *data, size_t len)
             return true;
         }
         CHECK(hp->head_done && hp->req.url != NULL);
-        inspect(&hp->req);
+        if (st == HTTP_PARSE_HEAD) {
+            /* The head of a streamed request, before any of its body. */
+            CHECK(hp->streaming && streamed == 0);
+            data += got;
+            len -= got;
+            continue;
+        }
+        inspect(hp);
         http_parse_reset(hp);
+        streamed = 0;
         data += got;
         len -= got;
     }
@@ -104,6 +131,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data += 2;
     size -= 2;
     http_parse_init(&hp, &limits);
+    hp.stream_limit = stream_limit;
+    hp.on_chunk = on_chunk;
+    streamed = 0;
     if (feed(&hp, (const char *)data, split)) {
         feed(&hp, (const char *)data + split, size - split);
     }

@@ -5,7 +5,12 @@
  * struct http_conn. Timeouts use the connection's single wheel timer:
  *   waiting for a new request  → idle_timeout, then a silent close;
  *   reading a request          → header_timeout from its first byte, then 408;
- *   with the handler           → none (the handler always answers).
+ *   with the handler           → none (the handler always answers);
+ *   reading an upload's body   → idle_timeout from the last byte, then 408.
+ *
+ * Uploads: for the routes the server streams (srv->http_stream_limit), the
+ * handler is called once the head is parsed and reads the body through a
+ * struct http_body_sink, a piece at a time, so a 100 MiB file never sits in memory.
  */
 #include "http/http_conn.h"
 
@@ -24,8 +29,36 @@
 #define HTTP_OUTPUT_HIGH_WATER (1024 * 1024)
 /* Extra input buffered beyond one maximal request before reading pauses. */
 #define HTTP_INPUT_SLACK (64 * 1024)
+/* Most upload bytes parsed at once: what a sink may have to take before it can say stop. */
+#define HTTP_BODY_PIECE (64 * 1024)
+
+#define HTTP_FILE_PIECE (256 * 1024)
+
+struct http_file_out {
+    uv_fs_t req;
+    struct conn *c;              /* held while a read is in flight */
+    int fd;
+    int64_t off;
+    int64_t left;
+    bool reading;
+    bool orphaned;               /* the connection went away during a read */
+    char buf[HTTP_FILE_PIECE];
+};
+
+static void file_out_free(struct http_file_out *fo)
+{
+    uv_fs_t close_req;
+
+    /* close(2) of a regular file does not block on I/O: no need for the pool. */
+    uv_fs_close(NULL, &close_req, fo->fd, NULL);
+    uv_fs_req_cleanup(&close_req);
+    free(fo);
+}
 
 static void http_conn_process(struct conn *c);
+static void file_out_pump(struct conn *c);
+static void http_conn_finish(struct conn *c);
+static void on_body_piece(void *arg, const char *data, size_t len);
 
 /* Releases what an exchange owns; safe to call twice. */
 static void http_exchange_end(struct http_exchange *x)
@@ -46,6 +79,7 @@ static const char *status_text(int status)
     case 201: return "Created";
     case 202: return "Accepted";
     case 204: return "No Content";
+    case 206: return "Partial Content";
     case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
@@ -57,11 +91,13 @@ static const char *status_text(int status)
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     default: return "Unknown";
     }
 }
@@ -94,6 +130,9 @@ static struct http_conn *http_conn_get(struct conn *c)
 
         c->http = xcalloc(1, sizeof(*c->http));
         http_parse_init(&c->http->parse, &limits);
+        c->http->parse.stream_limit = srv->http_stream_limit;
+        c->http->parse.on_chunk = on_body_piece;
+        c->http->parse.cb_arg = c;
         buf_init(&c->http->in, http_input_cap(srv));
     }
     return c->http;
@@ -105,6 +144,13 @@ void http_conn_free(struct conn *c)
 
     if (h == NULL) {
         return;
+    }
+    if (h->file_out != NULL) {
+        if (h->file_out->reading) {
+            h->file_out->orphaned = true; /* on_file_read frees it */
+        } else {
+            file_out_free(h->file_out);
+        }
     }
     http_parse_cleanup(&h->parse);
     buf_cleanup(&h->in);
@@ -206,6 +252,7 @@ static void http_dispatch(struct conn *c)
         .query = q != NULL ? q + 1 : "",
         .route = -1,
         .head_only = req->method == HTTP_HEAD,
+        .streaming = h->parse.streaming,
         .started_ms = worker_now(c->w),
     };
     if (!req->keep_alive || c->w->stopping) {
@@ -241,6 +288,51 @@ static void expect_continue(struct conn *c, struct http_conn *h)
     }
 }
 
+/* The upload's body ended (err 0) or stopped: the sink hears it once. */
+static void body_end(struct conn *c, int err)
+{
+    struct http_conn *h = c->http;
+    const struct http_body_sink *sink = h->sink;
+
+    h->sink = NULL;
+    h->body_wanted = false;
+    conn_timer_cancel(c);
+    if (err != 0) {
+        h->close_after = true; /* the rest of the body is not read */
+    }
+    if (sink != NULL && !h->x.answered) {
+        sink->end(&h->x, err);
+    }
+}
+
+static void on_body_piece(void *arg, const char *data, size_t len)
+{
+    struct conn *c = arg;
+    struct http_conn *h = c->http;
+
+    /* A handler that answered early gets no more; its connection is closing. */
+    if (h->sink != NULL && !h->x.answered && !h->sink->data(&h->x, data, len)) {
+        h->body_wanted = false;
+    }
+}
+
+void http_body_read(struct http_exchange *x, const struct http_body_sink *sink)
+{
+    struct conn *c = x->conn;
+    struct http_conn *h = c->http;
+
+    if (c->closing || h == NULL || x->answered || !x->streaming) {
+        return;
+    }
+    h->sink = sink;
+    h->body_wanted = true;
+    /* Only now, with the request accepted, may a waiting client send its body. */
+    if (!h->continued) {
+        expect_continue(c, h);
+    }
+    http_conn_process(c);
+}
+
 static void http_conn_process(struct conn *c)
 {
     struct http_conn *h = c->http;
@@ -249,18 +341,47 @@ static void http_conn_process(struct conn *c)
         return;
     }
     h->processing = true;
-    while (!c->closing && !h->busy && !h->close_after && h->in.len > 0 &&
-           conn_pending(c) < HTTP_OUTPUT_HIGH_WATER && c->proto == CONN_HTTP) {
+    while (!c->closing && c->proto == CONN_HTTP) {
         enum http_parse_status st;
+        size_t len = h->in.len;
         bool was_started = http_parse_started(&h->parse);
-        size_t n = http_parse_feed(&h->parse, h->in.data, h->in.len, &st);
+        size_t n;
 
+        if (h->busy) {
+            /* With the handler: only an upload's body moves, while it is wanted. */
+            if (!h->body_wanted) {
+                break;
+            }
+            if (h->parse.done) {
+                body_end(c, 0);
+                break;
+            }
+            if (len == 0) {
+                if (c->peer_eof) {
+                    body_end(c, PIPIT_EBAD_REQUEST); /* cut short */
+                } else {
+                    conn_timer_arm(c, c->w->srv->cfg.idle_timeout);
+                }
+                break;
+            }
+            len = len < HTTP_BODY_PIECE ? len : HTTP_BODY_PIECE;
+        } else if (h->close_after || len == 0 || conn_pending(c) >= HTTP_OUTPUT_HIGH_WATER) {
+            break;
+        }
+        n = http_parse_feed(&h->parse, h->in.data, len, &st);
         buf_consume(&h->in, n);
         if (st == HTTP_PARSE_ERROR) {
-            http_fail(c, h->parse.err);
+            if (h->busy) {
+                body_end(c, h->parse.err);
+            } else {
+                http_fail(c, h->parse.err);
+            }
             break;
         }
         if (st == HTTP_PARSE_MORE) {
+            if (h->busy) {
+                continue; /* a piece went to the sink */
+            }
             if (!was_started && http_parse_started(&h->parse)) {
                 conn_timer_arm(c, c->w->srv->cfg.header_timeout);
             }
@@ -269,13 +390,23 @@ static void http_conn_process(struct conn *c)
             }
             break;
         }
-        http_dispatch(c);
+        if (h->busy) {
+            body_end(c, 0); /* the last piece of an upload */
+            break;
+        }
+        http_dispatch(c); /* a whole request, or an upload's head */
         if (c->http != h) {
             return; /* upgraded: the connection speaks another protocol now */
         }
     }
     h->processing = false;
-    if (c->closing || h->busy) {
+    if (c->closing) {
+        return;
+    }
+    if (h->busy) {
+        if (h->body_wanted && h->in.len < h->in.max / 2) {
+            conn_resume_read(c);
+        }
         return;
     }
     if (h->in.len == 0 && !http_parse_started(&h->parse) && !h->close_after) {
@@ -289,6 +420,10 @@ static void http_conn_process(struct conn *c)
 
 void http_conn_on_drain(struct conn *c)
 {
+    if (c->http != NULL && c->http->file_out != NULL) {
+        file_out_pump(c);
+        return;
+    }
     http_conn_process(c);
 }
 
@@ -298,6 +433,9 @@ void http_conn_on_eof(struct conn *c)
 
     if (h != NULL && h->busy) {
         h->close_after = true; /* answer, then close */
+        if (h->sink != NULL) {
+            body_end(c, PIPIT_EBAD_REQUEST); /* the upload was cut short */
+        }
         return;
     }
     conn_close(c, true);
@@ -313,6 +451,10 @@ void http_conn_on_timeout(struct conn *c)
         return;
     }
     if (h->busy) {
+        if (h->sink != NULL && h->body_wanted) {
+            log_info(&c->log, "upload stalled");
+            body_end(c, PIPIT_EREQUEST_TIMEOUT);
+        }
         return;
     }
     log_info(&c->log, "request timeout");
@@ -336,6 +478,8 @@ static void http_conn_finish(struct conn *c)
     struct http_conn *h = c->http;
 
     h->busy = false;
+    h->sink = NULL;
+    h->body_wanted = false;
     http_exchange_end(&h->x);
     if (h->close_after) {
         conn_close(c, true);
@@ -347,8 +491,13 @@ static void http_conn_finish(struct conn *c)
     http_conn_process(c);
 }
 
-void http_respond(struct http_exchange *x, int status, const char *content_type,
-                  const char *extra_headers, const void *body, size_t len)
+/*
+ * Counts and logs the answer and writes its head; the body (len bytes) follows
+ * in the same writev when given. Returns false when nothing can be sent (the
+ * connection is closing): the caller then only cleans up.
+ */
+static bool send_answer(struct http_exchange *x, int status, const char *content_type,
+                        const char *extra_headers, uint64_t len, const void *body)
 {
     struct conn *c = x->conn;
     struct server *srv = c->w->srv;
@@ -366,7 +515,10 @@ void http_respond(struct http_exchange *x, int status, const char *content_type,
               h != NULL && h->parse.head_done ? x->req->url : "-", status,
               (long long)(worker_now(c->w) - x->started_ms));
     if (c->closing || h == NULL) {
-        return;
+        return false;
+    }
+    if (h->parse.streaming && !h->parse.done) {
+        h->close_after = true; /* answered before the whole upload was read */
     }
     if (status >= 400 && h->close_after) {
         /* The client may still be sending what we refused: don't RST our answer. */
@@ -379,23 +531,113 @@ void http_respond(struct http_exchange *x, int status, const char *content_type,
                  "Server: pipit\r\n"
                  "X-Content-Type-Options: nosniff\r\n"
                  "%s%s%s"
-                 "Content-Length: %zu\r\n"
+                 "Content-Length: %llu\r\n"
                  "%s%s\r\n",
                  status, status_text(status), date,
                  content_type != NULL ? "Content-Type: " : "",
                  content_type != NULL ? content_type : "",
                  content_type != NULL ? "\r\n" : "",
-                 len, h->close_after ? "Connection: close\r\n" : "",
+                 (unsigned long long)len, h->close_after ? "Connection: close\r\n" : "",
                  extra_headers != NULL ? extra_headers : "");
     if (n < 0 || (size_t)n >= sizeof(head)) {
         conn_close(c, false);
-        return;
+        return false;
     }
     /* Head and body leave in one writev. */
     parts[0] = uv_buf_init(head, (unsigned)n);
-    parts[1] = uv_buf_init((char *)body, x->head_only ? 0 : (unsigned)len);
-    conn_sendv(c, parts, len > 0 && !x->head_only ? 2 : 1);
-    http_conn_finish(c);
+    parts[1] = uv_buf_init((char *)body, x->head_only || body == NULL ? 0 : (unsigned)len);
+    conn_sendv(c, parts, parts[1].len > 0 ? 2 : 1);
+    return true;
+}
+
+void http_respond(struct http_exchange *x, int status, const char *content_type,
+                  const char *extra_headers, const void *body, size_t len)
+{
+    if (send_answer(x, status, content_type, extra_headers, len, len > 0 ? body : NULL)) {
+        http_conn_finish(x->conn);
+    }
+}
+
+/* ---- File answers ---- */
+
+static void on_file_read(uv_fs_t *req)
+{
+    struct http_file_out *fo = req->data;
+    struct conn *c = fo->c;
+    ssize_t n = req->result;
+
+    uv_fs_req_cleanup(req);
+    fo->reading = false;
+    if (fo->orphaned) {
+        file_out_free(fo);
+        conn_unref(c);
+        return;
+    }
+    if (n <= 0) {
+        /* The file shrank or failed under us: the promised length cannot be kept. */
+        log_warn(&c->log, "file answer: read failed (%s)", n < 0 ? uv_strerror((int)n) : "EOF");
+        c->http->file_out = NULL;
+        file_out_free(fo);
+        conn_close(c, false);
+        conn_unref(c);
+        return;
+    }
+    fo->off += n;
+    fo->left -= n;
+    conn_send(c, fo->buf, (size_t)n);
+    file_out_pump(c);
+    conn_unref(c);
+}
+
+/* Reads the next piece when the client has room for it; ends the answer after the last. */
+static void file_out_pump(struct conn *c)
+{
+    struct http_conn *h = c->http;
+    struct http_file_out *fo = h != NULL ? h->file_out : NULL;
+    uv_buf_t b;
+    int rc;
+
+    if (fo == NULL || fo->reading || c->closing) {
+        return;
+    }
+    if (fo->left == 0) {
+        h->file_out = NULL;
+        file_out_free(fo);
+        http_conn_finish(c);
+        return;
+    }
+    if (conn_pending(c) >= HTTP_FILE_PIECE) {
+        return; /* http_conn_on_drain comes back here */
+    }
+    b = uv_buf_init(fo->buf, (unsigned)(fo->left < HTTP_FILE_PIECE ? fo->left : HTTP_FILE_PIECE));
+    fo->req.data = fo;
+    rc = uv_fs_read(&c->w->loop, &fo->req, fo->fd, &b, 1, fo->off, on_file_read);
+    if (rc != 0) {
+        h->file_out = NULL;
+        file_out_free(fo);
+        conn_close(c, false);
+        return;
+    }
+    fo->reading = true;
+    conn_ref(c);
+}
+
+void http_respond_file(struct http_exchange *x, int status, const char *content_type,
+                       const char *extra_headers, int fd, int64_t offset, int64_t len)
+{
+    struct conn *c = x->conn;
+    struct http_file_out *fo = xcalloc(1, sizeof(*fo));
+
+    fo->c = c;
+    fo->fd = fd;
+    fo->off = offset;
+    fo->left = x->head_only ? 0 : len;
+    if (!send_answer(x, status, content_type, extra_headers, (uint64_t)len, NULL)) {
+        file_out_free(fo);
+        return;
+    }
+    c->http->file_out = fo;
+    file_out_pump(c);
 }
 
 void http_respond_json(struct http_exchange *x, int status, json_t *body)

@@ -23,6 +23,7 @@
 #include "util/buf.h"
 
 struct conn;
+struct http_file_out;
 
 struct http_exchange {
     struct conn *conn;           /* borrowed; valid until the answer */
@@ -31,10 +32,26 @@ struct http_exchange {
     const char *query;           /* raw query after '?', or "" */
     int route;                   /* route index for metrics; -1 when none */
     bool head_only;              /* HEAD: headers without the body */
+    bool streaming;              /* an upload: the body is read with http_body_read() */
     bool answered;
     int64_t started_ms;
     void *ctx;                   /* the handler's per-request state */
     void (*ctx_free)(void *ctx); /* called when the exchange ends */
+};
+
+/*
+ * How a handler takes an upload's body (x->streaming: the handler was called
+ * with the head alone). data() gets each piece as it is parsed, copies what it
+ * keeps, and returns false to stop reading until http_body_read() is called
+ * again. end() runs once: err 0 when the whole body is in, else why it stopped
+ * (PIPIT_EPAYLOAD_TOO_LARGE, PIPIT_EBAD_REQUEST for bad chunking or a body cut
+ * short, PIPIT_EREQUEST_TIMEOUT when the client stalled for idle_timeout);
+ * after an error, end() answers and the connection then closes. The handler
+ * may also answer without reading the body at all (the connection then closes).
+ */
+struct http_body_sink {
+    bool (*data)(struct http_exchange *x, const char *p, size_t n);
+    void (*end)(struct http_exchange *x, int err);
 };
 
 struct http_conn {
@@ -45,6 +62,9 @@ struct http_conn {
     bool processing;             /* http_conn_process is on the stack */
     bool close_after;            /* close once the current answer is out */
     bool continued;              /* "100 Continue" sent for this request */
+    bool body_wanted;            /* the handler reads the streamed body now */
+    const struct http_body_sink *sink; /* while an upload's body is read */
+    struct http_file_out *file_out; /* while a file answer is being sent */
 };
 
 /* conn.c hooks. */
@@ -67,9 +87,19 @@ void http_respond(struct http_exchange *x, int status, const char *content_type,
 void http_respond_json(struct http_exchange *x, int status, json_t *body);
 /* The same for a body already written as JSON text. */
 void http_respond_json_text(struct http_exchange *x, int status, const char *text, size_t len);
+/*
+ * Answers with len bytes of the open file fd from offset (taking fd: it is
+ * closed when done). The bytes are read off the loop (libuv's thread pool), a
+ * piece at a time as the client takes them, so a large file never sits in memory.
+ */
+void http_respond_file(struct http_exchange *x, int status, const char *content_type,
+                       const char *extra_headers, int fd, int64_t offset, int64_t len);
 /* {"error":{"code","message"}} with the error's status; message NULL = default. */
 void http_respond_error(struct http_exchange *x, int err, const char *message,
                         const char *extra_headers);
+
+/* Starts (or, after data() returned false, resumes) reading an upload's body. */
+void http_body_read(struct http_exchange *x, const struct http_body_sink *sink);
 
 /*
  * Hands the connection over to another protocol (WebSocket) after the handler

@@ -77,6 +77,9 @@ void http_parse_reset(struct http_parse *hp)
     size_t *offsets = hp->offsets;
     size_t cap = hp->cap_offsets;
     struct http_header *headers = hp->req.headers;
+    uint64_t (*stream_limit)(void *, const struct http_request *) = hp->stream_limit;
+    void (*on_chunk)(void *, const char *, size_t) = hp->on_chunk;
+    void *cb_arg = hp->cb_arg;
 
     buf_reset(&head);
     buf_reset(&body);
@@ -88,6 +91,9 @@ void http_parse_reset(struct http_parse *hp)
     hp->cap_offsets = cap;
     hp->req.headers = headers;
     hp->req.content_length = -1;
+    hp->stream_limit = stream_limit;
+    hp->on_chunk = on_chunk;
+    hp->cb_arg = cb_arg;
     /* A fresh parser: whatever state the last message left must not leak over. */
     http_parser_init(&hp->p, HTTP_REQUEST);
     hp->p.data = hp;
@@ -227,6 +233,7 @@ static int on_headers_complete(http_parser *p)
 {
     struct http_parse *hp = p->data;
     struct http_request *req = &hp->req;
+    uint64_t cap;
     size_t n;
 
     if (head_append(hp, "", 1) != 0) {
@@ -252,15 +259,20 @@ static int on_headers_complete(http_parser *p)
     req->keep_alive = http_should_keep_alive(p) != 0;
     req->upgrade = p->upgrade != 0;
     req->chunked = (p->flags & F_CHUNKED) != 0;
-    if (p->flags & F_CONTENTLENGTH) {
-        if (p->content_length > (uint64_t)hp->limits.max_body_size) {
-            return fail(hp, PIPIT_EPAYLOAD_TOO_LARGE);
-        }
-        req->content_length = (int64_t)p->content_length;
-    }
     /* RFC 9112 §3.2: a 1.1 request without Host gets 400. */
     if (p->http_minor >= 1 && http_request_header(req, "host") == NULL) {
         return fail(hp, PIPIT_EBAD_REQUEST);
+    }
+    cap = hp->limits.max_body_size;
+    if (hp->stream_limit != NULL && !req->upgrade && (hp->stream_max = hp->stream_limit(hp->cb_arg, req)) > 0) {
+        hp->streaming = true;
+        cap = hp->stream_max;
+    }
+    if (p->flags & F_CONTENTLENGTH) {
+        if (p->content_length > cap) {
+            return fail(hp, PIPIT_EPAYLOAD_TOO_LARGE);
+        }
+        req->content_length = (int64_t)p->content_length;
     }
     hp->head_done = true;
     return 0;
@@ -270,6 +282,15 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
     struct http_parse *hp = p->data;
 
+    if (hp->streaming) {
+        /* A chunked body has no length up front: the cap is checked as it comes. */
+        hp->streamed += len;
+        if (hp->streamed > hp->stream_max) {
+            return fail(hp, PIPIT_EPAYLOAD_TOO_LARGE);
+        }
+        hp->on_chunk(hp->cb_arg, at, len);
+        return 0;
+    }
     if (buf_append(&hp->req.body, at, len) != 0) {
         return fail(hp, PIPIT_EPAYLOAD_TOO_LARGE);
     }
@@ -335,6 +356,11 @@ size_t http_parse_feed(struct http_parse *hp, const char *data, size_t len,
         *status = HTTP_PARSE_ERROR;
         return 0;
     }
+    if (hp->done) {
+        /* A streamed request with an empty body ended with its head. */
+        *status = HTTP_PARSE_DONE;
+        return 0;
+    }
     while (len > 0 && !hp->done) {
         size_t n = len;
         size_t got;
@@ -349,6 +375,12 @@ size_t http_parse_feed(struct http_parse *hp, const char *data, size_t len,
         }
         got = http_parser_execute(&hp->p, &settings, data, n);
         total += got;
+        if (hp->streaming && !hp->head_reported && hp->err == 0) {
+            /* scan_head fed the head alone: no body byte has been parsed yet. */
+            hp->head_reported = true;
+            *status = HTTP_PARSE_HEAD;
+            return total;
+        }
         if (hp->done) {
             break;
         }

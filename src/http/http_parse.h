@@ -16,6 +16,12 @@
  *
  * After HTTP_PARSE_DONE the request stays valid until http_parse_reset(); bytes
  * after the request are left unconsumed for the next call (pipelining).
+ *
+ * Streamed bodies (uploads): when the caller's stream_limit() gives a cap for a
+ * request's head, that cap replaces max_body_size, feeding stops once right
+ * after the head (HTTP_PARSE_HEAD) so the caller can decide about the body
+ * before any of it is parsed, and from then on the body goes to on_chunk() as
+ * it is parsed instead of into req.body.
  */
 #ifndef PIPIT_HTTP_HTTP_PARSE_H
 #define PIPIT_HTTP_HTTP_PARSE_H
@@ -54,7 +60,7 @@ struct http_request {
     struct buf body;
 };
 
-enum http_parse_status { HTTP_PARSE_MORE, HTTP_PARSE_DONE, HTTP_PARSE_ERROR };
+enum http_parse_status { HTTP_PARSE_MORE, HTTP_PARSE_HEAD, HTTP_PARSE_DONE, HTTP_PARSE_ERROR };
 
 struct http_parse {
     http_parser p;
@@ -70,6 +76,14 @@ struct http_parse {
     bool done;
     size_t trailer_len;          /* bytes of chunked-body trailers, dropped */
     int err;                     /* PIPIT_E* once failed */
+    /* Streaming, set by the caller (kept across resets): 0 from stream_limit = buffer. */
+    uint64_t (*stream_limit)(void *arg, const struct http_request *req);
+    void (*on_chunk)(void *arg, const char *data, size_t len);
+    void *cb_arg;                /* for both */
+    bool streaming;              /* this request's body goes to on_chunk */
+    bool head_reported;          /* HTTP_PARSE_HEAD was returned */
+    uint64_t stream_max;
+    uint64_t streamed;           /* body bytes handed to on_chunk so far */
     /* Line scanner state (see scan_head in http_parse.c). */
     size_t line_len;
     size_t lines;

@@ -46,6 +46,8 @@
     XX(CMID_CONFLICT, 409, "cmid_conflict",                                     \
        "this cmid was already used for another conversation")                  \
     XX(PAYLOAD_TOO_LARGE, 413, "payload_too_large", "request body too large")   \
+    XX(RANGE_NOT_SATISFIABLE, 416, "range_not_satisfiable",                     \
+       "the range is outside the file")                                          \
     XX(URI_TOO_LONG, 414, "uri_too_long", "request URL too long")               \
     XX(UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type",                   \
        "send JSON with Content-Type: application/json")                        \
@@ -54,7 +56,9 @@
     XX(RATE_LIMITED, 429, "rate_limited", "too many attempts, retry later")     \
     XX(HEADERS_TOO_LARGE, 431, "headers_too_large",                             \
        "request headers too large or too many")                                \
-    XX(UNAVAILABLE, 503, "unavailable", "server is busy or shutting down")
+    XX(UNAVAILABLE, 503, "unavailable", "server is busy or shutting down")      \
+    XX(INSUFFICIENT_STORAGE, 507, "insufficient_storage",                       \
+       "the server has no room to store this")
 
 enum pipit_err {
     PIPIT_OK = 0,

@@ -680,6 +680,109 @@ static void test_http10_without_host(void **state)
     assert_string_equal(f->hp.req.url, "/old");
 }
 
+/* ---- Streamed bodies (uploads) ---- */
+
+static size_t chunk_total;
+static char chunk_seen[4096];
+
+static uint64_t stream_uploads(void *arg, const struct http_request *req)
+{
+    return strncmp(req->url, "/v1/files", 9) == 0 ? 4096 : 0;
+}
+
+static void collect_chunk(void *arg, const char *data, size_t len)
+{
+    assert_true(chunk_total + len <= sizeof(chunk_seen));
+    memcpy(chunk_seen + chunk_total, data, len);
+    chunk_total += len;
+}
+
+static void stream_setup(struct fixture *f)
+{
+    f->hp.stream_limit = stream_uploads;
+    f->hp.on_chunk = collect_chunk;
+    chunk_total = 0;
+}
+
+/* The head comes alone first (so the handler decides before any body byte), then the body as chunks. */
+static void test_stream_head_then_body(void **state)
+{
+    struct fixture *f = *state;
+    const char *req = "POST /v1/files?name=a HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n";
+    char body[2000];
+    size_t head = strlen(req);
+    char *all = malloc(head + sizeof(body));
+
+    for (size_t i = 0; i < sizeof(body); i++) {
+        body[i] = (char)('a' + i % 26);
+    }
+    memcpy(all, req, head);
+    memcpy(all + head, body, sizeof(body));
+    stream_setup(f);
+    f->used = http_parse_feed(&f->hp, all, head + sizeof(body), &f->st);
+    assert_int_equal(f->st, HTTP_PARSE_HEAD);
+    assert_int_equal(f->used, head);
+    assert_int_equal(chunk_total, 0);
+    assert_true(f->hp.streaming);
+    /* Limits for buffered bodies (1024 here) do not apply: the stream's own cap does. */
+    f->used = http_parse_feed(&f->hp, all + head, 700, &f->st);
+    assert_int_equal(f->st, HTTP_PARSE_MORE);
+    assert_int_equal(chunk_total, 700);
+    f->used = http_parse_feed(&f->hp, all + head + 700, sizeof(body) - 700, &f->st);
+    assert_int_equal(f->st, HTTP_PARSE_DONE);
+    assert_int_equal(chunk_total, sizeof(body));
+    assert_memory_equal(chunk_seen, body, sizeof(body));
+    assert_int_equal(f->hp.req.body.len, 0);
+    /* The next request on the connection is buffered as usual. */
+    http_parse_reset(&f->hp);
+    assert_int_equal(feed(f, "POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok"),
+                     HTTP_PARSE_DONE);
+    assert_false(f->hp.streaming);
+    assert_int_equal(f->hp.req.body.len, 2);
+    free(all);
+}
+
+static void test_stream_empty_body(void **state)
+{
+    struct fixture *f = *state;
+
+    stream_setup(f);
+    assert_int_equal(feed(f, "POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
+                     HTTP_PARSE_HEAD);
+    /* Already complete: the next feed says so without input. */
+    f->used = http_parse_feed(&f->hp, "", 0, &f->st);
+    assert_int_equal(f->st, HTTP_PARSE_DONE);
+    assert_int_equal(chunk_total, 0);
+}
+
+static void test_stream_chunked_over_cap(void **state)
+{
+    struct fixture *f = *state;
+    char req[8192];
+    int n = snprintf(req, sizeof(req), "POST /v1/files HTTP/1.1\r\nHost: x\r\n"
+                                      "Transfer-Encoding: chunked\r\n\r\n");
+
+    stream_setup(f);
+    for (int i = 0; i < 5; i++) {
+        n += snprintf(req + n, sizeof(req) - (size_t)n, "3e8\r\n%01000d\r\n", 0);
+    }
+    assert_int_equal(feed(f, req), HTTP_PARSE_HEAD);
+    f->used = http_parse_feed(&f->hp, req + f->used, strlen(req) - f->used, &f->st);
+    assert_int_equal(f->st, HTTP_PARSE_ERROR);
+    assert_int_equal(f->hp.err, PIPIT_EPAYLOAD_TOO_LARGE);
+    assert_true(chunk_total <= 4096);
+}
+
+static void test_stream_length_over_cap(void **state)
+{
+    struct fixture *f = *state;
+
+    stream_setup(f);
+    assert_int_equal(feed(f, "POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Length: 4097\r\n\r\n"),
+                     HTTP_PARSE_ERROR);
+    assert_int_equal(f->hp.err, PIPIT_EPAYLOAD_TOO_LARGE);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -722,6 +825,10 @@ int main(void)
         T(test_chunked_body_too_large),
         T(test_reset_after_error_parses_again),
         T(test_http10_without_host),
+        T(test_stream_head_then_body),
+        T(test_stream_empty_body),
+        T(test_stream_chunked_over_cap),
+        T(test_stream_length_over_cap),
     };
 #undef T
 
