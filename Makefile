@@ -80,7 +80,8 @@ tsan:
 
 tsan-test: tsan
 	PIPITD=$(CURDIR)/$(TSAN_BUILD)/pipitd PIPIT=$(CURDIR)/$(TSAN_BUILD)/pipit \
-	    PIPIT_TEST_TIMEOUT_SCALE=4 TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+	    PIPIT_TEST_TIMEOUT_SCALE=4 \
+	    TSAN_OPTIONS="halt_on_error=1 exitcode=66 suppressions=$(CURDIR)/tests/tsan.supp" \
 	    $(PYTHON) -m pytest -q tests/integration
 
 # Replays each fuzz target's checked-in corpus, then explores for FUZZ_SECONDS more.

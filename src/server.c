@@ -33,33 +33,13 @@
 #include "store/jobs.h"
 #include "store/store.h"
 #include "util/clock.h"
+#include "files/files.h"
 #include "util/err.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
 
 #define ADMIN_PASSWORD_LEN 24
-
-static int make_dirs(const char *path)
-{
-    char tmp[4096];
-
-    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) {
-        return -1;
-    }
-    for (char *p = tmp + 1; *p != '\0'; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-        return -1;
-    }
-    return 0;
-}
 
 /* One pipitd per data dir: two writers would break the single-writer design. */
 static int lock_data_dir(struct server *srv)
@@ -151,6 +131,22 @@ static void on_push_retry(uv_timer_t *t)
     push_resume(t->data);
 }
 
+/*
+ * How often the sweep looks for files no message refers to any more: a quarter
+ * of their time to live, so one is late by at most that, within 1 s and 10 min.
+ */
+static uint64_t files_sweep_interval(const struct config *cfg)
+{
+    int64_t ms = cfg->file_unshared_ttl / 4;
+
+    return (uint64_t)(ms < 1000 ? 1000 : ms > 600000 ? 600000 : ms);
+}
+
+static void on_files_sweep(uv_timer_t *t)
+{
+    files_sweep(t->data);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct server *srv = s->data;
@@ -177,7 +173,9 @@ static void shutdown_watchdog(void *arg)
 static void server_cleanup(struct server *srv)
 {
     push_dispatch_stop(srv);
+    files_stop(srv);
     jobs_stop(&srv->jobs);
+    files_close(srv);
     push_dispatch_free(srv);
     throttle_free(&srv->throttle);
     chat_free(srv->chat);
@@ -208,6 +206,7 @@ int server_run(struct server *srv)
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
     uv_timer_t push_retry;
+    uv_timer_t files_timer;
     uv_thread_t watchdog;
     sigset_t stop_signals;
     char err[512];
@@ -219,7 +218,7 @@ int server_run(struct server *srv)
     if (clock_offset_from_env() != 0) {
         log_warn(NULL, "PIPIT_CLOCK_OFFSET_MS is set: the wall clock is shifted (for tests only)");
     }
-    if (make_dirs(srv->cfg.data_dir) != 0) {
+    if (fs_mkdirs(srv->cfg.data_dir) != 0) {
         log_error(NULL, "cannot create data dir %s: %s", srv->cfg.data_dir, strerror(errno));
         return 1;
     }
@@ -277,6 +276,10 @@ int server_run(struct server *srv)
     }
     srv->chat = chat_new(srv);
     push_dispatch_new(srv);
+    if (files_open(srv, err, sizeof(err)) != 0) {
+        log_error(NULL, "files: %s", err);
+        goto fail;
+    }
     if (jobs_start(&srv->cfg, &srv->metrics, &srv->jobs, err, sizeof(err)) != 0) {
         log_error(NULL, "store: %s", err);
         goto fail;
@@ -284,6 +287,7 @@ int server_run(struct server *srv)
     jobs_set_commit_hook(srv->jobs, chat_commit_begin, chat_commit_end, srv->chat);
     push_resume(srv);
     push_dispatch_start(srv);
+    files_resume(srv);
     api_install(srv);
     /* http-parser's own cap is process-wide; ours (per request) is the real one. */
     http_parser_set_max_header_size((uint32_t)srv->cfg.max_header_size + 1024);
@@ -301,11 +305,17 @@ int server_run(struct server *srv)
     uv_timer_start(&push_retry, on_push_retry, PUSH_RESUME_INTERVAL_MS,
                    PUSH_RESUME_INTERVAL_MS);
     uv_unref((uv_handle_t *)&push_retry);
+    uv_timer_init(&loop, &files_timer);
+    files_timer.data = srv;
+    uv_timer_start(&files_timer, on_files_sweep, files_sweep_interval(&srv->cfg),
+                   files_sweep_interval(&srv->cfg));
+    uv_unref((uv_handle_t *)&files_timer);
 
     if (worker_start_all(srv) != 0) {
         uv_close((uv_handle_t *)&sigterm, NULL);
         uv_close((uv_handle_t *)&sigint, NULL);
         uv_close((uv_handle_t *)&push_retry, NULL);
+        uv_close((uv_handle_t *)&files_timer, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         goto fail;
@@ -321,6 +331,7 @@ int server_run(struct server *srv)
     push_dispatch_stop_begin(srv);
     worker_stop_all(srv);
     push_dispatch_stop(srv);
+    files_stop(srv);
     /* Store threads may still post late completions: stop them before freeing workers. */
     jobs_stop(&srv->jobs);
     worker_free_all(srv);
@@ -328,6 +339,7 @@ int server_run(struct server *srv)
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&push_retry, NULL);
+    uv_close((uv_handle_t *)&files_timer, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     server_cleanup(srv);

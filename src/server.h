@@ -25,7 +25,9 @@ struct throttle;
 struct chat;
 struct presence;
 struct http_exchange;
+struct http_request;
 struct dispatcher;
+struct files;
 
 struct server {
     struct config cfg;
@@ -36,6 +38,7 @@ struct server {
     struct presence *presence;   /* who is online (chat/bus.h) */
     struct vapid *vapid;         /* the Web Push key pair (push/vapid.h) */
     struct dispatcher *dispatch; /* sends deliveries to providers (push/dispatch.c) */
+    struct files *files;         /* uploads, downloads, thumbnails (files/files.h) */
     struct worker *dispatch_worker;
     SSL_CTX *tls;                /* NULL: plain TCP */
     char *web_root_real;         /* web_root's real path; NULL: no static files */
@@ -49,6 +52,12 @@ struct server {
 
     /* Answers every HTTP request (api/router.c); set before the workers start. */
     void (*http_handler)(struct http_exchange *x);
+    /*
+     * For a request head (arg: its struct conn): the cap on a body the handler
+     * reads as a stream (an upload), or 0 for a body read whole before the
+     * handler is called. NULL: nothing streams.
+     */
+    uint64_t (*http_stream_limit)(void *arg, const struct http_request *req);
     /* Whole WebSocket text messages go here (api/session.c). */
     struct ws_handlers ws_handlers;
 

@@ -26,6 +26,7 @@
 #include "chat/chat_internal.h"
 #include "server.h"
 #include "store/store_chat.h"
+#include "store/store_files.h"
 #include "store/store_push.h"
 #include "util/err.h"
 
@@ -598,6 +599,48 @@ int admin_stats(struct chat_call *k, struct store_conn *sc)
                           "push_sent_total", counter(&m->push_sent), "store_bytes",
                           (json_int_t)store_disk_bytes(srv->cfg.data_dir));
     return 0;
+}
+
+/* ---- the app's settings ---- */
+
+static int app_settings(struct chat_call *k, struct store_conn *sc)
+{
+    int64_t own = 0;
+    int rc = store_app_file_limit(sc, k->who.app_id, &own);
+
+    if (rc == 0) {
+        k->result = json_pack("{s:I,s:o,s:I}", "id", (json_int_t)k->who.app_id,
+                              "max_file_size", own > 0 ? json_integer(own) : json_null(),
+                              "max_file_size_default", (json_int_t)k->srv->cfg.max_file_size);
+    }
+    return rc;
+}
+
+int admin_app_get(struct chat_call *k, struct store_conn *sc)
+{
+    int rc = admin_only(k);
+
+    return rc != 0 ? rc : app_settings(k, sc);
+}
+
+/* {"max_file_size": bytes or null (the server's max_file_size)}. */
+int admin_app_update(struct chat_call *k, struct store_conn *sc)
+{
+    json_t *v = json_object_get(k->args, "max_file_size");
+    int rc = admin_only(k);
+
+    if (rc != 0) {
+        return rc;
+    }
+    if (v != NULL) {
+        if (!json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                                 json_integer_value(v) > ((json_int_t)1 << 40))) {
+            return chat_bad(k, "max_file_size must be a number of bytes from 1 to 2^40, or null");
+        }
+        rc = store_app_set_file_limit(sc, k->who.app_id, json_is_null(v) ? 0
+                                                                         : json_integer_value(v));
+    }
+    return rc != 0 ? rc : app_settings(k, sc);
 }
 
 /* ---- the user directory (any signed-in user) ---- */

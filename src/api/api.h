@@ -45,6 +45,9 @@ struct api_request {
     char params[ROUTE_MAX_PARAMS][ROUTE_PARAM_MAX]; /* the path's "{}" segments; "" if none */
     bool authenticated;
     struct api_user who;
+    /* A handler's own state that outlives its call (an upload's), told when the exchange ends. */
+    void *state;
+    void (*state_end)(void *state);
 };
 
 /* Installs the HTTP handler and WebSocket handlers into srv. */

@@ -144,3 +144,23 @@ int route_query_text(const char *query, const char *key, json_t *args, const cha
     }
     return 0;
 }
+
+int route_query_id(const char *query, const char *key, json_t *args, const char **why)
+{
+    json_t *found = json_object();
+    int rc = route_query_text(query, key, found, why);
+    const char *text = json_string_value(json_object_get(found, key));
+
+    if (rc == 0 && text != NULL) {
+        size_t n = strlen(text);
+
+        if (n == 0 || n > 18 || strspn(text, "0123456789") != n) {
+            *why = "a numeric query parameter is not a non-negative integer";
+            rc = PIPIT_EBAD_REQUEST;
+        } else {
+            json_object_set_new(args, key, json_integer(route_id(text)));
+        }
+    }
+    json_decref(found);
+    return rc;
+}

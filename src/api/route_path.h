@@ -30,6 +30,12 @@ int64_t route_id(const char *s);
 int route_query_numbers(const char *query, json_t *args, const char **why);
 
 /*
+ * Copies the query's first `key`=… into args as a number (a non-negative
+ * integer); PIPIT_EBAD_REQUEST with *why for anything else. Nothing set when absent.
+ */
+int route_query_id(const char *query, const char *key, json_t *args, const char **why);
+
+/*
  * Copies the query's first `key`=… into args as a string, decoded ('+' is a
  * space, %XX a byte). PIPIT_EBAD_REQUEST with *why for a bad escape, a NUL, or
  * bytes that are not UTF-8. Nothing is set when the key is absent.

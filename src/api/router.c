@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "api/route_path.h"
 #include "chat/chat.h"
+#include "files/files.h"
 #include "server.h"
 #include "store/store_push.h"
 #include "util/clock.h"
@@ -22,6 +23,7 @@
 #define R_ADMIN 2u  /* … of an admin, when it is a user's */
 #define R_JSON 4u   /* takes a JSON object body */
 #define R_BODY_APART 8u /* the action gets the body as args.body, apart from the path's */
+#define R_FILTERS 16u   /* the query's conv, from and offset are numbers for the action too */
 /* The API key scopes a route accepts (any one of them); none: keys get 403. */
 #define K_PUSH (STORE_SCOPE_PUSH << 8)
 #define K_USERS (STORE_SCOPE_USERS << 8)
@@ -131,6 +133,16 @@ static const struct route routes[] = {
     { HTTP_DELETE, "/v1/conversations/{}/members/{}", "member_remove", NULL, R_AUTH,
       "member_remove", { "conv", "user" } },
     { HTTP_GET, "/v1/conversations/{}/messages", "history", NULL, R_AUTH, "history", { "conv" } },
+    /* Files and search (issue 8): uploads stream (files_stream_limit), downloads are files. */
+    { HTTP_POST, "/v1/files", "file_upload", files_upload, R_AUTH, NULL, { NULL } },
+    { HTTP_GET, "/v1/files/{}", "file_download", files_download, R_AUTH, NULL, { NULL } },
+    { HTTP_GET, "/v1/files/{}/thumbnail", "file_thumbnail", files_thumbnail, R_AUTH, NULL,
+      { NULL } },
+    { HTTP_GET, "/v1/search", "search", NULL, R_AUTH | R_FILTERS, "search", { NULL } },
+    { HTTP_GET, "/v1/admin/app", "admin_app_get", NULL, R_AUTH | R_ADMIN | K_ADMIN,
+      "admin_app_get", { NULL } },
+    { HTTP_PATCH, "/v1/admin/app", "admin_app_update", NULL, R_AUTH | R_ADMIN | R_JSON | K_ADMIN,
+      "admin_app_update", { NULL } },
     { HTTP_POST, "/v1/conversations/{}/messages", "send", NULL, R_AUTH | R_JSON, "send", { "conv" } },
 };
 
@@ -148,6 +160,9 @@ static void api_request_free(void *p)
 {
     struct api_request *r = p;
 
+    if (r->state_end != NULL) {
+        r->state_end(r->state);
+    }
     json_decref(r->body);
     free(r);
 }
@@ -208,6 +223,11 @@ static void run_action(struct http_exchange *x, const struct route *r)
     }
     if (rc == 0 && r->method == HTTP_GET) {
         rc = route_query_numbers(x->query, args, &why);
+    }
+    for (int i = 0; rc == 0 && (r->flags & R_FILTERS) && i < 3; i++) {
+        static const char *const filters[] = { "conv", "from", "offset" };
+
+        rc = route_query_id(x->query, filters[i], args, &why);
     }
     if (rc == 0 && r->method == HTTP_GET) {
         rc = route_query_text(x->query, "q", args, &why);
@@ -376,6 +396,7 @@ void api_install(struct server *srv)
 {
     srv->started_at = clock_now_ms();
     srv->http_handler = api_handle;
+    srv->http_stream_limit = files_stream_limit;
     srv->ws_handlers.on_open = session_on_open;
     srv->ws_handlers.on_text = session_on_text;
     srv->ws_handlers.on_close = session_on_close;

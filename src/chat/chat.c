@@ -63,6 +63,7 @@ static const struct chat_action actions[] = {
     { "typing",           msg_typing,    NULL,        false, true },
     { "history",          msg_history,   NULL,        false, true },
     { "sync",             msg_sync,      NULL,        false, true },
+    { "search",           msg_search,    NULL,        false, true },
     /* Push (src/push/): REST only, but push_event (in-app acks). */
     { "api_key_create",   api_key_create, NULL,       true,  false },
     { "api_key_list",     api_key_list,  NULL,        false, false },
@@ -96,6 +97,8 @@ static const struct chat_action actions[] = {
     { "admin_conv_members", admin_conv_members, NULL, false, false },
     { "admin_conv_delete", conv_delete,  NULL,        true,  false },
     { "admin_stats",      admin_stats,   NULL,        false, false },
+    { "admin_app_get",    admin_app_get, NULL,        false, false },
+    { "admin_app_update", admin_app_update, NULL,     true,  false },
     { "user_search",      user_search,   NULL,        false, false },
 };
 

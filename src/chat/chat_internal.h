@@ -169,6 +169,7 @@ int msg_ack(struct chat_call *k, struct store_conn *sc);
 int msg_typing(struct chat_call *k, struct store_conn *sc);
 int msg_history(struct chat_call *k, struct store_conn *sc);
 int msg_sync(struct chat_call *k, struct store_conn *sc);
+int msg_search(struct chat_call *k, struct store_conn *sc);
 /* Push actions (src/push/: api_keys.c, devices.c, audience.c, send.c) on the same call path. */
 int api_key_create(struct chat_call *k, struct store_conn *sc);
 int api_key_list(struct chat_call *k, struct store_conn *sc);
@@ -201,6 +202,8 @@ int admin_conv_list(struct chat_call *k, struct store_conn *sc);
 int admin_conv_get(struct chat_call *k, struct store_conn *sc);
 int admin_conv_members(struct chat_call *k, struct store_conn *sc);
 int admin_stats(struct chat_call *k, struct store_conn *sc);
+int admin_app_get(struct chat_call *k, struct store_conn *sc);
+int admin_app_update(struct chat_call *k, struct store_conn *sc);
 int user_search(struct chat_call *k, struct store_conn *sc);
 
 #endif

@@ -11,7 +11,10 @@
 
 #include "chat/chat_internal.h"
 #include "push/push.h"
+#include "search/query.h"
 #include "server.h"
+#include "store/store_files.h"
+#include "util/buf.h"
 #include "util/err.h"
 #include "util/mem.h"
 
@@ -20,6 +23,15 @@
 #define LIMIT_MAX 200
 #define HISTORY_LIMIT 50
 #define SYNC_LIMIT 100
+#define SEARCH_LIMIT 20
+#define SEARCH_LIMIT_MAX 100
+#define SEARCH_OFFSET_MAX 1000
+/*
+ * How many of the newest matches the user can see are ranked (store_search).
+ * Scoring is the costly part (~20 µs a message): a word found in a fifth of a
+ * million messages would otherwise take seconds.
+ */
+#define SEARCH_WINDOW 200
 
 /* Loop thread: checks a send or an edit and serializes its body and meta. */
 int msg_prepare(struct chat_call *k)
@@ -50,6 +62,11 @@ int msg_prepare(struct chat_call *k)
     if (strlen(k->body_text) > (size_t)k->srv->cfg.max_message_size) {
         k->why = "the message body is larger than max_message_size";
         return PIPIT_EPAYLOAD_TOO_LARGE;
+    }
+    if (json_object_get(body, "file") != NULL &&
+        (!json_is_integer(json_object_get(body, "file")) ||
+         json_integer_value(json_object_get(body, "file")) < 1)) {
+        return chat_bad(k, "body.file must be the id of an uploaded file");
     }
     if (!send) {
         return 0;
@@ -141,6 +158,26 @@ static int writer_member(struct chat_call *k, struct store_conn *sc, int64_t con
     return store_member_get(sc, conv_id, k->who.user_id, me);
 }
 
+/*
+ * Writer: a body may refer only to a file its sender can read (their upload, or
+ * one shared where they can see it), so a message cannot be used to reach a
+ * stranger's file. Sharing it then lets the conversation's members read it.
+ */
+static int check_file(struct chat_call *k, struct store_conn *sc)
+{
+    json_t *file = json_object_get(json_object_get(k->args, "body"), "file");
+    int rc;
+
+    if (file == NULL) {
+        return 0;
+    }
+    rc = store_file_readable(sc, json_integer_value(file), k->who.user_id);
+    if (rc == PIPIT_ENOT_FOUND) {
+        k->why = "no such file";
+    }
+    return rc;
+}
+
 /* A send whose cmid was seen before answers with what it got the first time. */
 static int answer_duplicate(struct chat_call *k, struct store_conn *sc, const char *cmid,
                             int64_t conv_id, int rc)
@@ -191,6 +228,9 @@ int msg_send(struct chat_call *k, struct store_conn *sc)
     }
     if (rc == 0 && has_reply && reply_to > cc->last_seq) {
         rc = chat_bad(k, "reply_to must be the seq of an earlier event");
+    }
+    if (rc == 0) {
+        rc = check_file(k, sc);
     }
     if (rc == 0) {
         rc = chat_take_seq(k, sc, ev.conv_id, &ev.seq);
@@ -252,6 +292,9 @@ int msg_edit(struct chat_call *k, struct store_conn *sc)
     if (rc == 0 && msg.sender != k->who.user_id) {
         k->why = "only your own messages can be edited";
         rc = PIPIT_EFORBIDDEN;
+    }
+    if (rc == 0) {
+        rc = check_file(k, sc);
     }
     if (rc == 0) {
         rc = store_event_set_body(sc, ev.conv_id, msg.seq, k->body_text, k->now);
@@ -585,5 +628,167 @@ int msg_sync(struct chat_call *k, struct store_conn *sc)
     }
     k->result = json_pack("{s:o,s:o,s:b}", "convs", w.convs, "removed", w.removed, "more",
                           w.more);
+    return 0;
+}
+
+/* ---- search ---- */
+
+static void add_part(json_t *parts, const char *s, size_t n, bool hit)
+{
+    json_t *part = n > 0 ? json_pack("{s:s%}", "text", s, n) : NULL;
+
+    /* NULL: empty, or cut inside a character by the snippet's edge: left out. */
+    if (part != NULL) {
+        if (hit) {
+            json_object_set_new(part, "hit", json_true());
+        }
+        json_array_append_new(parts, part);
+    }
+}
+
+/*
+ * A hit, narrowed to the first of the query's prefix terms inside it: FTS5
+ * marks the whole token that matched ("北京开" for "北京"), not the term.
+ */
+static void add_hit(json_t *parts, const char *s, size_t n, const char *query)
+{
+    for (const char *q = query; *q != '\0';) {
+        size_t len = strcspn(q, " \t\r\n");
+
+        if (len > 0 && len < n && search_term_is_prefix(q, len)) {
+            const char *at = memmem(s, n, q, len);
+
+            if (at != NULL) {
+                add_part(parts, s, (size_t)(at - s), false);
+                add_part(parts, at, len, true);
+                add_part(parts, at + len, n - (size_t)(at - s) - len, false);
+                return;
+            }
+        }
+        q += len;
+        q += strspn(q, " \t\r\n");
+    }
+    add_part(parts, s, n, true);
+}
+
+/* A snippet with its matches marked, as [{"text"}, {"text","hit":true}, …]. */
+static json_t *snippet_parts(const char *s, const char *query)
+{
+    json_t *parts = json_array();
+    bool hit = false;
+
+    while (*s != '\0') {
+        size_t n = strcspn(s, "\x02\x03");
+
+        if (hit) {
+            add_hit(parts, s, n, query);
+        } else {
+            add_part(parts, s, n, false);
+        }
+        s += n;
+        if (*s != '\0') {
+            hit = *s == STORE_HIT_OPEN;
+            s++;
+        }
+    }
+    return parts;
+}
+
+struct search_page {
+    json_t *results;
+    const char *query;          /* as the user typed it */
+    int limit;
+    bool more;
+};
+
+static int add_result(void *arg, const struct store_event *ev, const char *snippet)
+{
+    struct search_page *p = arg;
+    json_t *o;
+
+    if ((int)json_array_size(p->results) == p->limit) {
+        p->more = true;
+        return 1;
+    }
+    o = chat_event_json(ev);
+    json_object_del(o, "ev");
+    json_object_set_new(o, "snippet", snippet_parts(snippet, p->query));
+    json_array_append_new(p->results, o);
+    return 0;
+}
+
+int msg_search(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_search_query q = { .user_id = k->who.user_id };
+    int64_t limit = SEARCH_LIMIT, offset = 0;
+    struct search_page page = { 0 };
+    const char *text = NULL;
+    char *words = NULL;
+    struct buf match;
+    bool present;
+    int rc;
+
+    if (!k->srv->cfg.search) {
+        k->why = "search is turned off on this server";
+        return PIPIT_EUNAVAILABLE;
+    }
+    rc = chat_arg_opt_string(k, "q", 1024, &text, &present);
+    if (rc == 0 && !present) {
+        rc = chat_bad(k, "q (the text to search for) is required");
+    }
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "conv", 0, INT64_MAX, &q.conv_id, &present);
+    }
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "from", 0, INT64_MAX, &q.sender, &present);
+    }
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "before", 0, INT64_MAX, &q.before_ts, &present);
+    }
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "after", 0, INT64_MAX, &q.after_ts, &present);
+    }
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "limit", 1, SEARCH_LIMIT_MAX, &limit, &present);
+    }
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "offset", 0, SEARCH_OFFSET_MAX, &offset, &present);
+    }
+    /* One conversation: the caller must be in it (404 as for a stranger otherwise). */
+    if (rc == 0 && q.conv_id != 0) {
+        rc = chat_access(k, sc, q.conv_id, NULL, NULL);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    buf_init(&match, SEARCH_QUERY_MAX_EXPR + 64);
+    buf_appendz(&match, "{text name} : (");
+    rc = search_query_build(text, &match, &k->why);
+    if (rc == 0) {
+        buf_appendz(&match, ")");
+        words = xstrndup(match.data, match.len);
+        /* One conversation: the index skips the others itself. */
+        if (q.conv_id != 0) {
+            buf_printf(&match, " AND conv : c%lld", (long long)q.conv_id);
+        }
+        buf_append(&match, "", 1);
+        q.match = match.data;
+        q.words = words;
+        q.limit = (int)limit + 1;
+        q.offset = (int)offset;
+        q.window = SEARCH_WINDOW > q.offset + q.limit ? SEARCH_WINDOW : q.offset + q.limit;
+        page.results = json_array();
+        page.limit = (int)limit;
+        page.query = text;
+        rc = store_search(sc, &q, add_result, &page);
+    }
+    buf_cleanup(&match);
+    free(words);
+    if (rc != 0) {
+        json_decref(page.results);
+        return rc;
+    }
+    k->result = json_pack("{s:o,s:o}", "results", page.results, "next_offset",
+                          page.more ? json_integer(offset + limit) : json_null());
     return 0;
 }

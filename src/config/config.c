@@ -106,6 +106,8 @@ static const struct cfg_opt cfg_table[] = {
       "OAuth2 token URL for the service account. Empty: the account file's `token_uri`." },
     { "sqlite_cache_size", CFG_SIZE, OFF(sqlite_cache_size), "64m", 1 * MIB, 64 * 1024 * MIB, NULL, 0,
       "Page cache of the store writer's connection. Every message updates index pages spread over the database; when they stay cached a batch does not read them back. Readers keep SQLite's default (2 MiB each)." },
+    { "sqlite_mmap_size", CFG_SIZE, OFF(sqlite_mmap_size), "256m", 0, 64 * 1024 * MIB, NULL, 0,
+      "How much of the database file the reader threads map into memory instead of reading it with system calls. Searches and history read pages all over the file; mapped, they cost no copy. `0` turns it off." },
     { "token_ttl", CFG_DURATION, OFF(token_ttl), "30d", 1 * SEC, 3650 * DAY, NULL, 0,
       "Lifetime of a session token from login." },
     { "max_header_count", CFG_INT, OFF(max_header_count), "64", 8, 1024, NULL, 0,
@@ -146,6 +148,16 @@ static const struct cfg_opt cfg_table[] = {
       "Largest message body (as compact JSON); larger is refused with `payload_too_large`." },
     { "recall_window", CFG_DURATION, OFF(recall_window), "2m", 0, 3650 * DAY, NULL, 0,
       "How long after sending a member may recall their own message. Group owners and admins may recall any message at any time." },
+    { "max_file_size", CFG_SIZE, OFF(max_file_size), "100m", 1 * KIB, 1024 * 1024 * MIB, NULL, 0,
+      "Largest upload (`POST /v1/files`) for apps that set no cap of their own (`PATCH /v1/admin/app`); larger is answered 413, before the body is read when its length is announced." },
+    { "file_unshared_ttl", CFG_DURATION, OFF(file_unshared_ttl), "24h", 1 * SEC, 3650 * DAY, NULL, 0,
+      "How long an uploaded file is kept while no message refers to it (never sent, or its messages recalled or deleted). Then the sweep deletes it, and its bytes once no other upload has the same content." },
+    { "thumbnail_size", CFG_INT, OFF(thumbnail_size), "320", 32, 2048, NULL, 0,
+      "Longest side, in pixels, of the thumbnails made for uploaded images (WebP)." },
+    { "strip_image_location", CFG_ENUM, OFF(strip_image_location), "yes", 0, 0, yes_no_choices, 0,
+      "Whether GPS location metadata (EXIF, XMP) is removed from uploaded JPEG, PNG and WebP images before they are stored and served. Nothing is re-encoded. With `yes`, an image too damaged to be checked is refused." },
+    { "search", CFG_ENUM, OFF(search), "yes", 0, 0, yes_no_choices, 0,
+      "Whether messages are indexed for full-text search. Turning it off drops the index at the next start (saving the indexing work on every message); turning it on again rebuilds it from the stored messages at start-up." },
 };
 
 #define CFG_COUNT (sizeof(cfg_table) / sizeof(cfg_table[0]))

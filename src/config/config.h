@@ -32,6 +32,7 @@ struct config {
     int64_t log_level;          /* enum log_level */
     int64_t sqlite_synchronous; /* enum sqlite_sync_mode */
     int64_t sqlite_cache_size;
+    int64_t sqlite_mmap_size;
     int64_t push_allow_http;      /* 0 no, 1 yes */
     int64_t push_allow_private;   /* 0 no, 1 yes */
     int64_t max_devices_per_user;
@@ -71,6 +72,11 @@ struct config {
     int64_t max_group_members;
     int64_t max_message_size;
     int64_t recall_window;      /* ms */
+    int64_t max_file_size;
+    int64_t file_unshared_ttl;  /* ms */
+    int64_t thumbnail_size;     /* px */
+    int64_t strip_image_location; /* 0 no, 1 yes */
+    int64_t search;             /* 0 no, 1 yes */
 };
 
 /* Fills every field with its default. */

@@ -21,6 +21,7 @@
 
 #include "config/config.h"
 #include "store/store.h"
+#include "store/store_chat.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -319,6 +320,8 @@ int jobs_start(const struct config *cfg, struct metrics *metrics, struct jobs **
                char *err, size_t errlen)
 {
     struct jobs *js = xcalloc(1, sizeof(*js));
+    int64_t started;
+    bool rebuilt;
 
     js->metrics = metrics;
     js->batch_max = (size_t)cfg->store_batch_max;
@@ -330,6 +333,16 @@ int jobs_start(const struct config *cfg, struct metrics *metrics, struct jobs **
     }
     /* The writer's index pages stay in memory instead of being read back per batch. */
     store_set_cache_size(js->wdb, cfg->sqlite_cache_size);
+    started = clock_now_ms();
+    if (store_search_enable(js->wdb, cfg->search != 0, &rebuilt) != 0) {
+        snprintf(err, errlen, "cannot turn search %s: %s", cfg->search ? "on" : "off",
+                 store_errmsg(js->wdb));
+        goto fail;
+    }
+    if (rebuilt) {
+        log_notice(NULL, "search: indexed the stored messages in %lld ms",
+                   (long long)(clock_now_ms() - started));
+    }
     js->readers = xcalloc((size_t)cfg->reader_threads, sizeof(*js->readers));
     for (int i = 0; i < cfg->reader_threads; i++) {
         js->readers[i].js = js;
@@ -337,6 +350,7 @@ int jobs_start(const struct config *cfg, struct metrics *metrics, struct jobs **
                        errlen) != 0) {
             goto fail;
         }
+        store_set_mmap_size(js->readers[i].db, cfg->sqlite_mmap_size);
         js->nreaders = i + 1;
     }
     uv_thread_create(&js->writer, writer_thread, js);

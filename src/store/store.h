@@ -58,6 +58,8 @@ enum store_mode { STORE_READ_WRITE, STORE_READ_ONLY };
  */
 int store_open(const char *data_dir, enum store_mode mode, int synchronous,
                struct store_conn **out, char *err, size_t errlen);
+/* Reads through a memory map of up to bytes of the file (0: read(2) calls). */
+int store_set_mmap_size(struct store_conn *sc, int64_t bytes);
 /* The page cache of this connection (SQLite's default is 2 MiB). */
 int store_set_cache_size(struct store_conn *sc, int64_t bytes);
 void store_close(struct store_conn **sc);

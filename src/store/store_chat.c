@@ -47,6 +47,9 @@ enum chat_stmt {
     CS_CONV_DELETE_EVENTS,
     CS_CONV_DELETE_MEMBERS,
     CS_CONV_EMPTY,
+    CS_SEARCH,
+    CS_SEARCH_EVENT,
+    CS_SEARCH_SNIPPET,
     CS_END
 };
 
@@ -144,6 +147,36 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
     S(CS_CONV_EMPTY) = "UPDATE conversations SET deleted_at = ?2, direct_key = NULL, title = NULL, "
                        "avatar_url = NULL, description = NULL, announcement = NULL "
                        "WHERE id = ?1 AND deleted_at IS NULL",
+    /*
+     * A search: MATCH (the user's words, and the conversation when one is
+     * asked for), then what the user may see. CROSS JOIN keeps the index the
+     * outer loop; the IN list (the user's conversations, built once per query)
+     * turns away other conversations' matches before their member row is read.
+     */
+#define SEARCH_FROM                                                                          \
+    "FROM message_search f CROSS JOIN events e ON e.id = f.rowid CROSS JOIN members m "      \
+    "ON m.conv_id = e.conv_id AND m.user_id = ?1 WHERE message_search MATCH ?2 "             \
+    "AND e.conv_id IN (SELECT conv_id FROM members WHERE user_id = ?1 AND left_seq IS NULL) " \
+    "AND m.left_seq IS NULL AND e.seq >= m.joined_seq AND e.recalled = 0 AND NOT EXISTS "    \
+    "(SELECT 1 FROM hidden_events h WHERE h.user_id = ?1 AND h.event_id = e.id) "            \
+    "AND (?3 = 0 OR e.conv_id = ?3) AND (?4 = 0 OR e.sender = ?4) "                          \
+    "AND (?5 = 0 OR e.ts < ?5) AND (?6 = 0 OR e.ts > ?6) "
+/* The text's snippet, or the file name's for a file found by its name. */
+#define SEARCH_SNIPPET                                                                       \
+    "coalesce(nullif(snippet(message_search, 0, char(2), char(3), '…', 24), ''), "           \
+    "snippet(message_search, 1, char(2), char(3), '…', 24))"
+/* The conv column only narrows: it weighs nothing in the ranking. */
+#define SEARCH_RANK "bm25(message_search, 1.0, 0.5, 0.0)"
+    /*
+     * The newest ?9 matches the user may see, straight from the index (newest
+     * first, stopping once the window is full), ranked among themselves; ids
+     * alone: a page's events and snippets are read after (store_search).
+     */
+    S(CS_SEARCH) = "SELECT id FROM (SELECT e.id AS id, " SEARCH_RANK " AS r " SEARCH_FROM
+                   "ORDER BY f.rowid DESC LIMIT ?9) ORDER BY r, id DESC LIMIT ?7 OFFSET ?8",
+    S(CS_SEARCH_EVENT) = "SELECT " EVENT_COLS " FROM events e WHERE e.id = ?2",
+    S(CS_SEARCH_SNIPPET) = "SELECT " SEARCH_SNIPPET " FROM message_search "
+                           "WHERE message_search MATCH ?1 AND rowid = ?2",
 #undef S
 };
 
@@ -734,3 +767,129 @@ int store_conv_delete(struct store_conn *sc, int64_t conv_id, int64_t now_ms)
     rc = store__run(sc, s);
     return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
 }
+
+/* One result: the event as the user sees it, and its snippet for the words. */
+static int search_result(struct store_conn *sc, const struct store_search_query *q, int64_t id,
+                         int (*cb)(void *arg, const struct store_event *ev, const char *snippet),
+                         void *arg)
+{
+    sqlite3_stmt *ev_stmt = cstmt(sc, CS_SEARCH_EVENT);
+    sqlite3_stmt *sn_stmt = cstmt(sc, CS_SEARCH_SNIPPET);
+    const unsigned char *snippet = NULL;
+    struct store_event ev;
+    int rc, stop = 0;
+
+    if (ev_stmt == NULL || sn_stmt == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_text(sn_stmt, 1, q->words, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(sn_stmt, 2, id);
+    rc = sqlite3_step(sn_stmt);
+    if (rc == SQLITE_ROW) {
+        snippet = sqlite3_column_text(sn_stmt, 0);
+    }
+    sqlite3_bind_int64(ev_stmt, 1, q->user_id);
+    sqlite3_bind_int64(ev_stmt, 2, id);
+    if ((rc == SQLITE_ROW || rc == SQLITE_DONE) && sqlite3_step(ev_stmt) == SQLITE_ROW) {
+        read_event(ev_stmt, &ev);
+        stop = cb(arg, &ev, snippet != NULL ? (const char *)snippet : "");
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        stop = -1;
+    }
+    sqlite3_reset(ev_stmt);
+    sqlite3_reset(sn_stmt);
+    return stop < 0 ? PIPIT_ESTORE : stop;
+}
+
+int store_search(struct store_conn *sc, const struct store_search_query *q,
+                 int (*cb)(void *arg, const struct store_event *ev, const char *snippet),
+                 void *arg)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_SEARCH);
+    int64_t ids[STORE_SEARCH_PAGE_MAX];
+    int n = 0, rc;
+
+    if (s == NULL || q->limit > STORE_SEARCH_PAGE_MAX) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, q->user_id);
+    sqlite3_bind_text(s, 2, q->match, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, q->conv_id);
+    sqlite3_bind_int64(s, 4, q->sender);
+    sqlite3_bind_int64(s, 5, q->before_ts);
+    sqlite3_bind_int64(s, 6, q->after_ts);
+    sqlite3_bind_int(s, 7, q->limit);
+    sqlite3_bind_int(s, 8, q->offset);
+    sqlite3_bind_int(s, 9, q->window);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < STORE_SEARCH_PAGE_MAX) {
+        ids[n++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        return PIPIT_ESTORE;
+    }
+    rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        rc = search_result(sc, q, ids[i], cb, arg);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/* The index follows every change to a message's text, whichever path makes it. */
+static const char search_triggers[] =
+    "CREATE TRIGGER message_search_insert AFTER INSERT ON events "
+    "WHEN new.kind = 'message' AND new.body IS NOT NULL BEGIN "
+    "INSERT INTO message_search (rowid, text, name, conv) VALUES (new.id, "
+    "json_extract(new.body, '$.text'), json_extract(new.body, '$.name'), 'c' || new.conv_id); "
+    "END;"
+    "CREATE TRIGGER message_search_update AFTER UPDATE OF body ON events "
+    "WHEN old.kind = 'message' BEGIN "
+    "INSERT INTO message_search (message_search, rowid, text, name, conv) SELECT 'delete', "
+    "old.id, json_extract(old.body, '$.text'), json_extract(old.body, '$.name'), "
+    "'c' || old.conv_id WHERE old.body IS NOT NULL; "
+    "INSERT INTO message_search (rowid, text, name, conv) SELECT new.id, "
+    "json_extract(new.body, '$.text'), json_extract(new.body, '$.name'), 'c' || new.conv_id "
+    "WHERE new.body IS NOT NULL; END;"
+    "CREATE TRIGGER message_search_delete AFTER DELETE ON events "
+    "WHEN old.kind = 'message' AND old.body IS NOT NULL BEGIN "
+    "INSERT INTO message_search (message_search, rowid, text, name, conv) VALUES ('delete', "
+    "old.id, json_extract(old.body, '$.text'), json_extract(old.body, '$.name'), "
+    "'c' || old.conv_id); END;"
+    "INSERT INTO message_search (message_search) VALUES ('rebuild');";
+
+static const char search_drop[] =
+    "DROP TRIGGER message_search_insert; DROP TRIGGER message_search_update; "
+    "DROP TRIGGER message_search_delete; "
+    "INSERT INTO message_search (message_search) VALUES ('delete-all');";
+
+int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
+{
+    sqlite3_stmt *s;
+    bool present;
+    int rc;
+
+    *rebuilt = false;
+    rc = sqlite3_prepare_v2(sc->db, "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND "
+                            "name = 'message_search_insert'", -1, &s, NULL);
+    if (rc != SQLITE_OK) {
+        return PIPIT_ESTORE;
+    }
+    present = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+    if (present == on) {
+        return 0;
+    }
+    if (store_begin(sc) != 0) {
+        return PIPIT_ESTORE;
+    }
+    if (sqlite3_exec(sc->db, on ? search_triggers : search_drop, NULL, NULL, NULL) != SQLITE_OK) {
+        store_rollback(sc);
+        return PIPIT_ESTORE;
+    }
+    if (store_commit(sc) != 0) {
+        return PIPIT_ESTORE;
+    }
+    *rebuilt = on;
+    return 0;
+}
+

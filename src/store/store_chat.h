@@ -155,4 +155,46 @@ int store_event_set_body(struct store_conn *sc, int64_t conv_id, int64_t seq,
 int store_event_recall(struct store_conn *sc, int64_t conv_id, int64_t seq);
 int store_event_hide(struct store_conn *sc, int64_t user_id, int64_t event_id);
 
+/* ---- Search (migration 0011) ---- */
+
+/* Marks around the matches in a search snippet. */
+#define STORE_HIT_OPEN '\x02'
+#define STORE_HIT_CLOSE '\x03'
+
+/* Most results one store_search call returns. */
+#define STORE_SEARCH_PAGE_MAX 128
+
+struct store_search_query {
+    int64_t user_id;            /* whose view: their conversations, from when they joined */
+    /*
+     * The FTS5 expression: the user's words (search/query.h) for the columns
+     * {text name}, ANDed with `conv : c<id>` to search one conversation.
+     */
+    const char *match;
+    const char *words;          /* the words alone, for the snippets */
+    int64_t conv_id;            /* 0: every conversation */
+    int64_t sender;             /* 0: anyone */
+    int64_t before_ts;          /* ms; 0: no bound */
+    int64_t after_ts;
+    int limit;
+    int offset;
+    int window;                 /* how many of the newest matches are ranked */
+};
+/*
+ * The messages q->user_id may see that match: of the newest q->window of them,
+ * the best first (bm25, then newest):
+ * not recalled, not hidden by the user, in a conversation they are a member of,
+ * from the seq they joined at. cb gets each with a snippet of its text, the
+ * matches between STORE_HIT_OPEN and STORE_HIT_CLOSE.
+ */
+int store_search(struct store_conn *sc, const struct store_search_query *q,
+                 int (*cb)(void *arg, const struct store_event *ev, const char *snippet),
+                 void *arg);
+/*
+ * Creates (on) or drops (off) the triggers that keep the message index in step
+ * with events. Turning it on where it was off rebuilds the index from the stored
+ * messages (*rebuilt set); off empties it. Writer only, outside a batch.
+ */
+int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt);
+
 #endif

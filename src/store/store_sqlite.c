@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "search/tokenizer.h"
 #include "store/migrations.h"
 #include "store/store_internal.h"
 #include "util/err.h"
@@ -323,6 +324,14 @@ out:
  */
 #define WAL_PRAGMAS "PRAGMA wal_autocheckpoint=16384; PRAGMA journal_size_limit=67108864"
 
+int store_set_mmap_size(struct store_conn *sc, int64_t bytes)
+{
+    char sql[64];
+
+    snprintf(sql, sizeof(sql), "PRAGMA mmap_size=%lld", (long long)bytes);
+    return sqlite3_exec(sc->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : PIPIT_ESTORE;
+}
+
 int store_set_cache_size(struct store_conn *sc, int64_t bytes)
 {
     char sql[64];
@@ -353,6 +362,11 @@ int store_open(const char *data_dir, enum store_mode mode, int synchronous,
     }
     sqlite3_extended_result_codes(sc->db, 1);
     sqlite3_busy_timeout(sc->db, 5000);
+    /* Before the migrations: the search index is declared with this tokenizer. */
+    if (search_tokenizer_register(sc->db) != 0) {
+        snprintf(err, errlen, "cannot register the search tokenizer: %s", sqlite3_errmsg(sc->db));
+        goto fail;
+    }
     if (sqlite3_exec(sc->db, "PRAGMA foreign_keys=ON", NULL, NULL, &msg) != SQLITE_OK) {
         goto fail_msg;
     }

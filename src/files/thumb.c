@@ -1,0 +1,179 @@
+/*
+ * thumb.c: the thumbnailer thread, which makes images' thumbnails with libvips.
+ *
+ * Uploads queue their blob once it is committed; the thread decodes it (shrink-
+ * on-load: a 12-megapixel JPEG is read at a fraction of its size), turns it
+ * upright by its EXIF orientation, scales its longest side down to
+ * thumbnail_size and writes a WebP without metadata next to the blob
+ * (<sha256>.thumb), then records the outcome on the store writer. A restart
+ * finds the blobs still marked pending (files_resume) and queues them again,
+ * so the queue itself need not survive and may drop work when it is full.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <vips/vips.h>
+
+#include "files/files_internal.h"
+#include "server.h"
+#include "store/jobs.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define THUMB_QUEUE_MAX 4096
+
+struct thumbnailer {
+    struct server *srv;
+    int64_t size;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    char (*queue)[STORE_SHA256_HEX + 1]; /* ring of THUMB_QUEUE_MAX */
+    size_t head;
+    size_t count;
+    bool stop;
+};
+
+struct thumb_result {
+    struct job job;
+    char sha256[STORE_SHA256_HEX + 1];
+    bool ok;
+};
+
+static void result_run(struct job *j, void *ctx)
+{
+    struct thumb_result *r = (struct thumb_result *)j;
+
+    j->rc = store_blob_set_thumb(ctx, r->sha256, r->ok ? "ready" : "failed");
+}
+
+static void result_done(struct job *j)
+{
+    free(j);
+}
+
+/* Writes the thumbnail durably under its final name; false when the image cannot be read. */
+static bool make_thumbnail(struct thumbnailer *t, const char *sha256)
+{
+    char src[4200], dst[4200], tmp[4300];
+    VipsImage *thumb = NULL;
+    bool ok = false;
+    int fd;
+
+    files_blob_path(t->srv, sha256, "", src, sizeof(src));
+    files_blob_path(t->srv, sha256, ".thumb", dst, sizeof(dst));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
+    if (vips_thumbnail(src, &thumb, (int)t->size, "size", VIPS_SIZE_DOWN, NULL) != 0 ||
+        vips_webpsave(thumb, tmp, "Q", 80, "strip", TRUE, NULL) != 0) {
+        log_info(NULL, "files: no thumbnail for %s: %s", sha256, vips_error_buffer());
+        vips_error_clear();
+        goto out;
+    }
+    fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    ok = fd >= 0 && fsync(fd) == 0 && rename(tmp, dst) == 0;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (!ok) {
+        log_warn(NULL, "files: cannot store the thumbnail of %s: %s", sha256, strerror(errno));
+    }
+out:
+    if (thumb != NULL) {
+        g_object_unref(thumb);
+    }
+    if (!ok) {
+        unlink(tmp);
+    }
+    return ok;
+}
+
+static void *thumbnailer_main(void *arg)
+{
+    struct thumbnailer *t = arg;
+
+    pthread_mutex_lock(&t->lock);
+    for (;;) {
+        struct thumb_result *r;
+
+        while (t->count == 0 && !t->stop) {
+            pthread_cond_wait(&t->wake, &t->lock);
+        }
+        if (t->stop) {
+            break;
+        }
+        r = xcalloc(1, sizeof(*r));
+        memcpy(r->sha256, t->queue[t->head], sizeof(r->sha256));
+        t->head = (t->head + 1) % THUMB_QUEUE_MAX;
+        t->count--;
+        pthread_mutex_unlock(&t->lock);
+
+        r->ok = make_thumbnail(t, r->sha256);
+        r->job = (struct job){ .origin = NULL, .run = result_run, .done = result_done };
+        if (jobs_write(t->srv->jobs, &r->job) != 0) {
+            free(r); /* still pending: the next start makes it again */
+        }
+        pthread_mutex_lock(&t->lock);
+    }
+    pthread_mutex_unlock(&t->lock);
+    vips_thread_shutdown();
+    return NULL;
+}
+
+struct thumbnailer *thumbnailer_start(struct server *srv, int64_t size)
+{
+    struct thumbnailer *t = xcalloc(1, sizeof(*t));
+
+    t->srv = srv;
+    t->size = size;
+    t->queue = xcalloc(THUMB_QUEUE_MAX, sizeof(*t->queue));
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->wake, NULL);
+    if (pthread_create(&t->thread, NULL, thumbnailer_main, t) != 0) {
+        log_error(NULL, "files: cannot start the thumbnailer thread");
+        abort();
+    }
+    return t;
+}
+
+void thumbnailer_queue(struct thumbnailer *t, const char *sha256)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->count < THUMB_QUEUE_MAX) {
+        snprintf(t->queue[(t->head + t->count) % THUMB_QUEUE_MAX], STORE_SHA256_HEX + 1, "%s",
+                 sha256);
+        t->count++;
+        pthread_cond_signal(&t->wake);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+void thumbnailer_stop(struct thumbnailer *t)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->stop) {
+        pthread_mutex_unlock(&t->lock);
+        return;
+    }
+    t->stop = true;
+    pthread_cond_signal(&t->wake);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+}
+
+void thumbnailer_free(struct thumbnailer **tp)
+{
+    struct thumbnailer *t = *tp;
+
+    if (t == NULL) {
+        return;
+    }
+    thumbnailer_stop(t);
+    pthread_cond_destroy(&t->wake);
+    pthread_mutex_destroy(&t->lock);
+    free(t->queue);
+    free(t);
+    *tp = NULL;
+}

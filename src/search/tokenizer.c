@@ -1,0 +1,467 @@
+/*
+ * tokenizer.c: the "pipit" FTS5 tokenizer (see tokenizer.h).
+ *
+ * Design. The text is read as UTF-8 and folded (full-width ASCII to ASCII, the
+ * ideographic space to a space); a byte that is not valid UTF-8 is a separator.
+ * Runs of CJK characters (Han, kana, Hangul: search__is_cjk) are tokenized here;
+ * everything between them goes to SQLite's unicode61 tokenizer in one call, over a
+ * folded copy of the text in which CJK characters and bad bytes are blanked out.
+ * Every offset handed to FTS5 is a byte offset into the ORIGINAL text, because
+ * highlight() and snippet() cut the original text with them; folding shortens the
+ * copy, so each shortening leaves an anchor to map its offsets back.
+ *
+ * A CJK run c0..c(n-1) of a document becomes (+ = colocated, same position):
+ *   n >= 3   the trigrams c(i)c(i+1)c(i+2), i = 0..n-3, one position each; the first
+ *            carries +c0c1< +c0<, the last +c(n-2)c(n-1)> +c(n-1)>
+ *   n == 2   c0c1= +c0c1< +c0< +c0c1> +c1>
+ *   n == 1   c0= +c0< +c0>
+ * where a trailing '<' means "a run starts with these", '>' "a run ends with these",
+ * '=' "this is the whole run". A query's run becomes its trigrams (n >= 3), or its one
+ * or two characters, marked '<' if a token precedes them in the query string, '>' if
+ * one follows, '=' if both, and plain if they stand alone.
+ *
+ * Why. Every character of a run starts some token, so a query of one or two CJK
+ * characters alone is a prefix query ("京"*, added by search_query_build), answered
+ * from the index's term order, never by a scan; the marks sit after the characters
+ * so the prefix reaches the edge tokens too. A longer query is n-2 exact trigram
+ * lookups at consecutive positions. The token after a run is at the position after
+ * its last trigram, so a phrase crosses scripts ("iPhone手机", "大学abc"): the marks
+ * keep it exact. Without them the edges of a run of two or three characters share a
+ * position, and "abc京" would find "abc北京", "iPhone机壳" "iPhone手机壳".
+ * Cost: about one posting per CJK character plus four per run (five for a run of two).
+ * A query of one or two characters without the * finds nothing: always build
+ * queries with search_query_build.
+ *
+ * highlight() and snippet() mark, for each matched position, the first token
+ * emitted there (colocated ones are ignored), so a match is marked at trigram
+ * granularity: exact for Latin words and for CJK matches of three or more
+ * characters; a one- or two-character CJK match is marked with the trigram that
+ * holds it ("我在[北京大]学读书" for 北京), or with the run's last trigram when the
+ * match is at the end of a run ("北[京大学]" for 学). The marked range always
+ * contains the match and is at most two characters wider. Knob: the table option
+ * prefix='1 2' adds prefix indexes (in characters) that make one- and
+ * two-character queries direct lookups, at the cost of index size.
+ */
+#include "search/tokenizer.h"
+
+#include <string.h>
+
+#include "util/err.h"
+#include "util/utf8.h"
+#include "util/mem.h"
+
+/* ---- characters ---- */
+
+static uint32_t fold(uint32_t cp)
+{
+    if (cp >= 0xFF01 && cp <= 0xFF5E) {
+        return cp - 0xFEE0;
+    }
+    return cp == 0x3000 ? 0x20 : cp;
+}
+
+size_t search__next_char(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    size_t len = utf8_decode(s, n, cp);
+
+    if (len == 0) {
+        *cp = SEARCH__INVALID;
+        return 1;
+    }
+    *cp = fold(*cp);
+    return len;
+}
+
+int search__is_cjk(uint32_t cp)
+{
+    static const uint32_t ranges[][2] = {
+        { 0x1100, 0x11FF },   /* Hangul Jamo */
+        { 0x3005, 0x3007 },   /* 々 〆 〇: letters among the CJK punctuation */
+        { 0x3021, 0x3029 },   /* Hangzhou numerals */
+        { 0x3031, 0x3035 },   /* kana repeat marks */
+        { 0x3038, 0x303C },   /* more ideographic letters and numbers */
+        { 0x3040, 0x30FF },   /* Hiragana, Katakana */
+        { 0x3130, 0x318F },   /* Hangul compatibility Jamo */
+        { 0x31F0, 0x31FF },   /* Katakana phonetic extensions */
+        { 0x3400, 0x4DBF },   /* Han extension A */
+        { 0x4E00, 0x9FFF },   /* Han */
+        { 0xAC00, 0xD7AF },   /* Hangul syllables */
+        { 0xF900, 0xFAFF },   /* Han compatibility */
+        { 0xFF66, 0xFF9F },   /* halfwidth Katakana */
+        { 0x20000, 0x2FA1F }, /* Han extensions B..F, compatibility supplement */
+        { 0x30000, 0x323AF }, /* Han extensions G, H */
+    };
+
+    if (cp < 0x1100) {
+        return 0; /* most text: skip the table */
+    }
+    for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        if (cp >= ranges[i][0] && cp <= ranges[i][1]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Bytes of the character whose (valid) lead byte is b. */
+static int utf8_len(unsigned char b)
+{
+    return b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+}
+
+/* ---- the folded copy unicode61 reads ---- */
+
+/* From norm on, the copy's offsets are the original's offsets minus (orig - norm). */
+struct anchor {
+    int norm;
+    int orig;
+};
+
+struct view {
+    char *text;              /* the original, folded, CJK and bad bytes blanked */
+    int len;
+    struct anchor *anchors;  /* ascending; one after each shortening fold */
+    size_t nanchors;
+    size_t cap;
+};
+
+static void view_anchor(struct view *v, int norm, int orig)
+{
+    if (v->nanchors == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 16;
+        v->anchors = xrealloc(v->anchors, v->cap * sizeof(*v->anchors));
+    }
+    v->anchors[v->nanchors++] = (struct anchor){ norm, orig };
+}
+
+static void view_init(struct view *v, const char *text, int n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    int at = 0, o = 0;
+
+    memset(v, 0, sizeof(*v));
+    v->text = xmalloc((size_t)n + 1);
+    while (at < n) {
+        uint32_t cp;
+        int len = (int)search__next_char(s + at, (size_t)(n - at), &cp);
+
+        if (cp == SEARCH__INVALID || search__is_cjk(cp)) {
+            memset(v->text + o, ' ', (size_t)len);
+            o += len;
+        } else if (cp < 0x80 && len > 1) { /* a fold: one byte stands for len */
+            v->text[o++] = (char)cp;
+            view_anchor(v, o, at + len);
+        } else {
+            memcpy(v->text + o, s + at, (size_t)len);
+            o += len;
+        }
+        at += len;
+    }
+    v->text[o] = '\0';
+    v->len = o;
+}
+
+static void view_cleanup(struct view *v)
+{
+    free(v->text);
+    free(v->anchors);
+}
+
+/* The original offset of the copy's offset x. */
+static int view_original(const struct view *v, int x)
+{
+    size_t lo = 0, hi = v->nanchors; /* first anchor with norm > x */
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (v->anchors[mid].norm <= x) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo == 0) {
+        return x;
+    }
+    return v->anchors[lo - 1].orig + (x - v->anchors[lo - 1].norm);
+}
+
+/* ---- one xTokenize call ---- */
+
+/* Marks on edge tokens, ASCII so that no other token can hold them. */
+#define MARK_START '<' /* a run starts with these characters */
+#define MARK_END '>'   /* a run ends with them */
+#define MARK_WHOLE '=' /* they are the whole run */
+#define MARK_NONE 0
+
+typedef int token_fn(void *ctx, int tflags, const char *token, int n, int start, int end);
+
+struct pass {
+    const char *text;     /* the original */
+    int len;
+    int document;         /* document or aux layout, else query */
+    const struct view *view;
+    void *fts_ctx;
+    token_fn *emit_token;
+    int cjk_done;         /* original bytes before this have had their CJK runs emitted */
+    int emitted;          /* tokens passed to FTS5 so far */
+};
+
+static int forward(struct pass *p, int tflags, const char *token, int n, int start, int end)
+{
+    p->emitted++;
+    return p->emit_token(p->fts_ctx, tflags, token, n, start, end);
+}
+
+static int emit(struct pass *p, int tflags, int start, int end)
+{
+    return forward(p, tflags, p->text + start, end - start, start, end);
+}
+
+/* One or two characters, then mark: at most 9 bytes. */
+static int emit_marked(struct pass *p, int tflags, int start, int end, char mark)
+{
+    char token[16];
+
+    if (mark == MARK_NONE) {
+        return emit(p, tflags, start, end);
+    }
+    memcpy(token, p->text + start, (size_t)(end - start));
+    token[end - start] = mark;
+    return forward(p, tflags, token, end - start + 1, start, end);
+}
+
+static int char_end(const struct pass *p, int at)
+{
+    return at + utf8_len((unsigned char)p->text[at]);
+}
+
+/* A document's run of one or two characters: c0= c0< c0> or c0c1= c0c1< c0< c0c1> c1>. */
+static int emit_short_run(struct pass *p, int s0, int s1, int s2)
+{
+    int rc = emit_marked(p, 0, s0, s2, MARK_WHOLE);
+
+    if (rc == 0) {
+        rc = emit_marked(p, FTS5_TOKEN_COLOCATED, s0, s2, MARK_START);
+    }
+    if (rc == 0 && s2 > s1) {
+        rc = emit_marked(p, FTS5_TOKEN_COLOCATED, s0, s1, MARK_START);
+    }
+    if (rc == 0) {
+        rc = emit_marked(p, FTS5_TOKEN_COLOCATED, s0, s2, MARK_END);
+    }
+    if (rc == 0 && s2 > s1) {
+        rc = emit_marked(p, FTS5_TOKEN_COLOCATED, s1, s2, MARK_END);
+    }
+    return rc;
+}
+
+/* An edge of a longer run: its two characters and its outer one, both marked. */
+static int emit_edge(struct pass *p, int bigram_start, int bigram_end, int unigram_start,
+                     int unigram_end, char mark)
+{
+    int rc = emit_marked(p, FTS5_TOKEN_COLOCATED, bigram_start, bigram_end, mark);
+
+    return rc ? rc : emit_marked(p, FTS5_TOKEN_COLOCATED, unigram_start, unigram_end, mark);
+}
+
+/* A query's run of one or two characters, marked by whether tokens come before and
+ * after it in this query string; alone, it is plain (search_query_build makes it a
+ * prefix). */
+static int emit_query_short_run(struct pass *p, int start, int end, int after)
+{
+    int before = p->emitted > 0;
+    char mark = before && after ? MARK_WHOLE : before ? MARK_START : after ? MARK_END : MARK_NONE;
+
+    return emit_marked(p, 0, start, end, mark);
+}
+
+/* The run of n CJK characters at start, laid out as the design note says; after
+ * tells whether a token will follow it. */
+static int emit_run(struct pass *p, int start, int n, int after)
+{
+    int s0 = start, s1 = char_end(p, s0), s2 = n > 1 ? char_end(p, s1) : s1, s3;
+    int rc;
+
+    if (n <= 2) {
+        return p->document ? emit_short_run(p, s0, s1, s2) : emit_query_short_run(p, s0, s2, after);
+    }
+    s3 = char_end(p, s2);
+    rc = emit(p, 0, s0, s3);
+    if (rc == 0 && p->document) {
+        rc = emit_edge(p, s0, s2, s0, s1, MARK_START); /* c0c1< c0< */
+    }
+    for (int i = 1; i <= n - 3 && rc == 0; i++) {
+        s0 = s1, s1 = s2, s2 = s3, s3 = char_end(p, s3);
+        rc = emit(p, 0, s0, s3);
+    }
+    if (rc == 0 && p->document) {
+        rc = emit_edge(p, s1, s3, s2, s3, MARK_END); /* c(n-2)c(n-1)> c(n-1)> */
+    }
+    return rc;
+}
+
+/* Whether a CJK character starts in the original text between at and limit. */
+static int cjk_between(const struct pass *p, int at, int limit)
+{
+    const unsigned char *s = (const unsigned char *)p->text;
+
+    while (at < limit) {
+        uint32_t cp;
+
+        at += (int)search__next_char(s + at, (size_t)(p->len - at), &cp);
+        if (search__is_cjk(cp)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Emits the CJK runs that start in the original text before limit; word_follows
+ * when unicode61 has a word at limit. */
+static int emit_runs_until(struct pass *p, int limit, int word_follows)
+{
+    const unsigned char *s = (const unsigned char *)p->text;
+    int at = p->cjk_done;
+    int rc = 0;
+
+    while (at < limit && rc == 0) {
+        uint32_t cp;
+        int start = at, n = 0;
+
+        at += (int)search__next_char(s + at, (size_t)(p->len - at), &cp);
+        if (!search__is_cjk(cp)) {
+            continue;
+        }
+        for (n = 1; at < p->len; n++) {
+            int len = (int)search__next_char(s + at, (size_t)(p->len - at), &cp);
+
+            if (!search__is_cjk(cp)) {
+                break;
+            }
+            at += len;
+        }
+        rc = emit_run(p, start, n,
+                      word_follows || (!p->document && n <= 2 && cjk_between(p, at, limit)));
+    }
+    if (at > p->cjk_done) {
+        p->cjk_done = at;
+    }
+    return rc;
+}
+
+/* unicode61's callback: a word of the folded copy, passed on at original offsets. */
+static int on_word(void *ctx, int tflags, const char *token, int n, int start, int end)
+{
+    struct pass *p = ctx;
+    int ostart = view_original(p->view, start);
+    int oend = view_original(p->view, end);
+    int rc = emit_runs_until(p, ostart, 1);
+
+    if (rc != 0) {
+        return rc;
+    }
+    if (oend > p->cjk_done) {
+        p->cjk_done = oend;
+    }
+    return forward(p, tflags, token, n, ostart, oend);
+}
+
+/* ---- the FTS5 tokenizer object ---- */
+
+struct pipit_tokenizer {
+    fts5_tokenizer words_api; /* unicode61's methods */
+    Fts5Tokenizer *words;     /* our unicode61 instance */
+};
+
+static int pipit_create(void *ctx, const char **args, int nargs, Fts5Tokenizer **out)
+{
+    fts5_api *api = ctx;
+    const char *words_args[] = { "remove_diacritics", "2" };
+    fts5_tokenizer words_api;
+    void *words_ctx = NULL;
+    Fts5Tokenizer *words = NULL;
+    struct pipit_tokenizer *t;
+    int rc;
+
+    if (nargs != 0) {
+        return SQLITE_ERROR; /* the layout is fixed: a table must not vary it */
+    }
+    rc = api->xFindTokenizer(api, "unicode61", &words_ctx, &words_api);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+    rc = words_api.xCreate(words_ctx, words_args, 2, &words);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+    t = xmalloc(sizeof(*t));
+    t->words_api = words_api;
+    t->words = words;
+    *out = (Fts5Tokenizer *)t;
+    return SQLITE_OK;
+}
+
+static void pipit_delete(Fts5Tokenizer *tok)
+{
+    struct pipit_tokenizer *t = (struct pipit_tokenizer *)tok;
+
+    t->words_api.xDelete(t->words);
+    free(t);
+}
+
+static int pipit_tokenize(Fts5Tokenizer *tok, void *ctx, int flags, const char *text, int n,
+                          token_fn *emit_token)
+{
+    struct pipit_tokenizer *t = (struct pipit_tokenizer *)tok;
+    struct view v;
+    struct pass p = {
+        .text = text, .len = n, .document = !(flags & FTS5_TOKENIZE_QUERY),
+        .view = &v, .fts_ctx = ctx, .emit_token = emit_token,
+    };
+    int rc;
+
+    if (text == NULL || n <= 0) {
+        return SQLITE_OK;
+    }
+    view_init(&v, text, n);
+    rc = t->words_api.xTokenize(t->words, &p, flags, v.text, v.len, on_word);
+    if (rc == SQLITE_OK) {
+        rc = emit_runs_until(&p, n, 0);
+    }
+    view_cleanup(&v);
+    return rc;
+}
+
+/* ---- registration ---- */
+
+/* The connection's FTS5 API (documented way: SELECT fts5(?1) with a bound pointer). */
+static fts5_api *fts5_api_of(sqlite3 *db)
+{
+    fts5_api *api = NULL;
+    sqlite3_stmt *stmt = NULL;
+
+    if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &stmt, NULL) != SQLITE_OK) {
+        return NULL;
+    }
+    sqlite3_bind_pointer(stmt, 1, &api, "fts5_api_ptr", NULL);
+    sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    return api;
+}
+
+int search_tokenizer_register(sqlite3 *db)
+{
+    fts5_api *api = fts5_api_of(db);
+    fts5_tokenizer methods = { pipit_create, pipit_delete, pipit_tokenize };
+
+    if (api == NULL || api->iVersion < 2) {
+        return PIPIT_ESTORE;
+    }
+    /* The context is the API itself: it lives as long as the connection. */
+    if (api->xCreateTokenizer(api, SEARCH_TOKENIZER_NAME, api, &methods, NULL) != SQLITE_OK) {
+        return PIPIT_ESTORE;
+    }
+    return 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * tokenizer.h: the "pipit" FTS5 tokenizer, which indexes message text for search.
+ *
+ * Chinese, Japanese and Korean are written without spaces between words, so a
+ * run of those characters is indexed as overlapping trigrams (with bigrams and
+ * unigrams at the run's edges); every other script goes through SQLite's own
+ * "unicode61" tokenizer (remove_diacritics 2), so Latin, Cyrillic, Greek... are
+ * matched by whole words, case-folded and without accents. Full-width ASCII
+ * ("ＨＥＬＬＯ") and the ideographic space are folded first. The design note, the
+ * token layout and what highlight() does with it are at the top of tokenizer.c.
+ *
+ * Ownership: nothing to free; the tokenizer lives as long as the connection.
+ * Threads: register once per connection, right after opening it; after that the
+ * tokenizer runs on whichever thread uses the connection (SQLite's rules).
+ * Errors: 0 or PIPIT_ESTORE.
+ */
+#ifndef PIPIT_SEARCH_TOKENIZER_H
+#define PIPIT_SEARCH_TOKENIZER_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The name to use in CREATE VIRTUAL TABLE ... USING fts5(..., tokenize='pipit'). */
+#define SEARCH_TOKENIZER_NAME "pipit"
+
+/* Registers the tokenizer on db. 0, or PIPIT_ESTORE (FTS5 missing, or SQLite refused). */
+int search_tokenizer_register(sqlite3 *db);
+
+/* ---- shared inside src/search only ---- */
+
+/* Stands for a byte that does not start a valid UTF-8 sequence (a separator). */
+#define SEARCH__INVALID UINT32_MAX
+
+/*
+ * Decodes the character at s (n > 0 bytes readable) and folds it: full-width ASCII
+ * U+FF01..U+FF5E to U+0021..U+007E, the ideographic space U+3000 to U+0020.
+ * Returns the bytes it covers (1..4, never more than n). An overlong form, a
+ * surrogate, a value past U+10FFFF or a truncated sequence covers one byte and
+ * decodes to SEARCH__INVALID.
+ */
+size_t search__next_char(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* Whether cp (already folded) belongs to a CJK run: Han, kana, Hangul. */
+int search__is_cjk(uint32_t cp);
+
+#endif

@@ -1,0 +1,18 @@
+/*
+ * fs.h: small file-system steps that durable storage needs.
+ *
+ * Blocking: call them off the I/O loops (store threads, libuv's pool).
+ */
+#ifndef PIPIT_UTIL_FS_H
+#define PIPIT_UTIL_FS_H
+
+#include <stddef.h>
+
+/* mkdir -p with mode 0700; 0 or -1 with errno. */
+int fs_mkdirs(const char *path);
+/* fsync(2) of a directory, so a rename or unlink inside it is durable. */
+int fs_sync_dir(const char *path);
+/* The directory part of path into out ("." when there is none). */
+void fs_dirname(const char *path, char *out, size_t cap);
+
+#endif
