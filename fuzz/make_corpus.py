@@ -141,3 +141,33 @@ ws("close_one_byte", frame(0x88, b"x"))
 ws("close_bad_code", close(1005))
 ws("rsv1", frame(0xC1, b"deflate?"))
 ws("many_small", b"".join(frame(0x81, b"%d" % i) for i in range(20)), seed=3)
+
+# --- fuzz_http_parse: uploads (POST /up* streams its body) ---------------------
+
+http("stream_length", "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world", split=30)
+http("stream_chunked", "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+http("stream_empty", "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+http("stream_over_cap", "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 600\r\n\r\n" + "x" * 600)
+
+# --- fuzz_range: 8 bytes of file size, then a Range header (and an upload name) --
+
+
+def rng(name, size, text):
+    write("fuzz_range", name, struct.pack("<q", size) + text.encode("utf-8"))
+
+
+rng("simple", 100, "bytes=0-9")
+rng("open", 100, "bytes=10-")
+rng("suffix", 100, "bytes=-5")
+rng("many", 100, "bytes=0-1,3-4")
+rng("past_end", 100, "bytes=100-")
+rng("name_path", 5, "../../etc/passwd")
+rng("name_utf8", 5, "报告 ¿ñ.pdf")
+
+# --- fuzz_search: message text, or what a user typed ---------------------------
+
+for i, text in enumerate([b"abc\xe5\x8c\x97\xe4\xba\xac D\xc3\xa9f", "我买了iPhone手机壳".encode(),
+                          "ＨＥＬＬＯ　京".encode() + b"\x80", "ガ＀〬".encode() + b"\x16",
+                          b"a\" OR \"b NEAR( col:x *", "北 京 大 学 1 2 3".encode()]):
+    write("fuzz_search", "seed%d" % i, text)
