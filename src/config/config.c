@@ -49,7 +49,7 @@ static const struct cfg_opt cfg_table[] = {
     { "listen", CFG_STR, OFF(listen), "127.0.0.1:8080", 0, 0, NULL, 0,
       "Address and port to listen on (`ADDR:PORT`, IPv6 as `[::1]:8080`). Port 0 picks a free port; the log shows the real one." },
     { "data_dir", CFG_STR, OFF(data_dir), "./data", 0, 0, NULL, 0,
-      "Directory holding the SQLite store, the lock file and, after the first start, `initial-admin-password`." },
+      "Directory holding the SQLite store, uploaded files (`files/`), the lock file and, after the first start, `initial-admin-password`. Back up the store and `files/` together (see docs/operations.md)." },
     { "workers", CFG_INT, OFF(workers), "0", 0, 256, NULL, 0,
       "Number of I/O worker threads, each with its own event loop and listener. 0 means one per CPU core." },
     { "registration", CFG_ENUM, OFF(registration), "closed", 0, 0, registration_choices, 0,

@@ -134,9 +134,11 @@ static void answer(struct http_exchange *x, struct download *d)
         range = http_range_parse(http_request_header(x->req, "range"), d->size, &start, &len);
     }
     if (range == HTTP_RANGE_UNSATISFIABLE) {
+        char size[64];
+
         close(fd);
-        buf_printf(&h, "Content-Range: bytes */%lld\r\n", (long long)d->size);
-        http_respond_error(x, PIPIT_ERANGE_NOT_SATISFIABLE, NULL, h.data);
+        snprintf(size, sizeof(size), "Content-Range: bytes */%lld\r\n", (long long)d->size);
+        http_respond_error(x, PIPIT_ERANGE_NOT_SATISFIABLE, NULL, size);
         buf_cleanup(&h);
         return;
     }

@@ -66,8 +66,21 @@ static bool make_thumbnail(struct thumbnailer *t, const char *sha256)
     files_blob_path(t->srv, sha256, "", src, sizeof(src));
     files_blob_path(t->srv, sha256, ".thumb", dst, sizeof(dst));
     snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
-    if (vips_thumbnail(src, &thumb, (int)t->size, "size", VIPS_SIZE_DOWN, NULL) != 0 ||
-        vips_webpsave(thumb, tmp, "Q", 80, "strip", TRUE, NULL) != 0) {
+    if (vips_thumbnail(src, &thumb, (int)t->size, "size", VIPS_SIZE_DOWN, NULL) != 0) {
+        log_info(NULL, "files: no thumbnail for %s: %s", sha256, vips_error_buffer());
+        vips_error_clear();
+        goto out;
+    }
+    /*
+     * libvips 8.14's WebP writer ignores "strip": it writes an EXIF chunk built
+     * from the image's metadata. Without these, that holds only the size and
+     * resolution libvips sets itself, never the original's tags.
+     */
+    vips_image_remove(thumb, VIPS_META_EXIF_NAME);
+    vips_image_remove(thumb, VIPS_META_XMP_NAME);
+    vips_image_remove(thumb, VIPS_META_IPTC_NAME);
+    vips_image_remove(thumb, VIPS_META_ICC_NAME);
+    if (vips_webpsave(thumb, tmp, "Q", 80, "strip", TRUE, NULL) != 0) {
         log_info(NULL, "files: no thumbnail for %s: %s", sha256, vips_error_buffer());
         vips_error_clear();
         goto out;

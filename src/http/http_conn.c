@@ -345,6 +345,7 @@ static void http_conn_process(struct conn *c)
         enum http_parse_status st;
         size_t len = h->in.len;
         bool was_started = http_parse_started(&h->parse);
+        bool was_busy;
         size_t n;
 
         if (h->busy) {
@@ -368,8 +369,12 @@ static void http_conn_process(struct conn *c)
         } else if (h->close_after || len == 0 || conn_pending(c) >= HTTP_OUTPUT_HIGH_WATER) {
             break;
         }
+        was_busy = h->busy;
         n = http_parse_feed(&h->parse, h->in.data, len, &st);
         buf_consume(&h->in, n);
+        if (was_busy && !h->busy) {
+            break; /* the handler answered during its upload's body: that request is over */
+        }
         if (st == HTTP_PARSE_ERROR) {
             if (h->busy) {
                 body_end(c, h->parse.err);
