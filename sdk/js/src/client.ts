@@ -88,8 +88,10 @@ export class Client extends Realtime {
   readonly url: string;
   /** The session token in use; null when logged out. */
   token: string | null;
-  private readonly fetchImpl: FetchFunction;
-  private readonly timeoutMs: number;
+  /** The fetch in use; files.ts sends and reads file bodies through it. */
+  readonly fetchImpl: FetchFunction;
+  /** The timeout of every REST call, in ms. */
+  readonly requestTimeoutMs: number;
 
   constructor(options: ClientOptions) {
     const timeoutMs = options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
@@ -109,7 +111,7 @@ export class Client extends Realtime {
     self = this;
     this.url = options.url.replace(/\/+$/, "");
     this.token = options.token ?? null;
-    this.timeoutMs = timeoutMs;
+    this.requestTimeoutMs = timeoutMs;
     // Bound, because a browser's fetch called as a method of another object throws
     // "Illegal invocation".
     const globalFetch = (globalThis as { fetch?: FetchFunction }).fetch;
@@ -308,7 +310,7 @@ export class Client extends Realtime {
 
     const controller = new AbortController();
     init.signal = controller.signal;
-    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    const timer = setTimeout(() => controller.abort(), this.requestTimeoutMs);
     let status: number;
     let text: string;
     try {

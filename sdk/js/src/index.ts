@@ -7,12 +7,39 @@
  *   await client.connect();
  *   await client.send(conv, { type: "text", text: "hi" });
  *
+ * Files and search (files.ts) are functions of a client:
+ *   const info = await uploadFile(client, file, { onProgress });
+ *   const { results } = await search(client, { q: "lunch" });
+ *
  * Web Push lives in "@pipit/sdk/webpush" (also re-exported here).
  */
 
 export { Client, webSocketUrl } from "./client.js";
 export type { ClientOptions, FetchFunction } from "./client.js";
 export { Realtime } from "./realtime.js";
+export {
+  downloadFile,
+  fileBlob,
+  fileMessageBody,
+  fileObjectUrl,
+  isFileBody,
+  revokeFileObjectUrls,
+  search,
+  sendFile,
+  uploadFile,
+} from "./files.js";
+export type {
+  FileBlobOptions,
+  FileInfo,
+  FileMessageBody,
+  FileRef,
+  ObjectUrlHandle,
+  SearchAnswer,
+  SearchQuery,
+  SearchResult,
+  SnippetPart,
+  UploadOptions,
+} from "./files.js";
 export type {
   ConnectedInfo,
   ConnectionState,

@@ -4,13 +4,17 @@
  * group opens a picker of members; the usernames left in the text become the
  * message's `mentions`. While the user types, `typing` goes out at most once
  * every 3 s (the server allows 5 per 5 s). Drafts survive switching chats.
+ * Files come in by the paperclip, by pasting (a screenshot) or by dropping them
+ * on the conversation (conversation.tsx); uploads.tsx shows their progress.
  */
 import type { Conversation, MessageEvent } from '@pipit/sdk';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { Avatar, toast } from '../shared/ui';
-import { bodyText, clockTime, errorText, previewOf } from './format';
+import { messagePreview } from './attachments';
+import { bodyText, clockTime, errorText } from './format';
 import { IconClose, IconEdit, IconReply, IconSend } from './icons';
 import type { ChatStore } from './store';
+import { AttachButton, UploadList } from './uploads';
 
 const TYPING_EVERY_MS = 3000;
 const MAX_HEIGHT_PX = 160;
@@ -112,6 +116,14 @@ export function Composer(props: {
     props.onDone();
   };
 
+  // A pasted picture (a screenshot) or file is attached; pasted text stays text.
+  const onPaste = (e: ClipboardEvent) => {
+    const files = [...(e.clipboardData?.files ?? [])];
+    if (files.length === 0 || editing) return;
+    e.preventDefault();
+    store.attach(conv.id, files);
+  };
+
   const onKeyDown = (e: KeyboardEvent) => {
     if (picker && candidates.length > 0) {
       if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
@@ -164,7 +176,7 @@ export function Composer(props: {
             <div
               class="ctx-title">{editing ? 'Edit message' : `Reply to ${reply!.from === store.me.id ? 'yourself' : store.nameOf(reply!.from)}`}</div
             >
-            <div class="ctx-text">{previewOf((editing ?? reply)!)}</div>
+            <div class="ctx-text">{messagePreview((editing ?? reply)!)}</div>
           </div>
           <button type="button" class="btn btn-ghost btn-icon btn-sm" aria-label={editing ? 'Cancel edit' : 'Cancel reply'} onClick={finish}>
             <IconClose size={16} />
@@ -192,7 +204,9 @@ export function Composer(props: {
           ))}
         </ul>
       ) : null}
+      <UploadList store={store} conv={conv.id} />
       <div class="composer-row">
+        {editing ? null : <AttachButton onFiles={(files) => store.attach(conv.id, files)} />}
         <textarea
           ref={box}
           class="composer-input"
@@ -206,6 +220,7 @@ export function Composer(props: {
           value={text}
           onInput={(e) => update(e.currentTarget.value, e.currentTarget.selectionStart ?? e.currentTarget.value.length)}
           onKeyDown={onKeyDown}
+          onPaste={onPaste}
           onBlur={() => setPicker(null)}
         />
         <button

@@ -2,15 +2,17 @@
  * One open conversation: its header (who, presence or who is typing), the
  * pinned announcement, the timeline and the composer. It opens the timeline
  * in the store, marks it read while visible, and owns the reply/edit/recall
- * intents the message actions start.
+ * intents the message actions start. Files dropped anywhere on it are sent
+ * here (an overlay says so while they are dragged over).
  */
 import { PipitError, type Conversation, type MessageEvent } from '@pipit/sdk';
-import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { Avatar, Modal, toast } from '../shared/ui';
 import { Composer } from './composer';
-import { errorText, lastSeen, nameList, previewOf } from './format';
+import { messagePreview } from './attachments';
+import { errorText, lastSeen, nameList } from './format';
 import { go, useStore } from './hooks';
-import { IconBack, IconInfo, IconMegaphone } from './icons';
+import { IconBack, IconInfo, IconMegaphone, IconUpload } from './icons';
 import { MessageList, type UnreadAtOpen } from './message-list';
 import type { RowActions } from './message-row';
 import type { ChatStore } from './store';
@@ -23,6 +25,7 @@ export function ConversationView(props: { convId: number; phone: boolean; detail
   const [reply, setReply] = useState<MessageEvent | null>(null);
   const [editing, setEditing] = useState<MessageEvent | null>(null);
   const [recalling, setRecalling] = useState<MessageEvent | null>(null);
+  const drop = useFileDrop((files) => store.attach(props.convId, files));
 
   useEffect(() => {
     void store.open(props.convId);
@@ -81,7 +84,7 @@ export function ConversationView(props: { convId: number; phone: boolean; detail
   };
 
   return (
-    <section class="conv-view" aria-label={store.titleOf(conv)} data-testid="conversation">
+    <section class="conv-view" aria-label={store.titleOf(conv)} data-testid="conversation" {...drop.handlers}>
       <Header store={store} conv={conv} phone={props.phone} detailsOpen={props.detailsOpen} />
       {conv.type === 'group' && conv.announcement ? (
         <div class="announcement" data-testid="announcement">
@@ -102,10 +105,16 @@ export function ConversationView(props: { convId: number; phone: boolean; detail
         }}
         onEditLast={editLast}
       />
+      {drop.over ? (
+        <div class="drop-overlay" aria-hidden="true" data-testid="drop-overlay">
+          <IconUpload />
+          <span>Drop files to send them to {store.titleOf(conv)}</span>
+        </div>
+      ) : null}
       {recalling ? (
         <Modal title="Recall this message?" onClose={() => setRecalling(null)}>
           <p class="muted">It is replaced by “Message recalled” for everyone in the chat.</p>
-          <blockquote class="recall-preview">{previewOf(recalling)}</blockquote>
+          <blockquote class="recall-preview">{messagePreview(recalling)}</blockquote>
           <div class="modal-actions">
             <button class="btn" onClick={() => setRecalling(null)}>
               Cancel
@@ -167,6 +176,44 @@ function Header(props: { store: ChatStore; conv: Conversation; phone: boolean; d
       </a>
     </header>
   );
+}
+
+/**
+ * Dragging files over an element: `over` while they are above it, `onFiles` on
+ * drop. Enter and leave fire for every child crossed, so a depth count says when
+ * the drag really left. Drags of text or links are not files and are left alone.
+ */
+function useFileDrop(onFiles: (files: File[]) => void) {
+  const [over, setOver] = useState(false);
+  const depth = useRef(0);
+  const hasFiles = (e: DragEvent) => e.dataTransfer?.types.includes('Files') === true;
+  const handlers = {
+    onDragEnter: (e: DragEvent) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      depth.current++;
+      setOver(true);
+    },
+    onDragOver: (e: DragEvent) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault(); // allows the drop
+      if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
+    },
+    onDragLeave: (e: DragEvent) => {
+      if (!hasFiles(e)) return;
+      depth.current = Math.max(0, depth.current - 1);
+      if (depth.current === 0) setOver(false);
+    },
+    onDrop: (e: DragEvent) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      depth.current = 0;
+      setOver(false);
+      const files = [...(e.dataTransfer?.files ?? [])];
+      if (files.length > 0) onFiles(files);
+    },
+  };
+  return { over, handlers };
 }
 
 /** Scrolls to a message and flashes it; one not loaded yet is said so. */

@@ -108,3 +108,33 @@ export const IconMegaphone = () => (
     <path d="M17.5 9a4 4 0 0 1 0 6" />
   </Icon>
 );
+export const IconAttach = () => (
+  <Icon>
+    <path d="M20 11.5l-7.8 7.8a5 5 0 0 1-7.1-7.1l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7l-8.5 8.5a1.7 1.7 0 0 1-2.4-2.4l7.8-7.8" />
+  </Icon>
+);
+export const IconFile = (p: { size?: number }) => (
+  <Icon size={p.size ?? 22}>
+    <path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8l-5-5z" />
+    <path d="M14 3v5h5" />
+  </Icon>
+);
+export const IconDownload = (p: { size?: number }) => (
+  <Icon size={p.size ?? 18}>
+    <path d="M12 4v11M7 10.5l5 5 5-5" />
+    <path d="M5 19.5h14" />
+  </Icon>
+);
+export const IconImage = (p: { size?: number }) => (
+  <Icon size={p.size ?? 22}>
+    <rect x="3.5" y="4.5" width="17" height="15" rx="2.5" />
+    <circle cx="9" cy="10" r="1.6" />
+    <path d="M20.5 16l-5-5-9 8.5" />
+  </Icon>
+);
+export const IconUpload = () => (
+  <Icon size={40}>
+    <path d="M12 16V5M7 9.5l5-5 5 5" />
+    <path d="M5 15v3.5A1.5 1.5 0 0 0 6.5 20h11a1.5 1.5 0 0 0 1.5-1.5V15" />
+  </Icon>
+);

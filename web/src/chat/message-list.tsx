@@ -14,11 +14,17 @@
  *   reading stays where it was (the browser's own scroll anchoring is off, so
  *   only this rule applies);
  * - when the pane changes size (the composer grows, the window resizes) a view
- *   at the bottom stays at the bottom.
+ *   at the bottom stays at the bottom;
+ * - a message a search result points at (store.target): older pages load until
+ *   it is held, then it is scrolled to the middle and flashes.
+ * Pictures get their final size before they load (attachments.tsx), so they
+ * move nothing either.
  */
 import type { Conversation, MemberEvent, MessageEvent, TimelineEvent } from '@pipit/sdk';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { bodyText, clockTime, dayLabel, previewOf, sameDay } from './format';
+import { toast } from '../shared/ui';
+import { messagePreview } from './attachments';
+import { bodyText, clockTime, dayLabel, sameDay } from './format';
 import { IconDown } from './icons';
 import { MessageRow, type RowActions } from './message-row';
 import type { ChatStore, PendingMessage, Timeline } from './store';
@@ -49,6 +55,7 @@ export function MessageList(props: { store: ChatStore; conv: Conversation; tl: T
   const pending = store.pendingIn(conv.id);
   const pendingKey = pending.map((p) => `${p.cmid}:${p.state}`).join(',');
   // Names in system lines come from the users the store knows: re-run when it learns more.
+  const target = store.target?.conv === conv.id ? store.target : null;
   const rows = useMemo(() => buildRows(store, tl, pending, props.unread), [tl?.rev, tl?.status, pendingKey, conv.id, props.unread, store.users.size]);
   const members = store.members.get(conv.id);
   const usernames = members ? `|${[...members.values()].map((m) => m.user.username.toLowerCase()).join('|')}|` : '||';
@@ -77,7 +84,27 @@ export function MessageList(props: { store: ChatStore; conv: Conversation; tl: T
     // Still near the top after a page went in (or too little to scroll at all): no
     // scroll event would come to ask for the next one, so ask now.
     if (el.scrollTop < LOAD_OLDER_WITHIN_PX) void store.loadOlder(conv.id);
+    if (target && tl?.status === 'ready') revealTarget(el, target.seq);
   });
+
+  /** Scrolls to the target if it is in; else loads the next older page, or gives up. */
+  const revealTarget = (el: HTMLDivElement, seq: number) => {
+    const row = document.getElementById(`msg-${conv.id}-${seq}`);
+    if (row) {
+      row.scrollIntoView({ block: 'center' });
+      atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < AT_BOTTOM_PX;
+      snap.current.top = el.scrollTop;
+      row.classList.remove('flash');
+      void row.offsetWidth; // restart the animation
+      row.classList.add('flash');
+      store.clearTarget();
+    } else if (tl!.error || !tl!.hasOlder || tl!.oldest <= seq) {
+      store.clearTarget();
+      toast('That message is not here any more', 'It may have been recalled or deleted.');
+    } else {
+      void store.loadOlder(conv.id);
+    }
+  };
 
   useEffect(() => {
     const el = scroller.current;
@@ -298,7 +325,7 @@ function quoteOf(store: ChatStore, tl: Timeline | undefined, seq: number): { nam
   const target = tl?.items.get(seq);
   if (target?.ev === 'message') {
     const m = target as MessageEvent;
-    return { name: m.from === store.me.id ? 'You' : store.nameOf(m.from), text: previewOf(m) };
+    return { name: m.from === store.me.id ? 'You' : store.nameOf(m.from), text: messagePreview(m) };
   }
   return { name: 'Earlier message', text: 'Scroll up to load it' };
 }

@@ -1,15 +1,17 @@
 /*
  * One message bubble, with its sender (first of a group), quoted reply, text
- * (mentions and links marked up, everything else plain text nodes), time, edit
- * mark, delivery state, and the actions that show on hover or focus.
+ * (mentions and links marked up, everything else plain text nodes) or a file
+ * (a picture, or a file to download: attachments.tsx), time, edit mark,
+ * delivery state, and the actions that show on hover or focus.
  *
  * Memoised: rows get primitive props and stable callbacks, so a typing event or
  * a new message re-renders only the rows that changed.
  */
-import type { MessageEvent } from '@pipit/sdk';
+import type { FileMessageBody, MessageEvent } from '@pipit/sdk';
 import { memo } from 'preact/compat';
 import { useState } from 'preact/hooks';
 import { Avatar } from '../shared/ui';
+import { FileAttachment, PictureAttachment, fileOf, isPicture } from './attachments';
 import { clockTime } from './format';
 import { IconAlert, IconClock, IconCopy, IconEdit, IconRecall, IconReply } from './icons';
 
@@ -48,6 +50,10 @@ export interface MessageRowProps {
 export const MessageRow = memo(function MessageRow(p: MessageRowProps) {
   const { msg } = p;
   const recalled = msg.recalled === true;
+  const file = fileOf(msg);
+  // A picture with nothing around it (no sender line, quote or caption) is drawn without a bubble.
+  const bare =
+    file !== null && isPicture(file) && !(p.group && !p.mine && p.first) && p.quoteName === null && !(typeof file.text === 'string' && file.text.trim());
   const cls = ['msg-row', p.mine ? 'mine' : 'theirs'];
   if (p.first) cls.push('first');
   if (p.last) cls.push('last');
@@ -64,7 +70,7 @@ export const MessageRow = memo(function MessageRow(p: MessageRowProps) {
     >
       {p.group && !p.mine ? <div class="msg-avatar">{p.last ? <Avatar name={p.senderName} size="sm" /> : null}</div> : null}
       <div class="msg-col">
-        <div class={`msg${recalled ? ' is-recalled' : ''}`} tabIndex={0}>
+        <div class={`msg${recalled ? ' is-recalled' : ''}${bare ? ' msg-pic' : ''}`} tabIndex={0}>
           {p.group && !p.mine && p.first ? <div class="msg-sender">{p.senderName}</div> : null}
           {p.quoteName !== null ? (
             <button
@@ -81,6 +87,8 @@ export const MessageRow = memo(function MessageRow(p: MessageRowProps) {
             <div class="msg-text msg-recalled" data-testid="message-text">
               Message recalled
             </div>
+          ) : file ? (
+            <FileContent p={p} file={file} />
           ) : (
             <div class="msg-text" data-testid="message-text">
               {p.text !== null ? (
@@ -113,10 +121,37 @@ export const MessageRow = memo(function MessageRow(p: MessageRowProps) {
   );
 });
 
-/** Time, "edited", and for your own messages whether they left yet. */
-function Meta(p: MessageRowProps) {
+/** A picture (the time over its corner, unless a caption follows) or a file row. */
+function FileContent(props: { p: MessageRowProps; file: FileMessageBody }) {
+  const { p, file } = props;
+  const caption = typeof file.text === 'string' && file.text.trim() ? file.text : null;
+  const text = caption ? <LongText text={caption} usernames={p.usernames} /> : null;
+  if (isPicture(file)) {
+    return (
+      <>
+        <PictureAttachment body={file} overlay={caption ? null : <Meta {...p} overlay />} />
+        {caption ? (
+          <div class="msg-text msg-caption" data-testid="message-text">
+            {text}
+            <Meta {...p} />
+          </div>
+        ) : null}
+      </>
+    );
+  }
   return (
-    <span class="msg-meta">
+    <div class="msg-text" data-testid="message-text">
+      <FileAttachment body={file} />
+      {text ? <div class="file-caption">{text}</div> : null}
+      <Meta {...p} />
+    </div>
+  );
+}
+
+/** Time, "edited", and for your own messages whether they left yet. */
+function Meta(p: MessageRowProps & { overlay?: boolean }) {
+  return (
+    <span class={p.overlay ? 'msg-meta msg-meta-overlay' : 'msg-meta'}>
       {p.msg.edited ? <span class="msg-edited">edited</span> : null}
       <time dateTime={new Date(p.msg.ts).toISOString()}>{clockTime(p.msg.ts)}</time>
       {p.pending === 'sending' ? (

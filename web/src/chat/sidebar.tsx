@@ -1,15 +1,18 @@
 /*
  * The left pane: who you are, the connection state, the search box and the
  * conversation list (most recent first, live), each row with its avatar,
- * presence, last message, time and unread count.
+ * presence, last message, time and unread count. While a search is typed, the
+ * list shows the chats whose name matches, then the messages (search.tsx).
  */
 import type { Conversation } from '@pipit/sdk';
 import { useState } from 'preact/hooks';
 import { Avatar, toast } from '../shared/ui';
-import { errorText, listTime, previewOf } from './format';
+import { messagePreview } from './attachments';
+import { errorText, listTime } from './format';
 import { useStore } from './hooks';
 import { IconBellOff, IconClose, IconCompose, IconSearch } from './icons';
 import { Menu } from './menu';
+import { MessageResults } from './search';
 import type { ChatStore } from './store';
 
 export const SEARCH_ID = 'conv-search';
@@ -61,8 +64,8 @@ export function Sidebar(props: { activeConv: number | null; onNewChat: () => voi
           id={SEARCH_ID}
           class="input"
           type="search"
-          placeholder="Search chats"
-          aria-label="Search chats (Ctrl+K)"
+          placeholder="Search chats and messages"
+          aria-label="Search chats and messages (Ctrl+K)"
           aria-keyshortcuts="Control+K Meta+K"
           value={query}
           onInput={(e) => setQuery(e.currentTarget.value)}
@@ -82,7 +85,21 @@ export function Sidebar(props: { activeConv: number | null; onNewChat: () => voi
         ) : null}
       </div>
       <nav class="conv-list" aria-label="Conversation list">
-        <ListBody store={store} convs={convs} query={q} activeConv={props.activeConv} muted={muted} onNewChat={props.onNewChat} />
+        {q && store.listStatus === 'ready' ? (
+          <>
+            <section aria-label="Chats">
+              <h2 class="list-heading">Chats</h2>
+              {convs.length > 0 ? (
+                <ListBody store={store} convs={convs} query={q} activeConv={props.activeConv} muted={muted} onNewChat={props.onNewChat} />
+              ) : (
+                <div class="search-note">No chats match “{query.trim()}”.</div>
+              )}
+            </section>
+            <MessageResults store={store} query={query.trim()} />
+          </>
+        ) : (
+          <ListBody store={store} convs={convs} query={q} activeConv={props.activeConv} muted={muted} onNewChat={props.onNewChat} />
+        )}
       </nav>
     </aside>
   );
@@ -143,7 +160,7 @@ function ConvItem(props: { store: ChatStore; conv: Conversation; active: boolean
     preview = conv.type === 'direct' ? 'typing…' : `${store.nameOf(typing[0]!)} is typing…`;
   } else if (last) {
     const who = last.from === store.me.id ? 'You: ' : conv.type === 'group' ? `${store.nameOf(last.from)}: ` : '';
-    preview = who + previewOf(last);
+    preview = who + messagePreview(last);
   } else {
     preview = conv.type === 'group' ? `${conv.member_count} members` : 'No messages yet';
   }

@@ -17,12 +17,20 @@
  *   (a sync's events are already counted in the object that precedes them).
  * - Own messages show at once from a pending copy keyed by cmid; the message
  *   event with that cmid replaces it, `send_failed` marks it failed.
+ * - Attachments upload first (`uploads`, with progress; they live here, not in
+ *   the composer, so switching chats does not lose them), then go out as a
+ *   file message through the same pending/outbox path as text.
+ * - `target` is a message a search result asked to show; the timeline loads
+ *   older pages until it holds it, then scrolls there.
  *
  * Views subscribe with useStore(): every change bumps `version`, coalesced to
  * one notification per microtask so a sync burst renders once.
  */
 import {
   PipitError,
+  fileMessageBody,
+  revokeFileObjectUrls,
+  uploadFile,
   type Client,
   type ConvChanges,
   type Conversation,
@@ -37,7 +45,7 @@ import {
   type UserRef,
 } from '@pipit/sdk';
 import { newClient, type Session } from '../shared/session';
-import { toast } from '../shared/ui';
+import { bytes, toast } from '../shared/ui';
 import { errorText } from './format';
 
 export interface UserInfo extends UserRef {
@@ -68,6 +76,30 @@ export interface Timeline {
   rev: number;
   /** Live events that came while the first page loaded; applied after it. */
   buffer: TimelineEvent[];
+}
+
+/** A file on its way up, shown in the composer of its conversation. */
+export interface Upload {
+  key: string;
+  conv: number;
+  name: string;
+  size: number;
+  /** Bytes sent so far. */
+  loaded: number;
+  state: 'uploading' | 'failed';
+  error: string | null;
+  /** False when trying again cannot help (too large). */
+  retryable: boolean;
+  file: Blob;
+  /** A blob: URL of the picture itself, for the chip's preview; null for other files. */
+  preview: string | null;
+  controller: AbortController;
+}
+
+/** A message to scroll to once its timeline holds it (from a search result). */
+export interface Target {
+  conv: number;
+  seq: number;
 }
 
 export interface InAppNotification {
@@ -103,6 +135,8 @@ export class ChatStore {
   presence = new Map<number, boolean>();
   typing = new Map<number, Map<number, number>>();
   pending = new Map<string, PendingMessage>();
+  uploads = new Map<string, Upload>();
+  target: Target | null = null;
   notifications: InAppNotification[] = [];
   /** Notification settings (GET/PUT /v1/me/notification-settings); null until loaded. */
   settings: NotificationSettings | null = null;
@@ -121,6 +155,7 @@ export class ChatStore {
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
   private nextNotification = 1;
+  private nextUpload = 1;
   private stopped = false;
   /** Where unsent messages wait across reloads (the SDK's outbox lives in memory). */
   private readonly outboxKey: string;
@@ -172,6 +207,8 @@ export class ChatStore {
     this.offs = [];
     this.client.close();
     for (const t of [this.readTimer, this.refreshTimer, this.typingTimer]) if (t) clearTimeout(t);
+    for (const key of [...this.uploads.keys()]) this.cancelUpload(key);
+    revokeFileObjectUrls(this.client);
   }
 
   private async loadMe(): Promise<void> {
@@ -706,8 +743,13 @@ export class ChatStore {
   }
 
   send(conv: number, text: string, opts: { reply_to?: number; mentions?: Mentions } = {}): void {
+    this.sendBody(conv, { type: 'text', text }, opts);
+  }
+
+  /** Any body (text, a file message) through the pending copy and the SDK's outbox. */
+  sendBody(conv: number, body: MessageBody, opts: { reply_to?: number; mentions?: Mentions } = {}): void {
     const cmid = crypto.randomUUID();
-    const p: PendingMessage = { cmid, conv, body: { type: 'text', text }, ts: Date.now(), state: 'sending', ...opts };
+    const p: PendingMessage = { cmid, conv, body, ts: Date.now(), state: 'sending', ...opts };
     this.pending.set(cmid, p);
     this.pendingChanged();
     this.transmit(p);
@@ -783,6 +825,108 @@ export class ChatStore {
   pendingIn(conv: number): PendingMessage[] {
     return [...this.pending.values()].filter((p) => p.conv === conv).sort((a, b) => a.ts - b.ts);
   }
+
+  /* ================================================================ uploads */
+
+  /** Uploads each file, then sends it: pictures as "image" messages, the rest as "file". */
+  attach(conv: number, files: File[]): void {
+    for (const file of files) {
+      const key = `u${this.nextUpload++}`;
+      const isPicture = /^image\/(png|jpeg|gif|webp)$/.test(file.type);
+      const upload: Upload = {
+        key,
+        conv,
+        name: file.name || 'file',
+        size: file.size,
+        loaded: 0,
+        state: 'uploading',
+        error: null,
+        retryable: true,
+        file,
+        preview: isPicture ? URL.createObjectURL(file) : null,
+        controller: new AbortController(),
+      };
+      this.uploads.set(key, upload);
+      void this.runUpload(upload);
+    }
+    this.changed();
+  }
+
+  private async runUpload(upload: Upload): Promise<void> {
+    const { key, controller } = upload;
+    try {
+      const info = await uploadFile(this.client, upload.file, {
+        name: upload.name,
+        signal: controller.signal,
+        onProgress: (loaded) => this.patchUpload(key, controller, { loaded }),
+      });
+      if (this.uploads.get(key)?.controller !== controller) return; // cancelled as it finished
+      this.dropUpload(key);
+      this.sendBody(upload.conv, fileMessageBody(info));
+    } catch (err) {
+      if (err instanceof PipitError && err.code === 'cancelled') return;
+      const tooLarge = err instanceof PipitError && err.code === 'payload_too_large';
+      this.patchUpload(key, controller, { state: 'failed', error: uploadErrorText(err), retryable: !tooLarge });
+    }
+  }
+
+  /** Changes an upload, unless it was cancelled or restarted since (another controller). */
+  private patchUpload(key: string, controller: AbortController, patch: Partial<Upload>): void {
+    const u = this.uploads.get(key);
+    if (!u || u.controller !== controller) return;
+    this.uploads.set(key, { ...u, ...patch });
+    this.changed();
+  }
+
+  cancelUpload(key: string): void {
+    this.uploads.get(key)?.controller.abort();
+    this.dropUpload(key);
+  }
+
+  retryUpload(key: string): void {
+    const u = this.uploads.get(key);
+    if (!u || u.state !== 'failed') return;
+    const next: Upload = { ...u, state: 'uploading', error: null, loaded: 0, controller: new AbortController() };
+    this.uploads.set(key, next);
+    this.changed();
+    void this.runUpload(next);
+  }
+
+  private dropUpload(key: string): void {
+    const u = this.uploads.get(key);
+    if (!u) return;
+    if (u.preview) URL.revokeObjectURL(u.preview);
+    this.uploads.delete(key);
+    this.changed();
+  }
+
+  uploadsIn(conv: number): Upload[] {
+    return [...this.uploads.values()].filter((u) => u.conv === conv);
+  }
+
+  /* ========================================================= search targets */
+
+  /** Opens a message from a search result: the timeline scrolls to it once it holds it. */
+  showMessage(conv: number, seq: number): void {
+    this.target = { conv, seq };
+    this.changed();
+  }
+
+  /** The timeline reached the target (or gave up on it). */
+  clearTarget(): void {
+    if (this.target === null) return;
+    this.target = null;
+    this.changed();
+  }
+}
+
+/** The server's own words for a too-large file ("files may not be larger than 100.0 MiB"). */
+function uploadErrorText(err: unknown): string {
+  if (err instanceof PipitError && err.code === 'payload_too_large') {
+    const text = err.message.replace(/(\d+) bytes/, (_, n: string) => bytes(Number(n)));
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+  return errorText(err);
 }
 
 type ChangeEvent = TimelineEvent & { target: number; body?: MessageBody };
