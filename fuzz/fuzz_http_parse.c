@@ -42,9 +42,8 @@ static void on_chunk(void *arg, const char *data, size_t len)
 
 static void inspect(const struct http_parse *hp)
 {
-    const struct http_request *req = &hp->req;
-{
     static char *origins[] = { "https://app.example", "http://localhost:3000" };
+    const struct http_request *req = &hp->req;
     char accept[WS_ACCEPT_LEN + 1];
     size_t total = 0;
 
