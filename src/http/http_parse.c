@@ -264,9 +264,12 @@ static int on_headers_complete(http_parser *p)
         return fail(hp, PIPIT_EBAD_REQUEST);
     }
     cap = hp->limits.max_body_size;
-    if (hp->stream_limit != NULL && !req->upgrade && (hp->stream_max = hp->stream_limit(hp->cb_arg, req)) > 0) {
+    if (hp->stream_limit != NULL && !req->upgrade &&
+        (hp->stream_max = hp->stream_limit(hp->cb_arg, req)) > 0) {
         hp->streaming = true;
         cap = hp->stream_max;
+        /* Stop right after the head: no body byte may be parsed before the caller decides. */
+        http_parser_pause(p, 1);
     }
     if (p->flags & F_CONTENTLENGTH) {
         if (p->content_length > cap) {
@@ -356,11 +359,6 @@ size_t http_parse_feed(struct http_parse *hp, const char *data, size_t len,
         *status = HTTP_PARSE_ERROR;
         return 0;
     }
-    if (hp->done) {
-        /* A streamed request with an empty body ended with its head. */
-        *status = HTTP_PARSE_DONE;
-        return 0;
-    }
     while (len > 0 && !hp->done) {
         size_t n = len;
         size_t got;
@@ -375,8 +373,10 @@ size_t http_parse_feed(struct http_parse *hp, const char *data, size_t len,
         }
         got = http_parser_execute(&hp->p, &settings, data, n);
         total += got;
-        if (hp->streaming && !hp->head_reported && hp->err == 0) {
-            /* scan_head fed the head alone: no body byte has been parsed yet. */
+        if (hp->streaming && !hp->head_reported && hp->err == 0 &&
+            HTTP_PARSER_ERRNO(&hp->p) == HPE_PAUSED) {
+            /* Paused in on_headers_complete: the body starts at the next feed. */
+            http_parser_pause(&hp->p, 0);
             hp->head_reported = true;
             *status = HTTP_PARSE_HEAD;
             return total;

@@ -19,9 +19,10 @@
  *
  * Streamed bodies (uploads): when the caller's stream_limit() gives a cap for a
  * request's head, that cap replaces max_body_size, feeding stops once right
- * after the head (HTTP_PARSE_HEAD) so the caller can decide about the body
- * before any of it is parsed, and from then on the body goes to on_chunk() as
- * it is parsed instead of into req.body.
+ * after the head (HTTP_PARSE_HEAD, which may leave the head's last byte to the
+ * next feed) so the caller can decide about the body before any of it is
+ * parsed, and from then on the body goes to on_chunk() as it is parsed instead
+ * of into req.body.
  */
 #ifndef PIPIT_HTTP_HTTP_PARSE_H
 #define PIPIT_HTTP_HTTP_PARSE_H
