@@ -9,7 +9,7 @@ PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
 DATA_DIR   ?= data
 
-.PHONY: all deps test-deps build server web run test unit integration sdk-test browser-test asan asan-test tsan tsan-test fuzz docs docs-check bench clean
+.PHONY: all deps test-deps build server web run test unit integration sdk-test browser-test asan asan-test tsan tsan-test fuzz docs docs-check bench bench-search clean
 
 all: build
 
@@ -118,6 +118,11 @@ bench: deps server
 	bench/chat_fanout.sh $(BUILD) 1000 1000 16 2
 	bench/push_rps.sh $(BUILD)/pipitd
 	taskset -c 1 $(BUILD)/pipit-webpush-bench 5
+
+# Message search on a million messages, and what the index costs sending (issue 8):
+# a few minutes the first time (the store is built once into $(BUILD)/search-bench-*).
+bench-search: deps server
+	bench/search.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) web/dist sdk/js/dist

@@ -7,7 +7,8 @@
 # Bounded: warm-up + measurement + 1 s tail per run, and the generator's deadlines.
 #   bench/chat_pairs.sh BUILD_DIR [PAIRS] [WINDOW] [PROCS]
 #   env: BENCH_SECONDS (measured, default 10), BENCH_WARMUP (default 3),
-#        PACED_RATES (default "half 20000"; "half" = half the measured maximum)
+#        PACED_RATES (default "half 20000"; "half" = half the measured maximum),
+#        LOADGEN_ARGS (more pipit-loadgen flags, e.g. "--words 1")
 set -euo pipefail
 build=${1:-build}
 pairs=${2:-500}
@@ -31,7 +32,7 @@ run() {
     before=$(store_counts)
     echo "\$ pipit-loadgen --mode pairs --procs $procs --warmup $warm --duration $secs $*"
     taskset -c "$loadgen_cpus" "$build/pipit-loadgen" --mode pairs --port "$port" --setup "$tmp/setup" \
-        --procs "$procs" --warmup "$warm" --duration "$secs" --server-pid "$pid" "$@" \
+        --procs "$procs" --warmup "$warm" --duration "$secs" --server-pid "$pid" ${LOADGEN_ARGS:-} "$@" \
         | tee "$tmp/out" || true
     after=$(store_counts)
     echo "$before $after" | awk '{c=$3-$1; w=$4-$2; if (c > 0) printf "store batches:         %d writes in %d commits (%.1f per commit)\n", w, c, w/c}'

@@ -3,7 +3,8 @@
  *
  *   pipit-loadgen --mode idle   --port P --token T --server-pid PID [--conns N] [--procs K]
  *   pipit-loadgen --mode pairs  --port P --setup FILE [--procs K] [--window W]
- *                 [--warmup S] [--duration S] [--rate R] [--text-bytes B] [--server-pid PID]
+ *                 [--warmup S] [--duration S] [--rate R] [--text-bytes B] [--words 1]
+ *                 [--server-pid PID]
  *   pipit-loadgen --mode fanout --port P --setup FILE [--procs K] [--window W]
  *                 [--messages M] [--duration S] [--rate R] [--server-pid PID]
  *
@@ -14,7 +15,9 @@
  *         (a sender) and "R CONV TOKEN" (a receiver). Every sender keeps W `send`
  *         ops unacknowledged (or, with --rate, sends at R messages/s in total, evenly
  *         paced, W still capping what is in flight). The body text starts with the
- *         intended send time, so a receiver knows its latency. After a warm-up, for
+ *         intended send time, so a receiver knows its latency (then 'x' padding, or
+ *         with --words 1, English-like and Chinese words as chat has, so that the
+ *         search index works as hard as it would). After a warm-up, for
  *         --duration seconds: delivered messages/s (ev:"message" frames seen by the
  *         receivers), and send→ack / send→receive latency percentiles of the
  *         messages sent in that window (the senders keep going for TAIL_SECONDS so
@@ -102,6 +105,7 @@ static int opt_window = 16;
 static double opt_warmup = 3, opt_duration = 10, opt_rate;
 static long opt_messages = 1000;
 static int opt_text_bytes = 64;
+static bool opt_words;
 
 /* Per process (child) state. */
 static struct session *ss;
@@ -358,6 +362,36 @@ static bool may_send(const struct session *s)
     return now_ns() < t_stop;
 }
 
+/*
+ * n bytes (or a little less: characters are not cut) of chat-like text: words
+ * from a small vocabulary, English-like or Chinese, changing with seed.
+ */
+static void fill_words(char *out, size_t n, uint64_t seed)
+{
+    static const char *const en[] = { "meeting", "tomorrow", "report", "please", "check",
+                                      "the", "new", "design", "before", "lunch", "thanks",
+                                      "budget", "review", "client", "deadline", "call" };
+    static const char *const zh[] = { "明天", "开会", "报告", "请", "检查", "新的", "设计",
+                                      "午饭", "谢谢", "预算", "客户", "截止", "电话", "北京" };
+    size_t o = 0;
+
+    for (uint64_t i = seed * 2654435761u;; i = i * 6364136223846793005ULL + 1442695040888963407ULL) {
+        bool chinese = (seed & 1) != 0;
+        const char *w = chinese ? zh[(i >> 33) % 14] : en[(i >> 33) % 16];
+        size_t len = strlen(w) + (chinese ? 0 : 1);
+
+        if (o + len > n) {
+            break;
+        }
+        memcpy(out + o, w, strlen(w));
+        if (!chinese) {
+            out[o + len - 1] = ' ';
+        }
+        o += len;
+    }
+    out[o] = '\0';
+}
+
 /* intended: the time the message was due (the latency clock starts there). */
 static void send_msg(struct session *s, int64_t intended)
 {
@@ -373,8 +407,12 @@ static void send_msg(struct session *s, int64_t intended)
     if (padn < 0) {
         padn = 0;
     }
-    memset(pad + head, 'x', (size_t)padn);
-    pad[head + padn] = '\0';
+    if (opt_words) {
+        fill_words(pad + head, (size_t)padn, s->counter);
+    } else {
+        memset(pad + head, 'x', (size_t)padn);
+        pad[head + padn] = '\0';
+    }
     n = snprintf(payload, sizeof(payload),
                  "{\"id\":%" PRIu64 ",\"op\":\"send\",\"conv\":%" PRId64
                  ",\"cmid\":\"%s-%d-%" PRIu64 "\",\"body\":{\"type\":\"text\",\"text\":\"%s\"}}",
@@ -1111,6 +1149,8 @@ int main(int argc, char **argv)
             opt_messages = atol(v);
         } else if (strcmp(k, "--text-bytes") == 0) {
             opt_text_bytes = atoi(v);
+        } else if (strcmp(k, "--words") == 0) {
+            opt_words = atoi(v) != 0;
         } else {
             usage();
             return 2;
