@@ -930,6 +930,31 @@ static char *preview(const char *text)
     return out;
 }
 
+/* What a message that is not text says in a notification: "Photo", "File: report.pdf", … */
+static const char *attachment_line(json_t *body, const char *type, char *line, size_t cap)
+{
+    const char *name = json_string_value(json_object_get(body, "name"));
+
+    if (type != NULL && strcmp(type, "image") == 0) {
+        return "Photo";
+    }
+    if (type != NULL && strcmp(type, "video") == 0) {
+        return "Video";
+    }
+    if (type != NULL && strcmp(type, "voice") == 0) {
+        return "Voice message";
+    }
+    if (type != NULL && strcmp(type, "file") == 0 && name != NULL) {
+        char *short_name = preview(name);
+
+        snprintf(line, cap, "File: %s", short_name);
+        free(short_name);
+        return line;
+    }
+    snprintf(line, cap, "[%.64s]", type != NULL ? type : "message");
+    return line;
+}
+
 /* What the notification says: who, where, and the text (or what was sent). */
 static json_t *chat_notification(struct store_conn *sc, const struct store_event *ev, bool group)
 {
@@ -948,8 +973,7 @@ static json_t *chat_notification(struct store_conn *sc, const struct store_event
     if (text != NULL && type != NULL && strcmp(type, "text") == 0) {
         what = preview(text);
     } else {
-        snprintf(line, sizeof(line), "[%.64s]", type != NULL ? type : "message");
-        what = xstrdup(line);
+        what = xstrdup(attachment_line(body, type, line, sizeof(line)));
     }
     if (group && store_conv_get(sc, ev->conv_id, &conv) == 0) {
         n = json_pack("{s:s,s:s++}", "title", conv.title != NULL ? conv.title : "Group", "body",

@@ -104,10 +104,19 @@ def test_other_message_types_say_what_was_sent(server_factory, fake):
     alice, bob = users(s, 2)
     device(s, fake, bob)
     conv = create_direct(s, alice, bob.id)["id"]
-    expect(api(s, "POST", "/v1/conversations/%d/messages" % conv, alice,
-               {"cmid": "img1", "body": {"type": "image", "file": "f1"}}), 201)
-    (msg,) = fake.wait_accepted(1, T(10))
-    assert msg.json["body"] == "[image]"
+    up = s.post("/v1/files", token=alice.token, params={"name": "report.pdf"}, data=b"%PDF-1.4 x")
+    file_id = expect(up, 201)["id"]
+    bodies = [
+        ({"type": "image", "file": file_id}, "Photo"),
+        ({"type": "file", "file": file_id, "name": "report.pdf"}, "File: report.pdf"),
+        ({"type": "voice", "file": file_id}, "Voice message"),
+        ({"type": "sticker", "id": "cat-1"}, "[sticker]"),
+    ]
+    for i, (body, _) in enumerate(bodies):
+        expect(api(s, "POST", "/v1/conversations/%d/messages" % conv, alice,
+                   {"cmid": "other%d" % i, "body": body}), 201)
+    got = sorted(m.json["body"] for m in fake.wait_accepted(len(bodies), T(10)))
+    assert got == sorted(said for _, said in bodies)
 
 
 def test_muted_conversation_gets_none_and_others_still_do(server_factory, fake):
