@@ -16,7 +16,7 @@ window=${3:-8}
 procs=${4:-2}
 secs=${BENCH_SECONDS:-10}
 warm=${BENCH_WARMUP:-3}
-rates=${PACED_RATES:-half 20000}
+rates=${PACED_RATES-half 20000}
 here=$(dirname "$0")
 . "$here/lib.sh"
 start_chat_server "$build" pairs --pairs "$pairs"

@@ -224,6 +224,7 @@ static int populate(const char *dir, int64_t messages, int convs, int users)
 
         if (i % 10000 == 0) {
             if (i > 0) {
+                store_search_flush(sc);
                 store_commit(sc);
             }
             store_begin(sc);
@@ -243,6 +244,7 @@ static int populate(const char *dir, int64_t messages, int convs, int users)
     for (int c = 0; c < convs; c++) {
         store_conv_save_tail(sc, conv_ids[c]);
     }
+    store_search_flush(sc);
     store_commit(sc);
     printf("populate: %" PRId64 " messages indexed in %.1f s; db %.0f MiB\n", messages,
            now_s() - t0, (double)store_disk_bytes(dir) / 1048576.0);

@@ -785,7 +785,7 @@ void chat_publish_committed(struct chat *ch, struct bus_event *ev)
 int chat_commit_begin(void *arg, struct store_conn *sc)
 {
     struct chat *ch = arg;
-    int rc = 0;
+    int rc = store_search_flush(sc);
 
     for (size_t i = 0; i < ch->dirty.n; i++) {
         struct conv_cache *cc = intmap_get(&ch->convs, ch->dirty.ids[i]);

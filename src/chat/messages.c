@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chat/chat_internal.h"
 #include "push/push.h"
@@ -646,24 +647,33 @@ static void add_part(json_t *parts, const char *s, size_t n, bool hit)
     }
 }
 
+/* Where needle (n bytes) first occurs in hay (m bytes), ASCII letters in either case. */
+static const char *find_caseless(const char *hay, size_t m, const char *needle, size_t n)
+{
+    for (size_t i = 0; n > 0 && i + n <= m; i++) {
+        if (strncasecmp(hay + i, needle, n) == 0) {
+            return hay + i;
+        }
+    }
+    return NULL;
+}
+
 /*
- * A hit, narrowed to the first of the query's prefix terms inside it: FTS5
- * marks the whole token that matched ("北京开" for "北京"), not the term.
+ * A hit, narrowed to the first query term found inside it. FTS5 marks whole
+ * index tokens: for CJK those are trigrams, so "北京" or "iPhone手机" would be
+ * marked as "北京开" or "iPhone手机壳". Latin words match whole, and stay so.
  */
 static void add_hit(json_t *parts, const char *s, size_t n, const char *query)
 {
     for (const char *q = query; *q != '\0';) {
         size_t len = strcspn(q, " \t\r\n");
+        const char *at = len < n ? find_caseless(s, n, q, len) : NULL;
 
-        if (len > 0 && len < n && search_term_is_prefix(q, len)) {
-            const char *at = memmem(s, n, q, len);
-
-            if (at != NULL) {
-                add_part(parts, s, (size_t)(at - s), false);
-                add_part(parts, at, len, true);
-                add_part(parts, at + len, n - (size_t)(at - s) - len, false);
-                return;
-            }
+        if (at != NULL) {
+            add_part(parts, s, (size_t)(at - s), false);
+            add_part(parts, at, len, true);
+            add_part(parts, at + len, n - (size_t)(at - s) - len, false);
+            return;
         }
         q += len;
         q += strspn(q, " \t\r\n");
@@ -788,7 +798,10 @@ int msg_search(struct chat_call *k, struct store_conn *sc)
         json_decref(page.results);
         return rc;
     }
+    /* No next page past the offset cap: asking for it would be refused. */
     k->result = json_pack("{s:o,s:o}", "results", page.results, "next_offset",
-                          page.more ? json_integer(offset + limit) : json_null());
+                          page.more && offset + limit <= SEARCH_OFFSET_MAX
+                              ? json_integer(offset + limit)
+                              : json_null());
     return 0;
 }

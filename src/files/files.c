@@ -183,6 +183,7 @@ int files_open(struct server *srv, char *err, size_t errlen)
     vips_operation_block_set("VipsForeignLoadJpeg", FALSE);
     vips_operation_block_set("VipsForeignLoadPng", FALSE);
     vips_operation_block_set("VipsForeignLoadGif", FALSE);
+    vips_operation_block_set("VipsForeignLoadNsgif", FALSE); /* its name since 8.11 */
     vips_operation_block_set("VipsForeignLoadWebp", FALSE);
     f->thumbs = thumbnailer_start(srv, srv->cfg.thumbnail_size);
     return 0;
@@ -287,6 +288,18 @@ static void sweep_run(struct job *j, void *ctx)
                              &sj->deleted);
     if (j->rc == 0) {
         f->sweep_after = last;
+        f->sweep_step = sj;
+    }
+}
+
+void files_sweep_spare(struct files *f, const char *sha256)
+{
+    struct sweep_job *sj = f->sweep_step;
+
+    for (int i = 0; sj != NULL && i < sj->ngone; i++) {
+        if (strcmp(sj->gone[i], sha256) == 0) {
+            sj->gone[i][0] = '\0';
+        }
     }
 }
 
@@ -296,7 +309,9 @@ static void sweep_committed(struct job *j, void *hook_arg)
     struct sweep_job *sj = (struct sweep_job *)j;
 
     for (int i = 0; i < sj->ngone; i++) {
-        blob_remove(sj->f, sj->gone[i]);
+        if (sj->gone[i][0] != '\0') {
+            blob_remove(sj->f, sj->gone[i]);
+        }
     }
 }
 
@@ -308,6 +323,9 @@ static void sweep_done(struct job *j)
     struct files *f = sj->f;
     bool more = j->rc == 0 && f->sweep_after != 0 && !atomic_load(&f->srv->stopping);
 
+    if (f->sweep_step == sj) {
+        f->sweep_step = NULL; /* done runs on the writer too, after COMMIT */
+    }
     if (sj->deleted > 0) {
         log_info(NULL, "files: swept %d unshared file(s)", sj->deleted);
     }

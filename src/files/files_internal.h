@@ -13,6 +13,7 @@
 #include "files/files.h"
 
 struct thumbnailer;
+struct sweep_job;
 
 struct files {
     struct server *srv;
@@ -22,6 +23,7 @@ struct files {
     pthread_mutex_t magic_lock;
     struct thumbnailer *thumbs;
     int64_t sweep_after;        /* the sweep's place between steps (writer only) */
+    struct sweep_job *sweep_step; /* the step in the current batch, if any (writer only) */
     atomic_bool sweeping;       /* a pass is under way */
 };
 
@@ -45,6 +47,11 @@ int blob_examine(struct files *f, const char *path, struct blob_facts *facts);
 int blob_place(struct files *f, const char *tmp_path, const char *sha256, bool exists);
 /* On the store writer after COMMIT: removes a deleted blob's bytes and thumbnail. */
 void blob_remove(struct files *f, const char *sha256);
+/*
+ * On the store writer: an upload in this batch stores the content again, so
+ * the sweep step of the same batch must not remove its bytes after COMMIT.
+ */
+void files_sweep_spare(struct files *f, const char *sha256);
 
 /* thumb.c */
 struct thumbnailer *thumbnailer_start(struct server *srv, int64_t size);

@@ -39,6 +39,7 @@ struct thumbnailer {
 
 struct thumb_result {
     struct job job;
+    struct server *srv;
     char sha256[STORE_SHA256_HEX + 1];
     bool ok;
 };
@@ -46,8 +47,36 @@ struct thumb_result {
 static void result_run(struct job *j, void *ctx)
 {
     struct thumb_result *r = (struct thumb_result *)j;
+    char path[4200];
+    bool gone = false;
 
-    j->rc = store_blob_set_thumb(ctx, r->sha256, r->ok ? "ready" : "failed");
+    /* Swept while it was being made: its thumbnail must not outlive it. */
+    j->rc = store_blob_gone(ctx, r->sha256, &gone);
+    if (j->rc == 0 && gone) {
+        files_blob_path(r->srv, r->sha256, ".thumb", path, sizeof(path));
+        unlink(path);
+        return;
+    }
+    if (j->rc == 0) {
+        j->rc = store_blob_set_thumb(ctx, r->sha256, r->ok ? "ready" : "failed");
+    }
+}
+
+/* Drops every metadata field libvips could write back: EXIF (and each tag it parsed), XMP, IPTC, ICC. */
+static void drop_metadata(VipsImage *im)
+{
+    static const char *const prefixes[] = { "exif-", "xmp-", "iptc-", "icc-", "orientation" };
+    gchar **fields = vips_image_get_fields(im);
+
+    for (int i = 0; fields != NULL && fields[i] != NULL; i++) {
+        for (size_t p = 0; p < sizeof(prefixes) / sizeof(prefixes[0]); p++) {
+            if (strncmp(fields[i], prefixes[p], strlen(prefixes[p])) == 0) {
+                vips_image_remove(im, fields[i]);
+                break;
+            }
+        }
+    }
+    g_strfreev(fields);
 }
 
 static void result_done(struct job *j)
@@ -73,13 +102,10 @@ static bool make_thumbnail(struct thumbnailer *t, const char *sha256)
     }
     /*
      * libvips 8.14's WebP writer ignores "strip": it writes an EXIF chunk built
-     * from the image's metadata. Without these, that holds only the size and
+     * from the image's metadata fields. Without them it holds only the size and
      * resolution libvips sets itself, never the original's tags.
      */
-    vips_image_remove(thumb, VIPS_META_EXIF_NAME);
-    vips_image_remove(thumb, VIPS_META_XMP_NAME);
-    vips_image_remove(thumb, VIPS_META_IPTC_NAME);
-    vips_image_remove(thumb, VIPS_META_ICC_NAME);
+    drop_metadata(thumb);
     if (vips_webpsave(thumb, tmp, "Q", 80, "strip", TRUE, NULL) != 0) {
         log_info(NULL, "files: no thumbnail for %s: %s", sha256, vips_error_buffer());
         vips_error_clear();
@@ -118,6 +144,7 @@ static void *thumbnailer_main(void *arg)
             break;
         }
         r = xcalloc(1, sizeof(*r));
+        r->srv = t->srv;
         memcpy(r->sha256, t->queue[t->head], sizeof(r->sha256));
         t->head = (t->head + 1) % THUMB_QUEUE_MAX;
         t->count--;

@@ -320,6 +320,9 @@ static void save_run(struct job *j, void *ctx)
         return;
     }
     exists = j->rc == 0;
+    if (!exists) {
+        files_sweep_spare(u->f, u->facts.blob.sha256);
+    }
     j->rc = blob_place(u->f, u->path, u->facts.blob.sha256, exists);
     if (j->rc != 0) {
         return;

@@ -115,11 +115,6 @@ static int prefix_term(struct term_shape t)
     return !t.sure_word && t.cjk_runs == 1 && t.cjk_chars <= 2;
 }
 
-int search_term_is_prefix(const char *term, size_t n)
-{
-    return prefix_term(term_shape_of((const unsigned char *)term, n));
-}
-
 static int is_utf8(const unsigned char *s, size_t n)
 {
     for (size_t at = 0; at < n;) {

@@ -32,11 +32,4 @@
 
 int search_query_build(const char *user_text, struct buf *out, const char **why);
 
-/*
- * Whether search_query_build makes the term (n bytes, no whitespace) a prefix
- * query, as for "北京": its matches are then marked on whole index tokens,
- * wider than the term, in snippets.
- */
-int search_term_is_prefix(const char *term, size_t n);
-
 #endif

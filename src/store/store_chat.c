@@ -50,6 +50,9 @@ enum chat_stmt {
     CS_SEARCH,
     CS_SEARCH_EVENT,
     CS_SEARCH_SNIPPET,
+    CS_SEARCH_REMOVE,
+    CS_SEARCH_ADD,
+    CS_SEARCH_CLEAR,
     CS_END
 };
 
@@ -175,6 +178,22 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
     S(CS_SEARCH) = "SELECT id FROM (SELECT e.id AS id, " SEARCH_RANK " AS r " SEARCH_FROM
                    "ORDER BY f.rowid DESC LIMIT ?9) ORDER BY r, id DESC LIMIT ?7 OFFSET ?8",
     S(CS_SEARCH_EVENT) = "SELECT " EVENT_COLS " FROM events e WHERE e.id = ?2",
+    /*
+     * A queued message's entry: removed if it was indexed before this flush
+     * (its first queue row holds those values), then added as it is now. A
+     * message sent and edited in one batch is indexed once, as edited.
+     */
+    S(CS_SEARCH_REMOVE) = "INSERT INTO message_search (message_search, rowid, text, name, conv) "
+                          "SELECT 'delete', id, text, name, conv FROM (SELECT *, row_number() "
+                          "OVER (PARTITION BY id ORDER BY seq) AS n FROM search_queue) "
+                          "WHERE n = 1 AND op = 0",
+    S(CS_SEARCH_ADD) = "INSERT INTO message_search (rowid, text, name, conv) "
+                       "SELECT e.id, json_extract(e.body, '$.text'), "
+                       "json_extract(e.body, '$.name'), 'c' || e.conv_id "
+                       "FROM (SELECT DISTINCT id FROM search_queue) q "
+                       "JOIN events e ON e.id = q.id "
+                       "WHERE e.kind = 'message' AND e.body IS NOT NULL",
+    S(CS_SEARCH_CLEAR) = "DELETE FROM search_queue",
     S(CS_SEARCH_SNIPPET) = "SELECT " SEARCH_SNIPPET " FROM message_search "
                            "WHERE message_search MATCH ?1 AND rowid = ?2",
 #undef S
@@ -835,32 +854,50 @@ int store_search(struct store_conn *sc, const struct store_search_query *q,
     return rc < 0 ? rc : 0;
 }
 
-/* The index follows every change to a message's text, whichever path makes it. */
+/*
+ * The index follows every change to a message's text, whichever path makes it:
+ * the triggers queue the message (and, before a change, the values it was
+ * indexed with); store_search_flush brings its entry up to date.
+ */
+#define QUEUE_OLD                                                                        \
+    "INSERT INTO search_queue (op, id, text, name, conv) SELECT 0, old.id, "             \
+    "json_extract(old.body, '$.text'), json_extract(old.body, '$.name'), "               \
+    "'c' || old.conv_id"
+
 static const char search_triggers[] =
     "CREATE TRIGGER message_search_insert AFTER INSERT ON events "
     "WHEN new.kind = 'message' AND new.body IS NOT NULL BEGIN "
-    "INSERT INTO message_search (rowid, text, name, conv) VALUES (new.id, "
-    "json_extract(new.body, '$.text'), json_extract(new.body, '$.name'), 'c' || new.conv_id); "
-    "END;"
+    "INSERT INTO search_queue (op, id) VALUES (1, new.id); END;"
     "CREATE TRIGGER message_search_update AFTER UPDATE OF body ON events "
     "WHEN old.kind = 'message' BEGIN "
-    "INSERT INTO message_search (message_search, rowid, text, name, conv) SELECT 'delete', "
-    "old.id, json_extract(old.body, '$.text'), json_extract(old.body, '$.name'), "
-    "'c' || old.conv_id WHERE old.body IS NOT NULL; "
-    "INSERT INTO message_search (rowid, text, name, conv) SELECT new.id, "
-    "json_extract(new.body, '$.text'), json_extract(new.body, '$.name'), 'c' || new.conv_id "
-    "WHERE new.body IS NOT NULL; END;"
+    "INSERT INTO search_queue (op, id) SELECT 1, new.id WHERE old.body IS NULL; "
+    QUEUE_OLD " WHERE old.body IS NOT NULL; END;"
     "CREATE TRIGGER message_search_delete AFTER DELETE ON events "
-    "WHEN old.kind = 'message' AND old.body IS NOT NULL BEGIN "
-    "INSERT INTO message_search (message_search, rowid, text, name, conv) VALUES ('delete', "
-    "old.id, json_extract(old.body, '$.text'), json_extract(old.body, '$.name'), "
-    "'c' || old.conv_id); END;"
+    "WHEN old.kind = 'message' AND old.body IS NOT NULL BEGIN " QUEUE_OLD "; END;"
+    "DELETE FROM search_queue;"
     "INSERT INTO message_search (message_search) VALUES ('rebuild');";
 
 static const char search_drop[] =
     "DROP TRIGGER message_search_insert; DROP TRIGGER message_search_update; "
-    "DROP TRIGGER message_search_delete; "
+    "DROP TRIGGER message_search_delete; DELETE FROM search_queue; "
     "INSERT INTO message_search (message_search) VALUES ('delete-all');";
+
+int store_search_flush(struct store_conn *sc)
+{
+    sqlite3_stmt *removed = cstmt(sc, CS_SEARCH_REMOVE);
+    sqlite3_stmt *added = cstmt(sc, CS_SEARCH_ADD);
+    sqlite3_stmt *clear = cstmt(sc, CS_SEARCH_CLEAR);
+    int rc;
+
+    if (removed == NULL || added == NULL || clear == NULL) {
+        return PIPIT_ESTORE;
+    }
+    rc = store__run(sc, removed);
+    if (rc == 0) {
+        rc = store__run(sc, added);
+    }
+    return rc != 0 ? rc : store__run(sc, clear);
+}
 
 int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
 {
@@ -877,7 +914,8 @@ int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
     present = sqlite3_step(s) == SQLITE_ROW;
     sqlite3_finalize(s);
     if (present == on) {
-        return 0;
+        /* What another process changed (the pipit tool) waits in the queue. */
+        return on ? store_search_flush(sc) : 0;
     }
     if (store_begin(sc) != 0) {
         return PIPIT_ESTORE;

@@ -191,6 +191,12 @@ int store_search(struct store_conn *sc, const struct store_search_query *q,
                  int (*cb)(void *arg, const struct store_event *ev, const char *snippet),
                  void *arg);
 /*
+ * Applies the queued index changes (the triggers' search_queue) to the index.
+ * Writer only, inside the batch's transaction and outside any savepoint (FTS5
+ * writes out a segment at every savepoint): once per batch, before COMMIT.
+ */
+int store_search_flush(struct store_conn *sc);
+/*
  * Creates (on) or drops (off) the triggers that keep the message index in step
  * with events. Turning it on where it was off rebuilds the index from the stored
  * messages (*rebuilt set); off empties it. Writer only, outside a batch.

@@ -5,7 +5,12 @@
 -- from the "pipit" tokenizer (search/tokenizer.c): words for Latin text,
 -- trigrams with bigram and unigram edges for Chinese, Japanese and Korean.
 -- The triggers that keep the index in step with events are created and dropped
--- by the server according to the `search` setting (store_search_enable).
+-- by the server according to the `search` setting (store_search_enable). They
+-- do not write the index: they queue each change (search_queue), and the store
+-- writer applies the queue once per batch, just before COMMIT (store_search_flush).
+-- FTS5 writes its pending terms out as a new segment at every savepoint, and
+-- every write job runs in one: indexing from the triggers cost a segment, and
+-- its merging, per message.
 --
 -- `conv` holds one token per message, "c<conversation id>": a search in one
 -- conversation ANDs it to the words, so FTS5 skips the other conversations'
@@ -16,3 +21,21 @@ CREATE VIEW message_text (id, text, name, conv) AS
 
 CREATE VIRTUAL TABLE message_search USING fts5(
     text, name, conv, content = 'message_text', content_rowid = 'id', tokenize = 'pipit');
+
+-- Every batch adds a small segment; FTS5 merges 4 of a level by default, which
+-- rewrote each entry about five times on its way up (30% of the send rate in
+-- bench/search.sh). 16 writes each entry half as often, for more segments to
+-- read per search (still well inside the latency target: bench/RESULTS.md).
+INSERT INTO message_search (message_search, rank) VALUES ('automerge', 16);
+
+-- Messages whose index entries must change, in order. op 1: index it as it
+-- is at the flush; op 0: it was indexed with these values (FTS5's 'delete'
+-- needs them), captured before an edit, a recall or a deletion.
+CREATE TABLE search_queue (
+    seq   INTEGER PRIMARY KEY,
+    op    INTEGER NOT NULL,
+    id    INTEGER NOT NULL,
+    text,
+    name,
+    conv  TEXT
+);
