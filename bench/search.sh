@@ -24,7 +24,7 @@ fi
 
 echo "== search latency: $messages messages, 10,000 conversations, 2,000 users"
 run_dir=$(mktemp -d)
-trap 'kill "$spid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$run_dir"' EXIT
+trap 'kill "$spid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$run_dir"' EXIT
 cp "$store/pipit.db" "$run_dir/"
 taskset -c 0 "$build/pipitd" --data-dir "$run_dir" --listen 127.0.0.1:0 --workers 1 \
     --log-level warn 2>"$run_dir/log" &
