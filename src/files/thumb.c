@@ -62,7 +62,7 @@ static void result_run(struct job *j, void *ctx)
     }
 }
 
-/* Drops every metadata field libvips could write back: EXIF (and each tag it parsed), XMP, IPTC, ICC. */
+/* Drops every metadata field libvips could write back: EXIF (each tag too), XMP, IPTC, ICC. */
 static void drop_metadata(VipsImage *im)
 {
     static const char *const prefixes[] = { "exif-", "xmp-", "iptc-", "icc-", "orientation" };

@@ -242,7 +242,7 @@ int store_file_sweep(struct store_conn *sc, int64_t after, int64_t before_ms, in
     sqlite3_bind_int64(s, 1, after);
     sqlite3_bind_int64(s, 2, before_ms);
     sqlite3_bind_int(s, 3, limit);
-    /* Read the step's rows first: deleting while the scan is open would cost a statement journal. */
+    /* The step's rows first: deleting while the scan is open costs a statement journal. */
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         seen++;
         *last = sqlite3_column_int64(s, 0);
