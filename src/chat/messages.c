@@ -32,7 +32,7 @@
  * Scoring is the costly part (~20 µs a message): a word found in a fifth of a
  * million messages would otherwise take seconds.
  */
-#define SEARCH_WINDOW 200
+#define SEARCH_WINDOW 100
 
 /* Loop thread: checks a send or an edit and serializes its body and meta. */
 int msg_prepare(struct chat_call *k)
