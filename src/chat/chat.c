@@ -785,7 +785,13 @@ void chat_publish_committed(struct chat *ch, struct bus_event *ev)
 int chat_commit_begin(void *arg, struct store_conn *sc)
 {
     struct chat *ch = arg;
-    int rc = store_search_flush(sc);
+    int rc = 0;
+
+    /* A broken index must not stop messages: they stay queued, and searchable later. */
+    if (store_search_flush(sc) != 0) {
+        log_error(NULL, "search: cannot index this batch, it stays queued: %s",
+                  store_errmsg(sc));
+    }
 
     for (size_t i = 0; i < ch->dirty.n; i++) {
         struct conv_cache *cc = intmap_get(&ch->convs, ch->dirty.ids[i]);

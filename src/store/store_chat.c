@@ -889,14 +889,22 @@ int store_search_flush(struct store_conn *sc)
     sqlite3_stmt *clear = cstmt(sc, CS_SEARCH_CLEAR);
     int rc;
 
-    if (removed == NULL || added == NULL || clear == NULL) {
+    if (removed == NULL || added == NULL || clear == NULL || store_savepoint(sc) != 0) {
         return PIPIT_ESTORE;
     }
     rc = store__run(sc, removed);
     if (rc == 0) {
         rc = store__run(sc, added);
     }
-    return rc != 0 ? rc : store__run(sc, clear);
+    if (rc == 0) {
+        rc = store__run(sc, clear);
+    }
+    /* A failure leaves the index and the queue as they were, for the next try. */
+    if (rc != 0) {
+        store_rollback_savepoint(sc);
+        return rc;
+    }
+    return store_release(sc);
 }
 
 int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)

@@ -192,8 +192,9 @@ int store_search(struct store_conn *sc, const struct store_search_query *q,
                  void *arg);
 /*
  * Applies the queued index changes (the triggers' search_queue) to the index.
- * Writer only, inside the batch's transaction and outside any savepoint (FTS5
- * writes out a segment at every savepoint): once per batch, before COMMIT.
+ * Writer only, inside the batch's transaction and outside any job's savepoint
+ * (FTS5 writes out a segment at every savepoint): once per batch, before
+ * COMMIT. On failure nothing changed: the queue waits for the next flush.
  */
 int store_search_flush(struct store_conn *sc);
 /*
