@@ -907,6 +907,14 @@ int store_search_flush(struct store_conn *sc)
     return store_release(sc);
 }
 
+int store_search_check(struct store_conn *sc)
+{
+    return sqlite3_exec(sc->db, "INSERT INTO message_search (message_search) "
+                        "VALUES ('integrity-check')", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : PIPIT_ESTORE;
+}
+
 int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
 {
     sqlite3_stmt *s;

@@ -197,6 +197,8 @@ int store_search(struct store_conn *sc, const struct store_search_query *q,
  * COMMIT. On failure nothing changed: the queue waits for the next flush.
  */
 int store_search_flush(struct store_conn *sc);
+/* FTS5's integrity check: 0 when the index holds exactly what the messages do. */
+int store_search_check(struct store_conn *sc);
 /*
  * Creates (on) or drops (off) the triggers that keep the message index in step
  * with events. Turning it on where it was off rebuilds the index from the stored

@@ -14,6 +14,7 @@
 
 #include "store/migrations.h"
 #include "store/store.h"
+#include "store/store_chat.h"
 #include "util/err.h"
 
 #define HASH "$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA"
@@ -468,11 +469,96 @@ static void test_commit_without_begin_fails(void **state)
     add_user(f->sc, "after");
 }
 
+/* ---- The search queue (store_search_flush) ---- */
+
+static int count_result(void *arg, const struct store_event *ev, const char *snippet)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int hits(struct store_conn *sc, int64_t user, const char *word)
+{
+    char match[128];
+    int n = 0;
+    struct store_search_query q = { .user_id = user, .match = match, .words = match,
+                                    .limit = 10, .window = 100 };
+
+    snprintf(match, sizeof(match), "{text name} : (\"%s\")", word);
+    assert_int_equal(store_search(sc, &q, count_result, &n), 0);
+    return n;
+}
+
+static int64_t add_message(struct store_conn *sc, int64_t conv, int64_t seq, int64_t from,
+                           const char *text)
+{
+    char body[128];
+    struct store_event ev = { .conv_id = conv, .seq = seq, .kind = "message", .sender = from,
+                              .ts = NOW, .body = body };
+
+    snprintf(body, sizeof(body), "{\"type\":\"text\",\"text\":\"%s\"}", text);
+    assert_int_equal(store_event_insert(sc, &ev), 0);
+    return ev.id;
+}
+
+/*
+ * Changes queued in one batch leave each message indexed once, as it is at the
+ * flush: sent then edited, sent then recalled, edited twice, and one that was
+ * indexed before the batch.
+ */
+static void test_search_queue_in_one_batch(void **state)
+{
+    struct fixture *f = *state;
+    int64_t u = add_user(f->sc, "ana");
+    struct store_conv conv = { .app_id = STORE_DEFAULT_APP, .created_by = u, .created_at = NOW,
+                               .last_ts = NOW };
+    bool rebuilt;
+
+    snprintf(conv.type, sizeof(conv.type), "group");
+    assert_int_equal(store_search_enable(f->sc, true, &rebuilt), 0);
+    assert_int_equal(store_begin(f->sc), 0);
+    assert_int_equal(store_conv_insert(f->sc, &conv, NULL), 0);
+    assert_int_equal(store_member_join(f->sc, conv.id, u, "owner", 1, NOW), 0);
+    add_message(f->sc, conv.id, 1, u, "old words");
+    assert_int_equal(store_search_flush(f->sc), 0);
+    assert_int_equal(store_commit(f->sc), 0);
+    assert_int_equal(hits(f->sc, u, "old"), 1);
+
+    assert_int_equal(store_begin(f->sc), 0);
+    add_message(f->sc, conv.id, 2, u, "draft");
+    assert_int_equal(store_event_set_body(f->sc, conv.id, 2,
+                                          "{\"type\":\"text\",\"text\":\"final\"}", NOW), 0);
+    add_message(f->sc, conv.id, 3, u, "oops");
+    assert_int_equal(store_event_recall(f->sc, conv.id, 3), 0);
+    assert_int_equal(store_event_set_body(f->sc, conv.id, 1,
+                                          "{\"type\":\"text\",\"text\":\"middle\"}", NOW), 0);
+    assert_int_equal(store_event_set_body(f->sc, conv.id, 1,
+                                          "{\"type\":\"text\",\"text\":\"new words\"}", NOW), 0);
+    /* Nothing changes in the index before the flush. */
+    assert_int_equal(hits(f->sc, u, "old"), 1);
+    assert_int_equal(store_search_flush(f->sc), 0);
+    assert_int_equal(store_commit(f->sc), 0);
+
+    assert_int_equal(hits(f->sc, u, "old"), 0);
+    assert_int_equal(hits(f->sc, u, "middle"), 0);
+    assert_int_equal(hits(f->sc, u, "new"), 1);
+    assert_int_equal(hits(f->sc, u, "words"), 1);
+    assert_int_equal(hits(f->sc, u, "draft"), 0);
+    assert_int_equal(hits(f->sc, u, "final"), 1);
+    assert_int_equal(hits(f->sc, u, "oops"), 0);
+    /* The index agrees with the messages (FTS5's own check against the content). */
+    assert_int_equal(query_int(f->dir, "SELECT count(*) FROM search_queue"), 0);
+    assert_int_equal(store_begin(f->sc), 0);
+    assert_int_equal(store_search_check(f->sc), 0);
+    assert_int_equal(store_commit(f->sc), 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_migrations_applied),
+        T(test_search_queue_in_one_batch),
         T(test_reopen_does_not_reapply),
         cmocka_unit_test(test_open_fails_cleanly),
         cmocka_unit_test(test_read_only_needs_existing_db),
