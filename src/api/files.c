@@ -166,18 +166,6 @@ out:
     }
 }
 
-static bool etag_matches(const char *header, const char *etag)
-{
-    if (header == NULL) {
-        return false;
-    }
-    if (strcmp(header, "*") == 0) {
-        return true;
-    }
-    /* Weak comparison (RFC 9110 §13.1.2): W/"x" matches "x" too. */
-    return strstr(header, etag) != NULL;
-}
-
 static void file_done(struct job *j)
 {
     struct file_job *fj = (struct file_job *)j;
@@ -205,7 +193,7 @@ static void file_done(struct job *j)
                      "Referrer-Policy: no-referrer\r\nX-Frame-Options: DENY\r\n"
                      "Cross-Origin-Opener-Policy: same-origin\r\n",
                      fj->etag, date, cache);
-            if (etag_matches(http_request_header(x->req, "if-none-match"), fj->etag)) {
+            if (http_etag_matches(http_request_header(x->req, "if-none-match"), fj->etag)) {
                 http_respond(x, 304, NULL, headers, NULL, 0);
             } else {
                 http_respond(x, 200, fj->content_type, headers, fj->data, fj->len);

@@ -24,6 +24,9 @@
 #define R_JSON 4u   /* takes a JSON object body */
 #define R_BODY_APART 8u /* the action gets the body as args.body, apart from the path's */
 #define R_FILTERS 16u   /* the query's conv, from and offset are numbers for the action too */
+#define R_STREAM 32u    /* the handler reads the body as it comes (an upload): api_stream_limit */
+/* A streamed body's hard ceiling; the handler checks the app's cap once the caller is known. */
+#define STREAM_MAX ((uint64_t)1 << 40)
 /* The API key scopes a route accepts (any one of them); none: keys get 403. */
 #define K_PUSH (STORE_SCOPE_PUSH << 8)
 #define K_USERS (STORE_SCOPE_USERS << 8)
@@ -133,8 +136,8 @@ static const struct route routes[] = {
     { HTTP_DELETE, "/v1/conversations/{}/members/{}", "member_remove", NULL, R_AUTH,
       "member_remove", { "conv", "user" } },
     { HTTP_GET, "/v1/conversations/{}/messages", "history", NULL, R_AUTH, "history", { "conv" } },
-    /* Files and search (issue 8): uploads stream (files_stream_limit), downloads are files. */
-    { HTTP_POST, "/v1/files", "file_upload", files_upload, R_AUTH, NULL, { NULL } },
+    /* Files and search (issue 8): uploads stream, downloads are sent from the file. */
+    { HTTP_POST, "/v1/files", "file_upload", files_upload, R_AUTH | R_STREAM, NULL, { NULL } },
     { HTTP_GET, "/v1/files/{}", "file_download", files_download, R_AUTH, NULL, { NULL } },
     { HTTP_GET, "/v1/files/{}/thumbnail", "file_thumbnail", files_thumbnail, R_AUTH, NULL,
       { NULL } },
@@ -392,11 +395,36 @@ static void api_handle(struct http_exchange *x)
     run_handler(x, found);
 }
 
+/*
+ * srv->http_stream_limit, for a request head: the routes marked R_STREAM get
+ * their body as it comes. The target is matched as sent (not percent-decoded):
+ * a differently spelled upload is read whole and refused by its handler.
+ */
+static uint64_t api_stream_limit(void *arg, const struct http_request *req)
+{
+    char params[ROUTE_MAX_PARAMS][ROUTE_PARAM_MAX];
+    char path[256];
+    size_t n = strcspn(req->url, "?");
+
+    if (n >= sizeof(path)) {
+        return 0; /* longer than any route */
+    }
+    memcpy(path, req->url, n);
+    path[n] = '\0';
+    for (int i = 0; i < NROUTES; i++) {
+        if ((routes[i].flags & R_STREAM) && routes[i].method == req->method &&
+            route_match(routes[i].path, path, params)) {
+            return STREAM_MAX;
+        }
+    }
+    return 0;
+}
+
 void api_install(struct server *srv)
 {
     srv->started_at = clock_now_ms();
     srv->http_handler = api_handle;
-    srv->http_stream_limit = files_stream_limit;
+    srv->http_stream_limit = api_stream_limit;
     srv->ws_handlers.on_open = session_on_open;
     srv->ws_handlers.on_text = session_on_text;
     srv->ws_handlers.on_close = session_on_close;

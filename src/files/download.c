@@ -97,12 +97,6 @@ static void disposition(struct buf *h, const char *kind, const char *name)
     buf_appendz(h, "\r\n");
 }
 
-static bool etag_matches(const char *header, const char *etag)
-{
-    /* Weak comparison (RFC 9110 §13.1.2) for If-None-Match: W/"x" matches "x" too. */
-    return header != NULL && (strcmp(header, "*") == 0 || strstr(header, etag) != NULL);
-}
-
 static void answer(struct http_exchange *x, struct download *d)
 {
     const struct store_blob *b = &d->file.blob;
@@ -123,7 +117,7 @@ static void answer(struct http_exchange *x, struct download *d)
                etag);
     disposition(&h, d->thumbnail || files_mime_inline(mime) ? "inline" : "attachment",
                 d->file.name);
-    if (etag_matches(http_request_header(x->req, "if-none-match"), etag)) {
+    if (http_etag_matches(http_request_header(x->req, "if-none-match"), etag)) {
         close(fd);
         http_respond(x, 304, NULL, h.data, NULL, 0);
         buf_cleanup(&h);

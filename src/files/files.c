@@ -11,7 +11,6 @@
 #include <vips/vips.h>
 
 #include "files/files_internal.h"
-#include "http/http_parse.h"
 #include "net/conn.h"
 #include "server.h"
 #include "store/jobs.h"
@@ -108,19 +107,6 @@ json_t *files_json(int64_t id, const char *name, const struct store_blob *b)
                                             ? json_string(thumb)
                                             : json_null());
     return o;
-}
-
-uint64_t files_stream_limit(void *arg, const struct http_request *req)
-{
-    const char *url = req->url;
-    size_t n = strcspn(url, "?");
-
-    (void)arg;
-    /* The app's own cap is checked once the caller is known; this is the hard ceiling. */
-    if (req->method == HTTP_POST && n == 9 && memcmp(url, "/v1/files", 9) == 0) {
-        return (uint64_t)1 << 40;
-    }
-    return 0;
 }
 
 /* Uploads a crash cut off leave their temporary files behind. */

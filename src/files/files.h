@@ -44,9 +44,6 @@ void files_resume(struct server *srv);
 /* Main loop, periodically: one pass of the sweep, in bounded steps on the writer. */
 void files_sweep(struct server *srv);
 
-/* srv->http_stream_limit: POST /v1/files streams (the app's own cap is checked later). */
-uint64_t files_stream_limit(void *arg, const struct http_request *req);
-
 /* Route handlers (the router has authenticated the caller). */
 void files_upload(struct http_exchange *x);
 void files_download(struct http_exchange *x);

@@ -102,6 +102,11 @@ static const char *status_text(int status)
     }
 }
 
+bool http_etag_matches(const char *header, const char *etag)
+{
+    return header != NULL && (strcmp(header, "*") == 0 || strstr(header, etag) != NULL);
+}
+
 void http_date(char *out, int64_t unix_seconds)
 {
     time_t t = (time_t)unix_seconds;

@@ -108,6 +108,12 @@ void http_body_read(struct http_exchange *x, const struct http_body_sink *sink);
  */
 void http_conn_detach(struct conn *c, struct buf *leftover);
 
+/*
+ * Whether an If-None-Match header (NULL: absent) matches etag: "*", or the tag
+ * anywhere in the list, compared weakly (RFC 9110 §13.1.2: W/"x" matches "x").
+ */
+bool http_etag_matches(const char *header, const char *etag);
+
 /* "Mon, 02 Jan 2006 15:04:05 GMT" into out (at least 30 bytes). */
 void http_date(char *out, int64_t unix_seconds);
 
