@@ -788,7 +788,7 @@ int chat_commit_begin(void *arg, struct store_conn *sc)
     int rc = 0;
 
     /* A broken index must not stop messages: they stay queued, and searchable later. */
-    if (store_search_flush(sc) != 0) {
+    if (ch->srv->cfg.search && store_search_flush(sc) != 0) {
         log_error(NULL, "search: cannot index this batch, it stays queued: %s",
                   store_errmsg(sc));
     }

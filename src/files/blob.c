@@ -96,7 +96,7 @@ int blob_examine(struct files *f, const char *path, struct blob_facts *facts)
                        (unsigned long long)st.st_size);
     sodium_bin2hex(b->sha256, sizeof(b->sha256), digest, sizeof(digest));
     snprintf(b->thumb, sizeof(b->thumb), "none");
-    if (files_mime_thumbnailable(b->mime)) {
+    if (files_mime_raster(b->mime)) {
         image_size(path, b);
         if (b->width > 0 && b->height > 0 && b->width * b->height <= THUMB_MAX_PIXELS) {
             snprintf(b->thumb, sizeof(b->thumb), "pending");

@@ -115,7 +115,7 @@ static void answer(struct http_exchange *x, struct download *d)
                    "Content-Security-Policy: default-src 'none'; sandbox\r\n"
                    "Referrer-Policy: no-referrer\r\nCross-Origin-Resource-Policy: same-origin\r\n",
                etag);
-    disposition(&h, d->thumbnail || files_mime_inline(mime) ? "inline" : "attachment",
+    disposition(&h, d->thumbnail || files_mime_raster(mime) ? "inline" : "attachment",
                 d->file.name);
     if (http_etag_matches(http_request_header(x->req, "if-none-match"), etag)) {
         close(fd);

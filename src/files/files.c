@@ -31,16 +31,11 @@ void files_blob_path(const struct server *srv, const char *sha256, const char *s
              suffix);
 }
 
-bool files_mime_inline(const char *mime)
+bool files_mime_raster(const char *mime)
 {
-    /* Raster images only: SVG can carry script, so it downloads like any other file. */
+    /* SVG can carry script, so it downloads like any other file and gets no thumbnail. */
     return strcmp(mime, "image/jpeg") == 0 || strcmp(mime, "image/png") == 0 ||
            strcmp(mime, "image/gif") == 0 || strcmp(mime, "image/webp") == 0;
-}
-
-bool files_mime_thumbnailable(const char *mime)
-{
-    return files_mime_inline(mime);
 }
 
 void files_clean_name(const char *name, char *out, size_t cap)
@@ -163,7 +158,7 @@ int files_open(struct server *srv, char *err, size_t errlen)
     vips_cache_set_max(0);
     /*
      * Untrusted input meets only the decoders it needs: every loader is
-     * blocked but those of the types files_mime_thumbnailable() accepts.
+     * blocked but those of the types files_mime_raster() accepts.
      */
     vips_operation_block_set("VipsForeignLoad", TRUE);
     vips_operation_block_set("VipsForeignLoadJpeg", FALSE);

@@ -54,10 +54,11 @@ void files_thumbnail(struct http_exchange *x);
 /* data_dir/files/ab/cd/<sha256><suffix>; the directories are made by files_place(). */
 void files_blob_path(const struct server *srv, const char *sha256, const char *suffix,
                      char *out, size_t cap);
-/* Whether browsers may show this type inline (raster images); all else downloads. */
-bool files_mime_inline(const char *mime);
-/* Whether the thumbnailer can read this type. */
-bool files_mime_thumbnailable(const char *mime);
+/*
+ * The raster images (JPEG, PNG, GIF, WebP): the only types browsers are let
+ * show inline (all else downloads), and the only ones the thumbnailer decodes.
+ */
+bool files_mime_raster(const char *mime);
 
 /*
  * A file name as the uploader gave it, made safe to show and to put in a

@@ -110,6 +110,15 @@ static void upload_fail(struct upload *u, int err, const char *why)
     }
 }
 
+/* 413, announced (Content-Length) or found while reading. */
+static void fail_too_large(struct upload *u)
+{
+    char why[128];
+
+    snprintf(why, sizeof(why), "files may not be larger than %lld bytes", (long long)u->limit);
+    upload_fail(u, PIPIT_EPAYLOAD_TOO_LARGE, why);
+}
+
 /* ---- 1. Open the temporary file (reader: the app's cap is in the store) ---- */
 
 static void open_run(struct job *j, void *ctx)
@@ -138,7 +147,6 @@ static void open_done(struct job *j)
 {
     struct upload *u = (struct upload *)((char *)j - offsetof(struct upload, open_job));
     struct http_exchange *x;
-    char why[128];
 
     if (!upload_step_done(u)) {
         return;
@@ -149,9 +157,7 @@ static void open_done(struct job *j)
         return;
     }
     if (x->req->content_length > u->limit) {
-        snprintf(why, sizeof(why), "files may not be larger than %lld bytes",
-                 (long long)u->limit);
-        upload_fail(u, PIPIT_EPAYLOAD_TOO_LARGE, why);
+        fail_too_large(u);
         return;
     }
     http_body_read(x, &upload_sink);
@@ -221,13 +227,10 @@ static struct upload *upload_of(struct http_exchange *x)
 static bool sink_data(struct http_exchange *x, const char *p, size_t n)
 {
     struct upload *u = upload_of(x);
-    char why[128];
 
     u->received += (int64_t)n;
     if (u->received > u->limit) {
-        snprintf(why, sizeof(why), "files may not be larger than %lld bytes",
-                 (long long)u->limit);
-        upload_fail(u, PIPIT_EPAYLOAD_TOO_LARGE, why);
+        fail_too_large(u);
         return false;
     }
     buf_append(&u->pending, p, n);
