@@ -16,8 +16,8 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { after, before, test } from "node:test";
-import { deflateSync } from "node:zlib";
 
+import { rgbPng } from "../../sdk/js/test/png.js";
 import { DESKTOP, PASSWORD, PHONE, adminToken, assertClean, createUser, newPage, openBrowser, shot, startPipit } from "./lib.js";
 
 let server;
@@ -88,56 +88,25 @@ async function until(fn, what, timeoutMs = 10_000) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
 }
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(buf) {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type, data) {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, "ascii");
-  data.copy(out, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-  return out;
-}
-
 /**
  * A w×h landscape (sky, sun, hills) as an RGB PNG. `grain` adds noise, which
  * deflate cannot squeeze: that makes a file big enough to watch it upload.
  */
 function landscapePng(w, h, grain = 0) {
-  const raw = Buffer.alloc((w * 3 + 1) * h);
   let seed = 7;
   const noise = () => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
     return ((seed >> 8) % (2 * grain + 1)) - grain;
   };
-  for (let y = 0; y < h; y++) {
-    const row = y * (w * 3 + 1);
-    for (let x = 0; x < w; x++) {
-      const hill = h * (0.68 + 0.08 * Math.sin((x / w) * 6.3));
-      const sun = (x - w * 0.72) ** 2 + (y - h * 0.3) ** 2 < (h * 0.12) ** 2;
-      let rgb;
-      if (sun) rgb = [255, 214, 120];
-      else if (y > hill) rgb = [46 + (y / h) * 40, 120 - (y / h) * 30, 70];
-      else rgb = [90 + (y / h) * 120, 150 + (y / h) * 70, 235];
-      for (let c = 0; c < 3; c++) raw[row + 1 + x * 3 + c] = Math.max(0, Math.min(255, rgb[c] + (grain ? noise() : 0)));
-    }
-  }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, pngChunk("IHDR", ihdr), pngChunk("IDAT", deflateSync(raw)), pngChunk("IEND", Buffer.alloc(0))]);
+  return rgbPng(w, h, (x, y) => {
+    const hill = h * (0.68 + 0.08 * Math.sin((x / w) * 6.3));
+    const sun = (x - w * 0.72) ** 2 + (y - h * 0.3) ** 2 < (h * 0.12) ** 2;
+    let rgb;
+    if (sun) rgb = [255, 214, 120];
+    else if (y > hill) rgb = [46 + (y / h) * 40, 120 - (y / h) * 30, 70];
+    else rgb = [90 + (y / h) * 120, 150 + (y / h) * 70, 235];
+    return grain ? rgb.map((v) => v + noise()) : rgb;
+  });
 }
 
 /** Uploads crawl at `bytesPerSecond` (Chromium's network emulation), or run free again with null. */

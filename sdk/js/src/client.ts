@@ -9,7 +9,7 @@
  * `network`, `bad_response`) with status 0.
  */
 
-import { LOCAL_CODES, PipitError, errorFromBody } from "./errors.js";
+import { LOCAL_CODES, PipitError, parseAnswer } from "./errors.js";
 import { Realtime, type WebSocketConstructor } from "./realtime.js";
 import type {
   Conversation,
@@ -328,19 +328,4 @@ export class Client extends Realtime {
     }
     return parseAnswer<T>(status, text);
   }
-}
-
-function parseAnswer<T>(status: number, text: string): T {
-  let json: unknown = undefined;
-  if (text !== "") {
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new PipitError(status, LOCAL_CODES.badResponse, `answer is not JSON (status ${status})`);
-    }
-  }
-  if (status < 200 || status > 299) {
-    throw errorFromBody(status, json);
-  }
-  return json as T;
 }

@@ -40,6 +40,22 @@ export class PipitError extends Error {
   }
 }
 
+/** A REST answer's JSON for a 2xx status, else the PipitError it carries. */
+export function parseAnswer<T>(status: number, text: string): T {
+  let json: unknown = undefined;
+  if (text !== "") {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new PipitError(status, LOCAL_CODES.badResponse, `answer is not JSON (status ${status})`);
+    }
+  }
+  if (status < 200 || status > 299) {
+    throw errorFromBody(status, json);
+  }
+  return json as T;
+}
+
 /** Reads the `{"error":{"code","message"}}` envelope, or says the answer was not one. */
 export function errorFromBody(status: number, body: unknown): PipitError {
   if (typeof body === "object" && body !== null && "error" in body) {

@@ -18,7 +18,7 @@
  */
 
 import type { Client } from "./client.js";
-import { LOCAL_CODES, PipitError, errorFromBody } from "./errors.js";
+import { LOCAL_CODES, PipitError, errorFromBody, parseAnswer } from "./errors.js";
 import type { ConvId, MessageBody, Millis, SendOptions, SendResult, UserId } from "./types.js";
 
 /** The server's answer to an upload (201). */
@@ -148,7 +148,7 @@ async function uploadWithFetch(client: Client, path: string, file: Blob, options
     if (options.signal?.aborted) throw cancelled("upload");
     throw new PipitError(0, LOCAL_CODES.network, `upload: ${String(err)}`);
   }
-  const info = parseJson<FileInfo>(status, text);
+  const info = parseAnswer<FileInfo>(status, text);
   options.onProgress?.(file.size, file.size);
   return info;
 }
@@ -185,7 +185,7 @@ function uploadWithXhr(client: Client, path: string, file: Blob, options: Upload
     xhr.onload = () => {
       finish();
       try {
-        const info = parseJson<FileInfo>(xhr.status, xhr.responseText);
+        const info = parseAnswer<FileInfo>(xhr.status, xhr.responseText);
         options.onProgress?.(file.size, file.size);
         resolve(info);
       } catch (err) {
@@ -475,19 +475,6 @@ async function readBlob(response: Response, path: string, signal: AbortSignal | 
     if (signal?.aborted) throw cancelled("download");
     throw new PipitError(0, LOCAL_CODES.network, `GET ${path}: ${String(err)}`);
   }
-}
-
-function parseJson<T>(status: number, text: string): T {
-  let json: unknown = undefined;
-  if (text !== "") {
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new PipitError(status, LOCAL_CODES.badResponse, `answer is not JSON (status ${status})`);
-    }
-  }
-  if (status < 200 || status > 299) throw errorFromBody(status, json);
-  return json as T;
 }
 
 function cancelled(what: string): PipitError {
