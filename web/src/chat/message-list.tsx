@@ -52,6 +52,19 @@ export function MessageList(props: { store: ChatStore; conv: Conversation; tl: T
   const snap = useRef({ height: 0, top: 0, firstKey: '', lastKey: '' });
   const [newBelow, setNewBelow] = useState(false);
 
+  /**
+   * A scroll whose event has not come yet (it comes a frame later) must still
+   * count before anything pins the view to the bottom: else a render in between
+   * takes the reader back down, and the older page they scrolled up for never loads.
+   */
+  const notePendingScroll = (el: HTMLDivElement) => {
+    const s = snap.current;
+    if (el.scrollTop === s.top) return;
+    // The smaller height: a list that shrank clamps scrollTop to its end, which is the bottom.
+    atBottom.current = Math.min(s.height, el.scrollHeight) - el.scrollTop - el.clientHeight < AT_BOTTOM_PX;
+    s.top = el.scrollTop;
+  };
+
   const pending = store.pendingIn(conv.id);
   const pendingKey = pending.map((p) => `${p.cmid}:${p.state}`).join(',');
   // Names in system lines come from the users the store knows: re-run when it learns more.
@@ -66,6 +79,7 @@ export function MessageList(props: { store: ChatStore; conv: Conversation; tl: T
     const el = scroller.current;
     if (!el) return;
     const s = snap.current;
+    notePendingScroll(el);
     // Day separators are shared by old and new rows of one day: anchor on the first real row.
     const first = rows.find((r) => r.kind === 'msg' || r.kind === 'system')?.key ?? '';
     const last = rows[rows.length - 1]?.key ?? '';
@@ -110,6 +124,7 @@ export function MessageList(props: { store: ChatStore; conv: Conversation; tl: T
     const el = scroller.current;
     if (!el || typeof ResizeObserver === 'undefined') return;
     const ro = new ResizeObserver(() => {
+      notePendingScroll(el);
       if (atBottom.current) el.scrollTop = el.scrollHeight;
       snap.current.height = el.scrollHeight;
       snap.current.top = el.scrollTop;
