@@ -1,21 +1,12 @@
 /*
- * pipit: the administration CLI. Works directly on a data dir, normally while
- * pipitd is stopped (SQLite's locking keeps a running server safe regardless).
- *
- *   pipit user add NAME [--admin] --password-stdin --data-dir DIR
- *   pipit user passwd NAME --password-stdin --data-dir DIR
- *   pipit user list --data-dir DIR
+ * pipit: the administration CLI. Works directly on a data dir (cli.h).
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "auth/password.h"
-#include "store/store.h"
-#include "util/clock.h"
-#include "util/err.h"
+#include "cli/cli.h"
 
-static void usage(void)
+void cli_usage(void)
 {
     fputs("usage: pipit user add NAME [--admin] --password-stdin --data-dir DIR\n"
           "       pipit user passwd NAME --password-stdin --data-dir DIR\n"
@@ -23,122 +14,20 @@ static void usage(void)
           stderr);
 }
 
-/* Reads one line (the password) from stdin, without its newline. */
-static int read_password(char *out, size_t cap)
-{
-    size_t n;
-
-    if (fgets(out, (int)cap, stdin) == NULL) {
-        fprintf(stderr, "pipit: no password on standard input\n");
-        return -1;
-    }
-    n = strlen(out);
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r')) {
-        out[--n] = '\0';
-    }
-    return 0;
-}
-
-static int print_user(void *arg, const struct store_user *u)
-{
-    printf("%lld\t%s\t%s\n", (long long)u->id, u->username, u->role);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
-    const char *data_dir = NULL;
-    const char *name = NULL;
-    const char *action;
-    int admin = 0, from_stdin = 0;
-    struct store_conn *db = NULL;
-    char password[PASSWORD_MAX + 2];
-    char hash[STORE_HASH_MAX];
-    char err[512];
-    int64_t id;
-    int rc = 1;
+    static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+    } commands[] = {
+        { "user", cli_user },
+    };
 
-    if (argc < 3 || strcmp(argv[1], "user") != 0) {
-        usage();
-        return 2;
-    }
-    action = argv[2];
-    for (int i = 3; i < argc; i++) {
-        if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
-            data_dir = argv[++i];
-        } else if (strcmp(argv[i], "--admin") == 0) {
-            admin = 1;
-        } else if (strcmp(argv[i], "--password-stdin") == 0) {
-            from_stdin = 1;
-        } else if (argv[i][0] != '-' && name == NULL) {
-            name = argv[i];
-        } else {
-            usage();
-            return 2;
+    for (size_t i = 0; argc >= 2 && i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            return commands[i].run(argc, argv);
         }
     }
-    if (data_dir == NULL || (strcmp(action, "list") != 0 &&
-                             ((strcmp(action, "add") != 0 && strcmp(action, "passwd") != 0) ||
-                              name == NULL || !from_stdin))) {
-        usage();
-        return 2;
-    }
-    if (password_init() != 0) {
-        fprintf(stderr, "pipit: cannot initialise libsodium\n");
-        return 1;
-    }
-    if (store_open(data_dir, STORE_READ_WRITE, 0, &db, err, sizeof(err)) != 0) {
-        fprintf(stderr, "pipit: %s\n", err);
-        return 1;
-    }
-
-    if (strcmp(action, "list") == 0) {
-        rc = store_user_list(db, STORE_DEFAULT_APP, print_user, NULL) == 0 ? 0 : 1;
-        goto out;
-    }
-    if (password_check_username(name) != 0) {
-        fprintf(stderr, "pipit: %s\n", pipit_strerror(PIPIT_EINVALID_USERNAME));
-        goto out;
-    }
-    if (read_password(password, sizeof(password)) != 0) {
-        goto out;
-    }
-    if (password_check_strength(password) != 0) {
-        fprintf(stderr, "pipit: %s\n", pipit_strerror(PIPIT_EWEAK_PASSWORD));
-        goto out;
-    }
-    if (password_hash(password, hash) != 0) {
-        fprintf(stderr, "pipit: cannot hash the password\n");
-        goto out;
-    }
-    if (store_begin(db) != 0) {
-        fprintf(stderr, "pipit: %s\n", store_errmsg(db));
-        goto out;
-    }
-    if (strcmp(action, "add") == 0) {
-        int r = store_user_insert(db, STORE_DEFAULT_APP, name, hash, admin ? "admin" : "user",
-                                  clock_now_ms(), &id);
-
-        if (r != 0 || store_commit(db) != 0) {
-            store_rollback(db);
-            fprintf(stderr, "pipit: %s\n",
-                    r == PIPIT_EUSERNAME_TAKEN ? "username is taken" : store_errmsg(db));
-            goto out;
-        }
-        printf("created user %s (id %lld)\n", name, (long long)id);
-    } else {
-        int r = store_user_set_password(db, STORE_DEFAULT_APP, name, hash);
-
-        if (r != 0 || store_commit(db) != 0) {
-            store_rollback(db);
-            fprintf(stderr, "pipit: %s\n", r == PIPIT_ENOT_FOUND ? "no such user" : store_errmsg(db));
-            goto out;
-        }
-        printf("changed the password of %s\n", name);
-    }
-    rc = 0;
-out:
-    memset(password, 0, sizeof(password));
-    store_close(&db);
-    return rc;
+    cli_usage();
+    return 2;
 }
