@@ -21,10 +21,12 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "audit/audit.h"
 #include "auth/password.h"
 #include "auth/throttle.h"
 #include "chat/bus.h"
 #include "chat/chat.h"
+#include "files/files.h"
 #include "net/outbound.h"
 #include "net/tls.h"
 #include "net/worker.h"
@@ -33,7 +35,6 @@
 #include "store/jobs.h"
 #include "store/store.h"
 #include "util/clock.h"
-#include "files/files.h"
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -62,10 +63,73 @@ static int lock_data_dir(struct server *srv)
 }
 
 /* On the first start, creates user admin and writes its password once. */
+/* Writes a record by the server itself (actor "system"); inside a transaction. */
+static int audit_system(struct server *srv, struct store_conn *db, const char *action,
+                        const char *target, const char *detail)
+{
+    struct store_audit_record r = { .ts = clock_now_ms(), .app_id = STORE_DEFAULT_APP,
+                                    .actor = "system", .action = action, .target = target,
+                                    .outcome = "ok", .detail = detail };
+
+    return audit_append(db, srv->audit_key, &r);
+}
+
+/* The start is recorded with what may have changed since the last one: version and settings. */
+static int audit_start(struct server *srv, struct store_conn *db)
+{
+    char detail[256];
+    int rc;
+
+    snprintf(detail, sizeof(detail), "{\"version\":\"%s\",\"pid\":%d,\"config\":\"%s\"}",
+             PIPIT_VERSION, (int)getpid(), srv->cfg_digest);
+    rc = store_begin(db);
+    if (rc == 0) {
+        rc = audit_system(srv, db, "server.start", NULL, detail);
+    }
+    if (rc == 0) {
+        rc = store_commit(db);
+    }
+    if (rc != 0) {
+        log_error(NULL, "audit: cannot record the start: %s", store_errmsg(db));
+        store_rollback(db);
+    }
+    return rc;
+}
+
+/* After the writer stopped: the stop, and a checkpoint that covers it. */
+static void audit_stop(struct server *srv)
+{
+    struct store_conn *db = NULL;
+    char err[512];
+    int rc = store_open(srv->cfg.data_dir, STORE_READ_WRITE, (int)srv->cfg.sqlite_synchronous,
+                        &db, err, sizeof(err));
+
+    if (rc == 0) {
+        rc = store_begin(db);
+    }
+    if (rc == 0) {
+        rc = audit_system(srv, db, "server.stop", NULL, NULL);
+    }
+    if (rc == 0) {
+        rc = audit_checkpoint(db, srv->audit_key, clock_now_ms());
+    }
+    if (rc == 0) {
+        rc = store_commit(db);
+    }
+    if (rc != 0) {
+        log_error(NULL, "audit: cannot record the stop: %s", db != NULL ? store_errmsg(db) : err);
+        if (db != NULL) {
+            store_rollback(db);
+        }
+    }
+    store_close(&db);
+}
+
 static int bootstrap_admin(struct server *srv, struct store_conn *db)
 {
     char password[ADMIN_PASSWORD_LEN + 2];
     char hash[STORE_HASH_MAX];
+    char target[AUDIT_ACTOR_MAX];
     char path[4096];
     int64_t count = 0, id;
     int fd, rc;
@@ -99,6 +163,8 @@ static int bootstrap_admin(struct server *srv, struct store_conn *db)
     }
     if (store_begin(db) != 0 ||
         store_user_insert(db, STORE_DEFAULT_APP, "admin", hash, "admin", clock_now_ms(), &id) != 0 ||
+        (snprintf(target, sizeof(target), "user:%lld", (long long)id),
+         audit_system(srv, db, "user.create", target, "{\"role\":\"admin\"}")) != 0 ||
         store_commit(db) != 0) {
         log_error(NULL, "cannot create the admin user: %s", store_errmsg(db));
         store_rollback(db);
@@ -147,6 +213,39 @@ static void on_files_sweep(uv_timer_t *t)
     files_sweep(t->data);
 }
 
+struct checkpoint_job {
+    struct job job;
+    struct server *srv;
+};
+
+static void checkpoint_run(struct job *j, void *ctx)
+{
+    struct checkpoint_job *cj = (struct checkpoint_job *)j;
+
+    j->rc = audit_checkpoint(ctx, cj->srv->audit_key, clock_now_ms());
+}
+
+static void checkpoint_done(struct job *j)
+{
+    if (j->rc != 0) {
+        log_error(NULL, "audit: cannot sign a checkpoint: %s", pipit_strerror(j->rc));
+    }
+    free(j);
+}
+
+static void on_audit_checkpoint(uv_timer_t *t)
+{
+    struct checkpoint_job *cj = xcalloc(1, sizeof(*cj));
+    struct server *srv = t->data;
+
+    cj->srv = srv;
+    cj->job.run = checkpoint_run;
+    cj->job.done = checkpoint_done;
+    if (jobs_write(srv->jobs, &cj->job) != 0) {
+        free(cj); /* the writer is full: the next tick signs it */
+    }
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct server *srv = s->data;
@@ -184,6 +283,8 @@ static void server_cleanup(struct server *srv)
     srv->presence = NULL;
     vapid_free(srv->vapid);
     srv->vapid = NULL;
+    audit_key_free(srv->audit_key);
+    srv->audit_key = NULL;
     if (srv->tls != NULL) {
         SSL_CTX_free(srv->tls);
         srv->tls = NULL;
@@ -207,6 +308,7 @@ int server_run(struct server *srv)
     uv_signal_t sigterm, sigint;
     uv_timer_t push_retry;
     uv_timer_t files_timer;
+    uv_timer_t audit_timer;
     uv_thread_t watchdog;
     sigset_t stop_signals;
     char err[512];
@@ -238,7 +340,16 @@ int server_run(struct server *srv)
         log_error(NULL, "store: %s", err);
         goto fail;
     }
+    if (audit_key_open(srv->cfg.data_dir, &srv->audit_key, err, sizeof(err)) != 0) {
+        log_error(NULL, "audit: %s", err);
+        store_close(&db);
+        goto fail;
+    }
+    config_digest(&srv->cfg, srv->cfg_digest);
     rc = bootstrap_admin(srv, db);
+    if (rc == 0) {
+        rc = audit_start(srv, db);
+    }
     store_close(&db);
     if (rc != 0) {
         goto fail;
@@ -310,12 +421,18 @@ int server_run(struct server *srv)
     uv_timer_start(&files_timer, on_files_sweep, files_sweep_interval(&srv->cfg),
                    files_sweep_interval(&srv->cfg));
     uv_unref((uv_handle_t *)&files_timer);
+    uv_timer_init(&loop, &audit_timer);
+    audit_timer.data = srv;
+    uv_timer_start(&audit_timer, on_audit_checkpoint, (uint64_t)srv->cfg.audit_checkpoint_interval,
+                   (uint64_t)srv->cfg.audit_checkpoint_interval);
+    uv_unref((uv_handle_t *)&audit_timer);
 
     if (worker_start_all(srv) != 0) {
         uv_close((uv_handle_t *)&sigterm, NULL);
         uv_close((uv_handle_t *)&sigint, NULL);
         uv_close((uv_handle_t *)&push_retry, NULL);
         uv_close((uv_handle_t *)&files_timer, NULL);
+        uv_close((uv_handle_t *)&audit_timer, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         goto fail;
@@ -334,12 +451,14 @@ int server_run(struct server *srv)
     files_stop(srv);
     /* Store threads may still post late completions: stop them before freeing workers. */
     jobs_stop(&srv->jobs);
+    audit_stop(srv);
     worker_free_all(srv);
     push_dispatch_free(srv);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&push_retry, NULL);
     uv_close((uv_handle_t *)&files_timer, NULL);
+    uv_close((uv_handle_t *)&audit_timer, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     server_cleanup(srv);

@@ -28,6 +28,7 @@ struct http_exchange;
 struct http_request;
 struct dispatcher;
 struct files;
+struct audit_key;
 
 struct server {
     struct config cfg;
@@ -39,6 +40,8 @@ struct server {
     struct vapid *vapid;         /* the Web Push key pair (push/vapid.h) */
     struct dispatcher *dispatch; /* sends deliveries to providers (push/dispatch.c) */
     struct files *files;         /* uploads, downloads, thumbnails (files/files.h) */
+    struct audit_key *audit_key; /* signs the audit log's checkpoints (audit/audit.h) */
+    char cfg_digest[CONFIG_DIGEST_HEX + 1]; /* recorded in the audit log at each start */
     struct worker *dispatch_worker;
     SSL_CTX *tls;                /* NULL: plain TCP */
     char *web_root_real;         /* web_root's real path; NULL: no static files */

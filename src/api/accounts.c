@@ -10,6 +10,9 @@
  *                             (writer) → close the user's WebSockets
  * A job keeps a reference on the connection, so its answer goes to a live
  * exchange or nowhere.
+ *
+ * Each writer step is audited in its own transaction (audit/audit.h), failures
+ * too; a failed login's record is one more writer step before the answer.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "audit/audit.h"
 #include "auth/password.h"
 #include "auth/throttle.h"
 #include "auth/token.h"
@@ -27,7 +31,9 @@
 #include "util/err.h"
 #include "util/mem.h"
 
-enum account_step { STEP_HASH, STEP_INSERT, STEP_VERIFY, STEP_TOKEN, STEP_LOGOUT, STEP_PASSWORD };
+enum account_step {
+    STEP_HASH, STEP_INSERT, STEP_VERIFY, STEP_TOKEN, STEP_LOGIN_FAILED, STEP_LOGOUT, STEP_PASSWORD
+};
 
 struct account_job {
     struct job job;
@@ -36,6 +42,8 @@ struct account_job {
     enum account_step after_hash; /* STEP_INSERT, or STEP_PASSWORD for a reset */
     bool with_token;            /* register and login hand out a token */
     bool limited_key;           /* asked by an API key without the admin scope */
+    char actor[AUDIT_ACTOR_MAX]; /* who asks, for the audit log; "" for the user acted on */
+    int failure;                /* STEP_LOGIN_FAILED: the error to answer */
     const char *why;            /* the message of a failure; NULL: the default */
     int64_t app_id;
     int64_t token_ttl;
@@ -128,12 +136,68 @@ static int reset_password(struct account_job *aj, struct store_conn *db)
     return rc != 0 ? rc : store_token_delete_all_for_user(db, aj->user.id);
 }
 
+/* What each writer step is in the audit log. */
+static const char *audit_action(const struct account_job *aj)
+{
+    switch (aj->step) {
+    case STEP_INSERT:
+        return aj->with_token ? "user.register" : "user.create";
+    case STEP_TOKEN:
+    case STEP_LOGIN_FAILED:
+        return "auth.login";
+    case STEP_LOGOUT:
+        return "auth.logout";
+    case STEP_PASSWORD:
+        return "user.password_reset";
+    default:
+        return NULL;
+    }
+}
+
+/*
+ * Writer: the step's audit record. The actor is the caller (an admin, a key) or,
+ * for one's own account, the user; a failed login's is "anonymous" (the user is
+ * its target; when the name is no user's, the name tried is the detail).
+ */
+static int account_audit(struct account_job *aj, struct store_conn *db, int64_t now, int rc)
+{
+    char actor[AUDIT_ACTOR_MAX], target[AUDIT_ACTOR_MAX];
+    struct store_audit_record r = { .ts = now, .app_id = aj->app_id, .actor = actor,
+                                    .ip = aj->c->ip, .action = audit_action(aj) };
+    json_t *d = NULL;
+    char *text = NULL;
+
+    if (aj->user.id != 0) {
+        audit_actor(target, false, aj->user.id);
+        r.target = target;
+    }
+    snprintf(actor, sizeof(actor), "%s", aj->actor[0] != '\0' ? aj->actor
+                                         : aj->user.id != 0 && aj->step != STEP_LOGIN_FAILED
+                                             ? target
+                                             : "anonymous");
+    if (aj->step == STEP_INSERT) {
+        d = json_pack("{s:s,s:s}", "username", aj->username, "role", aj->role);
+    } else if (aj->step == STEP_LOGIN_FAILED && aj->user.id == 0) {
+        d = json_pack("{s:s}", "username", aj->username);
+    }
+    if (d != NULL) {
+        r.detail = text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+    }
+    rc = audit_settle(db, aj->c->w->srv->audit_key, &r, rc, &aj->job.keep);
+    free(text);
+    json_decref(d);
+    return rc;
+}
+
 static void account_run(struct job *j, void *ctx)
 {
     struct account_job *aj = (struct account_job *)j;
     struct store_conn *db = ctx;
     int64_t now = clock_now_ms();
 
+    if (audit_action(aj) != NULL && (j->rc = audit_begin(db)) != 0) {
+        return;
+    }
     switch (aj->step) {
     case STEP_HASH:
         j->rc = password_hash(aj->password, aj->hash);
@@ -163,12 +227,18 @@ static void account_run(struct job *j, void *ctx)
     case STEP_TOKEN:
         j->rc = login_token(aj, db, now);
         break;
+    case STEP_LOGIN_FAILED:
+        j->rc = aj->failure;
+        break;
     case STEP_LOGOUT:
         j->rc = store_token_delete(db, aj->token_id);
         break;
     case STEP_PASSWORD:
         j->rc = reset_password(aj, db);
         break;
+    }
+    if (audit_action(aj) != NULL) {
+        j->rc = account_audit(aj, db, now, j->rc);
     }
 }
 
@@ -192,6 +262,11 @@ static void account_done(struct job *j)
         } else if (j->rc == PIPIT_EINVALID_CREDENTIALS) {
             throttle_fail(srv->throttle, aj->username, c->ip, clock_mono_ms());
             log_info(&c->log, "login failed for '%s'", aj->username);
+            /* Recorded before the answer, whether or not the client waits for it. */
+            aj->failure = j->rc;
+            sodium_memzero(aj->password, sizeof(aj->password));
+            account_submit(aj, STEP_LOGIN_FAILED);
+            return;
         } else {
             throttle_release(srv->throttle, aj->username, c->ip);
         }
@@ -241,6 +316,8 @@ static void account_done(struct job *j)
         log_info(&c->log, "user '%s' logged in", aj->user.username);
         answer_with_token(x, aj, 200);
         break;
+    case STEP_LOGIN_FAILED: /* always ends in the failure above */
+        break;
     case STEP_LOGOUT:
         log_info(&c->log, "user '%s' logged out", aj->user.username);
         http_respond(x, 204, NULL, "Cache-Control: no-store\r\n", NULL, 0);
@@ -266,6 +343,12 @@ static struct account_job *account_job_new(struct http_exchange *x)
     aj->app_id = STORE_DEFAULT_APP;
     aj->token_ttl = srv->cfg.token_ttl;
     return aj;
+}
+
+/* The caller of an admin route, as the audit log's actor. */
+static void set_admin_actor(struct account_job *aj, const struct api_user *who)
+{
+    audit_actor(aj->actor, who->is_key, who->is_key ? who->key_id : who->user.id);
 }
 
 /* Reads and checks {"username","password"}; answers and returns non-zero on error. */
@@ -306,6 +389,9 @@ static void create_user(struct http_exchange *x, const char *role, bool with_tok
     }
     aj = account_job_new(x);
     aj->with_token = with_token;
+    if (!with_token) {
+        set_admin_actor(aj, &api_request_of(x)->who);
+    }
     snprintf(aj->username, sizeof(aj->username), "%s", username);
     snprintf(aj->password, sizeof(aj->password), "%s", password);
     snprintf(aj->role, sizeof(aj->role), "%s", role);
@@ -366,6 +452,7 @@ void accounts_admin_set_password(struct http_exchange *x)
     aj->app_id = ar->who.user.app_id;
     aj->limited_key = ar->who.is_key && !(ar->who.scopes & STORE_SCOPE_ADMIN);
     aj->user.id = id;
+    set_admin_actor(aj, &ar->who);
     aj->after_hash = STEP_PASSWORD;
     snprintf(aj->password, sizeof(aj->password), "%s", password);
     account_submit(aj, STEP_HASH);

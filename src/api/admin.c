@@ -18,10 +18,12 @@
  * commits and before the answer leaves: whoever sees the answer finds the tokens
  * gone everywhere.
  */
+#include <sodium.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "audit/audit.h"
 #include "chat/bus.h"
 #include "chat/chat_internal.h"
 #include "server.h"
@@ -598,6 +600,126 @@ int admin_stats(struct chat_call *k, struct store_conn *sc)
                           counter(&m->chat_messages), "pushes_total", counter(&m->pushes),
                           "push_sent_total", counter(&m->push_sent), "store_bytes",
                           (json_int_t)store_disk_bytes(srv->cfg.data_dir));
+    return 0;
+}
+
+/* ---- the audit log ---- */
+
+static json_t *hex_json(const uint8_t *bytes, size_t len)
+{
+    char hex[2 * STORE_AUDIT_HASH_LEN + 1];
+
+    sodium_bin2hex(hex, sizeof(hex), bytes, len);
+    return json_string(hex);
+}
+
+static json_t *text_or_null(const char *t)
+{
+    return t != NULL ? json_string(t) : json_null();
+}
+
+static int collect_audit(void *arg, const struct store_audit_record *r)
+{
+    struct page *p = arg;
+    json_t *detail = r->detail != NULL ? json_loads(r->detail, 0, NULL) : NULL;
+
+    if (page_full(p)) {
+        json_decref(detail);
+        return 1;
+    }
+    page_add(p, r->id,
+             json_pack("{s:I,s:I,s:s,s:o,s:o,s:s,s:o,s:s,s:o,s:o}", "id", (json_int_t)r->id,
+                       "ts", (json_int_t)r->ts, "actor", r->actor, "actor_name",
+                       text_or_null(r->actor_name), "ip", text_or_null(r->ip), "action",
+                       r->action, "target", text_or_null(r->target), "outcome", r->outcome,
+                       "detail", detail != NULL ? detail : json_null(), "hash",
+                       hex_json(r->hash, sizeof(r->hash))));
+    return 0;
+}
+
+/* ?actor= as stored: user:<id>, key:<id>, a fixed word, or else a username (user:<its id>). */
+static int audit_actor_filter(struct chat_call *k, struct store_conn *sc, char *out, size_t cap,
+                              bool *none)
+{
+    const char *actor = json_string_value(json_object_get(k->args, "actor"));
+    struct store_user u;
+    int rc;
+
+    *none = false;
+    if (actor == NULL || strchr(actor, ':') != NULL || strcmp(actor, "system") == 0 ||
+        strcmp(actor, "anonymous") == 0 || strcmp(actor, "cli") == 0) {
+        snprintf(out, cap, "%s", actor != NULL ? actor : "");
+        return 0;
+    }
+    rc = store_user_by_name(sc, k->who.app_id, actor, &u);
+    if (rc == PIPIT_ENOT_FOUND) {
+        *none = true; /* no such user: no records */
+        return 0;
+    }
+    if (rc == 0) {
+        audit_actor(out, false, u.id);
+    }
+    return rc;
+}
+
+/* GET /v1/admin/audit: the app's records, newest first; ?before=<id> pages on. */
+int admin_audit_list(struct chat_call *k, struct store_conn *sc)
+{
+    char actor[STORE_USERNAME_MAX + 16];
+    struct page p;
+    bool none;
+    int64_t before = 0, from = 0, to = 0;
+    bool has;
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = read_page(k, PAGE_DEFAULT, PAGE_MAX, &p);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    rc = chat_arg_opt_int(k, "before", 1, INT64_MAX, &before, &has);
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "from", 0, INT64_MAX, &from, &has);
+    }
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "to", 0, INT64_MAX, &to, &has);
+    }
+    if (rc == 0) {
+        rc = audit_actor_filter(k, sc, actor, sizeof(actor), &none);
+    }
+    if (rc != 0 || none) {
+        return page_answer(k, &p, "records", rc);
+    }
+    struct store_audit_query q = {
+        .app_id = k->who.app_id, .actor = actor[0] != '\0' ? actor : NULL,
+        .action = json_string_value(json_object_get(k->args, "action")), .from = from,
+        .to = to, .before = before, .limit = (int)p.limit + 1
+    };
+
+    return page_answer(k, &p, "records", store_audit_page(sc, &q, collect_audit, &p));
+}
+
+/* GET /v1/admin/audit/verify: the whole chain, against this server's signing key. */
+int admin_audit_verify(struct chat_call *k, struct store_conn *sc)
+{
+    const struct audit_key *key = k->srv->audit_key;
+    struct audit_verdict v;
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = audit_verify(sc, audit_key_public(key), &v);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    k->result = json_pack("{s:b,s:I,s:I,s:s}", "ok", v.ok, "records", (json_int_t)v.records,
+                          "checkpoints", (json_int_t)v.checkpoints, "public_key",
+                          audit_key_public_hex(key));
+    if (!v.ok) {
+        json_object_set_new(k->result, "record", json_integer(v.bad_record));
+        json_object_set_new(k->result, "problem", json_string(v.problem));
+    }
     return 0;
 }
 

@@ -23,8 +23,9 @@
 #define R_ADMIN 2u  /* … of an admin, when it is a user's */
 #define R_JSON 4u   /* takes a JSON object body */
 #define R_BODY_APART 8u /* the action gets the body as args.body, apart from the path's */
-#define R_FILTERS 16u   /* the query's conv, from and offset are numbers for the action too */
+#define R_FILTERS 16u   /* search's query filters for the action too (query_filters) */
 #define R_STREAM 32u    /* the handler reads the body as it comes (an upload): api_stream_limit */
+#define R_AUDIT_FILTERS 64u /* the audit log's query filters for the action too */
 /* A streamed body's hard ceiling; the handler checks the app's cap once the caller is known. */
 #define STREAM_MAX ((uint64_t)1 << 40)
 /* The API key scopes a route accepts (any one of them); none: keys get 403. */
@@ -84,6 +85,10 @@ static const struct route routes[] = {
       R_AUTH | R_ADMIN | K_ADMIN, "admin_conv_members", { "conv" } },
     { HTTP_GET, "/v1/admin/stats", "admin_stats", NULL, R_AUTH | R_ADMIN | K_ADMIN,
       "admin_stats", { NULL } },
+    { HTTP_GET, "/v1/admin/audit", "admin_audit_list", NULL,
+      R_AUTH | R_ADMIN | R_AUDIT_FILTERS | K_ADMIN, "admin_audit_list", { NULL } },
+    { HTTP_GET, "/v1/admin/audit/verify", "admin_audit_verify", NULL, R_AUTH | R_ADMIN | K_ADMIN,
+      "admin_audit_verify", { NULL } },
     { HTTP_POST, "/v1/admin/api-keys", "api_key_create", NULL, R_AUTH | R_ADMIN | R_JSON | K_ADMIN,
       "api_key_create", { NULL } },
     { HTTP_GET, "/v1/admin/api-keys", "api_key_list", NULL, R_AUTH | R_ADMIN | K_ADMIN,
@@ -197,6 +202,16 @@ int api_string_field(json_t *obj, const char *key, const char **out, const char 
     return 0;
 }
 
+/* Query parameters a few GET routes take besides paging (after, before, limit) and q. */
+static const struct query_filter_set {
+    unsigned flag;
+    const char *numbers[4];     /* non-negative integers */
+    const char *texts[3];
+} query_filters[] = {
+    { R_FILTERS, { "conv", "from", "offset", NULL }, { NULL } },
+    { R_AUDIT_FILTERS, { "from", "to", NULL }, { "actor", "action", NULL } },
+};
+
 /* Runs a route's chat action with the body, path parameters and query as arguments. */
 static void run_action(struct http_exchange *x, const struct route *r)
 {
@@ -205,7 +220,8 @@ static void run_action(struct http_exchange *x, const struct route *r)
     json_t *args = (r->flags & R_BODY_APART) ? json_pack("{s:o}", "body", body) : body;
     struct chat_caller who = { ar->who.user.id, ar->who.user.app_id,
                                ar->who.is_key || strcmp(ar->who.user.role, "admin") == 0,
-                               ar->who.is_key ? ar->who.scopes : 0 };
+                               ar->who.is_key ? ar->who.scopes : 0,
+                               ar->who.is_key ? ar->who.key_id : 0 };
     const char *why = NULL;
     int rc = 0;
 
@@ -227,10 +243,15 @@ static void run_action(struct http_exchange *x, const struct route *r)
     if (rc == 0 && r->method == HTTP_GET) {
         rc = route_query_numbers(x->query, args, &why);
     }
-    for (int i = 0; rc == 0 && (r->flags & R_FILTERS) && i < 3; i++) {
-        static const char *const filters[] = { "conv", "from", "offset" };
+    for (size_t f = 0; f < sizeof(query_filters) / sizeof(query_filters[0]); f++) {
+        const struct query_filter_set *set = &query_filters[f];
 
-        rc = route_query_id(x->query, filters[i], args, &why);
+        for (int i = 0; rc == 0 && (r->flags & set->flag) && set->numbers[i] != NULL; i++) {
+            rc = route_query_id(x->query, set->numbers[i], args, &why);
+        }
+        for (int i = 0; rc == 0 && (r->flags & set->flag) && set->texts[i] != NULL; i++) {
+            rc = route_query_text(x->query, set->texts[i], args, &why);
+        }
     }
     if (rc == 0 && r->method == HTTP_GET) {
         rc = route_query_text(x->query, "q", args, &why);

@@ -483,7 +483,7 @@ static void op_ping(struct conn *c, struct session *s, struct proto_frame *f)
 /* The chat ops (chat/chat.h): the same actions as the REST routes. */
 static void chat_op(struct conn *c, struct session *s, struct proto_frame *f)
 {
-    struct chat_caller who = { s->user_id, s->app_id, false, 0 };
+    struct chat_caller who = { s->user_id, s->app_id, false, 0, 0 };
     json_t *args;
 
     if (!s->authenticated) {

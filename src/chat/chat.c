@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "http/http_conn.h"
 #include "net/conn.h"
 #include "proto/proto.h"
@@ -97,12 +98,45 @@ static const struct chat_action actions[] = {
     { "admin_conv_members", admin_conv_members, NULL, false, false },
     { "admin_conv_delete", conv_delete,  NULL,        true,  false },
     { "admin_stats",      admin_stats,   NULL,        false, false },
+    { "admin_audit_list", admin_audit_list, NULL,     false, false },
+    { "admin_audit_verify", admin_audit_verify, NULL, false, false },
     { "admin_app_get",    admin_app_get, NULL,        false, false },
     { "admin_app_update", admin_app_update, NULL,     true,  false },
     { "user_search",      user_search,   NULL,        false, false },
 };
 
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))
+
+/*
+ * The audited actions (all writes), with the audit log's name for each and its
+ * target as "<type>:<arg>": the argument naming it, or the result's "id" when
+ * the arguments have none ("app:" is the caller's app). The record is written
+ * in the action's transaction, refusals too (call_run). Logins, logouts and
+ * password changes are audited in api/accounts.c.
+ */
+static const struct audit_spec {
+    const char *action, *audit, *target;
+} audited_actions[] = {
+    { "api_key_create",        "api_key.create",       "api_key:id" },
+    { "api_key_revoke",        "api_key.revoke",       "api_key:id" },
+    { "category_put",          "push_category.put",    "category:name" },
+    { "category_delete",       "push_category.delete", "category:name" },
+    { "admin_user_update",     "user.update",          "user:id" },
+    { "admin_session_revoke",  "session.revoke",       "user:id" },
+    { "admin_sessions_revoke", "session.revoke_all",   "user:id" },
+    { "admin_conv_delete",     "conv.delete",          "conv:conv" },
+    { "admin_app_update",      "app.update",           "app:" },
+};
+
+static const struct audit_spec *find_audit_spec(const struct chat_action *a)
+{
+    for (size_t i = 0; a->writes && i < sizeof(audited_actions) / sizeof(audited_actions[0]); i++) {
+        if (strcmp(audited_actions[i].action, a->name) == 0) {
+            return &audited_actions[i];
+        }
+    }
+    return NULL;
+}
 
 static const struct chat_action *find_action(const char *name)
 {
@@ -738,12 +772,67 @@ static void answer(struct chat_call *k, int rc)
     }
 }
 
+/* The audited call's target, e.g. "user:7" (audit_spec.target). */
+static void audit_target(const struct chat_call *k, char *out, size_t cap)
+{
+    const char *spec = k->audit->target;
+    const char *arg = strchr(spec, ':') + 1;
+    int type_len = (int)(arg - 1 - spec);
+    json_t *v = arg[0] != '\0' ? json_object_get(k->args, arg) : NULL;
+
+    if (arg[0] == '\0') {
+        snprintf(out, cap, "%.*s:%lld", type_len, spec, (long long)k->who.app_id);
+        return;
+    }
+    if (v == NULL && k->result != NULL) {
+        v = json_object_get(k->result, "id"); /* what the call made */
+    }
+    if (json_is_integer(v)) {
+        snprintf(out, cap, "%.*s:%lld", type_len, spec, (long long)json_integer_value(v));
+    } else if (json_is_string(v)) {
+        snprintf(out, cap, "%.*s:%s", type_len, spec, json_string_value(v));
+    } else {
+        snprintf(out, cap, "%.*s", type_len, spec);
+    }
+}
+
+/* The call's audit record: who, from where, on what, with which arguments, and how it ended. */
+static int audit_outcome(struct chat_call *k, struct store_conn *sc, int rc)
+{
+    char actor[AUDIT_ACTOR_MAX], target[160];
+    char *args = json_dumps(k->args, JSON_COMPACT | JSON_SORT_KEYS);
+    struct store_audit_record r = { .ts = k->now, .app_id = k->who.app_id, .actor = actor,
+                                    .ip = k->c->ip, .action = k->audit->audit,
+                                    .target = target, .detail = args };
+    int out;
+
+    audit_actor(actor, k->who.user_id == 0,
+                k->who.user_id != 0 ? k->who.user_id : k->who.key_id);
+    audit_target(k, target, sizeof(target));
+    if (args != NULL && strlen(args) > AUDIT_DETAIL_MAX) {
+        r.detail = "{\"omitted\":\"the arguments were too long\"}";
+    }
+    out = audit_settle(sc, k->srv->audit_key, &r, rc, &k->job.keep);
+    if (out != rc) {
+        k->why = "the audit log cannot be written; nothing was changed";
+    }
+    free(args);
+    return out;
+}
+
 static void call_run(struct job *j, void *ctx)
 {
     struct chat_call *k = (struct chat_call *)j;
+    bool audited = k->audit != NULL;
 
     k->now = clock_now_ms();
+    if (audited && (j->rc = audit_begin(ctx)) != 0) {
+        return;
+    }
     j->rc = k->action->run(k, ctx);
+    if (audited) {
+        j->rc = audit_outcome(k, ctx, j->rc);
+    }
     if (j->rc != 0 && k->action->writes && k->touched_conv != 0) {
         /* The savepoint rolls back: what the cache learned in it is void. */
         conv_forget(k->srv->chat, k->touched_conv);
@@ -842,6 +931,7 @@ static void call_submit(struct conn *c, const struct chat_caller *who,
     int rc = 0;
 
     k->action = a;
+    k->audit = find_audit_spec(a);
     k->srv = srv;
     k->who = *who;
     k->args = args;

@@ -41,6 +41,7 @@ struct chat_caller {
     int64_t app_id;
     bool app_admin;
     unsigned key_scopes;        /* an API key's STORE_SCOPE_* bits; 0 for a user */
+    int64_t key_id;             /* the API key's id; 0 for a user */
 };
 
 /* Whether name is a chat op of the WebSocket protocol. */

@@ -34,6 +34,7 @@ struct chat_action {
 struct chat_call {
     struct job job;
     const struct chat_action *action;
+    const struct audit_spec *audit; /* NULL: not audited (chat.c, audited_actions) */
     struct server *srv;
     struct chat_caller who;
     json_t *args;             /* owned */
@@ -198,6 +199,8 @@ int admin_user_update(struct chat_call *k, struct store_conn *sc);
 int admin_session_list(struct chat_call *k, struct store_conn *sc);
 int admin_session_revoke(struct chat_call *k, struct store_conn *sc);
 int admin_sessions_revoke(struct chat_call *k, struct store_conn *sc);
+int admin_audit_list(struct chat_call *k, struct store_conn *sc);
+int admin_audit_verify(struct chat_call *k, struct store_conn *sc);
 int admin_conv_list(struct chat_call *k, struct store_conn *sc);
 int admin_conv_get(struct chat_call *k, struct store_conn *sc);
 int admin_conv_members(struct chat_call *k, struct store_conn *sc);

@@ -13,5 +13,6 @@
 void cli_usage(void);
 
 int cli_user(int argc, char **argv);
+int cli_audit(int argc, char **argv);
 
 #endif

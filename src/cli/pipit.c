@@ -10,7 +10,8 @@ void cli_usage(void)
 {
     fputs("usage: pipit user add NAME [--admin] --password-stdin --data-dir DIR\n"
           "       pipit user passwd NAME --password-stdin --data-dir DIR\n"
-          "       pipit user list --data-dir DIR\n",
+          "       pipit user list --data-dir DIR\n"
+          "       pipit audit verify --data-dir DIR [--public-key HEX]\n",
           stderr);
 }
 
@@ -21,6 +22,7 @@ int main(int argc, char **argv)
         int (*run)(int argc, char **argv);
     } commands[] = {
         { "user", cli_user },
+        { "audit", cli_audit },
     };
 
     for (size_t i = 0; argc >= 2 && i < sizeof(commands) / sizeof(commands[0]); i++) {

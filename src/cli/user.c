@@ -5,10 +5,14 @@
  *   pipit user passwd NAME --password-stdin --data-dir DIR
  *   pipit user list --data-dir DIR
  */
+#include <jansson.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "audit/audit.h"
 #include "auth/password.h"
 #include "cli/cli.h"
 #include "store/store.h"
@@ -32,6 +36,33 @@ static int read_password(char *out, size_t cap)
     return 0;
 }
 
+/*
+ * The change's audit record (actor "cli", with the operating-system account
+ * that ran it), in the change's transaction: no record, no change.
+ */
+static int audit_cli(struct store_conn *db, const struct audit_key *key, const char *action,
+                     int64_t user_id, const char *name, const char *role)
+{
+    struct passwd *pw = getpwuid(getuid());
+    char target[AUDIT_ACTOR_MAX];
+    json_t *d = json_pack("{s:s,s:s}", "username", name, "os_user",
+                          pw != NULL ? pw->pw_name : "?");
+    struct store_audit_record r = { .ts = clock_now_ms(), .app_id = STORE_DEFAULT_APP,
+                                    .actor = "cli", .action = action, .target = target,
+                                    .outcome = "ok" };
+    int rc;
+
+    if (role != NULL) {
+        json_object_set_new(d, "role", json_string(role));
+    }
+    audit_actor(target, false, user_id);
+    r.detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+    rc = audit_append(db, key, &r);
+    free((char *)r.detail);
+    json_decref(d);
+    return rc;
+}
+
 static int print_user(void *arg, const struct store_user *u)
 {
     printf("%lld\t%s\t%s\n", (long long)u->id, u->username, u->role);
@@ -45,6 +76,7 @@ int cli_user(int argc, char **argv)
     const char *action;
     int admin = 0, from_stdin = 0;
     struct store_conn *db = NULL;
+    struct audit_key *key = NULL;
     char password[PASSWORD_MAX + 2];
     char hash[STORE_HASH_MAX];
     char err[512];
@@ -84,6 +116,10 @@ int cli_user(int argc, char **argv)
         fprintf(stderr, "pipit: %s\n", err);
         return 1;
     }
+    if (strcmp(action, "list") != 0 && audit_key_open(data_dir, &key, err, sizeof(err)) != 0) {
+        fprintf(stderr, "pipit: %s\n", err);
+        goto out;
+    }
 
     if (strcmp(action, "list") == 0) {
         rc = store_user_list(db, STORE_DEFAULT_APP, print_user, NULL) == 0 ? 0 : 1;
@@ -109,9 +145,12 @@ int cli_user(int argc, char **argv)
         goto out;
     }
     if (strcmp(action, "add") == 0) {
-        int r = store_user_insert(db, STORE_DEFAULT_APP, name, hash, admin ? "admin" : "user",
-                                  clock_now_ms(), &id);
+        const char *role = admin ? "admin" : "user";
+        int r = store_user_insert(db, STORE_DEFAULT_APP, name, hash, role, clock_now_ms(), &id);
 
+        if (r == 0) {
+            r = audit_cli(db, key, "user.create", id, name, role);
+        }
         if (r != 0 || store_commit(db) != 0) {
             store_rollback(db);
             fprintf(stderr, "pipit: %s\n",
@@ -120,8 +159,15 @@ int cli_user(int argc, char **argv)
         }
         printf("created user %s (id %lld)\n", name, (long long)id);
     } else {
+        struct store_user u;
         int r = store_user_set_password(db, STORE_DEFAULT_APP, name, hash);
 
+        if (r == 0) {
+            r = store_user_by_name(db, STORE_DEFAULT_APP, name, &u);
+        }
+        if (r == 0) {
+            r = audit_cli(db, key, "user.password_reset", u.id, name, NULL);
+        }
         if (r != 0 || store_commit(db) != 0) {
             store_rollback(db);
             fprintf(stderr, "pipit: %s\n", r == PIPIT_ENOT_FOUND ? "no such user" : store_errmsg(db));
@@ -132,6 +178,7 @@ int cli_user(int argc, char **argv)
     rc = 0;
 out:
     memset(password, 0, sizeof(password));
+    audit_key_free(key);
     store_close(&db);
     return rc;
 }

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -156,6 +157,9 @@ static const struct cfg_opt cfg_table[] = {
       "Longest side, in pixels, of the thumbnails made for uploaded images (WebP)." },
     { "strip_image_location", CFG_ENUM, OFF(strip_image_location), "yes", 0, 0, yes_no_choices, 0,
       "Whether GPS location metadata (EXIF, XMP) is removed from uploaded JPEG, PNG and WebP images before they are stored and served. Nothing is re-encoded. With `yes`, an image too damaged to be checked is refused." },
+    { "audit_checkpoint_interval", CFG_DURATION, OFF(audit_checkpoint_interval), "10m", 1 * SEC,
+      30 * DAY, NULL, 0,
+      "How often the audit log's newest record is signed (a checkpoint with the data dir's audit-signing.key), when there is a new one. Checkpoints are also signed every 100 records and at stop; records after the last checkpoint could be cut off undetected by someone who can write the database." },
     { "search", CFG_ENUM, OFF(search), "yes", 0, 0, yes_no_choices, 0,
       "Whether messages are indexed for full-text search. Turning it off drops the index at the next start (saving the indexing work on every message); turning it on again rebuilds it from the stored messages at start-up." },
 };
@@ -325,6 +329,32 @@ void config_init(struct config *cfg)
             abort();
         }
     }
+}
+
+void config_digest(const struct config *cfg, char out[CONFIG_DIGEST_HEX + 1])
+{
+    crypto_hash_sha256_state h;
+    unsigned char sum[crypto_hash_sha256_BYTES];
+
+    crypto_hash_sha256_init(&h);
+    for (size_t i = 0; i < CFG_COUNT; i++) {
+        const struct cfg_opt *o = &cfg_table[i];
+        const char *field = (const char *)cfg + o->offset;
+        char line[128];
+
+        /* name=value and a NUL each: no two settings hash alike. */
+        crypto_hash_sha256_update(&h, (const unsigned char *)o->name, strlen(o->name) + 1);
+        if (o->type == CFG_STR) {
+            const char *s = *(char *const *)(const void *)field;
+
+            crypto_hash_sha256_update(&h, (const unsigned char *)s, strlen(s) + 1);
+        } else {
+            snprintf(line, sizeof(line), "%lld", (long long)*(const int64_t *)(const void *)field);
+            crypto_hash_sha256_update(&h, (const unsigned char *)line, strlen(line) + 1);
+        }
+    }
+    crypto_hash_sha256_final(&h, sum);
+    sodium_bin2hex(out, CONFIG_DIGEST_HEX + 1, sum, sizeof(sum));
 }
 
 void config_cleanup(struct config *cfg)

@@ -77,11 +77,16 @@ struct config {
     int64_t thumbnail_size;     /* px */
     int64_t strip_image_location; /* 0 no, 1 yes */
     int64_t search;             /* 0 no, 1 yes */
+    int64_t audit_checkpoint_interval; /* ms */
 };
 
 /* Fills every field with its default. */
 void config_init(struct config *cfg);
 void config_cleanup(struct config *cfg);
+
+#define CONFIG_DIGEST_HEX 64
+/* SHA-256 of every setting's value, in hex: the same settings give the same digest. */
+void config_digest(const struct config *cfg, char out[CONFIG_DIGEST_HEX + 1]);
 
 /*
  * Sets one key from text. Dashes and underscores in the key are interchangeable.

@@ -38,6 +38,8 @@ struct job {
     /* Optional, writes only: on the writer right after COMMIT, in batch order. */
     void (*committed)(struct job *j, void *hook_arg);
     int rc;                                /* run()'s result, for done() */
+    /* Writes: what run() wrote stays although rc < 0 (the audit record of a refusal). */
+    bool keep;
     bool orphaned;    /* done() runs off the loop: the worker has stopped (worker_post) */
 };
 

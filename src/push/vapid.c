@@ -19,6 +19,7 @@
 #include "push/jwt.h"
 #include "util/b64.h"
 #include "util/err.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -30,69 +31,37 @@ struct vapid {
     char public_b64[128];
 };
 
-/* fsyncs the directory holding path, so a rename into it survives a crash. */
-static int sync_dir_of(const char *path)
-{
-    char dir[4096];
-    char *slash;
-    int fd, rc;
-
-    snprintf(dir, sizeof(dir), "%s", path);
-    slash = strrchr(dir, '/');
-    if (slash == NULL) {
-        snprintf(dir, sizeof(dir), ".");
-    } else {
-        *slash = '\0';
-    }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
-    }
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /*
- * Writes a new key, 0600, whole or not at all: to a temporary file, flushed,
- * then renamed into place, so a crash can leave no empty or partial key behind
- * (which would stop every later start).
+ * Writes a new key, 0600, whole or not at all (fs_write_secret), so a crash can
+ * leave no empty or partial key behind (which would stop every later start).
  */
 static EVP_PKEY *create(const char *path, char *err, size_t errlen)
 {
     EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    char tmp[4200];
-    bool ok;
-    int fd;
-    FILE *f;
+    BIO *pem = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long len;
 
-    if (key == NULL) {
+    if (key == NULL || pem == NULL) {
         snprintf(err, errlen, "cannot make a VAPID key");
-        return NULL;
-    }
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    unlink(tmp); /* left by a crash during an earlier first start */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
         goto fail;
     }
-    f = fdopen(fd, "w");
-    if (f == NULL) {
-        close(fd);
+    if (PEM_write_bio_PrivateKey(pem, key, NULL, NULL, 0, NULL, NULL) != 1 ||
+        (len = BIO_get_mem_data(pem, &data)) <= 0) {
+        snprintf(err, errlen, "cannot encode the VAPID key");
         goto fail;
     }
-    ok = PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1 && fflush(f) == 0 &&
-         fsync(fileno(f)) == 0;
-    if (fclose(f) != 0 || !ok || rename(tmp, path) != 0 || sync_dir_of(path) != 0) {
+    if (fs_write_secret(path, data, (size_t)len) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         goto fail;
     }
+    BIO_free(pem);
     log_info(NULL, "made a new VAPID key in %s (keep it in backups: browsers' Web Push "
              "subscriptions are bound to it)", path);
     return key;
 
 fail:
-    snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-    unlink(tmp);
+    BIO_free(pem);
     EVP_PKEY_free(key);
     return NULL;
 }

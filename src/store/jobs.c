@@ -221,8 +221,9 @@ static void writer_commit_batch(struct jobs *js, struct job *batch)
         if (j->rc != 0) {
             continue;
         }
+        j->keep = false;
         j->run(j, js->wdb);
-        if (j->rc < 0) {
+        if (j->rc < 0 && !j->keep) {
             store_rollback_savepoint(js->wdb);
         } else {
             store_release(js->wdb);

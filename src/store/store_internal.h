@@ -2,8 +2,8 @@
  * store_internal.h: what the SQLite store's files share (not for callers).
  *
  * A connection caches its prepared statements in numbered slots: the core
- * statements (store_sqlite.c) first, then those of store_chat.c, store_push.c
- * and store_files.c.
+ * statements (store_sqlite.c) first, then those of store_chat.c, store_push.c,
+ * store_files.c and store_audit.c.
  */
 #ifndef PIPIT_STORE_STORE_INTERNAL_H
 #define PIPIT_STORE_STORE_INTERNAL_H
@@ -14,7 +14,8 @@
 #define STORE_CHAT_FIRST_STMT 32
 #define STORE_PUSH_FIRST_STMT 80
 #define STORE_FILES_FIRST_STMT 140
-#define STORE_STMT_SLOTS 192
+#define STORE_AUDIT_FIRST_STMT 172
+#define STORE_STMT_SLOTS 224
 
 struct store_conn {
     sqlite3 *db;

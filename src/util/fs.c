@@ -58,3 +58,51 @@ void fs_dirname(const char *path, char *out, size_t cap)
         snprintf(out, cap, "%.*s", (int)(slash - path), path);
     }
 }
+
+int fs_write_secret(const char *path, const void *data, size_t len)
+{
+    char tmp[4200], dir[4096];
+    const char *p = data;
+    int fd, saved;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    unlink(tmp); /* left by a crash during an earlier attempt */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return -1;
+    }
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            goto fail;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    if (fsync(fd) != 0) {
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    fs_dirname(path, dir, sizeof(dir));
+    if (rename(tmp, path) != 0 || fs_sync_dir(dir) != 0) {
+        goto fail;
+    }
+    return 0;
+
+fail:
+    saved = errno;
+    if (fd >= 0) {
+        close(fd);
+    }
+    unlink(tmp);
+    errno = saved;
+    return -1;
+}

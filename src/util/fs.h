@@ -14,5 +14,10 @@ int fs_mkdirs(const char *path);
 int fs_sync_dir(const char *path);
 /* The directory part of path into out ("." when there is none). */
 void fs_dirname(const char *path, char *out, size_t cap);
+/*
+ * Writes a new secret file durably: mode 0600, through path.tmp, fsync, rename,
+ * fsync of the directory. 0, or -1 with errno (nothing left behind).
+ */
+int fs_write_secret(const char *path, const void *data, size_t len);
 
 #endif
