@@ -10,7 +10,7 @@ packages=(
     build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
     libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev libssl-dev
     libsodium-dev libsqlite3-dev sqlite3 libinih-dev libcmocka-dev libcurl4-openssl-dev
-    libmagic-dev libvips-dev
+    libmagic-dev libvips-dev libarchive-dev
     python3 python3-pytest python3-websockets python3-requests python3-h2 python3-cryptography
     openssl curl ca-certificates wrk tzdata
 )

@@ -14,5 +14,7 @@ void cli_usage(void);
 
 int cli_user(int argc, char **argv);
 int cli_audit(int argc, char **argv);
+int cli_backup(int argc, char **argv);
+int cli_restore(int argc, char **argv);
 
 #endif

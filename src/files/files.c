@@ -4,9 +4,11 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <vips/vips.h>
 
@@ -126,8 +128,10 @@ static void empty_tmp(const char *dir)
 int files_open(struct server *srv, char *err, size_t errlen)
 {
     struct files *f = xcalloc(1, sizeof(*f));
+    char lock[4200];
 
     f->srv = srv;
+    f->sweep_lock_fd = -1;
     srv->files = f;
     pthread_mutex_init(&f->magic_lock, NULL);
     snprintf(f->root, sizeof(f->root), "%s/files", srv->cfg.data_dir);
@@ -137,6 +141,12 @@ int files_open(struct server *srv, char *err, size_t errlen)
         return -1;
     }
     empty_tmp(f->tmp);
+    snprintf(lock, sizeof(lock), "%s/sweep.lock", f->root);
+    f->sweep_lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (f->sweep_lock_fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", lock, strerror(errno));
+        return -1;
+    }
     f->magic = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR);
     if (f->magic == NULL || magic_load(f->magic, NULL) != 0) {
         snprintf(err, errlen, "cannot load libmagic's database: %s",
@@ -189,6 +199,9 @@ void files_close(struct server *srv)
         magic_close(f->magic);
     }
     pthread_mutex_destroy(&f->magic_lock);
+    if (f->sweep_lock_fd >= 0) {
+        close(f->sweep_lock_fd);
+    }
     vips_shutdown();
     free(f);
     srv->files = NULL;
@@ -243,6 +256,7 @@ struct sweep_job {
     struct job job;
     struct files *f;
     int deleted;
+    bool held_off;              /* a backup holds the sweep lock: this pass deletes nothing */
     int ngone;
     char gone[SWEEP_GONE_MAX][STORE_SHA256_HEX + 1];
 };
@@ -264,6 +278,17 @@ static void sweep_run(struct job *j, void *ctx)
     int64_t before = clock_now_ms() - f->srv->cfg.file_unshared_ttl;
     int64_t last;
 
+    /*
+     * A backup copies the blobs its database snapshot names: bytes unlinked now
+     * could be ones it has still to copy. While it holds the lock this pass ends
+     * here, and the next one starts again from the same place. Taken here, in
+     * the batch, and let go in sweep_done: after COMMIT and the unlinks.
+     */
+    if (flock(f->sweep_lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        sj->held_off = true;
+        log_debug(NULL, "files: a backup is running; the sweep waits for its next turn");
+        return;
+    }
     /* At most SWEEP_GONE_MAX blobs can go per step, since each goes with a file. */
     j->rc = store_file_sweep(ctx, f->sweep_after, before, SWEEP_GONE_MAX, note_gone, sj, &last,
                              &sj->deleted);
@@ -302,8 +327,10 @@ static void sweep_done(struct job *j)
 {
     struct sweep_job *sj = (struct sweep_job *)j;
     struct files *f = sj->f;
-    bool more = j->rc == 0 && f->sweep_after != 0 && !atomic_load(&f->srv->stopping);
+    bool more = j->rc == 0 && !sj->held_off && f->sweep_after != 0 &&
+                !atomic_load(&f->srv->stopping);
 
+    flock(f->sweep_lock_fd, LOCK_UN); /* held or not (a failed batch may not have run us) */
     if (f->sweep_step == sj) {
         f->sweep_step = NULL; /* done runs on the writer too, after COMMIT */
     }

@@ -25,6 +25,11 @@ struct files {
     int64_t sweep_after;        /* the sweep's place between steps (writer only) */
     struct sweep_job *sweep_step; /* the step in the current batch, if any (writer only) */
     atomic_bool sweeping;       /* a pass is under way */
+    /*
+     * files/sweep.lock: `pipit backup` holds LOCK_SH on it while it copies the
+     * blobs its snapshot names; a sweep step deletes only under LOCK_EX.
+     */
+    int sweep_lock_fd;
 };
 
 /* What blob_examine finds out about an upload. */
