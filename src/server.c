@@ -26,6 +26,7 @@
 #include "auth/throttle.h"
 #include "chat/bus.h"
 #include "chat/chat.h"
+#include "compliance/retention.h"
 #include "files/files.h"
 #include "net/outbound.h"
 #include "net/tls.h"
@@ -161,11 +162,18 @@ static int bootstrap_admin(struct server *srv, struct store_conn *db)
         log_error(NULL, "cannot write %s", path);
         return -1;
     }
-    if (store_begin(db) != 0 ||
-        store_user_insert(db, STORE_DEFAULT_APP, "admin", hash, "admin", clock_now_ms(), &id) != 0 ||
-        (snprintf(target, sizeof(target), "user:%lld", (long long)id),
-         audit_system(srv, db, "user.create", target, "{\"role\":\"admin\"}")) != 0 ||
-        store_commit(db) != 0) {
+    rc = store_begin(db);
+    if (rc == 0) {
+        rc = store_user_insert(db, STORE_DEFAULT_APP, "admin", hash, "admin", clock_now_ms(), &id);
+    }
+    if (rc == 0) {
+        audit_actor(target, false, id);
+        rc = audit_system(srv, db, "user.create", target, "{\"role\":\"admin\"}");
+    }
+    if (rc == 0) {
+        rc = store_commit(db);
+    }
+    if (rc != 0) {
         log_error(NULL, "cannot create the admin user: %s", store_errmsg(db));
         store_rollback(db);
         unlink(path);
@@ -211,6 +219,11 @@ static uint64_t files_sweep_interval(const struct config *cfg)
 static void on_files_sweep(uv_timer_t *t)
 {
     files_sweep(t->data);
+}
+
+static void on_retention_sweep(uv_timer_t *t)
+{
+    retention_sweep(t->data);
 }
 
 struct checkpoint_job {
@@ -309,6 +322,7 @@ int server_run(struct server *srv)
     uv_timer_t push_retry;
     uv_timer_t files_timer;
     uv_timer_t audit_timer;
+    uv_timer_t retention_timer;
     uv_thread_t watchdog;
     sigset_t stop_signals;
     char err[512];
@@ -426,6 +440,12 @@ int server_run(struct server *srv)
     uv_timer_start(&audit_timer, on_audit_checkpoint, (uint64_t)srv->cfg.audit_checkpoint_interval,
                    (uint64_t)srv->cfg.audit_checkpoint_interval);
     uv_unref((uv_handle_t *)&audit_timer);
+    uv_timer_init(&loop, &retention_timer);
+    retention_timer.data = srv;
+    uv_timer_start(&retention_timer, on_retention_sweep,
+                   (uint64_t)srv->cfg.retention_sweep_interval,
+                   (uint64_t)srv->cfg.retention_sweep_interval);
+    uv_unref((uv_handle_t *)&retention_timer);
 
     if (worker_start_all(srv) != 0) {
         uv_close((uv_handle_t *)&sigterm, NULL);
@@ -433,6 +453,7 @@ int server_run(struct server *srv)
         uv_close((uv_handle_t *)&push_retry, NULL);
         uv_close((uv_handle_t *)&files_timer, NULL);
         uv_close((uv_handle_t *)&audit_timer, NULL);
+        uv_close((uv_handle_t *)&retention_timer, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         goto fail;
@@ -459,6 +480,7 @@ int server_run(struct server *srv)
     uv_close((uv_handle_t *)&push_retry, NULL);
     uv_close((uv_handle_t *)&files_timer, NULL);
     uv_close((uv_handle_t *)&audit_timer, NULL);
+    uv_close((uv_handle_t *)&retention_timer, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     server_cleanup(srv);

@@ -67,6 +67,7 @@ struct server {
     int64_t started_at;          /* wall-clock ms when the API was installed (uptime) */
     int lock_fd;                 /* flock on data_dir/pipitd.lock */
     atomic_bool stopping;
+    atomic_bool retention_sweeping; /* a retention pass is running (compliance/retention.c) */
     /* Bumped by every revocation, before it is answered: workers drop what they cached. */
     atomic_ulong auth_epoch;
 };

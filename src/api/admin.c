@@ -30,6 +30,7 @@
 #include "store/store_chat.h"
 #include "store/store_files.h"
 #include "store/store_push.h"
+#include "store/store_retention.h"
 #include "util/err.h"
 
 #define PAGE_DEFAULT 50
@@ -534,6 +535,7 @@ static int target_conv(struct chat_call *k, struct store_conn *sc, struct store_
 int admin_conv_get(struct chat_call *k, struct store_conn *sc)
 {
     struct store_conv conv;
+    struct store_retention keep;
     int64_t members = 0;
     int rc = target_conv(k, sc, &conv);
 
@@ -542,7 +544,11 @@ int admin_conv_get(struct chat_call *k, struct store_conn *sc)
     }
     rc = store_member_count(sc, conv.id, &members);
     if (rc == 0) {
+        rc = store_conv_retention(sc, conv.id, &keep);
+    }
+    if (rc == 0) {
         k->result = admin_conv_json(&conv, members);
+        retention_json_add(k->result, &keep); /* its own; null: the app's */
     }
     store_conv_cleanup(&conv);
     return rc;
@@ -727,13 +733,18 @@ int admin_audit_verify(struct chat_call *k, struct store_conn *sc)
 
 static int app_settings(struct chat_call *k, struct store_conn *sc)
 {
+    struct store_retention keep;
     int64_t own = 0;
     int rc = store_app_file_limit(sc, k->who.app_id, &own);
 
     if (rc == 0) {
+        rc = store_app_retention(sc, k->who.app_id, &keep);
+    }
+    if (rc == 0) {
         k->result = json_pack("{s:I,s:o,s:I}", "id", (json_int_t)k->who.app_id,
                               "max_file_size", own > 0 ? json_integer(own) : json_null(),
                               "max_file_size_default", (json_int_t)k->srv->cfg.max_file_size);
+        retention_json_add(k->result, &keep);
     }
     return rc;
 }
@@ -745,22 +756,35 @@ int admin_app_get(struct chat_call *k, struct store_conn *sc)
     return rc != 0 ? rc : app_settings(k, sc);
 }
 
-/* {"max_file_size": bytes or null (the server's max_file_size)}. */
+/*
+ * {"max_file_size": bytes or null (the server's max_file_size),
+ *  "message_retention_days", "file_retention_days": days or null (forever)}.
+ */
 int admin_app_update(struct chat_call *k, struct store_conn *sc)
 {
     json_t *v = json_object_get(k->args, "max_file_size");
+    struct store_retention keep;
+    bool given;
     int rc = admin_only(k);
 
     if (rc != 0) {
         return rc;
     }
-    if (v != NULL) {
-        if (!json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) < 1 ||
-                                 json_integer_value(v) > ((json_int_t)1 << 40))) {
-            return chat_bad(k, "max_file_size must be a number of bytes from 1 to 2^40, or null");
-        }
-        rc = store_app_set_file_limit(sc, k->who.app_id, json_is_null(v) ? 0
-                                                                         : json_integer_value(v));
+    if (v != NULL && !json_is_null(v) &&
+        (!json_is_integer(v) || json_integer_value(v) < 1 ||
+         json_integer_value(v) > ((json_int_t)1 << 40))) {
+        return chat_bad(k, "max_file_size must be a number of bytes from 1 to 2^40, or null");
+    }
+    rc = store_app_retention(sc, k->who.app_id, &keep);
+    if (rc == 0) {
+        rc = retention_args(k, &keep, &given);
+    }
+    if (rc == 0 && v != NULL) {
+        rc = store_app_set_file_limit(sc, k->who.app_id,
+                                      json_is_null(v) ? 0 : json_integer_value(v));
+    }
+    if (rc == 0 && given) {
+        rc = store_app_set_retention(sc, k->who.app_id, &keep);
     }
     return rc != 0 ? rc : app_settings(k, sc);
 }

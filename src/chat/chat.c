@@ -99,6 +99,10 @@ static const struct chat_action actions[] = {
     { "admin_conv_delete", conv_delete,  NULL,        true,  false },
     { "admin_stats",      admin_stats,   NULL,        false, false },
     { "admin_audit_list", admin_audit_list, NULL,     false, false },
+    { "admin_conv_update", admin_conv_update, NULL,   true,  false },
+    { "hold_create",      hold_create,   NULL,        true,  false },
+    { "hold_list",        hold_list,     NULL,        false, false },
+    { "hold_lift",        hold_lift,     NULL,        true,  false },
     { "admin_audit_verify", admin_audit_verify, NULL, false, false },
     { "admin_app_get",    admin_app_get, NULL,        false, false },
     { "admin_app_update", admin_app_update, NULL,     true,  false },
@@ -126,6 +130,9 @@ static const struct audit_spec {
     { "admin_sessions_revoke", "session.revoke_all",   "user:id" },
     { "admin_conv_delete",     "conv.delete",          "conv:conv" },
     { "admin_app_update",      "app.update",           "app:" },
+    { "admin_conv_update",     "conv.update",          "conv:conv" },
+    { "hold_create",           "hold.create",          "hold:id" },
+    { "hold_lift",             "hold.lift",            "hold:id" },
 };
 
 static const struct audit_spec *find_audit_spec(const struct chat_action *a)
@@ -682,7 +689,7 @@ json_t *chat_conv_json(struct chat_call *k, struct store_conn *sc, const struct 
 
     json_object_set_new(o, "joined_seq", json_integer(me->joined_seq));
     /* Messages from before the member joined were never theirs to read. */
-    if (store_unread_count(sc, c->id, me->user_id,
+    if (store_unread_count(sc, c->id, me->user_id, k->now,
                            me->read_seq > me->joined_seq - 1 ? me->read_seq : me->joined_seq - 1,
                            &unread) == 0) {
         json_object_set_new(o, "unread", json_integer(unread));
@@ -690,7 +697,7 @@ json_t *chat_conv_json(struct chat_call *k, struct store_conn *sc, const struct 
     if (store_member_count(sc, c->id, &count) == 0) {
         json_object_set_new(o, "member_count", json_integer(count));
     }
-    store_last_message(sc, c->id, me->user_id, me->joined_seq, set_last_message, o);
+    store_last_message(sc, c->id, me->user_id, k->now, me->joined_seq, set_last_message, o);
     if (strcmp(c->type, "direct") == 0) {
         struct peer_search ps = { me->user_id, o, k->srv->presence };
 

@@ -200,6 +200,14 @@ int admin_session_list(struct chat_call *k, struct store_conn *sc);
 int admin_session_revoke(struct chat_call *k, struct store_conn *sc);
 int admin_sessions_revoke(struct chat_call *k, struct store_conn *sc);
 int admin_audit_list(struct chat_call *k, struct store_conn *sc);
+int admin_conv_update(struct chat_call *k, struct store_conn *sc);
+int hold_create(struct chat_call *k, struct store_conn *sc);
+int hold_list(struct chat_call *k, struct store_conn *sc);
+int hold_lift(struct chat_call *k, struct store_conn *sc);
+/* Retention settings in a call's arguments (api/compliance.c), over r's values. */
+struct store_retention;
+int retention_args(struct chat_call *k, struct store_retention *r, bool *given);
+void retention_json_add(json_t *o, const struct store_retention *r);
 int admin_audit_verify(struct chat_call *k, struct store_conn *sc);
 int admin_conv_list(struct chat_call *k, struct store_conn *sc);
 int admin_conv_get(struct chat_call *k, struct store_conn *sc);

@@ -14,6 +14,7 @@
 
 #include "chat/chat_internal.h"
 #include "server.h"
+#include "store/store_retention.h"
 #include "util/err.h"
 #include "util/mem.h"
 
@@ -627,6 +628,7 @@ int conv_delete(struct chat_call *k, struct store_conn *sc)
     struct store_conv conv;
     struct user_set *to;
     int64_t conv_id;
+    bool held;
     int rc = chat_arg_id(k, "conv", &conv_id);
 
     if (rc == 0 && !k->who.app_admin) {
@@ -639,6 +641,14 @@ int conv_delete(struct chat_call *k, struct store_conn *sc)
         return rc;
     }
     store_conv_cleanup(&conv);
+    rc = store_conv_holds_anything(sc, conv_id, &held);
+    if (rc == 0 && held) {
+        k->why = "the conversation holds messages under a legal hold; lift the hold first";
+        rc = PIPIT_ECONFLICT;
+    }
+    if (rc != 0) {
+        return rc;
+    }
     to = chat_load_members(sc, conv_id);
     if (to == NULL) {
         return PIPIT_ESTORE;

@@ -172,7 +172,7 @@ static int check_file(struct chat_call *k, struct store_conn *sc)
     if (file == NULL) {
         return 0;
     }
-    rc = store_file_readable(sc, json_integer_value(file), k->who.user_id);
+    rc = store_file_readable(sc, json_integer_value(file), k->who.user_id, k->now);
     if (rc == PIPIT_ENOT_FOUND) {
         k->why = "no such file";
     }
@@ -270,7 +270,7 @@ static int target_message(struct chat_call *k, struct store_conn *sc, int64_t *c
         rc = chat_access(k, sc, *conv_id, NULL, NULL);
     }
     if (rc == 0) {
-        rc = store_event_get(sc, *conv_id, seq, k->who.user_id, grab_facts, msg);
+        rc = store_event_get(sc, *conv_id, seq, k->who.user_id, k->now, grab_facts, msg);
         if (rc == PIPIT_ENOT_FOUND) {
             k->why = "no such message";
         }
@@ -481,7 +481,7 @@ int msg_history(struct chat_call *k, struct store_conn *sc)
         after = floor_seq;
     }
     chat_page_init(&page, limit, answer_budget(k));
-    rc = store_events_range(sc, conv_id, k->who.user_id, after, before, (int)limit + 1,
+    rc = store_events_range(sc, conv_id, k->who.user_id, k->now, after, before, (int)limit + 1,
                             newest_first, chat_page_add, &page);
     if (rc != 0) {
         json_decref(page.events);
@@ -557,8 +557,8 @@ static int sync_conv(void *arg, const struct store_conv *c, const struct store_m
         return 0;
     }
     chat_page_init(&page, w->limit, w->budget);
-    w->rc = store_events_range(w->sc, c->id, w->k->who.user_id, from, 0, (int)w->limit + 1,
-                               false, chat_page_add, &page);
+    w->rc = store_events_range(w->sc, c->id, w->k->who.user_id, w->k->now, from, 0,
+                               (int)w->limit + 1, false, chat_page_add, &page);
     if (w->rc != 0) {
         json_decref(page.events);
         return 1;
@@ -787,6 +787,7 @@ int msg_search(struct chat_call *k, struct store_conn *sc)
         q.limit = (int)limit + 1;
         q.offset = (int)offset;
         q.window = SEARCH_WINDOW > q.offset + q.limit ? SEARCH_WINDOW : q.offset + q.limit;
+        q.now = k->now;
         page.results = json_array();
         page.limit = (int)limit;
         page.query = text;

@@ -78,6 +78,7 @@ struct config {
     int64_t strip_image_location; /* 0 no, 1 yes */
     int64_t search;             /* 0 no, 1 yes */
     int64_t audit_checkpoint_interval; /* ms */
+    int64_t retention_sweep_interval; /* ms */
 };
 
 /* Fills every field with its default. */

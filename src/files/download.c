@@ -25,6 +25,7 @@
 #include "server.h"
 #include "store/jobs.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/mem.h"
 
@@ -51,7 +52,7 @@ static void download_run(struct job *j, void *ctx)
         j->rc = PIPIT_ENOT_FOUND;
     }
     if (j->rc == 0) {
-        j->rc = store_file_readable(ctx, d->id, d->user_id);
+        j->rc = store_file_readable(ctx, d->id, d->user_id, clock_now_ms());
     }
     if (j->rc != 0) {
         return;

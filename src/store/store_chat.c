@@ -71,6 +71,12 @@ _Static_assert(CS_END <= STORE_PUSH_FIRST_STMT, "too many statements");
     "e.body, e.meta, coalesce(e.edited_at, 0), e.recalled, "                           \
     "EXISTS (SELECT 1 FROM hidden_events h WHERE h.user_id = ?1 AND h.event_id = e.id)"
 
+/* Event e is kept; an edit or recall also needs the message it points at kept. */
+#define EVENT_KEPT(conv, now)                                                          \
+    "e.ts >= " KEPT_SINCE("message", conv, now) " AND (e.target IS NULL OR NOT EXISTS " \
+    "(SELECT 1 FROM events t WHERE t.conv_id = e.conv_id AND t.seq = e.target "        \
+    "AND t.ts < " KEPT_SINCE("message", conv, now) "))"
+
 static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
 #define S(id) [id - STORE_CHAT_FIRST_STMT]
     S(CS_CONV_GET) = "SELECT " CONV_COLS " FROM conversations c WHERE c.id = ?",
@@ -122,16 +128,22 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
     S(CS_EVENT_INSERT) = "INSERT INTO events (conv_id, seq, kind, sender, ts, cmid, target, "
                          "body, meta) VALUES (?, ?, ?, ?, ?, ?, nullif(?, 0), ?, ?)",
     S(CS_EVENT_BY_CMID) = "SELECT " EVENT_COLS " FROM events e WHERE e.sender = ?1 AND e.cmid = ?2",
-    S(CS_EVENT_GET) = "SELECT " EVENT_COLS " FROM events e WHERE e.conv_id = ?2 AND e.seq = ?3",
+    S(CS_EVENT_GET) = "SELECT " EVENT_COLS " FROM events e WHERE e.conv_id = ?2 AND e.seq = ?3 "
+                      "AND " EVENT_KEPT("?2", "?4"),
     S(CS_EVENTS_ASC) = "SELECT " EVENT_COLS " FROM events e WHERE e.conv_id = ?2 AND "
-                       "e.seq > ?3 AND e.seq < ?4 ORDER BY e.seq LIMIT ?5",
+                       "e.seq > ?3 AND e.seq < ?4 AND " EVENT_KEPT("?2", "?6")
+                       " ORDER BY e.seq LIMIT ?5",
     S(CS_EVENTS_DESC) = "SELECT " EVENT_COLS " FROM events e WHERE e.conv_id = ?2 AND "
-                        "e.seq > ?3 AND e.seq < ?4 ORDER BY e.seq DESC LIMIT ?5",
+                        "e.seq > ?3 AND e.seq < ?4 AND " EVENT_KEPT("?2", "?6")
+                        " ORDER BY e.seq DESC LIMIT ?5",
     S(CS_LAST_MESSAGE) = "SELECT " EVENT_COLS " FROM events e WHERE e.conv_id = ?2 AND "
-                         "e.seq >= ?3 AND e.kind = 'message' ORDER BY e.seq DESC LIMIT 1",
+                         "e.seq >= ?3 AND e.kind = 'message' AND e.ts >= "
+                         KEPT_SINCE("message", "?2", "?4")
+                         " ORDER BY e.seq DESC LIMIT 1",
     S(CS_UNREAD) = "SELECT count(*) FROM events e WHERE e.conv_id = ?1 AND e.seq > ?2 AND "
                    "e.kind = 'message' AND e.sender <> ?3 AND e.recalled = 0 AND NOT EXISTS "
-                   "(SELECT 1 FROM hidden_events h WHERE h.user_id = ?3 AND h.event_id = e.id)",
+                   "(SELECT 1 FROM hidden_events h WHERE h.user_id = ?3 AND h.event_id = e.id) "
+                   "AND e.ts >= " KEPT_SINCE("message", "?1", "?4"),
     S(CS_EVENT_SET_BODY) = "UPDATE events SET body = ?, edited_at = ? WHERE conv_id = ? AND seq = ?",
     S(CS_EVENT_RECALL) = "UPDATE events SET body = NULL, recalled = 1 WHERE conv_id = ?1 AND "
                          "(seq = ?2 OR (kind = 'edit' AND target = ?2))",
@@ -163,7 +175,8 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
     "AND m.left_seq IS NULL AND e.seq >= m.joined_seq AND e.recalled = 0 AND NOT EXISTS "    \
     "(SELECT 1 FROM hidden_events h WHERE h.user_id = ?1 AND h.event_id = e.id) "            \
     "AND (?3 = 0 OR e.conv_id = ?3) AND (?4 = 0 OR e.sender = ?4) "                          \
-    "AND (?5 = 0 OR e.ts < ?5) AND (?6 = 0 OR e.ts > ?6) "
+    "AND (?5 = 0 OR e.ts < ?5) AND (?6 = 0 OR e.ts > ?6) "                                 \
+    "AND e.ts >= " KEPT_SINCE("message", "e.conv_id", "?10") " "
 /* The text's snippet, or the file name's for a file found by its name. */
 #define SEARCH_SNIPPET                                                                       \
     "coalesce(nullif(snippet(message_search, 0, char(2), char(3), '…', 24), ''), "           \
@@ -616,7 +629,7 @@ int store_event_by_cmid(struct store_conn *sc, int64_t sender, const char *cmid,
 }
 
 int store_event_get(struct store_conn *sc, int64_t conv_id, int64_t seq, int64_t user_id,
-                    int (*cb)(void *arg, const struct store_event *ev), void *arg)
+                    int64_t now, int (*cb)(void *arg, const struct store_event *ev), void *arg)
 {
     sqlite3_stmt *s = cstmt(sc, CS_EVENT_GET);
 
@@ -626,10 +639,11 @@ int store_event_get(struct store_conn *sc, int64_t conv_id, int64_t seq, int64_t
     sqlite3_bind_int64(s, 1, user_id);
     sqlite3_bind_int64(s, 2, conv_id);
     sqlite3_bind_int64(s, 3, seq);
+    sqlite3_bind_int64(s, 4, now);
     return one_event(s, cb, arg);
 }
 
-int store_events_range(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+int store_events_range(struct store_conn *sc, int64_t conv_id, int64_t user_id, int64_t now,
                        int64_t after, int64_t before, int limit, bool newest_first,
                        int (*cb)(void *arg, const struct store_event *ev), void *arg)
 {
@@ -644,10 +658,11 @@ int store_events_range(struct store_conn *sc, int64_t conv_id, int64_t user_id,
     sqlite3_bind_int64(s, 3, after);
     sqlite3_bind_int64(s, 4, before > 0 ? before : INT64_MAX);
     sqlite3_bind_int(s, 5, limit);
+    sqlite3_bind_int64(s, 6, now);
     return each_event(s, cb, arg, &found);
 }
 
-int store_last_message(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+int store_last_message(struct store_conn *sc, int64_t conv_id, int64_t user_id, int64_t now,
                        int64_t min_seq,
                        int (*cb)(void *arg, const struct store_event *ev), void *arg)
 {
@@ -659,10 +674,11 @@ int store_last_message(struct store_conn *sc, int64_t conv_id, int64_t user_id,
     sqlite3_bind_int64(s, 1, user_id);
     sqlite3_bind_int64(s, 2, conv_id);
     sqlite3_bind_int64(s, 3, min_seq);
+    sqlite3_bind_int64(s, 4, now);
     return one_event(s, cb, arg);
 }
 
-int store_unread_count(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+int store_unread_count(struct store_conn *sc, int64_t conv_id, int64_t user_id, int64_t now,
                        int64_t read_seq, int64_t *count)
 {
     sqlite3_stmt *s = cstmt(sc, CS_UNREAD);
@@ -673,6 +689,7 @@ int store_unread_count(struct store_conn *sc, int64_t conv_id, int64_t user_id,
     sqlite3_bind_int64(s, 1, conv_id);
     sqlite3_bind_int64(s, 2, read_seq);
     sqlite3_bind_int64(s, 3, user_id);
+    sqlite3_bind_int64(s, 4, now);
     return store__one_int(s, count);
 }
 
@@ -840,6 +857,7 @@ int store_search(struct store_conn *sc, const struct store_search_query *q,
     sqlite3_bind_int(s, 7, q->limit);
     sqlite3_bind_int(s, 8, q->offset);
     sqlite3_bind_int(s, 9, q->window);
+    sqlite3_bind_int64(s, 10, q->now);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < STORE_SEARCH_PAGE_MAX) {
         ids[n++] = sqlite3_column_int64(s, 0);
     }

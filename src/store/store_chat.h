@@ -131,22 +131,27 @@ int store_event_insert(struct store_conn *sc, struct store_event *ev);
 /* The event with (sender, cmid): calls cb once, or PIPIT_ENOT_FOUND. */
 int store_event_by_cmid(struct store_conn *sc, int64_t sender, const char *cmid,
                         int (*cb)(void *arg, const struct store_event *ev), void *arg);
+/*
+ * Reads of events take `now` (ms): what the conversation's retention has expired
+ * by then (migration 0013) is left out, as if already deleted, and so is an edit
+ * or recall of an expired message.
+ */
 /* One event by seq as user_id sees it: cb once, or PIPIT_ENOT_FOUND. */
 int store_event_get(struct store_conn *sc, int64_t conv_id, int64_t seq, int64_t user_id,
-                    int (*cb)(void *arg, const struct store_event *ev), void *arg);
+                    int64_t now, int (*cb)(void *arg, const struct store_event *ev), void *arg);
 /*
  * Events with after < seq < before (0 = unbounded) as user_id sees them, at most
  * limit, ascending or newest first.
  */
-int store_events_range(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+int store_events_range(struct store_conn *sc, int64_t conv_id, int64_t user_id, int64_t now,
                        int64_t after, int64_t before, int limit, bool newest_first,
                        int (*cb)(void *arg, const struct store_event *ev), void *arg);
 /* The newest message event with seq >= min_seq as user_id sees it: cb once, or PIPIT_ENOT_FOUND. */
-int store_last_message(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+int store_last_message(struct store_conn *sc, int64_t conv_id, int64_t user_id, int64_t now,
                        int64_t min_seq,
                        int (*cb)(void *arg, const struct store_event *ev), void *arg);
 /* Messages from others above read_seq, not recalled, not deleted by user_id for themselves. */
-int store_unread_count(struct store_conn *sc, int64_t conv_id, int64_t user_id,
+int store_unread_count(struct store_conn *sc, int64_t conv_id, int64_t user_id, int64_t now,
                        int64_t read_seq, int64_t *count);
 /* Edits a message's body (and marks it edited). */
 int store_event_set_body(struct store_conn *sc, int64_t conv_id, int64_t seq,
@@ -179,6 +184,7 @@ struct store_search_query {
     int limit;
     int offset;
     int window;                 /* how many of the newest matches are ranked */
+    int64_t now;                /* ms: expired messages are not found (retention) */
 };
 /*
  * The messages q->user_id may see that match: of the newest q->window of them,

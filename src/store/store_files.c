@@ -46,11 +46,16 @@ static const char *const sql[] = {
                         "VALUES (?, ?, ?, ?, ?)",
     S(FS_FILE_GET) = "SELECT f.id, f.app_id, f.owner, f.created_at, f.name, " BLOB_COLS
                      " FROM files f JOIN blobs b ON b.sha256 = f.sha256 WHERE f.id = ?",
+    /* The owner's, within the app's file retention; or shared by a message the user
+     * may see, within its conversation's message and file retention. */
     S(FS_FILE_READABLE) =
-        "SELECT 1 FROM files WHERE id = ?1 AND owner = ?2 "
+        "SELECT 1 FROM files f WHERE f.id = ?1 AND f.owner = ?2 AND f.created_at >= "
+        "coalesce(?3 - 86400000 * (SELECT file_retention_days FROM apps WHERE id = f.app_id), 0) "
         "UNION ALL SELECT 1 FROM file_shares s JOIN members m ON m.conv_id = s.conv_id "
-        "AND m.user_id = ?2 WHERE s.file_id = ?1 AND m.left_seq IS NULL "
-        "AND s.seq >= m.joined_seq LIMIT 1",
+        "AND m.user_id = ?2 JOIN events e ON e.id = s.event_id WHERE s.file_id = ?1 "
+        "AND m.left_seq IS NULL AND s.seq >= m.joined_seq "
+        "AND e.ts >= " KEPT_SINCE("message", "s.conv_id", "?3") " "
+        "AND e.ts >= " KEPT_SINCE("file", "s.conv_id", "?3") " LIMIT 1",
     S(FS_FILE_SWEEP_SCAN) =
         "SELECT f.id, f.sha256, f.created_at < ?2 AND NOT EXISTS "
         "(SELECT 1 FROM file_shares s WHERE s.file_id = f.id) "
@@ -66,21 +71,14 @@ static sqlite3_stmt *fstmt(struct store_conn *sc, enum files_stmt id)
     return store__stmt(sc, id, sql[id - STORE_FILES_FIRST_STMT]);
 }
 
-static void copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col)
-{
-    const unsigned char *t = sqlite3_column_text(s, col);
-
-    snprintf(dst, cap, "%s", t != NULL ? (const char *)t : "");
-}
-
 static void read_blob(sqlite3_stmt *s, int col, struct store_blob *b)
 {
-    copy_text(b->sha256, sizeof(b->sha256), s, col);
+    store__copy_text(b->sha256, sizeof(b->sha256), s, col);
     b->size = sqlite3_column_int64(s, col + 1);
-    copy_text(b->mime, sizeof(b->mime), s, col + 2);
+    store__copy_text(b->mime, sizeof(b->mime), s, col + 2);
     b->width = sqlite3_column_int64(s, col + 3);
     b->height = sqlite3_column_int64(s, col + 4);
-    copy_text(b->thumb, sizeof(b->thumb), s, col + 5);
+    store__copy_text(b->thumb, sizeof(b->thumb), s, col + 5);
 }
 
 int store_blob_get(struct store_conn *sc, const char *sha256, struct store_blob *out)
@@ -201,14 +199,14 @@ int store_file_get(struct store_conn *sc, int64_t id, struct store_file *out)
         out->app_id = sqlite3_column_int64(s, 1);
         out->owner = sqlite3_column_int64(s, 2);
         out->created_at = sqlite3_column_int64(s, 3);
-        copy_text(out->name, sizeof(out->name), s, 4);
+        store__copy_text(out->name, sizeof(out->name), s, 4);
         read_blob(s, 5, &out->blob);
     }
     sqlite3_reset(s);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
 }
 
-int store_file_readable(struct store_conn *sc, int64_t file_id, int64_t user_id)
+int store_file_readable(struct store_conn *sc, int64_t file_id, int64_t user_id, int64_t now)
 {
     sqlite3_stmt *s = fstmt(sc, FS_FILE_READABLE);
 
@@ -217,6 +215,7 @@ int store_file_readable(struct store_conn *sc, int64_t file_id, int64_t user_id)
     }
     sqlite3_bind_int64(s, 1, file_id);
     sqlite3_bind_int64(s, 2, user_id);
+    sqlite3_bind_int64(s, 3, now);
     return store__one_int(s, NULL);
 }
 
@@ -248,7 +247,7 @@ int store_file_sweep(struct store_conn *sc, int64_t after, int64_t before_ms, in
         *last = sqlite3_column_int64(s, 0);
         if (sqlite3_column_int(s, 2)) {
             doomed[n].id = *last;
-            copy_text(doomed[n].sha256, sizeof(doomed[n].sha256), s, 1);
+            store__copy_text(doomed[n].sha256, sizeof(doomed[n].sha256), s, 1);
             n++;
         }
     }

@@ -52,9 +52,10 @@ int store_file_get(struct store_conn *sc, int64_t id, struct store_file *out);
 /*
  * 0 when user_id may read file_id: they own it, or they are a member of a
  * conversation with a message referring to it, from when they could see that
- * message. PIPIT_ENOT_FOUND otherwise (the same answer as for no such file).
+ * message, within the retention in effect at `now`. PIPIT_ENOT_FOUND otherwise
+ * (the same answer as for no such file).
  */
-int store_file_readable(struct store_conn *sc, int64_t file_id, int64_t user_id);
+int store_file_readable(struct store_conn *sc, int64_t file_id, int64_t user_id, int64_t now);
 /*
  * One bounded step of the sweep: looks at up to limit files after id `after`;
  * deletes those created before `before_ms` that no message refers to, and the

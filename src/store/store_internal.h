@@ -3,19 +3,32 @@
  *
  * A connection caches its prepared statements in numbered slots: the core
  * statements (store_sqlite.c) first, then those of store_chat.c, store_push.c,
- * store_files.c and store_audit.c.
+ * store_files.c, store_audit.c and store_retention.c.
  */
 #ifndef PIPIT_STORE_STORE_INTERNAL_H
 #define PIPIT_STORE_STORE_INTERNAL_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define STORE_CHAT_FIRST_STMT 32
 #define STORE_PUSH_FIRST_STMT 80
 #define STORE_FILES_FIRST_STMT 140
 #define STORE_AUDIT_FIRST_STMT 172
+#define STORE_RETENTION_FIRST_STMT 196
 #define STORE_STMT_SLOTS 224
+
+/*
+ * The oldest ts conversation `conv` keeps at time `now` (SQL expressions), for
+ * `what` ("message" or "file"): its <what>_retention_days, else its app's,
+ * before now; 0 when it keeps all (migration 0013). Older messages are expired:
+ * never read, whether or not the retention sweep has deleted them yet.
+ */
+#define KEPT_SINCE(what, conv, now)                                                   \
+    "coalesce(" now " - 86400000 * (SELECT coalesce(rc." what "_retention_days, "     \
+    "ra." what "_retention_days) FROM conversations rc JOIN apps ra "                 \
+    "ON ra.id = rc.app_id WHERE rc.id = " conv "), 0)"
 
 struct store_conn {
     sqlite3 *db;
@@ -32,6 +45,8 @@ int store__run(struct store_conn *sc, sqlite3_stmt *s);
 int store__one_int(sqlite3_stmt *s, int64_t *out);
 /* Binds v, or NULL when v is NULL. */
 void store__bind_text(sqlite3_stmt *s, int col, const char *v);
+/* A text column into dst (cut to cap; "" for SQL NULL). */
+void store__copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col);
 /* A copy of a text column (free() it), or NULL for SQL NULL. */
 char *store__dup_text(sqlite3_stmt *s, int col);
 /* Steps a statement to its end (or until cb returns non-zero), handing cb column 0. */

@@ -172,6 +172,13 @@ void store__bind_text(sqlite3_stmt *s, int col, const char *v)
     }
 }
 
+void store__copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+
+    snprintf(dst, cap, "%s", t != NULL ? (const char *)t : "");
+}
+
 char *store__dup_text(sqlite3_stmt *s, int col)
 {
     const unsigned char *t = sqlite3_column_text(s, col);

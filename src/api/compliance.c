@@ -1,0 +1,283 @@
+/*
+ * compliance.c: the admin routes for retention and legal holds (docs/openapi.yaml,
+ * tag "admin"; docs/operations.md, "Retention and legal hold").
+ *
+ *   PATCH /v1/admin/app                 message_retention_days, file_retention_days (admin.c)
+ *   PATCH /v1/admin/conversations/{id}  the same for one conversation
+ *   POST /v1/admin/holds                {"user"} or {"conv"}, and a "reason"
+ *   GET /v1/admin/holds                 newest first, ?before= pages on
+ *   DELETE /v1/admin/holds/{id}         lifts it
+ *
+ * Each change is audited (chat.c, audited_actions). What a hold protects is
+ * enforced in the store (migration 0013): the sweep passes it by, triggers
+ * refuse its deletion and keep what edits and recalls replace.
+ */
+#include <string.h>
+
+#include "api/api.h"
+#include "audit/audit.h"
+#include "chat/chat_internal.h"
+#include "server.h"
+#include "store/store_retention.h"
+#include "util/err.h"
+
+#define HOLDS_PAGE_DEFAULT 50
+#define HOLDS_PAGE_MAX 200
+
+static int admins_only(struct chat_call *k)
+{
+    if (!k->who.app_admin) {
+        k->why = "admins only";
+        return PIPIT_EFORBIDDEN;
+    }
+    return 0;
+}
+
+/* ---- retention ---- */
+
+static int read_days(struct chat_call *k, const char *key, int64_t *days)
+{
+    json_t *v = json_object_get(k->args, key);
+
+    if (v == NULL) {
+        return 0; /* unchanged */
+    }
+    if (json_is_null(v)) {
+        *days = 0;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+        json_integer_value(v) > STORE_RETENTION_DAYS_MAX) {
+        k->why = "message_retention_days and file_retention_days are days from 1 to 36500, "
+                 "or null";
+        return PIPIT_EBAD_REQUEST;
+    }
+    *days = json_integer_value(v);
+    return 0;
+}
+
+int retention_args(struct chat_call *k, struct store_retention *r, bool *given)
+{
+    int rc = read_days(k, "message_retention_days", &r->message_days);
+
+    if (rc == 0) {
+        rc = read_days(k, "file_retention_days", &r->file_days);
+    }
+    *given = json_object_get(k->args, "message_retention_days") != NULL ||
+             json_object_get(k->args, "file_retention_days") != NULL;
+    return rc;
+}
+
+static json_t *days_json(int64_t days)
+{
+    return days > 0 ? json_integer(days) : json_null();
+}
+
+void retention_json_add(json_t *o, const struct store_retention *r)
+{
+    json_object_set_new(o, "message_retention_days", days_json(r->message_days));
+    json_object_set_new(o, "file_retention_days", days_json(r->file_days));
+}
+
+/* PATCH /v1/admin/conversations/{conv}: its own retention (null: the app's). */
+int admin_conv_update(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_retention r;
+    struct store_conv conv;
+    int64_t conv_id;
+    bool given;
+    int rc = admins_only(k);
+
+    if (rc == 0) {
+        rc = chat_arg_id(k, "conv", &conv_id);
+    }
+    if (rc == 0) {
+        rc = chat_app_conv(k, sc, conv_id, &conv);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    store_conv_cleanup(&conv);
+    rc = store_conv_retention(sc, conv_id, &r);
+    if (rc == 0) {
+        rc = retention_args(k, &r, &given);
+    }
+    if (rc == 0 && !given) {
+        return chat_bad(k, "nothing to change: give message_retention_days or "
+                           "file_retention_days");
+    }
+    if (rc == 0) {
+        rc = store_conv_set_retention(sc, conv_id, &r);
+    }
+    if (rc == 0) {
+        k->result = json_pack("{s:I}", "id", (json_int_t)conv_id);
+        retention_json_add(k->result, &r);
+    }
+    return rc;
+}
+
+/* ---- legal holds ---- */
+
+static json_t *id_or_null(int64_t id)
+{
+    return id != 0 ? json_integer(id) : json_null();
+}
+
+static json_t *hold_json(const struct store_hold *h)
+{
+    return json_pack("{s:I,s:o,s:o,s:s,s:I,s:s,s:o,s:o,s:b}", "id", (json_int_t)h->id, "user",
+                     id_or_null(h->user_id), "conv", id_or_null(h->conv_id), "reason",
+                     h->reason != NULL ? h->reason : "", "created_at", (json_int_t)h->created_at,
+                     "created_by", h->created_by, "lifted_at", id_or_null(h->lifted_at),
+                     "lifted_by", h->lifted_at != 0 ? json_string(h->lifted_by) : json_null(),
+                     "active", h->lifted_at == 0);
+}
+
+static void caller_actor(const struct chat_call *k, char out[AUDIT_ACTOR_MAX])
+{
+    audit_actor(out, k->who.user_id == 0, k->who.user_id != 0 ? k->who.user_id : k->who.key_id);
+}
+
+/* The hold's target: {"user": id or username} or {"conv": id}, exactly one. */
+static int hold_target(struct chat_call *k, struct store_conn *sc, struct store_hold *h)
+{
+    json_t *user = json_object_get(k->args, "user");
+    json_t *conv = json_object_get(k->args, "conv");
+    struct store_user u;
+    struct store_conv c;
+    int rc;
+
+    if ((user == NULL) == (conv == NULL)) {
+        return chat_bad(k, "give the user or the conversation to hold, not both");
+    }
+    if (user != NULL) {
+        rc = chat_resolve_user(k, sc, user, &u);
+        h->user_id = rc == 0 ? u.id : 0;
+        return rc;
+    }
+    if (!json_is_integer(conv) || json_integer_value(conv) < 1) {
+        return chat_bad(k, "conv is a conversation id");
+    }
+    rc = chat_app_conv(k, sc, json_integer_value(conv), &c);
+    if (rc == 0) {
+        h->conv_id = c.id;
+        store_conv_cleanup(&c);
+    }
+    return rc;
+}
+
+int hold_create(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_hold h = { .app_id = k->who.app_id, .created_at = k->now };
+    const char *reason = NULL;
+    bool has;
+    int rc = admins_only(k);
+
+    if (rc == 0) {
+        rc = chat_arg_opt_string(k, "reason", STORE_HOLD_REASON_MAX, &reason, &has);
+    }
+    if (rc == 0 && (reason == NULL || reason[0] == '\0')) {
+        return chat_bad(k, "a hold needs a reason (a string of 1 to 1000 bytes): the case "
+                           "or request it serves");
+    }
+    if (rc == 0) {
+        rc = hold_target(k, sc, &h);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    caller_actor(k, h.created_by);
+    h.reason = reason;
+    rc = store_hold_insert(sc, &h);
+    if (rc == PIPIT_ECONFLICT) {
+        k->why = h.user_id != 0 ? "this user is already under a legal hold"
+                                : "this conversation is already under a legal hold";
+    }
+    if (rc == 0) {
+        k->result = hold_json(&h);
+        k->status = 201;
+    }
+    return rc;
+}
+
+struct hold_page {
+    json_t *holds;
+    int limit;
+    int64_t last;
+    bool more;
+};
+
+static int collect_hold(void *arg, const struct store_hold *h)
+{
+    struct hold_page *p = arg;
+
+    if ((int)json_array_size(p->holds) == p->limit) {
+        p->more = true;
+        return 1;
+    }
+    json_array_append_new(p->holds, hold_json(h));
+    p->last = h->id;
+    return 0;
+}
+
+int hold_list(struct chat_call *k, struct store_conn *sc)
+{
+    struct hold_page p = { 0 };
+    int64_t before = 0, limit = HOLDS_PAGE_DEFAULT;
+    bool has;
+    int rc = admins_only(k);
+
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "limit", 1, HOLDS_PAGE_MAX, &limit, &has);
+    }
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "before", 1, INT64_MAX, &before, &has);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    p.holds = json_array();
+    p.limit = (int)limit;
+    rc = store_hold_list(sc, k->who.app_id, before, (int)limit + 1, collect_hold, &p);
+    if (rc != 0) {
+        json_decref(p.holds);
+        return rc;
+    }
+    k->result = json_pack("{s:o,s:o}", "holds", p.holds, "next",
+                          p.more ? json_integer(p.last) : json_null());
+    return 0;
+}
+
+int hold_lift(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_hold h;
+    char actor[AUDIT_ACTOR_MAX], reason[STORE_HOLD_REASON_MAX + 1];
+    int64_t id;
+    int rc = admins_only(k);
+
+    if (rc == 0) {
+        rc = chat_arg_id(k, "id", &id);
+    }
+    if (rc == 0) {
+        rc = store_hold_get(sc, k->who.app_id, id, &h, reason, sizeof(reason));
+        if (rc == PIPIT_ENOT_FOUND) {
+            k->why = "no such hold";
+        }
+    }
+    if (rc == 0 && h.lifted_at != 0) {
+        k->why = "this hold was lifted already";
+        rc = PIPIT_ECONFLICT;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    caller_actor(k, actor);
+    rc = store_hold_lift(sc, id, k->now, actor);
+    if (rc == 0) {
+        rc = store_hold_get(sc, k->who.app_id, id, &h, reason, sizeof(reason));
+    }
+    if (rc == 0) {
+        k->result = hold_json(&h);
+    }
+    return rc;
+}
