@@ -9,7 +9,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { DESKTOP, PASSWORD, PHONE, adminToken, assertClean, createUser, newPage, openBrowser, shot, startPipit } from "./lib.js";
+import {
+  DESKTOP, PASSWORD, PHONE, adminToken, api, assertClean, createUser, newPage, openBrowser, openConsole, shot, signInAdmin, startPipit,
+} from "./lib.js";
 
 let server;
 let browser;
@@ -21,11 +23,7 @@ before(async () => {
   browser = await openBrowser();
   token = await adminToken(server);
   page = await newPage(browser, { viewport: DESKTOP });
-  await page.goto(`${server.url}/admin/`);
-  await page.getByLabel("Username").fill("admin");
-  await page.getByLabel("Password").fill(server.adminPassword());
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Dashboard" }).waitFor();
+  await signInAdmin(page, server);
 });
 
 after(async () => {
@@ -34,21 +32,8 @@ after(async () => {
   await server?.stop();
 });
 
-async function rest(method, path, body, bearer = token) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { "Content-Type": "application/json", ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-/** Opens a console page fresh (a reload, so toasts of earlier tests are gone from the screenshots). */
-async function open(hash) {
-  await page.goto(`${server.url}/admin/#/${hash}`);
-  await page.reload();
-}
+const rest = (method, path, body, bearer = token) => api(server, method, path, body, bearer);
+const open = (hash) => openConsole(page, server, hash);
 
 const login = (username, password = PASSWORD) => rest("POST", "/v1/auth/login", { username, password }, null);
 

@@ -8,7 +8,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { DESKTOP, PHONE, PASSWORD, adminToken, assertClean, newPage, openBrowser, shot, startPipit } from "./lib.js";
+import {
+  DESKTOP, PHONE, PASSWORD, adminToken, api, assertClean, newPage, openBrowser, shot, signInAdmin, startPipit, until,
+} from "./lib.js";
 
 let server;
 let browser;
@@ -25,34 +27,7 @@ after(async () => {
   await server?.stop();
 });
 
-/** Polls `check` until it returns a truthy value; bounded by `ms`. */
-async function until(what, check, ms = 8000) {
-  const end = Date.now() + ms;
-  for (let i = 0; Date.now() < end && i < 400; i++) {
-    const value = await check();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function rest(method, path, body, bearer = token) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { "Content-Type": "application/json", Authorization: `Bearer ${bearer}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-async function signInAdmin(page) {
-  await page.goto(`${server.url}/admin/`);
-  await page.getByLabel("Username").fill("admin");
-  await page.getByLabel("Password").fill(server.adminPassword());
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Dashboard" }).waitFor();
-}
+const rest = (method, path, body, bearer = token) => api(server, method, path, body, bearer);
 
 /** A few messages per second between two fresh users, so the dashboard has something to chart. */
 async function chatTraffic(seconds) {
@@ -73,7 +48,7 @@ test("an admin creates a user and a key, and pushes to the user's open chat app"
   await admin.goto(`${server.url}/admin/`);
   await admin.getByRole("heading", { name: "Sign in to the console" }).waitFor();
   await shot(admin, "admin-signin");
-  await signInAdmin(admin);
+  await signInAdmin(admin, server);
 
   // Dashboard: live cards with sparklines, fed by chat traffic while it polls.
   const traffic = chatTraffic(7);
@@ -184,7 +159,7 @@ test("an admin creates a user and a key, and pushes to the user's open chat app"
 
 test("phone-sized dashboard and composer", async () => {
   const page = await newPage(browser, { viewport: PHONE });
-  await signInAdmin(page);
+  await signInAdmin(page, server);
   await page.getByTestId("stat-store").waitFor();
   await shot(page, "admin-dashboard-phone");
   await page.getByRole("link", { name: "Push", exact: true }).last().click();

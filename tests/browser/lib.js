@@ -8,7 +8,9 @@
  * machine needs. newPage() gives a page in its own context (its own cookies
  * and storage: a second user is a second context) that fails the test on any
  * page error, console error or CSP violation. shot() saves a screenshot under
- * $SCREENSHOT_DIR (default build/screenshots) for a person to look at.
+ * $SCREENSHOT_DIR (default build/screenshots) for a person to look at. The
+ * admin console's tests share api() for REST calls, until() for bounded polling
+ * and signInAdmin()/openConsole() for the console.
  */
 
 import { mkdirSync } from "node:fs";
@@ -109,4 +111,41 @@ export async function createUser(server, username, { password = PASSWORD, role =
   }
   const body = await res.json();
   return { id: body.id ?? body.user?.id, username, password };
+}
+
+/** A REST call to `server`, with `bearer` as the token when there is one; the JSON answer as {status, body}. */
+export async function api(server, method, path, body, bearer) {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { "Content-Type": "application/json", ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+/** Polls `check` until it returns a truthy value; bounded by `ms`. */
+export async function until(what, check, ms = 8000) {
+  const end = Date.now() + ms;
+  for (let i = 0; Date.now() < end && i < 400; i++) {
+    const value = await check();
+    if (value) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Signs the admin in on the console's sign-in page, and waits for the dashboard. */
+export async function signInAdmin(page, server) {
+  await page.goto(`${server.url}/admin/`);
+  await page.getByLabel("Username").fill("admin");
+  await page.getByLabel("Password").fill(server.adminPassword());
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Dashboard" }).waitFor();
+}
+
+/** Opens a console page fresh (a reload, so toasts of earlier tests are gone from the screenshots). */
+export async function openConsole(page, server, hash) {
+  await page.goto(`${server.url}/admin/#/${hash}`);
+  await page.reload();
 }

@@ -313,3 +313,54 @@ export function sendPush(push: NewPush) {
 export async function listCategories(): Promise<{ name: string; urgent: boolean }[]> {
   return (await call<{ categories: { name: string; urgent: boolean }[] }>('GET', '/v1/push/categories')).categories;
 }
+
+/* -------------------------------------------------------------- audit log */
+
+export interface AuditRecord {
+  id: number;
+  ts: number;
+  /** "user:1", "key:2", "system", "anonymous" or "cli" */
+  actor: string;
+  /** The username or key name at the time, when there is one. */
+  actor_name: string | null;
+  ip: string | null;
+  action: string;
+  /** "user:7", "conv:3", "api_key:2", … */
+  target: string | null;
+  /** "ok", or the error code the caller got. */
+  outcome: string;
+  detail: Record<string, unknown> | null;
+  hash: string;
+}
+
+export interface AuditFilter {
+  /** "user:<id>", "key:<id>", "system", "anonymous", "cli" or a username. */
+  actor: string;
+  action: string;
+  /** ms, inclusive, or null for no bound */
+  from: number | null;
+  to: number | null;
+}
+
+export interface AuditVerdict {
+  ok: boolean;
+  records: number;
+  checkpoints: number;
+  public_key: string;
+  /** With ok false: the first record that does not check out, and why. */
+  record?: number;
+  problem?: string;
+}
+
+/** Newest first; `before` is the `next` of the page before. */
+export async function listAudit(f: AuditFilter, before: number | null, limit = 50): Promise<Page<AuditRecord>> {
+  const a = await call<{ records: AuditRecord[]; next: number | null }>(
+    'GET',
+    `/v1/admin/audit${query({ actor: f.actor, action: f.action, from: f.from, to: f.to, before, limit })}`,
+  );
+  return { items: a.records, next: a.next ?? null };
+}
+
+export function verifyAudit() {
+  return call<AuditVerdict>('GET', '/v1/admin/audit/verify');
+}

@@ -25,6 +25,8 @@ const PATHS = {
   trash: 'M3 6h18M8 6V4h8v2M6 6l1 14h10l1-14',
   lock: 'M5 11h14v10H5zM8 11V7a4 4 0 0 1 8 0v4',
   clock: 'M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM12 7v5l3 2',
+  shield: 'M12 22s8-4 8-10V5l-8-3-8 3v7c0 6 8 10 8 10z',
+  check: 'M20 6 9 17l-5-5',
 } as const;
 
 export type IconName = keyof typeof PATHS;

@@ -3,7 +3,7 @@
  * button, list, revoke. The server keeps only a hash, so the modal says plainly
  * that the key cannot be shown again.
  */
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { Modal, toast } from '../shared/ui';
 import { createKey, listKeys, revokeKey, type ApiKey, type Scope } from './api';
 import { Confirm, FormDialog } from './dialogs';
@@ -11,7 +11,7 @@ import { ago, dateTime } from './format';
 import { useAsync } from './hooks';
 import { Icon } from './icons';
 import { DataTable, ListState, asList } from './lists';
-import { Empty, PageHeader, Status } from './widgets';
+import { CopyField, Empty, PageHeader, Status } from './widgets';
 
 const SCOPES: { scope: Scope; label: string; hint: string }[] = [
   { scope: 'push', label: 'push', hint: 'Send pushes and read their counts' },
@@ -178,18 +178,6 @@ function CreateKey(props: { onClose: () => void; onCreated: (k: ApiKey & { key: 
 }
 
 function ShowKeyOnce(props: { created: ApiKey & { key: string }; onClose: () => void }) {
-  const [copied, setCopied] = useState(false);
-  const field = useRef<HTMLInputElement>(null);
-  const copy = async () => {
-    try {
-      await navigator.clipboard.writeText(props.created.key);
-      setCopied(true);
-    } catch {
-      // No clipboard access (an insecure origin, a denied permission): select it for Ctrl+C.
-      field.current?.select();
-      toast('Copy it by hand', 'The key is selected: press Ctrl+C (⌘C on a Mac).');
-    }
-  };
   return (
     <Modal title="Copy your new API key" onClose={props.onClose}>
       <div class="key-once" data-testid="key-once">
@@ -202,20 +190,7 @@ function ShowKeyOnce(props: { created: ApiKey & { key: string }; onClose: () => 
         </div>
         <label class="field">
           <span>{props.created.name}</span>
-          <div class="input-row">
-            <input
-              ref={field}
-              class="input mono key-value"
-              readOnly
-              value={props.created.key}
-              onFocus={(e) => e.currentTarget.select()}
-              data-testid="key-value"
-              aria-label="API key"
-            />
-            <button type="button" class="btn btn-primary" onClick={copy}>
-              <Icon name="copy" size={16} /> {copied ? 'Copied' : 'Copy'}
-            </button>
-          </div>
+          <CopyField value={props.created.key} label="API key" primary testid="key-value" />
         </label>
         <p class="faint">
           Send it as <span class="mono">Authorization: Bearer pk_…</span>. Scopes: {props.created.scopes.join(', ')}.

@@ -5,6 +5,7 @@
 import { useEffect } from 'preact/hooks';
 import type { Session } from '../shared/session';
 import { Avatar } from '../shared/ui';
+import { Audit } from './audit';
 import { Dashboard } from './dashboard';
 import { useRoute } from './hooks';
 import { Icon, type IconName } from './icons';
@@ -16,13 +17,14 @@ import { PushList } from './push-list';
 import { Users } from './users';
 import { Brand } from './widgets';
 
-// `short` is for the phone's tab bar, where five labels share 390 px.
+// `short` is for the phone's tab bar, where six labels share 390 px.
 const SECTIONS: { path: string; label: string; short: string; icon: IconName }[] = [
   { path: '', label: 'Dashboard', short: 'Dashboard', icon: 'dashboard' },
   { path: 'users', label: 'Users', short: 'Users', icon: 'users' },
   { path: 'conversations', label: 'Conversations', short: 'Chats', icon: 'chats' },
   { path: 'keys', label: 'API keys', short: 'Keys', icon: 'key' },
   { path: 'push', label: 'Push', short: 'Push', icon: 'bell' },
+  { path: 'audit', label: 'Audit log', short: 'Audit', icon: 'shield' },
 ];
 
 function Screen(props: { route: string[]; session: Session }) {
@@ -40,6 +42,8 @@ function Screen(props: { route: string[]; session: Session }) {
       if (id === 'new') return <PushCompose />;
       if (id !== undefined && /^\d+$/.test(id)) return <PushDetail id={Number(id)} />;
       return <PushList />;
+    case 'audit':
+      return <Audit />;
     default:
       return (
         <div class="page">

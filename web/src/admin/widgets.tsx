@@ -1,11 +1,12 @@
 /*
  * Building blocks every screen uses: the brand, the page header, the search
- * bar, loading / error / empty states, status pills and a side drawer. Keeping them here is
- * what makes the screens look like one product. Lists are in lists.tsx, dialogs
- * in dialogs.tsx.
+ * bar, loading / error / empty states, status pills, a value to copy and a side
+ * drawer. Keeping them here is what makes the screens look like one product.
+ * Lists are in lists.tsx, dialogs in dialogs.tsx.
  */
 import type { ComponentChildren } from 'preact';
-import { useEffect } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { toast } from '../shared/ui';
 import { useFocusOnMount } from './hooks';
 import { Icon, type IconName } from './icons';
 
@@ -47,8 +48,15 @@ export function PageHeader(props: { title: string; sub?: ComponentChildren; chil
   );
 }
 
-/** A search box over a list, with a small spinner while a search is on its way. */
-export function SearchBar(props: { value: string; onInput: (v: string) => void; label: string; placeholder: string; busy: boolean }) {
+/** A search box over a list, any other filters after it, and a small spinner while a search is on its way. */
+export function SearchBar(props: {
+  value: string;
+  onInput: (v: string) => void;
+  label: string;
+  placeholder: string;
+  busy: boolean;
+  children?: ComponentChildren;
+}) {
   return (
     <div class="toolbar">
       <label class="search">
@@ -63,6 +71,7 @@ export function SearchBar(props: { value: string; onInput: (v: string) => void; 
           onInput={(e) => props.onInput(e.currentTarget.value)}
         />
       </label>
+      {props.children}
       {props.busy ? <div class="spinner" aria-label="Searching" /> : null}
     </div>
   );
@@ -105,6 +114,38 @@ export function Empty(props: { icon: IconName; title: string; card?: boolean; ch
     </div>
   );
   return props.card ? <div class="card">{empty}</div> : empty;
+}
+
+/** A read-only value (a key) with a Copy button; without clipboard access it is selected for Ctrl+C. */
+export function CopyField(props: { value: string; label: string; primary?: boolean; testid?: string }) {
+  const [copied, setCopied] = useState(false);
+  const field = useRef<HTMLInputElement>(null);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(props.value);
+      setCopied(true);
+    } catch {
+      // No clipboard access (an insecure origin, a denied permission): select it for Ctrl+C.
+      field.current?.select();
+      toast('Copy it by hand', 'The key is selected: press Ctrl+C (⌘C on a Mac).');
+    }
+  };
+  return (
+    <div class="input-row">
+      <input
+        ref={field}
+        class="input mono"
+        readOnly
+        value={props.value}
+        onFocus={(e) => e.currentTarget.select()}
+        data-testid={props.testid}
+        aria-label={props.label}
+      />
+      <button type="button" class={`btn${props.primary ? ' btn-primary' : ''}`} onClick={copy}>
+        <Icon name="copy" size={16} /> {copied ? 'Copied' : 'Copy'}
+      </button>
+    </div>
+  );
 }
 
 /** A status pill: a coloured dot and a word. */
