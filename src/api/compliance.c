@@ -7,6 +7,7 @@
  *   POST /v1/admin/holds                {"user"} or {"conv"}, and a "reason"
  *   GET /v1/admin/holds                 newest first, ?before= pages on
  *   DELETE /v1/admin/holds/{id}         lifts it
+ *   POST /v1/admin/users/{id}/erase     erases a user (unless held)
  *
  * Each change is audited (chat.c, audited_actions). What a hold protects is
  * enforced in the store (migration 0013): the sweep passes it by, triggers
@@ -17,9 +18,13 @@
 #include "api/api.h"
 #include "audit/audit.h"
 #include "chat/chat_internal.h"
+#include "files/files.h"
 #include "server.h"
+#include "store/store_chat.h"
 #include "store/store_retention.h"
 #include "util/err.h"
+#include "util/log.h"
+#include "util/mem.h"
 
 #define HOLDS_PAGE_DEFAULT 50
 #define HOLDS_PAGE_MAX 200
@@ -280,4 +285,93 @@ int hold_lift(struct chat_call *k, struct store_conn *sc)
         k->result = hold_json(&h);
     }
     return rc;
+}
+
+/* ---- erasure ---- */
+
+static int unlink_gone(void *arg, const char *sha256)
+{
+    struct chat_call *k = arg;
+
+    files_remove_blob(k->srv, sha256);
+    return 0;
+}
+
+/* After COMMIT: their sockets close, and the WAL gives up the old page images. */
+static void erased(struct chat_call *k)
+{
+    int64_t *user_id = k->state;
+    char err[256];
+
+    api_revoke_user(k->srv, *user_id, "account erased");
+    if (store_wal_truncate(k->srv->cfg.data_dir, err, sizeof(err)) != 0) {
+        log_warn(NULL, "erasure: the write-ahead log keeps old pages until its next "
+                 "checkpoint: %s", err);
+    }
+}
+
+/* Refuses to erase oneself or the app's last enabled admin. On the writer. */
+static int erasable(struct chat_call *k, struct store_conn *sc, const struct store_user *u)
+{
+    int64_t admins = 0;
+    bool held = false;
+    int rc = 0;
+
+    if (u->id == k->who.user_id) {
+        k->why = "you cannot erase your own account";
+        return PIPIT_ECONFLICT;
+    }
+    if (strcmp(u->role, "admin") == 0 && u->disabled_at == 0) {
+        rc = store_user_count_admins(sc, u->app_id, &admins);
+        if (rc == 0 && admins <= 1) {
+            k->why = "this is the app's last enabled admin";
+            return PIPIT_ECONFLICT;
+        }
+    }
+    if (rc == 0) {
+        rc = store_user_held(sc, u->id, &held);
+    }
+    if (rc == 0 && held) {
+        k->why = "the user, or a conversation they wrote in, is under a legal hold; "
+                 "nothing of theirs may be erased until it is lifted";
+        rc = PIPIT_ECONFLICT;
+    }
+    return rc;
+}
+
+int user_erase(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_erasure done;
+    struct store_user u;
+    int rc = admins_only(k);
+
+    if (rc == 0) {
+        rc = chat_resolve_user(k, sc, json_object_get(k->args, "id"), &u);
+    }
+    if (rc == 0) {
+        rc = erasable(k, sc, &u);
+    }
+    if (rc == 0) {
+        rc = store_user_erase(sc, u.id, k->now, &done, unlink_gone, k);
+    }
+    /* The index's pages holding their words are freed, and zeroed, now too. */
+    if (rc == 0 && k->srv->cfg.search) {
+        rc = store_search_flush(sc);
+        if (rc == 0) {
+            rc = store_search_optimize(sc);
+        }
+    }
+    if (store_secure_delete_end(sc) != 0 && rc == 0) {
+        rc = PIPIT_ESTORE;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    k->state = xmalloc(sizeof(int64_t));
+    *(int64_t *)k->state = u.id;
+    k->after_commit_call = erased;
+    k->result = json_pack("{s:I,s:I,s:I,s:I}", "user", (json_int_t)u.id, "messages",
+                          (json_int_t)done.messages, "files", (json_int_t)done.files,
+                          "erased_at", (json_int_t)k->now);
+    return 0;
 }

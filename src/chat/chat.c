@@ -103,6 +103,7 @@ static const struct chat_action actions[] = {
     { "hold_create",      hold_create,   NULL,        true,  false },
     { "hold_list",        hold_list,     NULL,        false, false },
     { "hold_lift",        hold_lift,     NULL,        true,  false },
+    { "user_erase",       user_erase,    NULL,        true,  false },
     { "admin_audit_verify", admin_audit_verify, NULL, false, false },
     { "admin_app_get",    admin_app_get, NULL,        false, false },
     { "admin_app_update", admin_app_update, NULL,     true,  false },
@@ -133,6 +134,7 @@ static const struct audit_spec {
     { "admin_conv_update",     "conv.update",          "conv:conv" },
     { "hold_create",           "hold.create",          "hold:id" },
     { "hold_lift",             "hold.lift",            "hold:id" },
+    { "user_erase",            "user.erase",           "user:id" },
 };
 
 static const struct audit_spec *find_audit_spec(const struct chat_action *a)
@@ -724,6 +726,7 @@ static void call_free(struct chat_call *k)
     free(k->body_text);
     free(k->meta_text);
     free(k->ok_text);
+    free(k->state);
     free(k);
 }
 

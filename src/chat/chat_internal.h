@@ -53,6 +53,7 @@ struct chat_call {
     struct id_list push_handoff; /* deliveries inserted `sending`, handed over after COMMIT */
     void (*after_commit)(struct server *srv); /* optional: on the writer, once committed */
     void (*after_commit_call)(struct chat_call *k); /* the same, for what needs the call */
+    void *state;              /* an action's own, for its after_commit_call; free()d with it */
 
     /* Prepared on the loop by prepare(). */
     char *body_text;
@@ -204,6 +205,7 @@ int admin_conv_update(struct chat_call *k, struct store_conn *sc);
 int hold_create(struct chat_call *k, struct store_conn *sc);
 int hold_list(struct chat_call *k, struct store_conn *sc);
 int hold_lift(struct chat_call *k, struct store_conn *sc);
+int user_erase(struct chat_call *k, struct store_conn *sc);
 /* Retention settings in a call's arguments (api/compliance.c), over r's values. */
 struct store_retention;
 int retention_args(struct chat_call *k, struct store_retention *r, bool *given);

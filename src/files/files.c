@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vips/vips.h>
 
@@ -31,6 +32,38 @@ void files_blob_path(const struct server *srv, const char *sha256, const char *s
 {
     snprintf(out, cap, "%s/%.2s/%.2s/%s%s", srv->files->root, sha256, sha256 + 2, sha256,
              suffix);
+}
+
+void files_blob_relpath(const char *sha256, const char *suffix, char *out, size_t cap)
+{
+    snprintf(out, cap, "files/%.2s/%.2s/%.64s%s", sha256, sha256 + 2, sha256, suffix);
+}
+
+int files_sweep_hold(const char *data_dir, int *fd)
+{
+    char dir[4200], path[4300];
+    struct stat st;
+    int lock;
+
+    *fd = -1;
+    snprintf(dir, sizeof(dir), "%s/files", data_dir);
+    if (stat(dir, &st) != 0 && errno == ENOENT) {
+        return 0;
+    }
+    snprintf(path, sizeof(path), "%s/sweep.lock", dir);
+    lock = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (lock < 0) {
+        return -1;
+    }
+    if (flock(lock, LOCK_SH) != 0) {
+        int saved = errno;
+
+        close(lock);
+        errno = saved;
+        return -1;
+    }
+    *fd = lock;
+    return 0;
 }
 
 bool files_mime_raster(const char *mime)
@@ -356,6 +389,11 @@ static void sweep_step(struct files *f)
         free(sj);
         atomic_store(&f->sweeping, false);
     }
+}
+
+void files_remove_blob(struct server *srv, const char *sha256)
+{
+    blob_remove(srv->files, sha256);
 }
 
 void files_sweep(struct server *srv)

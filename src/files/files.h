@@ -43,6 +43,12 @@ void files_close(struct server *srv);
 void files_resume(struct server *srv);
 /* Main loop, periodically: one pass of the sweep, in bounded steps on the writer. */
 void files_sweep(struct server *srv);
+/*
+ * On the writer, in the transaction that deleted the blob's row (an erasure):
+ * unlinks its bytes and thumbnail at once, so an upload of the same content later
+ * in the batch, which adds the row again, renames its own bytes into place after.
+ */
+void files_remove_blob(struct server *srv, const char *sha256);
 
 /* Route handlers (the router has authenticated the caller). */
 void files_upload(struct http_exchange *x);
@@ -54,6 +60,16 @@ void files_thumbnail(struct http_exchange *x);
 /* data_dir/files/ab/cd/<sha256><suffix>; the directories are made by files_place(). */
 void files_blob_path(const struct server *srv, const char *sha256, const char *suffix,
                      char *out, size_t cap);
+/* files/ab/cd/<sha256><suffix>: where a blob (or its thumbnail) lives under the data dir. */
+void files_blob_relpath(const char *sha256, const char *suffix, char *out, size_t cap);
+/*
+ * Holds the sweep off while blobs a database snapshot names are copied (`pipit
+ * backup`, exports): LOCK_SH on data_dir/files/sweep.lock, after a sweep step
+ * under way (which holds LOCK_EX for one batch at most). Any thread; blocks.
+ * *fd is the lock, to close when done, or -1 when there is no files/ dir
+ * (nothing to hold). 0, or -1 with errno.
+ */
+int files_sweep_hold(const char *data_dir, int *fd);
 /*
  * The raster images (JPEG, PNG, GIF, WebP): the only types browsers are let
  * show inline (all else downloads), and the only ones the thumbnailer decodes.

@@ -65,6 +65,12 @@ int store_set_cache_size(struct store_conn *sc, int64_t bytes);
 void store_close(struct store_conn **sc);
 /* Bytes the database takes in data_dir: its file and its write-ahead log. */
 int64_t store_disk_bytes(const char *data_dir);
+/*
+ * Copies the write-ahead log into the database and empties it, on a connection
+ * of its own: page images of deleted content leave the WAL file. Waits up to the
+ * busy timeout for readers. 0, or PIPIT_ESTORE with a message in err.
+ */
+int store_wal_truncate(const char *data_dir, char *err, size_t errlen);
 /* The last error message of this connection (for logs). */
 const char *store_errmsg(struct store_conn *sc);
 

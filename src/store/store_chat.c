@@ -53,6 +53,7 @@ enum chat_stmt {
     CS_SEARCH_REMOVE,
     CS_SEARCH_ADD,
     CS_SEARCH_CLEAR,
+    CS_SEARCH_OPTIMIZE,
     CS_END
 };
 
@@ -207,6 +208,7 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
                        "JOIN events e ON e.id = q.id "
                        "WHERE e.kind = 'message' AND e.body IS NOT NULL",
     S(CS_SEARCH_CLEAR) = "DELETE FROM search_queue",
+    S(CS_SEARCH_OPTIMIZE) = "INSERT INTO message_search (message_search) VALUES ('optimize')",
     S(CS_SEARCH_SNIPPET) = "SELECT " SEARCH_SNIPPET " FROM message_search "
                            "WHERE message_search MATCH ?1 AND rowid = ?2",
 #undef S
@@ -965,3 +967,8 @@ int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
     return 0;
 }
 
+
+int store_search_optimize(struct store_conn *sc)
+{
+    return store__run(sc, cstmt(sc, CS_SEARCH_OPTIMIZE));
+}

@@ -203,6 +203,12 @@ int store_search(struct store_conn *sc, const struct store_search_query *q,
  * COMMIT. On failure nothing changed: the queue waits for the next flush.
  */
 int store_search_flush(struct store_conn *sc);
+/*
+ * Merges the whole index into one segment, so that terms deleted from it are
+ * gone from the file too, not just marked (an erasure). Seconds per million
+ * messages, on the writer.
+ */
+int store_search_optimize(struct store_conn *sc);
 /* FTS5's integrity check: 0 when the index holds exactly what the messages do. */
 int store_search_check(struct store_conn *sc);
 /*

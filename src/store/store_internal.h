@@ -17,7 +17,8 @@
 #define STORE_FILES_FIRST_STMT 140
 #define STORE_AUDIT_FIRST_STMT 172
 #define STORE_RETENTION_FIRST_STMT 196
-#define STORE_STMT_SLOTS 224
+#define STORE_EXPORT_FIRST_STMT 236
+#define STORE_STMT_SLOTS 256
 
 /*
  * The oldest ts conversation `conv` keeps at time `now` (SQL expressions), for

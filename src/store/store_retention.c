@@ -29,10 +29,25 @@ enum retention_stmt {
     RS_SAVE_EXPIRED,
     RS_SHARES,
     RS_UNSHARE,
+    RS_USER_HELD,
+    RS_ERASE_EVENTS,
+    RS_ERASE_HELD_VERSIONS,
+    RS_OWNED_BLOBS,
+    RS_DELETE_OWNED,
+    RS_BLOB_UNUSED,
+    RS_ERASE_ACCOUNT,
+    RS_DELETE_TOKENS,
+    RS_DELETE_DEVICES,
+    RS_DELETE_TOPICS,
+    RS_DELETE_TAGS,
+    RS_DELETE_SETTINGS,
+    RS_DELETE_DELIVERIES,
+    RS_DELETE_CHAT_DELIVERIES,
+    RS_DELETE_CHAT_PUSHES,
     RS_END
 };
 
-_Static_assert(RS_END <= STORE_STMT_SLOTS, "too many statements");
+_Static_assert(RS_END <= STORE_EXPORT_FIRST_STMT, "too many statements");
 
 /* Whether user id `who` is under an active hold (an SQL expression). */
 #define SENDER_HELD(who)                                                              \
@@ -82,6 +97,34 @@ static const char *const sql[] = {
                    "ON e.id = s.event_id WHERE s.conv_id = ?1 AND e.ts < ?2 AND NOT "
                    SENDER_HELD("e.sender") " LIMIT ?3",
     S(RS_UNSHARE) = "DELETE FROM file_shares WHERE file_id = ? AND event_id = ?",
+    /* The user, or a conversation they wrote in, is under an active hold. */
+    S(RS_USER_HELD) = "SELECT EXISTS (SELECT 1 FROM legal_holds h WHERE h.lifted_at IS NULL "
+                      "AND (h.user_id = ?1 OR h.conv_id IN "
+                      "(SELECT DISTINCT conv_id FROM events WHERE sender = ?1)))",
+    /* A tombstone: the seq stays, so everyone's history keeps its shape. */
+    S(RS_ERASE_EVENTS) = "UPDATE events SET body = NULL, meta = '{\"erased\":true}', "
+                         "cmid = NULL, edited_at = NULL "
+                         "WHERE sender = ?1 AND kind IN ('message', 'edit')",
+    S(RS_ERASE_HELD_VERSIONS) = "DELETE FROM held_versions WHERE sender = ?1",
+    S(RS_OWNED_BLOBS) = "SELECT DISTINCT sha256 FROM files WHERE owner = ?1",
+    S(RS_DELETE_OWNED) = "DELETE FROM files WHERE owner = ?1",
+    S(RS_BLOB_UNUSED) = "DELETE FROM blobs WHERE sha256 = ?1 AND NOT EXISTS "
+                        "(SELECT 1 FROM files WHERE sha256 = ?1)",
+    S(RS_ERASE_ACCOUNT) = "UPDATE users SET username = 'erased-' || id, password_hash = '', "
+                          "display_name = NULL, disabled_at = coalesce(disabled_at, ?2), "
+                          "erased_at = ?2 WHERE id = ?1",
+    S(RS_DELETE_TOKENS) = "DELETE FROM tokens WHERE user_id = ?1",
+    S(RS_DELETE_DEVICES) = "DELETE FROM devices WHERE user_id = ?1",
+    S(RS_DELETE_TOPICS) = "DELETE FROM topic_subscriptions WHERE user_id = ?1",
+    S(RS_DELETE_TAGS) = "DELETE FROM user_tags WHERE user_id = ?1",
+    S(RS_DELETE_SETTINGS) = "DELETE FROM notification_settings WHERE user_id = ?1",
+    S(RS_DELETE_DELIVERIES) = "DELETE FROM deliveries WHERE user_id = ?1",
+    /* Chat notifications of their messages carry a preview: name and text. */
+    S(RS_DELETE_CHAT_DELIVERIES) = "DELETE FROM deliveries WHERE push_id IN (SELECT id FROM "
+                                   "pushes WHERE category = 'chat' AND "
+                                   "json_extract(target, '$.from') = ?1)",
+    S(RS_DELETE_CHAT_PUSHES) = "DELETE FROM pushes WHERE category = 'chat' AND "
+                               "json_extract(target, '$.from') = ?1",
 #undef S
 };
 
@@ -257,19 +300,25 @@ int store_hold_lift(struct store_conn *sc, int64_t id, int64_t now, const char *
     return rc;
 }
 
-int store_conv_holds_anything(struct store_conn *sc, int64_t conv_id, bool *held)
+/* A yes-or-no question about one id. */
+static int ask(struct store_conn *sc, enum retention_stmt id, int64_t key, bool *yes)
 {
-    sqlite3_stmt *s = rstmt(sc, RS_CONV_HOLDS);
+    sqlite3_stmt *s = rstmt(sc, id);
     int64_t v = 0;
     int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
-    sqlite3_bind_int64(s, 1, conv_id);
+    sqlite3_bind_int64(s, 1, key);
     rc = store__one_int(s, &v);
-    *held = v != 0;
+    *yes = v != 0;
     return rc;
+}
+
+int store_conv_holds_anything(struct store_conn *sc, int64_t conv_id, bool *held)
+{
+    return ask(sc, RS_CONV_HOLDS, conv_id, held);
 }
 
 /* ---- the sweep ---- */
@@ -393,4 +442,101 @@ int store_retention_unshare(struct store_conn *sc, int64_t conv_id, int64_t befo
     }
     free(pairs);
     return rc;
+}
+
+/* ---- erasure ---- */
+
+int store_user_held(struct store_conn *sc, int64_t user_id, bool *held)
+{
+    return ask(sc, RS_USER_HELD, user_id, held);
+}
+
+/* Runs a one-parameter statement; the rows it changed into *changed (when not NULL). */
+static int run_user(struct store_conn *sc, enum retention_stmt id, int64_t user_id,
+                    int64_t *changed)
+{
+    int rc = run2(sc, id, user_id, 0);
+
+    if (rc == 0 && changed != NULL) {
+        *changed = sqlite3_changes(sc->db);
+    }
+    return rc;
+}
+
+/* The user's uploads go, and the bytes of each blob no other upload has (cb, after COMMIT). */
+static int erase_files(struct store_conn *sc, int64_t user_id, struct store_erasure *out,
+                       int (*gone)(void *arg, const char *sha256), void *arg)
+{
+    sqlite3_stmt *s = rstmt(sc, RS_OWNED_BLOBS);
+    char (*shas)[65] = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            shas = xrealloc(shas, cap * sizeof(*shas));
+        }
+        store__copy_text(shas[n++], sizeof(shas[0]), s, 0);
+    }
+    sqlite3_reset(s);
+    rc = rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+    if (rc == 0) {
+        rc = run_user(sc, RS_DELETE_OWNED, user_id, &out->files);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sqlite3_stmt *b = rstmt(sc, RS_BLOB_UNUSED);
+
+        if (b == NULL) {
+            rc = PIPIT_ESTORE;
+            break;
+        }
+        sqlite3_bind_text(b, 1, shas[i], -1, SQLITE_STATIC);
+        rc = store__run(sc, b);
+        if (rc == 0 && sqlite3_changes(sc->db) > 0) {
+            rc = gone(arg, shas[i]);
+        }
+    }
+    free(shas);
+    return rc;
+}
+
+int store_user_erase(struct store_conn *sc, int64_t user_id, int64_t now,
+                     struct store_erasure *out, int (*gone)(void *arg, const char *sha256),
+                     void *arg)
+{
+    static const enum retention_stmt personal[] = {
+        RS_DELETE_TOKENS, RS_DELETE_DEVICES, RS_DELETE_TOPICS, RS_DELETE_TAGS,
+        RS_DELETE_SETTINGS, RS_DELETE_DELIVERIES, RS_DELETE_CHAT_DELIVERIES,
+        RS_DELETE_CHAT_PUSHES, RS_ERASE_HELD_VERSIONS,
+    };
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    /* Freed space is zeroed, not left for a file scan to find. */
+    if (sqlite3_exec(sc->db, "PRAGMA secure_delete=ON", NULL, NULL, NULL) != SQLITE_OK) {
+        return PIPIT_ESTORE;
+    }
+    rc = run_user(sc, RS_ERASE_EVENTS, user_id, &out->messages);
+    if (rc == 0) {
+        rc = erase_files(sc, user_id, out, gone, arg);
+    }
+    for (size_t i = 0; rc == 0 && i < sizeof(personal) / sizeof(personal[0]); i++) {
+        rc = run_user(sc, personal[i], user_id, NULL);
+    }
+    if (rc == 0) {
+        rc = run2(sc, RS_ERASE_ACCOUNT, user_id, now);
+    }
+    return rc;
+}
+
+int store_secure_delete_end(struct store_conn *sc)
+{
+    return sqlite3_exec(sc->db, "PRAGMA secure_delete=FAST", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : PIPIT_ESTORE;
 }

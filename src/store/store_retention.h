@@ -1,6 +1,6 @@
 /*
- * store_retention.h: retention settings, legal holds and the retention sweep's
- * deletions (migration 0013).
+ * store_retention.h: retention settings, legal holds, the retention sweep's
+ * deletions (migration 0013) and the erasure of a user (0014).
  *
  * Reads never serve what retention has expired (store_chat.h); this is what
  * deletes it. Nothing under an active hold is deleted: the sweep passes held
@@ -82,5 +82,27 @@ int store_retention_expire(struct store_conn *sc, int64_t conv_id, int64_t expir
 /* Unshares up to max files shared by messages of conv_id older than `before`, but held ones. */
 int store_retention_unshare(struct store_conn *sc, int64_t conv_id, int64_t before, int max,
                             int *removed);
+
+/* Whether the user, or a conversation they wrote in, is under an active hold. */
+int store_user_held(struct store_conn *sc, int64_t user_id, bool *held);
+
+struct store_erasure {
+    int64_t messages;           /* messages and edits made tombstones */
+    int64_t files;              /* uploads deleted */
+};
+/*
+ * Erases user_id: their messages and edits become tombstones (body gone, seq kept,
+ * meta {"erased":true}), what holds kept of them goes, their uploads go (gone()
+ * names each blob no other upload has: its bytes are the caller's to unlink after
+ * COMMIT), with their sessions, devices, topics, tags, settings, deliveries and
+ * the chat notifications of their messages; the account row stays, emptied, named
+ * erased-<id>. Check store_user_held first: held rows make it fail. Leaves
+ * secure_delete on for the rest of the transaction: call store_secure_delete_end
+ * once the search index is purged too.
+ */
+int store_user_erase(struct store_conn *sc, int64_t user_id, int64_t now,
+                     struct store_erasure *out, int (*gone)(void *arg, const char *sha256),
+                     void *arg);
+int store_secure_delete_end(struct store_conn *sc);
 
 #endif

@@ -50,7 +50,7 @@ export interface TimelineBase {
 export interface MessageEvent extends TimelineBase {
   ev: "message";
   cmid: string;
-  /** Absent when recalled or deleted (history and sync only). */
+  /** Absent when recalled, deleted or erased (history and sync only). */
   body?: MessageBody;
   reply_to?: number;
   mentions?: Mentions;
@@ -58,6 +58,8 @@ export interface MessageEvent extends TimelineBase {
   edited_at?: Millis;
   recalled?: true;
   deleted?: true;
+  /** The sender's account was erased: the message is a tombstone at its seq. */
+  erased?: true;
 }
 
 export interface EditEvent extends TimelineBase {

@@ -29,7 +29,7 @@ export function isPicture(body: FileMessageBody): boolean {
 }
 
 /** One line for lists, quotes and search: "Photo", "report.pdf", a caption if there is one. */
-export function messagePreview(msg: Pick<MessageEvent, 'body' | 'recalled' | 'deleted'>): string {
+export function messagePreview(msg: Pick<MessageEvent, 'body' | 'recalled' | 'deleted' | 'erased'>): string {
   const file = msg.recalled || msg.deleted ? null : fileOf(msg);
   if (!file) return previewOf(msg);
   const caption = typeof file.text === 'string' ? file.text.replace(/\s+/g, ' ').trim() : '';

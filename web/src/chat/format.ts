@@ -11,7 +11,8 @@ export function bodyText(body: MessageBody | undefined): string | null {
 }
 
 /** One line for lists and quotes: the text, or what kind of thing it is. */
-export function previewOf(msg: Pick<MessageEvent, 'body' | 'recalled' | 'deleted'>): string {
+export function previewOf(msg: Pick<MessageEvent, 'body' | 'recalled' | 'deleted' | 'erased'>): string {
+  if (msg.erased) return 'Message erased';
   if (msg.recalled) return 'Message recalled';
   if (msg.deleted) return 'Message deleted';
   const text = bodyText(msg.body);

@@ -49,7 +49,8 @@ export interface MessageRowProps {
 
 export const MessageRow = memo(function MessageRow(p: MessageRowProps) {
   const { msg } = p;
-  const recalled = msg.recalled === true;
+  /* An erased message (its sender's account was erased) has no content either. */
+  const recalled = msg.recalled === true || msg.erased === true;
   const file = fileOf(msg);
   // A picture with nothing around it (no sender line, quote or caption) is drawn without a bubble.
   const bare =
@@ -85,7 +86,7 @@ export const MessageRow = memo(function MessageRow(p: MessageRowProps) {
           ) : null}
           {recalled ? (
             <div class="msg-text msg-recalled" data-testid="message-text">
-              Message recalled
+              {msg.erased ? 'Message erased' : 'Message recalled'}
             </div>
           ) : file ? (
             <FileContent p={p} file={file} />
