@@ -26,6 +26,7 @@
 #include "auth/throttle.h"
 #include "chat/bus.h"
 #include "chat/chat.h"
+#include "compliance/export.h"
 #include "compliance/retention.h"
 #include "files/files.h"
 #include "net/outbound.h"
@@ -403,6 +404,10 @@ int server_run(struct server *srv)
     push_dispatch_new(srv);
     if (files_open(srv, err, sizeof(err)) != 0) {
         log_error(NULL, "files: %s", err);
+        goto fail;
+    }
+    if (export_spool_prepare(srv->cfg.data_dir, err, sizeof(err)) != 0) {
+        log_error(NULL, "export: %s", err);
         goto fail;
     }
     if (jobs_start(&srv->cfg, &srv->metrics, &srv->jobs, err, sizeof(err)) != 0) {

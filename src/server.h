@@ -68,6 +68,7 @@ struct server {
     int lock_fd;                 /* flock on data_dir/pipitd.lock */
     atomic_bool stopping;
     atomic_bool retention_sweeping; /* a retention pass is running (compliance/retention.c) */
+    atomic_bool exporting;       /* an export is being built: one at a time (api/export.c) */
     /* Bumped by every revocation, before it is answered: workers drop what they cached. */
     atomic_ulong auth_epoch;
 };

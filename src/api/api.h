@@ -102,6 +102,8 @@ void system_healthz(struct http_exchange *x);
 void system_metrics(struct http_exchange *x);
 void files_serve(struct http_exchange *x);
 void session_upgrade(struct http_exchange *x);
+/* GET /v1/admin/export (api/export.c). */
+void export_download(struct http_exchange *x);
 
 void session_on_open(struct conn *c);
 void session_on_text(struct conn *c, const char *data, size_t len);

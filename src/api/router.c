@@ -89,6 +89,8 @@ static const struct route routes[] = {
       { NULL } },
     { HTTP_DELETE, "/v1/admin/holds/{}", "hold_lift", NULL, R_AUTH | R_ADMIN | K_ADMIN,
       "hold_lift", { "id" } },
+    { HTTP_GET, "/v1/admin/export", "admin_export", export_download, R_AUTH | R_ADMIN | K_ADMIN,
+      NULL, { NULL } },
     { HTTP_POST, "/v1/admin/users/{}/erase", "user_erase", NULL, R_AUTH | R_ADMIN | K_ADMIN,
       "user_erase", { "id" } },
     { HTTP_GET, "/v1/admin/conversations/{}/members", "admin_conv_members", NULL,

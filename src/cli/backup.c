@@ -21,9 +21,10 @@
  * hold the sweep off, the backup takes LOCK_SH on files/sweep.lock before the
  * snapshot and keeps it until the last file is copied; a sweep step deletes
  * only under LOCK_EX (files/files.c) and skips its turn when it cannot get it.
- * Everything is hashed as it goes into the archive and checked against the
- * manifest written before it (a stored file's name is its hash), and the
- * archive is renamed into place only when whole.
+ * The archive is written by compliance/tarball.h: everything is hashed as it
+ * goes into the archive and checked against the manifest written before it (a
+ * stored file's name is its hash), and the archive is renamed into place only
+ * when whole.
  *
  * Restore writes nothing into the target dir until everything checks out: it
  * extracts into a staging dir beside the target, checks every entry's size and
@@ -44,11 +45,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "compliance/export.h"
+#include "compliance/tarball.h"
+#include "files/files.h"
 #include "store/store_backup.h"
 #include "util/clock.h"
 #include "util/fs.h"
@@ -56,7 +59,7 @@
 
 #define FORMAT_NAME "pipit-backup"
 #define FORMAT_VERSION 1
-#define MANIFEST "manifest.json"
+#define MANIFEST TARBALL_MANIFEST
 #define DB_NAME "pipit.db"
 /* About 1.5 million entries; a manifest is read whole. */
 #define MANIFEST_MAX (256 * 1024 * 1024)
@@ -161,12 +164,6 @@ static bool is_sha_hex(const char *s, size_t n)
     return true;
 }
 
-/* files/ab/cd/<sha256> of a blob (suffix "") or its thumbnail (".thumb"). */
-static void blob_entry_path(const char *sha256, const char *suffix, char *out, size_t cap)
-{
-    snprintf(out, cap, "files/%.2s/%.2s/%.64s%s", sha256, sha256 + 2, sha256, suffix);
-}
-
 /*
  * Whether an archive may hold path: the database, a plain top-level file, or a
  * stored file or thumbnail at its content address. Nothing else, so no path
@@ -192,7 +189,7 @@ static bool is_entry_path(const char *path, const char **blob_sha, bool *thumb)
         !is_sha_hex(sha, SHA_HEX)) {
         return false;
     }
-    blob_entry_path(sha, *thumb ? ".thumb" : "", want, sizeof(want));
+    files_blob_relpath(sha, *thumb ? ".thumb" : "", want, sizeof(want));
     if (strcmp(path, want) != 0) {
         return false;
     }
@@ -208,39 +205,6 @@ static void sha_hex(crypto_hash_sha256_state *h, char out[SHA_HEX + 1])
 
     crypto_hash_sha256_final(h, digest);
     sodium_bin2hex(out, SHA_HEX + 1, digest, sizeof(digest));
-}
-
-/* Size and SHA-256 of the regular file at path. */
-static int hash_file(const char *path, int64_t *size, char sha256[SHA_HEX + 1], char *err,
-                     size_t errlen)
-{
-    crypto_hash_sha256_state h;
-    unsigned char *buf = xmalloc(CHUNK);
-    int64_t total = 0;
-    ssize_t n;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        free(buf);
-        return -1;
-    }
-    crypto_hash_sha256_init(&h);
-    while ((n = read(fd, buf, CHUNK)) > 0) {
-        crypto_hash_sha256_update(&h, buf, (unsigned long long)n);
-        total += n;
-    }
-    if (n < 0) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-    }
-    close(fd);
-    free(buf);
-    if (n < 0) {
-        return -1;
-    }
-    sha_hex(&h, sha256);
-    *size = total;
-    return 0;
 }
 
 /* ---- Errors and options ---- */
@@ -259,45 +223,17 @@ static int failf(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-struct arg {
-    const char *name;           /* "--data-dir": takes a value, and is required */
-    const char **value;
-};
-
-/*
- * Reads argv[2..] into opts (and "--force" where force is not NULL). Returns 0,
- * or the exit status: 2 after the usage for anything missing or unknown, 1 when
- * libsodium cannot start.
- */
-static int command_start(int argc, char **argv, const struct arg *opts, size_t n,
+/* Reads argv[2..] into opts (cli_args), then starts libsodium: 0, or the exit status. */
+static int command_start(int argc, char **argv, const struct cli_arg *opts, size_t n,
                          bool *force)
 {
-    for (int i = 2; i < argc; i++) {
-        size_t k = 0;
+    int rc = cli_args(argc, argv, 2, opts, n, force);
 
-        while (k < n && !(strcmp(argv[i], opts[k].name) == 0 && i + 1 < argc)) {
-            k++;
-        }
-        if (k < n) {
-            *opts[k].value = argv[++i];
-        } else if (force != NULL && strcmp(argv[i], "--force") == 0) {
-            *force = true;
-        } else {
-            cli_usage();
-            return 2;
-        }
-    }
-    for (size_t k = 0; k < n; k++) {
-        if (*opts[k].value == NULL || **opts[k].value == '\0') {
-            cli_usage();
-            return 2;
-        }
-    }
-    if (sodium_init() < 0) {
+    if (rc == 0 && sodium_init() < 0) {
         fprintf(stderr, "pipit: cannot initialise libsodium\n");
-        return 1;
+        rc = 1;
     }
-    return 0;
+    return rc;
 }
 
 /* ---- Backup ---- */
@@ -305,12 +241,18 @@ static int command_start(int argc, char **argv, const struct arg *opts, size_t n
 struct backup {
     const char *data_dir;
     const char *out;
-    char tmp[4200];             /* out.tmp: the archive while it is written */
     char snap[4200];            /* out.db.tmp: the database snapshot */
-    struct entries entries;
+    struct tarball *t;
     struct store_backup_facts facts;
     char err[1024];
 };
+
+/* The tarball's error as the backup's; -1. */
+static int tarball_failed(struct backup *b)
+{
+    snprintf(b->err, sizeof(b->err), "%s", tarball_error(b->t));
+    return -1;
+}
 
 /* Every regular file at the data dir's top level but the transient ones. */
 static int add_top_files(struct backup *b)
@@ -323,16 +265,15 @@ static int add_top_files(struct backup *b)
         return failf(b->err, sizeof(b->err), "cannot read %s: %s", b->data_dir, strerror(errno));
     }
     while (rc == 0 && (de = readdir(d)) != NULL) {
-        char path[4400], sha[SHA_HEX + 1];
+        char path[4400];
         struct stat st;
-        int64_t size;
 
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
             is_transient(de->d_name)) {
             continue;
         }
-        if (strcmp(de->d_name, "files") == 0) {
-            continue; /* the stored files the snapshot names are added by add_blob */
+        if (strcmp(de->d_name, "files") == 0 || strcmp(de->d_name, EXPORT_DIR) == 0) {
+            continue; /* stored files are added by add_blob; exports are on their way out */
         }
         snprintf(path, sizeof(path), "%s/%s", b->data_dir, de->d_name);
         if (lstat(path, &st) != 0) {
@@ -340,10 +281,8 @@ static int add_top_files(struct backup *b)
         } else if (!S_ISREG(st.st_mode) || !is_plain_name(de->d_name)) {
             fprintf(stderr, "pipit: backup: leaving out %s (not a regular file with a plain "
                     "name)\n", path);
-        } else if (hash_file(path, &size, sha, b->err, sizeof(b->err)) != 0) {
-            rc = -1;
-        } else {
-            entries_add(&b->entries, de->d_name, size, sha);
+        } else if (tarball_add_file(b->t, de->d_name, path) != 0) {
+            rc = tarball_failed(b);
         }
     }
     closedir(d);
@@ -354,175 +293,38 @@ static int add_top_files(struct backup *b)
 static int add_blob(void *arg, const char *sha256, int64_t size, bool thumb_ready)
 {
     struct backup *b = arg;
-    char rel[ENTRY_PATH_MAX], path[4400], thumb_sha[SHA_HEX + 1];
+    char rel[ENTRY_PATH_MAX], path[4400];
     struct stat st;
-    int64_t thumb_size;
 
     if (!is_sha_hex(sha256, strlen(sha256))) {
         return failf(b->err, sizeof(b->err), "the database names a file \"%s\", which is "
                      "not a SHA-256", sha256);
     }
-    blob_entry_path(sha256, "", rel, sizeof(rel));
+    files_blob_relpath(sha256, "", rel, sizeof(rel));
     snprintf(path, sizeof(path), "%s/%s", b->data_dir, rel);
-    if (lstat(path, &st) != 0) {
-        return failf(b->err, sizeof(b->err), "stored file %s, which the database names, is "
-                     "missing: %s", path, strerror(errno));
+    /* Its name is its hash: checked as it is copied. */
+    if (tarball_add_known(b->t, rel, path, size, sha256) != 0) {
+        return tarball_failed(b);
     }
-    if (!S_ISREG(st.st_mode) || (int64_t)st.st_size != size) {
-        return failf(b->err, sizeof(b->err), "stored file %s is not what the database "
-                     "names: %lld bytes, not %lld", path, (long long)st.st_size, (long long)size);
-    }
-    /* Its name is its hash: checked as it is copied (copy_entry). */
-    entries_add(&b->entries, rel, size, sha256);
     if (!thumb_ready) {
         return 0; /* a thumbnail still to make is made again after a restore */
     }
-    blob_entry_path(sha256, ".thumb", rel, sizeof(rel));
+    files_blob_relpath(sha256, ".thumb", rel, sizeof(rel));
     snprintf(path, sizeof(path), "%s/%s", b->data_dir, rel);
     if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
         return 0; /* the server has none to serve either */
     }
-    if (hash_file(path, &thumb_size, thumb_sha, b->err, sizeof(b->err)) != 0) {
-        return -1;
-    }
-    entries_add(&b->entries, rel, thumb_size, thumb_sha);
-    return 0;
+    return tarball_add_file(b->t, rel, path) == 0 ? 0 : tarball_failed(b);
 }
 
-static char *manifest_text(struct backup *b)
+static json_t *manifest_head(struct backup *b)
 {
-    json_t *list = json_array();
-    json_t *root;
-    char *text;
-
-    for (size_t i = 0; i < b->entries.n; i++) {
-        const struct entry *e = &b->entries.v[i];
-
-        json_array_append_new(list, json_pack("{s:s,s:I,s:s}", "path", e->path, "size",
-                                              (json_int_t)e->size, "sha256", e->sha256));
-    }
-    root = json_pack("{s:s,s:i,s:I,s:s,s:i,s:{s:I,s:I,s:I,s:I},s:o}", "format", FORMAT_NAME,
+    return json_pack("{s:s,s:i,s:I,s:s,s:i,s:{s:I,s:I,s:I,s:I}}", "format", FORMAT_NAME,
                      "version", FORMAT_VERSION, "created_at", (json_int_t)clock_now_ms(),
                      "pipit_version", PIPIT_VERSION, "schema_version", b->facts.schema_version,
                      "counts", "messages", (json_int_t)b->facts.messages, "users",
                      (json_int_t)b->facts.users, "files", (json_int_t)b->facts.files, "blobs",
-                     (json_int_t)b->facts.blobs, "entries", list);
-    text = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    return text;
-}
-
-static int write_header(struct archive *a, const char *path, int64_t size, char *err,
-                        size_t errlen)
-{
-    struct archive_entry *ae = archive_entry_new();
-    int rc;
-
-    archive_entry_set_pathname(ae, path);
-    archive_entry_set_filetype(ae, AE_IFREG);
-    archive_entry_set_perm(ae, 0600);
-    archive_entry_set_size(ae, size);
-    archive_entry_set_mtime(ae, (time_t)(clock_now_ms() / 1000), 0);
-    rc = archive_write_header(a, ae);
-    archive_entry_free(ae);
-    if (rc != ARCHIVE_OK) {
-        return failf(err, errlen, "cannot write the backup: %s", archive_error_string(a));
-    }
-    return 0;
-}
-
-/* Copies the file at src into the archive as e, checking it against e's size and hash. */
-static int copy_entry(struct archive *a, const char *src, const struct entry *e, char *err,
-                      size_t errlen)
-{
-    crypto_hash_sha256_state h;
-    unsigned char *buf;
-    char sha[SHA_HEX + 1];
-    int64_t total = 0;
-    ssize_t n;
-    int rc = -1;
-    int fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-
-    if (fd < 0) {
-        return failf(err, errlen, "cannot read %s: %s", src, strerror(errno));
-    }
-    if (write_header(a, e->path, e->size, err, errlen) != 0) {
-        close(fd);
-        return -1;
-    }
-    buf = xmalloc(CHUNK);
-    crypto_hash_sha256_init(&h);
-    while ((n = read(fd, buf, CHUNK)) > 0) {
-        if (total + n > e->size) {
-            total += n; /* it grew: refused below */
-            break;
-        }
-        crypto_hash_sha256_update(&h, buf, (unsigned long long)n);
-        if (archive_write_data(a, buf, (size_t)n) != n) {
-            failf(err, errlen, "cannot write the backup: %s", archive_error_string(a));
-            goto out;
-        }
-        total += n;
-    }
-    if (n < 0) {
-        failf(err, errlen, "cannot read %s: %s", src, strerror(errno));
-        goto out;
-    }
-    sha_hex(&h, sha);
-    if (total != e->size || strcmp(sha, e->sha256) != 0) {
-        failf(err, errlen, "%s changed or is damaged: its %s does not match what was read "
-              "before (a stored file's name is its SHA-256)", src,
-              total != e->size ? "size" : "SHA-256");
-        goto out;
-    }
-    rc = 0;
-out:
-    free(buf);
-    close(fd);
-    return rc;
-}
-
-static int write_archive(struct backup *b, int fd)
-{
-    struct archive *a = archive_write_new();
-    char *manifest = manifest_text(b);
-    size_t len = strlen(manifest);
-    int rc = -1;
-
-    if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-        archive_write_open_fd(a, fd) != ARCHIVE_OK) {
-        failf(b->err, sizeof(b->err), "cannot write %s: %s", b->tmp, archive_error_string(a));
-        goto out;
-    }
-    if (write_header(a, MANIFEST, (int64_t)len, b->err, sizeof(b->err)) != 0) {
-        goto out;
-    }
-    if (archive_write_data(a, manifest, len) != (ssize_t)len) {
-        failf(b->err, sizeof(b->err), "cannot write %s: %s", b->tmp, archive_error_string(a));
-        goto out;
-    }
-    for (size_t i = 0; i < b->entries.n; i++) {
-        const struct entry *e = &b->entries.v[i];
-        char src[4400];
-
-        if (strcmp(e->path, DB_NAME) == 0) {
-            snprintf(src, sizeof(src), "%s", b->snap);
-        } else {
-            snprintf(src, sizeof(src), "%s/%s", b->data_dir, e->path);
-        }
-        if (copy_entry(a, src, e, b->err, sizeof(b->err)) != 0) {
-            goto out;
-        }
-    }
-    if (archive_write_close(a) != ARCHIVE_OK) {
-        failf(b->err, sizeof(b->err), "cannot write %s: %s", b->tmp, archive_error_string(a));
-        goto out;
-    }
-    rc = 0;
-out:
-    archive_write_free(a);
-    free(manifest);
-    return rc;
+                     (json_int_t)b->facts.blobs);
 }
 
 /*
@@ -532,8 +334,6 @@ out:
 static int snapshot(struct backup *b)
 {
     struct store_conn *db = NULL;
-    char sha[SHA_HEX + 1];
-    int64_t size;
     int rc = -1;
 
     if (store_backup_snapshot(b->data_dir, b->snap, b->err, sizeof(b->err)) != 0) {
@@ -543,11 +343,13 @@ static int snapshot(struct backup *b)
         return -1;
     }
     if (store_backup_check(db, false, b->err, sizeof(b->err)) != 0 ||
-        store_backup_facts(db, &b->facts, b->err, sizeof(b->err)) != 0 ||
-        hash_file(b->snap, &size, sha, b->err, sizeof(b->err)) != 0) {
+        store_backup_facts(db, &b->facts, b->err, sizeof(b->err)) != 0) {
         goto out;
     }
-    entries_add(&b->entries, DB_NAME, size, sha);
+    if (tarball_add_file(b->t, DB_NAME, b->snap) != 0) {
+        tarball_failed(b);
+        goto out;
+    }
     if (add_top_files(b) != 0 ||
         store_backup_each_blob(db, add_blob, b, b->err, sizeof(b->err)) != 0) {
         goto out;
@@ -558,78 +360,35 @@ out:
     return rc;
 }
 
-/* LOCK_SH on files/sweep.lock (-1 when there is no files/: nothing to hold). */
-static int lock_sweep(struct backup *b, int *out)
-{
-    char dir[4200], path[4300];
-    struct stat st;
-    int fd;
-
-    *out = -1;
-    snprintf(dir, sizeof(dir), "%s/files", b->data_dir);
-    if (stat(dir, &st) != 0 && errno == ENOENT) {
-        return 0;
-    }
-    snprintf(path, sizeof(path), "%s/sweep.lock", dir);
-    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    /* Waits out a sweep step under way: it holds LOCK_EX for one batch at most. */
-    if (fd < 0 || flock(fd, LOCK_SH) != 0) {
-        failf(b->err, sizeof(b->err), "cannot lock %s: %s", path, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -1;
-    }
-    *out = fd;
-    return 0;
-}
-
 static int backup_run(struct backup *b, bool force, int64_t *bytes)
 {
-    char dir[4200];
-    struct stat st;
-    int lock_fd = -1, fd = -1;
+    int lock_fd = -1;
     int rc = -1;
 
-    if (!force && lstat(b->out, &st) == 0) {
-        return failf(b->err, sizeof(b->err), "%s exists (use --force to replace it)", b->out);
-    }
-    snprintf(b->tmp, sizeof(b->tmp), "%s.tmp", b->out);
     snprintf(b->snap, sizeof(b->snap), "%s.db.tmp", b->out);
+    if (tarball_new(b->out, force, &b->t, b->err, sizeof(b->err)) != 0) {
+        return -1;
+    }
     unlink(b->snap); /* left by a crash during an earlier backup */
-    fd = open(b->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        return failf(b->err, sizeof(b->err), "cannot create %s: %s", b->tmp, strerror(errno));
-    }
-    if (lock_sweep(b, &lock_fd) != 0 || snapshot(b) != 0 || write_archive(b, fd) != 0) {
-        goto out;
-    }
-    /* Every stored file is in: the sweep may go on. */
-    if (lock_fd >= 0) {
-        close(lock_fd);
-        lock_fd = -1;
-    }
-    if (fsync(fd) != 0 || fstat(fd, &st) != 0) {
-        failf(b->err, sizeof(b->err), "cannot write %s: %s", b->tmp, strerror(errno));
-        goto out;
-    }
-    fs_dirname(b->out, dir, sizeof(dir));
-    if (renameat2(AT_FDCWD, b->tmp, AT_FDCWD, b->out, force ? 0 : RENAME_NOREPLACE) != 0) {
-        failf(b->err, sizeof(b->err), "cannot rename %s to %s: %s", b->tmp, b->out,
+    if (files_sweep_hold(b->data_dir, &lock_fd) != 0) {
+        failf(b->err, sizeof(b->err), "cannot lock %s/files/sweep.lock: %s", b->data_dir,
               strerror(errno));
         goto out;
     }
-    fs_sync_dir(dir);
-    *bytes = (int64_t)st.st_size;
+    if (snapshot(b) != 0) {
+        goto out;
+    }
+    if (tarball_finish(b->t, manifest_head(b), bytes) != 0) {
+        tarball_failed(b);
+        goto out;
+    }
     rc = 0;
 out:
+    /* Every stored file is in (or the backup failed): the sweep may go on. */
     if (lock_fd >= 0) {
         close(lock_fd);
     }
-    close(fd);
-    if (rc != 0) {
-        unlink(b->tmp);
-    }
+    tarball_free(&b->t);
     unlink(b->snap);
     return rc;
 }
@@ -637,7 +396,7 @@ out:
 int cli_backup(int argc, char **argv)
 {
     struct backup b = { 0 };
-    const struct arg opts[] = { { "--data-dir", &b.data_dir }, { "--out", &b.out } };
+    const struct cli_arg opts[] = { { "--data-dir", &b.data_dir }, { "--out", &b.out } };
     bool force = false;
     int64_t bytes = 0;
     int rc = command_start(argc, argv, opts, 2, &force);
@@ -653,7 +412,6 @@ int cli_backup(int argc, char **argv)
                (long long)b.facts.messages, (long long)b.facts.users, (long long)b.facts.files,
                (double)bytes / (1024.0 * 1024.0), b.out);
     }
-    free(b.entries.v);
     return rc == 0 ? 0 : 1;
 }
 
@@ -885,14 +643,9 @@ static int extract(struct restore *r, struct archive *a, struct entry *e)
     while ((n = archive_read_data(a, buf, CHUNK)) > 0) {
         crypto_hash_sha256_update(&h, buf, (unsigned long long)n);
         total += n;
-        for (ssize_t off = 0, w; off < n; off += w) {
-            w = write(fd, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR) {
-                w = 0;
-            } else if (w <= 0) {
-                failf(r->err, sizeof(r->err), "cannot write %s: %s", path, strerror(errno));
-                goto out;
-            }
+        if (fs_write_all(fd, buf, (size_t)n) != 0) {
+            failf(r->err, sizeof(r->err), "cannot write %s: %s", path, strerror(errno));
+            goto out;
         }
     }
     if (n < 0) {
@@ -970,7 +723,7 @@ static int blob_present(void *arg, const char *sha256, int64_t size, bool thumb_
         return failf(r->err, sizeof(r->err), "the database names a file \"%.100s\", which "
                      "is not a SHA-256", sha256);
     }
-    blob_entry_path(sha256, "", rel, sizeof(rel));
+    files_blob_relpath(sha256, "", rel, sizeof(rel));
     e = entries_find(&r->entries, rel);
     if (e == NULL || e->size != size) {
         return failf(r->err, sizeof(r->err), "%s is incomplete: the database names stored "
@@ -1143,7 +896,7 @@ out:
 int cli_restore(int argc, char **argv)
 {
     struct restore r = { 0 };
-    const struct arg opts[] = { { "--from", &r.from }, { "--data-dir", &r.target } };
+    const struct cli_arg opts[] = { { "--from", &r.from }, { "--data-dir", &r.target } };
     int rc = command_start(argc, argv, opts, 2, NULL);
 
     if (rc != 0) {

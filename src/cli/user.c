@@ -6,7 +6,6 @@
  *   pipit user list --data-dir DIR
  */
 #include <jansson.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +17,6 @@
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/err.h"
-
 
 /* Reads one line (the password) from stdin, without its newline. */
 static int read_password(char *out, size_t cap)
@@ -36,29 +34,19 @@ static int read_password(char *out, size_t cap)
     return 0;
 }
 
-/*
- * The change's audit record (actor "cli", with the operating-system account
- * that ran it), in the change's transaction: no record, no change.
- */
+/* The change's audit record (cli_audit_record), in the change's transaction. */
 static int audit_cli(struct store_conn *db, const struct audit_key *key, const char *action,
                      int64_t user_id, const char *name, const char *role)
 {
-    struct passwd *pw = getpwuid(getuid());
     char target[AUDIT_ACTOR_MAX];
-    json_t *d = json_pack("{s:s,s:s}", "username", name, "os_user",
-                          pw != NULL ? pw->pw_name : "?");
-    struct store_audit_record r = { .ts = clock_now_ms(), .app_id = STORE_DEFAULT_APP,
-                                    .actor = "cli", .action = action, .target = target,
-                                    .outcome = "ok" };
+    json_t *d = json_pack("{s:s}", "username", name);
     int rc;
 
     if (role != NULL) {
         json_object_set_new(d, "role", json_string(role));
     }
     audit_actor(target, false, user_id);
-    r.detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-    rc = audit_append(db, key, &r);
-    free((char *)r.detail);
+    rc = cli_audit_record(db, key, STORE_DEFAULT_APP, action, target, "ok", d);
     json_decref(d);
     return rc;
 }

@@ -2,7 +2,6 @@
  * files.c: the files module's start and stop, the sweep, and what the other
  * files/ sources share (paths, names, types, the JSON of a file).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -139,25 +138,6 @@ json_t *files_json(int64_t id, const char *name, const struct store_blob *b)
     return o;
 }
 
-/* Uploads a crash cut off leave their temporary files behind. */
-static void empty_tmp(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[4400];
-
-    if (d == NULL) {
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, "up-", 3) == 0) {
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-    }
-    closedir(d);
-}
-
 int files_open(struct server *srv, char *err, size_t errlen)
 {
     struct files *f = xcalloc(1, sizeof(*f));
@@ -173,7 +153,7 @@ int files_open(struct server *srv, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create %s: %s", f->tmp, strerror(errno));
         return -1;
     }
-    empty_tmp(f->tmp);
+    fs_remove_prefixed(f->tmp, "up-"); /* uploads a crash cut off */
     snprintf(lock, sizeof(lock), "%s/sweep.lock", f->root);
     f->sweep_lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (f->sweep_lock_fd < 0) {

@@ -3,7 +3,7 @@
  *
  * A connection caches its prepared statements in numbered slots: the core
  * statements (store_sqlite.c) first, then those of store_chat.c, store_push.c,
- * store_files.c, store_audit.c and store_retention.c.
+ * store_files.c, store_audit.c, store_retention.c and store_export.c.
  */
 #ifndef PIPIT_STORE_STORE_INTERNAL_H
 #define PIPIT_STORE_STORE_INTERNAL_H
@@ -18,7 +18,7 @@
 #define STORE_AUDIT_FIRST_STMT 172
 #define STORE_RETENTION_FIRST_STMT 196
 #define STORE_EXPORT_FIRST_STMT 236
-#define STORE_STMT_SLOTS 256
+#define STORE_STMT_SLOTS 264
 
 /*
  * The oldest ts conversation `conv` keeps at time `now` (SQL expressions), for

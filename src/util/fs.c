@@ -3,6 +3,7 @@
  */
 #include "util/fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -31,6 +32,46 @@ int fs_mkdirs(const char *path)
         return -1;
     }
     return 0;
+}
+
+int fs_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            if (n == 0) {
+                errno = EIO;
+            }
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+void fs_remove_prefixed(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4400];
+
+    if (d == NULL) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
 }
 
 int fs_sync_dir(const char *path)
@@ -62,7 +103,6 @@ void fs_dirname(const char *path, char *out, size_t cap)
 int fs_write_secret(const char *path, const void *data, size_t len)
 {
     char tmp[4200], dir[4096];
-    const char *p = data;
     int fd, saved;
 
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -71,19 +111,7 @@ int fs_write_secret(const char *path, const void *data, size_t len)
     if (fd < 0) {
         return -1;
     }
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            goto fail;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    if (fsync(fd) != 0) {
+    if (fs_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         goto fail;
     }
     if (close(fd) != 0) {

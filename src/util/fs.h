@@ -10,6 +10,10 @@
 
 /* mkdir -p with mode 0700; 0 or -1 with errno. */
 int fs_mkdirs(const char *path);
+/* Writes all len bytes (retrying short writes and EINTR); 0, or -1 with errno. */
+int fs_write_all(int fd, const void *data, size_t len);
+/* Unlinks the entries of dir whose names start with prefix (what a crash left there). */
+void fs_remove_prefixed(const char *dir, const char *prefix);
 /* fsync(2) of a directory, so a rename or unlink inside it is durable. */
 int fs_sync_dir(const char *path);
 /* The directory part of path into out ("." when there is none). */
