@@ -4,6 +4,8 @@
 The seeds are small, realistic inputs plus the edge cases each parser must
 refuse; libFuzzer mutates from there. Re-running rewrites the same files.
 """
+import hashlib
+import json
 import os
 import struct
 
@@ -171,3 +173,28 @@ for i, text in enumerate([b"abc\xe5\x8c\x97\xe4\xba\xac D\xc3\xa9f", "我买了i
                           "ＨＥＬＬＯ　京".encode() + b"\x80", "ガ＀〬".encode() + b"\x16",
                           b"a\" OR \"b NEAR( col:x *", "北 京 大 学 1 2 3".encode()]):
     write("fuzz_search", "seed%d" % i, text)
+
+# --- fuzz_backup_manifest: a backup's manifest.json ------------------------------
+
+DB_SHA = hashlib.sha256(b"SQLite format 3\0").hexdigest()
+BLOB_SHA = hashlib.sha256(b"hello").hexdigest()
+BLOB = "files/%s/%s/%s" % (BLOB_SHA[:2], BLOB_SHA[2:4], BLOB_SHA)
+
+
+def manifest(name, entries, **head):
+    m = {"format": "pipit-backup", "version": 1, "created_at": 1700000000000,
+         "pipit_version": "0.1.0", "schema_version": 12,
+         "counts": {"messages": 3, "users": 2, "files": 1, "blobs": 1}}
+    m.update(head)
+    m["entries"] = [{"path": p, "size": n, "sha256": s} for p, n, s in entries]
+    write("fuzz_backup_manifest", name, json.dumps(m, separators=(",", ":")))
+
+
+DB_ENTRY = ("pipit.db", 8192, DB_SHA)
+manifest("valid", [DB_ENTRY, ("webpush.key", 32, DB_SHA), (BLOB, 5, BLOB_SHA),
+                   (BLOB + ".thumb", 300, DB_SHA)])
+manifest("dotdot", [DB_ENTRY, ("../../etc/passwd", 1, DB_SHA)])
+manifest("duplicate", [DB_ENTRY, ("webpush.key", 32, DB_SHA), ("webpush.key", 32, DB_SHA)])
+manifest("wrong_sha", [DB_ENTRY, (BLOB, 5, DB_SHA)])
+manifest("no_database", [(BLOB, 5, BLOB_SHA)])
+manifest("version_2", [DB_ENTRY], version=2)

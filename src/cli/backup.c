@@ -27,10 +27,12 @@
  * when whole.
  *
  * Restore writes nothing into the target dir until everything checks out: it
- * extracts into a staging dir beside the target, checks every entry's size and
- * hash against the manifest (and refuses anything the manifest does not name,
- * and every kind of entry but a regular file), runs SQLite's integrity check,
- * and only then renames the staging dir onto the target.
+ * reads the manifest (compliance/backup_manifest.h refuses any path that could
+ * lead out of the data dir), extracts into a staging dir beside the target,
+ * checks every entry's size and hash against the manifest (and refuses
+ * anything the manifest does not name, and every kind of entry but a regular
+ * file), runs SQLite's integrity check, and only then renames the staging dir
+ * onto the target.
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -49,6 +51,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "compliance/backup_manifest.h"
 #include "compliance/export.h"
 #include "compliance/tarball.h"
 #include "files/files.h"
@@ -57,145 +60,10 @@
 #include "util/fs.h"
 #include "util/mem.h"
 
-#define FORMAT_NAME "pipit-backup"
-#define FORMAT_VERSION 1
 #define MANIFEST TARBALL_MANIFEST
-#define DB_NAME "pipit.db"
-/* About 1.5 million entries; a manifest is read whole. */
-#define MANIFEST_MAX (256 * 1024 * 1024)
-/* "files/ab/cd/" + 64 hex digits + ".thumb" fits, and so do key file names. */
-#define ENTRY_PATH_MAX 96
-#define SHA_HEX (crypto_hash_sha256_BYTES * 2)
+#define DB_NAME BACKUP_MANIFEST_DB
+#define SHA_HEX TARBALL_SHA_HEX
 #define CHUNK (256 * 1024)
-
-struct entry {
-    char path[ENTRY_PATH_MAX];  /* in the archive and under the data dir */
-    int64_t size;
-    char sha256[SHA_HEX + 1];
-    bool seen;                  /* restore: extracted and checked */
-};
-
-struct entries {
-    struct entry *v;
-    size_t n, cap;
-};
-
-static struct entry *entries_add(struct entries *es, const char *path, int64_t size,
-                                 const char *sha256)
-{
-    struct entry *e;
-
-    if (es->n == es->cap) {
-        es->cap = es->cap ? es->cap * 2 : 64;
-        es->v = xrealloc(es->v, es->cap * sizeof(*es->v));
-    }
-    e = &es->v[es->n++];
-    memset(e, 0, sizeof(*e));
-    snprintf(e->path, sizeof(e->path), "%s", path);
-    e->size = size;
-    snprintf(e->sha256, sizeof(e->sha256), "%s", sha256);
-    return e;
-}
-
-static int entry_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct entry *)a)->path, ((const struct entry *)b)->path);
-}
-
-static struct entry *entries_find(struct entries *es, const char *path)
-{
-    struct entry key;
-
-    if (strlen(path) >= sizeof(key.path)) {
-        return NULL;
-    }
-    snprintf(key.path, sizeof(key.path), "%s", path);
-    return bsearch(&key, es->v, es->n, sizeof(*es->v), entry_cmp);
-}
-
-/* ---- Names ---- */
-
-static bool has_suffix(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-/*
- * Top-level files a backup leaves out: the database (the snapshot stands for
- * it) and SQLite's files beside it, the server's lock, and the temporary files
- * a crash can leave while a key is written.
- */
-static bool is_transient(const char *name)
-{
-    return strcmp(name, DB_NAME) == 0 || strcmp(name, "pipitd.lock") == 0 ||
-           has_suffix(name, "-wal") || has_suffix(name, "-shm") || has_suffix(name, "-journal") ||
-           has_suffix(name, ".tmp");
-}
-
-/* One path segment of printable ASCII, not hidden, that a top-level file may be named. */
-static bool is_plain_name(const char *name)
-{
-    size_t n = strlen(name);
-
-    if (n == 0 || n >= ENTRY_PATH_MAX || name[0] == '.' || strcmp(name, MANIFEST) == 0 ||
-        strcmp(name, "files") == 0) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (name[i] <= ' ' || name[i] > '~' || name[i] == '/' || name[i] == '\\') {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool is_sha_hex(const char *s, size_t n)
-{
-    if (n != SHA_HEX) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/*
- * Whether an archive may hold path: the database, a plain top-level file, or a
- * stored file or thumbnail at its content address. Nothing else, so no path
- * can lead out of the directory it is extracted into. *blob_sha gets a stored
- * file's hash (its name), NULL otherwise.
- */
-static bool is_entry_path(const char *path, const char **blob_sha, bool *thumb)
-{
-    char want[ENTRY_PATH_MAX];
-    const char *sha = path + strlen("files/ab/cd/");
-    size_t n = strlen(path);
-
-    *blob_sha = NULL;
-    *thumb = false;
-    if (strcmp(path, DB_NAME) == 0) {
-        return true;
-    }
-    if (strncmp(path, "files/", 6) != 0) {
-        return is_plain_name(path) && !is_transient(path);
-    }
-    *thumb = has_suffix(path, ".thumb");
-    if (n != strlen("files/ab/cd/") + SHA_HEX + (*thumb ? strlen(".thumb") : 0) ||
-        !is_sha_hex(sha, SHA_HEX)) {
-        return false;
-    }
-    files_blob_relpath(sha, *thumb ? ".thumb" : "", want, sizeof(want));
-    if (strcmp(path, want) != 0) {
-        return false;
-    }
-    *blob_sha = sha;
-    return true;
-}
 
 /* ---- Hashing ---- */
 
@@ -269,7 +137,7 @@ static int add_top_files(struct backup *b)
         struct stat st;
 
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            is_transient(de->d_name)) {
+            backup_manifest_is_transient(de->d_name)) {
             continue;
         }
         if (strcmp(de->d_name, "files") == 0 || strcmp(de->d_name, EXPORT_DIR) == 0) {
@@ -278,7 +146,7 @@ static int add_top_files(struct backup *b)
         snprintf(path, sizeof(path), "%s/%s", b->data_dir, de->d_name);
         if (lstat(path, &st) != 0) {
             rc = failf(b->err, sizeof(b->err), "cannot read %s: %s", path, strerror(errno));
-        } else if (!S_ISREG(st.st_mode) || !is_plain_name(de->d_name)) {
+        } else if (!S_ISREG(st.st_mode) || !backup_manifest_is_plain_name(de->d_name)) {
             fprintf(stderr, "pipit: backup: leaving out %s (not a regular file with a plain "
                     "name)\n", path);
         } else if (tarball_add_file(b->t, de->d_name, path) != 0) {
@@ -293,10 +161,10 @@ static int add_top_files(struct backup *b)
 static int add_blob(void *arg, const char *sha256, int64_t size, bool thumb_ready)
 {
     struct backup *b = arg;
-    char rel[ENTRY_PATH_MAX], path[4400];
+    char rel[BACKUP_MANIFEST_PATH_MAX], path[4400];
     struct stat st;
 
-    if (!is_sha_hex(sha256, strlen(sha256))) {
+    if (!backup_manifest_is_sha256(sha256, strlen(sha256))) {
         return failf(b->err, sizeof(b->err), "the database names a file \"%s\", which is "
                      "not a SHA-256", sha256);
     }
@@ -319,12 +187,12 @@ static int add_blob(void *arg, const char *sha256, int64_t size, bool thumb_read
 
 static json_t *manifest_head(struct backup *b)
 {
-    return json_pack("{s:s,s:i,s:I,s:s,s:i,s:{s:I,s:I,s:I,s:I}}", "format", FORMAT_NAME,
-                     "version", FORMAT_VERSION, "created_at", (json_int_t)clock_now_ms(),
-                     "pipit_version", PIPIT_VERSION, "schema_version", b->facts.schema_version,
-                     "counts", "messages", (json_int_t)b->facts.messages, "users",
-                     (json_int_t)b->facts.users, "files", (json_int_t)b->facts.files, "blobs",
-                     (json_int_t)b->facts.blobs);
+    return json_pack("{s:s,s:i,s:I,s:s,s:i,s:{s:I,s:I,s:I,s:I}}", "format",
+                     BACKUP_MANIFEST_FORMAT, "version", BACKUP_MANIFEST_VERSION, "created_at",
+                     (json_int_t)clock_now_ms(), "pipit_version", PIPIT_VERSION,
+                     "schema_version", b->facts.schema_version, "counts", "messages",
+                     (json_int_t)b->facts.messages, "users", (json_int_t)b->facts.users,
+                     "files", (json_int_t)b->facts.files, "blobs", (json_int_t)b->facts.blobs);
 }
 
 /*
@@ -423,9 +291,8 @@ struct restore {
     char real[4096];            /* the target, its symbolic links resolved */
     char stage[4200];           /* the staging dir, made and removed here */
     bool stage_inside;          /* in the target (a mount point): entries move one by one */
-    struct entries entries;     /* from the manifest, by path */
-    struct store_backup_facts facts; /* from the manifest */
-    char version[32];           /* the pipit that made the backup */
+    struct backup_manifest manifest; /* what the archive holds, by path, and its facts */
+    bool *seen;                 /* by manifest entry: extracted and checked */
     char err[1024];
 };
 
@@ -506,11 +373,6 @@ static const char *archive_why(struct archive *a)
 static int read_manifest(struct restore *r, struct archive *a)
 {
     struct archive_entry *ae;
-    json_t *root = NULL, *list = NULL;
-    json_error_t jerr;
-    const char *format = "", *version = "";
-    json_int_t fmt_version = 0, created = 0; /* created: checked for, not used */
-    json_int_t counts[4];
     char *text = NULL;
     int64_t size;
     int rc = -1;
@@ -529,7 +391,7 @@ static int read_manifest(struct restore *r, struct archive *a)
                      "with %s", r->from, MANIFEST);
     }
     size = archive_entry_size(ae);
-    if (size <= 0 || size > MANIFEST_MAX) {
+    if (size <= 0 || size > BACKUP_MANIFEST_MAX) {
         return failf(r->err, sizeof(r->err), "%s: %s has an impossible size (%lld)", r->from,
                      MANIFEST, (long long)size);
     }
@@ -543,84 +405,19 @@ static int read_manifest(struct restore *r, struct archive *a)
             goto out;
         }
     }
-    root = json_loadb(text, (size_t)size, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        failf(r->err, sizeof(r->err), "%s: %s is damaged: %s", r->from, MANIFEST, jerr.text);
+    if (backup_manifest_parse(text, (size_t)size, r->from, &r->manifest, r->err,
+                              sizeof(r->err)) != 0) {
         goto out;
     }
-    if (json_unpack(root, "{s:s,s:I}", "format", &format, "version", &fmt_version) != 0 ||
-        strcmp(format, FORMAT_NAME) != 0) {
-        failf(r->err, sizeof(r->err), "%s is not a pipit backup (its %s says otherwise)",
-              r->from, MANIFEST);
-        goto out;
-    }
-    if (fmt_version != FORMAT_VERSION) {
-        failf(r->err, sizeof(r->err), "%s is in backup format version %lld; this pipit reads "
-              "version %d", r->from, (long long)fmt_version, FORMAT_VERSION);
-        goto out;
-    }
-    if (json_unpack_ex(root, &jerr, 0, "{s:I,s:s,s:i,s:{s:I,s:I,s:I,s:I},s:o}", "created_at",
-                       &created, "pipit_version", &version, "schema_version",
-                       &r->facts.schema_version, "counts", "messages", &counts[0], "users",
-                       &counts[1], "files", &counts[2], "blobs", &counts[3], "entries",
-                       &list) != 0) {
-        failf(r->err, sizeof(r->err), "%s: %s is damaged: %s", r->from, MANIFEST, jerr.text);
-        goto out;
-    }
-    if (!json_is_array(list)) {
-        failf(r->err, sizeof(r->err), "%s: %s is damaged: its entries are not a list", r->from,
-              MANIFEST);
-        goto out;
-    }
-    r->facts.messages = counts[0];
-    r->facts.users = counts[1];
-    r->facts.files = counts[2];
-    r->facts.blobs = counts[3];
-    snprintf(r->version, sizeof(r->version), "%s", version);
-    for (size_t i = 0; i < json_array_size(list); i++) {
-        const char *path = "", *sha = "", *blob_sha;
-        json_int_t esize = -1;
-        bool thumb;
-
-        if (json_unpack(json_array_get(list, i), "{s:s,s:I,s:s}", "path", &path, "size", &esize,
-                        "sha256", &sha) != 0 ||
-            esize < 0 || !is_sha_hex(sha, strlen(sha))) {
-            failf(r->err, sizeof(r->err), "%s: %s is damaged: entry %zu", r->from, MANIFEST, i);
-            goto out;
-        }
-        if (!is_entry_path(path, &blob_sha, &thumb)) {
-            failf(r->err, sizeof(r->err), "%s: the manifest names \"%.100s\", which no "
-                  "backup holds (refused)", r->from, path);
-            goto out;
-        }
-        if (blob_sha != NULL && !thumb && strncmp(sha, blob_sha, SHA_HEX) != 0) {
-            failf(r->err, sizeof(r->err), "%s: the manifest's SHA-256 of %s is not its name",
-                  r->from, path);
-            goto out;
-        }
-        entries_add(&r->entries, path, esize, sha);
-    }
-    qsort(r->entries.v, r->entries.n, sizeof(*r->entries.v), entry_cmp);
-    for (size_t i = 1; i < r->entries.n; i++) {
-        if (strcmp(r->entries.v[i - 1].path, r->entries.v[i].path) == 0) {
-            failf(r->err, sizeof(r->err), "%s: the manifest names %s twice", r->from,
-                  r->entries.v[i].path);
-            goto out;
-        }
-    }
-    if (entries_find(&r->entries, DB_NAME) == NULL) {
-        failf(r->err, sizeof(r->err), "%s: the manifest names no %s", r->from, DB_NAME);
-        goto out;
-    }
+    r->seen = xcalloc(r->manifest.n, sizeof(*r->seen));
     rc = 0;
 out:
-    json_decref(root);
     free(text);
     return rc;
 }
 
 /* Writes the entry's data into the staging dir, checking it against the manifest. */
-static int extract(struct restore *r, struct archive *a, struct entry *e)
+static int extract(struct restore *r, struct archive *a, const struct backup_manifest_entry *e)
 {
     crypto_hash_sha256_state h;
     char path[4400], dir[4400], sha[SHA_HEX + 1];
@@ -663,7 +460,7 @@ static int extract(struct restore *r, struct archive *a, struct entry *e)
         failf(r->err, sizeof(r->err), "cannot write %s: %s", path, strerror(errno));
         goto out;
     }
-    e->seen = true;
+    r->seen[e - r->manifest.entries] = true;
     rc = 0;
 out:
     free(buf);
@@ -679,15 +476,15 @@ static int extract_all(struct restore *r, struct archive *a)
 
     while ((h = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
         const char *path = archive_entry_pathname(ae) ? archive_entry_pathname(ae) : "";
-        struct entry *e;
+        const struct backup_manifest_entry *e;
 
         if (archive_entry_filetype(ae) != AE_IFREG || archive_entry_hardlink(ae) != NULL ||
             archive_entry_symlink(ae) != NULL) {
             return failf(r->err, sizeof(r->err), "%s holds \"%.100s\", which is not a regular "
                          "file (refused)", r->from, path);
         }
-        e = entries_find(&r->entries, path);
-        if (e == NULL || e->seen) {
+        e = backup_manifest_find(&r->manifest, path);
+        if (e == NULL || r->seen[e - r->manifest.entries]) {
             return failf(r->err, sizeof(r->err), "%s holds \"%.100s\" %s (refused)", r->from,
                          path, e == NULL ? "which its manifest does not name" : "twice");
         }
@@ -703,10 +500,10 @@ static int extract_all(struct restore *r, struct archive *a)
         return failf(r->err, sizeof(r->err), "%s is damaged or truncated (%s)", r->from,
                      archive_why(a));
     }
-    for (size_t i = 0; i < r->entries.n; i++) {
-        if (!r->entries.v[i].seen) {
+    for (size_t i = 0; i < r->manifest.n; i++) {
+        if (!r->seen[i]) {
             return failf(r->err, sizeof(r->err), "%s is incomplete (truncated?): %s is "
-                         "missing", r->from, r->entries.v[i].path);
+                         "missing", r->from, r->manifest.entries[i].path);
         }
     }
     return 0;
@@ -716,15 +513,15 @@ static int extract_all(struct restore *r, struct archive *a)
 static int blob_present(void *arg, const char *sha256, int64_t size, bool thumb_ready)
 {
     struct restore *r = arg;
-    char rel[ENTRY_PATH_MAX];
-    struct entry *e;
+    char rel[BACKUP_MANIFEST_PATH_MAX];
+    const struct backup_manifest_entry *e;
 
-    if (!is_sha_hex(sha256, strlen(sha256))) {
+    if (!backup_manifest_is_sha256(sha256, strlen(sha256))) {
         return failf(r->err, sizeof(r->err), "the database names a file \"%.100s\", which "
                      "is not a SHA-256", sha256);
     }
     files_blob_relpath(sha256, "", rel, sizeof(rel));
-    e = entries_find(&r->entries, rel);
+    e = backup_manifest_find(&r->manifest, rel);
     if (e == NULL || e->size != size) {
         return failf(r->err, sizeof(r->err), "%s is incomplete: the database names stored "
                      "file %s, which it %s", r->from, sha256,
@@ -750,12 +547,13 @@ static int check_database(struct restore *r)
     }
     if (f.schema_version > store_backup_schema_latest()) {
         failf(r->err, sizeof(r->err), "%s is from a newer pipit (%s, schema %d; this one "
-              "knows up to %d): restore it with that version", r->from, r->version,
-              f.schema_version, store_backup_schema_latest());
+              "knows up to %d): restore it with that version", r->from,
+              r->manifest.pipit_version, f.schema_version, store_backup_schema_latest());
         goto out;
     }
-    if (f.schema_version != r->facts.schema_version || f.messages != r->facts.messages ||
-        f.users != r->facts.users || f.files != r->facts.files || f.blobs != r->facts.blobs) {
+    if (f.schema_version != r->manifest.facts.schema_version ||
+        f.messages != r->manifest.facts.messages || f.users != r->manifest.facts.users ||
+        f.files != r->manifest.facts.files || f.blobs != r->manifest.facts.blobs) {
         failf(r->err, sizeof(r->err), "%s: the manifest does not match the database", r->from);
         goto out;
     }
@@ -788,14 +586,14 @@ static int sync_dir_one(const char *path, const struct stat *st, int flag, struc
  */
 static int move_entries_up(struct restore *r)
 {
-    char (*names)[256] = xcalloc(r->entries.n + 1, sizeof(*names));
+    char (*names)[256] = xcalloc(r->manifest.n + 1, sizeof(*names));
     char from[4400], to[4400];
     size_t n = 0, i;
     struct dirent *de;
     DIR *d = opendir(r->stage);
     int saved = 0;
 
-    while (d != NULL && n <= r->entries.n && (de = readdir(d)) != NULL) {
+    while (d != NULL && n <= r->manifest.n && (de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
             snprintf(names[n++], sizeof(names[0]), "%s", de->d_name);
         }
@@ -907,9 +705,10 @@ int cli_restore(int argc, char **argv)
         fprintf(stderr, "pipit: restore: %s\n", r.err);
     } else {
         printf("restore: %lld messages, %lld users, %lld files into %s (a backup by pipit %s)\n",
-               (long long)r.facts.messages, (long long)r.facts.users, (long long)r.facts.files,
-               r.real, r.version);
+               (long long)r.manifest.facts.messages, (long long)r.manifest.facts.users,
+               (long long)r.manifest.facts.files, r.real, r.manifest.pipit_version);
     }
-    free(r.entries.v);
+    backup_manifest_cleanup(&r.manifest);
+    free(r.seen);
     return rc == 0 ? 0 : 1;
 }
