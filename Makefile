@@ -9,7 +9,7 @@ PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
 DATA_DIR   ?= data
 
-.PHONY: all deps test-deps build server web run test unit integration sdk-test browser-test asan asan-test tsan tsan-test fuzz docs docs-check bench bench-search clean
+.PHONY: all deps test-deps build server web run test unit integration sdk-test browser-test asan asan-test tsan tsan-test fuzz docs docs-check bench bench-search bench-retention clean
 
 all: build
 
@@ -123,6 +123,10 @@ bench: deps server
 # a few minutes the first time (the store is built once into $(BUILD)/search-bench-*).
 bench-search: deps server
 	bench/search.sh $(BUILD)
+
+# Send latency while the retention sweep deletes 200,000 expired messages (about a minute).
+bench-retention: deps server
+	/usr/bin/python3 bench/retention_sweep.py $(BUILD) 200000
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) web/dist sdk/js/dist

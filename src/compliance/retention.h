@@ -6,14 +6,16 @@
  * their edits and search entries (triggers), and unshares the files of messages
  * past the file retention (the files sweep then deletes the bytes). It runs on
  * the store writer in steps of at most RETENTION_STEP_ROWS rows, one step per
- * batch, so it never holds the writer for long; nothing under a legal hold goes.
+ * batch, so it never holds the writer for long (64 rows: ~4 ms, most of it
+ * FTS5 deletions; 1,000-row steps held sends up to 110 ms: bench/RESULTS.md);
+ * nothing under a legal hold goes.
  */
 #ifndef PIPIT_COMPLIANCE_RETENTION_H
 #define PIPIT_COMPLIANCE_RETENTION_H
 
 struct server;
 
-#define RETENTION_STEP_ROWS 1000
+#define RETENTION_STEP_ROWS 64
 
 /* Starts a pass unless one is running (from the main loop's timer). */
 void retention_sweep(struct server *srv);

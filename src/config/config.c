@@ -159,7 +159,7 @@ static const struct cfg_opt cfg_table[] = {
       "Whether GPS location metadata (EXIF, XMP) is removed from uploaded JPEG, PNG and WebP images before they are stored and served. Nothing is re-encoded. With `yes`, an image too damaged to be checked is refused." },
     { "retention_sweep_interval", CFG_DURATION, OFF(retention_sweep_interval), "1m", 100,
       1 * DAY, NULL, 0,
-      "How often the retention sweep looks for messages and shared files past their retention (set per app and per conversation by admins) and deletes them, a thousand rows per store batch. Expired messages are never served even before the sweep deletes them." },
+      "How often the retention sweep looks for messages and shared files past their retention (set per app and per conversation by admins) and deletes them, 64 rows per store batch (a few milliseconds each, between other writes). Expired messages are never served even before the sweep deletes them." },
     { "audit_checkpoint_interval", CFG_DURATION, OFF(audit_checkpoint_interval), "10m", 1 * SEC,
       30 * DAY, NULL, 0,
       "How often the audit log's newest record is signed (a checkpoint with the data dir's audit-signing.key), when there is a new one. Checkpoints are also signed every 100 records and at stop; records after the last checkpoint could be cut off undetected by someone who can write the database." },
