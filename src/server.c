@@ -64,7 +64,6 @@ static int lock_data_dir(struct server *srv)
     return 0;
 }
 
-/* On the first start, creates user admin and writes its password once. */
 /* Writes a record by the server itself (actor "system"); inside a transaction. */
 static int audit_system(struct server *srv, struct store_conn *db, const char *action,
                         const char *target, const char *detail)
@@ -127,6 +126,7 @@ static void audit_stop(struct server *srv)
     store_close(&db);
 }
 
+/* On the first start, creates user admin and writes its password once. */
 static int bootstrap_admin(struct server *srv, struct store_conn *db)
 {
     char password[ADMIN_PASSWORD_LEN + 2];

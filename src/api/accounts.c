@@ -161,8 +161,8 @@ static const char *audit_action(const struct account_job *aj)
  */
 static int account_audit(struct account_job *aj, struct store_conn *db, int64_t now, int rc)
 {
-    char actor[AUDIT_ACTOR_MAX], target[AUDIT_ACTOR_MAX];
-    struct store_audit_record r = { .ts = now, .app_id = aj->app_id, .actor = actor,
+    char target[AUDIT_ACTOR_MAX];
+    struct store_audit_record r = { .ts = now, .app_id = aj->app_id, .actor = "anonymous",
                                     .ip = aj->c->ip, .action = audit_action(aj) };
     json_t *d = NULL;
     char *text = NULL;
@@ -171,10 +171,12 @@ static int account_audit(struct account_job *aj, struct store_conn *db, int64_t 
         audit_actor(target, false, aj->user.id);
         r.target = target;
     }
-    snprintf(actor, sizeof(actor), "%s", aj->actor[0] != '\0' ? aj->actor
-                                         : aj->user.id != 0 && aj->step != STEP_LOGIN_FAILED
-                                             ? target
-                                             : "anonymous");
+    if (aj->actor[0] != '\0') {
+        r.actor = aj->actor;
+    } else if (aj->user.id != 0 && aj->step != STEP_LOGIN_FAILED) {
+        r.actor = target; /* their own account: its name is at hand */
+        r.actor_name = aj->user.username;
+    }
     if (aj->step == STEP_INSERT) {
         d = json_pack("{s:s,s:s}", "username", aj->username, "role", aj->role);
     } else if (aj->step == STEP_LOGIN_FAILED && aj->user.id == 0) {
@@ -345,12 +347,6 @@ static struct account_job *account_job_new(struct http_exchange *x)
     return aj;
 }
 
-/* The caller of an admin route, as the audit log's actor. */
-static void set_admin_actor(struct account_job *aj, const struct api_user *who)
-{
-    audit_actor(aj->actor, who->is_key, who->is_key ? who->key_id : who->user.id);
-}
-
 /* Reads and checks {"username","password"}; answers and returns non-zero on error. */
 static int read_credentials(struct http_exchange *x, const char **username,
                             const char **password, bool check_rules)
@@ -390,7 +386,7 @@ static void create_user(struct http_exchange *x, const char *role, bool with_tok
     aj = account_job_new(x);
     aj->with_token = with_token;
     if (!with_token) {
-        set_admin_actor(aj, &api_request_of(x)->who);
+        api_actor(&api_request_of(x)->who, aj->actor);
     }
     snprintf(aj->username, sizeof(aj->username), "%s", username);
     snprintf(aj->password, sizeof(aj->password), "%s", password);
@@ -452,7 +448,7 @@ void accounts_admin_set_password(struct http_exchange *x)
     aj->app_id = ar->who.user.app_id;
     aj->limited_key = ar->who.is_key && !(ar->who.scopes & STORE_SCOPE_ADMIN);
     aj->user.id = id;
-    set_admin_actor(aj, &ar->who);
+    api_actor(&ar->who, aj->actor);
     aj->after_hash = STEP_PASSWORD;
     snprintf(aj->password, sizeof(aj->password), "%s", password);
     account_submit(aj, STEP_HASH);

@@ -5,25 +5,21 @@
  * Every route here is a store action on the chat call path (chat/chat_internal.h):
  * reads run on a reader, changes on the writer; the router has already checked
  * the admin role or the API key's scope, and each action checks again that its
- * caller is an app admin. Two admin routes live elsewhere: the password reset
- * hashes first (accounts.c), and deleting a conversation changes the writer's
- * chat cache (chat/conversations.c).
- *
- * Paging: ?limit= (1 to 200, default 50) and ?after=<id>, in id order. A page
- * asks the store for one row more than it returns; when that row exists, "next"
- * is the last id returned, else null.
+ * caller is an app admin. Other admin routes live elsewhere: the audit log,
+ * retention, holds and erasure (compliance.c), the password reset, which hashes
+ * first (accounts.c), and deleting a conversation, which changes the writer's
+ * chat cache (chat/conversations.c). Paging: admin_internal.h.
  *
  * Revoking (disabling a user, ending sessions) deletes the tokens in the action
  * and closes the WebSockets from after_commit_call, on the writer once the change
  * commits and before the answer leaves: whoever sees the answer finds the tokens
  * gone everywhere.
  */
-#include <sodium.h>
 #include <stdatomic.h>
 #include <string.h>
 
+#include "api/admin_internal.h"
 #include "api/api.h"
-#include "audit/audit.h"
 #include "chat/bus.h"
 #include "chat/chat_internal.h"
 #include "server.h"
@@ -33,12 +29,10 @@
 #include "store/store_retention.h"
 #include "util/err.h"
 
-#define PAGE_DEFAULT 50
-#define PAGE_MAX 200
 #define QUERY_MAX 64            /* bytes of ?q= */
 #define DIRECTORY_MAX 20        /* users one directory search returns */
 
-static int admin_only(struct chat_call *k)
+int admin_only(struct chat_call *k)
 {
     if (!k->who.app_admin) {
         k->why = "admins only";
@@ -85,16 +79,7 @@ static const char *search_pattern(const struct search *s)
     return s->any ? NULL : s->pattern;
 }
 
-struct page {
-    struct chat_call *k;
-    int64_t after;
-    int64_t limit;
-    json_t *items;
-    int64_t last_id;            /* of the last item added */
-    bool more;                  /* the store had a row beyond the page */
-};
-
-static int read_page(struct chat_call *k, int64_t fallback, int64_t max, struct page *p)
+int admin_page_read(struct chat_call *k, int64_t fallback, int64_t max, struct admin_page *p)
 {
     bool has;
     int rc;
@@ -104,10 +89,14 @@ static int read_page(struct chat_call *k, int64_t fallback, int64_t max, struct 
     p->limit = fallback;
     rc = chat_arg_opt_int(k, "limit", 1, max, &p->limit, &has);
     if (rc != 0) {
-        k->why = max == PAGE_MAX ? "limit must be from 1 to 200" : "limit must be from 1 to 20";
+        k->why = max == ADMIN_PAGE_MAX ? "limit must be from 1 to 200"
+                                       : "limit must be from 1 to 20";
         return rc;
     }
     rc = chat_arg_opt_int(k, "after", 0, INT64_MAX, &p->after, &has);
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "before", 1, INT64_MAX, &p->before, &has);
+    }
     if (rc != 0) {
         return rc;
     }
@@ -115,8 +104,7 @@ static int read_page(struct chat_call *k, int64_t fallback, int64_t max, struct 
     return 0;
 }
 
-/* Whether the page is full; a row offered to a full page means there are more. */
-static bool page_full(struct page *p)
+bool admin_page_full(struct admin_page *p)
 {
     if ((int64_t)json_array_size(p->items) < p->limit) {
         return false;
@@ -125,25 +113,24 @@ static bool page_full(struct page *p)
     return true;
 }
 
-static void page_add(struct page *p, int64_t id, json_t *item)
+void admin_page_add(struct admin_page *p, int64_t id, json_t *item)
 {
     json_array_append_new(p->items, item);
     p->last_id = id;
 }
 
 /* An admin listing's search and page. */
-static int read_listing(struct chat_call *k, struct search *s, struct page *p)
+static int read_listing(struct chat_call *k, struct search *s, struct admin_page *p)
 {
     int rc = admin_only(k);
 
     if (rc == 0) {
         rc = read_search(k, s);
     }
-    return rc != 0 ? rc : read_page(k, PAGE_DEFAULT, PAGE_MAX, p);
+    return rc != 0 ? rc : admin_page_read(k, ADMIN_PAGE_DEFAULT, ADMIN_PAGE_MAX, p);
 }
 
-/* {"<key>":[…],"next":id|null}, or the store's error. */
-static int page_answer(struct chat_call *k, struct page *p, const char *key, int rc)
+int admin_page_answer(struct chat_call *k, struct admin_page *p, const char *key, int rc)
 {
     if (rc != 0) {
         json_decref(p->items);
@@ -177,19 +164,19 @@ static json_t *admin_user_json(struct chat_call *k, const struct store_user *u)
 
 static int collect_user(void *arg, const struct store_user *u)
 {
-    struct page *p = arg;
+    struct admin_page *p = arg;
 
-    if (page_full(p)) {
+    if (admin_page_full(p)) {
         return 1;
     }
-    page_add(p, u->id, admin_user_json(p->k, u));
+    admin_page_add(p, u->id, admin_user_json(p->k, u));
     return 0;
 }
 
 int admin_user_list(struct chat_call *k, struct store_conn *sc)
 {
     struct search s;
-    struct page p;
+    struct admin_page p;
     int rc = read_listing(k, &s, &p);
 
     if (rc != 0) {
@@ -198,11 +185,10 @@ int admin_user_list(struct chat_call *k, struct store_conn *sc)
     struct store_user_query q = { .app_id = k->who.app_id, .pattern = search_pattern(&s),
                                   .after = p.after, .limit = (int)p.limit + 1 };
 
-    return page_answer(k, &p, "users", store_user_search(sc, &q, collect_user, &p));
+    return admin_page_answer(k, &p, "users", store_user_search(sc, &q, collect_user, &p));
 }
 
-/* The user of the path's {id}, in the caller's app. */
-static int target_user(struct chat_call *k, struct store_conn *sc, struct store_user *u)
+int admin_target_user(struct chat_call *k, struct store_conn *sc, struct store_user *u)
 {
     int rc = admin_only(k);
 
@@ -227,7 +213,7 @@ static int may_change(struct chat_call *k, const struct store_user *u, bool gran
 int admin_user_get(struct chat_call *k, struct store_conn *sc)
 {
     struct store_user u;
-    int rc = target_user(k, sc, &u);
+    int rc = admin_target_user(k, sc, &u);
 
     if (rc == 0) {
         k->result = admin_user_json(k, &u);
@@ -288,23 +274,14 @@ static bool change_demotes(const struct user_change *ch, const struct store_user
     return ch->role != NULL && strcmp(ch->role, "user") == 0 && strcmp(u->role, "admin") == 0;
 }
 
-/*
- * Refuses what would lock an admin out by their own hand, or leave the app with
- * no enabled admin. On the writer: the count cannot change under it.
- */
-static int keeps_an_admin(struct chat_call *k, struct store_conn *sc, const struct store_user *u,
-                          const struct user_change *ch)
+int admin_guard(struct chat_call *k, struct store_conn *sc, const struct store_user *u,
+                const char *self_why, const char *last_why)
 {
-    bool disables = change_disables(ch, u);
     int64_t admins = 0;
     int rc;
 
-    if (!disables && !change_demotes(ch, u)) {
-        return 0;
-    }
     if (u->id == k->who.user_id) {
-        k->why = disables ? "you cannot disable your own account"
-                          : "you cannot take away your own admin role";
+        k->why = self_why;
         return PIPIT_ECONFLICT;
     }
     if (strcmp(u->role, "admin") != 0 || u->disabled_at != 0) {
@@ -312,10 +289,25 @@ static int keeps_an_admin(struct chat_call *k, struct store_conn *sc, const stru
     }
     rc = store_user_count_admins(sc, u->app_id, &admins);
     if (rc == 0 && admins <= 1) {
-        k->why = "this is the app's last enabled admin: they cannot be disabled or demoted";
+        k->why = last_why;
         rc = PIPIT_ECONFLICT;
     }
     return rc;
+}
+
+/* Refuses a change that would lock an admin out by their own hand, or leave no enabled admin. */
+static int keeps_an_admin(struct chat_call *k, struct store_conn *sc, const struct store_user *u,
+                          const struct user_change *ch)
+{
+    bool disables = change_disables(ch, u);
+
+    if (!disables && !change_demotes(ch, u)) {
+        return 0;
+    }
+    return admin_guard(k, sc, u,
+                       disables ? "you cannot disable your own account"
+                                : "you cannot take away your own admin role",
+                       "this is the app's last enabled admin: they cannot be disabled or demoted");
 }
 
 static void apply_change(struct store_user *u, const struct user_change *ch, int64_t now)
@@ -357,7 +349,7 @@ int admin_user_update(struct chat_call *k, struct store_conn *sc)
     int rc = read_user_change(k, &ch);
 
     if (rc == 0) {
-        rc = target_user(k, sc, &u);
+        rc = admin_target_user(k, sc, &u);
     }
     if (rc == 0) {
         rc = may_change(k, &u, ch.role != NULL && strcmp(ch.role, "admin") == 0);
@@ -413,7 +405,7 @@ int admin_session_list(struct chat_call *k, struct store_conn *sc)
 {
     struct session_walk w = { k->srv->presence, NULL };
     struct store_user u;
-    int rc = target_user(k, sc, &u);
+    int rc = admin_target_user(k, sc, &u);
 
     if (rc != 0) {
         return rc;
@@ -443,7 +435,7 @@ static void close_session(struct chat_call *k)
 int admin_session_revoke(struct chat_call *k, struct store_conn *sc)
 {
     struct store_user u;
-    int rc = target_user(k, sc, &u);
+    int rc = admin_target_user(k, sc, &u);
 
     if (rc == 0) {
         rc = may_change(k, &u, false);
@@ -466,7 +458,7 @@ int admin_session_revoke(struct chat_call *k, struct store_conn *sc)
 int admin_sessions_revoke(struct chat_call *k, struct store_conn *sc)
 {
     struct store_user u;
-    int rc = target_user(k, sc, &u);
+    int rc = admin_target_user(k, sc, &u);
 
     if (rc == 0) {
         rc = may_change(k, &u, false);
@@ -496,19 +488,19 @@ static json_t *admin_conv_json(const struct store_conv *c, int64_t members)
 
 static int collect_conv(void *arg, const struct store_conv *c, int64_t members)
 {
-    struct page *p = arg;
+    struct admin_page *p = arg;
 
-    if (page_full(p)) {
+    if (admin_page_full(p)) {
         return 1;
     }
-    page_add(p, c->id, admin_conv_json(c, members));
+    admin_page_add(p, c->id, admin_conv_json(c, members));
     return 0;
 }
 
 int admin_conv_list(struct chat_call *k, struct store_conn *sc)
 {
     struct search s;
-    struct page p;
+    struct admin_page p;
     int rc = read_listing(k, &s, &p);
 
     if (rc != 0) {
@@ -517,11 +509,10 @@ int admin_conv_list(struct chat_call *k, struct store_conn *sc)
     struct store_conv_query q = { .app_id = k->who.app_id, .pattern = search_pattern(&s),
                                   .after = p.after, .limit = (int)p.limit + 1 };
 
-    return page_answer(k, &p, "conversations", store_conv_search(sc, &q, collect_conv, &p));
+    return admin_page_answer(k, &p, "conversations", store_conv_search(sc, &q, collect_conv, &p));
 }
 
-/* The conversation of the path's {conv}, in the caller's app. */
-static int target_conv(struct chat_call *k, struct store_conn *sc, struct store_conv *conv)
+int admin_target_conv(struct chat_call *k, struct store_conn *sc, struct store_conv *conv)
 {
     int64_t conv_id;
     int rc = admin_only(k);
@@ -537,7 +528,7 @@ int admin_conv_get(struct chat_call *k, struct store_conn *sc)
     struct store_conv conv;
     struct store_retention keep;
     int64_t members = 0;
-    int rc = target_conv(k, sc, &conv);
+    int rc = admin_target_conv(k, sc, &conv);
 
     if (rc != 0) {
         return rc;
@@ -558,7 +549,7 @@ int admin_conv_members(struct chat_call *k, struct store_conn *sc)
 {
     struct store_conv conv;
     json_t *members;
-    int rc = target_conv(k, sc, &conv);
+    int rc = admin_target_conv(k, sc, &conv);
 
     if (rc != 0) {
         return rc;
@@ -606,126 +597,6 @@ int admin_stats(struct chat_call *k, struct store_conn *sc)
                           counter(&m->chat_messages), "pushes_total", counter(&m->pushes),
                           "push_sent_total", counter(&m->push_sent), "store_bytes",
                           (json_int_t)store_disk_bytes(srv->cfg.data_dir));
-    return 0;
-}
-
-/* ---- the audit log ---- */
-
-static json_t *hex_json(const uint8_t *bytes, size_t len)
-{
-    char hex[2 * STORE_AUDIT_HASH_LEN + 1];
-
-    sodium_bin2hex(hex, sizeof(hex), bytes, len);
-    return json_string(hex);
-}
-
-static json_t *text_or_null(const char *t)
-{
-    return t != NULL ? json_string(t) : json_null();
-}
-
-static int collect_audit(void *arg, const struct store_audit_record *r)
-{
-    struct page *p = arg;
-    json_t *detail = r->detail != NULL ? json_loads(r->detail, 0, NULL) : NULL;
-
-    if (page_full(p)) {
-        json_decref(detail);
-        return 1;
-    }
-    page_add(p, r->id,
-             json_pack("{s:I,s:I,s:s,s:o,s:o,s:s,s:o,s:s,s:o,s:o}", "id", (json_int_t)r->id,
-                       "ts", (json_int_t)r->ts, "actor", r->actor, "actor_name",
-                       text_or_null(r->actor_name), "ip", text_or_null(r->ip), "action",
-                       r->action, "target", text_or_null(r->target), "outcome", r->outcome,
-                       "detail", detail != NULL ? detail : json_null(), "hash",
-                       hex_json(r->hash, sizeof(r->hash))));
-    return 0;
-}
-
-/* ?actor= as stored: user:<id>, key:<id>, a fixed word, or else a username (user:<its id>). */
-static int audit_actor_filter(struct chat_call *k, struct store_conn *sc, char *out, size_t cap,
-                              bool *none)
-{
-    const char *actor = json_string_value(json_object_get(k->args, "actor"));
-    struct store_user u;
-    int rc;
-
-    *none = false;
-    if (actor == NULL || strchr(actor, ':') != NULL || strcmp(actor, "system") == 0 ||
-        strcmp(actor, "anonymous") == 0 || strcmp(actor, "cli") == 0) {
-        snprintf(out, cap, "%s", actor != NULL ? actor : "");
-        return 0;
-    }
-    rc = store_user_by_name(sc, k->who.app_id, actor, &u);
-    if (rc == PIPIT_ENOT_FOUND) {
-        *none = true; /* no such user: no records */
-        return 0;
-    }
-    if (rc == 0) {
-        audit_actor(out, false, u.id);
-    }
-    return rc;
-}
-
-/* GET /v1/admin/audit: the app's records, newest first; ?before=<id> pages on. */
-int admin_audit_list(struct chat_call *k, struct store_conn *sc)
-{
-    char actor[STORE_USERNAME_MAX + 16];
-    struct page p;
-    bool none;
-    int64_t before = 0, from = 0, to = 0;
-    bool has;
-    int rc = admin_only(k);
-
-    if (rc == 0) {
-        rc = read_page(k, PAGE_DEFAULT, PAGE_MAX, &p);
-    }
-    if (rc != 0) {
-        return rc;
-    }
-    rc = chat_arg_opt_int(k, "before", 1, INT64_MAX, &before, &has);
-    if (rc == 0) {
-        rc = chat_arg_opt_int(k, "from", 0, INT64_MAX, &from, &has);
-    }
-    if (rc == 0) {
-        rc = chat_arg_opt_int(k, "to", 0, INT64_MAX, &to, &has);
-    }
-    if (rc == 0) {
-        rc = audit_actor_filter(k, sc, actor, sizeof(actor), &none);
-    }
-    if (rc != 0 || none) {
-        return page_answer(k, &p, "records", rc);
-    }
-    struct store_audit_query q = {
-        .app_id = k->who.app_id, .actor = actor[0] != '\0' ? actor : NULL,
-        .action = json_string_value(json_object_get(k->args, "action")), .from = from,
-        .to = to, .before = before, .limit = (int)p.limit + 1
-    };
-
-    return page_answer(k, &p, "records", store_audit_page(sc, &q, collect_audit, &p));
-}
-
-/* GET /v1/admin/audit/verify: the whole chain, against this server's signing key. */
-int admin_audit_verify(struct chat_call *k, struct store_conn *sc)
-{
-    const struct audit_key *key = k->srv->audit_key;
-    struct audit_verdict v;
-    int rc = admin_only(k);
-
-    if (rc == 0) {
-        rc = audit_verify(sc, audit_key_public(key), &v);
-    }
-    if (rc != 0) {
-        return rc;
-    }
-    k->result = json_pack("{s:b,s:I,s:I,s:s}", "ok", v.ok, "records", (json_int_t)v.records,
-                          "checkpoints", (json_int_t)v.checkpoints, "public_key",
-                          audit_key_public_hex(key));
-    if (!v.ok) {
-        json_object_set_new(k->result, "record", json_integer(v.bad_record));
-        json_object_set_new(k->result, "problem", json_string(v.problem));
-    }
     return 0;
 }
 
@@ -793,13 +664,13 @@ int admin_app_update(struct chat_call *k, struct store_conn *sc)
 
 static int collect_directory_user(void *arg, const struct store_user *u)
 {
-    struct page *p = arg;
+    struct admin_page *p = arg;
     int64_t last_seen;
 
-    if (page_full(p)) {
+    if (admin_page_full(p)) {
         return 1;
     }
-    page_add(p, u->id,
+    admin_page_add(p, u->id,
              json_pack("{s:I,s:s,s:o,s:b}", "id", (json_int_t)u->id, "username", u->username,
                        "display_name",
                        u->has_display_name ? json_string(u->display_name) : json_null(),
@@ -811,11 +682,11 @@ static int collect_directory_user(void *arg, const struct store_user *u)
 int user_search(struct chat_call *k, struct store_conn *sc)
 {
     struct search s;
-    struct page p;
+    struct admin_page p;
     int rc = read_search(k, &s);
 
     if (rc == 0) {
-        rc = read_page(k, DIRECTORY_MAX, DIRECTORY_MAX, &p);
+        rc = admin_page_read(k, DIRECTORY_MAX, DIRECTORY_MAX, &p);
     }
     if (rc != 0) {
         return rc;
@@ -824,7 +695,7 @@ int user_search(struct chat_call *k, struct store_conn *sc)
                                   .after = p.after, .limit = (int)p.limit + 1,
                                   .enabled_only = true, .exclude = k->who.user_id };
 
-    rc = page_answer(k, &p, "users", store_user_search(sc, &q, collect_directory_user, &p));
+    rc = admin_page_answer(k, &p, "users", store_user_search(sc, &q, collect_directory_user, &p));
     if (rc == 0) {
         json_object_del(k->result, "next"); /* a search, not a listing: its first page is all */
     }

@@ -82,6 +82,8 @@ void api_revoke_token(struct server *srv, int64_t token_id);
  * every WebSocket of the user, closed with `reason` (static text).
  */
 void api_revoke_user(struct server *srv, int64_t user_id, const char *reason);
+/* The caller as the audit log names it: user:<id> or key:<id> (out: AUDIT_ACTOR_MAX bytes). */
+void api_actor(const struct api_user *who, char *out);
 /* Any thread, after a key's revocation commits: no worker trusts what it cached before. */
 void api_revoke_keys(struct server *srv);
 /* Any thread, after a change to a user that lookups cache (role, name) commits: the same. */

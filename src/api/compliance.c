@@ -1,7 +1,9 @@
 /*
- * compliance.c: the admin routes for retention and legal holds (docs/openapi.yaml,
- * tag "admin"; docs/operations.md, "Retention and legal hold").
+ * compliance.c: the admin routes for the audit log, retention, legal holds and
+ * erasure (docs/openapi.yaml, tag "admin"; docs/operations.md).
  *
+ *   GET /v1/admin/audit                 records, newest first, with filters
+ *   GET /v1/admin/audit/verify          the chain and checkpoints checked
  *   PATCH /v1/admin/app                 message_retention_days, file_retention_days (admin.c)
  *   PATCH /v1/admin/conversations/{id}  the same for one conversation
  *   POST /v1/admin/holds                {"user"} or {"conv"}, and a "reason"
@@ -13,11 +15,12 @@
  * enforced in the store (migration 0013): the sweep passes it by, triggers
  * refuse its deletion and keep what edits and recalls replace.
  */
+#include <sodium.h>
 #include <string.h>
 
+#include "api/admin_internal.h"
 #include "api/api.h"
 #include "audit/audit.h"
-#include "chat/chat_internal.h"
 #include "files/files.h"
 #include "server.h"
 #include "store/store_chat.h"
@@ -26,14 +29,119 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-#define HOLDS_PAGE_DEFAULT 50
-#define HOLDS_PAGE_MAX 200
+/* ---- the audit log ---- */
 
-static int admins_only(struct chat_call *k)
+static json_t *hex_json(const uint8_t *bytes, size_t len)
 {
-    if (!k->who.app_admin) {
-        k->why = "admins only";
-        return PIPIT_EFORBIDDEN;
+    char hex[2 * STORE_AUDIT_HASH_LEN + 1];
+
+    sodium_bin2hex(hex, sizeof(hex), bytes, len);
+    return json_string(hex);
+}
+
+static json_t *text_or_null(const char *t)
+{
+    return t != NULL ? json_string(t) : json_null();
+}
+
+static int collect_audit(void *arg, const struct store_audit_record *r)
+{
+    struct admin_page *p = arg;
+    json_t *detail = r->detail != NULL ? json_loads(r->detail, 0, NULL) : NULL;
+
+    if (admin_page_full(p)) {
+        json_decref(detail);
+        return 1;
+    }
+    admin_page_add(p, r->id,
+             json_pack("{s:I,s:I,s:s,s:o,s:o,s:s,s:o,s:s,s:o,s:o}", "id", (json_int_t)r->id,
+                       "ts", (json_int_t)r->ts, "actor", r->actor, "actor_name",
+                       text_or_null(r->actor_name), "ip", text_or_null(r->ip), "action",
+                       r->action, "target", text_or_null(r->target), "outcome", r->outcome,
+                       "detail", detail != NULL ? detail : json_null(), "hash",
+                       hex_json(r->hash, sizeof(r->hash))));
+    return 0;
+}
+
+/* ?actor= as stored: user:<id>, key:<id>, a fixed word, or else a username (user:<its id>). */
+static int audit_actor_filter(struct chat_call *k, struct store_conn *sc, char *out, size_t cap,
+                              bool *none)
+{
+    const char *actor = json_string_value(json_object_get(k->args, "actor"));
+    struct store_user u;
+    int rc;
+
+    *none = false;
+    if (actor == NULL || strchr(actor, ':') != NULL || strcmp(actor, "system") == 0 ||
+        strcmp(actor, "anonymous") == 0 || strcmp(actor, "cli") == 0) {
+        snprintf(out, cap, "%s", actor != NULL ? actor : "");
+        return 0;
+    }
+    rc = store_user_by_name(sc, k->who.app_id, actor, &u);
+    if (rc == PIPIT_ENOT_FOUND) {
+        *none = true; /* no such user: no records */
+        return 0;
+    }
+    if (rc == 0) {
+        audit_actor(out, false, u.id);
+    }
+    return rc;
+}
+
+/* GET /v1/admin/audit: the app's records, newest first; ?before=<id> pages on. */
+int admin_audit_list(struct chat_call *k, struct store_conn *sc)
+{
+    char actor[STORE_USERNAME_MAX + 16];
+    struct admin_page p;
+    bool none;
+    int64_t from = 0, to = 0;
+    bool has;
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = admin_page_read(k, ADMIN_PAGE_DEFAULT, ADMIN_PAGE_MAX, &p);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    rc = chat_arg_opt_int(k, "from", 0, INT64_MAX, &from, &has);
+    if (rc == 0) {
+        rc = chat_arg_opt_int(k, "to", 0, INT64_MAX, &to, &has);
+    }
+    if (rc == 0) {
+        rc = audit_actor_filter(k, sc, actor, sizeof(actor), &none);
+    }
+    if (rc != 0 || none) {
+        return admin_page_answer(k, &p, "records", rc);
+    }
+    struct store_audit_query q = {
+        .app_id = k->who.app_id, .actor = actor[0] != '\0' ? actor : NULL,
+        .action = json_string_value(json_object_get(k->args, "action")), .from = from,
+        .to = to, .before = p.before, .limit = (int)p.limit + 1
+    };
+
+    return admin_page_answer(k, &p, "records", store_audit_page(sc, &q, collect_audit, &p));
+}
+
+/* GET /v1/admin/audit/verify: the whole chain, against this server's signing key. */
+int admin_audit_verify(struct chat_call *k, struct store_conn *sc)
+{
+    const struct audit_key *key = k->srv->audit_key;
+    struct audit_verdict v;
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = audit_verify(sc, audit_key_public(key), &v);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    k->result = json_pack("{s:b,s:I,s:I,s:s}", "ok", v.ok, "records", (json_int_t)v.records,
+                          "checkpoints", (json_int_t)v.checkpoints, "public_key",
+                          audit_key_public_hex(key));
+    if (!v.ok) {
+        json_object_set_new(k->result, "record", json_integer(v.bad_record));
+        json_object_set_new(k->result, "problem", json_string(v.problem));
     }
     return 0;
 }
@@ -91,17 +199,12 @@ int admin_conv_update(struct chat_call *k, struct store_conn *sc)
     struct store_conv conv;
     int64_t conv_id;
     bool given;
-    int rc = admins_only(k);
+    int rc = admin_target_conv(k, sc, &conv);
 
-    if (rc == 0) {
-        rc = chat_arg_id(k, "conv", &conv_id);
-    }
-    if (rc == 0) {
-        rc = chat_app_conv(k, sc, conv_id, &conv);
-    }
     if (rc != 0) {
         return rc;
     }
+    conv_id = conv.id;
     store_conv_cleanup(&conv);
     rc = store_conv_retention(sc, conv_id, &r);
     if (rc == 0) {
@@ -138,11 +241,6 @@ static json_t *hold_json(const struct store_hold *h)
                      "active", h->lifted_at == 0);
 }
 
-static void caller_actor(const struct chat_call *k, char out[AUDIT_ACTOR_MAX])
-{
-    audit_actor(out, k->who.user_id == 0, k->who.user_id != 0 ? k->who.user_id : k->who.key_id);
-}
-
 /* The hold's target: {"user": id or username} or {"conv": id}, exactly one. */
 static int hold_target(struct chat_call *k, struct store_conn *sc, struct store_hold *h)
 {
@@ -176,7 +274,7 @@ int hold_create(struct chat_call *k, struct store_conn *sc)
     struct store_hold h = { .app_id = k->who.app_id, .created_at = k->now };
     const char *reason = NULL;
     bool has;
-    int rc = admins_only(k);
+    int rc = admin_only(k);
 
     if (rc == 0) {
         rc = chat_arg_opt_string(k, "reason", STORE_HOLD_REASON_MAX, &reason, &has);
@@ -191,7 +289,7 @@ int hold_create(struct chat_call *k, struct store_conn *sc)
     if (rc != 0) {
         return rc;
     }
-    caller_actor(k, h.created_by);
+    chat_actor(k, h.created_by);
     h.reason = reason;
     rc = store_hold_insert(sc, &h);
     if (rc == PIPIT_ECONFLICT) {
@@ -205,52 +303,32 @@ int hold_create(struct chat_call *k, struct store_conn *sc)
     return rc;
 }
 
-struct hold_page {
-    json_t *holds;
-    int limit;
-    int64_t last;
-    bool more;
-};
-
 static int collect_hold(void *arg, const struct store_hold *h)
 {
-    struct hold_page *p = arg;
+    struct admin_page *p = arg;
 
-    if ((int)json_array_size(p->holds) == p->limit) {
-        p->more = true;
+    if (admin_page_full(p)) {
         return 1;
     }
-    json_array_append_new(p->holds, hold_json(h));
-    p->last = h->id;
+    admin_page_add(p, h->id, hold_json(h));
     return 0;
 }
 
+/* GET /v1/admin/holds: newest first; ?before=<id> pages on. */
 int hold_list(struct chat_call *k, struct store_conn *sc)
 {
-    struct hold_page p = { 0 };
-    int64_t before = 0, limit = HOLDS_PAGE_DEFAULT;
-    bool has;
-    int rc = admins_only(k);
+    struct admin_page p;
+    int rc = admin_only(k);
 
     if (rc == 0) {
-        rc = chat_arg_opt_int(k, "limit", 1, HOLDS_PAGE_MAX, &limit, &has);
-    }
-    if (rc == 0) {
-        rc = chat_arg_opt_int(k, "before", 1, INT64_MAX, &before, &has);
+        rc = admin_page_read(k, ADMIN_PAGE_DEFAULT, ADMIN_PAGE_MAX, &p);
     }
     if (rc != 0) {
         return rc;
     }
-    p.holds = json_array();
-    p.limit = (int)limit;
-    rc = store_hold_list(sc, k->who.app_id, before, (int)limit + 1, collect_hold, &p);
-    if (rc != 0) {
-        json_decref(p.holds);
-        return rc;
-    }
-    k->result = json_pack("{s:o,s:o}", "holds", p.holds, "next",
-                          p.more ? json_integer(p.last) : json_null());
-    return 0;
+    return admin_page_answer(k, &p, "holds",
+                             store_hold_list(sc, k->who.app_id, p.before, (int)p.limit + 1,
+                                             collect_hold, &p));
 }
 
 int hold_lift(struct chat_call *k, struct store_conn *sc)
@@ -258,7 +336,7 @@ int hold_lift(struct chat_call *k, struct store_conn *sc)
     struct store_hold h;
     char actor[AUDIT_ACTOR_MAX], reason[STORE_HOLD_REASON_MAX + 1];
     int64_t id;
-    int rc = admins_only(k);
+    int rc = admin_only(k);
 
     if (rc == 0) {
         rc = chat_arg_id(k, "id", &id);
@@ -276,7 +354,7 @@ int hold_lift(struct chat_call *k, struct store_conn *sc)
     if (rc != 0) {
         return rc;
     }
-    caller_actor(k, actor);
+    chat_actor(k, actor);
     rc = store_hold_lift(sc, id, k->now, actor);
     if (rc == 0) {
         rc = store_hold_get(sc, k->who.app_id, id, &h, reason, sizeof(reason));
@@ -310,24 +388,13 @@ static void erased(struct chat_call *k)
     }
 }
 
-/* Refuses to erase oneself or the app's last enabled admin. On the writer. */
+/* Refuses to erase oneself, the app's last enabled admin, or what a hold keeps. On the writer. */
 static int erasable(struct chat_call *k, struct store_conn *sc, const struct store_user *u)
 {
-    int64_t admins = 0;
     bool held = false;
-    int rc = 0;
+    int rc = admin_guard(k, sc, u, "you cannot erase your own account",
+                         "this is the app's last enabled admin");
 
-    if (u->id == k->who.user_id) {
-        k->why = "you cannot erase your own account";
-        return PIPIT_ECONFLICT;
-    }
-    if (strcmp(u->role, "admin") == 0 && u->disabled_at == 0) {
-        rc = store_user_count_admins(sc, u->app_id, &admins);
-        if (rc == 0 && admins <= 1) {
-            k->why = "this is the app's last enabled admin";
-            return PIPIT_ECONFLICT;
-        }
-    }
     if (rc == 0) {
         rc = store_user_held(sc, u->id, &held);
     }
@@ -343,11 +410,8 @@ int user_erase(struct chat_call *k, struct store_conn *sc)
 {
     struct store_erasure done;
     struct store_user u;
-    int rc = admins_only(k);
+    int rc = admin_target_user(k, sc, &u);
 
-    if (rc == 0) {
-        rc = chat_resolve_user(k, sc, json_object_get(k->args, "id"), &u);
-    }
     if (rc == 0) {
         rc = erasable(k, sc, &u);
     }

@@ -251,7 +251,7 @@ void export_download(struct http_exchange *x)
     ej->srv = x->conn->w->srv;
     ej->fd = -1;
     ej->app_id = ar->who.user.app_id;
-    audit_actor(ej->actor, ar->who.is_key, ar->who.is_key ? ar->who.key_id : ar->who.user.id);
+    api_actor(&ar->who, ej->actor);
     conn_ref(ej->c);
     export_submit(ej, false);
 }

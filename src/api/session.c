@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "audit/audit.h"
 #include "auth/token.h"
 #include "chat/bus.h"
 #include "chat/chat.h"
@@ -546,4 +547,9 @@ void session_on_text(struct conn *c, const char *data, size_t len)
         ops[i].fn(c, s, &f);
     }
     proto_frame_free(&f);
+}
+
+void api_actor(const struct api_user *who, char *out)
+{
+    audit_actor(out, who->is_key, who->is_key ? who->key_id : who->user.id);
 }

@@ -42,6 +42,7 @@ struct chat {
     struct id_list dirty;       /* conversations that took seqs in this batch */
     struct buf scratch;         /* where the writer builds an event's text */
     struct bus_batch pending;   /* events of the batch being committed */
+    const struct audit_spec *audit_of[]; /* per action (actions[]): its spec, or NULL */
 };
 
 static const struct chat_action actions[] = {
@@ -114,38 +115,29 @@ static const struct chat_action actions[] = {
 
 /*
  * The audited actions (all writes), with the audit log's name for each and its
- * target as "<type>:<arg>": the argument naming it, or the result's "id" when
- * the arguments have none ("app:" is the caller's app). The record is written
- * in the action's transaction, refusals too (call_run). Logins, logouts and
+ * target: a type and the argument naming it (or the result's "id" when the
+ * arguments have none; no argument: the caller's app). The record is written in
+ * the action's transaction, refusals too (call_run). Logins, logouts and
  * password changes are audited in api/accounts.c.
  */
 static const struct audit_spec {
-    const char *action, *audit, *target;
+    const char *action, *audit, *target_type, *target_arg;
 } audited_actions[] = {
-    { "api_key_create",        "api_key.create",       "api_key:id" },
-    { "api_key_revoke",        "api_key.revoke",       "api_key:id" },
-    { "category_put",          "push_category.put",    "category:name" },
-    { "category_delete",       "push_category.delete", "category:name" },
-    { "admin_user_update",     "user.update",          "user:id" },
-    { "admin_session_revoke",  "session.revoke",       "user:id" },
-    { "admin_sessions_revoke", "session.revoke_all",   "user:id" },
-    { "admin_conv_delete",     "conv.delete",          "conv:conv" },
-    { "admin_app_update",      "app.update",           "app:" },
-    { "admin_conv_update",     "conv.update",          "conv:conv" },
-    { "hold_create",           "hold.create",          "hold:id" },
-    { "hold_lift",             "hold.lift",            "hold:id" },
-    { "user_erase",            "user.erase",           "user:id" },
+    { "api_key_create",        "api_key.create",       "api_key",  "id" },
+    { "api_key_revoke",        "api_key.revoke",       "api_key",  "id" },
+    { "category_put",          "push_category.put",    "category", "name" },
+    { "category_delete",       "push_category.delete", "category", "name" },
+    { "admin_user_update",     "user.update",          "user",     "id" },
+    { "admin_session_revoke",  "session.revoke",       "user",     "id" },
+    { "admin_sessions_revoke", "session.revoke_all",   "user",     "id" },
+    { "admin_conv_delete",     "conv.delete",          "conv",     "conv" },
+    { "admin_app_update",      "app.update",           "app",      NULL },
+    { "admin_conv_update",     "conv.update",          "conv",     "conv" },
+    { "hold_create",           "hold.create",          "hold",     "id" },
+    { "hold_lift",             "hold.lift",            "hold",     "id" },
+    { "user_erase",            "user.erase",           "user",     "id" },
 };
 
-static const struct audit_spec *find_audit_spec(const struct chat_action *a)
-{
-    for (size_t i = 0; a->writes && i < sizeof(audited_actions) / sizeof(audited_actions[0]); i++) {
-        if (strcmp(audited_actions[i].action, a->name) == 0) {
-            return &audited_actions[i];
-        }
-    }
-    return NULL;
-}
 
 static const struct chat_action *find_action(const char *name)
 {
@@ -186,9 +178,17 @@ static void cache_clear(struct chat *ch)
 
 struct chat *chat_new(struct server *srv)
 {
-    struct chat *ch = xcalloc(1, sizeof(*ch));
+    struct chat *ch = xcalloc(1, sizeof(*ch) + NACTIONS * sizeof(ch->audit_of[0]));
 
     ch->srv = srv;
+    /* Once, so that no call looks its spec up by name. */
+    for (size_t i = 0; i < sizeof(audited_actions) / sizeof(audited_actions[0]); i++) {
+        const struct chat_action *a = find_action(audited_actions[i].action);
+
+        if (a != NULL && a->writes) {
+            ch->audit_of[a - actions] = &audited_actions[i];
+        }
+    }
     intmap_init(&ch->convs);
     buf_init(&ch->scratch, 64 * 1024 * 1024); /* far above an event's parts, each capped */
     return ch;
@@ -782,27 +782,31 @@ static void answer(struct chat_call *k, int rc)
     }
 }
 
-/* The audited call's target, e.g. "user:7" (audit_spec.target). */
+void chat_actor(const struct chat_call *k, char out[AUDIT_ACTOR_MAX])
+{
+    audit_actor(out, k->who.user_id == 0, k->who.user_id != 0 ? k->who.user_id : k->who.key_id);
+}
+
+/* The audited call's target, e.g. "user:7" (audit_spec). */
 static void audit_target(const struct chat_call *k, char *out, size_t cap)
 {
-    const char *spec = k->audit->target;
-    const char *arg = strchr(spec, ':') + 1;
-    int type_len = (int)(arg - 1 - spec);
-    json_t *v = arg[0] != '\0' ? json_object_get(k->args, arg) : NULL;
+    const char *type = k->audit->target_type;
+    json_t *v;
 
-    if (arg[0] == '\0') {
-        snprintf(out, cap, "%.*s:%lld", type_len, spec, (long long)k->who.app_id);
+    if (k->audit->target_arg == NULL) {
+        snprintf(out, cap, "%s:%lld", type, (long long)k->who.app_id);
         return;
     }
+    v = json_object_get(k->args, k->audit->target_arg);
     if (v == NULL && k->result != NULL) {
         v = json_object_get(k->result, "id"); /* what the call made */
     }
     if (json_is_integer(v)) {
-        snprintf(out, cap, "%.*s:%lld", type_len, spec, (long long)json_integer_value(v));
+        snprintf(out, cap, "%s:%lld", type, (long long)json_integer_value(v));
     } else if (json_is_string(v)) {
-        snprintf(out, cap, "%.*s:%s", type_len, spec, json_string_value(v));
+        snprintf(out, cap, "%s:%s", type, json_string_value(v));
     } else {
-        snprintf(out, cap, "%.*s", type_len, spec);
+        snprintf(out, cap, "%s", type);
     }
 }
 
@@ -816,8 +820,7 @@ static int audit_outcome(struct chat_call *k, struct store_conn *sc, int rc)
                                     .target = target, .detail = args };
     int out;
 
-    audit_actor(actor, k->who.user_id == 0,
-                k->who.user_id != 0 ? k->who.user_id : k->who.key_id);
+    chat_actor(k, actor);
     audit_target(k, target, sizeof(target));
     if (args != NULL && strlen(args) > AUDIT_DETAIL_MAX) {
         r.detail = "{\"omitted\":\"the arguments were too long\"}";
@@ -941,7 +944,7 @@ static void call_submit(struct conn *c, const struct chat_caller *who,
     int rc = 0;
 
     k->action = a;
-    k->audit = find_audit_spec(a);
+    k->audit = srv->chat->audit_of[a - actions];
     k->srv = srv;
     k->who = *who;
     k->args = args;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "audit/audit.h"
 #include "chat/bus.h"
 #include "chat/chat.h"
 #include "net/worker.h"
@@ -78,6 +79,9 @@ int chat_arg_opt_string(struct chat_call *k, const char *key, size_t max, const 
 /* A user given as an id or a username, in the caller's app; PIPIT_ENOT_FOUND if none. */
 int chat_resolve_user(struct chat_call *k, struct store_conn *sc, json_t *v,
                       struct store_user *out);
+
+/* The caller as the audit log names it: user:<id> or key:<id>. */
+void chat_actor(const struct chat_call *k, char out[AUDIT_ACTOR_MAX]);
 
 /* ---- access ---- */
 /* The conversation and the caller's current membership; NOT_FOUND for non-members. */
@@ -206,10 +210,6 @@ int hold_create(struct chat_call *k, struct store_conn *sc);
 int hold_list(struct chat_call *k, struct store_conn *sc);
 int hold_lift(struct chat_call *k, struct store_conn *sc);
 int user_erase(struct chat_call *k, struct store_conn *sc);
-/* Retention settings in a call's arguments (api/compliance.c), over r's values. */
-struct store_retention;
-int retention_args(struct chat_call *k, struct store_retention *r, bool *given);
-void retention_json_add(json_t *o, const struct store_retention *r);
 int admin_audit_verify(struct chat_call *k, struct store_conn *sc);
 int admin_conv_list(struct chat_call *k, struct store_conn *sc);
 int admin_conv_get(struct chat_call *k, struct store_conn *sc);

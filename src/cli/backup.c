@@ -164,7 +164,7 @@ static int add_blob(void *arg, const char *sha256, int64_t size, bool thumb_read
     char rel[BACKUP_MANIFEST_PATH_MAX], path[4400];
     struct stat st;
 
-    if (!backup_manifest_is_sha256(sha256, strlen(sha256))) {
+    if (!tarball_is_sha256(sha256, strlen(sha256))) {
         return failf(b->err, sizeof(b->err), "the database names a file \"%s\", which is "
                      "not a SHA-256", sha256);
     }
@@ -516,7 +516,7 @@ static int blob_present(void *arg, const char *sha256, int64_t size, bool thumb_
     char rel[BACKUP_MANIFEST_PATH_MAX];
     const struct backup_manifest_entry *e;
 
-    if (!backup_manifest_is_sha256(sha256, strlen(sha256))) {
+    if (!tarball_is_sha256(sha256, strlen(sha256))) {
         return failf(r->err, sizeof(r->err), "the database names a file \"%.100s\", which "
                      "is not a SHA-256", sha256);
     }

@@ -49,19 +49,6 @@ bool backup_manifest_is_plain_name(const char *name)
     return true;
 }
 
-bool backup_manifest_is_sha256(const char *s, size_t n)
-{
-    if (n != TARBALL_SHA_HEX) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /*
  * Whether an archive may hold path: the database, a plain top-level file, or a
  * stored file or thumbnail at its content address. Nothing else, so no path
@@ -87,7 +74,7 @@ static bool is_entry_path(const char *path, const char **blob_sha, bool *thumb)
         return false;
     }
     sha = path + strlen(BLOB_DIR);
-    if (!backup_manifest_is_sha256(sha, TARBALL_SHA_HEX)) {
+    if (!tarball_is_sha256(sha, TARBALL_SHA_HEX)) {
         return false;
     }
     files_blob_relpath(sha, *thumb ? THUMB : "", want, sizeof(want));
@@ -130,7 +117,7 @@ static int read_entries(json_t *list, const char *name, struct backup_manifest *
 
         if (json_unpack(json_array_get(list, i), "{s:s,s:I,s:s}", "path", &path, "size", &size,
                         "sha256", &sha) != 0 ||
-            size < 0 || !backup_manifest_is_sha256(sha, strlen(sha))) {
+            size < 0 || !tarball_is_sha256(sha, strlen(sha))) {
             snprintf(err, errlen, "%s: %s is damaged: entry %zu", name, TARBALL_MANIFEST, i);
             return -1;
         }

@@ -60,8 +60,6 @@ void backup_manifest_cleanup(struct backup_manifest *m);
 const struct backup_manifest_entry *backup_manifest_find(const struct backup_manifest *m,
                                                          const char *path);
 
-/* Whether the n bytes at s are a SHA-256 in lowercase hex. */
-bool backup_manifest_is_sha256(const char *s, size_t n);
 /*
  * One path segment of printable ASCII, not hidden, not the manifest's name nor
  * "files": what a top-level file in a backup may be named.

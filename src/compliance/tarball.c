@@ -86,11 +86,14 @@ static void sha_hex(crypto_hash_sha256_state *h, char out[TARBALL_SHA_HEX + 1])
     sodium_bin2hex(out, TARBALL_SHA_HEX + 1, digest, sizeof(digest));
 }
 
-static bool is_sha_hex(const char *s)
+bool tarball_is_sha256(const char *s, size_t n)
 {
-    size_t n = strlen(s);
-
-    return n == TARBALL_SHA_HEX && strspn(s, "0123456789abcdef") == n;
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+            return false;
+        }
+    }
+    return n == TARBALL_SHA_HEX;
 }
 
 int tarball_new(const char *out, bool force, struct tarball **t, char *err, size_t errlen)
@@ -233,7 +236,7 @@ int tarball_add_known(struct tarball *t, const char *name, const char *src, int6
 {
     struct stat st;
 
-    if (!is_sha_hex(sha256)) {
+    if (!tarball_is_sha256(sha256, strlen(sha256))) {
         return fail(t, "\"%.100s\" is not a SHA-256 (for %s)", sha256, src);
     }
     if (lstat(src, &st) != 0) {

@@ -36,6 +36,9 @@
 #define TARBALL_MANIFEST "manifest.json"
 #define TARBALL_SHA_HEX 64
 
+/* Whether the n bytes at s are a SHA-256 in lowercase hex (an entry's checksum, a blob's name). */
+bool tarball_is_sha256(const char *s, size_t n);
+
 struct tarball;
 
 /*

@@ -277,11 +277,11 @@ static void test_a_backup_without_its_database_is_refused(void **state)
 
 static void test_the_name_rules_pipit_backup_follows(void **state)
 {
-    assert_true(backup_manifest_is_sha256(SHA_A, 64));
-    assert_true(backup_manifest_is_sha256(SHA_A "trailing", 64));
-    assert_false(backup_manifest_is_sha256(SHA_A, 63));
-    assert_false(backup_manifest_is_sha256(SHA_UPPER, 64));
-    assert_false(backup_manifest_is_sha256(SHA_G, 64));
+    assert_true(tarball_is_sha256(SHA_A, 64));
+    assert_true(tarball_is_sha256(SHA_A "trailing", 64));
+    assert_false(tarball_is_sha256(SHA_A, 63));
+    assert_false(tarball_is_sha256(SHA_UPPER, 64));
+    assert_false(tarball_is_sha256(SHA_G, 64));
     assert_true(backup_manifest_is_plain_name("webpush.key"));
     assert_false(backup_manifest_is_plain_name(".env"));
     assert_false(backup_manifest_is_plain_name("files"));

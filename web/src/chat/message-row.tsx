@@ -49,8 +49,8 @@ export interface MessageRowProps {
 
 export const MessageRow = memo(function MessageRow(p: MessageRowProps) {
   const { msg } = p;
-  /* An erased message (its sender's account was erased) has no content either. */
-  const recalled = msg.recalled === true || msg.erased === true;
+  /* Recalled, or erased with its sender's account: no content left to show. */
+  const withdrawn = msg.recalled === true || msg.erased === true;
   const file = fileOf(msg);
   // A picture with nothing around it (no sender line, quote or caption) is drawn without a bubble.
   const bare =
@@ -71,7 +71,7 @@ export const MessageRow = memo(function MessageRow(p: MessageRowProps) {
     >
       {p.group && !p.mine ? <div class="msg-avatar">{p.last ? <Avatar name={p.senderName} size="sm" /> : null}</div> : null}
       <div class="msg-col">
-        <div class={`msg${recalled ? ' is-recalled' : ''}${bare ? ' msg-pic' : ''}`} tabIndex={0}>
+        <div class={`msg${withdrawn ? ' is-recalled' : ''}${bare ? ' msg-pic' : ''}`} tabIndex={0}>
           {p.group && !p.mine && p.first ? <div class="msg-sender">{p.senderName}</div> : null}
           {p.quoteName !== null ? (
             <button
@@ -84,7 +84,7 @@ export const MessageRow = memo(function MessageRow(p: MessageRowProps) {
               <span class="msg-quote-text">{p.quoteText}</span>
             </button>
           ) : null}
-          {recalled ? (
+          {withdrawn ? (
             <div class="msg-text msg-recalled" data-testid="message-text">
               {msg.erased ? 'Message erased' : 'Message recalled'}
             </div>
@@ -100,7 +100,7 @@ export const MessageRow = memo(function MessageRow(p: MessageRowProps) {
               <Meta {...p} />
             </div>
           )}
-          {!recalled && p.pending === null ? <Actions {...p} /> : null}
+          {!withdrawn && p.pending === null ? <Actions {...p} /> : null}
         </div>
         {p.pending === 'failed' ? (
           <div class="msg-status msg-failed" role="alert" data-testid="send-failed">
