@@ -9,7 +9,9 @@
  * table: the text can be indexed, and the expression search_query_build makes of it
  * (when it takes it) is always accepted by FTS5 and finds the text itself whenever
  * the text has a token at all (what you type finds the message that holds it);
- * highlight() runs on the hit.
+ * highlight() runs on the hit. All of it twice: with plain terms, and with the keyed
+ * hashes of encryption at rest (where one- and two-character CJK queries find the
+ * run's parts instead of prefixes).
  */
 #include <sqlite3.h>
 #include <string.h>
@@ -63,17 +65,20 @@ static struct check tokenize(const fts5_tokenizer *m, Fts5Tokenizer *tok, int fl
     return c;
 }
 
-static sqlite3 *database(void)
+/* hashed: terms are keyed hashes (search_tokenizer_register with a key). */
+static sqlite3 *database(int hashed)
 {
-    static sqlite3 *db; /* one per process: opening costs more than a run */
+    static const uint8_t key[SEARCH_INDEX_KEY_LEN] = { 7, 1, 7 };
+    static sqlite3 *dbs[2]; /* one each per process: opening costs more than a run */
+    sqlite3 **db = &dbs[hashed];
 
-    if (db == NULL) {
-        CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
-        CHECK(search_tokenizer_register(db) == 0);
-        CHECK(sqlite3_exec(db, "CREATE VIRTUAL TABLE t USING fts5(text, tokenize='pipit')",
+    if (*db == NULL) {
+        CHECK(sqlite3_open(":memory:", db) == SQLITE_OK);
+        CHECK(search_tokenizer_register(*db, hashed ? key : NULL) == 0);
+        CHECK(sqlite3_exec(*db, "CREATE VIRTUAL TABLE t USING fts5(text, tokenize='pipit')",
                            NULL, NULL, NULL) == SQLITE_OK);
     }
-    return db;
+    return *db;
 }
 
 /* Returns how many tokens the input has as a query. */
@@ -145,18 +150,19 @@ static void search_for(sqlite3 *db, const uint8_t *data, size_t size, int tokens
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    sqlite3 *db = database();
-    int tokens;
-
     if (size > (1u << 20)) {
         return 0;
     }
-    tokens = tokenize_directly(db, data, size);
-    if (size > MAX_TABLE_INPUT) {
-        return 0;
+    for (int hashed = 0; hashed < 2; hashed++) {
+        sqlite3 *db = database(hashed);
+        int tokens = tokenize_directly(db, data, size);
+
+        if (size > MAX_TABLE_INPUT) {
+            continue;
+        }
+        exec_text(db, "INSERT INTO t(rowid, text) VALUES (1, ?1)", data, size);
+        search_for(db, data, size, tokens);
+        exec_text(db, "DELETE FROM t WHERE rowid = 1 AND ?1 IS NOT NULL", data, size);
     }
-    exec_text(db, "INSERT INTO t(rowid, text) VALUES (1, ?1)", data, size);
-    search_for(db, data, size, tokens);
-    exec_text(db, "DELETE FROM t WHERE rowid = 1 AND ?1 IS NOT NULL", data, size);
     return 0;
 }

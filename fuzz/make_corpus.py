@@ -198,3 +198,15 @@ manifest("duplicate", [DB_ENTRY, ("webpush.key", 32, DB_SHA), ("webpush.key", 32
 manifest("wrong_sha", [DB_ENTRY, (BLOB, 5, DB_SHA)])
 manifest("no_database", [(BLOB, 5, BLOB_SHA)])
 manifest("version_2", [DB_ENTRY], version=2)
+manifest("sealed", [DB_ENTRY, (BLOB, 5 + 32 + 16, DB_SHA)], sealed=True)
+manifest("sealed_not_bool", [DB_ENTRY], sealed="yes")
+
+# --- fuzz_keys: a data-keys file, a sealed value, a sealed file ----------------------
+
+KEY_LINE = "key 1 1796135824040 " + "ab" * 72 + "\n"
+write("fuzz_keys", "one_key", "pipit-data-keys 1\n" + KEY_LINE)
+write("fuzz_keys", "two_keys", "pipit-data-keys 1\n" + KEY_LINE + KEY_LINE.replace("key 1", "key 2"))
+write("fuzz_keys", "header_only", "pipit-data-keys 1\n")
+write("fuzz_keys", "short_line", "pipit-data-keys 1\nkey 1 0 00ff\n")
+write("fuzz_keys", "sealed_value", b"\x01\x00\x00\x00\x01" + bytes(24) + b"text" + bytes(16))
+write("fuzz_keys", "sealed_file", b"PSF1\x00\x00\x00\x01" + bytes(24) + b"content" + bytes(16))

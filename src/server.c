@@ -13,6 +13,7 @@
 #include <http_parser.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -29,12 +30,14 @@
 #include "compliance/export.h"
 #include "compliance/retention.h"
 #include "files/files.h"
+#include "keys/keyring.h"
 #include "net/outbound.h"
 #include "net/tls.h"
 #include "net/worker.h"
 #include "push/push.h"
 #include "push/vapid.h"
 #include "store/jobs.h"
+#include "store/store_backup.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -103,7 +106,7 @@ static void audit_stop(struct server *srv)
     struct store_conn *db = NULL;
     char err[512];
     int rc = store_open(srv->cfg.data_dir, STORE_READ_WRITE, (int)srv->cfg.sqlite_synchronous,
-                        &db, err, sizeof(err));
+                        srv->keys, &db, err, sizeof(err));
 
     if (rc == 0) {
         rc = store_begin(db);
@@ -124,6 +127,95 @@ static void audit_stop(struct server *srv)
         }
     }
     store_close(&db);
+}
+
+/*
+ * The keys of encryption at rest: none, or the data keys the master key opens.
+ * Checked before anything is written: a sealed database is never opened without
+ * its keys, and a first data key is made only for a database that is not sealed
+ * yet (one whose keys are lost must not get new ones that open nothing).
+ */
+static int open_keys(struct server *srv)
+{
+    uint8_t master[KEYRING_KEY_LEN];
+    struct store_conn *db = NULL;
+    char err[1024], path[4200];
+    bool sealed = false;
+    int rc;
+
+    /* Read as an immutable file: a start refused here leaves the data dir as it was. */
+    snprintf(path, sizeof(path), "%s/pipit.db", srv->cfg.data_dir);
+    if (access(path, F_OK) == 0 && (store_backup_open(path, &db, err, sizeof(err)) != 0 ||
+                                    store_sealed(db, &sealed) != 0)) {
+        log_error(NULL, "store: %s", db != NULL ? store_errmsg(db) : err);
+        store_close(&db);
+        return -1;
+    }
+    store_close(&db);
+    rc = keyring_master_load(srv->cfg.master_key_file, srv->cfg.data_dir, master, err,
+                             sizeof(err));
+    if (rc >= 0) {
+        rc = keyring_load(srv->cfg.data_dir, rc == 1 ? master : NULL, !sealed, &srv->keys, err,
+                          sizeof(err));
+    }
+    sodium_memzero(master, sizeof(master));
+    if (rc == 0 && sealed && srv->keys == NULL) {
+        snprintf(err, sizeof(err), "this data dir's messages are encrypted, and no master key "
+                 "is configured (master_key_file, PIPIT_MASTER_KEY_FILE or PIPIT_MASTER_KEY)");
+        rc = -1;
+    }
+    if (rc != 0) {
+        log_error(NULL, "encryption at rest: %s; nothing was changed", err);
+        return -1;
+    }
+    if (srv->keys != NULL) {
+        log_info(NULL, "encryption at rest: on, %zu data key(s), key %u seals new data",
+                 keyring_count(srv->keys), keyring_active_id(srv->keys));
+    }
+    return 0;
+}
+
+/*
+ * With keys (open_keys), a database that has plain bodies and files from before
+ * the master key was configured has them sealed now, before anything is served,
+ * and the plain text cleared from the files.
+ */
+static int seal_store(struct server *srv, struct store_conn *db)
+{
+    char err[512];
+    int64_t started = clock_now_ms(), rows, files;
+    bool sealed;
+
+    if (store_sealed(db, &sealed) != 0) {
+        log_error(NULL, "store: %s", store_errmsg(db));
+        return -1;
+    }
+    if (sealed || srv->keys == NULL) {
+        if (srv->keys == NULL) {
+            log_warn(NULL, "encryption at rest: off (no master key configured): message "
+                     "bodies and files are stored as they are");
+        }
+        return 0;
+    }
+    if (files_seal_stored(srv->cfg.data_dir, srv->keys, db, &files, err, sizeof(err)) != 0) {
+        log_error(NULL, "encryption at rest: %s", err);
+        return -1;
+    }
+    if (store_seal_plain(db, started, &rows) != 0) {
+        log_error(NULL, "encryption at rest: cannot seal the stored messages: %s",
+                  store_errmsg(db));
+        return -1;
+    }
+    if (store_wal_truncate(srv->cfg.data_dir, err, sizeof(err)) != 0) {
+        log_warn(NULL, "encryption at rest: %s", err);
+    }
+    if (rows + files == 0) {
+        return 0;
+    }
+    log_notice(NULL, "encryption at rest: sealed %lld stored bodies and notifications and "
+               "%lld stored files in %lld ms", (long long)rows, (long long)files,
+               (long long)(clock_now_ms() - started));
+    return 0;
 }
 
 /* On the first start, creates user admin and writes its password once. */
@@ -299,6 +391,8 @@ static void server_cleanup(struct server *srv)
     srv->vapid = NULL;
     audit_key_free(srv->audit_key);
     srv->audit_key = NULL;
+    keyring_free(srv->keys);
+    srv->keys = NULL;
     if (srv->tls != NULL) {
         SSL_CTX_free(srv->tls);
         srv->tls = NULL;
@@ -350,9 +444,16 @@ int server_run(struct server *srv)
         log_error(NULL, "cannot initialise libsodium");
         goto fail;
     }
-    if (store_open(srv->cfg.data_dir, STORE_READ_WRITE, (int)srv->cfg.sqlite_synchronous, &db,
-                   err, sizeof(err)) != 0) {
+    if (open_keys(srv) != 0) {
+        goto fail;
+    }
+    if (store_open(srv->cfg.data_dir, STORE_READ_WRITE, (int)srv->cfg.sqlite_synchronous,
+                   srv->keys, &db, err, sizeof(err)) != 0) {
         log_error(NULL, "store: %s", err);
+        goto fail;
+    }
+    if (seal_store(srv, db) != 0) {
+        store_close(&db);
         goto fail;
     }
     if (audit_key_open(srv->cfg.data_dir, &srv->audit_key, err, sizeof(err)) != 0) {
@@ -410,7 +511,7 @@ int server_run(struct server *srv)
         log_error(NULL, "export: %s", err);
         goto fail;
     }
-    if (jobs_start(&srv->cfg, &srv->metrics, &srv->jobs, err, sizeof(err)) != 0) {
+    if (jobs_start(&srv->cfg, srv->keys, &srv->metrics, &srv->jobs, err, sizeof(err)) != 0) {
         log_error(NULL, "store: %s", err);
         goto fail;
     }

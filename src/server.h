@@ -29,6 +29,7 @@ struct http_request;
 struct dispatcher;
 struct files;
 struct audit_key;
+struct keyring;
 
 struct server {
     struct config cfg;
@@ -41,6 +42,7 @@ struct server {
     struct dispatcher *dispatch; /* sends deliveries to providers (push/dispatch.c) */
     struct files *files;         /* uploads, downloads, thumbnails (files/files.h) */
     struct audit_key *audit_key; /* signs the audit log's checkpoints (audit/audit.h) */
+    struct keyring *keys;        /* encryption at rest (keys/keyring.h); NULL: off */
     char cfg_digest[CONFIG_DIGEST_HEX + 1]; /* recorded in the audit log at each start */
     struct worker *dispatch_worker;
     SSL_CTX *tls;                /* NULL: plain TCP */

@@ -109,7 +109,7 @@ static void build_run(struct job *j, void *ctx)
     struct stat st;
 
     export_spool_path(data_dir, &ej->subject, path, sizeof(path));
-    j->rc = export_write(ctx, data_dir, &ej->subject, path, false, &sum, ej->err,
+    j->rc = export_write(ctx, data_dir, ej->srv->keys, &ej->subject, path, false, &sum, ej->err,
                          sizeof(ej->err));
     if (j->rc != 0) {
         return;
@@ -154,7 +154,7 @@ static void answer(struct http_exchange *x, struct export_job *ej)
     log_info(&ej->c->log, "export of %s %lld: sending %lld bytes",
              ej->kind == EXPORT_USER ? "user" : "conversation", (long long)ej->subject.id,
              (long long)ej->size);
-    http_respond_file(x, 200, "application/x-tar", headers, fd, 0, ej->size);
+    http_respond_file(x, 200, "application/x-tar", headers, fd, 0, ej->size, NULL);
 }
 
 static void export_done(struct job *j)

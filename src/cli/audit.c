@@ -85,7 +85,7 @@ int cli_audit(int argc, char **argv)
     if (expected_key(data_dir, public_hex, key, &have_key) != 0) {
         return 1;
     }
-    if (store_open(data_dir, STORE_READ_ONLY, 0, &db, err, sizeof(err)) != 0) {
+    if (store_open(data_dir, STORE_READ_ONLY, 0, NULL, &db, err, sizeof(err)) != 0) {
         fprintf(stderr, "pipit: %s\n", err);
         return 1;
     }

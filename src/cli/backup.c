@@ -55,6 +55,7 @@
 #include "compliance/export.h"
 #include "compliance/tarball.h"
 #include "files/files.h"
+#include "keys/sealed_file.h"
 #include "store/store_backup.h"
 #include "util/clock.h"
 #include "util/fs.h"
@@ -112,6 +113,7 @@ struct backup {
     char snap[4200];            /* out.db.tmp: the database snapshot */
     struct tarball *t;
     struct store_backup_facts facts;
+    bool sealed;                /* encryption at rest: stored files are sealed */
     char err[1024];
 };
 
@@ -170,8 +172,10 @@ static int add_blob(void *arg, const char *sha256, int64_t size, bool thumb_read
     }
     files_blob_relpath(sha256, "", rel, sizeof(rel));
     snprintf(path, sizeof(path), "%s/%s", b->data_dir, rel);
-    /* Its name is its hash: checked as it is copied. */
-    if (tarball_add_known(b->t, rel, path, size, sha256) != 0) {
+    /* Its name is its hash: checked as it is copied. Sealed, it is checked when opened. */
+    if ((b->sealed ? tarball_add_file(b->t, rel, path) != 0 ||
+                         !tarball_last_is(b->t, sealed_file_size(size), NULL)
+                   : tarball_add_known(b->t, rel, path, size, sha256) != 0)) {
         return tarball_failed(b);
     }
     if (!thumb_ready) {
@@ -187,12 +191,13 @@ static int add_blob(void *arg, const char *sha256, int64_t size, bool thumb_read
 
 static json_t *manifest_head(struct backup *b)
 {
-    return json_pack("{s:s,s:i,s:I,s:s,s:i,s:{s:I,s:I,s:I,s:I}}", "format",
+    return json_pack("{s:s,s:i,s:I,s:s,s:i,s:b,s:{s:I,s:I,s:I,s:I}}", "format",
                      BACKUP_MANIFEST_FORMAT, "version", BACKUP_MANIFEST_VERSION, "created_at",
                      (json_int_t)clock_now_ms(), "pipit_version", PIPIT_VERSION,
-                     "schema_version", b->facts.schema_version, "counts", "messages",
-                     (json_int_t)b->facts.messages, "users", (json_int_t)b->facts.users,
-                     "files", (json_int_t)b->facts.files, "blobs", (json_int_t)b->facts.blobs);
+                     "schema_version", b->facts.schema_version, "sealed", b->sealed, "counts",
+                     "messages", (json_int_t)b->facts.messages, "users",
+                     (json_int_t)b->facts.users, "files", (json_int_t)b->facts.files, "blobs",
+                     (json_int_t)b->facts.blobs);
 }
 
 /*
@@ -212,6 +217,10 @@ static int snapshot(struct backup *b)
     }
     if (store_backup_check(db, false, b->err, sizeof(b->err)) != 0 ||
         store_backup_facts(db, &b->facts, b->err, sizeof(b->err)) != 0) {
+        goto out;
+    }
+    if (store_sealed(db, &b->sealed) != 0) {
+        failf(b->err, sizeof(b->err), "cannot read the snapshot: %s", store_errmsg(db));
         goto out;
     }
     if (tarball_add_file(b->t, DB_NAME, b->snap) != 0) {
@@ -522,7 +531,7 @@ static int blob_present(void *arg, const char *sha256, int64_t size, bool thumb_
     }
     files_blob_relpath(sha256, "", rel, sizeof(rel));
     e = backup_manifest_find(&r->manifest, rel);
-    if (e == NULL || e->size != size) {
+    if (e == NULL || e->size != (r->manifest.sealed ? sealed_file_size(size) : size)) {
         return failf(r->err, sizeof(r->err), "%s is incomplete: the database names stored "
                      "file %s, which it %s", r->from, sha256,
                      e == NULL ? "does not hold" : "holds with another size");
@@ -536,6 +545,7 @@ static int check_database(struct restore *r)
     struct store_backup_facts f;
     struct store_conn *db = NULL;
     char path[4400], why[512];
+    bool sealed = false;
     int rc = -1;
 
     snprintf(path, sizeof(path), "%s/%s", r->stage, DB_NAME);
@@ -555,6 +565,16 @@ static int check_database(struct restore *r)
         f.messages != r->manifest.facts.messages || f.users != r->manifest.facts.users ||
         f.files != r->manifest.facts.files || f.blobs != r->manifest.facts.blobs) {
         failf(r->err, sizeof(r->err), "%s: the manifest does not match the database", r->from);
+        goto out;
+    }
+    if (store_sealed(db, &sealed) != 0) {
+        failf(r->err, sizeof(r->err), "%s: cannot read the database: %s", r->from,
+              store_errmsg(db));
+        goto out;
+    }
+    if (sealed != r->manifest.sealed) {
+        failf(r->err, sizeof(r->err), "%s: the manifest does not match the database (which "
+              "is %s at rest)", r->from, sealed ? "encrypted" : "not encrypted");
         goto out;
     }
     if (store_backup_each_blob(db, blob_present, r, why, sizeof(why)) != 0) {

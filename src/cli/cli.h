@@ -17,6 +17,7 @@
 
 struct store_conn;
 struct audit_key;
+struct keyring;
 
 /* Prints the whole usage to stderr. */
 void cli_usage(void);
@@ -26,6 +27,14 @@ int cli_audit(int argc, char **argv);
 int cli_backup(int argc, char **argv);
 int cli_restore(int argc, char **argv);
 int cli_export(int argc, char **argv);
+int cli_keys(int argc, char **argv);
+
+/*
+ * The data dir's keys of encryption at rest, opened with the master key from
+ * PIPIT_MASTER_KEY_FILE or PIPIT_MASTER_KEY: 0 with *out (NULL: the data dir
+ * has none), or -1 after printing why.
+ */
+int cli_open_keys(const char *data_dir, struct keyring **out);
 
 /* An option that takes a value, e.g. "--data-dir", and where the value goes. */
 struct cli_arg {

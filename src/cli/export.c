@@ -20,6 +20,7 @@
 #include "api/route_path.h"
 #include "audit/audit.h"
 #include "cli/cli.h"
+#include "keys/keyring.h"
 #include "compliance/export.h"
 #include "util/err.h"
 
@@ -67,6 +68,7 @@ int cli_export(int argc, char **argv)
     struct export_summary sum;
     struct store_conn *db = NULL;
     struct audit_key *key = NULL;
+    struct keyring *keys = NULL;
     enum export_kind kind;
     struct stat st;
     char err[1024];
@@ -97,7 +99,11 @@ int cli_export(int argc, char **argv)
         fprintf(stderr, "pipit: export: %s exists (use --force to replace it)\n", out);
         return 1;
     }
-    if (store_open(data_dir, STORE_READ_WRITE, 0, &db, err, sizeof(err)) != 0 ||
+    if (cli_open_keys(data_dir, &keys) != 0) {
+        rc = 1;
+        goto out;
+    }
+    if (store_open(data_dir, STORE_READ_WRITE, 0, keys, &db, err, sizeof(err)) != 0 ||
         audit_key_open(data_dir, &key, err, sizeof(err)) != 0) {
         fprintf(stderr, "pipit: export: %s\n", err);
         rc = 1;
@@ -110,7 +116,8 @@ int cli_export(int argc, char **argv)
     } else if (rc != 0) {
         fprintf(stderr, "pipit: export: the audit log cannot be written (%s); nothing was "
                 "exported\n", store_errmsg(db));
-    } else if ((rc = export_write(db, data_dir, &s, out, force, &sum, err, sizeof(err))) != 0) {
+    } else if ((rc = export_write(db, data_dir, keys, &s, out, force, &sum, err,
+                                  sizeof(err))) != 0) {
         fprintf(stderr, "pipit: export: %s\n", err);
     } else if (kind == EXPORT_USER) {
         printf("export: user %s (id %lld): %lld lines, %lld files, %.1f MiB in %s\n",
@@ -125,5 +132,6 @@ int cli_export(int argc, char **argv)
 out:
     audit_key_free(key);
     store_close(&db);
+    keyring_free(keys);
     return rc;
 }

@@ -20,7 +20,11 @@ void cli_usage(void)
           "       pipit backup --data-dir DIR --out FILE [--force]\n"
           "       pipit restore --from FILE --data-dir DIR\n"
           "       pipit export user NAME --data-dir DIR --out FILE [--force]\n"
-          "       pipit export conv ID --data-dir DIR --out FILE [--force]\n",
+          "       pipit export conv ID --data-dir DIR --out FILE [--force]\n"
+          "       pipit keys generate\n"
+          "       pipit keys rotate --data-dir DIR [--new-master-key-file FILE]\n"
+          "The master key of an encrypted data dir comes from PIPIT_MASTER_KEY_FILE or\n"
+          "PIPIT_MASTER_KEY.\n",
           stderr);
 }
 
@@ -78,6 +82,7 @@ int main(int argc, char **argv)
         { "backup", cli_backup },
         { "restore", cli_restore },
         { "export", cli_export },
+        { "keys", cli_keys },
     };
 
     for (size_t i = 0; argc >= 2 && i < sizeof(commands) / sizeof(commands[0]); i++) {

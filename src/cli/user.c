@@ -100,7 +100,7 @@ int cli_user(int argc, char **argv)
         fprintf(stderr, "pipit: cannot initialise libsodium\n");
         return 1;
     }
-    if (store_open(data_dir, STORE_READ_WRITE, 0, &db, err, sizeof(err)) != 0) {
+    if (store_open(data_dir, STORE_READ_WRITE, 0, NULL, &db, err, sizeof(err)) != 0) {
         fprintf(stderr, "pipit: %s\n", err);
         return 1;
     }

@@ -126,7 +126,8 @@ static int read_entries(json_t *list, const char *name, struct backup_manifest *
                      "(refused)", name, path);
             return -1;
         }
-        if (blob_sha != NULL && !thumb && strncmp(sha, blob_sha, TARBALL_SHA_HEX) != 0) {
+        if (blob_sha != NULL && !thumb && !m->sealed &&
+            strncmp(sha, blob_sha, TARBALL_SHA_HEX) != 0) {
             snprintf(err, errlen, "%s: the manifest's SHA-256 of %s is not its name", name, path);
             return -1;
         }
@@ -167,6 +168,7 @@ int backup_manifest_parse(const char *text, size_t len, const char *name,
     const char *format = "", *version = "";
     json_int_t fmt_version = 0, created = 0; /* created: checked for, not used */
     json_int_t counts[4];
+    int sealed = 0;
     int rc = -1;
 
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -198,6 +200,12 @@ int backup_manifest_parse(const char *text, size_t len, const char *name,
                  TARBALL_MANIFEST);
         goto out;
     }
+    /* Optional (absent from backups made before encryption at rest): false. */
+    if (json_unpack_ex(root, &jerr, 0, "{s?b}", "sealed", &sealed) != 0) {
+        snprintf(err, errlen, "%s: %s is damaged: %s", name, TARBALL_MANIFEST, jerr.text);
+        goto out;
+    }
+    m.sealed = sealed;
     m.facts.messages = counts[0];
     m.facts.users = counts[1];
     m.facts.files = counts[2];

@@ -50,6 +50,8 @@ struct backup_manifest {
     size_t n;
     struct store_backup_facts facts;    /* what the database is said to hold */
     char pipit_version[32];             /* the pipit that made the backup */
+    bool sealed;                        /* stored files are sealed at rest: named by
+                                           their content's hash, not their bytes' */
 };
 
 /* Parses and checks the len bytes of text (not NUL-terminated) into *out. */

@@ -9,6 +9,7 @@
 #include "compliance/export.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 
 #include "compliance/tarball.h"
 #include "files/files.h"
+#include "keys/sealed_file.h"
 #include "store/store_backup.h"
 #include "store/store_chat.h"
 #include "store/store_export.h"
@@ -116,6 +118,7 @@ void export_target(const struct export_subject *s, char *out, size_t cap)
 struct build {
     struct tarball *t;
     const char *data_dir;
+    const struct keyring *keys; /* stored files are sealed (NULL: plain) */
     bool tar_failed;            /* the tarball has the message */
     int64_t lines;              /* of the part being written */
     struct export_summary *sum;
@@ -154,6 +157,48 @@ static void file_entry_path(const struct store_file *f, char *out, size_t cap)
     snprintf(out, cap, "files/%lld-%s", (long long)f->id, n > 0 ? safe : "file");
 }
 
+/* A stored file sealed at rest, opened a piece at a time (tarball_add_read). */
+struct sealed_source {
+    const struct keyring *keys;
+    const char *sha256;
+    int fd;
+    int64_t disk_size;
+};
+
+static ssize_t sealed_read_at(void *arg, void *buf, size_t cap, int64_t off)
+{
+    struct sealed_source *s = arg;
+
+    return sealed_file_read(s->keys, s->sha256, s->fd, s->disk_size, off, buf, cap);
+}
+
+/* The file's content, opened and then checked against its hash: the archive holds what was uploaded. */
+static int add_sealed(struct build *b, const char *path, const char *src,
+                      const struct store_file *f)
+{
+    struct sealed_source s = { .keys = b->keys, .sha256 = f->blob.sha256,
+                               .fd = open(src, O_RDONLY | O_CLOEXEC) };
+    struct stat st;
+    int rc;
+
+    if (s.fd < 0 || fstat(s.fd, &st) != 0) {
+        snprintf(b->err, b->errlen, "cannot read %s: %s", src, strerror(errno));
+        if (s.fd >= 0) {
+            close(s.fd);
+        }
+        return -1;
+    }
+    s.disk_size = st.st_size;
+    rc = tarball_add_read(b->t, path, sealed_read_at, &s);
+    close(s.fd);
+    if (rc == 0 && !tarball_last_is(b->t, f->blob.size, f->blob.sha256)) {
+        snprintf(b->err, b->errlen, "%s does not open to the file it stores (size or SHA-256)",
+                 src);
+        rc = -1;
+    }
+    return rc;
+}
+
 /* store_export_files' callback: the file's line, and its bytes as an entry of their own. */
 static int file_line(void *arg, const struct store_file *f)
 {
@@ -166,7 +211,8 @@ static int file_line(void *arg, const struct store_file *f)
     file_entry_path(f, path, sizeof(path));
     files_blob_relpath(f->blob.sha256, "", rel, sizeof(rel));
     snprintf(src, sizeof(src), "%s/%s", b->data_dir, rel);
-    if (tarball_add_known(b->t, path, src, f->blob.size, f->blob.sha256) != 0) {
+    if ((b->keys != NULL ? add_sealed(b, path, src, f) : tarball_add_known(b->t, path, src,
+                           f->blob.size, f->blob.sha256)) != 0) {
         b->tar_failed = true;
         return -1;
     }
@@ -268,12 +314,13 @@ static int write_parts(struct build *b, struct store_conn *sc, const struct expo
     return rc;
 }
 
-int export_write(struct store_conn *sc, const char *data_dir, const struct export_subject *s,
-                 const char *out, bool force, struct export_summary *sum, char *err,
-                 size_t errlen)
+int export_write(struct store_conn *sc, const char *data_dir, const struct keyring *keys,
+                 const struct export_subject *s, const char *out, bool force,
+                 struct export_summary *sum, char *err, size_t errlen)
 {
     struct export_summary got = { 0 };
-    struct build b = { .data_dir = data_dir, .sum = &got, .err = err, .errlen = errlen };
+    struct build b = { .data_dir = data_dir, .keys = keys, .sum = &got, .err = err,
+                       .errlen = errlen };
     json_t *counts = json_object();
     int lock_fd = -1;
     int rc = PIPIT_EINTERNAL;

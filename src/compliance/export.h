@@ -68,14 +68,15 @@ struct export_summary {
 
 /*
  * Writes the export of s, as of one commit, to `out` (replaced only with force),
- * reading the stored files under data_dir while the files sweep is held off
+ * reading the stored files under data_dir (sealed with keys when not NULL:
+ * the archive holds them opened) while the files sweep is held off
  * (files_sweep_hold). 0; PIPIT_ENOT_FOUND when the subject is gone by then;
  * PIPIT_EINTERNAL otherwise, with a one-line message in err. Nothing is left at
  * `out` on failure.
  */
-int export_write(struct store_conn *sc, const char *data_dir, const struct export_subject *s,
-                 const char *out, bool force, struct export_summary *sum, char *err,
-                 size_t errlen);
+int export_write(struct store_conn *sc, const char *data_dir, const struct keyring *keys,
+                 const struct export_subject *s, const char *out, bool force,
+                 struct export_summary *sum, char *err, size_t errlen);
 
 /*
  * DATA_DIR/exports/export-<user|conv>-<id>-<random>.tar: a new name for an

@@ -267,6 +267,48 @@ static int spool_open(struct tarball *t)
     return fd;
 }
 
+int tarball_add_read(struct tarball *t, const char *name,
+                     ssize_t (*read_at)(void *arg, void *buf, size_t cap, int64_t off), void *arg)
+{
+    crypto_hash_sha256_state h;
+    char sha[TARBALL_SHA_HEX + 1];
+    unsigned char *buf;
+    int64_t total = 0;
+    ssize_t n;
+    int fd = spool_open(t);
+
+    if (fd < 0) {
+        return fail(t, "cannot create a temporary file in %s: %s", t->dir, strerror(errno));
+    }
+    buf = xmalloc(CHUNK);
+    crypto_hash_sha256_init(&h);
+    while ((n = read_at(arg, buf, CHUNK, total)) > 0) {
+        crypto_hash_sha256_update(&h, buf, (unsigned long long)n);
+        if (fs_write_all(fd, buf, (size_t)n) != 0) {
+            n = -1;
+            break;
+        }
+        total += n;
+    }
+    free(buf);
+    if (n < 0) {
+        close(fd);
+        return fail(t, "cannot copy %s: %s", name, strerror(errno));
+    }
+    sha_hex(&h, sha);
+    if (add_entry(t, name, NULL, fd, total, sha) != 0) {
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
+
+bool tarball_last_is(const struct tarball *t, int64_t size, const char *sha256)
+{
+    return t->n > 0 && t->v[t->n - 1].size == size &&
+           (sha256 == NULL || strcmp(t->v[t->n - 1].sha256, sha256) == 0);
+}
+
 int tarball_part_begin(struct tarball *t, const char *name)
 {
     int fd = spool_open(t);

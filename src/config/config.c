@@ -51,6 +51,8 @@ static const struct cfg_opt cfg_table[] = {
       "Address and port to listen on (`ADDR:PORT`, IPv6 as `[::1]:8080`). Port 0 picks a free port; the log shows the real one." },
     { "data_dir", CFG_STR, OFF(data_dir), "./data", 0, 0, NULL, 0,
       "Directory holding the SQLite store, uploaded files (`files/`), the lock file and, after the first start, `initial-admin-password`. Back up the store and `files/` together (see docs/operations.md)." },
+    { "master_key_file", CFG_STR, OFF(master_key_file), "", 0, 0, NULL, 0,
+      "File holding the master key of encryption at rest (64 hex digits; `pipit keys generate` makes one), outside `data_dir`. Empty: the file named by the environment variable `PIPIT_MASTER_KEY_FILE`, else the key itself in `PIPIT_MASTER_KEY`, else none: bodies and files are stored as they are. Once a data dir holds encrypted data, pipitd refuses to start without the key that opens it (docs/operations.md)." },
     { "workers", CFG_INT, OFF(workers), "0", 0, 256, NULL, 0,
       "Number of I/O worker threads, each with its own event loop and listener. 0 means one per CPU core." },
     { "registration", CFG_ENUM, OFF(registration), "closed", 0, 0, registration_choices, 0,

@@ -23,6 +23,7 @@ enum chat_notifications { CHAT_NOTIFY_FULL, CHAT_NOTIFY_PRIVATE, CHAT_NOTIFY_OFF
 struct config {
     char *listen;
     char *data_dir;
+    char *master_key_file;      /* encryption at rest (keys/keyring.h); "": environment */
     int64_t workers;
     int64_t registration;       /* enum registration_mode */
     char *tls_cert;

@@ -17,6 +17,8 @@
 
 #include "files/exif.h"
 #include "files/files_internal.h"
+#include "store/store_backup.h"
+#include "keys/sealed_file.h"
 #include "server.h"
 #include "util/err.h"
 #include "util/fs.h"
@@ -55,6 +57,28 @@ static bool strips_location(const char *mime)
 {
     return strcmp(mime, "image/jpeg") == 0 || strcmp(mime, "image/png") == 0 ||
            strcmp(mime, "image/webp") == 0;
+}
+
+/*
+ * Encryption at rest: the file at path becomes its sealed copy
+ * (keys/sealed_file.h) with the n bytes at pt, its content, under the same
+ * name. 0 or -1 with errno.
+ */
+static int seal(const struct keyring *keys, const char *name, const uint8_t *pt, size_t n,
+                const char *path)
+{
+    char sealed[4300];
+    int saved;
+
+    snprintf(sealed, sizeof(sealed), "%s.sealed", path);
+    unlink(sealed); /* left by a crash */
+    if (sealed_file_write(keys, name, pt, n, sealed) == 0 && rename(sealed, path) == 0) {
+        return 0;
+    }
+    saved = errno;
+    unlink(sealed);
+    errno = saved;
+    return -1;
 }
 
 int blob_examine(struct files *f, const char *path, struct blob_facts *facts)
@@ -103,6 +127,11 @@ int blob_examine(struct files *f, const char *path, struct blob_facts *facts)
         }
     }
     rc = 0;
+    if (f->srv->keys != NULL && seal(f->srv->keys, b->sha256, map != MAP_FAILED ? map
+                                     : (const uint8_t *)"", (size_t)st.st_size, path) != 0) {
+        log_error(NULL, "files: cannot seal an upload: %s", strerror(errno));
+        rc = PIPIT_EIO;
+    }
 out:
     if (map != MAP_FAILED) {
         munmap(map, (size_t)st.st_size);
@@ -141,4 +170,80 @@ void blob_remove(struct files *f, const char *sha256)
     }
     files_blob_path(f->srv, sha256, ".thumb", path, sizeof(path));
     unlink(path);
+}
+
+/* ---- Sealing what was stored before encryption at rest ---- */
+
+struct sealing {
+    const char *data_dir;
+    const struct keyring *keys;
+    int64_t sealed;
+    char *err;
+    size_t errlen;
+};
+
+/* Seals the file at path (named name) unless it is sealed already. */
+static int seal_stored(struct sealing *s, const char *name, const char *path)
+{
+    uint8_t *map = MAP_FAILED;
+    struct stat st;
+    int rc = -1;
+    int fd;
+
+    if (sealed_file_check(s->keys, name, path)) {
+        return 0;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        log_warn(NULL, "files: %s is missing; nothing to seal", path);
+        return 0;
+    }
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        map = st.st_size > 0 ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0)
+                             : (uint8_t *)"";
+        rc = map != MAP_FAILED ? seal(s->keys, name, map, (size_t)st.st_size, path) : -1;
+    }
+    if (rc != 0) {
+        snprintf(s->err, s->errlen, "cannot seal %s: %s", path, strerror(errno));
+    }
+    if (map != MAP_FAILED && st.st_size > 0) {
+        munmap(map, (size_t)st.st_size);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    s->sealed += rc == 0;
+    return rc;
+}
+
+static int seal_blob(void *arg, const char *sha256, int64_t size, bool thumb_ready)
+{
+    struct sealing *s = arg;
+    char rel[200], path[4400], dir[4400], name[STORE_SHA256_HEX + 8];
+
+    files_blob_relpath(sha256, "", rel, sizeof(rel));
+    snprintf(path, sizeof(path), "%s/%s", s->data_dir, rel);
+    if (seal_stored(s, sha256, path) != 0) {
+        return -1;
+    }
+    files_blob_relpath(sha256, ".thumb", rel, sizeof(rel));
+    snprintf(path, sizeof(path), "%s/%s", s->data_dir, rel);
+    snprintf(name, sizeof(name), "%s.thumb", sha256);
+    if (thumb_ready && access(path, F_OK) == 0 && seal_stored(s, name, path) != 0) {
+        return -1;
+    }
+    fs_dirname(path, dir, sizeof(dir));
+    return fs_sync_dir(dir) == 0 ? 0 : -1;
+}
+
+int files_seal_stored(const char *data_dir, const struct keyring *keys, struct store_conn *db,
+                      int64_t *sealed, char *err, size_t errlen)
+{
+    struct sealing s = { .data_dir = data_dir, .keys = keys, .err = err, .errlen = errlen };
+    int rc;
+
+    err[0] = '\0';
+    rc = store_backup_each_blob(db, seal_blob, &s, err, errlen);
+    *sealed = s.sealed;
+    return rc == 0 ? 0 : -1;
 }

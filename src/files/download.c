@@ -21,6 +21,7 @@
 #include "files/files_internal.h"
 #include "http/http_conn.h"
 #include "http/http_range.h"
+#include "keys/sealed_file.h"
 #include "net/conn.h"
 #include "server.h"
 #include "store/jobs.h"
@@ -38,12 +39,34 @@ struct download {
     bool thumbnail;
     struct store_file file;
     int fd;
-    int64_t size;
+    int64_t size;               /* of the content (opened, when it is sealed) */
+    struct http_file_reader *reader; /* NULL: the bytes on disk are the content */
 };
+
+/* Encryption at rest: the content of a sealed blob, a piece at a time (keys/sealed_file.h). */
+struct sealed_reader {
+    struct http_file_reader base;
+    const struct keyring *keys;
+    char name[STORE_SHA256_HEX + 8];
+    int64_t disk_size;
+};
+
+static ssize_t sealed_read(struct http_file_reader *r, int fd, void *buf, size_t len, int64_t off)
+{
+    struct sealed_reader *s = (struct sealed_reader *)r;
+
+    return sealed_file_read(s->keys, s->name, fd, s->disk_size, off, buf, len);
+}
+
+static void sealed_free(struct http_file_reader *r)
+{
+    free(r);
+}
 
 static void download_run(struct job *j, void *ctx)
 {
     struct download *d = (struct download *)j;
+    const struct keyring *keys = d->c->w->srv->keys;
     char path[4200];
     struct stat st;
 
@@ -70,6 +93,19 @@ static void download_run(struct job *j, void *ctx)
         return;
     }
     d->size = st.st_size;
+    if (keys != NULL) {
+        struct sealed_reader *r = xcalloc(1, sizeof(*r));
+
+        *r = (struct sealed_reader){ .base = { sealed_read, sealed_free }, .keys = keys,
+                                     .disk_size = st.st_size };
+        snprintf(r->name, sizeof(r->name), "%s%s", d->file.blob.sha256,
+                 d->thumbnail ? ".thumb" : "");
+        d->reader = &r->base;
+        d->size = sealed_file_plain_size(st.st_size);
+        if (d->size < 0) {
+            j->rc = PIPIT_EIO;
+        }
+    }
 }
 
 /* Content-Disposition with the name as ASCII (quoted) and as UTF-8 (RFC 6266, RFC 8187). */
@@ -141,7 +177,9 @@ static void answer(struct http_exchange *x, struct download *d)
         buf_printf(&h, "Content-Range: bytes %lld-%lld/%lld\r\n", (long long)start,
                    (long long)(start + len - 1), (long long)d->size);
     }
-    http_respond_file(x, range == HTTP_RANGE_OK ? 206 : 200, mime, h.data, fd, start, len);
+    http_respond_file(x, range == HTTP_RANGE_OK ? 206 : 200, mime, h.data, fd, start, len,
+                      d->reader);
+    d->reader = NULL;
     buf_cleanup(&h);
 }
 
@@ -161,6 +199,9 @@ static void download_done(struct job *j)
     }
     if (d->fd >= 0) {
         close(d->fd);
+    }
+    if (d->reader != NULL) {
+        d->reader->free(d->reader);
     }
     conn_unref(c);
     free(d);

@@ -30,6 +30,8 @@
 #include "store/store_files.h"
 
 struct server;
+struct keyring;
+struct store_conn;
 struct http_exchange;
 struct http_request;
 
@@ -39,6 +41,14 @@ int files_open(struct server *srv, char *err, size_t errlen);
 void files_stop(struct server *srv);
 /* Releases what files_open took (after the store threads stopped). */
 void files_close(struct server *srv);
+/*
+ * Encryption at rest, at start before files_open: seals every stored file and
+ * thumbnail db names that is not sealed yet (stored before the master key was
+ * configured), each through a new file renamed over it. *sealed: how many.
+ * 0, or -1 with a message in err.
+ */
+int files_seal_stored(const char *data_dir, const struct keyring *keys, struct store_conn *db,
+                      int64_t *sealed, char *err, size_t errlen);
 /* After start-up: queues the thumbnails a restart interrupted. */
 void files_resume(struct server *srv);
 /* Main loop, periodically: one pass of the sweep, in bounded steps on the writer. */

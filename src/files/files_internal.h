@@ -41,8 +41,9 @@ struct blob_facts {
 /*
  * Off the loop (libuv's pool): makes the temporary file at path durable and
  * learns what it holds. The location is stripped from images in place first,
- * so the hash covers what will be served. Returns 0 (check facts->refused) or
- * PIPIT_EIO.
+ * so the hash covers what will be served. With encryption at rest the file is
+ * then replaced by its sealed copy (keys/sealed_file.h, named by the hash).
+ * Returns 0 (check facts->refused) or PIPIT_EIO.
  */
 int blob_examine(struct files *f, const char *path, struct blob_facts *facts);
 /*

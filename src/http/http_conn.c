@@ -14,10 +14,12 @@
  */
 #include "http/http_conn.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "net/conn.h"
 #include "server.h"
@@ -35,11 +37,13 @@
 #define HTTP_FILE_PIECE (256 * 1024)
 
 struct http_file_out {
-    uv_fs_t req;
+    uv_work_t work;
     struct conn *c;              /* held while a read is in flight */
     int fd;
+    struct http_file_reader *reader; /* NULL: pread(2) */
     int64_t off;
     int64_t left;
+    ssize_t got;                 /* the last read's result; -errno on failure */
     bool reading;
     bool orphaned;               /* the connection went away during a read */
     char buf[HTTP_FILE_PIECE];
@@ -47,11 +51,11 @@ struct http_file_out {
 
 static void file_out_free(struct http_file_out *fo)
 {
-    uv_fs_t close_req;
-
     /* close(2) of a regular file does not block on I/O: no need for the pool. */
-    uv_fs_close(NULL, &close_req, fo->fd, NULL);
-    uv_fs_req_cleanup(&close_req);
+    close(fo->fd);
+    if (fo->reader != NULL) {
+        fo->reader->free(fo->reader);
+    }
     free(fo);
 }
 
@@ -570,13 +574,25 @@ void http_respond(struct http_exchange *x, int status, const char *content_type,
 
 /* ---- File answers ---- */
 
-static void on_file_read(uv_fs_t *req)
+/* On the pool: the next piece. */
+static void file_read_work(uv_work_t *w)
 {
-    struct http_file_out *fo = req->data;
-    struct conn *c = fo->c;
-    ssize_t n = req->result;
+    struct http_file_out *fo = w->data;
+    size_t len = fo->left < HTTP_FILE_PIECE ? (size_t)fo->left : HTTP_FILE_PIECE;
 
-    uv_fs_req_cleanup(req);
+    fo->got = fo->reader != NULL ? fo->reader->read(fo->reader, fo->fd, fo->buf, len, fo->off)
+                                 : pread(fo->fd, fo->buf, len, fo->off);
+    if (fo->got < 0) {
+        fo->got = -errno;
+    }
+}
+
+static void on_file_read(uv_work_t *w, int status)
+{
+    struct http_file_out *fo = w->data;
+    struct conn *c = fo->c;
+    ssize_t n = status == 0 ? fo->got : status;
+
     fo->reading = false;
     if (fo->orphaned) {
         file_out_free(fo);
@@ -585,7 +601,7 @@ static void on_file_read(uv_fs_t *req)
     }
     if (n <= 0) {
         /* The file shrank or failed under us: the promised length cannot be kept. */
-        log_warn(&c->log, "file answer: read failed (%s)", n < 0 ? uv_strerror((int)n) : "EOF");
+        log_warn(&c->log, "file answer: read failed (%s)", n < 0 ? strerror((int)-n) : "EOF");
         c->http->file_out = NULL;
         file_out_free(fo);
         conn_close(c, false);
@@ -604,7 +620,6 @@ static void file_out_pump(struct conn *c)
 {
     struct http_conn *h = c->http;
     struct http_file_out *fo = h != NULL ? h->file_out : NULL;
-    uv_buf_t b;
     int rc;
 
     if (fo == NULL || fo->reading || c->closing) {
@@ -619,9 +634,8 @@ static void file_out_pump(struct conn *c)
     if (conn_pending(c) >= HTTP_FILE_PIECE) {
         return; /* http_conn_on_drain comes back here */
     }
-    b = uv_buf_init(fo->buf, (unsigned)(fo->left < HTTP_FILE_PIECE ? fo->left : HTTP_FILE_PIECE));
-    fo->req.data = fo;
-    rc = uv_fs_read(&c->w->loop, &fo->req, fo->fd, &b, 1, fo->off, on_file_read);
+    fo->work.data = fo;
+    rc = uv_queue_work(&c->w->loop, &fo->work, file_read_work, on_file_read);
     if (rc != 0) {
         h->file_out = NULL;
         file_out_free(fo);
@@ -633,13 +647,15 @@ static void file_out_pump(struct conn *c)
 }
 
 void http_respond_file(struct http_exchange *x, int status, const char *content_type,
-                       const char *extra_headers, int fd, int64_t offset, int64_t len)
+                       const char *extra_headers, int fd, int64_t offset, int64_t len,
+                       struct http_file_reader *reader)
 {
     struct conn *c = x->conn;
     struct http_file_out *fo = xcalloc(1, sizeof(*fo));
 
     fo->c = c;
     fo->fd = fd;
+    fo->reader = reader;
     fo->off = offset;
     fo->left = x->head_only ? 0 : len;
     if (!send_answer(x, status, content_type, extra_headers, (uint64_t)len, NULL)) {

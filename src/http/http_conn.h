@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "http/http_parse.h"
 #include "util/buf.h"
@@ -88,12 +89,23 @@ void http_respond_json(struct http_exchange *x, int status, json_t *body);
 /* The same for a body already written as JSON text. */
 void http_respond_json_text(struct http_exchange *x, int status, const char *text, size_t len);
 /*
+ * How a file answer's bytes are read when they are not the file's own (a file
+ * sealed at rest): read() runs on libuv's thread pool and returns the bytes it
+ * put in buf (up to len, from offset off), or -1; free() when the answer ends.
+ */
+struct http_file_reader {
+    ssize_t (*read)(struct http_file_reader *r, int fd, void *buf, size_t len, int64_t off);
+    void (*free)(struct http_file_reader *r);
+};
+/*
  * Answers with len bytes of the open file fd from offset (taking fd: it is
- * closed when done). The bytes are read off the loop (libuv's thread pool), a
- * piece at a time as the client takes them, so a large file never sits in memory.
+ * closed when done), read by reader (taken; NULL: the bytes as they are). The
+ * bytes are read off the loop (libuv's thread pool), a piece at a time as the
+ * client takes them, so a large file never sits in memory.
  */
 void http_respond_file(struct http_exchange *x, int status, const char *content_type,
-                       const char *extra_headers, int fd, int64_t offset, int64_t len);
+                       const char *extra_headers, int fd, int64_t offset, int64_t len,
+                       struct http_file_reader *reader);
 /* {"error":{"code","message"}} with the error's status; message NULL = default. */
 void http_respond_error(struct http_exchange *x, int err, const char *message,
                         const char *extra_headers);

@@ -44,6 +44,8 @@
  */
 #include "search/tokenizer.h"
 
+#include <sodium.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "util/err.h"
@@ -206,12 +208,102 @@ struct pass {
     token_fn *emit_token;
     int cjk_done;         /* original bytes before this have had their CJK runs emitted */
     int emitted;          /* tokens passed to FTS5 so far */
+    const uint8_t *key;   /* terms are keyed hashes (NULL: the tokens themselves) */
+    int prefix;           /* a query for a prefix ("京"*) */
 };
+
+/* ---- hashed terms (encryption at rest) ---- */
+
+/*
+ * With a key, a term is never the token. A word becomes 'w' and SipHash-2-4 of it
+ * (54 bits, 9 characters). A CJK token (a trigram, or characters with a mark)
+ * becomes 'c', the hash of its first character (36 bits), of its first two (48
+ * bits), then of all of it (36 bits, telling apart the tokens that share the
+ * first two characters): terms that start with the same characters
+ * start alike, so the prefix queries of one- and two-character searches work as
+ * they do on plain terms, and a search hashes "京"* to 'c' and the first hash
+ * alone. Equal tokens, and tokens that start with the same characters, still
+ * have equal hashes: the index shows how often unknown terms occur, not what.
+ * The widths keep collisions (a stray hit) rare: among 20,000 distinct characters,
+ * or ten million distinct words, about one chance in 300 that any two share a
+ * hash; among five million character pairs, one in 20. Short terms keep the
+ * index about the size of a plain one.
+ */
+#define HASHED_MAX (1 + 6 + 8 + 6)
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* The top bits (6 per character) of the keyed hash of s into out. */
+static char *put_hash(char *out, const uint8_t *key, const char *s, int n, int chars)
+{
+    uint8_t h[crypto_shorthash_BYTES];
+    uint64_t v = 0;
+
+    crypto_shorthash(h, (const unsigned char *)s, (unsigned long long)n, key);
+    for (int i = 0; i < 8; i++) {
+        v = v << 8 | h[i];
+    }
+    for (int i = 0; i < chars; i++) {
+        *out++ = b64[(v >> (58 - 6 * i)) & 63];
+    }
+    return out;
+}
+
+/* Bytes of the first `chars` characters of token (all of it when shorter). */
+static int chars_len(const char *token, int n, int chars)
+{
+    int at = 0;
+
+    while (at < n && chars-- > 0) {
+        at += (unsigned char)token[at] < 0x80 ? 1 : utf8_len((unsigned char)token[at]);
+    }
+    return at < n ? at : n;
+}
+
+/* The hashed term of token into term (HASHED_MAX bytes); its length. prefix: only the
+ * part a prefix query of these (one or two CJK) characters looks for. */
+static int hashed_term(const uint8_t *key, const char *token, int n, bool prefix, char *term)
+{
+    uint32_t cp = 0;
+    char *out = term;
+    int one, two;
+
+    search__next_char((const unsigned char *)token, (size_t)n, &cp);
+    if (!search__is_cjk(cp)) {
+        *out++ = 'w';
+        return (int)(put_hash(out, key, token, n, 9) - term);
+    }
+    one = chars_len(token, n, 1);
+    two = chars_len(token, n, 2);
+    *out++ = 'c';
+    out = put_hash(out, key, token, one, 6);
+    if (prefix && one == n) {
+        return (int)(out - term);
+    }
+    out = put_hash(out, key, token, two, 8);
+    if (!prefix) {
+        out = put_hash(out, key, token, n, 6);
+    }
+    return (int)(out - term);
+}
+
+/* Hands a token to FTS5 as its term; prefix: it is the whole of a prefix query. */
+static int forward_term(struct pass *p, int tflags, const char *token, int n, int start,
+                        int end, bool prefix)
+{
+    char term[HASHED_MAX];
+
+    p->emitted++;
+    if (p->key == NULL) {
+        return p->emit_token(p->fts_ctx, tflags, token, n, start, end);
+    }
+    n = hashed_term(p->key, token, n, prefix, term);
+    return p->emit_token(p->fts_ctx, tflags, term, n, start, end);
+}
 
 static int forward(struct pass *p, int tflags, const char *token, int n, int start, int end)
 {
-    p->emitted++;
-    return p->emit_token(p->fts_ctx, tflags, token, n, start, end);
+    return forward_term(p, tflags, token, n, start, end, false);
 }
 
 static int emit(struct pass *p, int tflags, int start, int end)
@@ -274,6 +366,10 @@ static int emit_query_short_run(struct pass *p, int start, int end, int after)
     int before = p->emitted > 0;
     char mark = before && after ? MARK_WHOLE : before ? MARK_START : after ? MARK_END : MARK_NONE;
 
+    if (mark == MARK_NONE) {
+        /* The prefix search_query_build made: hashed terms look for it their own way. */
+        return forward_term(p, 0, p->text + start, end - start, start, end, p->prefix != 0);
+    }
     return emit_marked(p, 0, start, end, mark);
 }
 
@@ -373,11 +469,19 @@ static int on_word(void *ctx, int tflags, const char *token, int n, int start, i
 struct pipit_tokenizer {
     fts5_tokenizer words_api; /* unicode61's methods */
     Fts5Tokenizer *words;     /* our unicode61 instance */
+    const uint8_t *key;       /* the connection's index key, or NULL */
+};
+
+/* What registration gives every instance on the connection. */
+struct registration {
+    fts5_api *api;
+    const uint8_t *key;
 };
 
 static int pipit_create(void *ctx, const char **args, int nargs, Fts5Tokenizer **out)
 {
-    fts5_api *api = ctx;
+    const struct registration *reg = ctx;
+    fts5_api *api = reg->api;
     const char *words_args[] = { "remove_diacritics", "2" };
     fts5_tokenizer words_api;
     void *words_ctx = NULL;
@@ -399,6 +503,7 @@ static int pipit_create(void *ctx, const char **args, int nargs, Fts5Tokenizer *
     t = xmalloc(sizeof(*t));
     t->words_api = words_api;
     t->words = words;
+    t->key = reg->key;
     *out = (Fts5Tokenizer *)t;
     return SQLITE_OK;
 }
@@ -418,7 +523,8 @@ static int pipit_tokenize(Fts5Tokenizer *tok, void *ctx, int flags, const char *
     struct view v;
     struct pass p = {
         .text = text, .len = n, .document = !(flags & FTS5_TOKENIZE_QUERY),
-        .view = &v, .fts_ctx = ctx, .emit_token = emit_token,
+        .view = &v, .fts_ctx = ctx, .emit_token = emit_token, .key = t->key,
+        .prefix = (flags & FTS5_TOKENIZE_PREFIX) != 0,
     };
     int rc;
 
@@ -451,16 +557,20 @@ static fts5_api *fts5_api_of(sqlite3 *db)
     return api;
 }
 
-int search_tokenizer_register(sqlite3 *db)
+int search_tokenizer_register(sqlite3 *db, const uint8_t *key)
 {
     fts5_api *api = fts5_api_of(db);
     fts5_tokenizer methods = { pipit_create, pipit_delete, pipit_tokenize };
+    struct registration *reg;
 
     if (api == NULL || api->iVersion < 2) {
         return PIPIT_ESTORE;
     }
-    /* The context is the API itself: it lives as long as the connection. */
-    if (api->xCreateTokenizer(api, SEARCH_TOKENIZER_NAME, api, &methods, NULL) != SQLITE_OK) {
+    reg = xmalloc(sizeof(*reg));
+    reg->api = api;
+    reg->key = key;
+    /* FTS5 frees the context with the connection. */
+    if (api->xCreateTokenizer(api, SEARCH_TOKENIZER_NAME, reg, &methods, free) != SQLITE_OK) {
         return PIPIT_ESTORE;
     }
     return 0;

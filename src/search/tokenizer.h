@@ -24,8 +24,14 @@
 /* The name to use in CREATE VIRTUAL TABLE ... USING fts5(..., tokenize='pipit'). */
 #define SEARCH_TOKENIZER_NAME "pipit"
 
-/* Registers the tokenizer on db. 0, or PIPIT_ESTORE (FTS5 missing, or SQLite refused). */
-int search_tokenizer_register(sqlite3 *db);
+/*
+ * Registers the tokenizer on db. With key (SEARCH_INDEX_KEY_LEN bytes, borrowed
+ * for the connection's life; NULL: none) every term is a keyed hash (SipHash-2-4)
+ * of the token, so the index holds no text (encryption at rest; tokenizer.c).
+ * 0, or PIPIT_ESTORE (FTS5 missing, or SQLite refused).
+ */
+#define SEARCH_INDEX_KEY_LEN 16
+int search_tokenizer_register(sqlite3 *db, const uint8_t *key);
 
 /* ---- shared inside src/search only ---- */
 

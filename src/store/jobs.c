@@ -317,8 +317,8 @@ static void writer_thread(void *arg)
     }
 }
 
-int jobs_start(const struct config *cfg, struct metrics *metrics, struct jobs **out,
-               char *err, size_t errlen)
+int jobs_start(const struct config *cfg, const struct keyring *keys, struct metrics *metrics,
+               struct jobs **out, char *err, size_t errlen)
 {
     struct jobs *js = xcalloc(1, sizeof(*js));
     int64_t started;
@@ -328,7 +328,7 @@ int jobs_start(const struct config *cfg, struct metrics *metrics, struct jobs **
     js->batch_max = (size_t)cfg->store_batch_max;
     queue_init(&js->writes);
     queue_init(&js->reads);
-    if (store_open(cfg->data_dir, STORE_READ_WRITE, (int)cfg->sqlite_synchronous, &js->wdb,
+    if (store_open(cfg->data_dir, STORE_READ_WRITE, (int)cfg->sqlite_synchronous, keys, &js->wdb,
                    err, errlen) != 0) {
         goto fail;
     }
@@ -347,7 +347,7 @@ int jobs_start(const struct config *cfg, struct metrics *metrics, struct jobs **
     js->readers = xcalloc((size_t)cfg->reader_threads, sizeof(*js->readers));
     for (int i = 0; i < cfg->reader_threads; i++) {
         js->readers[i].js = js;
-        if (store_open(cfg->data_dir, STORE_READ_ONLY, 0, &js->readers[i].db, err,
+        if (store_open(cfg->data_dir, STORE_READ_ONLY, 0, keys, &js->readers[i].db, err,
                        errlen) != 0) {
             goto fail;
         }

@@ -27,10 +27,11 @@
 
 struct jobs;
 struct config;
+struct keyring;
 
-/* Opens the connections and starts the threads. */
-int jobs_start(const struct config *cfg, struct metrics *metrics, struct jobs **out,
-               char *err, size_t errlen);
+/* Opens the connections (with keys, borrowed: store_open) and starts the threads. */
+int jobs_start(const struct config *cfg, const struct keyring *keys, struct metrics *metrics,
+               struct jobs **out, char *err, size_t errlen);
 /* Runs what is queued, then stops the threads and closes the connections. */
 void jobs_stop(struct jobs **js);
 

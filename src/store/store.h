@@ -28,6 +28,7 @@
 #define STORE_DEFAULT_APP 1
 
 struct store_conn;
+struct keyring;
 
 struct store_user {
     int64_t id;
@@ -54,10 +55,12 @@ enum store_mode { STORE_READ_WRITE, STORE_READ_ONLY };
 /*
  * Opens data_dir/pipit.db. A read-write open creates the file, sets WAL and the
  * synchronous level (0 full, 1 normal, 2 off), and applies pending migrations in
- * one transaction. Returns 0 or PIPIT_ESTORE with a message in err.
+ * one transaction. keys (borrowed, NULL: encryption at rest is off) seal the
+ * message bodies and push notifications this connection writes, and open the
+ * ones it reads. Returns 0 or PIPIT_ESTORE with a message in err.
  */
 int store_open(const char *data_dir, enum store_mode mode, int synchronous,
-               struct store_conn **out, char *err, size_t errlen);
+               const struct keyring *keys, struct store_conn **out, char *err, size_t errlen);
 /* Reads through a memory map of up to bytes of the file (0: read(2) calls). */
 int store_set_mmap_size(struct store_conn *sc, int64_t bytes);
 /* The page cache of this connection (SQLite's default is 2 MiB). */
@@ -71,6 +74,19 @@ int64_t store_disk_bytes(const char *data_dir);
  * busy timeout for readers. 0, or PIPIT_ESTORE with a message in err.
  */
 int store_wal_truncate(const char *data_dir, char *err, size_t errlen);
+/*
+ * Encryption at rest. *sealed: whether this database's bodies are sealed (its
+ * encryption row exists): then a connection without keys cannot read them.
+ */
+int store_sealed(struct store_conn *sc, bool *sealed);
+/*
+ * Seals every plain message body, held version and push notification (written
+ * before a master key was configured) with the connection's keys, 1,000 ids
+ * per transaction, then records that the database is sealed. Deleted plain
+ * text is zeroed (secure_delete) on the way; the WAL still holds it until
+ * store_wal_truncate. *rows: how many were sealed. 0 or PIPIT_ESTORE.
+ */
+int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows);
 /* The last error message of this connection (for logs). */
 const char *store_errmsg(struct store_conn *sc);
 

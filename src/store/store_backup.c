@@ -163,7 +163,7 @@ int store_backup_open(const char *path, struct store_conn **out, char *err, size
     u = NULL;
     sqlite3_extended_result_codes(sc->db, 1);
     /* The search index names its tokenizer; a check that reads the index needs it. */
-    if (search_tokenizer_register(sc->db) != 0) {
+    if (search_tokenizer_register(sc->db, NULL) != 0) {
         db_error(err, errlen, path, sc->db);
         goto fail;
     }

@@ -36,12 +36,12 @@ _Static_assert(XS_LAST <= STORE_STMT_SLOTS, "too many statements");
 #define EVENT_JSON                                                                          \
     "json_object('id', e.id, 'conv', e.conv_id, 'seq', e.seq, 'kind', e.kind, "            \
     "'sender', e.sender, 'sender_name', (SELECT username FROM users WHERE id = e.sender), " \
-    "'ts', e.ts, 'cmid', e.cmid, 'target', e.target, 'body', " JSON_TEXT("e.body") ", "  \
+    "'ts', e.ts, 'cmid', e.cmid, 'target', e.target, 'body', " JSON_TEXT(BODY("e")) ", "  \
     "'meta', " JSON_TEXT("e.meta") ", 'edited_at', e.edited_at, "                          \
     "'recalled', " JSON_BOOL("e.recalled") ")"
 #define HELD_JSON                                                                           \
     "json_object('id', id, 'event', event_id, 'conv', conv_id, 'seq', seq, "               \
-    "'sender', sender, 'body', " JSON_TEXT("body") ", 'replaced_at', replaced_at, "        \
+    "'sender', sender, 'body', " JSON_TEXT(BODY("held_versions")) ", 'replaced_at', replaced_at, "        \
     "'change', change)"
 #define HOLD_JSON                                                                           \
     "json_object('id', id, 'user', user_id, 'conv', conv_id, 'reason', reason, "           \
@@ -102,7 +102,7 @@ static const char *const rows_sql[STORE_EXPORT_ROWS_COUNT] = {
         "'category', p.category, 'notification', " JSON_TEXT(
             "coalesce(CASE WHEN d.variant IS NOT NULL AND json_valid(p.variants) THEN "
             "json_extract(p.variants, '$[' || d.variant || '].notification') END, "
-            "p.notification)") ") "
+            NOTIFICATION("p.") ")") ") "
         "FROM deliveries d JOIN pushes p ON p.id = d.push_id WHERE d.user_id = ?1 "
         "ORDER BY d.push_id, d.id",
     [STORE_EXPORT_USER_API_KEYS] =

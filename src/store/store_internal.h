@@ -31,8 +31,36 @@
     "ra." what "_retention_days) FROM conversations rc JOIN apps ra "                 \
     "ON ra.id = rc.app_id WHERE rc.id = " conv "), 0)"
 
+/*
+ * A message's body as text, whether it is sealed (encryption at rest) or not:
+ * the SQL function pipit_unseal, registered on every connection (store_open).
+ * Its associated data is the message's place, so a body moved to another row
+ * does not open. Bodies are written through pipit_seal(text, conv_id, seq).
+ */
+#define BODY(e) "pipit_unseal(" e ".body, " e ".conv_id, " e ".seq)"
+/* A push's notification, sealed like a body (it may carry a message's preview);
+ * its associated data is (0, 0), which no message has. */
+#define NOTIFICATION(p) "pipit_unseal(" p "notification, 0, 0)"
+
+struct keyring;
+
+/*
+ * The value pipit_seal made last on a connection, and its text: the triggers of
+ * the same INSERT read it back at once (file_shares_insert), and this spares them
+ * opening it again. Only (sealed bytes, place) as they were made give the text.
+ */
+struct store_last_sealed {
+    uint8_t *sealed;
+    size_t sealed_len;
+    char *text;
+    size_t text_len;
+    int64_t a, b;
+};
+
 struct store_conn {
     sqlite3 *db;
+    const struct keyring *keys;     /* NULL: encryption at rest is off */
+    struct store_last_sealed last_sealed;
     sqlite3_stmt *stmts[STORE_STMT_SLOTS];
 };
 

@@ -69,7 +69,7 @@ _Static_assert(PS_END <= STORE_STMT_SLOTS, "too many statements");
 
 #define KEY_COLS "id, app_id, name, scopes, verifier_hash, created_at, " \
                  "coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
-#define PUSH_COLS "id, app_id, created_at, expires_at, target, notification, priority, " \
+#define PUSH_COLS "id, app_id, created_at, expires_at, target, " NOTIFICATION("") ", priority, " \
                   "collapse_key, dedup_key, state = 'done', cursor, category, " \
                   "coalesce(send_at, 0), send_at_local, variants, holdout"
 #define DEVICE_COLS "id, app_id, user_id, platform, address, coalesce(topic, ''), " \
@@ -109,7 +109,7 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
     S(PS_PUSH_INSERT) = "INSERT INTO pushes (app_id, created_at, expires_at, target, "
                         "notification, priority, collapse_key, dedup_key, state, category, "
                         "send_at, send_at_local, variants, holdout) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                        "VALUES (?1, ?2, ?3, ?4, pipit_seal(?5, 0, 0), ?6, ?7, ?8, "
                         "CASE ?14 WHEN 1 THEN 'done' ELSE 'expanding' END, ?9, ?10, ?11, ?12, ?13)",
     S(PS_PUSH_BY_DEDUP) = "SELECT id FROM pushes WHERE app_id = ? AND dedup_key = ? AND "
                           "created_at >= ?",
@@ -164,7 +164,7 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
                                   "attempts = attempts + 1 WHERE id = ?",
     S(PS_DELIVERY_OUTGOING) =
         "SELECT d.id, d.push_id, d.user_id, d.channel, d.attempts, p.app_id, p.expires_at, "
-        "p.notification, p.priority, p.collapse_key, v.id, v.platform, v.address, "
+        NOTIFICATION("p.") ", p.priority, p.collapse_key, v.id, v.platform, v.address, "
         "coalesce(v.topic, ''), v.p256dh, v.auth, v.updated_at, "
         "p.variants -> d.variant ->> '$.notification', v.sandbox "
         "FROM deliveries d JOIN pushes p ON p.id = d.push_id "

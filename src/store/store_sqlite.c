@@ -7,12 +7,14 @@
  */
 #include "store/store.h"
 
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "keys/keyring.h"
 #include "search/tokenizer.h"
 #include "store/migrations.h"
 #include "store/store_internal.h"
@@ -352,8 +354,241 @@ int store_set_cache_size(struct store_conn *sc, int64_t bytes)
     return sqlite3_exec(sc->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : PIPIT_ESTORE;
 }
 
+/* ---- sealed values (encryption at rest) ---- */
+
+_Static_assert(KEYRING_INDEX_KEY_LEN == SEARCH_INDEX_KEY_LEN, "the index key's length");
+
+/* The largest text remembered as the last sealed: a message body's cap. */
+#define STORE_LAST_SEALED_MAX (64 * 1024)
+
+/* The associated data of a sealed value: a domain and the value's place. */
+#define SEAL_DOMAIN "pipit-sealed-v1"
+
+static void seal_ad(sqlite3_value *a, sqlite3_value *b, uint8_t ad[sizeof(SEAL_DOMAIN) + 16])
+{
+    uint64_t v[2] = { (uint64_t)sqlite3_value_int64(a), (uint64_t)sqlite3_value_int64(b) };
+
+    memcpy(ad, SEAL_DOMAIN, sizeof(SEAL_DOMAIN));
+    for (int i = 0; i < 16; i++) {
+        ad[sizeof(SEAL_DOMAIN) + i] = (uint8_t)(v[i / 8] >> (56 - 8 * (i % 8)));
+    }
+}
+
+/* pipit_seal(text, a, b): the text sealed under the active data key, with (a, b)
+ * as its place; NULL stays NULL, and without keys the text stays as it is. */
+/* Remembers what pipit_seal made last (store_last_sealed), up to a body's size. */
+static void remember_sealed(struct store_conn *sc, const uint8_t *sealed, size_t sealed_len,
+                            const uint8_t *text, size_t text_len, int64_t a, int64_t b)
+{
+    struct store_last_sealed *l = &sc->last_sealed;
+
+    if (text_len > STORE_LAST_SEALED_MAX) {
+        l->sealed_len = 0;
+        return;
+    }
+    l->sealed = xrealloc(l->sealed, sealed_len);
+    l->text = xrealloc(l->text, text_len + 1);
+    memcpy(l->sealed, sealed, sealed_len);
+    memcpy(l->text, text, text_len);
+    l->sealed_len = sealed_len;
+    l->text_len = text_len;
+    l->a = a;
+    l->b = b;
+}
+
+static void sql_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct store_conn *sc = sqlite3_user_data(ctx);
+    uint8_t ad[sizeof(SEAL_DOMAIN) + 16];
+    const uint8_t *pt;
+    uint8_t *out;
+    size_t n;
+
+    (void)argc;
+    if (sc->keys == NULL || sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+        sqlite3_result_value(ctx, argv[0]);
+        return;
+    }
+    pt = sqlite3_value_text(argv[0]);
+    n = (size_t)sqlite3_value_bytes(argv[0]);
+    out = sqlite3_malloc64(n + KEYRING_OVERHEAD);
+    if (pt == NULL || out == NULL) {
+        sqlite3_free(out);
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    seal_ad(argv[1], argv[2], ad);
+    keyring_seal(sc->keys, ad, sizeof(ad), pt, n, out);
+    remember_sealed(sc, out, n + KEYRING_OVERHEAD, pt, n, sqlite3_value_int64(argv[1]),
+                    sqlite3_value_int64(argv[2]));
+    sqlite3_result_blob64(ctx, out, n + KEYRING_OVERHEAD, sqlite3_free);
+}
+
+static bool is_last_sealed(const struct store_last_sealed *l, const uint8_t *v, size_t n,
+                           sqlite3_value **argv)
+{
+    return l->sealed_len == n && n > 0 && l->a == sqlite3_value_int64(argv[1]) &&
+           l->b == sqlite3_value_int64(argv[2]) && memcmp(l->sealed, v, n) == 0;
+}
+
+/* pipit_unseal(value, a, b): a sealed value's text; text and NULL as they are.
+ * A value that does not open (no keys, a wrong key, altered, moved) is an error:
+ * never served as if it were empty. */
+static void sql_unseal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const struct store_conn *sc = sqlite3_user_data(ctx);
+    uint8_t ad[sizeof(SEAL_DOMAIN) + 16];
+    const uint8_t *v;
+    uint8_t *out;
+    size_t n;
+
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
+        sqlite3_result_value(ctx, argv[0]);
+        return;
+    }
+    v = sqlite3_value_blob(argv[0]);
+    n = (size_t)sqlite3_value_bytes(argv[0]);
+    if (is_last_sealed(&sc->last_sealed, v, n, argv)) {
+        sqlite3_result_text64(ctx, sc->last_sealed.text, sc->last_sealed.text_len,
+                              SQLITE_TRANSIENT, SQLITE_UTF8);
+        return;
+    }
+    if (sc->keys == NULL || !keyring_is_sealed(v, n)) {
+        sqlite3_result_error(ctx, sc->keys == NULL ? "a sealed value, and no master key to open it"
+                                                   : "not a sealed value", -1);
+        return;
+    }
+    out = sqlite3_malloc64(n - KEYRING_OVERHEAD + 1);
+    if (out == NULL) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    seal_ad(argv[1], argv[2], ad);
+    if (keyring_unseal(sc->keys, ad, sizeof(ad), v, n, out) != 0) {
+        sqlite3_free(out);
+        sqlite3_result_error(ctx, "a sealed value does not open (wrong key, or altered)", -1);
+        return;
+    }
+    out[n - KEYRING_OVERHEAD] = '\0';
+    sqlite3_result_text64(ctx, (const char *)out, n - KEYRING_OVERHEAD, sqlite3_free,
+                          SQLITE_UTF8);
+}
+
+static int register_sealing(struct store_conn *sc)
+{
+    /* Innocuous: views and triggers use them, and they act only on their arguments. */
+    int flags = SQLITE_UTF8 | SQLITE_INNOCUOUS;
+
+    return sqlite3_create_function(sc->db, "pipit_seal", 3, flags, sc, sql_seal, NULL, NULL) ==
+                       SQLITE_OK &&
+                   sqlite3_create_function(sc->db, "pipit_unseal", 3, flags | SQLITE_DETERMINISTIC,
+                                           sc, sql_unseal, NULL, NULL) == SQLITE_OK
+               ? 0
+               : PIPIT_ESTORE;
+}
+
+int store_sealed(struct store_conn *sc, bool *sealed)
+{
+    sqlite3_stmt *s;
+    int rc;
+
+    if (sqlite3_prepare_v2(sc->db, "SELECT 1 FROM encryption", -1, &s, NULL) != SQLITE_OK) {
+        /* A database from before migration 0015 (an old backup's) has no such table. */
+        *sealed = false;
+        return strstr(sqlite3_errmsg(sc->db), "no such table") != NULL ? 0 : PIPIT_ESTORE;
+    }
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return PIPIT_ESTORE;
+    }
+    *sealed = rc == SQLITE_ROW;
+    return 0;
+}
+
+/* Seals table's plain values of column, rows after *from up to `step` ids on, in
+ * one transaction; moves *from on. */
+static int seal_range(struct store_conn *sc, sqlite3_stmt *s, int64_t *from, int64_t *rows)
+{
+    const int64_t step = 1000;
+    int rc;
+
+    if (store_begin(sc) != 0) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, *from);
+    sqlite3_bind_int64(s, 2, *from + step);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE || store_commit(sc) != 0) {
+        store_rollback(sc);
+        return PIPIT_ESTORE;
+    }
+    *rows += sqlite3_changes(sc->db);
+    *from += step;
+    return 0;
+}
+
+int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows)
+{
+    /* The value's column, and its place for the associated data (BODY, NOTIFICATION). */
+    static const char *const sealings[][3] = {
+        { "events", "body", "conv_id, seq" },
+        { "held_versions", "body", "conv_id, seq" },
+        { "pushes", "notification", "0, 0" },
+    };
+    char sql[512];
+    int rc = 0;
+
+    *rows = 0;
+    if (sc->keys == NULL) {
+        return PIPIT_ESTORE;
+    }
+    /* What the plain values leave in freed space is zeroed, not merely unlinked. */
+    if (sqlite3_exec(sc->db, "PRAGMA secure_delete=ON", NULL, NULL, NULL) != SQLITE_OK) {
+        return PIPIT_ESTORE;
+    }
+    for (size_t i = 0; rc == 0 && i < sizeof(sealings) / sizeof(sealings[0]); i++) {
+        const char *table = sealings[i][0], *col = sealings[i][1];
+        sqlite3_stmt *s = NULL;
+        int64_t from = 0, last = 0;
+
+        snprintf(sql, sizeof(sql), "SELECT coalesce(max(id), 0) FROM %s", table);
+        rc = sqlite3_prepare_v2(sc->db, sql, -1, &s, NULL) == SQLITE_OK ? store__one_int(s, &last)
+                                                                         : PIPIT_ESTORE;
+        sqlite3_finalize(s);
+        s = NULL;
+        snprintf(sql, sizeof(sql), "UPDATE %s SET %s = pipit_seal(%s, %s) WHERE id > ?1 AND "
+                 "id <= ?2 AND typeof(%s) = 'text'", table, col, col, sealings[i][2], col);
+        if (rc == 0 && sqlite3_prepare_v2(sc->db, sql, -1, &s, NULL) != SQLITE_OK) {
+            rc = PIPIT_ESTORE;
+        }
+        while (rc == 0 && from < last) {
+            rc = seal_range(sc, s, &from, rows);
+        }
+        sqlite3_finalize(s);
+    }
+    /* The index was made of the words themselves: made again of their hashes. */
+    if (rc == 0 && sqlite3_exec(sc->db, "INSERT INTO message_search (message_search) "
+                                "SELECT 'rebuild' WHERE EXISTS (SELECT 1 FROM sqlite_master "
+                                "WHERE name = 'message_search_insert')",
+                                NULL, NULL, NULL) != SQLITE_OK) {
+        rc = PIPIT_ESTORE;
+    }
+    if (rc == 0) {
+        char mark[128];
+
+        snprintf(mark, sizeof(mark), "INSERT INTO encryption (id, sealed_at) VALUES (1, %lld)",
+                 (long long)now_ms);
+        rc = sqlite3_exec(sc->db, mark, NULL, NULL, NULL) == SQLITE_OK ? 0 : PIPIT_ESTORE;
+    }
+    sqlite3_exec(sc->db, "PRAGMA secure_delete=FAST", NULL, NULL, NULL);
+    return rc;
+}
+
 int store_open(const char *data_dir, enum store_mode mode, int synchronous,
-               struct store_conn **out, char *err, size_t errlen)
+               const struct keyring *keys, struct store_conn **out, char *err, size_t errlen)
 {
     static const char *const sync_pragmas[] = {
         "PRAGMA synchronous=FULL", "PRAGMA synchronous=NORMAL", "PRAGMA synchronous=OFF"
@@ -374,9 +609,13 @@ int store_open(const char *data_dir, enum store_mode mode, int synchronous,
     }
     sqlite3_extended_result_codes(sc->db, 1);
     sqlite3_busy_timeout(sc->db, 5000);
-    /* Before the migrations: the search index is declared with this tokenizer. */
-    if (search_tokenizer_register(sc->db) != 0) {
-        snprintf(err, errlen, "cannot register the search tokenizer: %s", sqlite3_errmsg(sc->db));
+    sc->keys = keys;
+    /* Before the migrations: the search index is declared with this tokenizer, and
+     * views and triggers read bodies with these functions. */
+    if (search_tokenizer_register(sc->db, keys != NULL ? keyring_index_key(keys) : NULL) != 0 ||
+        register_sealing(sc) != 0) {
+        snprintf(err, errlen, "cannot register the search tokenizer or the sealing functions: "
+                 "%s", sqlite3_errmsg(sc->db));
         goto fail;
     }
     if (sqlite3_exec(sc->db, "PRAGMA foreign_keys=ON", NULL, NULL, &msg) != SQLITE_OK) {
@@ -415,6 +654,11 @@ void store_close(struct store_conn **scp)
         sqlite3_finalize(sc->stmts[i]);
     }
     sqlite3_close(sc->db);
+    if (sc->last_sealed.text != NULL) {
+        sodium_memzero(sc->last_sealed.text, sc->last_sealed.text_len);
+    }
+    free(sc->last_sealed.text);
+    free(sc->last_sealed.sealed);
     free(sc);
     *scp = NULL;
 }
@@ -754,7 +998,7 @@ int store_token_delete_all_for_user(struct store_conn *sc, int64_t user_id)
 int store_wal_truncate(const char *data_dir, char *err, size_t errlen)
 {
     struct store_conn *sc = NULL;
-    int rc = store_open(data_dir, STORE_READ_WRITE, 0, &sc, err, errlen);
+    int rc = store_open(data_dir, STORE_READ_WRITE, 0, NULL, &sc, err, errlen);
 
     if (rc == 0 && sqlite3_wal_checkpoint_v2(sc->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
                                              NULL) != SQLITE_OK) {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -133,4 +134,39 @@ fail:
     unlink(tmp);
     errno = saved;
     return -1;
+}
+
+int fs_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *buf;
+    size_t got = 0;
+    ssize_t n = 0;
+
+    if (fd < 0) {
+        return -1;
+    }
+    buf = malloc(max + 2);
+    if (buf == NULL) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
+    /* One byte past max tells a file that is too large. */
+    while (got <= max && ((n = read(fd, buf + got, max + 1 - got)) > 0 ||
+                          (n < 0 && errno == EINTR))) {
+        got += n > 0 ? (size_t)n : 0;
+    }
+    close(fd);
+    if (n < 0 || got > max) {
+        int saved = n < 0 ? errno : EFBIG;
+
+        free(buf);
+        errno = saved;
+        return -1;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    return 0;
 }

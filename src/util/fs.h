@@ -23,5 +23,10 @@ void fs_dirname(const char *path, char *out, size_t cap);
  * fsync of the directory. 0, or -1 with errno (nothing left behind).
  */
 int fs_write_secret(const char *path, const void *data, size_t len);
+/*
+ * Reads a whole file of at most max bytes into *out (malloc'd, NUL-terminated,
+ * length in *len). 0, or -1 with errno (EFBIG when it is larger).
+ */
+int fs_read_file(const char *path, size_t max, char **out, size_t *len);
 
 #endif

@@ -6,6 +6,10 @@ tmp dir, listens on 127.0.0.1 port 0, and is stopped with SIGTERM at the end (it
 exit 0 within 6 s). When a test fails, the log lines every server printed during that
 test are attached to the report.
 
+Every server and `pipit` command runs with encryption at rest on: the suite sets
+`$PIPIT_MASTER_KEY` (MASTER_KEY) for the processes it starts unless the environment
+already names a master key. A test that wants it off passes `env=NO_MASTER_KEY`.
+
 Sanitizer builds are slower: timeouts are multiplied by `$PIPIT_TEST_TIMEOUT_SCALE`,
 which defaults to 4 when the binary contains AddressSanitizer, else 1.
 """
@@ -31,6 +35,12 @@ PIPIT = os.environ.get("PIPIT") or str(REPO / "build" / "pipit")
 
 READY_RE = re.compile(r"pipitd listening on 127\.0\.0\.1:(\d+)")
 PASSWORD = "correct-horse-battery"
+
+# Encryption at rest for every process the suite starts (see the docstring).
+MASTER_KEY = "5e" * 32
+if not (os.environ.get("PIPIT_MASTER_KEY") or os.environ.get("PIPIT_MASTER_KEY_FILE")):
+    os.environ["PIPIT_MASTER_KEY"] = MASTER_KEY
+NO_MASTER_KEY = {"PIPIT_MASTER_KEY": "", "PIPIT_MASTER_KEY_FILE": ""}
 
 _names = itertools.count(1)
 _ALL_SERVERS = []
@@ -383,6 +393,19 @@ def run_cli(args, input=None, timeout=None):
 
 def run_pipitd(args, timeout=None, cwd=None):
     return run_binary(PIPITD, args, timeout=timeout, cwd=cwd)
+
+
+def dir_contents(path, skip=()):
+    """Everything under path: relative name -> bytes (None for a directory), but the
+    names in skip. To show that something did not change a directory."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(path):
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            rel = os.path.relpath(p, path)
+            if rel not in skip:
+                out[rel] = open(p, "rb").read() if os.path.isfile(p) else None
+    return out
 
 
 def error_code(resp):

@@ -12,6 +12,7 @@ import sqlite3
 import struct
 import zlib
 
+import sealing
 from chatlib import api, expect, now_ms, rest_send
 from conftest import T, poll_until
 
@@ -131,6 +132,11 @@ def blob_files(srv):
 
 def blob_path(srv, digest, suffix=""):
     return files_root(srv) / digest[:2] / digest[2:4] / (digest + suffix)
+
+
+def stored_content(srv, digest, suffix=""):
+    """What a stored file holds, read from disk (and opened, when it is sealed at rest)."""
+    return sealing.read_stored(srv.data_dir, blob_path(srv, digest, suffix), digest + suffix)
 
 
 # -- another app (there is no API to make one: written into the store) -----------------------

@@ -19,8 +19,8 @@ import time
 import pytest
 
 from chatlib import Chat, all_events, create_direct, create_group, new_cmid, rest_send, text, users
-from conftest import PASSWORD, T, poll_until, run_cli
-from fileslib import blob_path, download, png, share, upload_ok, wait_thumbnail
+from conftest import PASSWORD, T, dir_contents, poll_until, run_cli
+from fileslib import blob_path, download, png, share, stored_content, upload_ok, wait_thumbnail
 
 MAX_SENDS = 5000            # per sender: the load is bounded in count...
 SEND_SECONDS = 40           # ...and in time (scaled)
@@ -36,17 +36,6 @@ def backup(data_dir, out, *extra):
 
 def restore(archive, target):
     return run_cli(["restore", "--from", archive, "--data-dir", target], timeout=T(120))
-
-
-def listing(path):
-    """Everything under path (names, sizes, bytes), to show it did not change."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(path):
-        for n in dirnames + filenames:
-            p = os.path.join(dirpath, n)
-            rel = os.path.relpath(p, path)
-            out[rel] = open(p, "rb").read() if os.path.isfile(p) else None
-    return out
 
 
 # -- the load: two senders, one over REST and one over WebSocket ----------------------------
@@ -229,14 +218,14 @@ def manifest_for(entries, base):
 def refused(archive_path, target, *phrases, code=1):
     """Restore must fail with one clear line and leave target and its parent as they were."""
     parent = os.path.dirname(str(target))
-    was = listing(parent)
+    was = dir_contents(parent)
     p = restore(archive_path, target)
     err = p.stderr.decode()
     assert p.returncode == code, (p.returncode, err)
     assert err.startswith("pipit: restore: ") and err.count("\n") == 1, err
     for phrase in phrases:
         assert phrase in err, (phrase, err)
-    assert listing(parent) == was, "restore changed %s" % parent
+    assert dir_contents(parent) == was, "restore changed %s" % parent
     return err
 
 
@@ -424,7 +413,7 @@ def test_sweep_leaves_stored_files_alone_while_a_backup_holds_its_lock(server_fa
         poll_until(lambda: sum("the sweep waits" in l for l in s.lines[mark:]) >= 3, T(10),
                    what="three sweeps held off")
         assert download(s, a, f["id"]).content == data
-        assert blob_path(s, f["sha256"]).read_bytes() == data
+        assert stored_content(s, f["sha256"]) == data
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()

@@ -27,6 +27,7 @@ from fileslib import (CAMERA, admin_app, blob_files, blob_path, check_file_json,
                       exif_tiff, file_body, gps_marks, gray_jpeg, jpeg_exif_block, jpeg_segment,
                       jpeg_with_exif, move_file_to_app, move_user_to_new_app, png, png_chunk,
                       png_chunks, png_header_only, readable, sha256, share, slow_png,
+                      stored_content,
                       tiff_ifd0_tags, tmp_files, upload, upload_ok, wait_thumbnail,
                       webp_chunk_types, webp_size, webp_with_exif, xmp_segment)
 
@@ -1103,7 +1104,7 @@ def test_identical_content_is_stored_once(srv):
     assert (fa["name"], fb["name"]) == ("from-a.bin", "from-b.bin")
     added = set(blob_files(srv)) - before
     assert added == {str(blob_path(srv, fa["sha256"]))}, added
-    assert blob_path(srv, fa["sha256"]).read_bytes() == data
+    assert stored_content(srv, fa["sha256"]) == data
     # Each upload is its owner's own: the same bytes do not open the other's file.
     assert download(srv, a, fa["id"]).content == data
     assert download(srv, b, fb["id"]).content == data
@@ -1184,7 +1185,7 @@ def test_a_blob_lives_while_any_file_uses_it(swept):
     ack = share(s, b, d, fb)
     assert fa["sha256"] == fb["sha256"]
     poll_until(gone_for(s, a, fa["id"]), T(10), what="a's unshared file to be swept")
-    assert blob_path(s, fb["sha256"]).read_bytes() == data
+    assert stored_content(s, fb["sha256"]) == data
     assert download(s, c, fb["id"]).content == data
     assert wait_thumbnail(s, c, fb["id"]).status_code == 200
     with Chat(s, b) as w:

@@ -30,7 +30,7 @@ static sqlite3 *open_db(const char *table_options)
     char sql[256];
 
     assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-    assert_int_equal(search_tokenizer_register(db), 0);
+    assert_int_equal(search_tokenizer_register(db, NULL), 0);
     snprintf(sql, sizeof(sql),
              "CREATE VIRTUAL TABLE t USING fts5(text, tokenize='pipit'%s)", table_options);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -197,7 +197,7 @@ static void test_register(void **state)
     assert_int_not_equal(sqlite3_exec(db, "CREATE VIRTUAL TABLE u USING fts5(x, tokenize='pipit 1')",
                                       NULL, NULL, NULL), SQLITE_OK);
     /* Registering again on the same connection is harmless. */
-    assert_int_equal(search_tokenizer_register(db), 0);
+    assert_int_equal(search_tokenizer_register(db, NULL), 0);
     insert_n(db, 1, "hello", -1);
     assert_string_equal(match(db, "hello"), "1");
     sqlite3_close(db);

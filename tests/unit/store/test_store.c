@@ -55,7 +55,7 @@ static int setup(void **state)
     if (mkdtemp(f->dir) == NULL) {
         return -1;
     }
-    if (store_open(f->dir, STORE_READ_WRITE, 2, &f->sc, err, sizeof(err)) != 0) {
+    if (store_open(f->dir, STORE_READ_WRITE, 2, NULL, &f->sc, err, sizeof(err)) != 0) {
         fprintf(stderr, "store_open: %s\n", err);
         return -1;
     }
@@ -134,7 +134,7 @@ static void test_reopen_does_not_reapply(void **state)
     add_user(f->sc, "keeper");
     store_close(&f->sc);
     assert_null(f->sc);
-    assert_int_equal(store_open(f->dir, STORE_READ_WRITE, 1, &f->sc, err, sizeof(err)), 0);
+    assert_int_equal(store_open(f->dir, STORE_READ_WRITE, 1, NULL, &f->sc, err, sizeof(err)), 0);
     assert_int_equal(query_int(f->dir, "SELECT count(*) FROM schema_migrations"),
                      (int64_t)migrations_count);
     {
@@ -151,7 +151,7 @@ static void test_open_fails_cleanly(void **state)
     struct store_conn *sc = (struct store_conn *)(uintptr_t)0x1;
     char err[256] = "";
 
-    assert_int_equal(store_open("/nonexistent/dir/for/pipit", STORE_READ_WRITE, 0, &sc, err,
+    assert_int_equal(store_open("/nonexistent/dir/for/pipit", STORE_READ_WRITE, 0, NULL, &sc, err,
                                 sizeof(err)),
                      PIPIT_ESTORE);
     assert_true(sc == (struct store_conn *)(uintptr_t)0x1); /* untouched */
@@ -165,7 +165,7 @@ static void test_read_only_needs_existing_db(void **state)
     char err[256] = "";
 
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(store_open(dir, STORE_READ_ONLY, 0, &sc, err, sizeof(err)), PIPIT_ESTORE);
+    assert_int_equal(store_open(dir, STORE_READ_ONLY, 0, NULL, &sc, err, sizeof(err)), PIPIT_ESTORE);
     assert_null(sc);
     rm_dir(dir);
 }
@@ -392,7 +392,7 @@ static void test_read_only_sees_committed(void **state)
     char err[256];
     int64_t id;
 
-    assert_int_equal(store_open(f->dir, STORE_READ_ONLY, 0, &ro, err, sizeof(err)), 0);
+    assert_int_equal(store_open(f->dir, STORE_READ_ONLY, 0, NULL, &ro, err, sizeof(err)), 0);
     assert_int_equal(store_begin(f->sc), 0);
     assert_int_equal(store_user_insert(f->sc, STORE_DEFAULT_APP, "pending", HASH, "user", NOW,
                                        &id),

@@ -47,7 +47,7 @@ static int setup(void **state)
 
     snprintf(f->dir, sizeof(f->dir), "/tmp/pipit-test-backup-XXXXXX");
     if (mkdtemp(f->dir) == NULL ||
-        store_open(f->dir, STORE_READ_WRITE, 2, &f->sc, err, sizeof(err)) != 0) {
+        store_open(f->dir, STORE_READ_WRITE, 2, NULL, &f->sc, err, sizeof(err)) != 0) {
         fprintf(stderr, "setup: %s %s\n", f->dir, err);
         return -1;
     }
