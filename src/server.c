@@ -129,21 +129,34 @@ static void audit_stop(struct server *srv)
     store_close(&db);
 }
 
-/*
- * The keys of encryption at rest: none, or the data keys the master key opens.
- * Checked before anything is written: a sealed database is never opened without
- * its keys, and a first data key is made only for a database that is not sealed
- * yet (one whose keys are lost must not get new ones that open nothing).
- */
-static int open_keys(struct server *srv)
+/* Why a sealed database has no keys: no master key, or no data-keys file. -1. */
+static int keys_missing(struct server *srv, bool has_master, char *err, size_t errlen)
 {
-    uint8_t master[KEYRING_KEY_LEN];
+    if (has_master) {
+        snprintf(err, errlen, "%s/" KEYRING_FILE " is missing: the data keys that open this "
+                 "data dir's encrypted messages are gone (restore the file from a backup)",
+                 srv->cfg.data_dir);
+    } else {
+        snprintf(err, errlen, "this data dir's messages are encrypted, and no master key is "
+                 "configured (master_key_file, PIPIT_MASTER_KEY_FILE or PIPIT_MASTER_KEY)");
+    }
+    return -1;
+}
+
+/*
+ * The keys of encryption at rest: none, or the data keys the master key opens
+ * (master: the key, when *has_master). Checked before anything is written, so
+ * that a refused start leaves the data dir as it was: the database is read as
+ * an immutable file for whether it is sealed (seal_store checks again through
+ * the WAL).
+ */
+static int open_keys(struct server *srv, uint8_t master[KEYRING_KEY_LEN], bool *has_master)
+{
     struct store_conn *db = NULL;
     char err[1024], path[4200];
     bool sealed = false;
     int rc;
 
-    /* Read as an immutable file: a start refused here leaves the data dir as it was. */
     snprintf(path, sizeof(path), "%s/pipit.db", srv->cfg.data_dir);
     if (access(path, F_OK) == 0 && (store_backup_open(path, &db, err, sizeof(err)) != 0 ||
                                     store_sealed(db, &sealed) != 0)) {
@@ -154,67 +167,101 @@ static int open_keys(struct server *srv)
     store_close(&db);
     rc = keyring_master_load(srv->cfg.master_key_file, srv->cfg.data_dir, master, err,
                              sizeof(err));
+    *has_master = rc == 1;
     if (rc >= 0) {
-        rc = keyring_load(srv->cfg.data_dir, rc == 1 ? master : NULL, !sealed, &srv->keys, err,
-                          sizeof(err));
+        rc = keyring_load(srv->cfg.data_dir, *has_master ? master : NULL, false, &srv->keys,
+                          err, sizeof(err));
     }
-    sodium_memzero(master, sizeof(master));
     if (rc == 0 && sealed && srv->keys == NULL) {
-        snprintf(err, sizeof(err), "this data dir's messages are encrypted, and no master key "
-                 "is configured (master_key_file, PIPIT_MASTER_KEY_FILE or PIPIT_MASTER_KEY)");
-        rc = -1;
+        rc = keys_missing(srv, *has_master, err, sizeof(err));
     }
     if (rc != 0) {
+        sodium_memzero(master, KEYRING_KEY_LEN);
         log_error(NULL, "encryption at rest: %s; nothing was changed", err);
         return -1;
-    }
-    if (srv->keys != NULL) {
-        log_info(NULL, "encryption at rest: on, %zu data key(s), key %u seals new data",
-                 keyring_count(srv->keys), keyring_active_id(srv->keys));
     }
     return 0;
 }
 
-/*
- * With keys (open_keys), a database that has plain bodies and files from before
- * the master key was configured has them sealed now, before anything is served,
- * and the plain text cleared from the files.
- */
-static int seal_store(struct server *srv, struct store_conn *db)
+static void log_keys(struct server *srv)
 {
-    char err[512];
-    int64_t started = clock_now_ms(), rows, files;
-    bool sealed;
+    log_info(NULL, "encryption at rest: on, %zu data key(s), key %u seals new data",
+             keyring_count(srv->keys), keyring_active_id(srv->keys));
+}
 
-    if (store_sealed(db, &sealed) != 0) {
-        log_error(NULL, "store: %s", store_errmsg(db));
+/*
+ * After the store is open: a sealed database must open with the keys (its
+ * newest message does); one that is not sealed yet, with a master key, gets
+ * its first data key now, and has what it stored before sealed, before
+ * anything is served: files, then bodies, then the database cleared of the
+ * plain text (VACUUM) and its WAL emptied. *db is reopened with the keys.
+ */
+static int seal_store(struct server *srv, struct store_conn **db, const uint8_t *master)
+{
+    int64_t started = clock_now_ms(), rows, files;
+    char err[1024];
+    bool sealed;
+    int rc;
+
+    if (store_sealed(*db, &sealed) != 0) {
+        log_error(NULL, "store: %s", store_errmsg(*db));
         return -1;
     }
-    if (sealed || srv->keys == NULL) {
-        if (srv->keys == NULL) {
-            log_warn(NULL, "encryption at rest: off (no master key configured): message "
-                     "bodies and files are stored as they are");
-        }
-        return 0;
-    }
-    if (files_seal_stored(srv->cfg.data_dir, srv->keys, db, &files, err, sizeof(err)) != 0) {
+    if (sealed && srv->keys == NULL) {
+        keys_missing(srv, master != NULL, err, sizeof(err));
         log_error(NULL, "encryption at rest: %s", err);
         return -1;
     }
-    if (store_seal_plain(db, started, &rows) != 0) {
-        log_error(NULL, "encryption at rest: cannot seal the stored messages: %s",
-                  store_errmsg(db));
-        return -1;
-    }
-    if (store_wal_truncate(srv->cfg.data_dir, err, sizeof(err)) != 0) {
-        log_warn(NULL, "encryption at rest: %s", err);
-    }
-    if (rows + files == 0) {
+    if (sealed) {
+        if (store_check_sealed(*db) != 0) {
+            log_error(NULL, "encryption at rest: the data keys do not open this data dir's "
+                      "newest message (%s): is data-keys from an older backup, or the "
+                      "database from another data dir? nothing was changed",
+                      store_errmsg(*db));
+            return -1;
+        }
+        log_keys(srv);
         return 0;
     }
-    log_notice(NULL, "encryption at rest: sealed %lld stored bodies and notifications and "
-               "%lld stored files in %lld ms", (long long)rows, (long long)files,
-               (long long)(clock_now_ms() - started));
+    if (master == NULL) {
+        log_warn(NULL, "encryption at rest: off (no master key configured): message bodies "
+                 "and files are stored as they are");
+        return 0;
+    }
+    if (srv->keys == NULL &&
+        keyring_load(srv->cfg.data_dir, master, true, &srv->keys, err, sizeof(err)) != 0) {
+        log_error(NULL, "encryption at rest: %s", err);
+        return -1;
+    }
+    store_close(db);
+    rc = store_open(srv->cfg.data_dir, STORE_READ_WRITE, (int)srv->cfg.sqlite_synchronous,
+                    srv->keys, db, err, sizeof(err));
+    if (rc == 0 && files_seal_stored(srv->cfg.data_dir, srv->keys, *db, &files, err,
+                                     sizeof(err)) != 0) {
+        rc = -1;
+    }
+    if (rc == 0 && store_seal_plain(*db, started, &rows) != 0) {
+        snprintf(err, sizeof(err), "cannot seal the stored messages: %s", store_errmsg(*db));
+        rc = -1;
+    }
+    /* Plain text freed before the key (edits, deletions, the old index) leaves the file. */
+    if (rc == 0 && store_vacuum(*db) != 0) {
+        snprintf(err, sizeof(err), "cannot rewrite the database: %s", store_errmsg(*db));
+        rc = -1;
+    }
+    if (rc == 0) {
+        rc = store_wal_truncate(srv->cfg.data_dir, err, sizeof(err));
+    }
+    if (rc != 0) {
+        log_error(NULL, "encryption at rest: %s", err);
+        return -1;
+    }
+    log_keys(srv);
+    if (rows + files > 0) {
+        log_notice(NULL, "encryption at rest: sealed %lld stored bodies and notifications and "
+                   "%lld stored files in %lld ms", (long long)rows, (long long)files,
+                   (long long)(clock_now_ms() - started));
+    }
     return 0;
 }
 
@@ -420,6 +467,8 @@ int server_run(struct server *srv)
     uv_timer_t retention_timer;
     uv_thread_t watchdog;
     sigset_t stop_signals;
+    uint8_t master[KEYRING_KEY_LEN];    /* encryption at rest, until seal_store */
+    bool has_master = false;
     char err[512];
     int rc;
 
@@ -444,15 +493,18 @@ int server_run(struct server *srv)
         log_error(NULL, "cannot initialise libsodium");
         goto fail;
     }
-    if (open_keys(srv) != 0) {
+    if (open_keys(srv, master, &has_master) != 0) {
         goto fail;
     }
     if (store_open(srv->cfg.data_dir, STORE_READ_WRITE, (int)srv->cfg.sqlite_synchronous,
                    srv->keys, &db, err, sizeof(err)) != 0) {
+        sodium_memzero(master, sizeof(master));
         log_error(NULL, "store: %s", err);
         goto fail;
     }
-    if (seal_store(srv, db) != 0) {
+    rc = seal_store(srv, &db, has_master ? master : NULL);
+    sodium_memzero(master, sizeof(master));
+    if (rc != 0) {
         store_close(&db);
         goto fail;
     }

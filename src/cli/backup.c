@@ -55,6 +55,7 @@
 #include "compliance/export.h"
 #include "compliance/tarball.h"
 #include "files/files.h"
+#include "keys/keyring.h"
 #include "keys/sealed_file.h"
 #include "store/store_backup.h"
 #include "util/clock.h"
@@ -575,6 +576,11 @@ static int check_database(struct restore *r)
     if (sealed != r->manifest.sealed) {
         failf(r->err, sizeof(r->err), "%s: the manifest does not match the database (which "
               "is %s at rest)", r->from, sealed ? "encrypted" : "not encrypted");
+        goto out;
+    }
+    if (sealed && backup_manifest_find(&r->manifest, KEYRING_FILE) == NULL) {
+        failf(r->err, sizeof(r->err), "%s holds an encrypted database but not the %s that "
+              "opens it", r->from, KEYRING_FILE);
         goto out;
     }
     if (store_backup_each_blob(db, blob_present, r, why, sizeof(why)) != 0) {

@@ -112,8 +112,12 @@ int blob_examine(struct files *f, const char *path, struct blob_facts *facts)
         rc = 0;
         goto out;
     }
-    /* The edits went through the shared mapping: one fsync makes file and edits durable. */
-    if (fsync(fd) != 0) {
+    /*
+     * The edits went through the shared mapping: one fsync makes file and edits
+     * durable. Sealed, the file is replaced by a sealed copy, made durable
+     * instead: its plain text is never pushed to the disk on purpose.
+     */
+    if (f->srv->keys == NULL && fsync(fd) != 0) {
         goto out;
     }
     crypto_hash_sha256(digest, map != MAP_FAILED ? map : (const uint8_t *)"",

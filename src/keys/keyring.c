@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/clock.h"
@@ -88,6 +89,7 @@ int keyring_master_load(const char *file, const char *data_dir,
 {
     const char *hex = getenv("PIPIT_MASTER_KEY");
     char text[KEYRING_KEY_HEX + 8];
+    struct stat st;
     ssize_t n;
     int fd, rc;
 
@@ -99,6 +101,7 @@ int keyring_master_load(const char *file, const char *data_dir,
             return 0;
         }
         if (hex_key(hex, strlen(hex), master) != 0) {
+            sodium_memzero(master, KEYRING_KEY_LEN);
             snprintf(err, errlen, "PIPIT_MASTER_KEY must be 64 hex digits");
             return -1;
         }
@@ -115,11 +118,16 @@ int keyring_master_load(const char *file, const char *data_dir,
         snprintf(err, errlen, "cannot read the master key file %s: %s", file, strerror(errno));
         return -1;
     }
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0) {
+        log_warn(NULL, "the master key file %s can be read by others than its owner "
+                 "(chmod 0400 it)", file);
+    }
     n = read(fd, text, sizeof(text));
     close(fd);
     rc = n > 0 && n < (ssize_t)sizeof(text) && hex_key(text, (size_t)n, master) == 0 ? 1 : -1;
     sodium_memzero(text, sizeof(text));
     if (rc < 0) {
+        sodium_memzero(master, KEYRING_KEY_LEN);
         snprintf(err, errlen, "the master key file %s must hold 64 hex digits "
                  "(make one with `pipit keys generate`)", file);
     }
@@ -315,13 +323,7 @@ int keyring_load(const char *data_dir, const uint8_t *master, bool create,
     struct keyring *kr = NULL;
     int rc = read_file(data_dir, master, &kr, err, errlen);
 
-    if (rc == 0 && master != NULL && !create) {
-        snprintf(err, errlen, "%s/" KEYRING_FILE " is missing: the data keys that open this "
-                 "data dir's encrypted messages are gone (restore the file from a backup)",
-                 data_dir);
-        rc = -1;
-    }
-    if (rc == 0 && master != NULL) {
+    if (rc == 0 && master != NULL && create) {
         kr = xcalloc(1, sizeof(*kr));
         add_key(kr, 1, clock_now_ms());
         crypto_aead_xchacha20poly1305_ietf_keygen(kr->keys[0].key);

@@ -52,8 +52,8 @@ int keyring_master_load(const char *file, const char *data_dir,
  * The data keys of data_dir, opened with master (NULL: none configured).
  * Without a data-keys file, makes one with a first key when master is given
  * and create is true.
- * 0 with *out set (NULL: encryption is off, no master and no data keys), or
- * -1 with a message in err: data keys without a master key, a master key that
+ * 0 with *out set (NULL: there are no data keys, and none was made), or -1
+ * with a message in err: data keys without a master key, a master key that
  * does not open them, a damaged file. Nothing on disk changes on failure.
  */
 int keyring_load(const char *data_dir, const uint8_t *master, bool create,
@@ -79,7 +79,11 @@ int keyring_rotate(const char *data_dir, const uint8_t master[KEYRING_KEY_LEN],
 size_t keyring_count(const struct keyring *kr);
 uint32_t keyring_active_id(const struct keyring *kr);
 
-/* Seals n bytes of pt into out (n + KEYRING_OVERHEAD bytes) under the active key. */
+/*
+ * Seals n bytes of pt into out (n + KEYRING_OVERHEAD bytes) under the active key.
+ * Any thread, at once: a keyring does not change once loaded but for the counter
+ * of its nonces, which is atomic. The rest of this API reads only.
+ */
 void keyring_seal(const struct keyring *kr, const uint8_t *ad, size_t adlen,
                   const uint8_t *pt, size_t n, uint8_t *out);
 /*

@@ -40,7 +40,8 @@
  * match is at the end of a run ("北[京大学]" for 学). The marked range always
  * contains the match and is at most two characters wider. Knob: the table option
  * prefix='1 2' adds prefix indexes (in characters) that make one- and
- * two-character queries direct lookups, at the cost of index size.
+ * two-character queries direct lookups, at the cost of index size (plain terms
+ * only: a hashed term's prefixes are hashes, not characters).
  */
 #include "search/tokenizer.h"
 

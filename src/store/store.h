@@ -80,13 +80,19 @@ int store_wal_truncate(const char *data_dir, char *err, size_t errlen);
  */
 int store_sealed(struct store_conn *sc, bool *sealed);
 /*
- * Seals every plain message body, held version and push notification (written
- * before a master key was configured) with the connection's keys, 1,000 ids
- * per transaction, then records that the database is sealed. Deleted plain
- * text is zeroed (secure_delete) on the way; the WAL still holds it until
- * store_wal_truncate. *rows: how many were sealed. 0 or PIPIT_ESTORE.
+ * Seals every plain message body, held version and push notification and
+ * variants (written before a master key was configured) with the connection's
+ * keys, 1,000 ids per transaction, rebuilds the search index (hashed terms),
+ * then records that the database is sealed. Deleted plain text is zeroed
+ * (secure_delete) on the way; pages freed before are not (store_vacuum), and
+ * the WAL holds it until store_wal_truncate. *rows: how many were sealed.
+ * 0 or PIPIT_ESTORE.
  */
 int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows);
+/* A sealed database's newest message opens with the connection's keys: 0, or PIPIT_ESTORE. */
+int store_check_sealed(struct store_conn *sc);
+/* Rewrites the whole database file (VACUUM): nothing deleted is left in it. */
+int store_vacuum(struct store_conn *sc);
 /* The last error message of this connection (for logs). */
 const char *store_errmsg(struct store_conn *sc);
 

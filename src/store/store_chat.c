@@ -196,20 +196,30 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
     S(CS_SEARCH_EVENT) = "SELECT " EVENT_COLS " FROM events e WHERE e.id = ?2",
     /*
      * A queued message's entry: removed if it was indexed before this flush
-     * (its first queue row holds those values), then added as it is now. A
-     * message sent and edited in one batch is indexed once, as edited.
+     * (its first queue row holds the body it was indexed with, as stored),
+     * then added as it is now. A message sent and edited in one batch is
+     * indexed once, as edited.
      */
-    S(CS_SEARCH_REMOVE) = "INSERT INTO message_search (message_search, rowid, text, name, conv) "
-                          "SELECT 'delete', id, text, name, conv FROM (SELECT *, row_number() "
-                          "OVER (PARTITION BY id ORDER BY seq) AS n FROM search_queue) "
-                          "WHERE n = 1 AND op = 0",
-    /* Materialized: each body is opened once, not once per field. */
-    S(CS_SEARCH_ADD) = "WITH m AS MATERIALIZED (SELECT e.id, " BODY("e") " AS body, "
+    S(CS_SEARCH_REMOVE) = "WITH q AS MATERIALIZED (SELECT id, conv_id, "
+                          "pipit_unseal(body, conv_id, event_seq, 1) AS b FROM (SELECT *, "
+                          "row_number() OVER (PARTITION BY id ORDER BY seq) AS n "
+                          "FROM search_queue) WHERE n = 1 AND op = 0) "
+                          "INSERT INTO message_search (message_search, rowid, text, name, conv) "
+                          "SELECT 'delete', id, b ->> '$.text', b ->> '$.name', 'c' || conv_id "
+                          "FROM q WHERE b IS NOT NULL",
+    /*
+     * Materialized: each body is opened once, not once per field. A body that
+     * does not open (altered on disk) is left out of the index, not a reason
+     * to stop indexing; the same for the values an entry is removed with.
+     */
+    S(CS_SEARCH_ADD) = "WITH m AS MATERIALIZED (SELECT e.id, pipit_unseal(e.body, e.conv_id, "
+                       "e.seq, 1) AS body, "
                        "'c' || e.conv_id AS conv FROM (SELECT DISTINCT id FROM search_queue) q "
                        "JOIN events e ON e.id = q.id "
                        "WHERE e.kind = 'message' AND e.body IS NOT NULL) "
                        "INSERT INTO message_search (rowid, text, name, conv) "
-                       "SELECT id, body ->> '$.text', body ->> '$.name', conv FROM m",
+                       "SELECT id, body ->> '$.text', body ->> '$.name', conv FROM m "
+                       "WHERE body IS NOT NULL",
     S(CS_SEARCH_CLEAR) = "DELETE FROM search_queue",
     S(CS_SEARCH_OPTIMIZE) = "INSERT INTO message_search (message_search) VALUES ('optimize')",
     S(CS_SEARCH_SNIPPET) = "SELECT " SEARCH_SNIPPET " FROM message_search "
@@ -883,16 +893,16 @@ int store_search(struct store_conn *sc, const struct store_search_query *q,
  * indexed with); store_search_flush brings its entry up to date.
  */
 #define QUEUE_OLD                                                                        \
-    "INSERT INTO search_queue (op, id, text, name, conv) SELECT 0, old.id, "             \
-    BODY("old") " ->> '$.text', " BODY("old") " ->> '$.name', "                          \
-    "'c' || old.conv_id"
+    "INSERT INTO search_queue (op, id, body, conv_id, event_seq) SELECT 0, old.id, "     \
+    "old.body, old.conv_id, old.seq"
 
 static const char search_triggers[] =
     "CREATE TRIGGER message_search_insert AFTER INSERT ON events "
     "WHEN new.kind = 'message' AND new.body IS NOT NULL BEGIN "
     "INSERT INTO search_queue (op, id) VALUES (1, new.id); END;"
     "CREATE TRIGGER message_search_update AFTER UPDATE OF body ON events "
-    "WHEN old.kind = 'message' AND " BODY("old") " IS NOT " BODY("new") " BEGIN "
+    "WHEN old.kind = 'message' AND NOT (typeof(old.body) = 'text' AND "
+    "typeof(new.body) = 'blob') BEGIN "
     "INSERT INTO search_queue (op, id) SELECT 1, new.id WHERE old.body IS NULL; "
     QUEUE_OLD " WHERE old.body IS NOT NULL; END;"
     "CREATE TRIGGER message_search_delete AFTER DELETE ON events "

@@ -41,7 +41,7 @@ _Static_assert(XS_LAST <= STORE_STMT_SLOTS, "too many statements");
     "'recalled', " JSON_BOOL("e.recalled") ")"
 #define HELD_JSON                                                                           \
     "json_object('id', id, 'event', event_id, 'conv', conv_id, 'seq', seq, "               \
-    "'sender', sender, 'body', " JSON_TEXT(BODY("held_versions")) ", 'replaced_at', replaced_at, "        \
+    "'sender', sender, 'body', " JSON_TEXT(HELD_BODY("held_versions")) ", 'replaced_at', replaced_at, "        \
     "'change', change)"
 #define HOLD_JSON                                                                           \
     "json_object('id', id, 'user', user_id, 'conv', conv_id, 'reason', reason, "           \
@@ -100,8 +100,8 @@ static const char *const rows_sql[STORE_EXPORT_ROWS_COUNT] = {
         "'sent_at', d.sent_at, 'delivered_at', d.delivered_at, 'opened_at', d.opened_at, "
         "'clicked_at', d.clicked_at, 'variant', d.variant, 'push_created_at', p.created_at, "
         "'category', p.category, 'notification', " JSON_TEXT(
-            "coalesce(CASE WHEN d.variant IS NOT NULL AND json_valid(p.variants) THEN "
-            "json_extract(p.variants, '$[' || d.variant || '].notification') END, "
+            "coalesce(CASE WHEN d.variant IS NOT NULL AND json_valid(" VARIANTS("p.") ") THEN "
+            "json_extract(" VARIANTS("p.") ", '$[' || d.variant || '].notification') END, "
             NOTIFICATION("p.") ")") ") "
         "FROM deliveries d JOIN pushes p ON p.id = d.push_id WHERE d.user_id = ?1 "
         "ORDER BY d.push_id, d.id",

@@ -9,6 +9,7 @@
 #define PIPIT_STORE_STORE_INTERNAL_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,9 +39,13 @@
  * does not open. Bodies are written through pipit_seal(text, conv_id, seq).
  */
 #define BODY(e) "pipit_unseal(" e ".body, " e ".conv_id, " e ".seq)"
-/* A push's notification, sealed like a body (it may carry a message's preview);
- * its associated data is (0, 0), which no message has. */
+/* A version of a message a legal hold kept: its place is the message's with the
+ * seq negated, so it cannot be put back in the message's place. */
+#define HELD_BODY(h) "pipit_unseal(" h ".body, " h ".conv_id, -" h ".seq)"
+/* A push's notification and A/B variants, sealed like a body (they may carry a
+ * message's preview); their places, (0, 0) and (0, 1), are no message's. */
 #define NOTIFICATION(p) "pipit_unseal(" p "notification, 0, 0)"
+#define VARIANTS(p) "pipit_unseal(" p "variants, 0, 1)"
 
 struct keyring;
 
@@ -60,6 +65,7 @@ struct store_last_sealed {
 struct store_conn {
     sqlite3 *db;
     const struct keyring *keys;     /* NULL: encryption at rest is off */
+    bool sealed;                    /* the database is sealed: no plain value is taken */
     struct store_last_sealed last_sealed;
     sqlite3_stmt *stmts[STORE_STMT_SLOTS];
 };

@@ -71,7 +71,7 @@ _Static_assert(PS_END <= STORE_STMT_SLOTS, "too many statements");
                  "coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
 #define PUSH_COLS "id, app_id, created_at, expires_at, target, " NOTIFICATION("") ", priority, " \
                   "collapse_key, dedup_key, state = 'done', cursor, category, " \
-                  "coalesce(send_at, 0), send_at_local, variants, holdout"
+                  "coalesce(send_at, 0), send_at_local, " VARIANTS("") ", holdout"
 #define DEVICE_COLS "id, app_id, user_id, platform, address, coalesce(topic, ''), " \
                     "p256dh, auth, created_at, updated_at, sandbox"
 
@@ -110,7 +110,8 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
                         "notification, priority, collapse_key, dedup_key, state, category, "
                         "send_at, send_at_local, variants, holdout) "
                         "VALUES (?1, ?2, ?3, ?4, pipit_seal(?5, 0, 0), ?6, ?7, ?8, "
-                        "CASE ?14 WHEN 1 THEN 'done' ELSE 'expanding' END, ?9, ?10, ?11, ?12, ?13)",
+                        "CASE ?14 WHEN 1 THEN 'done' ELSE 'expanding' END, ?9, ?10, ?11, "
+                        "pipit_seal(?12, 0, 1), ?13)",
     S(PS_PUSH_BY_DEDUP) = "SELECT id FROM pushes WHERE app_id = ? AND dedup_key = ? AND "
                           "created_at >= ?",
     S(PS_PUSH_RELEASE_DEDUP) = "UPDATE pushes SET dedup_key = NULL WHERE app_id = ? AND "
@@ -166,7 +167,7 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
         "SELECT d.id, d.push_id, d.user_id, d.channel, d.attempts, p.app_id, p.expires_at, "
         NOTIFICATION("p.") ", p.priority, p.collapse_key, v.id, v.platform, v.address, "
         "coalesce(v.topic, ''), v.p256dh, v.auth, v.updated_at, "
-        "p.variants -> d.variant ->> '$.notification', v.sandbox "
+        VARIANTS("p.") " -> d.variant ->> '$.notification', v.sandbox "
         "FROM deliveries d JOIN pushes p ON p.id = d.push_id "
         "LEFT JOIN devices v ON v.id = d.device_id AND v.user_id = d.user_id WHERE d.id = ?",
     S(PS_DELIVERY_NEXT_DUE) = "SELECT min(next_at) FROM deliveries WHERE state = 'queued'",

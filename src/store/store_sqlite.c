@@ -405,6 +405,11 @@ static void sql_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     size_t n;
 
     (void)argc;
+    if (sc->keys == NULL && sc->sealed && sqlite3_value_type(argv[0]) == SQLITE_TEXT) {
+        sqlite3_result_error(ctx, "the database is encrypted, and no master key is here to "
+                             "seal with", -1);
+        return;
+    }
     if (sc->keys == NULL || sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
         sqlite3_result_value(ctx, argv[0]);
         return;
@@ -431,9 +436,25 @@ static bool is_last_sealed(const struct store_last_sealed *l, const uint8_t *v, 
            l->b == sqlite3_value_int64(argv[2]) && memcmp(l->sealed, v, n) == 0;
 }
 
-/* pipit_unseal(value, a, b): a sealed value's text; text and NULL as they are.
- * A value that does not open (no keys, a wrong key, altered, moved) is an error:
- * never served as if it were empty. */
+/*
+ * A value that does not open: an error, never served as if it were empty; or,
+ * for pipit_unseal's lenient form, NULL.
+ */
+static void unseal_failed(sqlite3_context *ctx, int argc, sqlite3_value **argv, const char *why)
+{
+    if (argc == 4 && sqlite3_value_int(argv[3]) != 0) {
+        sqlite3_result_null(ctx);
+    } else {
+        sqlite3_result_error(ctx, why, -1);
+    }
+}
+
+/*
+ * pipit_unseal(value, a, b): a sealed value's text; text (but not in a sealed
+ * database) and NULL as they are. A value that does not open (no keys, a wrong
+ * key, altered, moved) is an error. pipit_unseal(value, a, b, 1) answers NULL
+ * for it instead: for the search index, which must not stop on one bad row.
+ */
 static void sql_unseal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     const struct store_conn *sc = sqlite3_user_data(ctx);
@@ -442,7 +463,11 @@ static void sql_unseal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     uint8_t *out;
     size_t n;
 
-    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_TEXT && sc->sealed) {
+        /* Put there by someone who can write the file: not served as genuine. */
+        unseal_failed(ctx, argc, argv, "a plain value in an encrypted database");
+        return;
+    }
     if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
         sqlite3_result_value(ctx, argv[0]);
         return;
@@ -455,8 +480,8 @@ static void sql_unseal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         return;
     }
     if (sc->keys == NULL || !keyring_is_sealed(v, n)) {
-        sqlite3_result_error(ctx, sc->keys == NULL ? "a sealed value, and no master key to open it"
-                                                   : "not a sealed value", -1);
+        unseal_failed(ctx, argc, argv, sc->keys == NULL ? "a sealed value, and no master key "
+                                                          "to open it" : "not a sealed value");
         return;
     }
     out = sqlite3_malloc64(n - KEYRING_OVERHEAD + 1);
@@ -467,7 +492,7 @@ static void sql_unseal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     seal_ad(argv[1], argv[2], ad);
     if (keyring_unseal(sc->keys, ad, sizeof(ad), v, n, out) != 0) {
         sqlite3_free(out);
-        sqlite3_result_error(ctx, "a sealed value does not open (wrong key, or altered)", -1);
+        unseal_failed(ctx, argc, argv, "a sealed value does not open (wrong key, or altered)");
         return;
     }
     out[n - KEYRING_OVERHEAD] = '\0';
@@ -480,31 +505,57 @@ static int register_sealing(struct store_conn *sc)
     /* Innocuous: views and triggers use them, and they act only on their arguments. */
     int flags = SQLITE_UTF8 | SQLITE_INNOCUOUS;
 
-    return sqlite3_create_function(sc->db, "pipit_seal", 3, flags, sc, sql_seal, NULL, NULL) ==
-                       SQLITE_OK &&
-                   sqlite3_create_function(sc->db, "pipit_unseal", 3, flags | SQLITE_DETERMINISTIC,
-                                           sc, sql_unseal, NULL, NULL) == SQLITE_OK
-               ? 0
-               : PIPIT_ESTORE;
+    int rc = sqlite3_create_function(sc->db, "pipit_seal", 3, flags, sc, sql_seal, NULL, NULL);
+
+    for (int args = 3; args <= 4 && rc == SQLITE_OK; args++) {
+        rc = sqlite3_create_function(sc->db, "pipit_unseal", args, flags | SQLITE_DETERMINISTIC,
+                                     sc, sql_unseal, NULL, NULL);
+    }
+    return rc == SQLITE_OK ? 0 : PIPIT_ESTORE;
 }
 
-int store_sealed(struct store_conn *sc, bool *sealed)
+/* The first row's integer of sql on sc->db into *out (0 without a row). */
+static int query_int(struct store_conn *sc, const char *sql, int64_t *out)
 {
     sqlite3_stmt *s;
     int rc;
 
-    if (sqlite3_prepare_v2(sc->db, "SELECT 1 FROM encryption", -1, &s, NULL) != SQLITE_OK) {
-        /* A database from before migration 0015 (an old backup's) has no such table. */
-        *sealed = false;
-        return strstr(sqlite3_errmsg(sc->db), "no such table") != NULL ? 0 : PIPIT_ESTORE;
-    }
-    rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    if (sqlite3_prepare_v2(sc->db, sql, -1, &s, NULL) != SQLITE_OK) {
         return PIPIT_ESTORE;
     }
-    *sealed = rc == SQLITE_ROW;
-    return 0;
+    rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+int store_sealed(struct store_conn *sc, bool *sealed)
+{
+    int64_t table = 0, row = 0;
+    /* A database from before migration 0015 (an old backup's) has no such table. */
+    int rc = query_int(sc, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                       "name = 'encryption'", &table);
+
+    if (rc == 0 && table > 0) {
+        rc = query_int(sc, "SELECT count(*) FROM encryption", &row);
+    }
+    if (rc == 0) {
+        *sealed = row > 0;
+    }
+    return rc;
+}
+
+int store_check_sealed(struct store_conn *sc)
+{
+    int64_t opened;
+
+    return query_int(sc, "SELECT pipit_unseal(body, conv_id, seq) IS NOT NULL FROM events "
+                     "WHERE typeof(body) = 'blob' ORDER BY id DESC LIMIT 1", &opened);
+}
+
+int store_vacuum(struct store_conn *sc)
+{
+    return sqlite3_exec(sc->db, "VACUUM", NULL, NULL, NULL) == SQLITE_OK ? 0 : PIPIT_ESTORE;
 }
 
 /* Seals table's plain values of column, rows after *from up to `step` ids on, in
@@ -535,8 +586,9 @@ int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows)
     /* The value's column, and its place for the associated data (BODY, NOTIFICATION). */
     static const char *const sealings[][3] = {
         { "events", "body", "conv_id, seq" },
-        { "held_versions", "body", "conv_id, seq" },
+        { "held_versions", "body", "conv_id, -seq" },
         { "pushes", "notification", "0, 0" },
+        { "pushes", "variants", "0, 1" },
     };
     char sql[512];
     int rc = 0;
@@ -570,7 +622,8 @@ int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows)
         sqlite3_finalize(s);
     }
     /* The index was made of the words themselves: made again of their hashes. */
-    if (rc == 0 && sqlite3_exec(sc->db, "INSERT INTO message_search (message_search) "
+    if (rc == 0 && sqlite3_exec(sc->db, "DELETE FROM search_queue; "
+                                "INSERT INTO message_search (message_search) "
                                 "SELECT 'rebuild' WHERE EXISTS (SELECT 1 FROM sqlite_master "
                                 "WHERE name = 'message_search_insert')",
                                 NULL, NULL, NULL) != SQLITE_OK) {
@@ -582,6 +635,7 @@ int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows)
         snprintf(mark, sizeof(mark), "INSERT INTO encryption (id, sealed_at) VALUES (1, %lld)",
                  (long long)now_ms);
         rc = sqlite3_exec(sc->db, mark, NULL, NULL, NULL) == SQLITE_OK ? 0 : PIPIT_ESTORE;
+        sc->sealed = rc == 0;
     }
     sqlite3_exec(sc->db, "PRAGMA secure_delete=FAST", NULL, NULL, NULL);
     return rc;
@@ -631,6 +685,10 @@ int store_open(const char *data_dir, enum store_mode mode, int synchronous,
         if (apply_migrations(sc, err, errlen) != 0) {
             goto fail;
         }
+    }
+    if (store_sealed(sc, &sc->sealed) != 0) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(sc->db));
+        goto fail;
     }
     *out = sc;
     return 0;

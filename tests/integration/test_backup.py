@@ -374,6 +374,23 @@ def test_restore_refuses_a_database_from_a_newer_pipit(archive, tmp_path):
             "from a newer pipit")
 
 
+def test_restore_refuses_an_encrypted_backup_without_its_keys_or_marked_otherwise(archive,
+                                                                                 tmp_path):
+    """The suite's servers encrypt at rest: the archive holds data-keys and says "sealed".
+    Without data-keys it could never be opened; a manifest that says it is not sealed has
+    stored files whose bytes are not their names."""
+    parts = members(archive)
+    base = json.loads(parts["manifest.json"])
+    assert base["sealed"] is True and "data-keys" in parts
+    entries = [(n, d) for n, d in parts.items() if n not in ("manifest.json", "data-keys")]
+    refused(write_tar(tmp_path / "nokeys.backup", entries, manifest_for(entries, base)),
+            tmp_path / "t", "not the data-keys that opens it")
+    entries = [(n, d) for n, d in parts.items() if n != "manifest.json"]
+    m = dict(manifest_for(entries, base), sealed=False)
+    refused(write_tar(tmp_path / "unsealed.backup", entries, m), tmp_path / "t",
+            "is not its name")
+
+
 def test_backup_refuses_to_overwrite_and_bad_usage(archive, tmp_path):
     data_dir = tmp_path / "from-archive"
     assert restore(archive, data_dir).returncode == 0

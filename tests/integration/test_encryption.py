@@ -133,8 +133,13 @@ def log_since(srv, mark):
 
 
 def snapshot(data_dir):
-    """Every file under data_dir but pipitd.lock: name -> bytes (None for a directory)."""
-    return dir_contents(data_dir, skip=("pipitd.lock",))
+    """Every file under data_dir but pipitd.lock: name -> bytes (None for a directory).
+    SQLite's shared-memory index and an empty WAL (what a reader leaves, and the next
+    closing connection removes) hold no data: left out."""
+    out = dir_contents(data_dir, skip=("pipitd.lock", "pipit.db-shm"))
+    if out.get("pipit.db-wal") == b"":
+        del out["pipit.db-wal"]
+    return out
 
 
 def refused_start(srv, *phrases):
@@ -209,7 +214,8 @@ def stored_count(data_dir):
     return sum(db_rows(data_dir, sql)[0][0] for sql in (
         "SELECT count(*) FROM events WHERE body IS NOT NULL",
         "SELECT count(*) FROM held_versions WHERE body IS NOT NULL",
-        "SELECT count(*) FROM pushes"))
+        "SELECT count(*) FROM pushes",
+        "SELECT count(*) FROM pushes WHERE variants IS NOT NULL"))
 
 
 def tamper(data_dir, sql, *args):
@@ -526,6 +532,27 @@ def test_rotation_adds_a_data_key_that_seals_new_data(server_factory, monkeypatc
                              "'message'", w.direct))
     assert key_id(by_seq[old["seq"]]) == 1 and key_id(by_seq[new["seq"]]) == 2
     assert leaks(d, ["albatross pelican"]) == []
+
+    # data-keys from before the rotation (an older backup of it) lacks key 2: refused.
+    (d / "data-keys").write_bytes(keys)
+    refused_start(s, "do not open this data dir's newest message")
+
+
+def test_a_plain_body_put_into_an_encrypted_database_is_not_served(server_factory):
+    """Someone who can write the file replaces a sealed body with plain JSON: in a sealed
+    database that is refused like any body that does not open, never served as genuine."""
+    w = world(server_factory)
+    s, d = w.srv, w.srv.data_dir
+    m = w.send(w.a, w.direct, "the genuine words")
+    w.send(w.b, w.group, "an untouched conversation")
+    s.stop()
+    tamper(d, "UPDATE events SET body = ? WHERE conv_id = ? AND seq = ?",
+           json.dumps({"type": "text", "text": "forged words"}), w.direct, m["seq"])
+    s.start()
+    r = api(s, "GET", "/v1/conversations/%d/messages" % w.direct, w.b)
+    assert 500 <= r.status_code < 600 and "forged" not in r.text, (r.status_code, r.text[:200])
+    assert w.texts(w.b, w.group) == ["an untouched conversation"]
+    assert s.alive()
 
 
 def test_rotation_to_a_new_master_key(server_factory, monkeypatch, tmp_path):

@@ -1254,8 +1254,10 @@ def test_thumbnail_made_while_its_file_is_swept_is_not_left_behind(server_factor
     folder = blob_path(s, f["sha256"]).parent
     poll_until(lambda: not any(n.endswith(".tmp") for n in os.listdir(folder)), T(60),
                interval=0.2, what="the thumbnailer to finish")
-    # The thumbnailer is free again (a later image gets its thumbnail).
+    # The thumbnailer is free again (a later image gets its thumbnail). Shared, so that
+    # the 1 s sweep cannot take it while a loaded machine's thumbnailer catches up.
     ok = upload_ok(s, a, png(20, 10), "after.png")
+    share(s, a, create_direct(s, a, s.new_user().id)["id"], ok, kind="image")
     assert wait_thumbnail(s, a, ok["id"], timeout=T(60)).status_code == 200
     assert not blob_path(s, f["sha256"]).exists()
     assert not blob_path(s, f["sha256"], ".thumb").exists(), "orphaned thumbnail"

@@ -180,7 +180,7 @@ def test_a_hold_keeps_what_edits_and_recalls_replace(server_factory):
     # Members see the changes...
     assert w.texts(w.b, w.direct) == ["better wording", "b changed"]
     # ...and the originals are kept for eDiscovery (b was not under hold).
-    kept = w.rows("SELECT seq, change, pipit_unseal(body, conv_id, seq) FROM held_versions "
+    kept = w.rows("SELECT seq, change, pipit_unseal(body, conv_id, -seq) FROM held_versions "
                   "WHERE conv_id = ? ORDER BY id",
                   w.direct)
     assert [(s, ch) for s, ch, _ in kept] == [(first["seq"], "edit"), (second["seq"], "recall")]
