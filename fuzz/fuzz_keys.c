@@ -1,7 +1,7 @@
 /*
  * fuzz_keys.c: what encryption at rest reads from disk (src/keys/): a data dir's
  * data-keys file (keyring_parse), a sealed value (keyring_unseal) and a sealed
- * stored file (sealed_file_read), all from the untrusted bytes of a data dir.
+ * stored file (sealed_file_open, sealed_file_read), all from the untrusted bytes of a data dir.
  *
  * The input is all three at once. A keys file is refused with a message and no
  * keyring, or taken with at least one key; nothing that was not sealed with the
@@ -38,6 +38,7 @@ static struct keyring *fuzz_keys(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct keyring *kr = (struct keyring *)0x1, *good = fuzz_keys();
+    struct sealed_file sf;
     uint8_t out[4096];
     char err[1024] = "";
     int fd;
@@ -54,8 +55,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fd = memfd_create("sealed", 0);
     CHECK(fd >= 0);
     CHECK(write(fd, data, size) == (ssize_t)size);
-    for (int64_t off = 0; off < 3 * SEALED_FILE_CHUNK; off += SEALED_FILE_CHUNK - 1) {
-        CHECK(sealed_file_read(good, "fuzz", fd, (int64_t)size, off, out, sizeof(out)) <= 0);
+    if (sealed_file_open(&sf, good, "fuzz", fd) == 0) {
+        for (int64_t off = 0; off < 3 * SEALED_FILE_CHUNK; off += SEALED_FILE_CHUNK - 1) {
+            CHECK(sealed_file_read(&sf, out, sizeof(out), off) <= 0);
+        }
+        sealed_file_close(&sf);
     }
     close(fd);
     return 0;

@@ -37,7 +37,6 @@
 #include "push/push.h"
 #include "push/vapid.h"
 #include "store/jobs.h"
-#include "store/store_backup.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -52,16 +51,14 @@ static int lock_data_dir(struct server *srv)
 {
     char path[4096];
 
-    snprintf(path, sizeof(path), "%s/pipitd.lock", srv->cfg.data_dir);
-    srv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (srv->lock_fd < 0) {
-        log_error(NULL, "cannot open %s: %s", path, strerror(errno));
+    snprintf(path, sizeof(path), "%s/" CONFIG_DATA_DIR_LOCK, srv->cfg.data_dir);
+    srv->lock_fd = fs_lock(path, LOCK_EX | LOCK_NB);
+    if (srv->lock_fd < 0 && errno == EWOULDBLOCK) {
+        log_error(NULL, "data dir %s is in use by another pipitd", srv->cfg.data_dir);
         return -1;
     }
-    if (flock(srv->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        log_error(NULL, "data dir %s is in use by another pipitd", srv->cfg.data_dir);
-        close(srv->lock_fd);
-        srv->lock_fd = -1;
+    if (srv->lock_fd < 0) {
+        log_error(NULL, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -152,19 +149,14 @@ static int keys_missing(struct server *srv, bool has_master, char *err, size_t e
  */
 static int open_keys(struct server *srv, uint8_t master[KEYRING_KEY_LEN], bool *has_master)
 {
-    struct store_conn *db = NULL;
-    char err[1024], path[4200];
+    char err[1024];
     bool sealed = false;
     int rc;
 
-    snprintf(path, sizeof(path), "%s/pipit.db", srv->cfg.data_dir);
-    if (access(path, F_OK) == 0 && (store_backup_open(path, &db, err, sizeof(err)) != 0 ||
-                                    store_sealed(db, &sealed) != 0)) {
-        log_error(NULL, "store: %s", db != NULL ? store_errmsg(db) : err);
-        store_close(&db);
+    if (store_sealed_at(srv->cfg.data_dir, &sealed, err, sizeof(err)) != 0) {
+        log_error(NULL, "store: %s", err);
         return -1;
     }
-    store_close(&db);
     rc = keyring_master_load(srv->cfg.master_key_file, srv->cfg.data_dir, master, err,
                              sizeof(err));
     *has_master = rc == 1;

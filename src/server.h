@@ -67,7 +67,7 @@ struct server {
     struct ws_handlers ws_handlers;
 
     int64_t started_at;          /* wall-clock ms when the API was installed (uptime) */
-    int lock_fd;                 /* flock on data_dir/pipitd.lock */
+    int lock_fd;                 /* flock on data_dir/CONFIG_DATA_DIR_LOCK */
     atomic_bool stopping;
     atomic_bool retention_sweeping; /* a retention pass is running (compliance/retention.c) */
     atomic_bool exporting;       /* an export is being built: one at a time (api/export.c) */

@@ -174,9 +174,8 @@ static int add_blob(void *arg, const char *sha256, int64_t size, bool thumb_read
     files_blob_relpath(sha256, "", rel, sizeof(rel));
     snprintf(path, sizeof(path), "%s/%s", b->data_dir, rel);
     /* Its name is its hash: checked as it is copied. Sealed, it is checked when opened. */
-    if ((b->sealed ? tarball_add_file(b->t, rel, path) != 0 ||
-                         !tarball_last_is(b->t, sealed_file_size(size), NULL)
-                   : tarball_add_known(b->t, rel, path, size, sha256) != 0)) {
+    if (tarball_add_known(b->t, rel, path, b->sealed ? sealed_file_size(size) : size,
+                          b->sealed ? NULL : sha256) != 0) {
         return tarball_failed(b);
     }
     if (!thumb_ready) {

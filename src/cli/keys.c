@@ -4,7 +4,6 @@
  * a new master key (keys/keyring.h). Rotation needs the server stopped: a
  * running pipitd keeps sealing with the key it started with.
  */
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,8 +12,10 @@
 
 #include "audit/audit.h"
 #include "cli/cli.h"
+#include "config/config.h"
 #include "keys/keyring.h"
 #include "store/store.h"
+#include "util/fs.h"
 
 int cli_open_keys(const char *data_dir, struct keyring **out)
 {
@@ -46,32 +47,18 @@ static int generate(void)
     return 0;
 }
 
-/* The data dir's lock, as pipitd takes it: -1 while a server runs there. */
-static int lock_data_dir(const char *data_dir)
-{
-    char path[4096];
-    int fd;
-
-    snprintf(path, sizeof(path), "%s/pipitd.lock", data_dir);
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
 static int rotate(const char *data_dir, const char *new_master_file)
 {
     uint8_t master[KEYRING_KEY_LEN], new_master[KEYRING_KEY_LEN];
     struct store_conn *db = NULL;
     struct audit_key *key = NULL;
     json_t *detail;
-    char err[1024] = "";
+    char err[1024] = "", lock[4200];
     uint32_t id = 0;
     int lock_fd, rc = 1;
 
-    lock_fd = lock_data_dir(data_dir);
+    snprintf(lock, sizeof(lock), "%s/" CONFIG_DATA_DIR_LOCK, data_dir);
+    lock_fd = fs_lock(lock, LOCK_EX | LOCK_NB);
     if (lock_fd < 0) {
         fprintf(stderr, "pipit: keys rotate: %s is in use by a running pipitd (stop it first)\n",
                 data_dir);

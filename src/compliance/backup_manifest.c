@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "files/files.h"
 #include "util/mem.h"
 
@@ -28,7 +29,7 @@ static bool has_suffix(const char *s, const char *suffix)
 
 bool backup_manifest_is_transient(const char *name)
 {
-    return strcmp(name, BACKUP_MANIFEST_DB) == 0 || strcmp(name, "pipitd.lock") == 0 ||
+    return strcmp(name, BACKUP_MANIFEST_DB) == 0 || strcmp(name, CONFIG_DATA_DIR_LOCK) == 0 ||
            has_suffix(name, "-wal") || has_suffix(name, "-shm") || has_suffix(name, "-journal") ||
            has_suffix(name, ".tmp");
 }

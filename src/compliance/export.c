@@ -157,44 +157,37 @@ static void file_entry_path(const struct store_file *f, char *out, size_t cap)
     snprintf(out, cap, "files/%lld-%s", (long long)f->id, n > 0 ? safe : "file");
 }
 
-/* A stored file sealed at rest, opened a piece at a time (tarball_add_read). */
-struct sealed_source {
-    const struct keyring *keys;
-    const char *sha256;
-    int fd;
-    int64_t disk_size;
-};
-
-static ssize_t sealed_read_at(void *arg, void *buf, size_t cap, int64_t off)
+/* tarball_add_read's source: a sealed stored file, opened a piece at a time. */
+static ssize_t read_sealed(void *sf, void *buf, size_t cap, int64_t off)
 {
-    struct sealed_source *s = arg;
-
-    return sealed_file_read(s->keys, s->sha256, s->fd, s->disk_size, off, buf, cap);
+    return sealed_file_read(sf, buf, cap, off);
 }
 
-/* The file's content, opened and then checked against its hash: the archive holds what was uploaded. */
-static int add_sealed(struct build *b, const char *path, const char *src,
+/*
+ * The stored file's content, as an entry, the way its kind of storage needs:
+ * opened when it is sealed, and checked against its size and hash either way.
+ */
+static int add_stored(struct build *b, const char *path, const char *src,
                       const struct store_file *f)
 {
-    struct sealed_source s = { .keys = b->keys, .sha256 = f->blob.sha256,
-                               .fd = open(src, O_RDONLY | O_CLOEXEC) };
-    struct stat st;
-    int rc;
+    struct sealed_file sf;
+    int fd;
+    int rc = -1;
 
-    if (s.fd < 0 || fstat(s.fd, &st) != 0) {
-        snprintf(b->err, b->errlen, "cannot read %s: %s", src, strerror(errno));
-        if (s.fd >= 0) {
-            close(s.fd);
-        }
-        return -1;
+    if (b->keys == NULL) {
+        b->tar_failed = tarball_add_known(b->t, path, src, f->blob.size, f->blob.sha256) != 0;
+        return b->tar_failed ? -1 : 0;
     }
-    s.disk_size = st.st_size;
-    rc = tarball_add_read(b->t, path, sealed_read_at, &s);
-    close(s.fd);
-    if (rc == 0 && !tarball_last_is(b->t, f->blob.size, f->blob.sha256)) {
-        snprintf(b->err, b->errlen, "%s does not open to the file it stores (size or SHA-256)",
-                 src);
-        rc = -1;
+    fd = open(src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || sealed_file_open(&sf, b->keys, f->blob.sha256, fd) != 0) {
+        snprintf(b->err, b->errlen, "cannot read %s: %s", src, strerror(errno));
+    } else {
+        rc = tarball_add_read(b->t, path, read_sealed, &sf, f->blob.size, f->blob.sha256);
+        b->tar_failed = rc != 0;
+        sealed_file_close(&sf);
+    }
+    if (fd >= 0) {
+        close(fd);
     }
     return rc;
 }
@@ -211,9 +204,7 @@ static int file_line(void *arg, const struct store_file *f)
     file_entry_path(f, path, sizeof(path));
     files_blob_relpath(f->blob.sha256, "", rel, sizeof(rel));
     snprintf(src, sizeof(src), "%s/%s", b->data_dir, rel);
-    if ((b->keys != NULL ? add_sealed(b, path, src, f) : tarball_add_known(b->t, path, src,
-                           f->blob.size, f->blob.sha256)) != 0) {
-        b->tar_failed = true;
+    if (add_stored(b, path, src, f) != 0) {
         return -1;
     }
     o = json_pack("{s:I,s:I,s:s,s:s,s:I,s:s,s:I,s:s}", "id", (json_int_t)f->id, "owner",

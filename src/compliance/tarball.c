@@ -236,7 +236,7 @@ int tarball_add_known(struct tarball *t, const char *name, const char *src, int6
 {
     struct stat st;
 
-    if (!tarball_is_sha256(sha256, strlen(sha256))) {
+    if (sha256 != NULL && !tarball_is_sha256(sha256, strlen(sha256))) {
         return fail(t, "\"%.100s\" is not a SHA-256 (for %s)", sha256, src);
     }
     if (lstat(src, &st) != 0) {
@@ -246,7 +246,8 @@ int tarball_add_known(struct tarball *t, const char *name, const char *src, int6
         return fail(t, "%s is not what it should be: %lld bytes, not %lld", src,
                     (long long)st.st_size, (long long)size);
     }
-    return add_entry(t, name, src, -1, size, sha256);
+    return sha256 != NULL ? add_entry(t, name, src, -1, size, sha256)
+                          : tarball_add_file(t, name, src);
 }
 
 /* An unnamed file beside the archive; where the file system has none, a named one, unlinked. */
@@ -268,7 +269,8 @@ static int spool_open(struct tarball *t)
 }
 
 int tarball_add_read(struct tarball *t, const char *name,
-                     ssize_t (*read_at)(void *arg, void *buf, size_t cap, int64_t off), void *arg)
+                     ssize_t (*read_at)(void *arg, void *buf, size_t cap, int64_t off), void *arg,
+                     int64_t size, const char *sha256)
 {
     crypto_hash_sha256_state h;
     char sha[TARBALL_SHA_HEX + 1];
@@ -296,17 +298,16 @@ int tarball_add_read(struct tarball *t, const char *name,
         return fail(t, "cannot copy %s: %s", name, strerror(errno));
     }
     sha_hex(&h, sha);
+    if (total != size || strcmp(sha, sha256) != 0) {
+        close(fd);
+        return fail(t, "%s is not what it should be: its %s differs", name,
+                    total != size ? "size" : "SHA-256");
+    }
     if (add_entry(t, name, NULL, fd, total, sha) != 0) {
         close(fd);
         return -1;
     }
     return 0;
-}
-
-bool tarball_last_is(const struct tarball *t, int64_t size, const char *sha256)
-{
-    return t->n > 0 && t->v[t->n - 1].size == size &&
-           (sha256 == NULL || strcmp(t->v[t->n - 1].sha256, sha256) == 0);
 }
 
 int tarball_part_begin(struct tarball *t, const char *name)

@@ -53,19 +53,20 @@ const char *tarball_error(const struct tarball *t);
 
 /* The regular file at src as entry `name`, hashed now. */
 int tarball_add_file(struct tarball *t, const char *name, const char *src);
-/* The regular file at src as `name`, with the size and SHA-256 (hex) it must have. */
+/* The regular file at src as `name`, with the size and SHA-256 (hex) it must have
+ * (NULL: its size is known, its hash taken now). */
 int tarball_add_known(struct tarball *t, const char *name, const char *src, int64_t size,
                       const char *sha256);
 
 /*
  * Entry `name` with the bytes read_at gives from offset 0 on (0: the end, -1
- * with errno: failed), copied now into an unnamed file beside the archive: for
- * content that is not a plain file (one sealed at rest).
+ * with errno: failed), which must have this size and SHA-256 (hex), copied now
+ * into an unnamed file beside the archive: for content that is not a plain file
+ * (one sealed at rest).
  */
 int tarball_add_read(struct tarball *t, const char *name,
-                     ssize_t (*read_at)(void *arg, void *buf, size_t cap, int64_t off), void *arg);
-/* Whether the entry added last has this size and SHA-256 (hex; NULL: any). */
-bool tarball_last_is(const struct tarball *t, int64_t size, const char *sha256);
+                     ssize_t (*read_at)(void *arg, void *buf, size_t cap, int64_t off), void *arg,
+                     int64_t size, const char *sha256);
 
 /*
  * Entry `name` from the bytes tarball_part_write gives, up to tarball_part_end.

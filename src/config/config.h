@@ -20,6 +20,9 @@ enum registration_mode { REGISTRATION_CLOSED, REGISTRATION_OPEN };
 enum sqlite_sync_mode { SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL, SQLITE_SYNC_OFF };
 enum chat_notifications { CHAT_NOTIFY_FULL, CHAT_NOTIFY_PRIVATE, CHAT_NOTIFY_OFF };
 
+/* In data_dir: locked (flock) by the pipitd that uses it, and by what needs it unused. */
+#define CONFIG_DATA_DIR_LOCK "pipitd.lock"
+
 struct config {
     char *listen;
     char *data_dir;

@@ -59,28 +59,6 @@ static bool strips_location(const char *mime)
            strcmp(mime, "image/webp") == 0;
 }
 
-/*
- * Encryption at rest: the file at path becomes its sealed copy
- * (keys/sealed_file.h) with the n bytes at pt, its content, under the same
- * name. 0 or -1 with errno.
- */
-static int seal(const struct keyring *keys, const char *name, const uint8_t *pt, size_t n,
-                const char *path)
-{
-    char sealed[4300];
-    int saved;
-
-    snprintf(sealed, sizeof(sealed), "%s.sealed", path);
-    unlink(sealed); /* left by a crash */
-    if (sealed_file_write(keys, name, pt, n, sealed) == 0 && rename(sealed, path) == 0) {
-        return 0;
-    }
-    saved = errno;
-    unlink(sealed);
-    errno = saved;
-    return -1;
-}
-
 int blob_examine(struct files *f, const char *path, struct blob_facts *facts)
 {
     struct store_blob *b = &facts->blob;
@@ -131,8 +109,10 @@ int blob_examine(struct files *f, const char *path, struct blob_facts *facts)
         }
     }
     rc = 0;
-    if (f->srv->keys != NULL && seal(f->srv->keys, b->sha256, map != MAP_FAILED ? map
-                                     : (const uint8_t *)"", (size_t)st.st_size, path) != 0) {
+    /* The temporary file becomes its sealed copy, under the same name. */
+    if (f->srv->keys != NULL &&
+        sealed_file_write(f->srv->keys, b->sha256, map != MAP_FAILED ? map : (const uint8_t *)"",
+                          (size_t)st.st_size, path) != 0) {
         log_error(NULL, "files: cannot seal an upload: %s", strerror(errno));
         rc = PIPIT_EIO;
     }
@@ -205,7 +185,8 @@ static int seal_stored(struct sealing *s, const char *name, const char *path)
     if (fd >= 0 && fstat(fd, &st) == 0) {
         map = st.st_size > 0 ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0)
                              : (uint8_t *)"";
-        rc = map != MAP_FAILED ? seal(s->keys, name, map, (size_t)st.st_size, path) : -1;
+        rc = map != MAP_FAILED ? sealed_file_write(s->keys, name, map, (size_t)st.st_size, path)
+                               : -1;
     }
     if (rc != 0) {
         snprintf(s->err, s->errlen, "cannot seal %s: %s", path, strerror(errno));

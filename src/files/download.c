@@ -46,20 +46,17 @@ struct download {
 /* Encryption at rest: the content of a sealed blob, a piece at a time (keys/sealed_file.h). */
 struct sealed_reader {
     struct http_file_reader base;
-    const struct keyring *keys;
-    char name[STORE_SHA256_HEX + 8];
-    int64_t disk_size;
+    struct sealed_file file;    /* on the answer's descriptor */
 };
 
 static ssize_t sealed_read(struct http_file_reader *r, int fd, void *buf, size_t len, int64_t off)
 {
-    struct sealed_reader *s = (struct sealed_reader *)r;
-
-    return sealed_file_read(s->keys, s->name, fd, s->disk_size, off, buf, len);
+    return sealed_file_read(&((struct sealed_reader *)r)->file, buf, len, off);
 }
 
 static void sealed_free(struct http_file_reader *r)
 {
+    sealed_file_close(&((struct sealed_reader *)r)->file);
     free(r);
 }
 
@@ -95,16 +92,17 @@ static void download_run(struct job *j, void *ctx)
     d->size = st.st_size;
     if (keys != NULL) {
         struct sealed_reader *r = xcalloc(1, sizeof(*r));
+        char name[STORE_SHA256_HEX + 8];
 
-        *r = (struct sealed_reader){ .base = { sealed_read, sealed_free }, .keys = keys,
-                                     .disk_size = st.st_size };
-        snprintf(r->name, sizeof(r->name), "%s%s", d->file.blob.sha256,
-                 d->thumbnail ? ".thumb" : "");
-        d->reader = &r->base;
-        d->size = sealed_file_plain_size(st.st_size);
-        if (d->size < 0) {
+        snprintf(name, sizeof(name), "%s%s", d->file.blob.sha256, d->thumbnail ? ".thumb" : "");
+        if (sealed_file_open(&r->file, keys, name, d->fd) != 0) {
+            free(r);
             j->rc = PIPIT_EIO;
+            return;
         }
+        r->base = (struct http_file_reader){ sealed_read, sealed_free };
+        d->reader = &r->base;
+        d->size = r->file.plain_size;
     }
 }
 

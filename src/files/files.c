@@ -50,15 +50,8 @@ int files_sweep_hold(const char *data_dir, int *fd)
         return 0;
     }
     snprintf(path, sizeof(path), "%s/sweep.lock", dir);
-    lock = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    lock = fs_lock(path, LOCK_SH);
     if (lock < 0) {
-        return -1;
-    }
-    if (flock(lock, LOCK_SH) != 0) {
-        int saved = errno;
-
-        close(lock);
-        errno = saved;
         return -1;
     }
     *fd = lock;

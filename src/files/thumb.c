@@ -22,6 +22,7 @@
 #include "keys/sealed_file.h"
 #include "server.h"
 #include "store/jobs.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -86,41 +87,19 @@ static void result_done(struct job *j)
     free(j);
 }
 
-/* Encryption at rest: the WebP, made in memory, sealed into a new file at path. */
-static bool save_sealed(const struct keyring *keys, VipsImage *thumb, const char *sha256,
-                        const char *path)
-{
-    char name[STORE_SHA256_HEX + 8];
-    void *webp = NULL;
-    size_t len = 0;
-    bool ok;
-
-    if (vips_webpsave_buffer(thumb, &webp, &len, "Q", 80, "strip", TRUE, NULL) != 0) {
-        log_info(NULL, "files: no thumbnail for %s: %s", sha256, vips_error_buffer());
-        vips_error_clear();
-        return false;
-    }
-    snprintf(name, sizeof(name), "%s.thumb", sha256);
-    unlink(path); /* left by a crash */
-    ok = sealed_file_write(keys, name, webp, len, path) == 0;
-    g_free(webp);
-    return ok;
-}
-
 /* Writes the thumbnail durably under its final name; false when the image cannot be read. */
 static bool make_thumbnail(struct thumbnailer *t, const char *sha256)
 {
     const struct keyring *keys = t->srv->keys;
-    char src[4200], dst[4200], tmp[4300];
+    char src[4200], dst[4200];
     VipsImage *thumb = NULL;
     uint8_t *image = NULL;     /* the sealed blob, opened */
-    size_t image_len = 0;
+    size_t image_len = 0, webp_len = 0;
+    void *webp = NULL;
     bool ok = false;
-    int fd;
 
     files_blob_path(t->srv, sha256, "", src, sizeof(src));
     files_blob_path(t->srv, sha256, ".thumb", dst, sizeof(dst));
-    snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
     if (keys != NULL && sealed_file_read_all(keys, sha256, src, &image, &image_len) != 0) {
         log_warn(NULL, "files: cannot open %s for its thumbnail: %s", sha256, strerror(errno));
         goto out;
@@ -139,33 +118,30 @@ static bool make_thumbnail(struct thumbnailer *t, const char *sha256)
      * resolution libvips sets itself, never the original's tags.
      */
     drop_metadata(thumb);
-    if (keys != NULL) {
-        ok = save_sealed(keys, thumb, sha256, tmp);
-    } else if (vips_webpsave(thumb, tmp, "Q", 80, "strip", TRUE, NULL) == 0) {
-        fd = open(tmp, O_RDONLY | O_CLOEXEC);
-        ok = fd >= 0 && fsync(fd) == 0;
-        if (fd >= 0) {
-            close(fd);
-        }
-    } else {
+    if (vips_webpsave_buffer(thumb, &webp, &webp_len, "Q", 80, "strip", TRUE, NULL) != 0) {
         log_info(NULL, "files: no thumbnail for %s: %s", sha256, vips_error_buffer());
         vips_error_clear();
         goto out;
     }
-    ok = ok && rename(tmp, dst) == 0;
+    if (keys != NULL) {
+        char name[STORE_SHA256_HEX + 8];
+
+        snprintf(name, sizeof(name), "%s.thumb", sha256);
+        ok = sealed_file_write(keys, name, webp, webp_len, dst) == 0;
+    } else {
+        ok = fs_write_secret(dst, webp, webp_len) == 0;
+    }
     if (!ok) {
         log_warn(NULL, "files: cannot store the thumbnail of %s: %s", sha256, strerror(errno));
     }
 out:
+    g_free(webp);
     if (thumb != NULL) {
         g_object_unref(thumb);
     }
     if (image != NULL) { /* after the image made from it */
         sodium_memzero(image, image_len);
         free(image);
-    }
-    if (!ok) {
-        unlink(tmp);
     }
     return ok;
 }

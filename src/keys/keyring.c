@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/bytes.h"
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -139,9 +140,7 @@ int keyring_master_load(const char *file, const char *data_dir,
 static void wrap_ad(uint32_t id, uint8_t ad[sizeof(WRAP_DOMAIN) + 4])
 {
     memcpy(ad, WRAP_DOMAIN, sizeof(WRAP_DOMAIN));       /* with its NUL */
-    for (int i = 0; i < 4; i++) {
-        ad[sizeof(WRAP_DOMAIN) + i] = (uint8_t)(id >> (24 - 8 * i));
-    }
+    bytes_put_be(ad + sizeof(WRAP_DOMAIN), id, 4);
 }
 
 static void wrap(const uint8_t master[KEYRING_KEY_LEN], const struct data_key *k,
@@ -413,16 +412,12 @@ void keyring_seal(const struct keyring *kr, const uint8_t *ad, size_t adlen,
     const struct data_key *k = &kr->keys[kr->n - 1];
 
     out[0] = SEALED_VERSION;
-    for (int i = 0; i < 4; i++) {
-        out[1 + i] = (uint8_t)(k->id >> (24 - 8 * i));
-    }
+    bytes_put_be(out + 1, k->id, 4);
     /* The counter is the keyring's one mutable part, shared by every thread that seals. */
     uint64_t count = atomic_fetch_add(&((struct keyring *)kr)->nonce_count, 1);
 
     memcpy(out + 5, kr->nonce_prefix, sizeof(kr->nonce_prefix));
-    for (int i = 0; i < 8; i++) {
-        out[5 + sizeof(kr->nonce_prefix) + i] = (uint8_t)(count >> (56 - 8 * i));
-    }
+    bytes_put_be(out + 5 + sizeof(kr->nonce_prefix), count, 8);
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + 5 + NONCE_LEN, NULL, pt, n, ad, adlen,
                                                NULL, out + 5, k->key);
 }
@@ -436,15 +431,11 @@ int keyring_unseal(const struct keyring *kr, const uint8_t *ad, size_t adlen,
                    const uint8_t *sealed, size_t n, uint8_t *out)
 {
     const struct data_key *k;
-    uint32_t id = 0;
 
     if (!keyring_is_sealed(sealed, n)) {
         return -1;
     }
-    for (int i = 0; i < 4; i++) {
-        id = id << 8 | sealed[1 + i];
-    }
-    k = key_by_id(kr, id);
+    k = key_by_id(kr, (uint32_t)bytes_get_be(sealed + 1, 4));
     if (k == NULL) {
         return -1;
     }

@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "keys/keyring.h"
+#include "util/bytes.h"
 #include "util/fs.h"
 #include "util/mem.h"
 
@@ -23,10 +25,8 @@
 #define AD_DOMAIN "pipit-file-v1"
 #define NAME_MAX_LEN 96
 
-struct header {
-    const uint8_t *key;
-    uint8_t nonce[NONCE_LEN];
-};
+_Static_assert(SEALED_FILE_NONCE == NONCE_LEN, "the nonce's length");
+_Static_assert(SEALED_FILE_NAME_MAX == NAME_MAX_LEN, "the longest name");
 
 int64_t sealed_file_size(int64_t n)
 {
@@ -59,17 +59,14 @@ static size_t chunk_params(const char *name, const uint8_t file_nonce[NONCE_LEN]
     size_t n = strnlen(name, NAME_MAX_LEN), len = 0;
 
     memcpy(nonce, file_nonce, NONCE_LEN);
-    for (int b = 0; b < 8; b++) {
-        nonce[NONCE_LEN - 1 - b] ^= (uint8_t)(i >> (8 * b));
-    }
+    bytes_put_be(nonce + NONCE_LEN - 8, bytes_get_be(nonce + NONCE_LEN - 8, 8) ^ i, 8);
     memcpy(ad, AD_DOMAIN, sizeof(AD_DOMAIN));   /* with its NUL */
     len = sizeof(AD_DOMAIN);
     memcpy(ad + len, name, n);
     len += n;
     ad[len++] = '\0';
-    for (int b = 7; b >= 0; b--) {
-        ad[len++] = (uint8_t)(i >> (8 * b));
-    }
+    bytes_put_be(ad + len, i, 8);
+    len += 8;
     ad[len++] = last;
     return len;
 }
@@ -81,18 +78,19 @@ int sealed_file_write(const struct keyring *kr, const char *name, const uint8_t 
     const uint8_t *key = keyring__key(kr, id);
     uint8_t header[HEADER_LEN];
     uint8_t *chunk = xmalloc(SEALED_CHUNK);
+    char tmp[4200];
     size_t at = 0;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    int saved;
+    int fd, saved;
 
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    unlink(tmp); /* left by a crash */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         free(chunk);
         return -1;
     }
     memcpy(header, MAGIC, 4);
-    for (int b = 0; b < 4; b++) {
-        header[4 + b] = (uint8_t)(id >> (24 - 8 * b));
-    }
+    bytes_put_be(header + 4, id, 4);
     randombytes_buf(header + 8, NONCE_LEN);
     if (fs_write_all(fd, header, sizeof(header)) != 0) {
         goto fail;
@@ -113,6 +111,10 @@ int sealed_file_write(const struct keyring *kr, const char *name, const uint8_t 
         fd = -1;
         goto fail;
     }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        goto fail;
+    }
     free(chunk);
     return 0;
 
@@ -121,140 +123,138 @@ fail:
     if (fd >= 0) {
         close(fd);
     }
-    unlink(path);
+    unlink(tmp);
     free(chunk);
     errno = saved;
     return -1;
 }
 
-static int read_header(const struct keyring *kr, int fd, struct header *h)
+int sealed_file_open(struct sealed_file *sf, const struct keyring *kr, const char *name,
+                     int fd)
 {
     uint8_t b[HEADER_LEN];
-    uint32_t id = 0;
+    struct stat st;
 
-    if (pread(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-        errno = errno != 0 ? errno : EBADMSG;
+    memset(sf, 0, sizeof(*sf));
+    if (fstat(fd, &st) != 0) {
         return -1;
     }
-    for (int i = 0; i < 4; i++) {
-        id = id << 8 | b[4 + i];
-    }
-    h->key = memcmp(b, MAGIC, 4) == 0 ? keyring__key(kr, id) : NULL;
-    if (h->key == NULL) {
+    sf->plain_size = sealed_file_plain_size(st.st_size);
+    if (sf->plain_size < 0 || pread(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
         errno = EBADMSG;
         return -1;
     }
-    memcpy(h->nonce, b + 8, NONCE_LEN);
+    sf->key = memcmp(b, MAGIC, 4) == 0 ? keyring__key(kr, (uint32_t)bytes_get_be(b + 4, 4))
+                                       : NULL;
+    if (sf->key == NULL) {
+        errno = EBADMSG;
+        return -1;
+    }
+    memcpy(sf->nonce, b + 8, NONCE_LEN);
+    snprintf(sf->name, sizeof(sf->name), "%s", name);
+    sf->fd = fd;
+    sf->chunk = xmalloc(SEALED_CHUNK);
     return 0;
 }
 
-/* Opens chunk i (n bytes of plaintext; last or not) into chunk (SEALED_CHUNK bytes). */
-static int read_chunk(const struct header *h, const char *name, int fd, uint64_t i, size_t n,
-                      bool last, uint8_t *chunk)
+void sealed_file_close(struct sealed_file *sf)
 {
+    if (sf->chunk != NULL) {
+        sodium_memzero(sf->chunk, SEALED_CHUNK);
+        free(sf->chunk);
+        sf->chunk = NULL;
+    }
+}
+
+/* Opens chunk i into sf->chunk: its plaintext bytes (at most SEALED_FILE_CHUNK), or -1. */
+static ssize_t read_chunk(struct sealed_file *sf, uint64_t i)
+{
+    int64_t start = (int64_t)i * SEALED_FILE_CHUNK;
+    size_t n = sf->plain_size - start < SEALED_FILE_CHUNK ? (size_t)(sf->plain_size - start)
+                                                          : SEALED_FILE_CHUNK;
     uint8_t nonce[NONCE_LEN], ad[sizeof(AD_DOMAIN) + NAME_MAX_LEN + 10];
-    size_t adlen = chunk_params(name, h->nonce, i, last, nonce, ad);
-    ssize_t r = pread(fd, chunk, n + TAG_LEN, HEADER_LEN + (int64_t)i * SEALED_CHUNK);
+    size_t adlen = chunk_params(sf->name, sf->nonce, i, start + (int64_t)n == sf->plain_size,
+                                nonce, ad);
+    ssize_t r = pread(sf->fd, sf->chunk, n + TAG_LEN, HEADER_LEN + (int64_t)i * SEALED_CHUNK);
 
     if (r != (ssize_t)(n + TAG_LEN)) {
         errno = r < 0 ? errno : EBADMSG;
         return -1;
     }
     /* In place: libsodium allows the output to be the input. */
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(chunk, NULL, NULL, chunk, n + TAG_LEN, ad,
-                                                   adlen, nonce, h->key) != 0) {
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(sf->chunk, NULL, NULL, sf->chunk, n + TAG_LEN,
+                                                   ad, adlen, nonce, sf->key) != 0) {
         errno = EBADMSG;
         return -1;
     }
-    return 0;
+    return (ssize_t)n;
 }
 
-ssize_t sealed_file_read(const struct keyring *kr, const char *name, int fd, int64_t size,
-                         int64_t off, uint8_t *buf, size_t len)
+ssize_t sealed_file_read(struct sealed_file *sf, void *buf, size_t len, int64_t off)
 {
-    int64_t plain = sealed_file_plain_size(size);
-    struct header h;
-    uint8_t *chunk;
     size_t got = 0;
-    int rc = 0;
 
-    if (plain < 0 || off < 0) {
-        errno = EBADMSG;
+    if (off < 0) {
+        errno = EINVAL;
         return -1;
     }
-    if (off >= plain || len == 0) {
-        return 0;
-    }
-    if (read_header(kr, fd, &h) != 0) {
-        return -1;
-    }
-    chunk = xmalloc(SEALED_CHUNK);
-    while (rc == 0 && got < len && off < plain) {
+    while (got < len && off < sf->plain_size) {
         uint64_t i = (uint64_t)(off / SEALED_FILE_CHUNK);
-        int64_t start = (int64_t)i * SEALED_FILE_CHUNK;
-        size_t n = plain - start < SEALED_FILE_CHUNK ? (size_t)(plain - start) : SEALED_FILE_CHUNK;
-        size_t skip = (size_t)(off - start), take = n - skip;
+        size_t skip = (size_t)(off - (int64_t)i * SEALED_FILE_CHUNK), take;
+        ssize_t n = read_chunk(sf, i);
 
-        rc = read_chunk(&h, name, fd, i, n, start + (int64_t)n == plain, chunk);
-        if (rc == 0) {
-            take = take < len - got ? take : len - got;
-            memcpy(buf + got, chunk + skip, take);
-            got += take;
-            off += (int64_t)take;
+        if (n < 0) {
+            return -1;
         }
+        take = (size_t)n - skip < len - got ? (size_t)n - skip : len - got;
+        memcpy((uint8_t *)buf + got, sf->chunk + skip, take);
+        got += take;
+        off += (int64_t)take;
     }
-    sodium_memzero(chunk, SEALED_CHUNK);
-    free(chunk);
-    return rc == 0 ? (ssize_t)got : -1;
+    return (ssize_t)got;
 }
 
 int sealed_file_read_all(const struct keyring *kr, const char *name, const char *path,
                          uint8_t **out, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    int64_t plain;
-    uint8_t *buf;
-    ssize_t n;
+    struct sealed_file sf;
+    uint8_t *buf = NULL;
+    ssize_t n = -1;
 
-    if (fd < 0) {
-        return -1;
+    if (fd >= 0 && sealed_file_open(&sf, kr, name, fd) == 0) {
+        buf = xmalloc((size_t)sf.plain_size + 1);
+        n = sealed_file_read(&sf, buf, (size_t)sf.plain_size, 0);
+        if (n >= 0 && n != sf.plain_size) {
+            errno = EBADMSG;
+            n = -1;
+        }
+        sealed_file_close(&sf);
     }
-    if (fstat(fd, &st) != 0 || (plain = sealed_file_plain_size(st.st_size)) < 0) {
-        errno = errno != 0 ? errno : EBADMSG;
+    if (fd >= 0) {
         close(fd);
-        return -1;
     }
-    buf = xmalloc((size_t)plain + 1);
-    n = sealed_file_read(kr, name, fd, st.st_size, 0, buf, (size_t)plain);
-    close(fd);
-    if (n != plain) {
+    if (n < 0) {
         free(buf);
-        errno = n < 0 ? errno : EBADMSG;
         return -1;
     }
     *out = buf;
-    *len = (size_t)plain;
+    *len = (size_t)n;
     return 0;
 }
 
 bool sealed_file_check(const struct keyring *kr, const char *name, const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    uint8_t *chunk = xmalloc(SEALED_CHUNK);
-    struct header h;
-    struct stat st;
-    int64_t plain = -1;
-    bool ok;
+    struct sealed_file sf;
+    bool ok = false;
 
-    ok = fd >= 0 && fstat(fd, &st) == 0 && (plain = sealed_file_plain_size(st.st_size)) >= 0 &&
-         read_header(kr, fd, &h) == 0 &&
-         read_chunk(&h, name, fd, 0, plain < SEALED_FILE_CHUNK ? (size_t)plain : SEALED_FILE_CHUNK,
-                    plain <= SEALED_FILE_CHUNK, chunk) == 0;
+    if (fd >= 0 && sealed_file_open(&sf, kr, name, fd) == 0) {
+        ok = read_chunk(&sf, 0) >= 0; /* an empty file too has a chunk to open */
+        sealed_file_close(&sf);
+    }
     if (fd >= 0) {
         close(fd);
     }
-    sodium_memzero(chunk, SEALED_CHUNK);
-    free(chunk);
     return ok;
 }

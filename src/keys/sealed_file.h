@@ -31,16 +31,40 @@ int64_t sealed_file_size(int64_t n);
 /* The plaintext length of a sealed file of size bytes; -1: no sealed file has that size. */
 int64_t sealed_file_plain_size(int64_t size);
 
-/* Seals the n bytes at pt into a new file at path (mode 0600, fsynced). 0 or -1. */
+/*
+ * Seals the n bytes at pt into the file at path (mode 0600), through path.tmp,
+ * fsync and a rename: path is the whole sealed file or what it was before (the
+ * caller syncs the directory when the new name must last). 0 or -1.
+ */
 int sealed_file_write(const struct keyring *kr, const char *name, const uint8_t *pt, size_t n,
                       const char *path);
+#define SEALED_FILE_NONCE 24
+#define SEALED_FILE_NAME_MAX 96
+
+/* A sealed file being read: its header checked once, and one chunk's buffer. */
+struct sealed_file {
+    const uint8_t *key;         /* the data key its header names (the keyring's) */
+    uint8_t nonce[SEALED_FILE_NONCE];
+    char name[SEALED_FILE_NAME_MAX + 1];
+    int fd;                     /* borrowed: the caller closes it */
+    int64_t plain_size;
+    uint8_t *chunk;
+};
+
 /*
- * Reads up to len bytes of plaintext from plaintext offset off of the sealed
- * file open at fd (size: its size on disk) into buf. Bytes read (0 at the end)
- * or -1.
+ * Reads the header of the sealed file open at fd, named name, under kr's keys.
+ * 0 (then sealed_file_close), or -1 (EBADMSG: not a sealed file, or a key kr
+ * does not have).
  */
-ssize_t sealed_file_read(const struct keyring *kr, const char *name, int fd, int64_t size,
-                         int64_t off, uint8_t *buf, size_t len);
+int sealed_file_open(struct sealed_file *sf, const struct keyring *kr, const char *name,
+                     int fd);
+/*
+ * Up to len bytes of plaintext from plaintext offset off into buf: the bytes
+ * read (0 at the end), or -1 (EBADMSG: a chunk on the way does not open).
+ */
+ssize_t sealed_file_read(struct sealed_file *sf, void *buf, size_t len, int64_t off);
+/* Frees sf's buffer (not its descriptor). */
+void sealed_file_close(struct sealed_file *sf);
 /* The whole plaintext of the sealed file at path, malloc'd into *out. 0 or -1. */
 int sealed_file_read_all(const struct keyring *kr, const char *name, const char *path,
                          uint8_t **out, size_t *len);

@@ -49,6 +49,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "util/b64.h"
 #include "util/err.h"
 #include "util/utf8.h"
 #include "util/mem.h"
@@ -232,22 +233,16 @@ struct pass {
  */
 #define HASHED_MAX (1 + 6 + 8 + 6)
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* The top bits (6 per character) of the keyed hash of s into out. */
+/* The first `chars` (at most 10) characters of the keyed hash of s, base64url, into out. */
 static char *put_hash(char *out, const uint8_t *key, const char *s, int n, int chars)
 {
     uint8_t h[crypto_shorthash_BYTES];
-    uint64_t v = 0;
+    char text[B64_ENCODED_SIZE(crypto_shorthash_BYTES)];
 
     crypto_shorthash(h, (const unsigned char *)s, (unsigned long long)n, key);
-    for (int i = 0; i < 8; i++) {
-        v = v << 8 | h[i];
-    }
-    for (int i = 0; i < chars; i++) {
-        *out++ = b64[(v >> (58 - 6 * i)) & 63];
-    }
-    return out;
+    b64url_encode(text, h, sizeof(h));
+    memcpy(out, text, (size_t)chars);
+    return out + chars;
 }
 
 /* Bytes of the first `chars` characters of token (all of it when shorter). */

@@ -80,6 +80,12 @@ int store_wal_truncate(const char *data_dir, char *err, size_t errlen);
  */
 int store_sealed(struct store_conn *sc, bool *sealed);
 /*
+ * The same for the database in data_dir (false when there is none yet), read as
+ * an immutable file: nothing is written, whatever state it is in. 0, or
+ * PIPIT_ESTORE with a message in err.
+ */
+int store_sealed_at(const char *data_dir, bool *sealed, char *err, size_t errlen);
+/*
  * Seals every plain message body, held version and push notification and
  * variants (written before a master key was configured) with the connection's
  * keys, 1,000 ids per transaction, rebuilds the search index (hashed terms),

@@ -13,11 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "keys/keyring.h"
 #include "search/tokenizer.h"
 #include "store/migrations.h"
+#include "store/store_backup.h"
 #include "store/store_internal.h"
+#include "util/bytes.h"
 #include "util/err.h"
 #include "util/mem.h"
 
@@ -366,12 +369,9 @@ _Static_assert(KEYRING_INDEX_KEY_LEN == SEARCH_INDEX_KEY_LEN, "the index key's l
 
 static void seal_ad(sqlite3_value *a, sqlite3_value *b, uint8_t ad[sizeof(SEAL_DOMAIN) + 16])
 {
-    uint64_t v[2] = { (uint64_t)sqlite3_value_int64(a), (uint64_t)sqlite3_value_int64(b) };
-
     memcpy(ad, SEAL_DOMAIN, sizeof(SEAL_DOMAIN));
-    for (int i = 0; i < 16; i++) {
-        ad[sizeof(SEAL_DOMAIN) + i] = (uint8_t)(v[i / 8] >> (56 - 8 * (i % 8)));
-    }
+    bytes_put_be(ad + sizeof(SEAL_DOMAIN), (uint64_t)sqlite3_value_int64(a), 8);
+    bytes_put_be(ad + sizeof(SEAL_DOMAIN) + 8, (uint64_t)sqlite3_value_int64(b), 8);
 }
 
 /* pipit_seal(text, a, b): the text sealed under the active data key, with (a, b)
@@ -523,10 +523,10 @@ static int query_int(struct store_conn *sc, const char *sql, int64_t *out)
     if (sqlite3_prepare_v2(sc->db, sql, -1, &s, NULL) != SQLITE_OK) {
         return PIPIT_ESTORE;
     }
-    rc = sqlite3_step(s);
-    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    *out = 0;
+    rc = store__one_int(s, out);
     sqlite3_finalize(s);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+    return rc == PIPIT_ENOT_FOUND ? 0 : rc;
 }
 
 int store_sealed(struct store_conn *sc, bool *sealed)
@@ -542,6 +542,26 @@ int store_sealed(struct store_conn *sc, bool *sealed)
     if (rc == 0) {
         *sealed = row > 0;
     }
+    return rc;
+}
+
+int store_sealed_at(const char *data_dir, bool *sealed, char *err, size_t errlen)
+{
+    struct store_conn *sc = NULL;
+    char path[4096];
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/" DB_FILE, data_dir);
+    if (access(path, F_OK) != 0) {
+        *sealed = false;
+        return 0;
+    }
+    rc = store_backup_open(path, &sc, err, errlen);
+    if (rc == 0 && store_sealed(sc, sealed) != 0) {
+        snprintf(err, errlen, "%s: %s", path, store_errmsg(sc));
+        rc = PIPIT_ESTORE;
+    }
+    store_close(&sc);
     return rc;
 }
 
@@ -606,11 +626,8 @@ int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows)
         sqlite3_stmt *s = NULL;
         int64_t from = 0, last = 0;
 
-        snprintf(sql, sizeof(sql), "SELECT coalesce(max(id), 0) FROM %s", table);
-        rc = sqlite3_prepare_v2(sc->db, sql, -1, &s, NULL) == SQLITE_OK ? store__one_int(s, &last)
-                                                                         : PIPIT_ESTORE;
-        sqlite3_finalize(s);
-        s = NULL;
+        snprintf(sql, sizeof(sql), "SELECT max(id) FROM %s", table);
+        rc = query_int(sc, sql, &last);
         snprintf(sql, sizeof(sql), "UPDATE %s SET %s = pipit_seal(%s, %s) WHERE id > ?1 AND "
                  "id <= ?2 AND typeof(%s) = 'text'", table, col, col, sealings[i][2], col);
         if (rc == 0 && sqlite3_prepare_v2(sc->db, sql, -1, &s, NULL) != SQLITE_OK) {

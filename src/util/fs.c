@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -169,4 +170,18 @@ int fs_read_file(const char *path, size_t max, char **out, size_t *len)
     *out = buf;
     *len = got;
     return 0;
+}
+
+int fs_lock(const char *path, int op)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+    if (fd >= 0 && flock(fd, op) != 0) {
+        int saved = errno;
+
+        close(fd);
+        errno = saved;
+        fd = -1;
+    }
+    return fd;
 }

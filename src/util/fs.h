@@ -28,5 +28,11 @@ int fs_write_secret(const char *path, const void *data, size_t len);
  * length in *len). 0, or -1 with errno (EFBIG when it is larger).
  */
 int fs_read_file(const char *path, size_t max, char **out, size_t *len);
+/*
+ * Opens the lock file at path (made, mode 0600, when missing) and flock(2)s it
+ * with op (LOCK_SH or LOCK_EX, | LOCK_NB). The descriptor, to close when done,
+ * or -1 with errno (EWOULDBLOCK: someone holds it).
+ */
+int fs_lock(const char *path, int op);
 
 #endif
