@@ -15,6 +15,7 @@
  * commits and before the answer leaves: whoever sees the answer finds the tokens
  * gone everywhere.
  */
+#include <sodium.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -159,6 +160,7 @@ static json_t *admin_user_json(struct chat_call *k, const struct store_user *u)
     json_object_set_new(o, "disabled_at", time_or_null(u->disabled_at));
     json_object_set_new(o, "online", json_boolean(online));
     json_object_set_new(o, "last_seen", time_or_null(last_seen));
+    json_object_set_new(o, "mfa_enabled", json_boolean(u->mfa_enabled_at != 0));
     return o;
 }
 
@@ -333,12 +335,12 @@ static int64_t target_id(struct chat_call *k)
 
 static void close_disabled_user(struct chat_call *k)
 {
-    api_revoke_user(k->srv, target_id(k), "account disabled");
+    api_revoke_user(k->srv, target_id(k), 0, "account disabled");
 }
 
 static void close_user_sessions(struct chat_call *k)
 {
-    api_revoke_user(k->srv, target_id(k), "token revoked");
+    api_revoke_user(k->srv, target_id(k), 0, "token revoked");
 }
 
 int admin_user_update(struct chat_call *k, struct store_conn *sc)
@@ -364,7 +366,7 @@ int admin_user_update(struct chat_call *k, struct store_conn *sc)
     apply_change(&u, &ch, k->now);
     rc = store_user_update(sc, &u);
     if (rc == 0 && disables) {
-        rc = store_token_delete_all_for_user(sc, u.id);
+        rc = store_token_delete_all_for_user(sc, u.id, 0);
     }
     if (rc == 0 && disables) {
         /* Someone who left the organisation gets no more pushes on their phone. */
@@ -383,35 +385,40 @@ int admin_user_update(struct chat_call *k, struct store_conn *sc)
     return 0;
 }
 
-/* ---- sessions (a session is a token) ---- */
+/* ---- sessions (a session is a token), the admin's view and the user's own ---- */
 
 struct session_walk {
-    struct presence *presence;
+    struct chat_call *k;
     json_t *sessions;
 };
 
-static int collect_session(void *arg, int64_t id, int64_t created_at, int64_t expires_at)
+static int collect_session(void *arg, const struct store_session *s)
 {
     struct session_walk *w = arg;
+    struct server *srv = w->k->srv;
+    bool online = presence_token_online(srv->presence, s->id);
+    int64_t idle = srv->cfg.token_idle_ttl;
 
-    json_array_append_new(w->sessions,
-                          json_pack("{s:I,s:I,s:I,s:b}", "id", (json_int_t)id, "created_at",
-                                    (json_int_t)created_at, "expires_at", (json_int_t)expires_at,
-                                    "online", presence_token_online(w->presence, id)));
+    if (!online && idle > 0 && w->k->now - s->last_seen_at >= idle) {
+        return 0; /* over: its token is refused (the sweep deletes it at its expiry) */
+    }
+    json_array_append_new(
+        w->sessions,
+        json_pack("{s:I,s:o,s:o,s:I,s:I,s:I,s:b,s:b}", "id", (json_int_t)s->id, "device",
+                  s->device != NULL ? json_string(s->device) : json_null(), "ip",
+                  s->ip != NULL ? json_string(s->ip) : json_null(), "created_at",
+                  (json_int_t)s->created_at, "last_seen_at",
+                  (json_int_t)(online ? w->k->now : s->last_seen_at), "expires_at",
+                  (json_int_t)s->expires_at, "online", online, "current",
+                  s->id == w->k->who.token_id));
     return 0;
 }
 
-int admin_session_list(struct chat_call *k, struct store_conn *sc)
+static int list_sessions(struct chat_call *k, struct store_conn *sc, int64_t user_id)
 {
-    struct session_walk w = { k->srv->presence, NULL };
-    struct store_user u;
-    int rc = admin_target_user(k, sc, &u);
+    struct session_walk w = { k, json_array() };
+    int rc = store_token_list_for_user(sc, user_id, k->now, collect_session, &w);
 
-    if (rc != 0) {
-        return rc;
-    }
-    w.sessions = json_array();
-    rc = store_token_list_for_user(sc, u.id, k->now, collect_session, &w);
     if (rc != 0) {
         json_decref(w.sessions);
         return rc;
@@ -420,56 +427,135 @@ int admin_session_list(struct chat_call *k, struct store_conn *sc)
     return 0;
 }
 
-static int64_t session_id(struct chat_call *k)
-{
-    const char *text = json_string_value(json_object_get(k->args, "session"));
-
-    return text != NULL ? route_id(text) : 0;
-}
-
-static void close_session(struct chat_call *k)
-{
-    api_revoke_token(k->srv, session_id(k));
-}
-
-int admin_session_revoke(struct chat_call *k, struct store_conn *sc)
+int admin_session_list(struct chat_call *k, struct store_conn *sc)
 {
     struct store_user u;
     int rc = admin_target_user(k, sc, &u);
 
-    if (rc == 0) {
-        rc = may_change(k, &u, false);
-    }
-    if (rc != 0) {
-        return rc;
-    }
-    rc = session_id(k) != 0 ? store_token_delete_for_user(sc, u.id, session_id(k))
-                            : PIPIT_ENOT_FOUND;
+    return rc != 0 ? rc : list_sessions(k, sc, u.id);
+}
+
+static void close_session(struct chat_call *k)
+{
+    api_revoke_token(k->srv, json_integer_value(json_object_get(k->args, "revoked")));
+}
+
+/* Deletes the user's session token_id: 204, or 404 "no such session". */
+static int revoke_session(struct chat_call *k, struct store_conn *sc, int64_t user_id,
+                          int64_t token_id)
+{
+    int rc = token_id > 0 ? store_token_delete_for_user(sc, user_id, token_id)
+                          : PIPIT_ENOT_FOUND;
+
     if (rc == PIPIT_ENOT_FOUND) {
         k->why = "no such session";
     }
     if (rc == 0) {
+        json_object_set_new(k->args, "revoked", json_integer(token_id));
         k->after_commit_call = close_session;
         k->status = 204;
     }
     return rc;
 }
 
-int admin_sessions_revoke(struct chat_call *k, struct store_conn *sc)
+/* The path's user, when the caller may change them (may_change). */
+static int changeable_user(struct chat_call *k, struct store_conn *sc, struct store_user *u)
 {
-    struct store_user u;
-    int rc = admin_target_user(k, sc, &u);
+    int rc = admin_target_user(k, sc, u);
 
-    if (rc == 0) {
-        rc = may_change(k, &u, false);
-    }
-    if (rc == 0) {
-        rc = store_token_delete_all_for_user(sc, u.id);
-    }
+    return rc != 0 ? rc : may_change(k, u, false);
+}
+
+/* Deletes every session of user_id, closing its WebSockets once committed: 204. */
+static int end_all_sessions(struct chat_call *k, struct store_conn *sc, int64_t user_id)
+{
+    int rc = store_token_delete_all_for_user(sc, user_id, 0);
+
     if (rc == 0) {
         k->after_commit_call = close_user_sessions;
         k->status = 204;
     }
+    return rc;
+}
+
+int admin_session_revoke(struct chat_call *k, struct store_conn *sc)
+{
+    /* The path's second segment, as text (the router names it "session"). */
+    const char *text = json_string_value(json_object_get(k->args, "session"));
+    struct store_user u;
+    int rc = changeable_user(k, sc, &u);
+
+    return rc != 0 ? rc : revoke_session(k, sc, u.id, text != NULL ? route_id(text) : 0);
+}
+
+int admin_sessions_revoke(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_user u;
+    int rc = changeable_user(k, sc, &u);
+
+    return rc != 0 ? rc : end_all_sessions(k, sc, u.id);
+}
+
+/* DELETE /v1/admin/users/{id}/mfa: for a user who lost their second factor; their sessions end. */
+int admin_mfa_reset(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_user u;
+    int rc = changeable_user(k, sc, &u);
+
+    if (rc == 0) {
+        rc = store_mfa_clear(sc, u.id);
+    }
+    return rc != 0 ? rc : end_all_sessions(k, sc, u.id);
+}
+
+/* GET /v1/me/sessions (the router keeps API keys out of the me_* actions). */
+int me_session_list(struct chat_call *k, struct store_conn *sc)
+{
+    return list_sessions(k, sc, k->who.user_id);
+}
+
+/* DELETE /v1/me/sessions/{id}: one of one's own sessions (this one too: a logout). */
+int me_session_revoke(struct chat_call *k, struct store_conn *sc)
+{
+    return revoke_session(k, sc, k->who.user_id,
+                          json_integer_value(json_object_get(k->args, "id")));
+}
+
+static void close_other_sessions(struct chat_call *k)
+{
+    api_revoke_user(k->srv, k->who.user_id, k->who.token_id, "signed out by another session");
+}
+
+/* DELETE /v1/me/sessions: every session of one's own but this one. */
+int me_sessions_revoke(struct chat_call *k, struct store_conn *sc)
+{
+    int rc = store_token_delete_all_for_user(sc, k->who.user_id, k->who.token_id);
+
+    json_object_set_new(k->args, "user", json_integer(k->who.user_id)); /* the audit's target */
+    if (rc == 0) {
+        k->after_commit_call = close_other_sessions;
+        k->status = 204;
+    }
+    return rc;
+}
+
+/* GET /v1/me/mfa. */
+int mfa_status(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_user u;
+    struct store_mfa m;
+    int rc = store_user_by_id(sc, k->who.user_id, &u);
+
+    if (rc == 0) {
+        rc = store_mfa_get(sc, u.id, &m);
+    }
+    if (rc == 0) {
+        k->result = json_pack("{s:b,s:b,s:b,s:o,s:I}", "enabled", m.enabled_at != 0, "required",
+                              u.mfa_required, "pending", m.enabled_at == 0 && m.secret[0] != 0,
+                              "enabled_at", time_or_null(m.enabled_at), "recovery_codes_left",
+                              (json_int_t)(m.enabled_at != 0 ? m.codes_left : 0));
+    }
+    sodium_memzero(&m, sizeof(m));
     return rc;
 }
 
@@ -604,6 +690,7 @@ int admin_stats(struct chat_call *k, struct store_conn *sc)
 
 static int app_settings(struct chat_call *k, struct store_conn *sc)
 {
+    char mfa[STORE_MFA_POLICY_MAX];
     struct store_retention keep;
     int64_t own = 0;
     int rc = store_app_file_limit(sc, k->who.app_id, &own);
@@ -612,9 +699,13 @@ static int app_settings(struct chat_call *k, struct store_conn *sc)
         rc = store_app_retention(sc, k->who.app_id, &keep);
     }
     if (rc == 0) {
-        k->result = json_pack("{s:I,s:o,s:I}", "id", (json_int_t)k->who.app_id,
+        rc = store_app_mfa_policy(sc, k->who.app_id, mfa);
+    }
+    if (rc == 0) {
+        k->result = json_pack("{s:I,s:o,s:I,s:s}", "id", (json_int_t)k->who.app_id,
                               "max_file_size", own > 0 ? json_integer(own) : json_null(),
-                              "max_file_size_default", (json_int_t)k->srv->cfg.max_file_size);
+                              "max_file_size_default", (json_int_t)k->srv->cfg.max_file_size,
+                              "mfa_required", mfa);
         retention_json_add(k->result, &keep);
     }
     return rc;
@@ -629,17 +720,24 @@ int admin_app_get(struct chat_call *k, struct store_conn *sc)
 
 /*
  * {"max_file_size": bytes or null (the server's max_file_size),
- *  "message_retention_days", "file_retention_days": days or null (forever)}.
+ *  "message_retention_days", "file_retention_days": days or null (forever),
+ *  "mfa_required": "off", "admins" or "all"}.
  */
 int admin_app_update(struct chat_call *k, struct store_conn *sc)
 {
     json_t *v = json_object_get(k->args, "max_file_size");
+    json_t *mfa = json_object_get(k->args, "mfa_required");
     struct store_retention keep;
     bool given;
     int rc = admin_only(k);
 
     if (rc != 0) {
         return rc;
+    }
+    if (mfa != NULL && (!json_is_string(mfa) || (strcmp(json_string_value(mfa), "off") != 0 &&
+                                                 strcmp(json_string_value(mfa), "admins") != 0 &&
+                                                 strcmp(json_string_value(mfa), "all") != 0))) {
+        return chat_bad(k, "mfa_required must be \"off\", \"admins\" or \"all\"");
     }
     if (v != NULL && !json_is_null(v) &&
         (!json_is_integer(v) || json_integer_value(v) < 1 ||
@@ -656,6 +754,10 @@ int admin_app_update(struct chat_call *k, struct store_conn *sc)
     }
     if (rc == 0 && given) {
         rc = store_app_set_retention(sc, k->who.app_id, &keep);
+    }
+    if (rc == 0 && mfa != NULL) {
+        rc = store_app_set_mfa_policy(sc, k->who.app_id, json_string_value(mfa));
+        k->after_commit = api_auth_changed; /* sessions see the policy at their next request */
     }
     return rc != 0 ? rc : app_settings(k, sc);
 }

@@ -39,6 +39,15 @@ struct api_user {
     unsigned scopes;            /* STORE_SCOPE_* bits; admin implies the others */
 };
 
+/*
+ * A user whose app's policy asks them for a second factor they have not set up
+ * yet: their session may only set it up (the routes marked R_ENROL, no WebSocket).
+ */
+static inline bool api_mfa_enrolment_pending(const struct api_user *who)
+{
+    return !who->is_key && who->user.mfa_required && who->user.mfa_enabled_at == 0;
+}
+
 /* Per-request state kept by the router in x->ctx. */
 struct api_request {
     json_t *body;              /* parsed JSON body, or NULL */
@@ -78,10 +87,12 @@ int api_string_field(json_t *obj, const char *key, const char **out, const char 
  */
 void api_revoke_token(struct server *srv, int64_t token_id);
 /*
- * After every token of user_id was deleted (any thread): as api_revoke_token, for
- * every WebSocket of the user, closed with `reason` (static text).
+ * After every token of user_id (but keep_token_id, 0: none) was deleted (any
+ * thread): as api_revoke_token, for every WebSocket of the user on those
+ * tokens, closed with `reason` (static text).
  */
-void api_revoke_user(struct server *srv, int64_t user_id, const char *reason);
+void api_revoke_user(struct server *srv, int64_t user_id, int64_t keep_token_id,
+                     const char *reason);
 /* The caller as the audit log names it: user:<id> or key:<id> (out: AUDIT_ACTOR_MAX bytes). */
 void api_actor(const struct api_user *who, char *out);
 /* Any thread, after a key's revocation commits: no worker trusts what it cached before. */
@@ -99,6 +110,11 @@ void accounts_logout(struct http_exchange *x);
 void accounts_me(struct http_exchange *x);
 void accounts_admin_create_user(struct http_exchange *x);
 void accounts_admin_set_password(struct http_exchange *x);
+void accounts_change_password(struct http_exchange *x);
+void accounts_mfa_begin(struct http_exchange *x);
+void accounts_mfa_confirm(struct http_exchange *x);
+void accounts_mfa_disable(struct http_exchange *x);
+void accounts_mfa_recovery_codes(struct http_exchange *x);
 void push_vapid_public_key(struct http_exchange *x);
 void system_healthz(struct http_exchange *x);
 void system_metrics(struct http_exchange *x);

@@ -381,7 +381,7 @@ static void erased(struct chat_call *k)
     int64_t *user_id = k->state;
     char err[256];
 
-    api_revoke_user(k->srv, *user_id, "account erased");
+    api_revoke_user(k->srv, *user_id, 0, "account erased");
     if (store_wal_truncate(k->srv->cfg.data_dir, err, sizeof(err)) != 0) {
         log_warn(NULL, "erasure: the write-ahead log keeps old pages until its next "
                  "checkpoint: %s", err);

@@ -26,6 +26,7 @@
 #define R_FILTERS 16u   /* search's query filters for the action too (query_filters) */
 #define R_STREAM 32u    /* the handler reads the body as it comes (an upload): api_stream_limit */
 #define R_AUDIT_FILTERS 64u /* the audit log's query filters for the action too */
+#define R_ENROL 128u    /* open to a session that must set up MFA first (api_mfa_enrolment_pending) */
 /* A streamed body's hard ceiling; the handler checks the app's cap once the caller is known. */
 #define STREAM_MAX ((uint64_t)1 << 40)
 /* The API key scopes a route accepts (any one of them); none: keys get 403. */
@@ -56,8 +57,26 @@ static const struct route routes[] = {
     { HTTP_GET, "/metrics", "metrics", system_metrics, 0, NULL, { NULL } },
     { HTTP_POST, "/v1/auth/register", "auth_register", accounts_register, R_JSON, NULL, { NULL } },
     { HTTP_POST, "/v1/auth/login", "auth_login", accounts_login, R_JSON, NULL, { NULL } },
-    { HTTP_POST, "/v1/auth/logout", "auth_logout", accounts_logout, R_AUTH, NULL, { NULL } },
-    { HTTP_GET, "/v1/me", "me", accounts_me, R_AUTH, NULL, { NULL } },
+    { HTTP_POST, "/v1/auth/logout", "auth_logout", accounts_logout, R_AUTH | R_ENROL, NULL,
+      { NULL } },
+    { HTTP_GET, "/v1/me", "me", accounts_me, R_AUTH | R_ENROL, NULL, { NULL } },
+    { HTTP_POST, "/v1/me/password", "me_password", accounts_change_password,
+      R_AUTH | R_JSON | R_ENROL, NULL, { NULL } },
+    { HTTP_GET, "/v1/me/sessions", "me_session_list", NULL, R_AUTH | R_ENROL, "me_session_list",
+      { NULL } },
+    { HTTP_DELETE, "/v1/me/sessions", "me_sessions_revoke", NULL, R_AUTH | R_ENROL,
+      "me_sessions_revoke", { NULL } },
+    { HTTP_DELETE, "/v1/me/sessions/{}", "me_session_revoke", NULL, R_AUTH | R_ENROL,
+      "me_session_revoke", { "id" } },
+    { HTTP_GET, "/v1/me/mfa", "mfa_status", NULL, R_AUTH | R_ENROL, "mfa_status", { NULL } },
+    { HTTP_POST, "/v1/me/mfa", "mfa_begin", accounts_mfa_begin, R_AUTH | R_JSON | R_ENROL, NULL,
+      { NULL } },
+    { HTTP_POST, "/v1/me/mfa/confirm", "mfa_confirm", accounts_mfa_confirm,
+      R_AUTH | R_JSON | R_ENROL, NULL, { NULL } },
+    { HTTP_POST, "/v1/me/mfa/disable", "mfa_disable", accounts_mfa_disable, R_AUTH | R_JSON,
+      NULL, { NULL } },
+    { HTTP_POST, "/v1/me/mfa/recovery-codes", "mfa_recovery_codes", accounts_mfa_recovery_codes,
+      R_AUTH | R_JSON, NULL, { NULL } },
     { HTTP_POST, "/v1/admin/users", "admin_users_create", accounts_admin_create_user,
       R_AUTH | R_ADMIN | R_JSON | K_USERS, NULL, { NULL } },
     /* The admin console (api/admin.c): users, their sessions, conversations, stats. */
@@ -73,6 +92,8 @@ static const struct route routes[] = {
       R_AUTH | R_ADMIN | K_USERS, "admin_session_list", { "id" } },
     { HTTP_DELETE, "/v1/admin/users/{}/sessions", "admin_sessions_revoke", NULL,
       R_AUTH | R_ADMIN | K_USERS, "admin_sessions_revoke", { "id" } },
+    { HTTP_DELETE, "/v1/admin/users/{}/mfa", "admin_mfa_reset", NULL,
+      R_AUTH | R_ADMIN | K_ADMIN, "admin_mfa_reset", { "id" } },
     { HTTP_DELETE, "/v1/admin/users/{}/sessions/{}", "admin_session_revoke", NULL,
       R_AUTH | R_ADMIN | K_USERS, "admin_session_revoke", { "id", "session" } },
     { HTTP_GET, "/v1/admin/conversations", "admin_conv_list", NULL, R_AUTH | R_ADMIN | K_ADMIN,
@@ -233,7 +254,7 @@ static void run_action(struct http_exchange *x, const struct route *r)
     struct chat_caller who = { ar->who.user.id, ar->who.user.app_id,
                                ar->who.is_key || strcmp(ar->who.user.role, "admin") == 0,
                                ar->who.is_key ? ar->who.scopes : 0,
-                               ar->who.is_key ? ar->who.key_id : 0 };
+                               ar->who.is_key ? ar->who.key_id : 0, ar->who.token_id };
     const char *why = NULL;
     int rc = 0;
 
@@ -294,6 +315,9 @@ static void run_handler(struct http_exchange *x, const struct route *r)
                                "route needs", NULL);
             return;
         }
+    } else if (!(r->flags & R_ENROL) && api_mfa_enrolment_pending(&ar->who)) {
+        http_respond_error(x, PIPIT_EMFA_ENROLLMENT_REQUIRED, NULL, NULL);
+        return;
     } else if ((r->flags & R_ADMIN) && strcmp(ar->who.user.role, "admin") != 0) {
         http_respond_error(x, PIPIT_EFORBIDDEN, "admins only", NULL);
         return;

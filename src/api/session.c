@@ -18,6 +18,7 @@
 #include "server.h"
 #include "store/jobs.h"
 #include "store/store_push.h"
+#include "util/bytes.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -50,7 +51,7 @@ struct auth_job {
     bool is_key;
     struct token_parts parts;
     struct api_user who;
-    int64_t key_last_used;
+    int64_t last_used;
     unsigned long epoch;        /* the server's auth_epoch when the lookup began */
     bool from_cache;
 };
@@ -70,7 +71,7 @@ struct auth_cached {
     uint8_t verifier_hash[STORE_VERIFIER_HASH_LEN];
     bool is_key;
     struct api_user who;
-    int64_t key_last_used;
+    int64_t last_used;
     int64_t fresh_until;        /* wall-clock ms: the TTL, or the token's expiry if sooner */
 };
 
@@ -104,6 +105,28 @@ static void cache_check_epoch(struct worker *w)
     }
 }
 
+/*
+ * A key's or a session's last use is recorded about once a minute (requests
+ * racing may each record it), not per request; a session's sooner when idle
+ * expiry is shorter, so it never ends while in use.
+ */
+static int64_t touch_interval(const struct server *srv, bool is_key)
+{
+    int64_t idle = is_key ? 0 : srv->cfg.token_idle_ttl;
+
+    return idle > 0 && idle / 4 < 60000 ? idle / 4 : 60000;
+}
+
+/* A session not used for token_idle_ttl (and with no WebSocket open) is over. */
+static bool session_idle(struct server *srv, const struct api_user *who, int64_t last_used,
+                         int64_t now)
+{
+    int64_t idle = srv->cfg.token_idle_ttl;
+
+    return !who->is_key && idle > 0 && now - last_used >= idle &&
+           !presence_token_online(srv->presence, who->token_id);
+}
+
 static struct auth_cached *cache_find(struct worker *w, const struct auth_job *aj, int64_t now)
 {
     struct auth_cached *e;
@@ -113,7 +136,8 @@ static struct auth_cached *cache_find(struct worker *w, const struct auth_job *a
 
     if (e == NULL || e->is_key != aj->is_key || now >= e->fresh_until ||
         memcmp(e->selector, aj->parts.selector, sizeof(e->selector)) != 0 ||
-        !token_hash_equal(e->verifier_hash, aj->parts.verifier_hash)) {
+        !secret_equal(e->verifier_hash, aj->parts.verifier_hash, STORE_VERIFIER_HASH_LEN) ||
+        session_idle(w->srv, &e->who, e->last_used, now)) {
         return NULL;
     }
     return e;
@@ -132,7 +156,7 @@ static void cache_keep(struct worker *w, const struct auth_job *aj, int64_t now)
     memcpy(e->verifier_hash, aj->parts.verifier_hash, sizeof(e->verifier_hash));
     e->is_key = aj->is_key;
     e->who = aj->who;
-    e->key_last_used = aj->key_last_used;
+    e->last_used = aj->last_used;
     e->fresh_until = now + AUTH_CACHE_TTL_MS;
     if (!aj->is_key && aj->who.token_expires_at < e->fresh_until) {
         e->fresh_until = aj->who.token_expires_at;
@@ -141,15 +165,13 @@ static void cache_keep(struct worker *w, const struct auth_job *aj, int64_t now)
     intmap_put(&w->auth_cache, key, e);
 }
 
-/* A key's last use is recorded about once a minute (requests racing may each record it), not per request. */
-#define KEY_TOUCH_INTERVAL_MS 60000
-
 static void key_lookup(struct auth_job *aj, struct store_conn *sc)
 {
     struct store_api_key k;
     int rc = store_api_key_lookup(sc, aj->parts.selector, &k);
 
-    if (rc == 0 && (!token_hash_equal(aj->parts.verifier_hash, k.verifier_hash) ||
+    if (rc == 0 && (!secret_equal(aj->parts.verifier_hash, k.verifier_hash,
+                                  STORE_VERIFIER_HASH_LEN) ||
                     k.revoked_at != 0)) {
         rc = PIPIT_EUNAUTHORIZED;
     }
@@ -158,38 +180,44 @@ static void key_lookup(struct auth_job *aj, struct store_conn *sc)
         aj->who.key_id = k.id;
         aj->who.scopes = k.scopes;
         aj->who.user.app_id = k.app_id;
-        aj->key_last_used = k.last_used_at;
+        aj->last_used = k.last_used_at;
     }
     aj->job.rc = rc == PIPIT_ENOT_FOUND ? PIPIT_EUNAUTHORIZED : rc;
 }
 
-struct key_touch {
+/* Records a key's or a token's use, on the writer (fire and forget). */
+struct use_touch {
     struct job job;
-    int64_t key_id;
+    bool is_key;
+    int64_t id;
     int64_t now;
+    char ip[STORE_IP_MAX];
 };
 
-static void key_touch_run(struct job *j, void *ctx)
+static void use_touch_run(struct job *j, void *ctx)
 {
-    struct key_touch *t = (struct key_touch *)j;
+    struct use_touch *t = (struct use_touch *)j;
 
-    j->rc = store_api_key_touch(ctx, t->key_id, t->now);
+    j->rc = t->is_key ? store_api_key_touch(ctx, t->id, t->now)
+                      : store_token_touch(ctx, t->id, t->now, t->ip[0] ? t->ip : NULL);
 }
 
-static void key_touch_done(struct job *j)
+static void use_touch_done(struct job *j)
 {
     free(j);
 }
 
-/* Loop thread: records the key's use (fire and forget, on the writer). */
-static void key_touch(struct server *srv, int64_t key_id)
+/* Loop thread. ip: where the use came from ("": unknown). */
+static void use_touch(struct server *srv, bool is_key, int64_t id, const char *ip)
 {
-    struct key_touch *t = xcalloc(1, sizeof(*t));
+    struct use_touch *t = xcalloc(1, sizeof(*t));
 
-    t->key_id = key_id;
+    t->is_key = is_key;
+    t->id = id;
     t->now = clock_now_ms();
-    t->job.run = key_touch_run;
-    t->job.done = key_touch_done; /* origin NULL: runs on the writer after COMMIT */
+    snprintf(t->ip, sizeof(t->ip), "%s", ip);
+    t->job.run = use_touch_run;
+    t->job.done = use_touch_done; /* origin NULL: runs on the writer after COMMIT */
     if (jobs_write(srv->jobs, &t->job) != 0) {
         free(t);
     }
@@ -198,6 +226,7 @@ static void key_touch(struct server *srv, int64_t key_id)
 static void auth_run(struct job *j, void *ctx)
 {
     struct auth_job *aj = (struct auth_job *)j;
+    int64_t now = clock_now_ms();
     struct store_token tok;
 
     if (aj->is_key) {
@@ -206,15 +235,18 @@ static void auth_run(struct job *j, void *ctx)
     }
     j->rc = store_token_lookup(ctx, aj->parts.selector, &tok);
     /* A disabled user has no tokens left; this also covers one a login raced in. */
-    if (j->rc == 0 && (!token_matches(&aj->parts, &tok, clock_now_ms()) ||
-                       tok.user.disabled_at != 0)) {
+    if (j->rc == 0 && (!token_matches(&aj->parts, &tok, now) || tok.user.disabled_at != 0)) {
         j->rc = PIPIT_EUNAUTHORIZED;
     }
     if (j->rc == 0) {
         aj->who.token_id = tok.id;
         aj->who.token_expires_at = tok.expires_at;
         aj->who.user = tok.user;
+        aj->last_used = tok.last_seen_at;
         memset(aj->who.user.password_hash, 0, sizeof(aj->who.user.password_hash));
+        if (session_idle(aj->c->w->srv, &aj->who, aj->last_used, now)) {
+            j->rc = PIPIT_EUNAUTHORIZED;
+        }
     } else if (j->rc == PIPIT_ENOT_FOUND) {
         j->rc = PIPIT_EUNAUTHORIZED;
     }
@@ -234,13 +266,14 @@ static void auth_done(struct job *j)
         aj->epoch == atomic_load(&w->srv->auth_epoch)) {
         cache_keep(w, aj, now);
     }
-    if (j->rc == 0 && aj->is_key && now - aj->key_last_used >= KEY_TOUCH_INTERVAL_MS) {
+    if (j->rc == 0 && now - aj->last_used >= touch_interval(w->srv, aj->is_key)) {
         struct auth_cached *e = j->orphaned ? NULL : cache_find(w, aj, now);
 
         if (e != NULL) {
-            e->key_last_used = now; /* touched: not again for a minute */
+            e->last_used = now; /* touched: not again for a while */
         }
-        key_touch(w->srv, aj->who.key_id);
+        use_touch(w->srv, aj->is_key, aj->is_key ? aj->who.key_id : aj->who.token_id,
+                  aj->c->ip);
     }
     /* Called even when the connection closed meanwhile, so cb can free arg. */
     aj->cb(aj->c, j->rc, j->rc == 0 ? &aj->who : NULL, aj->arg);
@@ -269,7 +302,7 @@ void api_authenticate(struct conn *c, const char *token, api_auth_cb cb, void *a
 
         if (e != NULL) {
             aj->who = e->who;
-            aj->key_last_used = e->key_last_used;
+            aj->last_used = e->last_used;
             aj->from_cache = true;
             worker_post(c->w, &aj->job); /* answered like a lookup, never from inside the caller */
             return;
@@ -286,17 +319,21 @@ void api_authenticate(struct conn *c, const char *token, api_auth_cb cb, void *a
 
 /* ---- revocation ---- */
 
-/* What a revocation ends: the sessions of one token, or every session of one user. */
+/*
+ * What a revocation ends: the sessions of one token, or every session of one
+ * user but those of keep_token_id.
+ */
 struct revoke_job {
     struct job job;
-    int64_t token_id;           /* 0 when by user */
+    int64_t token_id;           /* by user: the token whose sessions stay (0: none) */
     int64_t user_id;            /* 0 when by token */
     const char *reason;         /* the close frame's reason (static text) */
 };
 
 static bool revoke_matches(const struct revoke_job *rj, const struct session *s)
 {
-    return rj->user_id != 0 ? s->user_id == rj->user_id : s->token_id == rj->token_id;
+    return rj->user_id != 0 ? s->user_id == rj->user_id && s->token_id != rj->token_id
+                            : s->token_id == rj->token_id;
 }
 
 static void revoke_done(struct job *j)
@@ -357,9 +394,10 @@ void api_revoke_token(struct server *srv, int64_t token_id)
     revoke_sessions(srv, token_id, 0, "token revoked");
 }
 
-void api_revoke_user(struct server *srv, int64_t user_id, const char *reason)
+void api_revoke_user(struct server *srv, int64_t user_id, int64_t keep_token_id,
+                     const char *reason)
 {
-    revoke_sessions(srv, 0, user_id, reason);
+    revoke_sessions(srv, keep_token_id, user_id, reason);
 }
 
 /* ---- handshake ---- */
@@ -394,8 +432,12 @@ void session_on_close(struct conn *c)
 {
     struct session *s = c->ws->session;
 
-    if (s != NULL && s->registered && bus_session_down(c, s->user_id, s->token_id)) {
-        chat_presence_changed(c->w->srv, s->user_id);
+    if (s != NULL && s->registered) {
+        if (bus_session_down(c, s->user_id, s->token_id)) {
+            chat_presence_changed(c->w->srv, s->user_id);
+        }
+        /* Idle expiry counts from when its last WebSocket closed. */
+        use_touch(c->w->srv, false, s->token_id, c->ip);
     }
     PIPIT_FREE(c->ws->session);
 }
@@ -427,6 +469,10 @@ static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *w
     if (rc != 0 || who->is_key) {
         /* A WebSocket session is a user's: an API key is not one. */
         ws_conn_send_json(c, proto_error(pa->id, PIPIT_EUNAUTHORIZED, NULL));
+        goto out;
+    }
+    if (api_mfa_enrolment_pending(who)) {
+        ws_conn_send_json(c, proto_error(pa->id, PIPIT_EMFA_ENROLLMENT_REQUIRED, NULL));
         goto out;
     }
     s->authenticated = true;
@@ -484,7 +530,7 @@ static void op_ping(struct conn *c, struct session *s, struct proto_frame *f)
 /* The chat ops (chat/chat.h): the same actions as the REST routes. */
 static void chat_op(struct conn *c, struct session *s, struct proto_frame *f)
 {
-    struct chat_caller who = { s->user_id, s->app_id, false, 0, 0 };
+    struct chat_caller who = { s->user_id, s->app_id, false, 0, 0, s->token_id };
     json_t *args;
 
     if (!s->authenticated) {

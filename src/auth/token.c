@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "util/b64.h"
+#include "util/bytes.h"
 #include "util/err.h"
 
 #define SELECTOR_TEXT_LEN 16 /* base64url of 12 bytes */
@@ -41,15 +42,10 @@ int token_parse(const char *text, struct token_parts *parts)
     return 0;
 }
 
-bool token_hash_equal(const uint8_t a[STORE_VERIFIER_HASH_LEN],
-                      const uint8_t b[STORE_VERIFIER_HASH_LEN])
-{
-    return sodium_memcmp(a, b, STORE_VERIFIER_HASH_LEN) == 0;
-}
-
 bool token_matches(const struct token_parts *presented, const struct store_token *stored,
                    int64_t now_ms)
 {
-    return token_hash_equal(presented->verifier_hash, stored->verifier_hash) &&
+    return secret_equal(presented->verifier_hash, stored->verifier_hash,
+                        STORE_VERIFIER_HASH_LEN) &&
            stored->expires_at > now_ms;
 }

@@ -29,9 +29,6 @@ struct token_parts {
 void token_new(char text[TOKEN_TEXT_LEN + 1], struct token_parts *parts);
 /* Splits presented text; 0, or PIPIT_EUNAUTHORIZED when malformed. */
 int token_parse(const char *text, struct token_parts *parts);
-/* Constant-time comparison of two verifier hashes. */
-bool token_hash_equal(const uint8_t a[STORE_VERIFIER_HASH_LEN],
-                      const uint8_t b[STORE_VERIFIER_HASH_LEN]);
 /* Constant-time check of a presented token against the stored row. */
 bool token_matches(const struct token_parts *presented, const struct store_token *stored,
                    int64_t now_ms);

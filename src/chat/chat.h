@@ -42,6 +42,7 @@ struct chat_caller {
     bool app_admin;
     unsigned key_scopes;        /* an API key's STORE_SCOPE_* bits; 0 for a user */
     int64_t key_id;             /* the API key's id; 0 for a user */
+    int64_t token_id;           /* the user's session; 0 for an API key */
 };
 
 /* Whether name is a chat op of the WebSocket protocol. */

@@ -32,6 +32,7 @@ struct config {
     char *tls_cert;
     char *tls_key;
     char *allowed_origins;      /* comma-separated exact origins */
+    char *mfa_issuer;           /* what authenticator apps call this server */
     char *web_root;
     int64_t log_level;          /* enum log_level */
     int64_t sqlite_synchronous; /* enum sqlite_sync_mode */
@@ -57,6 +58,7 @@ struct config {
     char *fcm_url;
     char *fcm_token_url;          /* "" = the service account's token_uri */
     int64_t token_ttl;          /* ms */
+    int64_t token_idle_ttl;     /* ms; 0: off */
     int64_t max_header_count;
     int64_t max_header_size;
     int64_t max_url_length;

@@ -24,6 +24,11 @@
 #define STORE_DISPLAY_MAX 256
 #define STORE_SELECTOR_LEN 12
 #define STORE_VERIFIER_HASH_LEN 32
+#define STORE_DEVICE_MAX 200    /* a session's device name (or User-Agent), cut to this */
+#define STORE_IP_MAX 46         /* INET6_ADDRSTRLEN */
+#define STORE_MFA_SECRET_MAX 64 /* base32 text */
+#define STORE_RECOVERY_HASH_LEN 32
+#define STORE_MFA_POLICY_MAX 8  /* "off", "admins" or "all" */
 
 #define STORE_DEFAULT_APP 1
 
@@ -40,14 +45,33 @@ struct store_user {
     char password_hash[STORE_HASH_MAX];
     int64_t created_at;         /* ms since the epoch */
     int64_t disabled_at;        /* ms; 0: enabled */
+    int64_t mfa_enabled_at;     /* ms; 0: no second factor */
+    bool mfa_required;          /* the app's policy (mfa_required) asks this user for one */
 };
 
 struct store_token {
     int64_t id;
     int64_t app_id;
     int64_t expires_at;         /* ms */
+    int64_t last_seen_at;       /* ms; the login's time until it is seen again */
     uint8_t verifier_hash[STORE_VERIFIER_HASH_LEN];
     struct store_user user;
+};
+
+/* A session as its user sees it (a token, without its secret). */
+struct store_session {
+    int64_t id;
+    int64_t created_at, expires_at, last_seen_at; /* ms */
+    const char *device;         /* NULL: unnamed */
+    const char *ip;
+};
+
+/* A user's second factor. */
+struct store_mfa {
+    char secret[STORE_MFA_SECRET_MAX + 1]; /* "": none, not even an enrolment begun */
+    int64_t enabled_at;         /* ms; 0: begun, not confirmed (or none) */
+    int64_t last_step;          /* the newest TOTP time step accepted */
+    int64_t codes_left;         /* unused recovery codes */
 };
 
 enum store_mode { STORE_READ_WRITE, STORE_READ_ONLY };
@@ -141,23 +165,54 @@ int store_user_update(struct store_conn *sc, const struct store_user *u);
 int store_user_count_app(struct store_conn *sc, int64_t app_id, int64_t *count);
 int store_user_count_admins(struct store_conn *sc, int64_t app_id, int64_t *count);
 
+/* A new token; device (at most STORE_DEVICE_MAX bytes of UTF-8) and ip may be NULL. */
 int store_token_insert(struct store_conn *sc, int64_t app_id, int64_t user_id,
                        const uint8_t selector[STORE_SELECTOR_LEN],
                        const uint8_t verifier_hash[STORE_VERIFIER_HASH_LEN],
+                       const char *device, const char *ip,
                        int64_t now_ms, int64_t expires_ms, int64_t *id);
 int store_token_lookup(struct store_conn *sc, const uint8_t selector[STORE_SELECTOR_LEN],
                        struct store_token *out);
 int store_token_delete(struct store_conn *sc, int64_t token_id);
+/* Records a token's use: when and from where (ip may be NULL: unchanged). */
+int store_token_touch(struct store_conn *sc, int64_t token_id, int64_t now_ms, const char *ip);
 /* The user's tokens that have not expired by now_ms, in id order. */
 int store_token_list_for_user(struct store_conn *sc, int64_t user_id, int64_t now_ms,
-                              int (*cb)(void *arg, int64_t id, int64_t created_at,
-                                        int64_t expires_at),
-                              void *arg);
+                              int (*cb)(void *arg, const struct store_session *s), void *arg);
 /* Deletes one token of the user (PIPIT_ENOT_FOUND if the user has no such token). */
 int store_token_delete_for_user(struct store_conn *sc, int64_t user_id, int64_t token_id);
-/* Deletes every token of the user. */
-int store_token_delete_all_for_user(struct store_conn *sc, int64_t user_id);
-/* Deletes up to limit expired tokens; returns how many in *deleted. */
+/* Deletes every token of the user but keep_id (0: every one). */
+int store_token_delete_all_for_user(struct store_conn *sc, int64_t user_id, int64_t keep_id);
+/*
+ * Deletes up to limit expired tokens; returns how many in *deleted. (Idle ones
+ * stay until then: one with an open WebSocket is in use however long ago it
+ * was seen, and only the workers know that.)
+ */
 int store_token_sweep(struct store_conn *sc, int64_t now_ms, int limit, int *deleted);
+
+/*
+ * Two-factor authentication. The secret is sealed when the connection has keys
+ * (at the place (0, -user id)). store_mfa_begin: a new secret for an enrolment,
+ * PIPIT_ECONFLICT when MFA is already on. store_mfa_enable: on from now, with
+ * these recovery code hashes (replacing any). store_mfa_set_codes: new recovery
+ * code hashes. store_mfa_use_step: records a TOTP step as used, PIPIT_ECONFLICT
+ * if it is not newer than the last (a replay). store_mfa_use_code: deletes the
+ * recovery code with this hash, PIPIT_ENOT_FOUND when there is none (compared
+ * in constant time, each of the user's codes). store_mfa_clear: off, no secret,
+ * no codes.
+ */
+int store_mfa_get(struct store_conn *sc, int64_t user_id, struct store_mfa *out);
+int store_mfa_begin(struct store_conn *sc, int64_t user_id, const char *secret);
+int store_mfa_enable(struct store_conn *sc, int64_t user_id, int64_t now_ms,
+                     const uint8_t (*hashes)[STORE_RECOVERY_HASH_LEN], int n);
+int store_mfa_set_codes(struct store_conn *sc, int64_t user_id,
+                        const uint8_t (*hashes)[STORE_RECOVERY_HASH_LEN], int n);
+int store_mfa_use_step(struct store_conn *sc, int64_t user_id, int64_t step);
+int store_mfa_use_code(struct store_conn *sc, int64_t user_id,
+                       const uint8_t hash[STORE_RECOVERY_HASH_LEN]);
+int store_mfa_clear(struct store_conn *sc, int64_t user_id);
+/* Who must use MFA in the app: "off", "admins" or "all" (apps.mfa_required). */
+int store_app_mfa_policy(struct store_conn *sc, int64_t app_id, char out[STORE_MFA_POLICY_MAX]);
+int store_app_set_mfa_policy(struct store_conn *sc, int64_t app_id, const char *policy);
 
 #endif

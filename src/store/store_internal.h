@@ -13,13 +13,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_CHAT_FIRST_STMT 32
-#define STORE_PUSH_FIRST_STMT 80
-#define STORE_FILES_FIRST_STMT 140
-#define STORE_AUDIT_FIRST_STMT 172
-#define STORE_RETENTION_FIRST_STMT 196
-#define STORE_EXPORT_FIRST_STMT 236
-#define STORE_STMT_SLOTS 264
+#define STORE_CHAT_FIRST_STMT 48
+#define STORE_PUSH_FIRST_STMT 96
+#define STORE_FILES_FIRST_STMT 156
+#define STORE_AUDIT_FIRST_STMT 188
+#define STORE_RETENTION_FIRST_STMT 212
+#define STORE_EXPORT_FIRST_STMT 252
+#define STORE_STMT_SLOTS 280
 
 /*
  * The oldest ts conversation `conv` keeps at time `now` (SQL expressions), for

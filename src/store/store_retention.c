@@ -37,6 +37,7 @@ enum retention_stmt {
     RS_BLOB_UNUSED,
     RS_ERASE_ACCOUNT,
     RS_DELETE_TOKENS,
+    RS_DELETE_RECOVERY_CODES,
     RS_DELETE_DEVICES,
     RS_DELETE_TOPICS,
     RS_DELETE_TAGS,
@@ -112,8 +113,10 @@ static const char *const sql[] = {
                         "(SELECT 1 FROM files WHERE sha256 = ?1)",
     S(RS_ERASE_ACCOUNT) = "UPDATE users SET username = 'erased-' || id, password_hash = '', "
                           "display_name = NULL, disabled_at = coalesce(disabled_at, ?2), "
-                          "erased_at = ?2 WHERE id = ?1",
+                          "erased_at = ?2, mfa_secret = NULL, mfa_enabled_at = NULL "
+                          "WHERE id = ?1",
     S(RS_DELETE_TOKENS) = "DELETE FROM tokens WHERE user_id = ?1",
+    S(RS_DELETE_RECOVERY_CODES) = "DELETE FROM mfa_recovery_codes WHERE user_id = ?1",
     S(RS_DELETE_DEVICES) = "DELETE FROM devices WHERE user_id = ?1",
     S(RS_DELETE_TOPICS) = "DELETE FROM topic_subscriptions WHERE user_id = ?1",
     S(RS_DELETE_TAGS) = "DELETE FROM user_tags WHERE user_id = ?1",
@@ -510,7 +513,8 @@ int store_user_erase(struct store_conn *sc, int64_t user_id, int64_t now,
                      void *arg)
 {
     static const enum retention_stmt personal[] = {
-        RS_DELETE_TOKENS, RS_DELETE_DEVICES, RS_DELETE_TOPICS, RS_DELETE_TAGS,
+        RS_DELETE_TOKENS, RS_DELETE_RECOVERY_CODES, RS_DELETE_DEVICES, RS_DELETE_TOPICS,
+        RS_DELETE_TAGS,
         RS_DELETE_SETTINGS, RS_DELETE_DELIVERIES, RS_DELETE_CHAT_DELIVERIES,
         RS_DELETE_CHAT_PUSHES, RS_ERASE_HELD_VERSIONS,
     };

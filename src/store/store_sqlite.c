@@ -48,14 +48,30 @@ enum stmt_id {
     ST_TOKEN_LIST_FOR_USER,
     ST_TOKEN_DELETE_FOR_USER,
     ST_TOKEN_DELETE_ALL_FOR_USER,
+    ST_TOKEN_TOUCH,
+    ST_MFA_GET,
+    ST_MFA_BEGIN,
+    ST_MFA_ENABLE,
+    ST_MFA_USE_STEP,
+    ST_MFA_CODES_DELETE,
+    ST_MFA_CODE_INSERT,
+    ST_MFA_CODES,
+    ST_MFA_CODE_DELETE,
+    ST_MFA_CLEAR,
+    ST_APP_MFA_POLICY,
+    ST_APP_SET_MFA_POLICY,
     ST_COUNT
 };
 
 _Static_assert(ST_COUNT <= STORE_CHAT_FIRST_STMT, "statement slots overlap");
 
+/* The last column: whether the app's MFA policy covers this user. */
 #define USER_COLS                                                                        \
     "u.id, u.app_id, u.username, u.role, u.display_name, u.password_hash, u.created_at, " \
-    "coalesce(u.disabled_at, 0)"
+    "coalesce(u.disabled_at, 0), coalesce(u.mfa_enabled_at, 0), "                        \
+    "(SELECT a.mfa_required = 'all' OR (a.mfa_required = 'admins' AND u.role = 'admin') " \
+    "FROM apps a WHERE a.id = u.app_id)"
+#define MFA_SECRET "pipit_unseal(mfa_secret, 0, -id)"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -72,8 +88,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_USER_COUNT] = "SELECT count(*) FROM users",
     [ST_USER_LIST] = "SELECT " USER_COLS " FROM users u WHERE u.app_id = ? ORDER BY u.id",
     [ST_TOKEN_INSERT] = "INSERT INTO tokens (app_id, user_id, selector, verifier_hash, "
-                        "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-    [ST_TOKEN_LOOKUP] = "SELECT t.id, t.app_id, t.expires_at, t.verifier_hash, " USER_COLS
+                        "created_at, expires_at, device, ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    [ST_TOKEN_LOOKUP] = "SELECT t.id, t.app_id, t.expires_at, t.verifier_hash, "
+                        "coalesce(t.last_seen_at, t.created_at), " USER_COLS
                         " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.selector = ?",
     [ST_TOKEN_DELETE] = "DELETE FROM tokens WHERE id = ?",
     [ST_TOKEN_SWEEP] = "DELETE FROM tokens WHERE id IN "
@@ -89,10 +106,28 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_USER_COUNT_APP] = "SELECT count(*) FROM users WHERE app_id = ?",
     [ST_USER_COUNT_ADMINS] = "SELECT count(*) FROM users WHERE app_id = ? AND role = 'admin' "
                              "AND disabled_at IS NULL",
-    [ST_TOKEN_LIST_FOR_USER] = "SELECT id, created_at, expires_at FROM tokens "
+    [ST_TOKEN_LIST_FOR_USER] = "SELECT id, created_at, expires_at, "
+                               "coalesce(last_seen_at, created_at), device, ip FROM tokens "
                                "WHERE user_id = ? AND expires_at > ? ORDER BY id",
     [ST_TOKEN_DELETE_FOR_USER] = "DELETE FROM tokens WHERE id = ? AND user_id = ?",
-    [ST_TOKEN_DELETE_ALL_FOR_USER] = "DELETE FROM tokens WHERE user_id = ?",
+    [ST_TOKEN_DELETE_ALL_FOR_USER] = "DELETE FROM tokens WHERE user_id = ? AND id <> ?",
+    [ST_TOKEN_TOUCH] = "UPDATE tokens SET last_seen_at = ?1, ip = coalesce(?2, ip) WHERE id = ?3",
+    [ST_MFA_GET] = "SELECT " MFA_SECRET ", coalesce(mfa_enabled_at, 0), mfa_last_step, "
+                   "(SELECT count(*) FROM mfa_recovery_codes WHERE user_id = ?1) "
+                   "FROM users WHERE id = ?1",
+    /* A new secret: no step of it was used yet. */
+    [ST_MFA_BEGIN] = "UPDATE users SET mfa_secret = pipit_seal(?2, 0, -id), mfa_last_step = 0 "
+                     "WHERE id = ?1 AND mfa_enabled_at IS NULL",
+    [ST_MFA_ENABLE] = "UPDATE users SET mfa_enabled_at = ?2 WHERE id = ?1 AND "
+                      "mfa_secret IS NOT NULL AND mfa_enabled_at IS NULL",
+    [ST_MFA_USE_STEP] = "UPDATE users SET mfa_last_step = ?2 WHERE id = ?1 AND mfa_last_step < ?2",
+    [ST_MFA_CODES_DELETE] = "DELETE FROM mfa_recovery_codes WHERE user_id = ?",
+    [ST_MFA_CODE_INSERT] = "INSERT INTO mfa_recovery_codes (user_id, code_hash) VALUES (?, ?)",
+    [ST_MFA_CODES] = "SELECT id, code_hash FROM mfa_recovery_codes WHERE user_id = ?",
+    [ST_MFA_CODE_DELETE] = "DELETE FROM mfa_recovery_codes WHERE id = ?",
+    [ST_MFA_CLEAR] = "UPDATE users SET mfa_secret = NULL, mfa_enabled_at = NULL WHERE id = ?",
+    [ST_APP_MFA_POLICY] = "SELECT mfa_required FROM apps WHERE id = ?",
+    [ST_APP_SET_MFA_POLICY] = "UPDATE apps SET mfa_required = ?2 WHERE id = ?1",
 };
 
 
@@ -609,6 +644,7 @@ int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows)
         { "held_versions", "body", "conv_id, -seq" },
         { "pushes", "notification", "0, 0" },
         { "pushes", "variants", "0, 1" },
+        { "users", "mfa_secret", "0, -id" },
     };
     char sql[512];
     int rc = 0;
@@ -756,6 +792,8 @@ static void read_user(sqlite3_stmt *s, int col, struct store_user *u)
     copy_text(u->password_hash, sizeof(u->password_hash), sqlite3_column_text(s, col + 5));
     u->created_at = sqlite3_column_int64(s, col + 6);
     u->disabled_at = sqlite3_column_int64(s, col + 7);
+    u->mfa_enabled_at = sqlite3_column_int64(s, col + 8);
+    u->mfa_required = sqlite3_column_int(s, col + 9) != 0;
 }
 
 int store_user_insert(struct store_conn *sc, int64_t app_id, const char *username,
@@ -942,6 +980,7 @@ int store_user_count_admins(struct store_conn *sc, int64_t app_id, int64_t *coun
 int store_token_insert(struct store_conn *sc, int64_t app_id, int64_t user_id,
                        const uint8_t selector[STORE_SELECTOR_LEN],
                        const uint8_t verifier_hash[STORE_VERIFIER_HASH_LEN],
+                       const char *device, const char *ip,
                        int64_t now_ms, int64_t expires_ms, int64_t *id)
 {
     sqlite3_stmt *s = stmt(sc, ST_TOKEN_INSERT);
@@ -950,6 +989,8 @@ int store_token_insert(struct store_conn *sc, int64_t app_id, int64_t user_id,
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
+    store__bind_text(s, 7, device);
+    store__bind_text(s, 8, ip);
     sqlite3_bind_int64(s, 1, app_id);
     sqlite3_bind_int64(s, 2, user_id);
     sqlite3_bind_blob(s, 3, selector, STORE_SELECTOR_LEN, SQLITE_STATIC);
@@ -986,8 +1027,9 @@ int store_token_lookup(struct store_conn *sc, const uint8_t selector[STORE_SELEC
         out->id = sqlite3_column_int64(s, 0);
         out->app_id = sqlite3_column_int64(s, 1);
         out->expires_at = sqlite3_column_int64(s, 2);
+        out->last_seen_at = sqlite3_column_int64(s, 4);
         memcpy(out->verifier_hash, h, STORE_VERIFIER_HASH_LEN);
-        read_user(s, 4, &out->user);
+        read_user(s, 5, &out->user);
         sqlite3_reset(s);
         return 0;
     }
@@ -1022,10 +1064,20 @@ int store_token_sweep(struct store_conn *sc, int64_t now_ms, int limit, int *del
     return rc;
 }
 
+int store_token_touch(struct store_conn *sc, int64_t token_id, int64_t now_ms, const char *ip)
+{
+    sqlite3_stmt *s = stmt(sc, ST_TOKEN_TOUCH);
+
+    if (s != NULL) {
+        sqlite3_bind_int64(s, 1, now_ms);
+        store__bind_text(s, 2, ip);
+        sqlite3_bind_int64(s, 3, token_id);
+    }
+    return store__run(sc, s);
+}
+
 int store_token_list_for_user(struct store_conn *sc, int64_t user_id, int64_t now_ms,
-                              int (*cb)(void *arg, int64_t id, int64_t created_at,
-                                        int64_t expires_at),
-                              void *arg)
+                              int (*cb)(void *arg, const struct store_session *s), void *arg)
 {
     sqlite3_stmt *s = stmt(sc, ST_TOKEN_LIST_FOR_USER);
     int rc;
@@ -1036,8 +1088,12 @@ int store_token_list_for_user(struct store_conn *sc, int64_t user_id, int64_t no
     sqlite3_bind_int64(s, 1, user_id);
     sqlite3_bind_int64(s, 2, now_ms);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cb(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-               sqlite3_column_int64(s, 2)) != 0) {
+        struct store_session one = { sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                                     sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3),
+                                     (const char *)sqlite3_column_text(s, 4),
+                                     (const char *)sqlite3_column_text(s, 5) };
+
+        if (cb(arg, &one) != 0) {
             rc = SQLITE_DONE;
             break;
         }
@@ -1060,14 +1116,187 @@ int store_token_delete_for_user(struct store_conn *sc, int64_t user_id, int64_t 
     return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
 }
 
-int store_token_delete_all_for_user(struct store_conn *sc, int64_t user_id)
+int store_token_delete_all_for_user(struct store_conn *sc, int64_t user_id, int64_t keep_id)
 {
     sqlite3_stmt *s = stmt(sc, ST_TOKEN_DELETE_ALL_FOR_USER);
 
     if (s != NULL) {
         sqlite3_bind_int64(s, 1, user_id);
+        sqlite3_bind_int64(s, 2, keep_id);
     }
     return store__run(sc, s);
+}
+
+/* ---- two-factor authentication ---- */
+
+int store_mfa_get(struct store_conn *sc, int64_t user_id, struct store_mfa *out)
+{
+    sqlite3_stmt *s = stmt(sc, ST_MFA_GET);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof(*out));
+        copy_text(out->secret, sizeof(out->secret), sqlite3_column_text(s, 0));
+        out->enabled_at = sqlite3_column_int64(s, 1);
+        out->last_step = sqlite3_column_int64(s, 2);
+        out->codes_left = sqlite3_column_int64(s, 3);
+        sqlite3_reset(s);
+        return 0;
+    }
+    sqlite3_reset(s); /* a secret that does not open is an error too (pipit_unseal) */
+    return rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
+/* Runs a bound statement of the user's row: PIPIT_ECONFLICT when it changed nothing. */
+static int run_changing(struct store_conn *sc, sqlite3_stmt *s)
+{
+    int rc = store__run(sc, s);
+
+    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ECONFLICT : rc;
+}
+
+int store_mfa_begin(struct store_conn *sc, int64_t user_id, const char *secret)
+{
+    sqlite3_stmt *s = stmt(sc, ST_MFA_BEGIN);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_text(s, 2, secret, -1, SQLITE_STATIC);
+    return run_changing(sc, s);
+}
+
+int store_mfa_set_codes(struct store_conn *sc, int64_t user_id,
+                        const uint8_t (*hashes)[STORE_RECOVERY_HASH_LEN], int n)
+{
+    sqlite3_stmt *s = stmt(sc, ST_MFA_CODES_DELETE);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    rc = store__run(sc, s);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        s = stmt(sc, ST_MFA_CODE_INSERT);
+        if (s == NULL) {
+            return PIPIT_ESTORE;
+        }
+        sqlite3_bind_int64(s, 1, user_id);
+        sqlite3_bind_blob(s, 2, hashes[i], STORE_RECOVERY_HASH_LEN, SQLITE_STATIC);
+        rc = store__run(sc, s);
+    }
+    return rc;
+}
+
+int store_mfa_enable(struct store_conn *sc, int64_t user_id, int64_t now_ms,
+                     const uint8_t (*hashes)[STORE_RECOVERY_HASH_LEN], int n)
+{
+    sqlite3_stmt *s = stmt(sc, ST_MFA_ENABLE);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_int64(s, 2, now_ms);
+    rc = run_changing(sc, s);
+    return rc != 0 ? rc : store_mfa_set_codes(sc, user_id, hashes, n);
+}
+
+int store_mfa_use_step(struct store_conn *sc, int64_t user_id, int64_t step)
+{
+    sqlite3_stmt *s = stmt(sc, ST_MFA_USE_STEP);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_int64(s, 2, step);
+    return run_changing(sc, s);
+}
+
+int store_mfa_use_code(struct store_conn *sc, int64_t user_id,
+                       const uint8_t hash[STORE_RECOVERY_HASH_LEN])
+{
+    sqlite3_stmt *s = stmt(sc, ST_MFA_CODES);
+    int64_t found = 0;
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    /* Every code is compared, whether or not one matched already. */
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const void *h = sqlite3_column_blob(s, 1);
+
+        if (h != NULL && sqlite3_column_bytes(s, 1) == STORE_RECOVERY_HASH_LEN &&
+            secret_equal(h, hash, STORE_RECOVERY_HASH_LEN)) {
+            found = sqlite3_column_int64(s, 0);
+        }
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        return PIPIT_ESTORE;
+    }
+    if (found == 0) {
+        return PIPIT_ENOT_FOUND;
+    }
+    s = stmt(sc, ST_MFA_CODE_DELETE);
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, found);
+    return store__run(sc, s);
+}
+
+int store_app_mfa_policy(struct store_conn *sc, int64_t app_id, char out[STORE_MFA_POLICY_MAX])
+{
+    sqlite3_stmt *s = stmt(sc, ST_APP_MFA_POLICY);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        copy_text(out, STORE_MFA_POLICY_MAX, sqlite3_column_text(s, 0));
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
+int store_app_set_mfa_policy(struct store_conn *sc, int64_t app_id, const char *policy)
+{
+    sqlite3_stmt *s = stmt(sc, ST_APP_SET_MFA_POLICY);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_text(s, 2, policy, -1, SQLITE_STATIC);
+    return store__run(sc, s);
+}
+
+int store_mfa_clear(struct store_conn *sc, int64_t user_id)
+{
+    sqlite3_stmt *s = stmt(sc, ST_MFA_CLEAR);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, user_id);
+    rc = store__run(sc, s);
+    return rc != 0 ? rc : store_mfa_set_codes(sc, user_id, NULL, 0);
 }
 
 int store_wal_truncate(const char *data_dir, char *err, size_t errlen)

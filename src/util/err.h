@@ -29,12 +29,19 @@
     XX(INVALID_CREDENTIALS, 401, "invalid_credentials",                         \
        "wrong username or password")                                           \
     XX(UNAUTHENTICATED, 401, "unauthenticated", "authenticate first")           \
+    XX(MFA_REQUIRED, 401, "mfa_required",                                       \
+       "this account needs a code from its authenticator app (or a recovery code)") \
     XX(FORBIDDEN, 403, "forbidden", "not allowed")                              \
     XX(MUTED, 403, "muted", "you are muted in this conversation")             \
     XX(FORBIDDEN_ORIGIN, 403, "forbidden_origin", "origin not allowed")        \
     XX(REGISTRATION_CLOSED, 403, "registration_closed",                        \
        "registration is closed on this server")                                \
     XX(ACCOUNT_DISABLED, 403, "account_disabled", "this account is disabled")  \
+    XX(INVALID_MFA_CODE, 403, "invalid_mfa_code",                               \
+       "wrong or already used code")                                           \
+    XX(WRONG_PASSWORD, 403, "wrong_password", "the current password is wrong")  \
+    XX(MFA_ENROLLMENT_REQUIRED, 403, "mfa_enrollment_required",                \
+       "set up two-factor authentication first (POST /v1/me/mfa)")             \
     XX(NOT_FOUND, 404, "not_found", "not found")                                \
     XX(METHOD_NOT_ALLOWED, 405, "method_not_allowed", "method not allowed")     \
     XX(REQUEST_TIMEOUT, 408, "request_timeout", "request took too long")        \

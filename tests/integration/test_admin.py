@@ -418,7 +418,9 @@ def test_sessions_listed_with_online_and_revoked_one_by_one(srv, admin):
         listed = sessions(srv, admin, u.id)
         assert len(listed) == 2, listed
         for s in listed:
-            assert set(s) == {"id", "created_at", "expires_at", "online"}, s
+            assert set(s) == {"id", "created_at", "expires_at", "online", "device", "ip",
+                              "last_seen_at", "current"}, s
+            assert s["current"] is False  # none is the admin's own
             assert s["expires_at"] > now_ms() > s["created_at"] - 2000
         first, second = sorted(listed, key=lambda s: s["id"])
         assert first["online"] is True and second["online"] is False

@@ -325,12 +325,16 @@ static void test_tokens(void **state)
     make_selector(other, 2);
     memset(hash, 0xab, sizeof(hash));
     hash[0] = 0; /* a blob with a NUL byte survives */
-    assert_int_equal(store_token_insert(f->sc, STORE_DEFAULT_APP, uid, sel, hash, NOW,
-                                        NOW + 1000, &tid),
+    assert_int_equal(store_token_insert(f->sc, STORE_DEFAULT_APP, uid, sel, hash, "phone",
+                                        "127.0.0.1", NOW, NOW + 1000, &tid),
                      0);
     assert_true(tid > 0);
     assert_int_equal(store_token_lookup(f->sc, sel, &t), 0);
     assert_int_equal(t.id, tid);
+    assert_int_equal(t.last_seen_at, NOW); /* the login's time until seen again */
+    assert_int_equal(store_token_touch(f->sc, tid, NOW + 5, NULL), 0);
+    assert_int_equal(store_token_lookup(f->sc, sel, &t), 0);
+    assert_int_equal(t.last_seen_at, NOW + 5);
     assert_int_equal(t.app_id, STORE_DEFAULT_APP);
     assert_int_equal(t.expires_at, NOW + 1000);
     assert_memory_equal(t.verifier_hash, hash, sizeof(hash));
@@ -339,13 +343,13 @@ static void test_tokens(void **state)
     assert_int_equal(store_token_lookup(f->sc, other, &t), PIPIT_ENOT_FOUND);
 
     /* The same selector twice is a storage error, not "username taken". */
-    assert_int_equal(store_token_insert(f->sc, STORE_DEFAULT_APP, uid, sel, hash, NOW,
-                                        NOW + 1000, &tid2),
+    assert_int_equal(store_token_insert(f->sc, STORE_DEFAULT_APP, uid, sel, hash, NULL, NULL,
+                                        NOW, NOW + 1000, &tid2),
                      PIPIT_ESTORE);
     assert_int_equal(tid2, -1);
     /* A token for a user that does not exist violates the foreign key. */
-    assert_int_equal(store_token_insert(f->sc, STORE_DEFAULT_APP, 9999, other, hash, NOW,
-                                        NOW + 1000, &tid2),
+    assert_int_equal(store_token_insert(f->sc, STORE_DEFAULT_APP, 9999, other, hash, NULL,
+                                        NULL, NOW, NOW + 1000, &tid2),
                      PIPIT_ESTORE);
 
     assert_int_equal(store_token_delete(f->sc, tid), 0);
@@ -366,8 +370,8 @@ static void test_token_sweep(void **state)
     /* Expiries NOW-300 .. NOW+300 in steps of 100: three in the past. */
     for (int i = 0; i < 7; i++) {
         make_selector(sel, (uint8_t)(10 + i));
-        assert_int_equal(store_token_insert(f->sc, STORE_DEFAULT_APP, uid, sel, hash, NOW - 1000,
-                                            NOW + (i - 3) * 100, &id),
+        assert_int_equal(store_token_insert(f->sc, STORE_DEFAULT_APP, uid, sel, hash, NULL,
+                                            NULL, NOW - 1000, NOW + (i - 3) * 100, &id),
                          0);
     }
     assert_int_equal(store_token_sweep(f->sc, NOW, 2, &deleted), 0);
@@ -382,6 +386,70 @@ static void test_token_sweep(void **state)
     }
     /* Expiring exactly now is not yet swept (token_matches refuses it anyway). */
     assert_int_equal(query_int(f->dir, "SELECT count(*) FROM tokens"), 4);
+}
+
+static void test_mfa(void **state)
+{
+    struct fixture *f = *state;
+    int64_t uid = add_user(f->sc, "mfa");
+    uint8_t hashes[3][STORE_RECOVERY_HASH_LEN];
+    char policy[STORE_MFA_POLICY_MAX];
+    struct store_user u;
+    struct store_mfa m;
+
+    memset(hashes, 0, sizeof(hashes));
+    for (int i = 0; i < 3; i++) {
+        hashes[i][0] = (uint8_t)(i + 1);
+    }
+    assert_int_equal(store_mfa_get(f->sc, uid, &m), 0);
+    assert_string_equal(m.secret, "");
+    assert_int_equal(m.enabled_at, 0);
+    /* Not begun: nothing to turn on. */
+    assert_int_equal(store_mfa_enable(f->sc, uid, NOW, hashes, 3), PIPIT_ECONFLICT);
+    assert_int_equal(store_mfa_begin(f->sc, uid, "GEZDGNBVGY3TQOJQ"), 0);
+    assert_int_equal(store_mfa_begin(f->sc, uid, "GEZDGNBVGY3TQOJR"), 0); /* begun again */
+    assert_int_equal(store_mfa_enable(f->sc, uid, NOW, hashes, 3), 0);
+    assert_int_equal(store_mfa_begin(f->sc, uid, "AAAA"), PIPIT_ECONFLICT); /* on: no new secret */
+    assert_int_equal(store_mfa_get(f->sc, uid, &m), 0);
+    assert_string_equal(m.secret, "GEZDGNBVGY3TQOJR");
+    assert_int_equal(m.enabled_at, NOW);
+    assert_int_equal(m.codes_left, 3);
+    assert_int_equal(store_user_by_id(f->sc, uid, &u), 0);
+    assert_int_equal(u.mfa_enabled_at, NOW);
+    assert_false(u.mfa_required);
+
+    /* Steps only go forward. */
+    assert_int_equal(store_mfa_use_step(f->sc, uid, 10), 0);
+    assert_int_equal(store_mfa_use_step(f->sc, uid, 10), PIPIT_ECONFLICT);
+    assert_int_equal(store_mfa_use_step(f->sc, uid, 9), PIPIT_ECONFLICT);
+    assert_int_equal(store_mfa_use_step(f->sc, uid, 11), 0);
+
+    /* A recovery code works once. */
+    assert_int_equal(store_mfa_use_code(f->sc, uid, hashes[1]), 0);
+    assert_int_equal(store_mfa_use_code(f->sc, uid, hashes[1]), PIPIT_ENOT_FOUND);
+    assert_int_equal(store_mfa_get(f->sc, uid, &m), 0);
+    assert_int_equal(m.codes_left, 2);
+    /* A new set replaces the old. */
+    assert_int_equal(store_mfa_set_codes(f->sc, uid, hashes + 1, 1), 0);
+    assert_int_equal(store_mfa_use_code(f->sc, uid, hashes[0]), PIPIT_ENOT_FOUND);
+    assert_int_equal(store_mfa_use_code(f->sc, uid, hashes[1]), 0);
+
+    /* The app's policy reaches its users. */
+    assert_int_equal(store_app_mfa_policy(f->sc, STORE_DEFAULT_APP, policy), 0);
+    assert_string_equal(policy, "off");
+    assert_int_equal(store_app_set_mfa_policy(f->sc, STORE_DEFAULT_APP, "admins"), 0);
+    assert_int_equal(store_user_by_id(f->sc, uid, &u), 0);
+    assert_false(u.mfa_required); /* a user, not an admin */
+    assert_int_equal(store_app_set_mfa_policy(f->sc, STORE_DEFAULT_APP, "all"), 0);
+    assert_int_equal(store_user_by_id(f->sc, uid, &u), 0);
+    assert_true(u.mfa_required);
+    assert_int_equal(store_app_set_mfa_policy(f->sc, STORE_DEFAULT_APP, "some"), PIPIT_ESTORE);
+
+    assert_int_equal(store_mfa_clear(f->sc, uid), 0);
+    assert_int_equal(store_mfa_get(f->sc, uid, &m), 0);
+    assert_string_equal(m.secret, "");
+    assert_int_equal(m.enabled_at, 0);
+    assert_int_equal(m.codes_left, 0);
 }
 
 static void test_read_only_sees_committed(void **state)
@@ -570,6 +638,7 @@ int main(void)
         T(test_user_list_order),
         T(test_tokens),
         T(test_token_sweep),
+        T(test_mfa),
         T(test_read_only_sees_committed),
         T(test_rollback),
         T(test_savepoint_rollback_keeps_outer),
