@@ -53,6 +53,15 @@ http("ctl_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n")
 http("upgrade_with_body", "POST /v1/auth/login HTTP/1.1\r\nHost: a\r\nUpgrade: foo\r\n"
      "Connection: upgrade\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: a\r\n\r\n", 0)
 http("empty_values", "GET /?q=1 HTTP/1.1\r\nX-Empty:\r\nHost: a\r\nX-Sp:   \t\r\n\r\n", 9)
+# The chunked framing read strictly (the shared http-parser takes any two bytes for a CRLF).
+http("chunk_lax_crlf", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "5\r\nhelloXX0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 70)
+http("chunk_ext_bws", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "5 ;a=b\r\nhello\r\n0\r\nX-T: 1\r\n\r\n", 66)
+http("absolute_form", "GET http://chat.example:8080/v1/ws?x=1 HTTP/1.1\r\nHost: other\r\n"
+     "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://chat.example:8080\r\n\r\n", 40)
+http("host_twice", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
 
 # --- fuzz_proto: one text message ---------------------------------------------
 

@@ -190,11 +190,13 @@ void http_conn_on_data(struct conn *c, const char *data, size_t len)
 }
 
 /*
- * Decodes %XX in a path; NULL on a bad escape. An encoded NUL sets *nul: no
- * route or file name can contain one, and cutting the string there would turn
- * "/secret%00.png" into "/secret".
+ * Decodes %XX in a path; NULL on a bad escape. An encoded NUL or "/" sets
+ * *nowhere: no route or file name can contain one; cutting the string at a NUL
+ * would turn "/secret%00.png" into "/secret", and "%2F" is data, not a segment
+ * separator (RFC 3986 §2.2), so "/v1/admin%2Fusers" must not be "/v1/admin/users"
+ * to us while a proxy in front sees one segment.
  */
-static char *decode_path(const char *s, size_t n, bool *nul)
+static char *decode_path(const char *s, size_t n, bool *nowhere)
 {
     char *out = xmalloc(n + 1);
     size_t o = 0;
@@ -213,8 +215,8 @@ static char *decode_path(const char *s, size_t n, bool *nul)
             if (hi < 0 || lo < 0) {
                 goto bad;
             }
-            if (hi == 0 && lo == 0) {
-                *nul = true;
+            if ((hi == 0 && lo == 0) || (hi == 2 && lo == 0xf)) {
+                *nowhere = true;
             }
             out[o++] = (char)(hi << 4 | lo);
             i += 2;
@@ -250,7 +252,7 @@ static void http_dispatch(struct conn *c)
     struct http_request *req = &h->parse.req;
     const char *q = strchr(req->url, '?');
     size_t plen = q != NULL ? (size_t)(q - req->url) : strlen(req->url);
-    bool nul = false;
+    bool nowhere = false;
 
     h->busy = true;
     conn_timer_cancel(c);
@@ -267,13 +269,13 @@ static void http_dispatch(struct conn *c)
     if (!req->keep_alive || c->w->stopping) {
         h->close_after = true;
     }
-    /* Only origin-form targets (RFC 9112 §3.2.1). */
-    if (req->url[0] != '/' || (h->x.path = decode_path(req->url, plen, &nul)) == NULL) {
+    /* Origin-form (the parser turned an absolute-form target into one); no others. */
+    if (req->url[0] != '/' || (h->x.path = decode_path(req->url, plen, &nowhere)) == NULL) {
         h->close_after = true;
         http_respond_error(&h->x, PIPIT_EBAD_REQUEST, "bad request target", NULL);
         return;
     }
-    if (nul) {
+    if (nowhere) {
         http_respond_error(&h->x, PIPIT_ENOT_FOUND, NULL, NULL);
         return;
     }

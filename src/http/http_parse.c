@@ -215,6 +215,40 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return head_append(hp, at, len);
 }
 
+/*
+ * RFC 9112 §3.2.2: a server must accept the absolute-form "http://host/path?q"
+ * and take the target's authority instead of the Host header. The url sits at
+ * the start of the head buffer, so it is rewritten in place: the authority moves
+ * to the front and gets its NUL; the path (or "/" put before a bare query) stays
+ * where it is. Returns the authority, or NULL when the target is another form.
+ */
+static const char *absolute_form(struct http_request *req, char *u)
+{
+    size_t skip = strncasecmp(u, "http://", 7) == 0 ? 7 : strncasecmp(u, "https://", 8) == 0 ? 8 : 0;
+    size_t alen;
+    char *rest;
+
+    if (skip == 0) {
+        return NULL;
+    }
+    alen = strcspn(u + skip, "/?#");
+    rest = u + skip + alen;
+    memmove(u, u + skip, alen);
+    u[alen] = '\0';
+    if (*rest != '/') {
+        *--rest = '/'; /* rest - 1 >= u + alen + 1: the scheme left room */
+    }
+    req->url = rest;
+    return u;
+}
+
+/* RFC 9110 §7.2 and RFC 3986 §3.2.2: uri-host [":" port], or empty. */
+static bool host_value_ok(const char *v)
+{
+    return strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                     "-._~!$&'()*+,;=%:[]") == strlen(v);
+}
+
 static char *trim(char *s)
 {
     size_t n;
@@ -233,6 +267,9 @@ static int on_headers_complete(http_parser *p)
 {
     struct http_parse *hp = p->data;
     struct http_request *req = &hp->req;
+    const char *authority;
+    size_t nhost = 0, nte = 0;
+    bool te_chunked = false;
     uint64_t cap;
     size_t n;
 
@@ -259,9 +296,36 @@ static int on_headers_complete(http_parser *p)
     req->keep_alive = http_should_keep_alive(p) != 0;
     req->upgrade = p->upgrade != 0;
     req->chunked = (p->flags & F_CHUNKED) != 0;
-    /* RFC 9112 §3.2: a 1.1 request without Host gets 400. */
-    if (p->http_minor >= 1 && http_request_header(req, "host") == NULL) {
+    authority = absolute_form(req, hp->head.data);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(req->headers[i].name, "host") == 0) {
+            if (authority != NULL) {
+                req->headers[i].value = authority;
+            }
+            nhost++;
+        } else if (strcmp(req->headers[i].name, "transfer-encoding") == 0) {
+            te_chunked = nte++ == 0 && strcasecmp(req->headers[i].value, "chunked") == 0;
+        }
+    }
+    /*
+     * RFC 9112 §3.2: 400 for a 1.1 request without Host, and for any with two
+     * or with an invalid one (proxies and we could disagree on which host).
+     */
+    if ((p->http_minor >= 1 && nhost == 0) || nhost > 1 ||
+        (nhost == 1 && !host_value_ok(http_request_header(req, "host")))) {
         return fail(hp, PIPIT_EBAD_REQUEST);
+    }
+    /*
+     * RFC 9112 §6.1: we decode no transfer coding but chunked, once; anything
+     * else (gzip, chunked twice, two headers) is framing we cannot read the same
+     * way as every proxy would. In HTTP/1.0, where Transfer-Encoding did not
+     * exist, the connection closes after the answer.
+     */
+    if (nte > 0 && (nte > 1 || !te_chunked)) {
+        return fail(hp, PIPIT_EBAD_REQUEST);
+    }
+    if (nte > 0 && p->http_minor == 0) {
+        req->keep_alive = false;
     }
     cap = hp->limits.max_body_size;
     if (hp->stream_limit != NULL && !req->upgrade &&
@@ -349,6 +413,124 @@ static size_t scan_head(struct http_parse *hp, const char *data, size_t len)
     return len;
 }
 
+enum { CH_SIZE0, CH_SIZE, CH_SIZE_WS, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF,
+       CH_TRAILER0, CH_TRAILER, CH_TRAILER_LF, CH_END_LF, CH_DONE };
+
+static size_t chunk_fail(struct http_parse *hp, int err, size_t at)
+{
+    hp->err = err;
+    return at;
+}
+
+static int hex_value(unsigned char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : (c | 32) >= 'a' && (c | 32) <= 'f' ? (c | 32) - 'a' + 10 : -1;
+}
+
+/*
+ * Checks a chunked body byte by byte before http-parser sees it (RFC 9112 §7.1):
+ * chunk-size [BWS ";" ext] CRLF, data, CRLF; then trailer lines and an empty
+ * line, every line ending in CRLF. The shared http-parser is built without
+ * HTTP_PARSER_STRICT: it takes any two bytes after a chunk's data for its CRLF
+ * and anything up to a CR after the size, which is where a front proxy and we
+ * would read different requests. Returns how many bytes belong to the body (all
+ * of len until its end is inside); on a violation hp->err is set.
+ */
+static size_t scan_chunked(struct http_parse *hp, const char *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)data[i];
+        bool ctl = (c < 0x20 && c != '\t') || c == 0x7f;
+
+        switch (hp->chunk_state) {
+        case CH_SIZE0:
+        case CH_SIZE:
+            if (hex_value(c) >= 0) {
+                if (hp->chunk_left > (UINT64_MAX >> 4)) {
+                    return chunk_fail(hp, PIPIT_EBAD_REQUEST, i);
+                }
+                hp->chunk_left = hp->chunk_left << 4 | (uint64_t)hex_value(c);
+                hp->chunk_state = CH_SIZE;
+            } else if (hp->chunk_state == CH_SIZE0) {
+                return chunk_fail(hp, PIPIT_EBAD_REQUEST, i);
+            } else if (c == '\r') {
+                hp->chunk_state = CH_SIZE_LF;
+            } else if (c == ' ' || c == '\t' || c == ';') {
+                hp->chunk_state = c == ';' ? CH_EXT : CH_SIZE_WS;
+            } else {
+                return chunk_fail(hp, PIPIT_EBAD_REQUEST, i);
+            }
+            break;
+        case CH_SIZE_WS: /* BWS is allowed only before a ";" */
+            if (c == ';') {
+                hp->chunk_state = CH_EXT;
+            } else if (c != ' ' && c != '\t') {
+                return chunk_fail(hp, PIPIT_EBAD_REQUEST, i);
+            }
+            break;
+        case CH_EXT:
+            if (c == '\r') {
+                hp->chunk_state = CH_SIZE_LF;
+            } else if (ctl) {
+                return chunk_fail(hp, PIPIT_EBAD_REQUEST, i);
+            } else if (++hp->chunk_line > hp->limits.max_header_size) {
+                return chunk_fail(hp, PIPIT_EHEADERS_TOO_LARGE, i);
+            }
+            break;
+        case CH_SIZE_LF:
+            if (c != '\n') {
+                return chunk_fail(hp, PIPIT_EBAD_REQUEST, i);
+            }
+            hp->chunk_line = 0;
+            hp->chunk_state = hp->chunk_left == 0 ? CH_TRAILER0 : CH_DATA;
+            break;
+        case CH_DATA: {
+            uint64_t n = len - i < hp->chunk_left ? len - i : hp->chunk_left;
+
+            hp->chunk_left -= n;
+            i += (size_t)n - 1;
+            if (hp->chunk_left == 0) {
+                hp->chunk_state = CH_DATA_CR;
+            }
+            break;
+        }
+        case CH_DATA_CR:
+        case CH_TRAILER_LF:
+        case CH_DATA_LF:
+        case CH_END_LF:
+            if (c != (hp->chunk_state == CH_DATA_CR ? '\r' : '\n')) {
+                return chunk_fail(hp, PIPIT_EBAD_REQUEST, i);
+            }
+            if (hp->chunk_state == CH_END_LF) {
+                hp->chunk_state = CH_DONE;
+                return i + 1;
+            }
+            hp->chunk_state = hp->chunk_state == CH_DATA_CR ? CH_DATA_LF
+                              : hp->chunk_state == CH_DATA_LF ? CH_SIZE0 : CH_TRAILER0;
+            break;
+        case CH_TRAILER0: /* a trailer field, or the empty line that ends the body */
+            if (c == '\r') {
+                hp->chunk_state = CH_END_LF;
+            } else if (c == ' ' || c == '\t' || ctl) {
+                return chunk_fail(hp, PIPIT_EBAD_REQUEST, i); /* obs-fold, bare LF */
+            } else {
+                hp->chunk_state = CH_TRAILER;
+            }
+            break;
+        case CH_TRAILER: /* its size is counted by the header callbacks (trailer_bytes) */
+            if (c == '\r') {
+                hp->chunk_state = CH_TRAILER_LF;
+            } else if (ctl) {
+                return chunk_fail(hp, PIPIT_EBAD_REQUEST, i);
+            }
+            break;
+        default:
+            return i;
+        }
+    }
+    return len;
+}
+
 size_t http_parse_feed(struct http_parse *hp, const char *data, size_t len,
                        enum http_parse_status *status)
 {
@@ -370,8 +552,19 @@ size_t http_parse_feed(struct http_parse *hp, const char *data, size_t len,
                 *status = HTTP_PARSE_ERROR;
                 return total;
             }
+            hp->head_pending += n;
+        } else if (hp->head_pending > 0) {
+            /* The head's last byte, left over when a streamed body's head paused. */
+            n = len < hp->head_pending ? len : hp->head_pending;
+        } else if (hp->req.chunked && hp->chunk_state != CH_DONE) {
+            n = scan_chunked(hp, data, len);
+            if (hp->err != 0) {
+                *status = HTTP_PARSE_ERROR;
+                return total;
+            }
         }
         got = http_parser_execute(&hp->p, &settings, data, n);
+        hp->head_pending -= got < hp->head_pending ? got : hp->head_pending;
         total += got;
         if (hp->streaming && !hp->head_reported && hp->err == 0 &&
             HTTP_PARSER_ERRNO(&hp->p) == HPE_PAUSED) {

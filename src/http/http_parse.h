@@ -10,9 +10,13 @@
  * On top of http-parser (which already refuses CL+TE, duplicate Content-Length
  * and chunk-size overflow) it rejects what http-parser lets through: non-token
  * bytes in header names (`Host : x`, a smuggling vector), control bytes in values,
- * obs-fold continuation lines, bare-LF line ends, a missing Host on HTTP/1.1;
- * and it enforces the configured caps on URL length, header count, head size and
- * body size (answered 414, 431, 431, 413).
+ * obs-fold continuation lines, bare-LF line ends, a missing, repeated or malformed
+ * Host, any Transfer-Encoding but one "chunked", and chunked framing that is not
+ * exactly RFC 9112 §7.1 (the shared library, built without HTTP_PARSER_STRICT,
+ * takes any two bytes after a chunk for its CRLF); and it enforces the configured
+ * caps on URL length, header count, head size and body size (answered 414, 431,
+ * 431, 413). An absolute-form target (`GET http://host/path`, RFC 9112 §3.2.2) is
+ * turned into its path, and its authority replaces the Host header's value.
  *
  * After HTTP_PARSE_DONE the request stays valid until http_parse_reset(); bytes
  * after the request are left unconsumed for the next call (pipelining).
@@ -91,6 +95,11 @@ struct http_parse {
     bool last_cr;
     bool scan_done;
     bool line_bad;
+    size_t head_pending;         /* head bytes scanned that http-parser has yet to take */
+    /* Chunked-body scanner state (see scan_chunked in http_parse.c). */
+    int chunk_state;
+    uint64_t chunk_left;         /* the chunk size, then its data bytes still to come */
+    size_t chunk_line;           /* bytes of the current chunk extension */
 };
 
 void http_parse_init(struct http_parse *hp, const struct http_limits *limits);

@@ -165,6 +165,10 @@ static size_t guard_scan(struct ws_codec *wc, const uint8_t *data, size_t len, u
         wc->hdr_len = 0;
         if (len7 == 127 && (plen >> 63) != 0) {
             *code = 1002; /* §5.2: the most significant bit must be 0 */
+        } else if ((len7 == 126 && plen < 126) || (len7 == 127 && plen <= 0xffff)) {
+            /* §5.2: "the minimal number of bytes MUST be used"; wslay would refuse it
+             * too, but with a close frame that carries no code. */
+            *code = 1002;
         } else if (op >= 8 && (!fin || plen > 125 || (op == 8 && plen == 1))) {
             *code = 1002; /* §5.5: control frames are whole and ≤ 125 bytes; §5.5.1 */
         } else if (op < 8 && plen > wc->max_message) {

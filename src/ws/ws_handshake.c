@@ -40,6 +40,16 @@ bool ws_origin_allowed(const char *origin, const char *host, char *const *origin
     return false;
 }
 
+static size_t header_count(const struct http_request *req, const char *name)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < req->nheaders; i++) {
+        n += strcasecmp(req->headers[i].name, name) == 0;
+    }
+    return n;
+}
+
 int ws_handshake_check(const struct http_request *req, char *const *origins, size_t norigins,
                        char accept[WS_ACCEPT_LEN + 1])
 {
@@ -55,8 +65,11 @@ int ws_handshake_check(const struct http_request *req, char *const *origins, siz
     if (req->method != HTTP_GET) {
         return PIPIT_EMETHOD_NOT_ALLOWED;
     }
-    if (upgrade == NULL || strcasecmp(upgrade, "websocket") != 0 ||
-        !http_header_has_token(connection, "upgrade")) {
+    /* §4.1: HTTP/1.1 or later; §11.3.1, §11.3.5: the key and the version appear once. */
+    if (req->version_minor < 1 || upgrade == NULL || strcasecmp(upgrade, "websocket") != 0 ||
+        !http_header_has_token(connection, "upgrade") ||
+        header_count(req, "sec-websocket-key") > 1 ||
+        header_count(req, "sec-websocket-version") > 1) {
         return PIPIT_EBAD_REQUEST;
     }
     if (version == NULL || strcmp(version, "13") != 0) {
@@ -67,7 +80,9 @@ int ws_handshake_check(const struct http_request *req, char *const *origins, siz
         b64_decode(raw, sizeof(raw), key, klen) != 16) {
         return PIPIT_EBAD_REQUEST;
     }
-    if (!ws_origin_allowed(http_request_header(req, "origin"),
+    /* RFC 6454 §7.3: one Origin; with two, which one a check reads is a guess. */
+    if (header_count(req, "origin") > 1 ||
+        !ws_origin_allowed(http_request_header(req, "origin"),
                            http_request_header(req, "host"), origins, norigins)) {
         return PIPIT_EFORBIDDEN_ORIGIN;
     }

@@ -517,6 +517,138 @@ static void test_bad_framing(void **state)
                  PIPIT_EBAD_REQUEST);
 }
 
+/* RFC 9112 §7.1: the chunked framing exactly (the shared http-parser is lenient). */
+static void test_bad_chunk_framing(void **state)
+{
+    static const char *const bodies[] = {
+        "5\r\nhelloXX0\r\n\r\n",          /* two bytes taken for the CRLF after data */
+        "5\r\nhello\rX0\r\n\r\n",
+        "5\rXhello\r\n0\r\n\r\n",          /* CR without LF after the size */
+        "5\nhello\r\n0\r\n\r\n",           /* bare LF */
+        "5 \r\nhello\r\n0\r\n\r\n",         /* whitespace not before a ";" */
+        "5;a\nb\r\nhello\r\n0\r\n\r\n",    /* LF inside an extension */
+        "5;a\x01\r\nhello\r\n0\r\n\r\n",   /* control byte in an extension */
+        "\r\nhello\r\n0\r\n\r\n",           /* no size */
+        "0x5\r\nhello\r\n0\r\n\r\n",
+        "10000000000000000\r\n",            /* past 64 bits */
+        "0\r\nX-T: 1\r\n folded\r\n\r\n",   /* obs-fold in a trailer */
+        "0\r\nX-T: 1\n\r\n",                /* bare LF after a trailer */
+        "0\r\nX-T: a\x01b\r\n\r\n",         /* control byte in a trailer */
+        "0\r\n\rX",                         /* the last line's CR without LF */
+    };
+    char req[256];
+
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        snprintf(req, sizeof(req), "POST / HTTP/1.1\r\nHost: a\r\n"
+                                   "Transfer-Encoding: chunked\r\n\r\n%s", bodies[i]);
+        expect_error(req, PIPIT_EBAD_REQUEST);
+    }
+}
+
+/* A strict chunked body in every split, extensions and trailers included, then the next request. */
+static void test_chunked_strict_ok(void **state)
+{
+    static const char req[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "5;name=value ; other\r\nhello\r\n"
+                              "6 ;x=\"q\"\r\n world\r\n"
+                              "0000\r\nX-T: 1\r\nY-T:\t2\r\n\r\n"
+                              "GET /next HTTP/1.1\r\nHost: a\r\n\r\n";
+    static const size_t steps[] = { 1, 2, 5, 64, 100000 };
+
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        struct fixture f;
+
+        http_parse_init(&f.hp, &limits);
+        assert_int_equal(feed_steps(&f, req, steps[i]), HTTP_PARSE_DONE);
+        assert_int_equal(f.hp.req.body.len, 11);
+        assert_memory_equal(f.hp.req.body.data, "hello world", 11);
+        assert_string_equal(req + f.used, "GET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+        http_parse_reset(&f.hp);
+        assert_int_equal(feed_steps(&f, req + f.used, steps[i]), HTTP_PARSE_DONE);
+        assert_string_equal(f.hp.req.url, "/next");
+        http_parse_cleanup(&f.hp);
+    }
+}
+
+/* RFC 9112 §3.2: one Host, and a valid one. */
+static void test_bad_host(void **state)
+{
+    expect_error("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", PIPIT_EBAD_REQUEST);
+    expect_error("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", PIPIT_EBAD_REQUEST);
+    expect_error("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", PIPIT_EBAD_REQUEST);
+    expect_error("GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", PIPIT_EBAD_REQUEST);
+    expect_error("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", PIPIT_EBAD_REQUEST);
+}
+
+static void test_host_forms_accepted(void **state)
+{
+    static const char *const hosts[] = { "", "a", "a.example:8080", "[::1]:80", "10.0.0.1",
+                                         "xn--bcher-kva.example" };
+    char req[256];
+
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        struct fixture f;
+
+        http_parse_init(&f.hp, &limits);
+        snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", hosts[i]);
+        assert_int_equal(feed(&f, req), HTTP_PARSE_DONE);
+        assert_string_equal(http_request_header(&f.hp.req, "host"), hosts[i]);
+        http_parse_cleanup(&f.hp);
+    }
+}
+
+/* RFC 9112 §6.1: no coding but chunked, once; in HTTP/1.0 it closes the connection. */
+static void test_bad_transfer_encoding(void **state)
+{
+    expect_error("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                 "0\r\n\r\n", PIPIT_EBAD_REQUEST);
+    expect_error("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", PIPIT_EBAD_REQUEST);
+    expect_error("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
+                 PIPIT_EBAD_REQUEST);
+}
+
+static void test_http10_chunked_closes(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(feed(f, "POST / HTTP/1.0\r\nConnection: keep-alive\r\n"
+                             "Transfer-Encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"),
+                     HTTP_PARSE_DONE);
+    assert_false(f->hp.req.keep_alive);
+    assert_int_equal(f->hp.req.body.len, 2);
+}
+
+/* RFC 9112 §3.2.2: an absolute-form target becomes its path; its authority, the Host. */
+static void test_absolute_form(void **state)
+{
+    static const struct {
+        const char *target, *url, *host;
+    } forms[] = {
+        { "http://Example.com:8080/a/b?c=d", "/a/b?c=d", "Example.com:8080" },
+        { "HTTPS://h", "/", "h" },
+        { "http://h?q=1", "/?q=1", "h" },
+        { "http:///x", "/x", "" },
+        { "http://user@h/x", "/x", "user@h" }, /* refused below: not a valid host */
+    };
+    char req[256];
+
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        struct fixture f;
+        enum http_parse_status want = strchr(forms[i].host, '@') ? HTTP_PARSE_ERROR
+                                                                  : HTTP_PARSE_DONE;
+
+        http_parse_init(&f.hp, &limits);
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: other\r\n\r\n", forms[i].target);
+        assert_int_equal(feed(&f, req), want);
+        if (want == HTTP_PARSE_DONE) {
+            assert_string_equal(f.hp.req.url, forms[i].url);
+            assert_string_equal(http_request_header(&f.hp.req, "host"), forms[i].host);
+        }
+        http_parse_cleanup(&f.hp);
+    }
+}
+
 static void test_bad_request_line(void **state)
 {
     expect_error("GET / HTTP/2.0\r\nHost: a\r\n\r\n", PIPIT_EBAD_REQUEST);
@@ -774,6 +906,22 @@ static void test_stream_chunked_over_cap(void **state)
     assert_true(chunk_total <= 4096);
 }
 
+/* A streamed chunked body: the head's last byte, left for the next feed, is not body. */
+static void test_stream_chunked_body(void **state)
+{
+    struct fixture *f = *state;
+    static const char req[] = "POST /v1/files HTTP/1.1\r\nHost: x\r\n"
+                              "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+
+    stream_setup(f);
+    assert_int_equal(feed(f, req), HTTP_PARSE_HEAD);
+    f->used += http_parse_feed(&f->hp, req + f->used, strlen(req) - f->used, &f->st);
+    assert_int_equal(f->st, HTTP_PARSE_DONE);
+    assert_int_equal(f->used, strlen(req));
+    assert_int_equal(chunk_total, 5);
+    assert_memory_equal(chunk_seen, "abcde", 5);
+}
+
 static void test_stream_length_over_cap(void **state)
 {
     struct fixture *f = *state;
@@ -816,6 +964,13 @@ int main(void)
         cmocka_unit_test(test_bad_nul_in_value),
         cmocka_unit_test(test_bad_missing_host_on_11),
         cmocka_unit_test(test_bad_framing),
+        cmocka_unit_test(test_bad_chunk_framing),
+        cmocka_unit_test(test_chunked_strict_ok),
+        cmocka_unit_test(test_bad_host),
+        cmocka_unit_test(test_host_forms_accepted),
+        cmocka_unit_test(test_bad_transfer_encoding),
+        T(test_http10_chunked_closes),
+        cmocka_unit_test(test_absolute_form),
         cmocka_unit_test(test_bad_request_line),
         cmocka_unit_test(test_url_too_long),
         T(test_url_too_long_before_line_ends),
@@ -829,6 +984,7 @@ int main(void)
         T(test_stream_head_then_body),
         T(test_stream_empty_body),
         T(test_stream_chunked_over_cap),
+        T(test_stream_chunked_body),
         T(test_stream_length_over_cap),
     };
 #undef T

@@ -444,6 +444,14 @@ static void test_protocol_errors_close_1002(void **state)
 
         expect_failure_whole(hdr, sizeof(hdr), 1002);
     }
+    {
+        /* Lengths not in their minimal form (§5.2): wslay alone closes without a code. */
+        uint8_t len16[] = { 0x81, 0xFE, 0, 5, 1, 2, 3, 4, 'h', 'e', 'l', 'l', 'o' };
+        uint8_t len64[] = { 0x81, 0xFF, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 1, 2, 3, 4 };
+
+        expect_failure_whole(len16, sizeof(len16), 1002);
+        expect_failure_whole(len64, sizeof(len64), 1002);
+    }
 }
 
 static void test_bug_split_header_loses_close_code(void **state)

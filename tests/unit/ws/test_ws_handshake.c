@@ -283,6 +283,26 @@ static void test_hostile_host_headers(void **state)
     assert_false(ws_origin_allowed("null", "null", NULL, 0));
 }
 
+/* RFC 6455 §4.1, §11.3.1, §11.3.5 and RFC 6454 §7.3: HTTP/1.1, one key, one version, one Origin. */
+static void test_repeated_headers_and_http10(void **state)
+{
+    char text[2048];
+    char *allowed[] = { "https://app.example" };
+    const char *base = request("GET", "websocket", "Upgrade", "13", KEY, NULL);
+    size_t n = strlen(base) - 2; /* before the blank line */
+
+    snprintf(text, sizeof(text), "%.*sSec-WebSocket-Key: %s\r\n\r\n", (int)n, base, KEY);
+    assert_int_equal(check(text, NULL, 0, NULL), PIPIT_EBAD_REQUEST);
+    snprintf(text, sizeof(text), "%.*sSec-WebSocket-Version: 13\r\n\r\n", (int)n, base);
+    assert_int_equal(check(text, NULL, 0, NULL), PIPIT_EBAD_REQUEST);
+    snprintf(text, sizeof(text), "%.*sOrigin: https://app.example\r\nOrigin: https://evil\r\n\r\n",
+             (int)n, base);
+    assert_int_equal(check(text, allowed, 1, NULL), PIPIT_EFORBIDDEN_ORIGIN);
+    snprintf(text, sizeof(text), "%s", base);
+    memcpy(strstr(text, "HTTP/1.1"), "HTTP/1.0", 8);
+    assert_int_equal(check(text, NULL, 0, NULL), PIPIT_EBAD_REQUEST);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_origin_allowed_basics),
         cmocka_unit_test(test_hostile_origins_refused),
         cmocka_unit_test(test_hostile_host_headers),
+        cmocka_unit_test(test_repeated_headers_and_http10),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
