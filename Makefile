@@ -9,7 +9,7 @@ PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
 DATA_DIR   ?= data
 
-.PHONY: all deps test-deps build server web run test unit integration sdk-test browser-test asan asan-test tsan tsan-test fuzz docs docs-check bench bench-search bench-retention clean
+.PHONY: all deps test-deps build server web run test unit integration hostile sdk-test browser-test asan asan-test tsan tsan-test fuzz docs docs-check bench bench-search bench-retention bench-filter clean
 
 all: build
 
@@ -52,6 +52,11 @@ integration: build
 	PIPITD=$(CURDIR)/$(BUILD)/pipitd PIPIT=$(CURDIR)/$(BUILD)/pipit \
 	    $(PYTHON) -m pytest -q tests/integration
 
+# The hostile-input catalogue (tests/hostile/README.md) against one pipitd.
+hostile: build
+	PIPITD=$(CURDIR)/$(BUILD)/pipitd PIPIT=$(CURDIR)/$(BUILD)/pipit \
+	    $(PYTHON) -m pytest -q tests/hostile
+
 # The SDK's tests (Node's test runner) against a real pipitd.
 sdk-test: build
 	PIPITD=$(CURDIR)/$(BUILD)/pipitd npm run --silent test:sdk
@@ -64,13 +69,13 @@ asan:
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPIPIT_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD)
 
-# The unit tests and the whole integration suite again, under ASan + UBSan.
+# The unit tests, the whole integration suite and the hostile catalogue again, under ASan + UBSan.
 asan-test: asan
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure
 	PIPITD=$(CURDIR)/$(ASAN_BUILD)/pipitd PIPIT=$(CURDIR)/$(ASAN_BUILD)/pipit \
 	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    $(PYTHON) -m pytest -q tests/integration
+	    $(PYTHON) -m pytest -q tests/integration tests/hostile
 
 # The integration suite under ThreadSanitizer: workers, store threads and their queues.
 tsan:
@@ -97,6 +102,7 @@ test: deps test-deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory hostile
 	@$(MAKE) --no-print-directory sdk-test
 	@$(MAKE) --no-print-directory browser-test
 	@$(MAKE) --no-print-directory -j2 --output-sync=target tsan-test asan-test
@@ -123,6 +129,10 @@ bench: deps server
 # a few minutes the first time (the store is built once into $(BUILD)/search-bench-*).
 bench-search: deps server
 	bench/search.sh $(BUILD)
+
+# What the content filter's 10,000-word list costs 1:1 chat's maximum rate (about 3 minutes).
+bench-filter: deps server
+	bench/content_filter.sh $(BUILD) 3
 
 # Send latency while the retention sweep deletes 200,000 expired messages (about a minute).
 bench-retention: deps server

@@ -16,8 +16,9 @@ start_pipitd() {
     tmp=$(mktemp -d)
     pid=
     trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+    # Per-user limits off: a benchmark's simulated users go far past a person's pace.
     taskset -c "$server_cpus" "$bin" --data-dir "$tmp/data" --listen 127.0.0.1:0 --workers "$workers" \
-        --log-level warn "$@" 2>"$tmp/log" &
+        --log-level warn --user-request-rate 0 --user-message-rate 0 "$@" 2>"$tmp/log" &
     pid=$!
     for _ in $(seq 1 100); do
         grep -q 'listening on' "$tmp/log" && break

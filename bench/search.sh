@@ -27,7 +27,7 @@ run_dir=$(mktemp -d)
 trap 'kill "$spid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$run_dir"' EXIT
 cp "$store/pipit.db" "$run_dir/"
 taskset -c 0 "$build/pipitd" --data-dir "$run_dir" --listen 127.0.0.1:0 --workers 1 \
-    --log-level warn 2>"$run_dir/log" &
+    --log-level warn --user-request-rate 0 --user-message-rate 0 2>"$run_dir/log" &
 spid=$!
 for _ in $(seq 1 300); do
     grep -q 'listening on' "$run_dir/log" && break

@@ -2,13 +2,15 @@
  * main.c: pipitd's command line.
  *
  *   pipitd [--config FILE] [--KEY VALUE | --KEY=VALUE ...]
- *   pipitd --test-config [...]   pipitd --print-config-docs   pipitd --version
+ *   pipitd --test-config [...]   pipitd --print-config-docs   pipitd --print-routes
+ *   pipitd --version
  *
  * The file is read first, then flags override it in order.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "config/config.h"
 #include "server.h"
 
@@ -16,7 +18,7 @@ static void usage(FILE *out)
 {
     fputs("usage: pipitd [--config FILE] [--KEY VALUE ...]\n"
           "       pipitd --test-config [--config FILE] [--KEY VALUE ...]\n"
-          "       pipitd --print-config-docs | --version | --help\n"
+          "       pipitd --print-config-docs | --print-routes | --version | --help\n"
           "Every setting of docs/config.md can be given as a flag: --data-dir DIR.\n",
           out);
 }
@@ -87,6 +89,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--print-config-docs") == 0) {
             config_print_docs(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--print-routes") == 0) {
+            api_print_routes(stdout);
             return 0;
         }
     }

@@ -25,6 +25,8 @@
 #include "audit/audit.h"
 #include "auth/password.h"
 #include "auth/throttle.h"
+#include "filter/filter.h"
+#include "net/limits.h"
 #include "chat/bus.h"
 #include "chat/chat.h"
 #include "compliance/export.h"
@@ -391,6 +393,41 @@ static void on_audit_checkpoint(uv_timer_t *t)
     }
 }
 
+/* Main loop: the content filter's lists again, when one changed. */
+static void on_filter_reload(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    char err[512];
+    int rc = filter_set_reload(srv->filters, err, sizeof(err));
+
+    if (rc < 0) {
+        log_error(NULL, "content filter: %s; the lists stay as they were", err);
+    } else if (rc > 0) {
+        log_info(NULL, "content filter: %zu words loaded", filter_set_words(srv->filters));
+    }
+}
+
+/* The content filter's lists, read once before listening: a list that cannot be read stops the start. */
+static int open_filters(struct server *srv)
+{
+    char dir[4096], err[512];
+
+    if (srv->cfg.content_filter_dir[0] != '\0') {
+        snprintf(dir, sizeof(dir), "%s", srv->cfg.content_filter_dir);
+    } else {
+        snprintf(dir, sizeof(dir), "%s/filters", srv->cfg.data_dir);
+    }
+    srv->filters = filter_set_new(dir);
+    if (filter_set_reload(srv->filters, err, sizeof(err)) < 0) {
+        log_error(NULL, "content filter: %s", err);
+        return -1;
+    }
+    if (filter_set_words(srv->filters) > 0) {
+        log_info(NULL, "content filter: %zu words from %s", filter_set_words(srv->filters), dir);
+    }
+    return 0;
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct server *srv = s->data;
@@ -422,6 +459,8 @@ static void server_cleanup(struct server *srv)
     files_close(srv);
     push_dispatch_free(srv);
     throttle_free(&srv->throttle);
+    limits_free(&srv->limits);
+    filter_set_free(&srv->filters);
     chat_free(srv->chat);
     srv->chat = NULL;
     presence_free(srv->presence);
@@ -457,6 +496,7 @@ int server_run(struct server *srv)
     uv_timer_t files_timer;
     uv_timer_t audit_timer;
     uv_timer_t retention_timer;
+    uv_timer_t filter_timer;
     uv_thread_t watchdog;
     sigset_t stop_signals;
     uint8_t master[KEYRING_KEY_LEN];    /* encryption at rest, until seal_store */
@@ -531,6 +571,14 @@ int server_run(struct server *srv)
         }
     }
     srv->throttle = throttle_new(srv->cfg.login_free_attempts, srv->cfg.login_max_delay);
+    srv->limits = limits_new(&srv->cfg, &srv->metrics, err, sizeof(err));
+    if (srv->limits == NULL) {
+        log_error(NULL, "%s", err);
+        goto fail;
+    }
+    if (open_filters(srv) != 0) {
+        goto fail;
+    }
     /*
      * SIGTERM and SIGINT are for the main loop only: threads started from here on
      * inherit a mask that blocks them, so a signal never lands on a worker or a
@@ -596,6 +644,11 @@ int server_run(struct server *srv)
                    (uint64_t)srv->cfg.retention_sweep_interval,
                    (uint64_t)srv->cfg.retention_sweep_interval);
     uv_unref((uv_handle_t *)&retention_timer);
+    uv_timer_init(&loop, &filter_timer);
+    filter_timer.data = srv;
+    uv_timer_start(&filter_timer, on_filter_reload, (uint64_t)srv->cfg.content_filter_reload,
+                   (uint64_t)srv->cfg.content_filter_reload);
+    uv_unref((uv_handle_t *)&filter_timer);
 
     if (worker_start_all(srv) != 0) {
         uv_close((uv_handle_t *)&sigterm, NULL);
@@ -604,6 +657,7 @@ int server_run(struct server *srv)
         uv_close((uv_handle_t *)&files_timer, NULL);
         uv_close((uv_handle_t *)&audit_timer, NULL);
         uv_close((uv_handle_t *)&retention_timer, NULL);
+        uv_close((uv_handle_t *)&filter_timer, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         goto fail;
@@ -631,6 +685,7 @@ int server_run(struct server *srv)
     uv_close((uv_handle_t *)&files_timer, NULL);
     uv_close((uv_handle_t *)&audit_timer, NULL);
     uv_close((uv_handle_t *)&retention_timer, NULL);
+    uv_close((uv_handle_t *)&filter_timer, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     server_cleanup(srv);

@@ -22,6 +22,8 @@
 struct worker;
 struct jobs;
 struct throttle;
+struct limits;
+struct filter_set;
 struct chat;
 struct presence;
 struct http_exchange;
@@ -36,6 +38,8 @@ struct server {
     struct metrics metrics;
     struct jobs *jobs;           /* store writer + blocking pool */
     struct throttle *throttle;   /* login throttling, shared by workers */
+    struct limits *limits;       /* rate and connection limits (net/limits.h) */
+    struct filter_set *filters;  /* the content filter's word lists (filter/filter.h) */
     struct chat *chat;           /* the store writer's chat state (chat/chat.h) */
     struct presence *presence;   /* who is online (chat/bus.h) */
     struct vapid *vapid;         /* the Web Push key pair (push/vapid.h) */

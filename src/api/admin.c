@@ -719,6 +719,27 @@ int admin_app_get(struct chat_call *k, struct store_conn *sc)
 }
 
 /*
+ * An admin who has no second factor cannot make a policy that requires one of
+ * them: their own session would be held to enrolment at once, the undo too.
+ */
+static int mfa_policy_guard(struct chat_call *k, struct store_conn *sc, const char *policy)
+{
+    struct store_user me;
+    int rc;
+
+    if (k->who.user_id == 0 || strcmp(policy, "off") == 0) {
+        return 0; /* an API key has no second factor to set up */
+    }
+    rc = store_user_by_id(sc, k->who.user_id, &me);
+    if (rc == 0 && me.mfa_enabled_at == 0) {
+        k->why = "turn on two-factor authentication for your own account first: this policy "
+                 "requires it of you";
+        rc = PIPIT_ECONFLICT;
+    }
+    return rc;
+}
+
+/*
  * {"max_file_size": bytes or null (the server's max_file_size),
  *  "message_retention_days", "file_retention_days": days or null (forever),
  *  "mfa_required": "off", "admins" or "all"}.
@@ -756,10 +777,66 @@ int admin_app_update(struct chat_call *k, struct store_conn *sc)
         rc = store_app_set_retention(sc, k->who.app_id, &keep);
     }
     if (rc == 0 && mfa != NULL) {
+        rc = mfa_policy_guard(k, sc, json_string_value(mfa));
+    }
+    if (rc == 0 && mfa != NULL) {
         rc = store_app_set_mfa_policy(sc, k->who.app_id, json_string_value(mfa));
         k->after_commit = api_auth_changed; /* sessions see the policy at their next request */
     }
     return rc != 0 ? rc : app_settings(k, sc);
+}
+
+/* ---- the content filter's flags ---- */
+
+static int collect_flag(void *arg, const struct store_flag *f)
+{
+    struct admin_page *p = arg;
+
+    if (admin_page_full(p)) {
+        return 1;
+    }
+    admin_page_add(p, f->id,
+                   json_pack("{s:I,s:I,s:I,s:I,s:s,s:s,s:I}", "id", (json_int_t)f->id, "conv",
+                             (json_int_t)f->conv_id, "seq", (json_int_t)f->seq, "sender",
+                             (json_int_t)f->sender, "list", f->list, "word", f->word,
+                             "created_at", (json_int_t)f->created_at));
+    return 0;
+}
+
+/* GET /v1/admin/content-flags: what the content filter flagged, newest first (?before=<id>). */
+int content_flag_list(struct chat_call *k, struct store_conn *sc)
+{
+    struct admin_page p;
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = admin_page_read(k, ADMIN_PAGE_DEFAULT, ADMIN_PAGE_MAX, &p);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    return admin_page_answer(k, &p, "flags",
+                             store_flag_list(sc, k->who.app_id, p.before, (int)p.limit + 1,
+                                             collect_flag, &p));
+}
+
+/* DELETE /v1/admin/content-flags/{id}: reviewed, off the list. */
+int content_flag_resolve(struct chat_call *k, struct store_conn *sc)
+{
+    int64_t id;
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = chat_arg_id(k, "id", &id);
+    }
+    if (rc == 0) {
+        rc = store_flag_delete(sc, k->who.app_id, id);
+        k->why = rc == PIPIT_ENOT_FOUND ? "no such flag" : NULL;
+    }
+    if (rc == 0) {
+        k->status = 204;
+    }
+    return rc;
 }
 
 /* ---- the user directory (any signed-in user) ---- */

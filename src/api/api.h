@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "api/route_path.h"
 #include "http/http_conn.h"
@@ -59,6 +60,12 @@ struct api_request {
     void (*state_end)(void *state);
 };
 
+/*
+ * Writes the route table and the WebSocket ops as JSON (pipitd --print-routes),
+ * for tests that must cover every one of them (the authorization matrix).
+ */
+void api_print_routes(FILE *out);
+
 /* Installs the HTTP handler and WebSocket handlers into srv. */
 void api_install(struct server *srv);
 
@@ -74,6 +81,13 @@ static inline struct api_request *api_request_of(struct http_exchange *x)
  */
 typedef void (*api_auth_cb)(struct conn *c, int rc, const struct api_user *who, void *arg);
 void api_authenticate(struct conn *c, const char *token, api_auth_cb cb, void *arg);
+
+/*
+ * Takes a token from the bucket of the request's client (net/limits.h): its
+ * address's when who is NULL (not signed in), else the user's (API keys are not
+ * limited). Answers 429 with Retry-After and returns non-zero when it is empty.
+ */
+int api_rate_limit(struct http_exchange *x, const struct api_user *who);
 
 /* {"id","username"} of a user (plus role, display_name, created_at when full). */
 json_t *api_user_json(const struct store_user *u, bool full);
@@ -123,6 +137,8 @@ void session_upgrade(struct http_exchange *x);
 /* GET /v1/admin/export (api/export.c). */
 void export_download(struct http_exchange *x);
 
+/* The WebSocket ops' names (the session's own and the chat ops), as a JSON array. */
+json_t *session_op_names(void);
 void session_on_open(struct conn *c);
 void session_on_text(struct conn *c, const char *data, size_t len);
 void session_on_close(struct conn *c);

@@ -13,6 +13,7 @@
 #include "api/route_path.h"
 #include "chat/chat.h"
 #include "files/files.h"
+#include "net/limits.h"
 #include "server.h"
 #include "store/store_push.h"
 #include "util/clock.h"
@@ -116,6 +117,10 @@ static const struct route routes[] = {
       "user_erase", { "id" } },
     { HTTP_GET, "/v1/admin/conversations/{}/members", "admin_conv_members", NULL,
       R_AUTH | R_ADMIN | K_ADMIN, "admin_conv_members", { "conv" } },
+    { HTTP_GET, "/v1/admin/content-flags", "content_flag_list", NULL, R_AUTH | R_ADMIN | K_ADMIN,
+      "content_flag_list", { NULL } },
+    { HTTP_DELETE, "/v1/admin/content-flags/{}", "content_flag_resolve", NULL,
+      R_AUTH | R_ADMIN | K_ADMIN, "content_flag_resolve", { "id" } },
     { HTTP_GET, "/v1/admin/stats", "admin_stats", NULL, R_AUTH | R_ADMIN | K_ADMIN,
       "admin_stats", { NULL } },
     { HTTP_GET, "/v1/admin/audit", "admin_audit_list", NULL,
@@ -191,6 +196,7 @@ static const struct route routes[] = {
 #define NROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
 #define ROUTE_STATIC NROUTES
 #define ROUTE_UNKNOWN (NROUTES + 1)
+_Static_assert(NROUTES + 2 <= METRICS_MAX_ROUTES, "every route is counted in the metrics");
 
 static const char *route_name(int i)
 {
@@ -329,11 +335,34 @@ static void run_handler(struct http_exchange *x, const struct route *r)
     r->handler(x);
 }
 
+int api_rate_limit(struct http_exchange *x, const struct api_user *who)
+{
+    struct conn *c = x->conn;
+    int64_t wait = 0;
+    char hdr[64];
+
+    if (who == NULL && !c->addr.exempt) {
+        wait = limits_take(c->w->srv->limits, LIMIT_IP_REQUESTS, c->addr.key, worker_now(c->w));
+    } else if (who != NULL && !who->is_key) {
+        wait = limits_take(c->w->srv->limits, LIMIT_USER_REQUESTS, (uint64_t)who->user.id,
+                           worker_now(c->w));
+    }
+    if (wait <= 0) {
+        return 0;
+    }
+    snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n", (long long)(wait + 999) / 1000);
+    http_respond_error(x, PIPIT_ERATE_LIMITED, "too many requests: slow down", hdr);
+    return PIPIT_ERATE_LIMITED;
+}
+
 static void on_authenticated(struct conn *c, int rc, const struct api_user *who, void *arg)
 {
     struct http_exchange *x = &c->http->x;
     const struct route *r = arg;
 
+    if (api_rate_limit(x, rc == 0 ? who : NULL) != 0) {
+        return;
+    }
     if (rc != 0) {
         http_respond_error(x, PIPIT_EUNAUTHORIZED, NULL,
                            "WWW-Authenticate: Bearer realm=\"pipit\"\r\n");
@@ -350,7 +379,9 @@ static int parse_json_body(struct http_exchange *x, const char **why)
     json_error_t jerr;
     json_t *body;
 
-    if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0) {
+    /* application/json, with parameters (; charset=utf-8) or none: not application/jsonx. */
+    if (ctype != NULL && (strncasecmp(ctype, "application/json", 16) != 0 ||
+                          (ctype[16] != '\0' && ctype[16] != ';' && ctype[16] != ' '))) {
         *why = NULL;
         return PIPIT_EUNSUPPORTED_MEDIA_TYPE;
     }
@@ -410,24 +441,28 @@ static void api_handle(struct http_exchange *x)
         }
     }
     if (found == NULL) {
+        bool api = strncmp(x->path, "/v1/", 4) == 0 || strcmp(x->path, "/v1") == 0;
+
+        x->route = allow[0] != '\0' || api ? ROUTE_UNKNOWN : ROUTE_STATIC;
+        if (api_rate_limit(x, NULL) != 0) {
+            return;
+        }
         if (allow[0] != '\0') {
             char hdr[160];
 
-            x->route = ROUTE_UNKNOWN;
             snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
             http_respond_error(x, PIPIT_EMETHOD_NOT_ALLOWED, NULL, hdr);
-            return;
-        }
-        if (strncmp(x->path, "/v1/", 4) == 0 || strcmp(x->path, "/v1") == 0) {
-            x->route = ROUTE_UNKNOWN;
+        } else if (api) {
             http_respond_error(x, PIPIT_ENOT_FOUND, "no such route", NULL);
-            return;
+        } else {
+            files_serve(x);
         }
-        x->route = ROUTE_STATIC;
-        files_serve(x);
         return;
     }
-
+    /* Without a token the client is known by its address only (with one: on_authenticated). */
+    if (!((found->flags & R_AUTH) && bearer_token(x) != NULL) && api_rate_limit(x, NULL) != 0) {
+        return;
+    }
     x->ctx = xcalloc(1, sizeof(struct api_request));
     x->ctx_free = api_request_free;
     memcpy(api_request_of(x)->params, params, sizeof(params));
@@ -475,6 +510,39 @@ static uint64_t api_stream_limit(void *arg, const struct http_request *req)
         }
     }
     return 0;
+}
+
+void api_print_routes(FILE *out)
+{
+    static const struct { unsigned flag; const char *name; } flags[] = {
+        { R_AUTH, "auth" }, { R_ADMIN, "admin" }, { R_JSON, "json" }, { R_STREAM, "stream" },
+        { R_ENROL, "enrol" }, { K_PUSH, "key:push" }, { K_USERS, "key:users" },
+        { K_ADMIN, "key:admin" },
+    };
+    json_t *routes_json = json_array();
+    json_t *all;
+    char *text;
+
+    for (int i = 0; i < NROUTES; i++) {
+        json_t *f = json_array();
+
+        for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++) {
+            if (routes[i].flags & flags[k].flag) {
+                json_array_append_new(f, json_string(flags[k].name));
+            }
+        }
+        json_array_append_new(routes_json,
+                              json_pack("{s:s,s:s,s:s,s:o,s:o}", "method",
+                                        http_method_str(routes[i].method), "path", routes[i].path,
+                                        "name", routes[i].name, "flags", f, "action",
+                                        routes[i].action != NULL ? json_string(routes[i].action)
+                                                                 : json_null()));
+    }
+    all = json_pack("{s:o,s:o}", "routes", routes_json, "ops", session_op_names());
+    text = json_dumps(all, JSON_INDENT(1));
+    fprintf(out, "%s\n", text);
+    free(text);
+    json_decref(all);
 }
 
 void api_install(struct server *srv)

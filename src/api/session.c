@@ -14,6 +14,7 @@
 #include "auth/token.h"
 #include "chat/bus.h"
 #include "chat/chat.h"
+#include "net/limits.h"
 #include "proto/proto.h"
 #include "server.h"
 #include "store/jobs.h"
@@ -30,6 +31,7 @@ struct session {
     bool registered;            /* in the worker's table of sessions (chat/bus.h) */
     bool auth_pending;          /* an auth op is being checked */
     bool recheck;               /* a revocation happened meanwhile: check again */
+    bool preauth;               /* counted in its address's unauthenticated WebSockets */
     int64_t user_id;
     int64_t app_id;
     int64_t token_id;
@@ -425,13 +427,35 @@ void session_upgrade(struct http_exchange *x)
 
 void session_on_open(struct conn *c)
 {
-    c->ws->session = xcalloc(1, sizeof(struct session));
+    struct session *s = xcalloc(1, sizeof(struct session));
+
+    c->ws->session = s;
+    if (c->addr.exempt) {
+        return;
+    }
+    s->preauth = limits_enter(c->w->srv->limits, LIMIT_IP_PREAUTH, c->addr.key);
+    if (!s->preauth) {
+        log_info(&c->log, "refused: too many unauthenticated WebSockets from %s", c->ip);
+        ws_conn_close(c, WS_CLOSE_POLICY, "too many unauthenticated connections");
+    }
+}
+
+/* The session no longer counts as waiting to authenticate. */
+static void session_preauth_end(struct conn *c, struct session *s)
+{
+    if (s->preauth) {
+        s->preauth = false;
+        limits_leave(c->w->srv->limits, LIMIT_IP_PREAUTH, c->addr.key);
+    }
 }
 
 void session_on_close(struct conn *c)
 {
     struct session *s = c->ws->session;
 
+    if (s != NULL) {
+        session_preauth_end(c, s);
+    }
     if (s != NULL && s->registered) {
         if (bus_session_down(c, s->user_id, s->token_id)) {
             chat_presence_changed(c->w->srv, s->user_id);
@@ -475,6 +499,7 @@ static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *w
         ws_conn_send_json(c, proto_error(pa->id, PIPIT_EMFA_ENROLLMENT_REQUIRED, NULL));
         goto out;
     }
+    session_preauth_end(c, s);
     s->authenticated = true;
     s->user_id = who->user.id;
     s->app_id = who->user.app_id;
@@ -565,6 +590,42 @@ static const struct op ops[] = {
     { "ping", op_ping, true },
 };
 
+/*
+ * Takes a token for an op (net/limits.h): from the user's bucket once signed in,
+ * else from the address's. When there is none, answers rate_limited with the
+ * wait and returns true.
+ */
+static bool session_rate_limited(struct conn *c, struct session *s, json_t *id)
+{
+    struct limits *l = c->w->srv->limits;
+    int64_t wait = 0;
+    json_t *e;
+
+    if (s->authenticated) {
+        wait = limits_take(l, LIMIT_USER_REQUESTS, (uint64_t)s->user_id, worker_now(c->w));
+    } else if (!c->addr.exempt) {
+        wait = limits_take(l, LIMIT_IP_REQUESTS, c->addr.key, worker_now(c->w));
+    }
+    if (wait <= 0) {
+        return false;
+    }
+    e = proto_error(id, PIPIT_ERATE_LIMITED, "too many requests: slow down");
+    json_object_set_new(json_object_get(e, "error"), "retry_after_ms", json_integer(wait));
+    ws_conn_send_json(c, e);
+    return true;
+}
+
+json_t *session_op_names(void)
+{
+    json_t *names = json_array();
+
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        json_array_append_new(names, json_string(ops[i].name));
+    }
+    chat_op_names(names);
+    return names;
+}
+
 void session_on_text(struct conn *c, const char *data, size_t len)
 {
     struct session *s = c->ws->session;
@@ -574,6 +635,10 @@ void session_on_text(struct conn *c, const char *data, size_t len)
 
     if (proto_decode(data, len, &f, &why) != 0) {
         ws_conn_send_json(c, proto_error(f.id, PIPIT_EBAD_REQUEST, why));
+        proto_frame_free(&f);
+        return;
+    }
+    if (session_rate_limited(c, s, f.id)) {
         proto_frame_free(&f);
         return;
     }

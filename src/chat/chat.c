@@ -20,8 +20,10 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "filter/filter.h"
 #include "http/http_conn.h"
 #include "net/conn.h"
+#include "net/limits.h"
 #include "proto/proto.h"
 #include "push/push.h"
 #include "server.h"
@@ -47,10 +49,10 @@ struct chat {
 
 static const struct chat_action actions[] = {
     /* name               run            prepare      writes ws_op */
-    { "conv_create",      conv_create,   NULL,        true,  false },
+    { "conv_create",      conv_create,   conv_prepare, true, false },
     { "conv_list",        conv_list,     NULL,        false, false },
     { "conv_get",         conv_get,      NULL,        false, false },
-    { "conv_update",      conv_update,   NULL,        true,  false },
+    { "conv_update",      conv_update,   conv_prepare, true, false },
     { "conv_transfer",    conv_transfer, NULL,        true,  false },
     { "member_list",      member_list,   NULL,        false, false },
     { "member_add",       member_add,    NULL,        true,  false },
@@ -99,6 +101,8 @@ static const struct chat_action actions[] = {
     { "me_session_revoke", me_session_revoke, NULL,   true,  false },
     { "me_sessions_revoke", me_sessions_revoke, NULL, true,  false },
     { "mfa_status",       mfa_status,    NULL,        false, false },
+    { "content_flag_list", content_flag_list, NULL,   false, false },
+    { "content_flag_resolve", content_flag_resolve, NULL, true, false },
     { "admin_conv_list",  admin_conv_list, NULL,      false, false },
     { "admin_conv_get",   admin_conv_get, NULL,       false, false },
     { "admin_conv_members", admin_conv_members, NULL, false, false },
@@ -136,6 +140,7 @@ static const struct audit_spec {
     { "admin_session_revoke",  "session.revoke",       "user",     "id" },
     { "admin_sessions_revoke", "session.revoke_all",   "user",     "id" },
     { "admin_mfa_reset",       "mfa.reset",            "user",     "id" },
+    { "content_flag_resolve",  "content_flag.resolve", "content_flag", "id" },
     { "me_session_revoke",     "session.revoke",       "session",  "id" },
     { "me_sessions_revoke",    "session.revoke_others", "user",    "user" },
     { "admin_conv_delete",     "conv.delete",          "conv",     "conv" },
@@ -155,6 +160,15 @@ static const struct chat_action *find_action(const char *name)
         }
     }
     return NULL;
+}
+
+void chat_op_names(json_t *names)
+{
+    for (size_t i = 0; i < NACTIONS; i++) {
+        if (actions[i].ws_op) {
+            json_array_append_new(names, json_string(actions[i].name));
+        }
+    }
 }
 
 bool chat_is_op(const char *name)
@@ -532,6 +546,45 @@ int chat_bad(struct chat_call *k, const char *why)
     return PIPIT_EBAD_REQUEST;
 }
 
+int chat_filter_text(struct chat_call *k, json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    struct filter_hit hit;
+    char *masked;
+
+    if (!json_is_string(v)) {
+        return 0;
+    }
+    switch (filter_set_check(k->srv->filters, k->who.app_id, json_string_value(v),
+                             json_string_length(v), &masked, &hit)) {
+    case FILTER_REJECT:
+        return PIPIT_ECONTENT_BLOCKED;
+    case FILTER_MASK:
+        json_object_set_new(obj, key, json_string(masked));
+        free(masked);
+        return 0;
+    case FILTER_FLAG:
+        free(k->flag);
+        k->flag = xmalloc(sizeof(*k->flag));
+        *k->flag = hit;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+int chat_record_flag(struct chat_call *k, struct store_conn *sc, int64_t conv, int64_t seq)
+{
+    struct store_flag f = { 0, conv, seq, k->who.user_id, NULL, NULL, k->now };
+
+    if (k->flag == NULL) {
+        return 0;
+    }
+    f.list = k->flag->list;
+    f.word = k->flag->word;
+    return store_flag_insert(sc, k->who.app_id, &f);
+}
+
 int chat_arg_id(struct chat_call *k, const char *key, int64_t *out)
 {
     json_t *v = json_object_get(k->args, key);
@@ -733,6 +786,7 @@ static void call_free(struct chat_call *k)
     free(k->push_handoff.ids);
     free(k->body_text);
     free(k->meta_text);
+    free(k->flag);
     free(k->ok_text);
     free(k->state);
     free(k);
@@ -779,7 +833,8 @@ static void answer(struct chat_call *k, int rc)
     }
     if (rc != 0) {
         http_respond_error(&c->http->x, rc, k->why,
-                           rc == PIPIT_EUNAVAILABLE ? "Retry-After: 1\r\n" : NULL);
+                           rc == PIPIT_EUNAVAILABLE || rc == PIPIT_ERATE_LIMITED
+                               ? "Retry-After: 1\r\n" : NULL);
     } else if (k->status == 204) {
         http_respond(&c->http->x, 204, NULL, NULL, "", 0);
     } else if (k->ok_text != NULL) {
@@ -944,6 +999,13 @@ static void call_done(struct job *j)
     conn_unref(c);
 }
 
+/* The actions that put a message on a timeline: what user_message_rate limits. */
+static bool adds_message(const struct chat_action *a)
+{
+    return strcmp(a->name, "send") == 0 || strcmp(a->name, "edit") == 0 ||
+           strcmp(a->name, "recall") == 0;
+}
+
 static void call_submit(struct conn *c, const struct chat_caller *who,
                         const struct chat_action *a, json_t *id, json_t *args)
 {
@@ -964,7 +1026,13 @@ static void call_submit(struct conn *c, const struct chat_caller *who,
     k->job.done = call_done;
     k->job.committed = a->writes ? call_committed : NULL;
     conn_ref(c);
-    if (a->prepare != NULL) {
+    if (who->user_id != 0 && adds_message(a) &&
+        limits_take(srv->limits, LIMIT_USER_MESSAGES, (uint64_t)who->user_id,
+                    worker_now(c->w)) > 0) {
+        k->why = "too many messages: slow down";
+        rc = PIPIT_ERATE_LIMITED;
+    }
+    if (rc == 0 && a->prepare != NULL) {
         rc = a->prepare(k);
     }
     if (rc == 0) {

@@ -47,6 +47,8 @@ struct chat_caller {
 
 /* Whether name is a chat op of the WebSocket protocol. */
 bool chat_is_op(const char *name);
+/* Appends the name of every chat op of the WebSocket protocol to names (a JSON array). */
+void chat_op_names(json_t *names);
 
 /*
  * Runs action `name` for a WebSocket request: answers {"re":id,…} on c. args is

@@ -55,6 +55,7 @@ struct chat_call {
     void (*after_commit)(struct server *srv); /* optional: on the writer, once committed */
     void (*after_commit_call)(struct chat_call *k); /* the same, for what needs the call */
     void *state;              /* an action's own, for its after_commit_call; free()d with it */
+    struct filter_hit *flag;  /* what the content filter flagged in the call's text; owned */
 
     /* Prepared on the loop by prepare(). */
     char *body_text;
@@ -71,6 +72,16 @@ int chat_rank(const char *role);
 /* ---- reading arguments (set k->why) ---- */
 /* PIPIT_EBAD_REQUEST with why as the answer's message. */
 int chat_bad(struct chat_call *k, const char *why);
+/*
+ * The content filter (filter/filter.h) over the string obj[key], if there is
+ * one: PIPIT_ECONTENT_BLOCKED when a list rejects it; masked in place when one
+ * masks it; a flag noted in k->flag for chat_record_flag when one flags it.
+ */
+int chat_filter_text(struct chat_call *k, json_t *obj, const char *key);
+/* Writer: records the flag chat_filter_text noted, for the text at (conv, seq; 0: the title). */
+int chat_record_flag(struct chat_call *k, struct store_conn *sc, int64_t conv, int64_t seq);
+/* prepare() of conv_create and conv_update: the content filter over the title. */
+int conv_prepare(struct chat_call *k);
 int chat_arg_id(struct chat_call *k, const char *key, int64_t *out);
 int chat_arg_opt_int(struct chat_call *k, const char *key, int64_t min, int64_t max,
                      int64_t *out, bool *present);
@@ -209,6 +220,8 @@ int me_session_list(struct chat_call *k, struct store_conn *sc);
 int me_session_revoke(struct chat_call *k, struct store_conn *sc);
 int me_sessions_revoke(struct chat_call *k, struct store_conn *sc);
 int mfa_status(struct chat_call *k, struct store_conn *sc);
+int content_flag_list(struct chat_call *k, struct store_conn *sc);
+int content_flag_resolve(struct chat_call *k, struct store_conn *sc);
 int admin_audit_list(struct chat_call *k, struct store_conn *sc);
 int admin_conv_update(struct chat_call *k, struct store_conn *sc);
 int hold_create(struct chat_call *k, struct store_conn *sc);

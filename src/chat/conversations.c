@@ -223,10 +223,18 @@ static int create_group(struct chat_call *k, struct store_conn *sc)
     user_set_unref(to);
     k->touched_conv = conv.id;
     if (rc == 0) {
+        rc = chat_record_flag(k, sc, conv.id, 0);
+    }
+    if (rc == 0) {
         k->status = 201;
         rc = answer_conv(k, sc, conv.id);
     }
     return rc;
+}
+
+int conv_prepare(struct chat_call *k)
+{
+    return chat_filter_text(k, k->args, "title");
 }
 
 int conv_create(struct chat_call *k, struct store_conn *sc)
@@ -404,6 +412,9 @@ int conv_update(struct chat_call *k, struct store_conn *sc)
     }
     json_decref(changes);
     store_conv_cleanup(&conv);
+    if (rc == 0) {
+        rc = chat_record_flag(k, sc, conv_id, 0);
+    }
     return rc != 0 ? rc : answer_conv(k, sc, conv_id);
 }
 

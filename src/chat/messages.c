@@ -56,6 +56,10 @@ int msg_prepare(struct chat_call *k)
                  json_string_length(cmid) > CMID_MAX)) {
         return chat_bad(k, "cmid must be a string of 1 to 128 characters");
     }
+    rc = chat_filter_text(k, body, "text");
+    if (rc != 0) {
+        return rc;
+    }
     k->body_text = json_dumps(body, JSON_COMPACT);
     if (k->body_text == NULL) {
         return PIPIT_ENOMEM;
@@ -243,6 +247,9 @@ int msg_send(struct chat_call *k, struct store_conn *sc)
         }
     }
     if (rc == 0) {
+        rc = chat_record_flag(k, sc, ev.conv_id, ev.seq);
+    }
+    if (rc == 0) {
         rc = push_chat_message(k, sc, cc->members, cc->group, &ev);
     }
     if (rc == 0) {
@@ -299,6 +306,9 @@ int msg_edit(struct chat_call *k, struct store_conn *sc)
     }
     if (rc == 0) {
         rc = store_event_set_body(sc, ev.conv_id, msg.seq, k->body_text, k->now);
+    }
+    if (rc == 0) {
+        rc = chat_record_flag(k, sc, ev.conv_id, msg.seq);
     }
     return rc != 0 ? rc : append_about(k, sc, &ev, msg.seq);
 }
@@ -599,10 +609,12 @@ int msg_sync(struct chat_call *k, struct store_conn *sc)
         return chat_bad(k, "convs must be an object of conversation id → highest seq held");
     }
     json_object_foreach(held, key, v) {
-        char *end;
-        long long id = strtoll(key, &end, 10);
+        long long id = strtoll(key, NULL, 10);
+        char canon[24];
 
-        if (*key == '\0' || *end != '\0' || id < 1 || !json_is_integer(v) ||
+        /* An id in its one spelling: " 12", "+12" or "012" would name 12 twice. */
+        snprintf(canon, sizeof(canon), "%lld", id);
+        if (id < 1 || strcmp(canon, key) != 0 || !json_is_integer(v) ||
             json_integer_value(v) < 0) {
             return chat_bad(k, "convs must map conversation ids to seqs (integers ≥ 0)");
         }
@@ -743,14 +755,14 @@ int msg_search(struct chat_call *k, struct store_conn *sc)
         return PIPIT_EUNAVAILABLE;
     }
     rc = chat_arg_opt_string(k, "q", 1024, &text, &present);
-    if (rc == 0 && !present) {
+    if (rc == 0 && text == NULL) { /* absent, or null */
         rc = chat_bad(k, "q (the text to search for) is required");
     }
     if (rc == 0) {
-        rc = chat_arg_opt_int(k, "conv", 0, INT64_MAX, &q.conv_id, &present);
+        rc = chat_arg_opt_int(k, "conv", 1, INT64_MAX, &q.conv_id, &present);
     }
     if (rc == 0) {
-        rc = chat_arg_opt_int(k, "from", 0, INT64_MAX, &q.sender, &present);
+        rc = chat_arg_opt_int(k, "from", 1, INT64_MAX, &q.sender, &present);
     }
     if (rc == 0) {
         rc = chat_arg_opt_int(k, "before", 0, INT64_MAX, &q.before_ts, &present);

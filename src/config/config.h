@@ -72,6 +72,14 @@ struct config {
     int64_t ws_pong_timeout;    /* ms */
     int64_t login_free_attempts;
     int64_t login_max_delay;    /* ms */
+    /* Rates per second, bursts in requests, 0: off (net/limits.h). */
+    int64_t user_request_rate, user_request_burst;
+    int64_t user_message_rate, user_message_burst;
+    int64_t ip_request_rate, ip_request_burst;
+    int64_t ip_connections_max, ip_preauth_max;
+    char *rate_limit_exempt;    /* comma-separated CIDRs */
+    char *content_filter_dir;   /* word lists (filter/filter.h); "": data_dir/filters */
+    int64_t content_filter_reload; /* ms between looks for changed lists */
     int64_t reader_threads;
     int64_t store_batch_max;
     int64_t shutdown_timeout;   /* ms */

@@ -44,6 +44,9 @@ static void conn_free(struct conn *c)
     wheel_cancel(&c->timer);
     http_conn_free(c);
     ws_conn_free(c);
+    if (c->limit_entered) {
+        limits_leave(w->srv->limits, LIMIT_IP_CONNECTIONS, c->addr.key);
+    }
     if (c->ssl != NULL) {
         SSL_free(c->ssl);
     }
@@ -601,6 +604,16 @@ void conn_accept(struct worker *w, uv_stream_t *listener)
     c->counted = true;
     atomic_fetch_add(&srv->metrics.connections, 1);
     atomic_fetch_add(&srv->metrics.connections_total, 1);
+    limits_addr(srv->limits, c->ip, &c->addr);
+    if (!c->addr.exempt) {
+        c->limit_entered = limits_enter(srv->limits, LIMIT_IP_CONNECTIONS, c->addr.key);
+        if (!c->limit_entered) {
+            /* Closed before a byte is read: it costs nothing more. */
+            log_info(&c->log, "refused: too many connections from %s", c->ip);
+            conn_close(c, false);
+            return;
+        }
+    }
 
     if (srv->tls != NULL) {
         c->ssl = SSL_new(srv->tls);

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "net/limits.h"
 #include "net/worker.h"
 #include "util/buf.h"
 #include "util/list.h"
@@ -70,6 +71,8 @@ struct conn {
     bool linger_wanted;        /* close with a lingering close (after an error answer) */
     bool lingering;            /* FIN sent; discarding input until the peer closes */
     bool counted;              /* included in the connections gauge */
+    bool limit_entered;        /* counted in its address's open connections (net/limits.h) */
+    struct limit_addr addr;    /* its address, as the limits see it */
 };
 
 /* Sends bytes; returns 0 or PIPIT_EPAYLOAD_TOO_LARGE when the queue cap is hit. */

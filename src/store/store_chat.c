@@ -54,6 +54,9 @@ enum chat_stmt {
     CS_SEARCH_ADD,
     CS_SEARCH_CLEAR,
     CS_SEARCH_OPTIMIZE,
+    CS_FLAG_INSERT,
+    CS_FLAG_LIST,
+    CS_FLAG_DELETE,
     CS_END
 };
 
@@ -224,6 +227,11 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
     S(CS_SEARCH_OPTIMIZE) = "INSERT INTO message_search (message_search) VALUES ('optimize')",
     S(CS_SEARCH_SNIPPET) = "SELECT " SEARCH_SNIPPET " FROM message_search "
                            "WHERE message_search MATCH ?1 AND rowid = ?2",
+    S(CS_FLAG_INSERT) = "INSERT INTO content_flags (app_id, conv_id, seq, sender, list, word, "
+                        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    S(CS_FLAG_LIST) = "SELECT id, conv_id, seq, sender, list, word, created_at FROM content_flags "
+                      "WHERE app_id = ?1 AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3",
+    S(CS_FLAG_DELETE) = "DELETE FROM content_flags WHERE app_id = ? AND id = ?",
 #undef S
 };
 
@@ -984,4 +992,65 @@ int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
 int store_search_optimize(struct store_conn *sc)
 {
     return store__run(sc, cstmt(sc, CS_SEARCH_OPTIMIZE));
+}
+
+/* ---- content flags ---- */
+
+int store_flag_insert(struct store_conn *sc, int64_t app_id, const struct store_flag *f)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_FLAG_INSERT);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_int64(s, 2, f->conv_id);
+    sqlite3_bind_int64(s, 3, f->seq);
+    sqlite3_bind_int64(s, 4, f->sender);
+    sqlite3_bind_text(s, 5, f->list, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, f->word, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 7, f->created_at);
+    return store__run(sc, s);
+}
+
+int store_flag_list(struct store_conn *sc, int64_t app_id, int64_t before, int limit,
+                    int (*cb)(void *arg, const struct store_flag *f), void *arg)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_FLAG_LIST);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_int64(s, 2, before);
+    sqlite3_bind_int(s, 3, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_flag f = {
+            sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+            sqlite3_column_int64(s, 3), (const char *)sqlite3_column_text(s, 4),
+            (const char *)sqlite3_column_text(s, 5), sqlite3_column_int64(s, 6),
+        };
+
+        if (cb(arg, &f) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
+}
+
+int store_flag_delete(struct store_conn *sc, int64_t app_id, int64_t id)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_FLAG_DELETE);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    sqlite3_bind_int64(s, 2, id);
+    rc = store__run(sc, s);
+    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
 }

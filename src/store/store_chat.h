@@ -218,4 +218,18 @@ int store_search_check(struct store_conn *sc);
  */
 int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt);
 
+/* A text the content filter flagged for review: a message, or a title (seq 0). */
+struct store_flag {
+    int64_t id;
+    int64_t conv_id, seq, sender;
+    const char *list, *word;
+    int64_t created_at;
+};
+int store_flag_insert(struct store_conn *sc, int64_t app_id, const struct store_flag *f);
+/* The app's flags, newest first, below id `before` (0: from the newest). */
+int store_flag_list(struct store_conn *sc, int64_t app_id, int64_t before, int limit,
+                    int (*cb)(void *arg, const struct store_flag *f), void *arg);
+/* Resolves (deletes) a flag: PIPIT_ENOT_FOUND when the app has no such flag. */
+int store_flag_delete(struct store_conn *sc, int64_t app_id, int64_t id);
+
 #endif

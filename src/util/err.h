@@ -34,6 +34,8 @@
     XX(FORBIDDEN, 403, "forbidden", "not allowed")                              \
     XX(MUTED, 403, "muted", "you are muted in this conversation")             \
     XX(FORBIDDEN_ORIGIN, 403, "forbidden_origin", "origin not allowed")        \
+    XX(CONTENT_BLOCKED, 400, "content_blocked",                                 \
+       "the text contains words this server does not allow")                   \
     XX(REGISTRATION_CLOSED, 403, "registration_closed",                        \
        "registration is closed on this server")                                \
     XX(ACCOUNT_DISABLED, 403, "account_disabled", "this account is disabled")  \

@@ -82,9 +82,7 @@ int metrics_render(struct metrics *m, struct buf *out, const char *(*route_name)
         "pipit_push_attempts_total{outcome=\"retry\"} %ld\n"
         "pipit_push_attempts_total{outcome=\"gone\"} %ld\n"
         "pipit_push_attempts_total{outcome=\"failed\"} %ld\n"
-        "pipit_push_attempts_total{outcome=\"expired\"} %ld\n"
-        "# HELP pipit_http_requests_total HTTP requests answered, by route and status.\n"
-        "# TYPE pipit_http_requests_total counter\n",
+        "pipit_push_attempts_total{outcome=\"expired\"} %ld\n",
         rd(&m->connections), rd(&m->connections_total), rd(&m->ws_sessions),
         rd(&m->ws_authenticated),
         rd(&m->ws_frames_in), rd(&m->ws_frames_out), rd(&m->store_commits),
@@ -93,6 +91,24 @@ int metrics_render(struct metrics *m, struct buf *out, const char *(*route_name)
         rd(&m->push_sent), rd(&m->push_retried), rd(&m->push_gone), rd(&m->push_failed),
         rd(&m->push_expired));
 
+    /* In enum limit_kind's order (net/limits.h). */
+    static const char *const limits[METRICS_NLIMITS] = {
+        "ip_requests", "user_requests", "user_messages", "ip_connections", "ip_preauth",
+    };
+
+    if (rc == 0) {
+        rc = buf_printf(out, "# HELP pipit_rate_limited_total Requests, messages and connections "
+                             "refused by a rate limit, by limit.\n"
+                             "# TYPE pipit_rate_limited_total counter\n");
+    }
+    for (int i = 0; rc == 0 && i < METRICS_NLIMITS; i++) {
+        rc = buf_printf(out, "pipit_rate_limited_total{limit=\"%s\"} %ld\n", limits[i],
+                        rd(&m->rate_limited[i]));
+    }
+    if (rc == 0) {
+        rc = buf_printf(out, "# HELP pipit_http_requests_total HTTP requests answered, by "
+                             "route and status.\n# TYPE pipit_http_requests_total counter\n");
+    }
     for (int r = 0; rc == 0 && r < nroutes && r < METRICS_MAX_ROUTES; r++) {
         for (int s = 0; rc == 0 && s < METRICS_NSTATUS; s++) {
             long v = rd(&m->http[r][s]);

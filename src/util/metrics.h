@@ -12,7 +12,8 @@
 
 #include "util/buf.h"
 
-#define METRICS_MAX_ROUTES 64
+#define METRICS_MAX_ROUTES 128
+#define METRICS_NLIMITS 5
 
 /* Status codes counted one by one; anything else lands in "other". */
 #define METRICS_STATUSES(XX)                                                    \
@@ -48,6 +49,7 @@ struct metrics {
     atomic_long push_gone;          /* attempts that found their device gone */
     atomic_long push_failed;        /* attempts given up (other reasons) */
     atomic_long push_expired;       /* deliveries past their TTL */
+    atomic_long rate_limited[METRICS_NLIMITS]; /* refusals, by enum limit_kind (net/limits.h) */
     atomic_long http[METRICS_MAX_ROUTES][METRICS_NSTATUS];
 };
 

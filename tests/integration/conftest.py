@@ -140,8 +140,11 @@ class Server:
         if self.config_file:
             cmd += ["--config", str(self.config_file)]
         if self.base_flags:
+            # Per-user rate limits off: tests act faster than people; test_rate_limits.py
+            # sets its own (later flags win).
             cmd += ["--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
-                    "--workers", "2", "--log-level", "debug", "--web-root", str(self.web_root)]
+                    "--workers", "2", "--log-level", "debug", "--web-root", str(self.web_root),
+                    "--user-request-rate", "0", "--user-message-rate", "0"]
         return cmd + self.args
 
     def start(self, wait=True):

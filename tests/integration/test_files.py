@@ -342,7 +342,8 @@ def test_per_app_limit_and_null_resets_it(lim):
     admin = lim.admin_token()
     got = admin_app(lim)
     assert got == {"id": got["id"], "max_file_size": None, "max_file_size_default": LIMIT,
-                   "message_retention_days": None, "file_retention_days": None}, got
+                   "message_retention_days": None, "file_retention_days": None,
+                   "mfa_required": "off"}, got
     try:
         assert admin_app(lim, {"max_file_size": 1000})["max_file_size"] == 1000
         assert admin_app(lim)["max_file_size"] == 1000

@@ -7,7 +7,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import T, error_code
+from conftest import T, User, error_code
 from mfalib import Codes, enrol, login, now_step, totp
 from wsraw import WSConn
 
@@ -241,10 +241,18 @@ def test_secret_is_sealed_at_rest(srv):
 
 # -- the app's policy ---------------------------------------------------------------------
 
-def set_policy(srv, value):
-    r = srv.request("PATCH", "/v1/admin/app", token=srv.admin_token(), json={"mfa_required": value})
+def set_policy(srv, value, token=None):
+    r = srv.request("PATCH", "/v1/admin/app", token=token or srv.admin_token(),
+                    json={"mfa_required": value})
     assert r.status_code == 200, r.text
     assert r.json()["mfa_required"] == value
+
+
+def enrolled_admin(srv):
+    """The first admin, with MFA on (a policy that covers admins needs it of its author)."""
+    admin = User("admin", srv.admin_password, srv.admin_token(), 1)
+    enrol(srv, admin)
+    return admin
 
 
 def test_policy_values_are_checked(srv):
@@ -255,11 +263,27 @@ def test_policy_values_are_checked(srv):
     assert srv.get("/v1/admin/app", token=srv.admin_token()).json()["mfa_required"] == "off"
 
 
+def test_an_admin_without_mfa_cannot_require_it(server_factory):
+    srv = server_factory()
+    for value in ("admins", "all"):
+        r = srv.request("PATCH", "/v1/admin/app", token=srv.admin_token(),
+                        json={"mfa_required": value})
+        assert r.status_code == 409 and error_code(r) == "conflict", r.text
+        assert "your own account" in r.json()["error"]["message"]
+    assert srv.get("/v1/admin/app", token=srv.admin_token()).json()["mfa_required"] == "off"
+    # An admin-scoped API key has no second factor to set up: it may.
+    key = srv.post("/v1/admin/api-keys", token=srv.admin_token(),
+                   json={"name": "k", "scopes": ["admin"]}).json()["key"]
+    set_policy(srv, "admins", token=key)
+    set_policy(srv, "off", token=key)
+
+
 def test_policy_all_makes_users_enrol_first(server_factory):
     srv = server_factory()
-    admin = srv.admin_token()
+    admin = enrolled_admin(srv)
     user = srv.create_user()
-    set_policy(srv, "all")
+    other_admin = srv.create_user(role="admin")
+    set_policy(srv, "all", token=admin.token)
 
     # A session made before the policy is held to it too (at its next request).
     r = srv.get("/v1/conversations", token=user.token)
@@ -289,17 +313,18 @@ def test_policy_all_makes_users_enrol_first(server_factory):
     r = srv.post("/v1/me/mfa/disable", token=token, json={"password": user.password,
                                                          "code": codes.next()})
     assert r.status_code == 403 and error_code(r) == "forbidden"
-    # The admin's own session must enrol as well.
-    r = srv.get("/v1/admin/users", token=admin)
+    # Admins are held like everyone else; the enrolled one is not.
+    r = srv.get("/v1/admin/users", token=other_admin.token)
     assert r.status_code == 403 and error_code(r) == "mfa_enrollment_required"
-    # API keys are not sessions: the policy does not apply to them.
+    assert srv.get("/v1/admin/users", token=admin.token).status_code == 200
 
 
 def test_policy_admins_covers_admins_only(server_factory):
     srv = server_factory()
+    admin = enrolled_admin(srv)
     user = srv.create_user()
     admin2 = srv.create_user(role="admin")
-    set_policy(srv, "admins")
+    set_policy(srv, "admins", token=admin.token)
     assert srv.get("/v1/conversations", token=user.token).status_code == 200
     r = srv.get("/v1/admin/users", token=admin2.token)
     assert r.status_code == 403 and error_code(r) == "mfa_enrollment_required"
@@ -308,6 +333,7 @@ def test_policy_admins_covers_admins_only(server_factory):
     enrol(srv, admin2)
     assert srv.get("/v1/admin/users", token=admin2.token).status_code == 200
     # Policy off again: nobody is held.
-    r = srv.request("PATCH", "/v1/admin/app", token=admin2.token, json={"mfa_required": "off"})
-    assert r.status_code == 200
-    assert srv.get("/v1/admin/users", token=srv.admin_token()).status_code == 200
+    set_policy(srv, "off", token=admin2.token)
+    r = srv.request("DELETE", "/v1/admin/users/%d/mfa" % admin2.id, token=admin.token)
+    assert r.status_code == 204
+    assert srv.get("/v1/admin/users", token=login(srv, admin2).json()["token"]).status_code == 200

@@ -16,8 +16,11 @@ CREATE TABLE tokens_new (
     ip             TEXT,
     last_seen_at   INTEGER
 );
-INSERT INTO tokens_new (id, app_id, user_id, selector, verifier_hash, created_at, expires_at)
-    SELECT id, app_id, user_id, selector, verifier_hash, created_at, expires_at FROM tokens;
+-- Sessions from before count as seen at the upgrade: idle expiry starts from there.
+INSERT INTO tokens_new (id, app_id, user_id, selector, verifier_hash, created_at, expires_at,
+                        last_seen_at)
+    SELECT id, app_id, user_id, selector, verifier_hash, created_at, expires_at,
+           CAST(strftime('%s', 'now') AS INTEGER) * 1000 FROM tokens;
 DROP TABLE tokens;
 ALTER TABLE tokens_new RENAME TO tokens;
 CREATE INDEX tokens_user ON tokens(user_id);
