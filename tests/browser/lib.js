@@ -10,7 +10,8 @@
  * page error, console error or CSP violation. shot() saves a screenshot under
  * $SCREENSHOT_DIR (default build/screenshots) for a person to look at. The
  * admin console's tests share api() for REST calls, until() for bounded polling
- * and signInAdmin()/openConsole() for the console.
+ * and signInAdmin()/openConsole() for the console; Totp (from the SDK's tests)
+ * is the authenticator app of the two-factor tests.
  */
 
 import { mkdirSync } from "node:fs";
@@ -19,14 +20,14 @@ import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
-import { PASSWORD, PipitServer } from "../../sdk/js/test/server.js";
+import { PASSWORD, PipitServer, Totp } from "../../sdk/js/test/server.js";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const WEB_ROOT = join(REPO, "web", "dist");
 export const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR
   ? resolve(process.env.SCREENSHOT_DIR)
   : join(REPO, "build", "screenshots");
-export { PASSWORD };
+export { PASSWORD, Totp };
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const CHROMIUM_FLAGS = [

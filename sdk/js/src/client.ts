@@ -19,9 +19,13 @@ import type {
   Device,
   EventPage,
   HistoryQuery,
+  LoginOptions,
   Me,
   Member,
   MemberPatch,
+  MfaEnrollment,
+  MfaProof,
+  MfaStatus,
   NewDevice,
   NewGroup,
   NewMessage,
@@ -29,6 +33,7 @@ import type {
   PushEventType,
   SendResult,
   Session,
+  SessionInfo,
   UserSelector,
 } from "./types.js";
 
@@ -132,8 +137,20 @@ export class Client extends Realtime {
     return session;
   }
 
-  async login(username: string, password: string): Promise<Session> {
-    const session = await this.call<Session>("POST", "/v1/auth/login", { username, password }, false);
+  /**
+   * Logs in. An account with two-factor authentication answers a right password
+   * with 401 `mfa_required`: ask for the code, then log in again with the same
+   * username and password and `code` (or `recoveryCode`). A wrong or reused code is
+   * 403 `invalid_mfa_code`; too many tries, 429 `rate_limited` with `retryAfterMs`.
+   * A session with `mfa_enrollment_required` must enrol (mfaBegin, mfaConfirm)
+   * before anything else works.
+   */
+  async login(username: string, password: string, options: LoginOptions = {}): Promise<Session> {
+    const body: Record<string, string> = { username, password };
+    if (options.device !== undefined) body.device = options.device;
+    if (options.code !== undefined) body.code = options.code;
+    if (options.recoveryCode !== undefined) body.recovery_code = options.recoveryCode;
+    const session = await this.call<Session>("POST", "/v1/auth/login", body, false);
     this.startSession(session);
     return session;
   }
@@ -162,6 +179,83 @@ export class Client extends Realtime {
 
   me(): Promise<Me> {
     return this.call<Me>("GET", "/v1/me");
+  }
+
+  /**
+   * Changes the password (403 `wrong_password`, 400 `weak_password`). The server
+   * ends every session of the user, this one too, and answers with a new token,
+   * which replaces this client's. The socket, if open, is closed first (the
+   * server's own close of the old session would stop it for good) and opened again
+   * with whichever token holds afterwards.
+   */
+  async changePassword(password: string, newPassword: string): Promise<Session> {
+    const live = this.state !== "idle";
+    if (live) this.close();
+    try {
+      const session = await this.call<Session>("POST", "/v1/me/password", { password, new_password: newPassword });
+      this.startSession(session);
+      return session;
+    } finally {
+      // Its failures are reported as events, like those of any reconnect.
+      if (live) this.connect().catch(() => undefined);
+    }
+  }
+
+  /* ================================================ two-factor authentication */
+
+  mfaStatus(): Promise<MfaStatus> {
+    return this.call<MfaStatus>("GET", "/v1/me/mfa");
+  }
+
+  /**
+   * Begins an enrolment (403 `wrong_password`, 409 `conflict` when it is on
+   * already): show `otpauth_uri` as a QR code and `secret` for typing, then pass
+   * the app's first code to mfaConfirm(). Beginning again replaces the secret.
+   */
+  mfaBegin(password: string): Promise<MfaEnrollment> {
+    return this.call<MfaEnrollment>("POST", "/v1/me/mfa", { password });
+  }
+
+  /**
+   * Turns two-factor authentication on with a code from the app (403
+   * `invalid_mfa_code`, 409 `conflict` with no enrolment begun) and resolves with
+   * the recovery codes, which are never shown again. A session that had
+   * `mfa_enrollment_required` is a full one from now on: connect() again if its
+   * socket was refused.
+   */
+  async mfaConfirm(code: string): Promise<string[]> {
+    const answer = await this.call<{ recovery_codes: string[] }>("POST", "/v1/me/mfa/confirm", { code });
+    return answer.recovery_codes;
+  }
+
+  /** Turns it off (403 `wrong_password`, `invalid_mfa_code`, or `forbidden` where the app requires it). */
+  async mfaDisable(password: string, proof: MfaProof): Promise<void> {
+    const body = "code" in proof ? { password, code: proof.code } : { password, recovery_code: proof.recoveryCode };
+    await this.call<void>("POST", "/v1/me/mfa/disable", body);
+  }
+
+  /** A new set of recovery codes for a current code; the old set stops working. */
+  async mfaRecoveryCodes(code: string): Promise<string[]> {
+    const answer = await this.call<{ recovery_codes: string[] }>("POST", "/v1/me/mfa/recovery-codes", { code });
+    return answer.recovery_codes;
+  }
+
+  /* ================================================================ sessions */
+
+  /** The user's signed-in sessions; `current` marks this one. */
+  async sessions(): Promise<SessionInfo[]> {
+    const answer = await this.call<{ sessions: SessionInfo[] }>("GET", "/v1/me/sessions");
+    return answer.sessions;
+  }
+
+  /** Ends one session (404 `not_found`); its socket is closed by the server. */
+  async revokeSession(id: number): Promise<void> {
+    await this.call<void>("DELETE", `/v1/me/sessions/${segment(id)}`);
+  }
+
+  /** Ends every session of the user but this one. */
+  async revokeOtherSessions(): Promise<void> {
+    await this.call<void>("DELETE", "/v1/me/sessions");
   }
 
   /* =========================================================== conversations */
@@ -313,9 +407,11 @@ export class Client extends Realtime {
     const timer = setTimeout(() => controller.abort(), this.requestTimeoutMs);
     let status: number;
     let text: string;
+    let retryAfter: string | null;
     try {
       const response = await this.fetchImpl(this.url + path, init);
       status = response.status;
+      retryAfter = response.headers.get("Retry-After");
       text = await response.text();
     } catch (err) {
       if (err instanceof PipitError) throw err;
@@ -326,6 +422,6 @@ export class Client extends Realtime {
     } finally {
       clearTimeout(timer);
     }
-    return parseAnswer<T>(status, text);
+    return parseAnswer<T>(status, text, retryAfter);
   }
 }

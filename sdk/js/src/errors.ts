@@ -31,6 +31,11 @@ export const LOCAL_CODES = {
 export class PipitError extends Error {
   readonly status: number;
   readonly code: string;
+  /**
+   * How long the server asked to wait before trying again, in ms: a REST answer's
+   * Retry-After header (a 429 `rate_limited`, a 503). Absent when it gave none.
+   */
+  retryAfterMs?: number;
 
   constructor(status: number, code: string, message: string) {
     super(message);
@@ -40,8 +45,12 @@ export class PipitError extends Error {
   }
 }
 
-/** A REST answer's JSON for a 2xx status, else the PipitError it carries. */
-export function parseAnswer<T>(status: number, text: string): T {
+/**
+ * A REST answer's JSON for a 2xx status, else the PipitError it carries, with the
+ * answer's Retry-After (seconds, RFC 9110 section 10.2.3; the date form is not
+ * used by pipitd and is ignored) as `retryAfterMs`.
+ */
+export function parseAnswer<T>(status: number, text: string, retryAfter: string | null = null): T {
   let json: unknown = undefined;
   if (text !== "") {
     try {
@@ -51,7 +60,11 @@ export function parseAnswer<T>(status: number, text: string): T {
     }
   }
   if (status < 200 || status > 299) {
-    throw errorFromBody(status, json);
+    const err = errorFromBody(status, json);
+    if (retryAfter !== null && /^\d+$/.test(retryAfter.trim())) {
+      err.retryAfterMs = Number(retryAfter.trim()) * 1000;
+    }
+    throw err;
   }
   return json as T;
 }

@@ -6,7 +6,9 @@
  *
  * 1. Connect, send `auth` (Authentication). A token the server refuses
  *    (`unauthorized`, or close code 1008 after a logout or expiry) ends the session:
- *    reconnecting with a dead token only hammers the server.
+ *    reconnecting with a dead token only hammers the server. So does
+ *    `mfa_enrollment_required` (the user must enrol first), until connect() is
+ *    called again.
  * 2. Re-send the outbox (outbox.ts): every `send` not yet answered goes out again
  *    with its cmid, and the server answers a repeat with the original seq.
  * 3. `sync` with the synced seq of every conversation held ("Sync on every
@@ -604,7 +606,7 @@ export class Realtime {
     } catch (err) {
       if (epoch !== this.epoch) return;
       const error = err as PipitError;
-      if (error.code === "unauthorized") {
+      if (error.code === "unauthorized" || error.code === "mfa_enrollment_required") {
         this.failAuth(error);
       } else {
         this.dropSocket(CLOSE_AUTH_FAILED, `auth failed: ${error.code}`);

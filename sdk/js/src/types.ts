@@ -21,12 +21,70 @@ export interface UserRef {
 export interface Session {
   token: string;
   user: UserRef;
+  /**
+   * The app requires two-factor authentication of this user and they have none
+   * yet: until mfaConfirm() succeeds, the token opens only /v1/me, its mfa and
+   * sessions routes, the password change and logout (everything else answers 403
+   * `mfa_enrollment_required`, the socket's auth too).
+   */
+  mfa_enrollment_required?: true;
 }
 
 export interface Me extends UserRef {
   display_name: string | null;
   role: "user" | "admin";
   created_at: Millis;
+  mfa_enabled: boolean;
+  /** The app's policy requires two-factor authentication of this user. */
+  mfa_required: boolean;
+}
+
+/** What login() sends besides the password. */
+export interface LoginOptions {
+  /** The 6-digit code of the user's authenticator app (RFC 6238 TOTP). */
+  code?: string;
+  /** One of the user's recovery codes, instead of `code`; each works once. */
+  recoveryCode?: string;
+  /** A name for this session in the user's session list, at most 100 characters. */
+  device?: string;
+}
+
+/* ---- account security: two-factor authentication and sessions ---- */
+
+export interface MfaStatus {
+  enabled: boolean;
+  /** The app's policy requires it of this user: it cannot be turned off. */
+  required: boolean;
+  /** An enrolment was begun (mfaBegin) and not confirmed yet. */
+  pending: boolean;
+  recovery_codes_left: number;
+}
+
+/** The start of an enrolment: the shared secret, for the authenticator app. */
+export interface MfaEnrollment {
+  /** Base32, for typing into the app by hand. */
+  secret: string;
+  /** "otpauth://totp/…", for a QR code. */
+  otpauth_uri: string;
+}
+
+/** A second step for mfaDisable(): a current code, or a recovery code. */
+export type MfaProof = { code: string } | { recoveryCode: string };
+
+/** One signed-in session of the user (a token), as GET /v1/me/sessions lists it. */
+export interface SessionInfo {
+  id: number;
+  /** The name given at login, or null. */
+  device: string | null;
+  /** The address it was last used from. */
+  ip: string;
+  created_at: Millis;
+  last_seen_at: Millis;
+  expires_at: Millis;
+  /** It has a WebSocket open now. */
+  online: boolean;
+  /** The session making this call. */
+  current: boolean;
 }
 
 /** A message body: a string `type`, the rest is up to the apps. */

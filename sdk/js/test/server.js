@@ -7,9 +7,11 @@
  * not exit in time). restart() brings it back on the same port and data dir, for
  * reconnect tests; pause()/resume() stop and continue it (SIGSTOP/SIGCONT), for
  * timeout tests. Its log is kept and printed when it fails to start or stop.
+ * Totp makes the codes of an authenticator app, for the two-factor tests.
  */
 
 import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -230,4 +232,72 @@ export function record(client, event) {
   const seen = [];
   client.on(event, (payload) => seen.push(payload));
   return seen;
+}
+
+/** RFC 4648 base32 → bytes (padding and spaces ignored). */
+function base32Decode(text) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  const bytes = [];
+  let bits = 0;
+  let value = 0;
+  for (const ch of text.toUpperCase().replace(/[=\s]/g, "")) {
+    const index = alphabet.indexOf(ch);
+    if (index < 0) throw new Error(`not base32: ${ch}`);
+    value = (value << 5) | index;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes.push((value >>> bits) & 0xff);
+    }
+  }
+  return Buffer.from(bytes);
+}
+
+export const TOTP_STEP_MS = 30_000;
+
+/**
+ * The RFC 6238 code of `secret` for time step `step` (Unix time / 30 s): HMAC-SHA1
+ * over the step as 8 bytes big-endian, then RFC 4226's dynamic truncation to 6 digits.
+ */
+export function totpAt(secret, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac("sha1", base32Decode(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const number = mac.readUInt32BE(offset) & 0x7fffffff;
+  return String(number % 1_000_000).padStart(6, "0");
+}
+
+/**
+ * An authenticator app for one secret. The server takes the current step ±1 and
+ * never the same step twice, so next() hands out each step once, in order: the
+ * current one, else the one after (accepted early), else it waits for the clock.
+ */
+export class Totp {
+  constructor(secret) {
+    this.secret = secret;
+    this.last = -1;
+  }
+
+  async next() {
+    for (;;) {
+      const now = Math.floor(Date.now() / TOTP_STEP_MS);
+      const step = Math.max(now, this.last + 1);
+      if (step <= now + 1) {
+        this.last = step;
+        return totpAt(this.secret, step);
+      }
+      await sleep((now + 1) * TOTP_STEP_MS - Date.now() + 50);
+    }
+  }
+
+  /** A code of the right shape that is none of the steps the server would take now. */
+  wrong() {
+    const now = Math.floor(Date.now() / TOTP_STEP_MS);
+    const taken = new Set([-1, 0, 1].map((d) => totpAt(this.secret, now + d)));
+    for (let n = 0; ; n++) {
+      const code = String(n).padStart(6, "0");
+      if (!taken.has(code)) return code;
+    }
+  }
 }

@@ -2,29 +2,48 @@
  * The admin REST routes the console uses, typed (docs/openapi.yaml and the admin
  * contract), on top of the SDK's `client.call`. One client per page, set at sign-in.
  * A 401 from any call means the session is over: the app is told (onSessionLost)
- * and shows the sign-in page instead of a wall of errors.
+ * and shows the sign-in page instead of a wall of errors. A 403
+ * `mfa_enrollment_required` (a policy that now covers this admin) takes it to the
+ * enrolment (onEnrolmentNeeded).
  */
 import { PipitError, type Client } from '@pipit/sdk';
+import { securityErrorText } from '../shared/security-words';
 
 let client: Client | null = null;
-let sessionLost: () => void = () => {};
+let sessionLost: (token: string | null) => void = () => {};
+let enrolmentNeeded: () => void = () => {};
 
 export function setClient(c: Client | null): void {
   client = c;
 }
 
-export function onSessionLost(fn: () => void): void {
+/** `fn` is told the token that was refused. */
+export function onSessionLost(fn: (token: string | null) => void): void {
   sessionLost = fn;
 }
 
+/**
+ * `fn` runs when the server refuses the console until this admin sets up
+ * two-factor authentication (the app's policy now covers them).
+ */
+export function onEnrolmentNeeded(fn: () => void): void {
+  enrolmentNeeded = fn;
+}
+
 async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  if (client === null) throw new PipitError(0, 'not_signed_in', 'not signed in');
+  const c = client;
+  if (c === null) throw new PipitError(0, 'not_signed_in', 'not signed in');
   try {
-    return await client.call<T>(method, path, body);
+    return await c.call<T>(method, path, body);
   } catch (err) {
-    if (err instanceof PipitError && err.status === 401) sessionLost();
+    if (err instanceof PipitError && err.status === 401) sessionLost(c.token);
+    if (err instanceof PipitError && err.code === 'mfa_enrollment_required') enrolmentNeeded();
     throw err;
   }
+}
+
+export function getMe() {
+  return call<{ id: number; username: string; role: string; mfa_enabled?: boolean; mfa_required?: boolean }>('GET', '/v1/me');
 }
 
 function query(params: Record<string, string | number | null | undefined>): string {
@@ -38,6 +57,8 @@ function query(params: Record<string, string | number | null | undefined>): stri
 
 /** Words for a person: the server's message, or what a local failure means. */
 export function errorText(err: unknown): string {
+  const security = securityErrorText(err);
+  if (security !== null) return security;
   if (err instanceof PipitError) {
     if (err.code === 'timeout') return 'The server did not answer in time. Try again.';
     if (err.code === 'network') return 'Cannot reach the server. Check the connection and try again.';
@@ -61,6 +82,8 @@ export interface AdminUser {
   disabled_at?: number | null;
   online: boolean;
   last_seen: number | null;
+  /** Absent from a server without two-factor authentication. */
+  mfa_enabled?: boolean;
 }
 
 export interface AdminSession {
@@ -68,6 +91,10 @@ export interface AdminSession {
   created_at: number;
   expires_at: number;
   online?: boolean;
+  /** The name the app gave at login, if any. */
+  device?: string | null;
+  ip?: string | null;
+  last_seen_at?: number | null;
 }
 
 export interface Page<T> {
@@ -106,6 +133,32 @@ export function revokeSession(user: number, session: number) {
 
 export function revokeAllSessions(user: number) {
   return call<void>('DELETE', `/v1/admin/users/${user}/sessions`);
+}
+
+/** Turns the user's two-factor authentication off and ends their sessions (a lost phone). */
+export function resetMfa(user: number) {
+  return call<void>('DELETE', `/v1/admin/users/${user}/mfa`);
+}
+
+/* ------------------------------------------------------ the app's settings */
+
+/** Who must use two-factor authentication: nobody, admins, or every user. */
+export type MfaPolicy = 'off' | 'admins' | 'all';
+
+export interface AppSettings {
+  id: number;
+  mfa_required?: MfaPolicy;
+  max_file_size: number | null;
+  max_file_size_default: number;
+  [key: string]: unknown;
+}
+
+export function getApp() {
+  return call<AppSettings>('GET', '/v1/admin/app');
+}
+
+export function patchApp(patch: { mfa_required?: MfaPolicy }) {
+  return call<AppSettings>('PATCH', '/v1/admin/app', patch);
 }
 
 /* ---------------------------------------------------------- conversations */

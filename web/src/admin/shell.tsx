@@ -14,17 +14,19 @@ import { Conversations } from './conversations';
 import { PushCompose } from './push-compose';
 import { PushDetail } from './push-detail';
 import { PushList } from './push-list';
+import { Settings } from './settings';
 import { Users } from './users';
 import { Brand } from './widgets';
 
-// `short` is for the phone's tab bar, where six labels share 390 px.
+// `short` is for the phone's tab bar, where seven labels share 390 px.
 const SECTIONS: { path: string; label: string; short: string; icon: IconName }[] = [
-  { path: '', label: 'Dashboard', short: 'Dashboard', icon: 'dashboard' },
+  { path: '', label: 'Dashboard', short: 'Home', icon: 'dashboard' },
   { path: 'users', label: 'Users', short: 'Users', icon: 'users' },
   { path: 'conversations', label: 'Conversations', short: 'Chats', icon: 'chats' },
   { path: 'keys', label: 'API keys', short: 'Keys', icon: 'key' },
   { path: 'push', label: 'Push', short: 'Push', icon: 'bell' },
   { path: 'audit', label: 'Audit log', short: 'Audit', icon: 'shield' },
+  { path: 'settings', label: 'Settings', short: 'Settings', icon: 'sliders' },
 ];
 
 function Screen(props: { route: string[]; session: Session }) {
@@ -44,6 +46,8 @@ function Screen(props: { route: string[]; session: Session }) {
       return <PushList />;
     case 'audit':
       return <Audit />;
+    case 'settings':
+      return <Settings />;
     default:
       return (
         <div class="page">

@@ -1,8 +1,9 @@
 /*
- * One user: details, disable/enable, role, reset password, and their sessions
- * (each a token; revoke one or all). Destructive actions ask first. An admin
- * cannot lock themselves out, so those buttons are off for "you" (the server
- * refuses too).
+ * One user: details, disable/enable, role, reset password, reset two-factor
+ * authentication (for a lost phone), and their sessions (each a token, with the
+ * device it was given, the address and when it was last used; revoke one or
+ * all). Destructive actions ask first. An admin cannot lock themselves out, so
+ * those buttons are off for "you" (the server refuses too).
  */
 import { useState } from 'preact/hooks';
 import { Avatar, toast } from '../shared/ui';
@@ -10,6 +11,7 @@ import {
   errorText,
   listSessions,
   patchUser,
+  resetMfa,
   revokeAllSessions,
   revokeSession,
   setPassword,
@@ -27,6 +29,7 @@ type Ask =
   | { kind: 'disable' }
   | { kind: 'role'; role: 'user' | 'admin' }
   | { kind: 'password' }
+  | { kind: 'mfa' }
   | { kind: 'revoke'; session: AdminSession }
   | { kind: 'revoke-all' };
 
@@ -75,6 +78,12 @@ export function UserDrawer(props: { user: AdminUser; self: boolean; onChange: (u
         ) : null}
         <dt>Last seen</dt>
         <dd>{u.online ? 'Online now' : u.last_seen ? `${dateTime(u.last_seen)} (${ago(u.last_seen)})` : 'Never'}</dd>
+        {u.mfa_enabled !== undefined ? (
+          <>
+            <dt>Two-factor</dt>
+            <dd data-testid="user-mfa">{u.mfa_enabled ? <Status tone="ok">MFA on</Status> : <Status tone="muted">MFA off</Status>}</dd>
+          </>
+        ) : null}
       </dl>
 
       <section class="drawer-section">
@@ -93,6 +102,11 @@ export function UserDrawer(props: { user: AdminUser; self: boolean; onChange: (u
           <button type="button" class="btn" onClick={() => setAsk({ kind: 'password' })}>
             Reset password
           </button>
+          {u.mfa_enabled ? (
+            <button type="button" class="btn" onClick={() => setAsk({ kind: 'mfa' })}>
+              Reset MFA
+            </button>
+          ) : null}
           {u.role === 'admin' ? (
             <button type="button" class="btn" disabled={props.self} onClick={() => setAsk({ kind: 'role', role: 'user' })}>
               Remove admin role
@@ -119,13 +133,20 @@ export function UserDrawer(props: { user: AdminUser; self: boolean; onChange: (u
             <ul class="session-list" data-testid="sessions">
               {items.map((s) => (
                 <li key={s.id} class="session">
-                  <div>
+                  <div class="session-text">
                     <strong>
-                      Session {s.id}
+                      {s.device ?? `Session ${s.id}`}
                       {s.online ? <span class="online-dot" title="connected now" /> : null}
                     </strong>
                     <div class="faint">
-                      Signed in {ago(s.created_at)} · expires {dateTime(s.expires_at)}
+                      {[
+                        s.ip,
+                        s.online ? 'online now' : s.last_seen_at ? `last seen ${ago(s.last_seen_at)}` : null,
+                        `signed in ${ago(s.created_at)}`,
+                        `expires ${dateTime(s.expires_at)}`,
+                      ]
+                        .filter(Boolean)
+                        .join(' · ')}
                     </div>
                   </div>
                   <button type="button" class="btn btn-sm" onClick={() => setAsk({ kind: 'revoke', session: s })}>
@@ -180,6 +201,24 @@ export function UserDrawer(props: { user: AdminUser; self: boolean; onChange: (u
           }}
         />
       ) : null}
+      {ask?.kind === 'mfa' ? (
+        <Confirm
+          title={`Reset ${u.username}'s two-factor authentication?`}
+          confirm="Reset MFA"
+          danger
+          onClose={() => setAsk(null)}
+          onConfirm={async () => {
+            await resetMfa(u.id);
+            props.onChange({ ...u, mfa_enabled: false });
+            sessions.reload();
+            toast('MFA reset', `${u.username} was signed out everywhere and signs in with the password alone.`);
+          }}
+        >
+          For someone who lost their phone or authenticator app: two-factor authentication is turned off, their
+          recovery codes stop working and they are signed out everywhere. They sign in again with their password alone
+          and set it up anew (at once, where this server requires it). Make sure it is really them asking.
+        </Confirm>
+      ) : null}
       {ask?.kind === 'revoke' ? (
         <Confirm
           title="Revoke this session?"
@@ -192,7 +231,8 @@ export function UserDrawer(props: { user: AdminUser; self: boolean; onChange: (u
             toast('Session revoked');
           }}
         >
-          The device using session {ask.session.id} is signed out at once.
+          {ask.session.device ? `${ask.session.device} (session ${ask.session.id})` : `The device using session ${ask.session.id}`} is
+          signed out at once.
         </Confirm>
       ) : null}
       {ask?.kind === 'revoke-all' ? (

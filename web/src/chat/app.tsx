@@ -2,9 +2,15 @@
  * The top of the chat app: the sign-in page or the signed-in app, and the
  * switch between them. The session (token and who) lives in localStorage via
  * shared/session.ts, so a reload stays signed in and the admin console shares it.
+ *
+ * The signed-in app restarts (a new store) when the session changes: a sign-in,
+ * a sign-out, another tab's. A token this page got in place of its own (a
+ * password change here) is stored without a restart, and while it is on its way
+ * another tab clearing the old one does not sign this page out.
  */
-import { useEffect, useMemo, useState } from 'preact/hooks';
-import { loadSession, saveSession, type Session } from '../shared/session';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { EnrolCard } from '../shared/signin-steps';
+import { clearSession, isRenewing, loadSession, saveSession, type Session } from '../shared/session';
 import { Toasts } from '../shared/ui';
 import { AuthPage } from './auth-page';
 import { StoreContext } from './hooks';
@@ -14,36 +20,63 @@ import { ChatStore } from './store';
 
 export function App() {
   const [session, setSession] = useState<Session | null>(loadSession);
+  // The signed-in app's key: bumped when the session is another one, not when its token is renewed.
+  const [run, setRun] = useState(0);
   const [notice, setNotice] = useState<string | null>(null);
+  const current = useRef(session);
+  current.current = session;
+
+  const replace = (s: Session | null) => {
+    setSession(s);
+    setRun((r) => r + 1);
+  };
 
   // Signing in or out in another tab applies here too.
   useEffect(() => {
     const onStorage = (e: StorageEvent) => {
-      if (e.key === 'pipit.session' || e.key === null) setSession(loadSession());
+      if (e.key !== 'pipit.session' && e.key !== null) return;
+      const stored = loadSession();
+      if (stored === null && isRenewing()) return; // this page's new token is on its way
+      if (stored?.token !== current.current?.token) replace(stored);
     };
     window.addEventListener('storage', onStorage);
     return () => window.removeEventListener('storage', onStorage);
   }, []);
 
   const signedOut = (reason: string | null) => {
-    saveSession(null);
+    if (current.current) {
+      clearSession(current.current.token);
+      // Another tab changed the password and stored the new token first: carry on with it.
+      const stored = loadSession();
+      if (reason !== null && stored !== null && stored.userId === current.current.userId) {
+        replace(stored);
+        return;
+      }
+    }
     void forgetPushToken();
     setNotice(reason);
-    setSession(null);
+    replace(null);
     if (location.hash) history.replaceState(null, '', location.pathname);
+  };
+
+  const renewed = (token: string) => {
+    if (!current.current) return;
+    const s = { ...current.current, token };
+    saveSession(s);
+    setSession(s);
   };
 
   return (
     <>
       {session ? (
-        <ChatApp key={session.token} session={session} onSignedOut={signedOut} />
+        <ChatApp key={run} session={session} onSignedOut={signedOut} onToken={renewed} onRestart={() => setRun((r) => r + 1)} />
       ) : (
         <AuthPage
           notice={notice}
           onSignedIn={(s) => {
             saveSession(s);
             setNotice(null);
-            setSession(s);
+            replace(s);
           }}
         />
       )}
@@ -52,12 +85,22 @@ export function App() {
   );
 }
 
-function ChatApp(props: { session: Session; onSignedOut: (reason: string | null) => void }) {
-  const store = useMemo(() => new ChatStore(props.session), [props.session]);
+function ChatApp(props: {
+  session: Session;
+  onSignedOut: (reason: string | null) => void;
+  onToken: (token: string) => void;
+  onRestart: () => void;
+}) {
+  // One store per run: a renewed token reaches it through its own client, not a new session prop.
+  const store = useMemo(() => new ChatStore(props.session, props.onToken), []);
   const [ended, setEnded] = useState<string | null>(null);
+  const [enrol, setEnrol] = useState(false);
 
   useEffect(() => {
-    const off = store.subscribe(() => setEnded(store.ended));
+    const off = store.subscribe(() => {
+      setEnded(store.ended);
+      setEnrol(store.mfaEnrollment);
+    });
     void store.start();
     return () => {
       off();
@@ -68,6 +111,30 @@ function ChatApp(props: { session: Session; onSignedOut: (reason: string | null)
   useEffect(() => {
     if (ended) props.onSignedOut(ended);
   }, [ended]);
+
+  if (enrol) {
+    return (
+      <div class="auth-page">
+        <main class="card auth-card" data-testid="auth-page">
+          <div class="brand">
+            <img src="/favicon.svg" alt="" />
+            <span>pipit</span>
+          </div>
+          <EnrolCard
+            client={store.client}
+            username={props.session.username}
+            wide="auth-submit"
+            onSignOut={() => {
+              store.forgetLocal();
+              store.client.logout().catch(() => undefined);
+              props.onSignedOut(null);
+            }}
+            onDone={props.onRestart}
+          />
+        </main>
+      </div>
+    );
+  }
 
   return (
     <StoreContext.Provider value={store}>

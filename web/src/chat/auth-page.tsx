@@ -2,11 +2,13 @@
  * Sign in, or create an account where the server allows it. Whether it does is
  * only known by trying: a 403 `registration_closed` hides the link for the rest
  * of this tab's life (sessionStorage, so a later change on the server is seen).
+ * After the password may come a code or an enrolment (shared/signin-steps.tsx).
  */
 import { useRef, useState } from 'preact/hooks';
-import { PipitError } from '@pipit/sdk';
+import { PipitError, type Client, type Session as SdkSession } from '@pipit/sdk';
 import { CredentialFields } from '../shared/credentials';
-import { newClient, type Session } from '../shared/session';
+import { deviceName, newClient, type Session } from '../shared/session';
+import { SecondStep, afterPassword, type NextStep } from '../shared/signin-steps';
 import { errorText } from './format';
 
 const CLOSED_KEY = 'pipit.registrationClosed';
@@ -18,7 +20,14 @@ export function AuthPage(props: { notice: string | null; onSignedIn: (s: Session
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [closed, setClosed] = useState(() => sessionStorage.getItem(CLOSED_KEY) === '1');
+  const [second, setSecond] = useState<{ step: Exclude<NextStep, { kind: 'done' }>; client: Client } | null>(null);
   const userRef = useRef<HTMLInputElement>(null);
+
+  const finish = async (client: Client, s: SdkSession) => {
+    // The role tells the admin console apart; a failure here only costs that.
+    const role = await client.me().then((me) => me.role, () => 'user');
+    props.onSignedIn({ token: s.token, userId: s.user.id, username: s.user.username, role });
+  };
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -27,10 +36,15 @@ export function AuthPage(props: { notice: string | null; onSignedIn: (s: Session
     setError(null);
     const client = newClient();
     try {
-      const s = mode === 'signin' ? await client.login(username.trim(), password) : await client.register(username.trim(), password);
-      // The role tells the admin console apart; a failure here only costs that.
-      const role = await client.me().then((me) => me.role, () => 'user');
-      props.onSignedIn({ token: s.token, userId: s.user.id, username: s.user.username, role });
+      const next = await afterPassword(() =>
+        mode === 'signin' ? client.login(username.trim(), password, { device: deviceName() }) : client.register(username.trim(), password),
+      );
+      if (next.kind === 'done') {
+        await finish(client, next.session);
+      } else {
+        setSecond({ step: next, client });
+        setBusy(false);
+      }
     } catch (err) {
       if (err instanceof PipitError && err.code === 'registration_closed') {
         sessionStorage.setItem(CLOSED_KEY, '1');
@@ -49,6 +63,31 @@ export function AuthPage(props: { notice: string | null; onSignedIn: (s: Session
   };
 
   const registering = mode === 'register';
+  if (second) {
+    return (
+      <div class="auth-page">
+        <main class="card auth-card" data-testid="auth-page">
+          <div class="brand">
+            <img src="/favicon.svg" alt="" />
+            <span>pipit</span>
+          </div>
+          <SecondStep
+            step={second.step}
+            client={second.client}
+            username={username.trim()}
+            password={password}
+            device={deviceName()}
+            wide="auth-submit"
+            onSignedIn={(s) => finish(second.client, s)}
+            onBack={(why) => {
+              setSecond(null);
+              setError(why ?? null);
+            }}
+          />
+        </main>
+      </div>
+    );
+  }
   return (
     <div class="auth-page">
       <main class="card auth-card" data-testid="auth-page">

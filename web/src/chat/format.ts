@@ -3,6 +3,7 @@
  * Pure functions, so components stay about layout.
  */
 import { PipitError, type MessageBody, type MessageEvent } from '@pipit/sdk';
+import { securityErrorText } from '../shared/security-words';
 
 /** The text of a message body, or null when it is not a text message. */
 export function bodyText(body: MessageBody | undefined): string | null {
@@ -95,8 +96,10 @@ const ERROR_WORDS: Record<string, string> = {
   account_disabled: 'This account is disabled. Ask an admin to enable it.',
 };
 
-/** Words for a person, from any thrown value. */
-export function errorText(err: unknown): string {
+/** Words for a person, from any thrown value; `recovery`: a code sent was a recovery code. */
+export function errorText(err: unknown, recovery = false): string {
+  const security = securityErrorText(err, recovery);
+  if (security !== null) return security;
   if (err instanceof PipitError) {
     return ERROR_WORDS[err.code] ?? err.message;
   }

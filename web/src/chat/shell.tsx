@@ -12,10 +12,11 @@ import { IconChat } from './icons';
 import { NewChatModal } from './new-chat';
 import { NotificationToasts } from './notifications';
 import { refreshPushToken } from './push';
+import { SecurityModal } from './security';
 import { SettingsModal } from './settings';
 import { Sidebar, SEARCH_ID } from './sidebar';
 
-export type ModalName = 'new' | 'settings' | null;
+export type ModalName = 'new' | 'settings' | 'security' | null;
 
 export function Shell(props: { onSignOut: () => void }) {
   const store = useStore();
@@ -61,7 +62,13 @@ export function Shell(props: { onSignOut: () => void }) {
   const pane = phone ? (route.conv === null ? 'list' : route.details ? 'details' : 'conv') : 'all';
   return (
     <div class={`chat-app pane-${pane}`}>
-      <Sidebar activeConv={route.conv} onNewChat={() => setModal('new')} onSettings={() => setModal('settings')} onSignOut={props.onSignOut} />
+      <Sidebar
+        activeConv={route.conv}
+        onNewChat={() => setModal('new')}
+        onSettings={() => setModal('settings')}
+        onSecurity={() => setModal('security')}
+        onSignOut={props.onSignOut}
+      />
       <main class="chat-main">
         {route.conv !== null && convKnown ? (
           <ConversationView key={route.conv} convId={route.conv} phone={phone} detailsOpen={route.details} />
@@ -82,6 +89,7 @@ export function Shell(props: { onSignOut: () => void }) {
       <NotificationToasts />
       {modal === 'new' ? <NewChatModal onClose={() => setModal(null)} /> : null}
       {modal === 'settings' ? <SettingsModal onClose={() => setModal(null)} /> : null}
+      {modal === 'security' ? <SecurityModal onClose={() => setModal(null)} /> : null}
     </div>
   );
 }

@@ -17,7 +17,13 @@ import type { ChatStore } from './store';
 
 export const SEARCH_ID = 'conv-search';
 
-export function Sidebar(props: { activeConv: number | null; onNewChat: () => void; onSettings: () => void; onSignOut: () => void }) {
+export function Sidebar(props: {
+  activeConv: number | null;
+  onNewChat: () => void;
+  onSettings: () => void;
+  onSecurity: () => void;
+  onSignOut: () => void;
+}) {
   const store = useStore();
   const [query, setQuery] = useState('');
   const muted = new Set(store.settings?.muted_conversations ?? []);
@@ -47,6 +53,7 @@ export function Sidebar(props: { activeConv: number | null; onNewChat: () => voi
           items={[
             { heading: `Signed in as ${store.me.username}` },
             { label: 'Notification settings', onSelect: props.onSettings, testid: 'open-settings' },
+            { label: 'Security and sign-in', onSelect: props.onSecurity, testid: 'open-security' },
             { label: 'Sign out', onSelect: () => void signOut(), danger: true, testid: 'sign-out' },
           ]}
         />

@@ -44,9 +44,10 @@ import {
   type TimelineEvent,
   type UserRef,
 } from '@pipit/sdk';
-import { newClient, type Session } from '../shared/session';
+import { newClient, renewToken, type Session } from '../shared/session';
 import { bytes, toast } from '../shared/ui';
 import { errorText } from './format';
+import { refreshPushToken } from './push';
 
 export interface UserInfo extends UserRef {
   display_name?: string | null;
@@ -123,6 +124,11 @@ export class ChatStore {
   connection: Connection = 'connecting';
   /** Set when the session is over (logged out elsewhere, token expired). */
   ended: string | null = null;
+  /**
+   * The app requires two-factor authentication of this user and they have none:
+   * the server refuses the chat until they enrol, so the app shows the enrolment.
+   */
+  mfaEnrollment = false;
   listStatus: 'loading' | 'ready' | 'error' = 'loading';
   listError: string | null = null;
 
@@ -157,10 +163,15 @@ export class ChatStore {
   private nextNotification = 1;
   private nextUpload = 1;
   private stopped = false;
+  /** A password change is replacing the token: a 401 meanwhile is the old token's, not the end. */
+  private renewing = false;
   /** Where unsent messages wait across reloads (the SDK's outbox lives in memory). */
   private readonly outboxKey: string;
+  /** Told of a token this page got in place of its own (a password change), to store it. */
+  private readonly onToken: (token: string) => void;
 
-  constructor(session: Session) {
+  constructor(session: Session, onToken: (token: string) => void = () => {}) {
+    this.onToken = onToken;
     this.client = newClient(session.token);
     this.me = { id: session.userId, username: session.username };
     this.users.set(this.me.id, this.me);
@@ -192,7 +203,7 @@ export class ChatStore {
     this.restorePending();
     void this.loadMe();
     await this.loadList();
-    if (this.stopped || this.ended) return;
+    if (this.stopped || this.ended || this.mfaEnrollment) return;
     this.client.connect(15_000).catch((err: unknown) => {
       // It keeps trying in the background; the status chip says so.
       if (err instanceof PipitError && err.code === 'unauthorized') this.endSession(errorText(err));
@@ -216,6 +227,8 @@ export class ChatStore {
       const me = await this.client.me();
       this.me.display_name = me.display_name;
       this.users.set(me.id, { ...this.me });
+      // Required by a policy set after this session began: the app asks for it now too.
+      if (me.mfa_required && !me.mfa_enabled) this.needEnrollment();
       this.changed();
     } catch {
       // The name shown falls back to the username; the list load reports real failures.
@@ -240,6 +253,10 @@ export class ChatStore {
         this.endSession(errorText(err));
         return;
       }
+      if (err instanceof PipitError && err.code === 'mfa_enrollment_required') {
+        this.needEnrollment();
+        return;
+      }
       this.listStatus = this.convs.size > 0 ? 'ready' : 'error';
       this.listError = errorText(err);
     }
@@ -256,10 +273,33 @@ export class ChatStore {
   }
 
   private endSession(reason: string): void {
-    if (this.ended) return;
+    if (this.ended || this.renewing) return;
     this.ended = reason;
     this.client.close();
     this.changed();
+  }
+
+  private needEnrollment(): void {
+    if (this.mfaEnrollment) return;
+    this.mfaEnrollment = true;
+    this.client.close();
+    this.changed();
+  }
+
+  /**
+   * Changes the password. The server ends every session, this one too, and
+   * answers with a new token: the client takes it and reconnects, and the page
+   * stores it (onToken), so the chat goes on. Throws for the form to show.
+   */
+  async changePassword(current: string, next: string): Promise<void> {
+    this.renewing = true;
+    try {
+      const session = await renewToken(() => this.client.changePassword(current, next));
+      this.onToken(session.token);
+      void refreshPushToken(session.token);
+    } finally {
+      this.renewing = false;
+    }
   }
 
   private wireEvents(): void {
@@ -300,6 +340,7 @@ export class ChatStore {
       }),
       c.on('error', (err) => {
         if (err.code === 'unauthorized') this.endSession('Your session has ended. Sign in again.');
+        else if (err.code === 'mfa_enrollment_required') this.needEnrollment();
       }),
     );
     // The browser knows the network is gone before the socket does (a dead link
