@@ -130,9 +130,9 @@ bench: deps server
 bench-search: deps server
 	bench/search.sh $(BUILD)
 
-# What the content filter's 10,000-word list costs 1:1 chat's maximum rate (about 3 minutes).
+# What the content filter's 10,000-word list costs 1:1 chat's maximum rate (about 4 minutes).
 bench-filter: deps server
-	bench/content_filter.sh $(BUILD) 3
+	bench/content_filter.sh $(BUILD) 5
 
 # Send latency while the retention sweep deletes 200,000 expired messages (about a minute).
 bench-retention: deps server

@@ -16,9 +16,19 @@
 
 /* ---- normalisation ---- */
 
-/* The character as matched: folded, or 0 when it is skipped (not a letter or digit). */
-static uint32_t fold(uint32_t cp)
+/*
+ * Chinese sentence punctuation ends a match: "方法，轮到你" holds no "法轮". Other
+ * symbols between characters are skipped, as evasions use them.
+ */
+#define BREAK 1u
+
+/* The character as matched: folded, BREAK, or 0 when it is skipped (not a letter or digit). */
+static inline uint32_t fold(uint32_t cp)
 {
+    if (cp == 0x3001 || cp == 0x3002 || cp == 0xFF0C || cp == 0xFF01 || cp == 0xFF1F ||
+        cp == 0xFF1B || cp == 0xFF1A) {
+        return BREAK; /* 、。，！？；： */
+    }
     if (cp >= 0xFF01 && cp <= 0xFF5E) {
         cp -= 0xFEE0; /* full-width forms: their ASCII */
     }
@@ -61,14 +71,18 @@ static size_t normalise(const char *text, size_t len, struct nchar *out)
     size_t n = 0, i = 0;
 
     while (i < len) {
+        unsigned char b = (unsigned char)text[i];
         uint32_t cp;
-        size_t k = utf8_decode((const unsigned char *)text + i, len - i, &cp);
+        size_t k = 1;
 
-        if (k == 0) {
+        if (b < 0x80) {
+            cp = fold(b); /* most text: no decoding */
+        } else if ((k = utf8_decode((const unsigned char *)text + i, len - i, &cp)) != 0) {
+            cp = fold(cp);
+        } else {
             k = 1; /* not UTF-8: skipped like a separator */
             cp = 0;
         }
-        cp = cp != 0 ? fold(cp) : 0;
         if (cp != 0) {
             out[n].cp = cp;
             out[n].start = (uint32_t)i;
@@ -103,9 +117,32 @@ struct word {
     char *text;
 };
 
+/*
+ * Most characters of a text lead nowhere and send the scan back to the root,
+ * which has an edge for every first character of every word: the root's edges
+ * of the Basic Multilingual Plane are a table (256 KiB), not a search.
+ */
+#define ROOT_TABLE 65536
+
+/*
+ * Latin text goes deep into the trie and back all the time: for letters and
+ * digits every node has its whole transition (child, or where its failure chain
+ * leads) in one row, so such a character costs one load. The top bit marks a
+ * node where a word ends (itself or down its failure chain).
+ */
+#define ALNUM 36
+#define HAS_OUT 0x80000000u
+
+static int alnum_of(uint32_t cp)
+{
+    return cp >= 'a' && cp <= 'z' ? (int)(cp - 'a') : cp >= '0' && cp <= '9' ? (int)(cp - '0') + 26 : -1;
+}
+
 struct filter {
     struct node *nodes;
     size_t nnodes;
+    uint32_t *root;             /* ROOT_TABLE: the root's child by character, 0: none */
+    uint32_t *alnum;            /* nnodes rows of ALNUM transitions (HAS_OUT flagged) */
     struct edge *edges;
     struct word *words;
     size_t nwords;
@@ -116,6 +153,9 @@ static uint32_t step(const struct filter *f, uint32_t node, uint32_t cp)
     const struct node *n = &f->nodes[node];
     uint32_t lo = n->first_edge, hi = n->first_edge + n->nedges;
 
+    if (node == 0 && cp < ROOT_TABLE && f->root != NULL) {
+        return f->root[cp];
+    }
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
 
@@ -217,6 +257,13 @@ struct filter *filter_new(const char *const *words, const enum filter_action *ac
         f->nodes[i].depth = t[i].depth;
     }
 
+    f->root = xcalloc(ROOT_TABLE, sizeof(*f->root));
+    for (uint32_t e = 0; e < f->nodes[0].nedges; e++) {
+        if (f->edges[e].cp < ROOT_TABLE) {
+            f->root[f->edges[e].cp] = f->edges[e].to;
+        }
+    }
+
     /* Failure links, breadth first: a node's fail is the longest proper suffix in the trie. */
     queue = xcalloc(nt, sizeof(*queue));
     for (uint32_t e = 0; e < f->nodes[0].nedges; e++) {
@@ -238,6 +285,21 @@ struct filter *filter_new(const char *const *words, const enum filter_action *ac
             queue[qt++] = v;
         }
     }
+    /* Breadth first again: a node's failure target has its row already. */
+    f->alnum = xcalloc(nt * ALNUM, sizeof(*f->alnum));
+    for (size_t i = 0; i <= qt; i++) {
+        uint32_t u = i == 0 ? 0 : queue[i - 1];
+
+        for (int c = 0; c < ALNUM; c++) {
+            uint32_t cp = c < 26 ? 'a' + (uint32_t)c : '0' + (uint32_t)(c - 26);
+            uint32_t v = step(f, u, cp);
+
+            if (v == 0 && u != 0) {
+                v = f->alnum[(size_t)f->nodes[u].fail * ALNUM + c] & ~HAS_OUT;
+            }
+            f->alnum[(size_t)u * ALNUM + c] = v | (f->nodes[v].out != 0 ? HAS_OUT : 0);
+        }
+    }
     free(queue);
     free(t);
     return f;
@@ -253,6 +315,8 @@ void filter_free(struct filter *f)
         free(f->words[i].text);
     }
     free(f->words);
+    free(f->root);
+    free(f->alnum);
     free(f->nodes);
     free(f->edges);
     free(f);
@@ -365,12 +429,21 @@ enum filter_action filter_check(const struct filter *f, const char *text, size_t
     }
     n = normalise(text, len, norm);
     for (size_t i = 0; i < n && hit->action != FILTER_REJECT; i++) {
+        int c = alnum_of(norm[i].cp);
         uint32_t next;
 
-        while ((next = step(f, state, norm[i].cp)) == 0 && state != 0) {
-            state = f->nodes[state].fail;
+        if (c >= 0) {
+            next = f->alnum[(size_t)state * ALNUM + c];
+            state = next & ~HAS_OUT;
+            if (!(next & HAS_OUT)) {
+                continue;
+            }
+        } else {
+            while ((next = step(f, state, norm[i].cp)) == 0 && state != 0) {
+                state = f->nodes[state].fail;
+            }
+            state = next;
         }
-        state = next;
         for (uint32_t o = f->nodes[state].out; o != 0; o = f->nodes[f->nodes[o].fail].out) {
             const struct word *w = &f->words[f->nodes[o].word];
             const struct nchar *first = &norm[i + 1 - w->len], *last = &norm[i];
@@ -547,8 +620,8 @@ static int read_list(struct gather *g, const char *path, const char *list,
 }
 
 /*
- * Reads the lists of one directory into g and what they are into the listing.
- * A missing directory has no lists.
+ * What the lists of one directory are, into the listing, and their words into g
+ * (NULL: not read). A missing directory has no lists.
  */
 static int read_dir(const char *dir, struct gather *g, struct listing *l, bool *any_subdir,
                     char *err, size_t errlen)
@@ -579,7 +652,9 @@ static int read_dir(const char *dir, struct gather *g, struct listing *l, bool *
         }
         listing_add(l, "%s %lld %lld\n", path, (long long)st.st_size,
                     (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
-        rc = read_list(g, path, list, action, err, errlen);
+        if (g != NULL) {
+            rc = read_list(g, path, list, action, err, errlen);
+        }
     }
     closedir(d);
     return rc;
@@ -598,28 +673,23 @@ static void put_filter(struct filters *fs, int64_t app, struct gather *g)
     intmap_put(&fs->by_app, app + 1, f); /* intmap keys are never 0 */
 }
 
-int filter_set_reload(struct filter_set *s, char *err, size_t errlen)
+/*
+ * Walks the lists (the directory, then its app subdirectories) into the listing
+ * l; with fs, reads their words and builds each app's filter into it too.
+ */
+static int scan(const char *dir, struct listing *l, struct filters *fs, char *err, size_t errlen)
 {
-    struct filters *fs, *old;
-    struct listing l = { xstrdup(""), 0, 1 };
     struct gather g = { 0 };
     bool subdirs = false;
-    DIR *d;
     struct dirent *e;
-    int rc = 0;
+    DIR *d;
+    int rc = read_dir(dir, fs != NULL ? &g : NULL, l, &subdirs, err, errlen);
 
-    if (s->dir[0] == '\0') {
-        return 0;
-    }
-    fs = xcalloc(1, sizeof(*fs));
-    atomic_init(&fs->refs, 1);
-    intmap_init(&fs->by_app);
-    rc = read_dir(s->dir, &g, &l, &subdirs, err, errlen);
-    if (rc == 0) {
+    if (rc == 0 && fs != NULL) {
         put_filter(fs, ALL_APPS, &g);
     }
     gather_free(&g);
-    d = rc == 0 && subdirs ? opendir(s->dir) : NULL;
+    d = rc == 0 && subdirs ? opendir(dir) : NULL;
     while (d != NULL && rc == 0 && (e = readdir(d)) != NULL) {
         char sub[4096], *end;
         long long app = strtoll(e->d_name, &end, 10);
@@ -627,9 +697,9 @@ int filter_set_reload(struct filter_set *s, char *err, size_t errlen)
         if (e->d_name[0] < '1' || e->d_name[0] > '9' || *end != '\0' || app <= 0) {
             continue; /* app directories are named by the app's id */
         }
-        snprintf(sub, sizeof(sub), "%s/%s", s->dir, e->d_name);
-        rc = read_dir(sub, &g, &l, NULL, err, errlen);
-        if (rc == 0) {
+        snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+        rc = read_dir(sub, fs != NULL ? &g : NULL, l, NULL, err, errlen);
+        if (rc == 0 && fs != NULL) {
             put_filter(fs, app, &g);
         }
         gather_free(&g);
@@ -637,7 +707,32 @@ int filter_set_reload(struct filter_set *s, char *err, size_t errlen)
     if (d != NULL) {
         closedir(d);
     }
+    return rc;
+}
+
+int filter_set_reload(struct filter_set *s, char *err, size_t errlen)
+{
+    struct listing l = { xstrdup(""), 0, 1 };
+    struct filters *fs, *old;
+    int rc;
+
+    if (s->dir[0] == '\0') {
+        free(l.text);
+        return 0;
+    }
+    /* A look at names, sizes and times first: reading and building is for a change. */
+    rc = scan(s->dir, &l, NULL, err, errlen);
     if (rc != 0 || strcmp(l.text, s->seen) == 0) {
+        free(l.text);
+        return rc;
+    }
+    l.len = 0;
+    l.text[0] = '\0';
+    fs = xcalloc(1, sizeof(*fs));
+    atomic_init(&fs->refs, 1);
+    intmap_init(&fs->by_app);
+    rc = scan(s->dir, &l, fs, err, errlen);
+    if (rc != 0) {
         free(l.text);
         filters_unref(fs);
         return rc;

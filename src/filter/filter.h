@@ -12,7 +12,8 @@
  * text one pass: case folded (Latin, Greek, Cyrillic), full-width forms taken
  * as their ASCII, and everything that is not a letter or a digit (spaces,
  * punctuation, zero-width characters) skipped, so "F.u-ck" and "ｆｕｃｋ" match
- * "fuck" and Chinese matches with anything between its characters. A word that
+ * "fuck" and Chinese matches with symbols between its characters; Chinese
+ * sentence punctuation (，。！？；：、) ends a match. A word that
  * begins or ends with a Latin letter or digit matches only at word boundaries,
  * so "ass" does not flag "class".
  *

@@ -33,6 +33,7 @@ import itertools
 import json
 import os
 import random
+import sqlite3
 import signal
 import time
 
@@ -574,6 +575,12 @@ def test_acked_messages_survive_sigkill(server_factory, synchronous):
     srv.start()
     verify(srv, convs, ledger, alice.token, "final")
     fail_if_problems("final")
+    # And the file itself is sound after a dozen kills mid-write.
+    db = sqlite3.connect("file:%s?mode=ro" % (srv.data_dir / "pipit.db"), uri=True)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        db.close()
     for conv in convs:
         mine = sum(1 for c, v in ledger.acked.items() if v[0] == conv)
         assert mine > 0, "[seed %d] no message was acked in conv %d" % (seed, conv)

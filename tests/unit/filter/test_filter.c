@@ -93,6 +93,10 @@ static void test_strictest_action_wins(void **state)
     assert_string_equal(hit.word, "bad word");
     assert_int_equal(check(f, "badword", &masked, &hit), FILTER_REJECT); /* no space needed */
     assert_int_equal(check(f, "法 轮", &masked, &hit), FILTER_REJECT);
+    assert_int_equal(check(f, "法.轮*功", &masked, &hit), FILTER_REJECT);
+    /* Chinese sentence punctuation ends a word: no match across it. */
+    assert_int_equal(check(f, "方法，轮到你了", &masked, &hit), FILTER_NONE);
+    assert_int_equal(check(f, "方法。轮到你了", &masked, &hit), FILTER_NONE);
     assert_int_equal(check(f, "buy spam now", &masked, &hit), FILTER_FLAG);
     assert_null(masked);
     assert_string_equal(hit.list, "review");
