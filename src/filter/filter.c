@@ -189,7 +189,7 @@ struct filter *filter_new(const char *const *words, const enum filter_action *ac
     struct filter *f = xcalloc(1, sizeof(*f));
     struct tnode *t = xcalloc(1, sizeof(*t));
     size_t nt = 1, cap = 1, nedges = 0;
-    struct nchar norm[FILTER_WORD_MAX];
+    struct nchar norm[4 * FILTER_WORD_MAX]; /* one per byte of a word we take */
     uint32_t *queue;
     size_t qh = 0, qt = 0;
 
