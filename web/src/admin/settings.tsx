@@ -57,9 +57,6 @@ function MfaPolicyForm(props: { app: AppSettings; selfHasMfa: boolean }) {
       const app = await patchApp({ mfa_required: policy });
       setSaved(app.mfa_required);
       toast('Settings saved', `Two-factor authentication is required for ${chosen.who}.`);
-      // Covered now, without MFA: the server refuses the console until this admin enrols, and
-      // the refusal of the next call takes the console there (api.ts, onEnrolmentNeeded).
-      if (policy !== 'off' && !props.selfHasMfa) void getApp().catch(() => undefined);
     } catch (err) {
       setError(errorText(err));
     }
@@ -90,8 +87,8 @@ function MfaPolicyForm(props: { app: AppSettings; selfHasMfa: boolean }) {
       </label>
       {policy !== 'off' && policy !== saved && !props.selfHasMfa ? (
         <p class="warn-box" role="note" data-testid="policy-self-warning">
-          This covers you too, and you have no two-factor authentication yet: once saved, the console asks you to set it
-          up (with your password and an authenticator app) before anything else.
+          This covers you too, and you have no two-factor authentication yet: set it up for your own account first
+          (in the chat app's Security and sign-in), or the server refuses a policy that would lock you out of the console.
         </p>
       ) : null}
       <ErrorText error={error} />
