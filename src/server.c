@@ -525,6 +525,15 @@ int server_run(struct server *srv)
         log_error(NULL, "cannot initialise libsodium");
         goto fail;
     }
+    /* Settings read from elsewhere are checked before anything is written. */
+    srv->limits = limits_new(&srv->cfg, &srv->metrics, err, sizeof(err));
+    if (srv->limits == NULL) {
+        log_error(NULL, "%s", err);
+        goto fail;
+    }
+    if (open_filters(srv) != 0) {
+        goto fail;
+    }
     if (open_keys(srv, master, &has_master) != 0) {
         goto fail;
     }
@@ -571,14 +580,6 @@ int server_run(struct server *srv)
         }
     }
     srv->throttle = throttle_new(srv->cfg.login_free_attempts, srv->cfg.login_max_delay);
-    srv->limits = limits_new(&srv->cfg, &srv->metrics, err, sizeof(err));
-    if (srv->limits == NULL) {
-        log_error(NULL, "%s", err);
-        goto fail;
-    }
-    if (open_filters(srv) != 0) {
-        goto fail;
-    }
     /*
      * SIGTERM and SIGINT are for the main loop only: threads started from here on
      * inherit a mask that blocks them, so a signal never lands on a worker or a

@@ -36,6 +36,7 @@ struct session {
     int64_t app_id;
     int64_t token_id;
     int64_t typing_window;      /* monotonic ms when the current typing window began */
+    int64_t authed_at;          /* monotonic ms of the auth (which recorded a stale use) */
     int typing_count;
 };
 
@@ -460,8 +461,11 @@ void session_on_close(struct conn *c)
         if (bus_session_down(c, s->user_id, s->token_id)) {
             chat_presence_changed(c->w->srv, s->user_id);
         }
-        /* Idle expiry counts from when its last WebSocket closed. */
-        use_touch(c->w->srv, false, s->token_id, c->ip);
+        /* Idle expiry counts from when its last WebSocket closed; a short-lived one
+         * was recorded at its auth recently enough (a reconnect storm costs no writes). */
+        if (worker_now(c->w) - s->authed_at >= touch_interval(c->w->srv, false)) {
+            use_touch(c->w->srv, false, s->token_id, c->ip);
+        }
     }
     PIPIT_FREE(c->ws->session);
 }
@@ -504,6 +508,7 @@ static void on_ws_authenticated(struct conn *c, int rc, const struct api_user *w
     s->user_id = who->user.id;
     s->app_id = who->user.app_id;
     s->token_id = who->token_id;
+    s->authed_at = worker_now(c->w);
     ws_conn_set_authenticated(c, who->token_expires_at);
     s->registered = true;
     if (bus_session_up(c, s->user_id, s->token_id)) {

@@ -30,6 +30,7 @@ struct chat_action {
     int (*prepare)(struct chat_call *k);
     bool writes;
     bool ws_op;               /* also offered as a WebSocket op */
+    bool message;             /* puts a message on a timeline: user_message_rate limits it */
 };
 
 struct chat_call {
