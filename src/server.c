@@ -36,6 +36,7 @@
 #include "net/outbound.h"
 #include "net/tls.h"
 #include "net/worker.h"
+#include "hooks/webhooks.h"
 #include "push/push.h"
 #include "push/vapid.h"
 #include "store/jobs.h"
@@ -454,10 +455,12 @@ static void shutdown_watchdog(void *arg)
 static void server_cleanup(struct server *srv)
 {
     push_dispatch_stop(srv);
+    webhooks_stop(srv);
     files_stop(srv);
     jobs_stop(&srv->jobs);
     files_close(srv);
     push_dispatch_free(srv);
+    webhooks_free(srv);
     throttle_free(&srv->throttle);
     limits_free(&srv->limits);
     filter_set_free(&srv->filters);
@@ -596,6 +599,7 @@ int server_run(struct server *srv)
     }
     srv->chat = chat_new(srv);
     push_dispatch_new(srv);
+    webhooks_new(srv);
     if (files_open(srv, err, sizeof(err)) != 0) {
         log_error(NULL, "files: %s", err);
         goto fail;
@@ -611,6 +615,7 @@ int server_run(struct server *srv)
     jobs_set_commit_hook(srv->jobs, chat_commit_begin, chat_commit_end, srv->chat);
     push_resume(srv);
     push_dispatch_start(srv);
+    webhooks_start(srv);
     files_resume(srv);
     api_install(srv);
     /* http-parser's own cap is process-wide; ours (per request) is the real one. */
@@ -672,14 +677,17 @@ int server_run(struct server *srv)
     uv_thread_create(&watchdog, shutdown_watchdog, srv);
     /* Both drain within shutdown_timeout of now, side by side. */
     push_dispatch_stop_begin(srv);
+    webhooks_stop_begin(srv);
     worker_stop_all(srv);
     push_dispatch_stop(srv);
+    webhooks_stop(srv);
     files_stop(srv);
     /* Store threads may still post late completions: stop them before freeing workers. */
     jobs_stop(&srv->jobs);
     audit_stop(srv);
     worker_free_all(srv);
     push_dispatch_free(srv);
+    webhooks_free(srv);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&push_retry, NULL);

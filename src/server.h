@@ -29,6 +29,7 @@ struct presence;
 struct http_exchange;
 struct http_request;
 struct dispatcher;
+struct webhooks;
 struct files;
 struct audit_key;
 struct keyring;
@@ -49,6 +50,8 @@ struct server {
     struct keyring *keys;        /* encryption at rest (keys/keyring.h); NULL: off */
     char cfg_digest[CONFIG_DIGEST_HEX + 1]; /* recorded in the audit log at each start */
     struct worker *dispatch_worker;
+    struct webhooks *webhooks;  /* tells business systems of events (hooks/webhooks.h) */
+    struct worker *webhooks_worker;
     SSL_CTX *tls;                /* NULL: plain TCP */
     char *web_root_real;         /* web_root's real path; NULL: no static files */
     char **origins;              /* allowed_origins, split */

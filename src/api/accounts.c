@@ -31,6 +31,7 @@
 #include "auth/throttle.h"
 #include "auth/token.h"
 #include "auth/totp.h"
+#include "hooks/webhooks.h"
 #include "server.h"
 #include "store/jobs.h"
 #include "store/store_push.h"
@@ -140,6 +141,21 @@ static void account_submit(struct account_job *aj)
 }
 
 /* Writer thread: a new session token for aj->user. */
+/* user.created, for the app's webhooks. */
+static int emit_user_created(struct account_job *aj, struct store_conn *db, int64_t now)
+{
+    json_t *data = json_pack("{s:I,s:s,s:s,s:I}", "id", (json_int_t)aj->user.id, "username",
+                             aj->user.username, "role", aj->user.role, "ts", (json_int_t)now);
+    char *text = json_dumps(data, JSON_COMPACT);
+    int rc = text != NULL ? webhooks_emit(aj->c->w->srv, db, aj->user.app_id,
+                                          WEBHOOK_USER_CREATED, text, now)
+                          : PIPIT_ENOMEM;
+
+    json_decref(data);
+    free(text);
+    return rc;
+}
+
 static int issue_token(struct account_job *aj, struct store_conn *db, int64_t now)
 {
     token_new(aj->token, &aj->parts);
@@ -413,6 +429,9 @@ static void account_run(struct job *j, void *ctx)
                                   &aj->user.id);
         if (j->rc == 0) {
             j->rc = store_user_by_id(db, aj->user.id, &aj->user);
+        }
+        if (j->rc == 0) {
+            j->rc = emit_user_created(aj, db, now);
         }
         if (j->rc == 0 && aj->with_token) {
             j->rc = issue_token(aj, db, now);

@@ -28,19 +28,20 @@
 #define R_STREAM 32u    /* the handler reads the body as it comes (an upload): api_stream_limit */
 #define R_AUDIT_FILTERS 64u /* the audit log's query filters for the action too */
 #define R_ENROL 128u    /* open to a session that must set up MFA first (api_mfa_enrolment_pending) */
+#define R_STATE_FILTER 256u /* ?state= for the action too (a webhook's deliveries) */
 /* A streamed body's hard ceiling; the handler checks the app's cap once the caller is known. */
 #define STREAM_MAX ((uint64_t)1 << 40)
 /* The API key scopes a route accepts (any one of them); none: keys get 403. */
-#define K_PUSH (STORE_SCOPE_PUSH << 8)
-#define K_USERS (STORE_SCOPE_USERS << 8)
-#define K_ADMIN (STORE_SCOPE_ADMIN << 8)
-#define KEY_SCOPES(flags) ((flags) >> 8)
+#define K_PUSH (STORE_SCOPE_PUSH << 16)
+#define K_USERS (STORE_SCOPE_USERS << 16)
+#define K_ADMIN (STORE_SCOPE_ADMIN << 16)
+#define KEY_SCOPES(flags) ((flags) >> 16)
 
 /*
  * A path segment "{}" matches one non-empty segment and is handed to the
  * handler as a parameter. A route with an action runs that action
  * (chat/chat.h) with the JSON body, the path parameters (named by `params`:
- * "conv" and "id" are numeric ids, "user" an id or a username, others strings)
+ * "conv", "id" and "delivery" are numeric ids, "user" an id or a username, others strings)
  * and, for a GET, the query's paging numbers and search text "q" as its arguments.
  */
 struct route {
@@ -133,6 +134,24 @@ static const struct route routes[] = {
       "api_key_list", { NULL } },
     { HTTP_DELETE, "/v1/admin/api-keys/{}", "api_key_revoke", NULL, R_AUTH | R_ADMIN | K_ADMIN,
       "api_key_revoke", { "id" } },
+    { HTTP_POST, "/v1/admin/webhooks", "webhook_create", NULL,
+      R_AUTH | R_ADMIN | R_JSON | K_ADMIN, "webhook_create", { NULL } },
+    { HTTP_GET, "/v1/admin/webhooks", "webhook_list", NULL, R_AUTH | R_ADMIN | K_ADMIN,
+      "webhook_list", { NULL } },
+    { HTTP_GET, "/v1/admin/webhooks/{}", "webhook_get", NULL, R_AUTH | R_ADMIN | K_ADMIN,
+      "webhook_get", { "id" } },
+    { HTTP_PATCH, "/v1/admin/webhooks/{}", "webhook_update", NULL,
+      R_AUTH | R_ADMIN | R_JSON | K_ADMIN, "webhook_update", { "id" } },
+    { HTTP_DELETE, "/v1/admin/webhooks/{}", "webhook_delete", NULL, R_AUTH | R_ADMIN | K_ADMIN,
+      "webhook_delete", { "id" } },
+    { HTTP_POST, "/v1/admin/webhooks/{}/secret", "webhook_rotate_secret", NULL,
+      R_AUTH | R_ADMIN | K_ADMIN, "webhook_rotate_secret", { "id" } },
+    { HTTP_POST, "/v1/admin/webhooks/{}/ping", "webhook_ping", NULL, R_AUTH | R_ADMIN | K_ADMIN,
+      "webhook_ping", { "id" } },
+    { HTTP_GET, "/v1/admin/webhooks/{}/deliveries", "webhook_deliveries", NULL,
+      R_AUTH | R_ADMIN | R_STATE_FILTER | K_ADMIN, "webhook_deliveries", { "id" } },
+    { HTTP_POST, "/v1/admin/webhooks/{}/deliveries/{}/retry", "webhook_retry", NULL,
+      R_AUTH | R_ADMIN | K_ADMIN, "webhook_retry", { "id", "delivery" } },
     { HTTP_POST, "/v1/devices", "device_register", NULL, R_AUTH | R_JSON, "device_register", { NULL } },
     { HTTP_GET, "/v1/devices", "device_list", NULL, R_AUTH, "device_list", { NULL } },
     { HTTP_DELETE, "/v1/devices/{}", "device_delete", NULL, R_AUTH, "device_delete", { "id" } },
@@ -249,6 +268,7 @@ static const struct query_filter_set {
 } query_filters[] = {
     { R_FILTERS, { "conv", "from", "offset", NULL }, { NULL } },
     { R_AUDIT_FILTERS, { "from", "to", NULL }, { "actor", "action", NULL } },
+    { R_STATE_FILTER, { NULL }, { "state", NULL } },
 };
 
 /* Runs a route's chat action with the body, path parameters and query as arguments. */
@@ -267,7 +287,8 @@ static void run_action(struct http_exchange *x, const struct route *r)
     ar->body = NULL;
     for (int i = 0; i < ROUTE_MAX_PARAMS && r->params[i] != NULL; i++) {
         int64_t id = route_id(ar->params[i]);
-        bool numeric = strcmp(r->params[i], "conv") == 0 || strcmp(r->params[i], "id") == 0;
+        bool numeric = strcmp(r->params[i], "conv") == 0 || strcmp(r->params[i], "id") == 0 ||
+                       strcmp(r->params[i], "delivery") == 0;
 
         if (!numeric && (id == 0 || strcmp(r->params[i], "user") != 0)) {
             json_object_set_new(args, r->params[i], json_string(ar->params[i]));

@@ -21,6 +21,7 @@
 
 #include "audit/audit.h"
 #include "filter/filter.h"
+#include "hooks/webhooks.h"
 #include "http/http_conn.h"
 #include "net/conn.h"
 #include "net/limits.h"
@@ -118,6 +119,16 @@ static const struct chat_action actions[] = {
     { "admin_app_get",    admin_app_get, NULL,        false, false, false },
     { "admin_app_update", admin_app_update, NULL,     true,  false, false },
     { "user_search",      user_search,   NULL,        false, false, false },
+    /* Webhooks (src/api/webhooks.c): REST only. */
+    { "webhook_create",   webhook_create, NULL,       true,  false, false },
+    { "webhook_list",     webhook_list,  NULL,        false, false, false },
+    { "webhook_get",      webhook_get,   NULL,        false, false, false },
+    { "webhook_update",   webhook_update, NULL,       true,  false, false },
+    { "webhook_delete",   webhook_delete, NULL,       true,  false, false },
+    { "webhook_rotate_secret", webhook_rotate_secret, NULL, true, false, false },
+    { "webhook_ping",     webhook_ping,  NULL,        true,  false, false },
+    { "webhook_deliveries", webhook_deliveries, NULL, false, false, false },
+    { "webhook_retry",    webhook_retry, NULL,        true,  false, false },
 };
 
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))
@@ -149,6 +160,12 @@ static const struct audit_spec {
     { "hold_create",           "hold.create",          "hold",     "id" },
     { "hold_lift",             "hold.lift",            "hold",     "id" },
     { "user_erase",            "user.erase",           "user",     "id" },
+    { "webhook_create",        "webhook.create",       "webhook",  "id" },
+    { "webhook_update",        "webhook.update",       "webhook",  "id" },
+    { "webhook_delete",        "webhook.delete",       "webhook",  "id" },
+    { "webhook_rotate_secret", "webhook.rotate_secret", "webhook", "id" },
+    { "webhook_ping",          "webhook.ping",         "webhook",  "id" },
+    { "webhook_retry",         "webhook.retry",        "webhook",  "id" },
 };
 
 
@@ -482,6 +499,18 @@ void chat_untake_seq(struct chat_call *k, int64_t conv_id)
     }
 }
 
+/* A message, an edit or a recall, for the app's webhooks: the event as sessions get it. */
+static int emit_event(struct chat_call *k, struct store_conn *sc, const struct store_event *ev,
+                      const char *text)
+{
+    enum webhook_event e = strcmp(ev->kind, "message") == 0 ? WEBHOOK_MESSAGE_CREATED
+                           : strcmp(ev->kind, "edit") == 0  ? WEBHOOK_MESSAGE_EDITED
+                           : strcmp(ev->kind, "recall") == 0 ? WEBHOOK_MESSAGE_RECALLED
+                                                             : WEBHOOK_EVENT_COUNT;
+
+    return e == WEBHOOK_EVENT_COUNT ? 0 : webhooks_emit(k->srv, sc, k->who.app_id, e, text, k->now);
+}
+
 int chat_insert(struct chat_call *k, struct store_conn *sc, struct store_event *ev,
                 struct user_set *to)
 {
@@ -503,8 +532,8 @@ int chat_insert(struct chat_call *k, struct store_conn *sc, struct store_event *
         to = user_set_ref(cc->members);
     }
     event_text(text, ev);
-    queue_event(k, text->data, text->len, to);
-    return 0;
+    queue_event(k, text->data, text->len, to); /* dropped with the call if it fails */
+    return emit_event(k, sc, ev, text->data);
 }
 
 int chat_append(struct chat_call *k, struct store_conn *sc, struct store_event *ev,
@@ -976,6 +1005,7 @@ void chat_commit_end(void *arg, bool ok)
 {
     struct chat *ch = arg;
 
+    webhooks_batch_end(ch->srv, ok);
     if (ok) {
         bus_flush(ch->srv, &ch->pending);
         return;

@@ -31,7 +31,7 @@ struct bus_event;
  * batch's chat events, after COMMIT and in commit order.
  */
 void chat_publish_committed(struct chat *ch, struct bus_event *ev);
-/* The store writer's commit hooks (jobs_set_commit_hook). */
+/* The store writer's commit hooks (jobs_set_commit_hook); the end also wakes the webhook sender. */
 int chat_commit_begin(void *arg, struct store_conn *sc);
 void chat_commit_end(void *arg, bool ok);
 

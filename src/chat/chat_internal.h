@@ -237,5 +237,15 @@ int admin_stats(struct chat_call *k, struct store_conn *sc);
 int admin_app_get(struct chat_call *k, struct store_conn *sc);
 int admin_app_update(struct chat_call *k, struct store_conn *sc);
 int user_search(struct chat_call *k, struct store_conn *sc);
+/* Webhooks (src/api/webhooks.c). */
+int webhook_create(struct chat_call *k, struct store_conn *sc);
+int webhook_list(struct chat_call *k, struct store_conn *sc);
+int webhook_get(struct chat_call *k, struct store_conn *sc);
+int webhook_update(struct chat_call *k, struct store_conn *sc);
+int webhook_delete(struct chat_call *k, struct store_conn *sc);
+int webhook_rotate_secret(struct chat_call *k, struct store_conn *sc);
+int webhook_ping(struct chat_call *k, struct store_conn *sc);
+int webhook_deliveries(struct chat_call *k, struct store_conn *sc);
+int webhook_retry(struct chat_call *k, struct store_conn *sc);
 
 #endif

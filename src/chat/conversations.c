@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "chat/chat_internal.h"
+#include "hooks/webhooks.h"
 #include "server.h"
 #include "store/store_retention.h"
 #include "util/err.h"
@@ -22,6 +23,47 @@
 #define AVATAR_URL_MAX 2048
 #define DESCRIPTION_MAX 4096
 #define ANNOUNCEMENT_MAX 8192
+
+/* member.joined or member.left, for the app's webhooks. */
+static int emit_member(struct chat_call *k, struct store_conn *sc, const struct store_event *ev,
+                       const char *action, int64_t user_id)
+{
+    char data[256];
+
+    snprintf(data, sizeof(data),
+             "{\"conv\":%lld,\"seq\":%lld,\"user\":%lld,\"by\":%lld,\"ts\":%lld,"
+             "\"action\":\"%s\"}", (long long)ev->conv_id, (long long)ev->seq,
+             (long long)user_id, (long long)ev->sender, (long long)ev->ts, action);
+    return webhooks_emit(k->srv, sc, k->who.app_id,
+                         strcmp(action, "joined") == 0 ? WEBHOOK_MEMBER_JOINED
+                                                       : WEBHOOK_MEMBER_LEFT,
+                         data, k->now);
+}
+
+/* conversation.created, for the app's webhooks (title NULL: none). */
+static int emit_created(struct chat_call *k, struct store_conn *sc, const struct store_conv *c,
+                        const struct user_set *members)
+{
+    json_t *data = json_pack("{s:I,s:s,s:o,s:I,s:I,s:I}", "conv", (json_int_t)c->id, "type",
+                             c->type, "title", c->title != NULL ? json_string(c->title)
+                                                                : json_null(),
+                             "from", (json_int_t)k->who.user_id, "ts", (json_int_t)k->now,
+                             "member_count", (json_int_t)members->n);
+    char *text;
+    int rc;
+
+    if (strcmp(c->type, "direct") == 0) {
+        json_object_set_new(data, "members", json_pack("[I,I]", (json_int_t)members->ids[0],
+                                                       (json_int_t)members->ids[1]));
+    }
+    text = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    rc = text != NULL ? webhooks_emit(k->srv, sc, k->who.app_id, WEBHOOK_CONVERSATION_CREATED,
+                                      text, k->now)
+                      : PIPIT_ENOMEM;
+    free(text);
+    return rc;
+}
 
 /* Writes a member event (action, user, and role or until) with a taken or new seq. */
 static int member_event(struct chat_call *k, struct store_conn *sc, int64_t conv_id,
@@ -45,6 +87,10 @@ static int member_event(struct chat_call *k, struct store_conn *sc, int64_t conv
     ev.meta = text;
     rc = seq != 0 ? chat_insert(k, sc, &ev, to) : chat_append(k, sc, &ev, to);
     free(text);
+    if (rc == 0 && (strcmp(action, "joined") == 0 || strcmp(action, "left") == 0 ||
+                    strcmp(action, "removed") == 0)) {
+        rc = emit_member(k, sc, &ev, action, user_id);
+    }
     return rc;
 }
 
@@ -101,6 +147,13 @@ static int create_direct(struct chat_call *k, struct store_conn *sc)
     }
     if (rc == 0) {
         rc = store_member_join(sc, conv.id, hi, "member", 1, k->now);
+    }
+    if (rc == 0) {
+        int64_t pair[2] = { lo, hi };
+        struct user_set *members = user_set_of(pair, 2);
+
+        rc = emit_created(k, sc, &conv, members);
+        user_set_unref(members);
     }
     if (rc == 0) {
         k->status = 201;
@@ -198,6 +251,9 @@ static int create_group(struct chat_call *k, struct store_conn *sc)
     conv.created_by = k->who.user_id;
     conv.created_at = k->now;
     rc = store_conv_insert(sc, &conv, NULL);
+    if (rc == 0) {
+        rc = emit_created(k, sc, &conv, to);
+    }
     store_conv_cleanup(&conv);
     /* Creation is one step and one event: every initial member is a member from
      * seq 1, and one conv_created event (not one "joined" per member, which would

@@ -48,6 +48,14 @@ struct config {
     int64_t push_retry_cap;       /* ms */
     int64_t push_max_attempts;
     char *push_ca_file;           /* "" = the system's CAs */
+    int64_t webhook_allow_http;   /* 0 no, 1 yes */
+    int64_t webhook_allow_private; /* 0 no, 1 yes */
+    int64_t webhook_timeout;      /* ms */
+    int64_t webhook_retry_base;   /* ms */
+    int64_t webhook_retry_cap;    /* ms */
+    int64_t webhook_retry_for;    /* ms */
+    int64_t webhook_concurrency;
+    int64_t webhook_keep;         /* ms */
     char *vapid_subject;
     char *apns_key_file;
     char *apns_key_id;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "push/endpoint.h"
 #include "util/list.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -215,4 +216,24 @@ int outbound_start(struct outbound *ob, CURL *easy,
 size_t outbound_active(const struct outbound *ob)
 {
     return ob->active;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: the address the URL's host resolved to. */
+static curl_socket_t open_checked(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct outbound_guard *g = arg;
+
+    (void)purpose;
+    g->tried++;
+    if (push_address_is_private(&addr->addr)) {
+        g->refused++;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+void outbound_guard(CURL *easy, struct outbound_guard *g)
+{
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, g);
 }

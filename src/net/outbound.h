@@ -34,4 +34,17 @@ int outbound_start(struct outbound *ob, CURL *easy,
 /* Requests started and not yet done. */
 size_t outbound_active(const struct outbound *ob);
 
+/*
+ * For a URL someone else chose (a device's endpoint, a webhook): the addresses
+ * its host resolves to are checked as the request connects, and private ones
+ * (push/endpoint.h) refused, so a name cannot lead into the internal network.
+ * g counts them, to tell "every address was refused" apart from other errors;
+ * it must live as long as the request.
+ */
+struct outbound_guard {
+    int tried;
+    int refused;
+};
+void outbound_guard(CURL *easy, struct outbound_guard *g);
+
 #endif

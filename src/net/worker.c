@@ -319,6 +319,34 @@ void worker_post(struct worker *w, struct job *j)
     worker_post_chain(w, j);
 }
 
+static void kick_done(struct job *j)
+{
+    struct worker_kick *k = (struct worker_kick *)j;
+    bool orphaned = j->orphaned; /* read first: once pending is clear, j may be posted again */
+
+    atomic_store(&k->pending, false);
+    if (!orphaned) {
+        k->fn(k->data);
+    }
+}
+
+void worker_kick_init(struct worker_kick *k, void (*fn)(void *data), void *data)
+{
+    memset(k, 0, sizeof(*k));
+    k->fn = fn;
+    k->data = data;
+}
+
+void worker_kick(struct worker *w, struct worker_kick *k)
+{
+    if (atomic_exchange(&k->pending, true)) {
+        return;
+    }
+    k->job.origin = w;
+    k->job.done = kick_done;
+    worker_post(w, &k->job);
+}
+
 /* Tears down a worker whose thread never ran (a failed start). */
 static void worker_destroy_unstarted(struct worker *w)
 {

@@ -13,6 +13,7 @@
 #ifndef PIPIT_NET_WORKER_H
 #define PIPIT_NET_WORKER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -126,6 +127,20 @@ void worker_release(struct worker *w);
 void worker_post(struct worker *w, struct job *j);
 /* Posts jobs linked by ->next, in order, with one wake-up. */
 void worker_post_chain(struct worker *w, struct job *head);
+
+/*
+ * A wake-up for a service's loop that any thread may send, coalesced: while one
+ * is queued, more are dropped (the one queued does their work). fn(data) runs
+ * on the loop, unless the worker has stopped.
+ */
+struct worker_kick {
+    struct job job;
+    atomic_bool pending;
+    void (*fn)(void *data);
+    void *data;
+};
+void worker_kick_init(struct worker_kick *k, void (*fn)(void *data), void *data);
+void worker_kick(struct worker *w, struct worker_kick *k);
 
 /* conn.c: a connection queued output; flush before the loop next waits. */
 void worker_want_flush(struct worker *w);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "net/outbound.h"
 #include "store/store_push.h"
 #include "util/buf.h"
 
@@ -38,8 +39,7 @@ struct attempt {
     struct buf response;        /* the start of the answer's body */
     char apns_id[40];
     int64_t now;                /* ms, when the attempt started */
-    int addresses_tried;        /* addresses the endpoint resolved to that were tried ... */
-    int addresses_refused;      /* ... and those refused as private */
+    struct outbound_guard guard; /* the endpoint's addresses tried and refused as private */
     bool retried_auth;          /* a stale credential was renewed once already */
 };
 

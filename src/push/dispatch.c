@@ -22,7 +22,6 @@
 #include "push/push.h"
 
 #include <jansson.h>
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -67,8 +66,7 @@ struct dispatcher {
     uv_timer_t cutoff;            /* stopping: requests still running are cut */
     uv_timer_t rewrite;           /* outcomes the store could not take: tried again */
     bool rewrite_armed;
-    struct job kick_job;
-    atomic_bool kick_pending;
+    struct worker_kick kick;
     atomic_bool running;
     atomic_int room;              /* request slots free: claims and hand-offs take them */
     atomic_bool handoff_open;     /* once the first claim re-queued what a crash left */
@@ -196,19 +194,6 @@ void attempt_header(struct attempt *a, const char *fmt, ...)
     }
 }
 
-/* CURLOPT_OPENSOCKETFUNCTION: the address a client-given endpoint resolved to. */
-static curl_socket_t open_checked(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
-{
-    struct attempt *a = arg;
-
-    a->addresses_tried++;
-    if (push_address_is_private(&addr->addr)) {
-        a->addresses_refused++;
-        return CURL_SOCKET_BAD;
-    }
-    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-}
-
 void attempt_post(struct attempt *a, const char *url, bool untrusted)
 {
     const struct config *cfg = &a->d->srv->cfg;
@@ -225,8 +210,7 @@ void attempt_post(struct attempt *a, const char *url, bool untrusted)
         curl_easy_setopt(a->easy, CURLOPT_PROTOCOLS_STR,
                          cfg->push_allow_http ? "http,https" : "https");
         if (!cfg->push_allow_private) {
-            curl_easy_setopt(a->easy, CURLOPT_OPENSOCKETFUNCTION, open_checked);
-            curl_easy_setopt(a->easy, CURLOPT_OPENSOCKETDATA, a);
+            outbound_guard(a->easy, &a->guard);
         }
     }
 }
@@ -352,20 +336,6 @@ static void record(struct dispatcher *d, const struct outcome *o)
     d->outcomes[d->noutcomes++] = *o;
 }
 
-/* Capped exponential backoff with jitter: half the step, plus a random half. */
-static int64_t backoff_ms(const struct config *cfg, int attempts)
-{
-    int64_t step = cfg->push_retry_base;
-
-    for (int i = 1; i < attempts && step < cfg->push_retry_cap; i++) {
-        step *= 2;
-    }
-    if (step > cfg->push_retry_cap) {
-        step = cfg->push_retry_cap;
-    }
-    return step / 2 + (int64_t)randombytes_uniform((uint32_t)(step / 2 + 1));
-}
-
 static void count(struct dispatcher *d, const struct outcome *o, enum verdict v)
 {
     struct metrics *m = &d->srv->metrics;
@@ -406,7 +376,7 @@ static void settle(struct dispatcher *d, struct attempt *a, enum verdict v, cons
             o.reason = "retries_exhausted";
             break;
         }
-        o.next_at = now + backoff_ms(cfg, a->o.attempts);
+        o.next_at = now + clock_backoff_ms(cfg->push_retry_base, cfg->push_retry_cap, a->o.attempts);
         if (o.next_at < now + retry_after_ms) {
             o.next_at = now + retry_after_ms;
         }
@@ -469,7 +439,7 @@ static void on_sent(void *arg, CURL *easy, CURLcode result)
     } else {
         if (result != CURLE_OK) {
             /* Private only if every address was: else a public one failed, as networks do. */
-            bool private = a->addresses_refused > 0 && a->addresses_refused == a->addresses_tried;
+            bool private = a->guard.refused > 0 && a->guard.refused == a->guard.tried;
 
             v = private ? VERDICT_FAIL : VERDICT_RETRY;
             reason = private ? "private_address" : "network";
@@ -740,30 +710,22 @@ static void maybe_claim(struct dispatcher *d)
 
 /* ---- the service ---- */
 
-static void kick_done(struct job *j)
+static void on_kick(void *data)
 {
-    struct dispatcher *d = (struct dispatcher *)((char *)j - offsetof(struct dispatcher, kick_job));
+    struct dispatcher *d = data;
 
-    bool orphaned = j->orphaned; /* read first: once pending is clear, j may be posted again */
-
-    atomic_store(&d->kick_pending, false);
-    if (!orphaned) {
-        d->want_claim = true;
-        maybe_claim(d);
-    }
+    d->want_claim = true;
+    maybe_claim(d);
 }
 
 void push_dispatch_kick(struct server *srv)
 {
     struct dispatcher *d = srv->dispatch;
 
-    /* Before start the first claim reads everything anyway; one kick in flight is enough. */
-    if (d == NULL || !atomic_load(&d->running) || atomic_exchange(&d->kick_pending, true)) {
-        return;
+    /* Before start the first claim reads everything anyway. */
+    if (d != NULL && atomic_load(&d->running)) {
+        worker_kick(d->w, &d->kick);
     }
-    d->kick_job.origin = d->w;
-    d->kick_job.done = kick_done;
-    worker_post(d->w, &d->kick_job);
 }
 
 /* ---- hand-offs from the writer ---- */
@@ -995,6 +957,7 @@ void push_dispatch_new(struct server *srv)
     struct dispatcher *d = xcalloc(1, sizeof(*d));
 
     d->srv = srv;
+    worker_kick_init(&d->kick, on_kick, d);
     uv_mutex_init(&d->handoff_lock);
     srv->dispatch = d;
 }

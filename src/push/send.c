@@ -18,6 +18,7 @@
 #include "chat/bus.h"
 #include "chat/chat_internal.h"
 #include "push/push.h"
+#include "hooks/webhooks.h"
 #include "server.h"
 #include "store/jobs.h"
 #include "store/store_push.h"
@@ -1279,6 +1280,20 @@ int push_list(struct chat_call *k, struct store_conn *sc)
     return 0;
 }
 
+/* push.opened or push.clicked, for the app's webhooks (device 0: in-app). */
+static int emit_push_event(struct chat_call *k, struct store_conn *sc, int64_t push_id,
+                           enum webhook_event e, int64_t device)
+{
+    char data[160], dev[24] = "null";
+
+    if (device != 0) {
+        snprintf(dev, sizeof(dev), "%lld", (long long)device);
+    }
+    snprintf(data, sizeof(data), "{\"push\":%lld,\"user\":%lld,\"device\":%s,\"ts\":%lld}",
+             (long long)push_id, (long long)k->who.user_id, dev, (long long)k->now);
+    return webhooks_emit(k->srv, sc, k->who.app_id, e, data, k->now);
+}
+
 /*
  * REST: POST /v1/push/{id}/events with {"type","device"} (args.id, args.body).
  * WebSocket: {"op":"push_event","push","type"} (the in-app delivery; "id" there
@@ -1305,6 +1320,11 @@ int push_event(struct chat_call *k, struct store_conn *sc)
                                       (enum store_push_event)i, k->now);
             if (rc == PIPIT_ENOT_FOUND) {
                 k->why = "no such delivery of this push to you";
+            }
+            if (rc == 0 && i != STORE_EVENT_DELIVERED) {
+                rc = emit_push_event(k, sc, id, i == STORE_EVENT_OPENED ? WEBHOOK_PUSH_OPENED
+                                                                         : WEBHOOK_PUSH_CLICKED,
+                                     device != NULL ? json_integer_value(device) : 0);
             }
             return rc;
         }

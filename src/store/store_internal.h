@@ -3,7 +3,8 @@
  *
  * A connection caches its prepared statements in numbered slots: the core
  * statements (store_sqlite.c) first, then those of store_chat.c, store_push.c,
- * store_files.c, store_audit.c, store_retention.c and store_export.c.
+ * store_files.c, store_audit.c, store_retention.c, store_export.c and
+ * store_hooks.c.
  */
 #ifndef PIPIT_STORE_STORE_INTERNAL_H
 #define PIPIT_STORE_STORE_INTERNAL_H
@@ -19,7 +20,8 @@
 #define STORE_AUDIT_FIRST_STMT 188
 #define STORE_RETENTION_FIRST_STMT 212
 #define STORE_EXPORT_FIRST_STMT 252
-#define STORE_STMT_SLOTS 280
+#define STORE_HOOKS_FIRST_STMT 280
+#define STORE_STMT_SLOTS 300
 
 /*
  * The oldest ts conversation `conv` keeps at time `now` (SQL expressions), for
@@ -46,6 +48,9 @@
  * message's preview); their places, (0, 0) and (0, 1), are no message's. */
 #define NOTIFICATION(p) "pipit_unseal(" p "notification, 0, 0)"
 #define VARIANTS(p) "pipit_unseal(" p "variants, 0, 1)"
+/* A webhook's secret and a delivery's payload: places (-1, 0) and (-1, 1). */
+#define WEBHOOK_SECRET(h) "pipit_unseal(" h "secret, -1, 0)"
+#define WEBHOOK_PAYLOAD(d) "pipit_unseal(" d "payload, -1, 1)"
 
 struct keyring;
 

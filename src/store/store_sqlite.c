@@ -645,6 +645,8 @@ int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows)
         { "pushes", "notification", "0, 0" },
         { "pushes", "variants", "0, 1" },
         { "users", "mfa_secret", "0, -id" },
+        { "webhooks", "secret", "-1, 0" },
+        { "webhook_deliveries", "payload", "-1, 1" },
     };
     char sql[512];
     int rc = 0;

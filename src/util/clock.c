@@ -1,5 +1,6 @@
 #include "util/clock.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -28,4 +29,17 @@ int64_t clock_mono_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t clock_backoff_ms(int64_t base, int64_t cap, int attempts)
+{
+    int64_t step = base;
+
+    for (int i = 1; i < attempts && step < cap; i++) {
+        step *= 2;
+    }
+    if (step > cap) {
+        step = cap;
+    }
+    return step / 2 + (int64_t)randombytes_uniform((uint32_t)(step / 2 + 1));
 }

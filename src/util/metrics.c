@@ -82,14 +82,20 @@ int metrics_render(struct metrics *m, struct buf *out, const char *(*route_name)
         "pipit_push_attempts_total{outcome=\"retry\"} %ld\n"
         "pipit_push_attempts_total{outcome=\"gone\"} %ld\n"
         "pipit_push_attempts_total{outcome=\"failed\"} %ld\n"
-        "pipit_push_attempts_total{outcome=\"expired\"} %ld\n",
+        "pipit_push_attempts_total{outcome=\"expired\"} %ld\n"
+        "# HELP pipit_webhook_deliveries_total Webhook attempts, by what became of them.\n"
+        "# TYPE pipit_webhook_deliveries_total counter\n"
+        "pipit_webhook_deliveries_total{outcome=\"delivered\"} %ld\n"
+        "pipit_webhook_deliveries_total{outcome=\"retried\"} %ld\n"
+        "pipit_webhook_deliveries_total{outcome=\"failed\"} %ld\n",
         rd(&m->connections), rd(&m->connections_total), rd(&m->ws_sessions),
         rd(&m->ws_authenticated),
         rd(&m->ws_frames_in), rd(&m->ws_frames_out), rd(&m->store_commits),
         rd(&m->store_writes), rd(&m->chat_messages), rd(&m->chat_events),
         rd(&m->chat_deliveries), rd(&m->pushes), rd(&m->push_chat), rd(&m->push_inflight),
         rd(&m->push_sent), rd(&m->push_retried), rd(&m->push_gone), rd(&m->push_failed),
-        rd(&m->push_expired));
+        rd(&m->push_expired), rd(&m->webhook_delivered), rd(&m->webhook_retried),
+        rd(&m->webhook_failed));
 
     /* In enum limit_kind's order (net/limits.h). */
     static const char *const limits[METRICS_NLIMITS] = {

@@ -49,6 +49,9 @@ struct metrics {
     atomic_long push_gone;          /* attempts that found their device gone */
     atomic_long push_failed;        /* attempts given up (other reasons) */
     atomic_long push_expired;       /* deliveries past their TTL */
+    atomic_long webhook_delivered;  /* webhook attempts answered 2xx */
+    atomic_long webhook_retried;    /* webhook attempts to be tried again */
+    atomic_long webhook_failed;     /* webhook deliveries given up */
     atomic_long rate_limited[METRICS_NLIMITS]; /* refusals, by enum limit_kind (net/limits.h) */
     atomic_long http[METRICS_MAX_ROUTES][METRICS_NSTATUS];
 };

@@ -1,0 +1,40 @@
+-- Webhooks (hooks/webhooks.h): an app's URLs that are told of its events, and
+-- the outbox of their deliveries. A delivery is written in the transaction of
+-- its event, so neither exists without the other. The secret and the payload
+-- are sealed like a message body when encryption at rest is on.
+CREATE TABLE webhooks (
+    id           INTEGER PRIMARY KEY,
+    app_id       INTEGER NOT NULL REFERENCES apps(id),
+    url          TEXT NOT NULL,
+    secret       BLOB NOT NULL,
+    events       TEXT NOT NULL,          -- JSON array of event types, or ["*"]
+    description  TEXT,
+    enabled      INTEGER NOT NULL DEFAULT 1,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+);
+CREATE INDEX webhooks_app ON webhooks(app_id, id);
+
+-- state: queued (due at next_at), sending (a request may be out: a crash sends
+-- it again), delivered (payload dropped), failed (retried until since +
+-- webhook_retry_for; the payload stays for an admin's retry). Finished ones are
+-- deleted webhook_keep after finished_at.
+CREATE TABLE webhook_deliveries (
+    id           INTEGER PRIMARY KEY,
+    webhook_id   INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event        TEXT NOT NULL,
+    payload      BLOB,
+    state        TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'delivered', 'failed')),
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    created_at   INTEGER NOT NULL,
+    since        INTEGER NOT NULL,
+    next_at      INTEGER,
+    finished_at  INTEGER,
+    last_status  INTEGER,
+    last_error   TEXT
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at) WHERE state = 'queued';
+CREATE INDEX webhook_deliveries_sending ON webhook_deliveries(id) WHERE state = 'sending';
+CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries(finished_at)
+    WHERE finished_at IS NOT NULL;
