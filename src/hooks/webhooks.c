@@ -147,6 +147,17 @@ static int load_subscriptions(struct webhooks *h, struct store_conn *sc)
     return rc;
 }
 
+bool webhooks_wanted(struct server *srv, struct store_conn *sc, int64_t app_id,
+                     enum webhook_event e)
+{
+    struct webhooks *h = srv->webhooks;
+
+    if (h->subs_stale && load_subscriptions(h, sc) != 0) {
+        return false;
+    }
+    return ((uintptr_t)intmap_get(&h->subs, app_id) & (1u << e)) != 0;
+}
+
 int webhooks_emit(struct server *srv, struct store_conn *sc, int64_t app_id,
                   enum webhook_event e, const char *data, int64_t now)
 {

@@ -49,6 +49,9 @@ int webhook_event_named(const char *name);
  */
 int webhooks_emit(struct server *srv, struct store_conn *sc, int64_t app_id,
                   enum webhook_event e, const char *data, int64_t now);
+/* Writer thread: whether any enabled webhook of the app takes the event (false on a store error). */
+bool webhooks_wanted(struct server *srv, struct store_conn *sc, int64_t app_id,
+                     enum webhook_event e);
 /* Writer thread: an admin changed the app's webhooks; emit reads them again. */
 void webhooks_changed(struct server *srv);
 /* Writer thread: a delivery was queued another way (a ping, a retry): wake the sender. */

@@ -50,6 +50,7 @@
 /* What became of one attempt, to be written. */
 struct outcome {
     int64_t id;
+    int64_t push_id, app_id;      /* settled (sent, failed, expired): the push may be finished */
     const char *state;            /* sent, failed, expired, queued */
     const char *reason;           /* static; NULL if none */
     int64_t next_at;              /* queued: when due */
@@ -248,6 +249,14 @@ static void write_run(struct job *j, void *ctx)
             j->rc = store_device_forget(ctx, o->forget_device, o->device_updated_at);
         }
     }
+    /* Once all are written: a push whose last delivery settled here is finished. */
+    for (size_t i = 0; i < wj->n && j->rc == 0; i++) {
+        const struct outcome *o = &wj->outcomes[i];
+
+        if (o->push_id != 0 && (i == 0 || o->push_id != wj->outcomes[i - 1].push_id)) {
+            j->rc = push_finish_check(wj->d->srv, ctx, o->app_id, o->push_id, clock_now_ms());
+        }
+    }
 }
 
 static void flush_outcomes(struct dispatcher *d);
@@ -352,7 +361,8 @@ static void settle(struct dispatcher *d, struct attempt *a, enum verdict v, cons
                    int64_t retry_after_ms)
 {
     const struct config *cfg = &d->srv->cfg;
-    struct outcome o = { .id = a->o.id, .state = "failed", .reason = reason };
+    struct outcome o = { .id = a->o.id, .push_id = a->o.push_id, .app_id = a->o.app_id,
+                         .state = "failed", .reason = reason };
     int64_t now = clock_now_ms();
 
     switch (v) {
@@ -488,7 +498,8 @@ static void begin(struct dispatcher *d, struct attempt *a)
     a->ch = channel_named(a->o.channel);
     /* ttl 0 means one attempt at once: a first attempt is not late by a few seconds. */
     if (a->o.expires_at < a->now - (a->o.attempts == 1 ? FIRST_TRY_GRACE_MS : 0)) {
-        struct outcome o = { .id = a->o.id, .state = "expired", .reason = "ttl" };
+        struct outcome o = { .id = a->o.id, .push_id = a->o.push_id, .app_id = a->o.app_id,
+                             .state = "expired", .reason = "ttl" };
 
         count(d, &o, VERDICT_FAIL);
         record(d, &o);

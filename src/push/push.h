@@ -49,6 +49,14 @@ void push_dispatch_unreserve(struct server *srv, size_t n);
 struct id_list;
 void push_dispatch_hand(struct server *srv, struct id_list *ids);
 
+/*
+ * Writer thread, inside a batch, when a delivery of the push may have been its
+ * last to settle: if the app's webhooks take push.finished and the push is now
+ * finished (store_push_finish), queues the event with the push's counts.
+ */
+int push_finish_check(struct server *srv, struct store_conn *sc, int64_t app_id,
+                      int64_t push_id, int64_t now);
+
 /* ---- the user's wishes (wishes.c), on the writer while a push is expanded ---- */
 
 struct push_facts {

@@ -774,6 +774,9 @@ static int expand_chunk_of(struct server *srv, struct store_conn *sc, const stru
     if (ch.rc == 0 && !(p->done && *done)) {
         ch.rc = store_push_set_cursor(sc, p->id, ch.last, *done);
     }
+    if (ch.rc == 0 && *done) {
+        ch.rc = push_finish_check(srv, sc, p->app_id, p->id, ch.facts.now);
+    }
     *queued = ch.queued > 0;
     rc = ch.rc;
     chunk_close(&ch, inapp);
@@ -802,6 +805,9 @@ int push_decide_pending(struct server *srv, struct store_conn *sc, int64_t deliv
         insert_row(&ch, user_id, 0, "none", "expired", "ttl", 0, -1);
     } else if (ch.rc == 0) {
         decide(&ch, user_id, false);
+    }
+    if (ch.rc == 0) {
+        ch.rc = push_finish_check(srv, sc, p.app_id, push_id, ch.facts.now);
     }
     *queued = ch.queued > 0;
     rc = ch.rc;
@@ -1278,6 +1284,50 @@ int push_list(struct chat_call *k, struct store_conn *sc)
     }
     k->result = json_pack("{s:o,s:b}", "pushes", l.pushes, "has_more", l.more);
     return 0;
+}
+
+static int add_finished_count(void *arg, const struct store_delivery_count *r)
+{
+    json_t *stats = arg;
+    const char *keys[] = { r->state, "delivered", "opened", "clicked" };
+    int64_t values[] = { r->n, r->delivered, r->opened, r->clicked };
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_int_t had = json_integer_value(json_object_get(stats, keys[i]));
+
+        json_object_set_new(stats, keys[i], json_integer(had + values[i]));
+    }
+    return 0;
+}
+
+int push_finish_check(struct server *srv, struct store_conn *sc, int64_t app_id,
+                      int64_t push_id, int64_t now)
+{
+    json_t *stats, *data;
+    char *text;
+    bool finished = false;
+    int rc;
+
+    if (!webhooks_wanted(srv, sc, app_id, WEBHOOK_PUSH_FINISHED)) {
+        return 0;
+    }
+    rc = store_push_finish(sc, push_id, now, &finished);
+    if (rc != 0 || !finished) {
+        return rc;
+    }
+    stats = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "sent", 0, "failed", 0, "expired", 0,
+                      "suppressed", 0, "delivered", 0, "opened", 0, "clicked", 0);
+    rc = store_delivery_counts(sc, push_id, add_finished_count, stats);
+    data = json_pack("{s:I,s:I,s:o}", "push", (json_int_t)push_id, "ts", (json_int_t)now,
+                     "stats", stats);
+    text = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    if (rc == 0) {
+        rc = text != NULL ? webhooks_emit(srv, sc, app_id, WEBHOOK_PUSH_FINISHED, text, now)
+                          : PIPIT_ENOMEM;
+    }
+    free(text);
+    return rc;
 }
 
 /* push.opened or push.clicked, for the app's webhooks (device 0: in-app). */

@@ -62,10 +62,11 @@ enum push_stmt {
     PS_CATEGORY_LIST,
     PS_CATEGORY_URGENT,
     PS_PUSH_RECENT,
+    PS_PUSH_FINISH,
     PS_END
 };
 
-_Static_assert(PS_END <= STORE_STMT_SLOTS, "too many statements");
+_Static_assert(PS_END <= STORE_FILES_FIRST_STMT, "too many statements");
 
 #define KEY_COLS "id, app_id, name, scopes, verifier_hash, created_at, " \
                  "coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
@@ -199,6 +200,11 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
         "AND d.push_id >= coalesce((SELECT id FROM pushes WHERE created_at >= ?3 - 2678400000 "
         "ORDER BY created_at LIMIT 1), 0)",
 
+    /* The subquery is the partial index deliveries_open (migration 0018). */
+    S(PS_PUSH_FINISH) = "UPDATE pushes SET finished_at = ?2 WHERE id = ?1 AND state = 'done' "
+                        "AND finished_at IS NULL AND json_extract(target, '$.conv') IS NULL "
+                        "AND NOT EXISTS (SELECT 1 FROM deliveries WHERE push_id = ?1 "
+                        "AND (state = 'queued' OR state = 'sending'))",
 #undef S
 };
 
@@ -853,6 +859,21 @@ int store_delivery_targeted(struct store_conn *sc, int64_t push_id, int64_t *use
     }
     sqlite3_bind_int64(s, 1, push_id);
     return store__one_int(s, users);
+}
+
+int store_push_finish(struct store_conn *sc, int64_t push_id, int64_t now, bool *finished)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_PUSH_FINISH);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, push_id);
+    sqlite3_bind_int64(s, 2, now);
+    rc = store__run(sc, s);
+    *finished = rc == 0 && sqlite3_changes(sc->db) == 1;
+    return rc;
 }
 
 int store_delivery_event(struct store_conn *sc, int64_t push_id, int64_t user_id,

@@ -178,6 +178,12 @@ struct store_delivery_count {
 int store_delivery_counts(struct store_conn *sc, int64_t push_id,
                           int (*cb)(void *arg, const struct store_delivery_count *r), void *arg);
 int store_delivery_targeted(struct store_conn *sc, int64_t push_id, int64_t *users);
+/*
+ * Marks a push (not a chat message's notification) finished when it is fully
+ * expanded and none of its deliveries is queued or sending; *finished: it was
+ * marked now (false: not yet, or already before).
+ */
+int store_push_finish(struct store_conn *sc, int64_t push_id, int64_t now, bool *finished);
 enum store_push_event { STORE_EVENT_DELIVERED, STORE_EVENT_OPENED, STORE_EVENT_CLICKED };
 /*
  * Records an event on the user's delivery of the push: the device's, or the

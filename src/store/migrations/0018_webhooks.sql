@@ -36,5 +36,10 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at) WHERE state = 'queued';
 CREATE INDEX webhook_deliveries_sending ON webhook_deliveries(id) WHERE state = 'sending';
 CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);
+-- push.finished: a push is finished once it is expanded and none of its
+-- deliveries is still queued or sending; finished_at records that it was told.
+ALTER TABLE pushes ADD COLUMN finished_at INTEGER;
+CREATE INDEX deliveries_open ON deliveries(push_id) WHERE state = 'queued' OR state = 'sending';
+
 CREATE INDEX webhook_deliveries_finished ON webhook_deliveries(finished_at)
     WHERE finished_at IS NOT NULL;
