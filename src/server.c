@@ -36,6 +36,7 @@
 #include "net/outbound.h"
 #include "net/tls.h"
 #include "net/worker.h"
+#include "hooks/before_send.h"
 #include "hooks/webhooks.h"
 #include "push/push.h"
 #include "push/vapid.h"
@@ -461,6 +462,7 @@ static void server_cleanup(struct server *srv)
     files_close(srv);
     push_dispatch_free(srv);
     webhooks_free(srv);
+    before_send_free(srv);
     throttle_free(&srv->throttle);
     limits_free(&srv->limits);
     filter_set_free(&srv->filters);
@@ -616,6 +618,7 @@ int server_run(struct server *srv)
     push_resume(srv);
     push_dispatch_start(srv);
     webhooks_start(srv);
+    before_send_load(srv);
     files_resume(srv);
     api_install(srv);
     /* http-parser's own cap is process-wide; ours (per request) is the real one. */
@@ -688,6 +691,7 @@ int server_run(struct server *srv)
     worker_free_all(srv);
     push_dispatch_free(srv);
     webhooks_free(srv);
+    before_send_free(srv);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&push_retry, NULL);

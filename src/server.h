@@ -30,6 +30,7 @@ struct http_exchange;
 struct http_request;
 struct dispatcher;
 struct webhooks;
+struct before_send_index;
 struct files;
 struct audit_key;
 struct keyring;
@@ -52,6 +53,7 @@ struct server {
     struct worker *dispatch_worker;
     struct webhooks *webhooks;  /* tells business systems of events (hooks/webhooks.h) */
     struct worker *webhooks_worker;
+    struct before_send_index *before_send; /* apps with a before-send hook (hooks/before_send.h) */
     SSL_CTX *tls;                /* NULL: plain TCP */
     char *web_root_real;         /* web_root's real path; NULL: no static files */
     char **origins;              /* allowed_origins, split */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/admin_internal.h"
+#include "hooks/before_send.h"
 #include "hooks/webhooks.h"
 #include "push/endpoint.h"
 #include "server.h"
@@ -52,13 +53,13 @@ static json_t *delivery_json(const struct store_webhook_delivery *d)
 }
 
 /* A new signing secret: "whsec_" and 32 random bytes in base64url. */
-static void new_secret(struct store_webhook *w)
+static void new_secret(char out[STORE_WEBHOOK_SECRET_MAX + 1])
 {
     uint8_t raw[SECRET_BYTES];
 
     randombytes_buf(raw, sizeof(raw));
-    memcpy(w->secret, SECRET_PREFIX, sizeof(SECRET_PREFIX) - 1);
-    b64url_encode(w->secret + sizeof(SECRET_PREFIX) - 1, raw, sizeof(raw));
+    memcpy(out, SECRET_PREFIX, sizeof(SECRET_PREFIX) - 1);
+    b64url_encode(out + sizeof(SECRET_PREFIX) - 1, raw, sizeof(raw));
     sodium_memzero(raw, sizeof(raw));
 }
 
@@ -70,7 +71,7 @@ static void answer_with_secret(struct chat_call *k, const struct store_webhook *
 }
 
 /* url: an https URL the guard allows (push/endpoint.h), as webhook_allow_* say. */
-static int read_url(struct chat_call *k, struct store_webhook *w, bool required)
+static int read_url(struct chat_call *k, char **out, bool required)
 {
     const struct config *cfg = &k->srv->cfg;
     const char *url, *why = NULL;
@@ -89,8 +90,8 @@ static int read_url(struct chat_call *k, struct store_webhook *w, bool required)
     if (push_endpoint_check(url, cfg->webhook_allow_http, cfg->webhook_allow_private, &why) != 0) {
         return chat_bad(k, why);
     }
-    free(w->url);
-    w->url = xstrdup(url);
+    free(*out);
+    *out = xstrdup(url);
     return 0;
 }
 
@@ -135,7 +136,7 @@ static int read_fields(struct chat_call *k, struct store_webhook *w, bool creati
     const char *description;
     bool has;
     json_t *enabled = json_object_get(k->args, "enabled");
-    int rc = read_url(k, w, creating);
+    int rc = read_url(k, &w->url, creating);
 
     if (rc == 0) {
         rc = read_events(k, w, creating);
@@ -193,7 +194,7 @@ int webhook_create(struct chat_call *k, struct store_conn *sc)
         rc = PIPIT_ECONFLICT;
     }
     if (rc == 0) {
-        new_secret(&w);
+        new_secret(w.secret);
         rc = store_webhook_insert(sc, &w);
     }
     if (rc == 0) {
@@ -291,7 +292,7 @@ int webhook_rotate_secret(struct chat_call *k, struct store_conn *sc)
     int rc = target(k, sc, &w);
 
     if (rc == 0) {
-        new_secret(&w);
+        new_secret(w.secret);
         w.updated_at = k->now;
         rc = store_webhook_update(sc, &w);
     }
@@ -397,5 +398,132 @@ int webhook_retry(struct chat_call *k, struct store_conn *sc)
         k->status = 202;
     }
     store_webhook_delivery_cleanup(&d);
+    return rc;
+}
+
+/* ---- the before-send hook ---- */
+
+#define BEFORE_SEND_TIMEOUT_MIN 100
+#define BEFORE_SEND_TIMEOUT_MAX 10000
+#define BEFORE_SEND_TIMEOUT_DEFAULT 2000
+
+static json_t *before_send_json(const struct store_before_send *b)
+{
+    return json_pack("{s:s,s:I,s:s,s:I}", "url", b->url, "timeout_ms",
+                     (json_int_t)b->timeout_ms, "fallback",
+                     b->reject_on_failure ? "reject" : "allow", "updated_at",
+                     (json_int_t)b->updated_at);
+}
+
+static void before_send_on(struct chat_call *k)
+{
+    before_send_set(k->srv, k->who.app_id, true);
+}
+
+static void before_send_off(struct chat_call *k)
+{
+    before_send_set(k->srv, k->who.app_id, false);
+}
+
+/* GET /v1/admin/before-send */
+int before_send_get(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_before_send b = { 0 };
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = store_before_send_get(sc, k->who.app_id, &b);
+        k->why = rc == PIPIT_ENOT_FOUND ? "this app has no before-send hook" : NULL;
+    }
+    if (rc == 0) {
+        k->result = before_send_json(&b);
+    }
+    store_before_send_cleanup(&b);
+    return rc;
+}
+
+/* PUT /v1/admin/before-send {url, timeout_ms?, fallback?}: the secret is shown when new. */
+int before_send_put(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_before_send b = { .app_id = k->who.app_id, .updated_at = k->now,
+                                   .timeout_ms = BEFORE_SEND_TIMEOUT_DEFAULT };
+    const char *fallback = NULL;
+    bool has, fresh = false;
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = store_before_send_get(sc, k->who.app_id, &b);
+        fresh = rc == PIPIT_ENOT_FOUND;
+        rc = fresh ? 0 : rc;
+        b.updated_at = k->now;
+    }
+    if (rc == 0) {
+        rc = read_url(k, &b.url, true);
+    }
+    if (rc == 0 && chat_arg_opt_int(k, "timeout_ms", BEFORE_SEND_TIMEOUT_MIN,
+                                    BEFORE_SEND_TIMEOUT_MAX, &b.timeout_ms, &has) != 0) {
+        rc = chat_bad(k, "timeout_ms must be from 100 to 10000");
+    }
+    if (rc == 0 && (chat_arg_opt_string(k, "fallback", 8, &fallback, &has) != 0 ||
+                    (has && (fallback == NULL || (strcmp(fallback, "allow") != 0 &&
+                                                  strcmp(fallback, "reject") != 0))))) {
+        rc = chat_bad(k, "fallback must be \"allow\" or \"reject\"");
+    }
+    if (rc == 0 && has) {
+        b.reject_on_failure = strcmp(fallback, "reject") == 0;
+    }
+    if (rc == 0 && fresh) {
+        new_secret(b.secret);
+    }
+    if (rc == 0) {
+        rc = store_before_send_put(sc, &b);
+    }
+    if (rc == 0) {
+        k->result = before_send_json(&b);
+        if (fresh) {
+            json_object_set_new(k->result, "secret", json_string(b.secret));
+        }
+        k->after_commit_call = before_send_on;
+    }
+    store_before_send_cleanup(&b);
+    return rc;
+}
+
+/* DELETE /v1/admin/before-send */
+int before_send_delete(struct chat_call *k, struct store_conn *sc)
+{
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = store_before_send_delete(sc, k->who.app_id);
+        k->why = rc == PIPIT_ENOT_FOUND ? "this app has no before-send hook" : NULL;
+    }
+    if (rc == 0) {
+        k->status = 204;
+        k->after_commit_call = before_send_off;
+    }
+    return rc;
+}
+
+/* POST /v1/admin/before-send/secret */
+int before_send_rotate_secret(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_before_send b = { 0 };
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = store_before_send_get(sc, k->who.app_id, &b);
+        k->why = rc == PIPIT_ENOT_FOUND ? "this app has no before-send hook" : NULL;
+    }
+    if (rc == 0) {
+        new_secret(b.secret);
+        b.updated_at = k->now;
+        rc = store_before_send_put(sc, &b);
+    }
+    if (rc == 0) {
+        k->result = before_send_json(&b);
+        json_object_set_new(k->result, "secret", json_string(b.secret));
+    }
+    store_before_send_cleanup(&b);
     return rc;
 }

@@ -21,6 +21,7 @@
 
 #include "audit/audit.h"
 #include "filter/filter.h"
+#include "hooks/before_send.h"
 #include "hooks/webhooks.h"
 #include "http/http_conn.h"
 #include "net/conn.h"
@@ -129,6 +130,10 @@ static const struct chat_action actions[] = {
     { "webhook_ping",     webhook_ping,  NULL,        true,  false, false },
     { "webhook_deliveries", webhook_deliveries, NULL, false, false, false },
     { "webhook_retry",    webhook_retry, NULL,        true,  false, false },
+    { "before_send_get",  before_send_get, NULL,      false, false, false },
+    { "before_send_put",  before_send_put, NULL,      true,  false, false },
+    { "before_send_delete", before_send_delete, NULL, true,  false, false },
+    { "before_send_rotate_secret", before_send_rotate_secret, NULL, true, false, false },
 };
 
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))
@@ -166,6 +171,9 @@ static const struct audit_spec {
     { "webhook_rotate_secret", "webhook.rotate_secret", "webhook", "id" },
     { "webhook_ping",          "webhook.ping",         "webhook",  "id" },
     { "webhook_retry",         "webhook.retry",        "webhook",  "id" },
+    { "before_send_put",       "before_send.put",      "app",      NULL },
+    { "before_send_delete",    "before_send.delete",   "app",      NULL },
+    { "before_send_rotate_secret", "before_send.rotate_secret", "app", NULL },
 };
 
 
@@ -815,6 +823,7 @@ static void call_free(struct chat_call *k)
     free(k->push_handoff.ids);
     free(k->body_text);
     free(k->meta_text);
+    free(k->why_text);
     free(k->flag);
     free(k->ok_text);
     free(k->state);
@@ -1029,6 +1038,17 @@ static void call_done(struct job *j)
     conn_unref(c);
 }
 
+/* A send back from its before-send hook (hooks/before_send.h): stored, or answered. */
+static void call_resume(struct chat_call *k, int rc, bool orphaned)
+{
+    if (rc == 0 && !orphaned && (rc = jobs_write(k->srv->jobs, &k->job)) == 0) {
+        return;
+    }
+    k->job.rc = rc != 0 ? rc : PIPIT_EUNAVAILABLE;
+    k->job.orphaned = orphaned;
+    call_done(&k->job);
+}
+
 static void call_submit(struct conn *c, const struct chat_caller *who,
                         const struct chat_action *a, json_t *id, json_t *args)
 {
@@ -1057,6 +1077,10 @@ static void call_submit(struct conn *c, const struct chat_caller *who,
     }
     if (rc == 0 && a->prepare != NULL) {
         rc = a->prepare(k);
+    }
+    if (rc == 0 && a->run == msg_send && before_send_wanted(srv, who->app_id)) {
+        before_send_run(k, call_resume);
+        return;
     }
     if (rc == 0) {
         rc = a->writes ? jobs_write(srv->jobs, &k->job) : jobs_read(srv->jobs, &k->job);

@@ -48,6 +48,7 @@ struct chat_call {
     size_t ok_len;
     int status;               /* HTTP status of a success: 200 unless set */
     const char *why;          /* message of an error; NULL = the default */
+    char *why_text;           /* owned text why may point at (a before-send hook's reason) */
     struct bus_batch events;  /* published after COMMIT (writes) or at done (reads) */
     int64_t touched_conv;     /* conversation whose cached members may be stale */
     int64_t push_to_expand;   /* a push stored by the call, expanded after COMMIT */
@@ -247,5 +248,9 @@ int webhook_rotate_secret(struct chat_call *k, struct store_conn *sc);
 int webhook_ping(struct chat_call *k, struct store_conn *sc);
 int webhook_deliveries(struct chat_call *k, struct store_conn *sc);
 int webhook_retry(struct chat_call *k, struct store_conn *sc);
+int before_send_get(struct chat_call *k, struct store_conn *sc);
+int before_send_put(struct chat_call *k, struct store_conn *sc);
+int before_send_delete(struct chat_call *k, struct store_conn *sc);
+int before_send_rotate_secret(struct chat_call *k, struct store_conn *sc);
 
 #endif

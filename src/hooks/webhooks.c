@@ -245,6 +245,27 @@ static void on_rewrite(uv_timer_t *t)
     flush_settled(t->data);
 }
 
+static void on_due(uv_timer_t *t);
+
+/* Retries just written: the due timer fires for the first of them, if sooner. */
+static void rearm(struct webhooks *h, const struct settled *s, size_t n)
+{
+    int64_t first = -1, now = clock_now_ms();
+
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(s[i].state, "queued") == 0 && (first < 0 || s[i].next_at < first)) {
+            first = s[i].next_at;
+        }
+    }
+    if (first < 0 || h->stopping) {
+        return;
+    }
+    first = first > now ? first - now : 0;
+    if (!uv_is_active((uv_handle_t *)&h->due) || uv_timer_get_due_in(&h->due) > (uint64_t)first) {
+        uv_timer_start(&h->due, on_due, (uint64_t)first, 0);
+    }
+}
+
 static void write_done(struct job *j)
 {
     struct write_job *wj = (struct write_job *)j;
@@ -267,6 +288,7 @@ static void write_done(struct job *j)
         uv_timer_start(&h->cutoff, on_rewrite, CLAIM_RETRY_MS, 0);
         return;
     }
+    rearm(h, wj->settled, wj->n);
     free_settled(wj->settled, wj->n);
     free(wj);
     flush_settled(h);
@@ -403,22 +425,44 @@ static void on_sent(void *arg, CURL *easy, CURLcode result)
 }
 
 /* "t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed by the secret>" */
-static void sign(const struct sending *s, int64_t t, char *out, size_t cap)
+void webhooks_signature(const char *secret, const char *body, size_t len, char *out,
+                        size_t cap)
 {
     crypto_auth_hmacsha256_state st;
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
     char stamp[24];
     char hex[2 * sizeof(mac) + 1];
-    int n = snprintf(stamp, sizeof(stamp), "%lld.", (long long)t);
+    long long t = (long long)(clock_now_ms() / 1000);
+    int n = snprintf(stamp, sizeof(stamp), "%lld.", t);
 
-    crypto_auth_hmacsha256_init(&st, (const unsigned char *)s->d.secret, strlen(s->d.secret));
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)stamp, (unsigned long long)n);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)s->body.data,
-                                  (unsigned long long)s->body.len);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, (unsigned long long)len);
     crypto_auth_hmacsha256_final(&st, mac);
     sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
-    snprintf(out, cap, "X-Pipit-Signature: t=%lld,v1=%s", (long long)t, hex);
+    snprintf(out, cap, "X-Pipit-Signature: t=%lld,v1=%s", t, hex);
     sodium_memzero(&st, sizeof(st));
+}
+
+void webhooks_request_options(struct server *srv, void *handle, const char *url,
+                              int64_t timeout_ms, struct outbound_guard *g)
+{
+    const struct config *cfg = &srv->cfg;
+    CURL *easy = handle;
+
+    outbound_defaults(srv, easy);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(timeout_ms < 10000 ? timeout_ms : 10000));
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 0L);
+    /* A redirect is an answer like any other: following it could lead anywhere. */
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR,
+                     cfg->webhook_allow_http ? "http,https" : "https");
+    if (!cfg->webhook_allow_private) {
+        outbound_guard(easy, g);
+    }
 }
 
 static void add_header(struct sending *s, const char *line)
@@ -446,7 +490,7 @@ static void begin(struct webhooks *h, struct sending *s)
     add_header(s, line);
     snprintf(line, sizeof(line), "X-Pipit-Delivery: %lld", (long long)s->d.id);
     add_header(s, line);
-    sign(s, clock_now_ms() / 1000, line, sizeof(line));
+    webhooks_signature(s->d.secret, s->body.data, s->body.len, line, sizeof(line));
     add_header(s, line);
 
     s->easy = curl_easy_init();
@@ -455,25 +499,13 @@ static void begin(struct webhooks *h, struct sending *s)
         sending_free(s);
         return;
     }
-    outbound_defaults(h->srv, s->easy);
-    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)cfg->webhook_timeout);
-    curl_easy_setopt(s->easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(cfg->webhook_timeout < 10000 ? cfg->webhook_timeout : 10000));
-    curl_easy_setopt(s->easy, CURLOPT_URL, s->d.url);
-    curl_easy_setopt(s->easy, CURLOPT_PIPEWAIT, 0L);
+    webhooks_request_options(h->srv, s->easy, s->d.url, cfg->webhook_timeout, &s->guard);
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->body.data);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, (long)s->body.len);
     curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, keep_answer);
     curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->curl_error);
-    /* A redirect is an answer like any other: following it could lead anywhere. */
-    curl_easy_setopt(s->easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(s->easy, CURLOPT_PROTOCOLS_STR,
-                     cfg->webhook_allow_http ? "http,https" : "https");
-    if (!cfg->webhook_allow_private) {
-        outbound_guard(s->easy, &s->guard);
-    }
     if (outbound_start(h->ob, s->easy, on_sent, s) != 0) {
         settle(h, s, "queued", clock_now_ms() + CLAIM_RETRY_MS, 0,
                xstrdup("the request could not be started"));
@@ -614,6 +646,16 @@ static void on_kick(void *data)
 
     h->want_claim = true;
     maybe_claim(h);
+}
+
+struct worker *webhooks_worker(struct server *srv)
+{
+    return srv->webhooks_worker;
+}
+
+struct outbound *webhooks_outbound(struct server *srv)
+{
+    return srv->webhooks != NULL ? srv->webhooks->ob : NULL;
 }
 
 void webhooks_kick(struct server *srv)

@@ -17,10 +17,13 @@
 #define PIPIT_HOOKS_WEBHOOKS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct server;
 struct store_conn;
+struct worker;
+struct outbound;
 
 enum webhook_event {
     WEBHOOK_MESSAGE_CREATED,
@@ -58,6 +61,24 @@ void webhooks_changed(struct server *srv);
 void webhooks_queued(struct server *srv);
 /* Writer thread, once a batch has ended (committed or not): wakes the sender. */
 void webhooks_batch_end(struct server *srv, bool committed);
+
+/* ---- for the before-send hook (before_send.c), which shares the sender's thread ---- */
+
+/* Any thread: the sender's worker, to post to (NULL before start). */
+struct worker *webhooks_worker(struct server *srv);
+/* The sender's thread: its connection pool, NULL once it is stopping. */
+struct outbound *webhooks_outbound(struct server *srv);
+struct outbound_guard;
+/*
+ * Sets what every request to a webhook URL shares: time limit, no redirects,
+ * the schemes webhook_allow_http allows and, unless webhook_allow_private, the
+ * connect-time address check counting into g.
+ */
+void webhooks_request_options(struct server *srv, void *easy, const char *url,
+                              int64_t timeout_ms, struct outbound_guard *g);
+/* The X-Pipit-Signature header line for body, signed now with secret. */
+void webhooks_signature(const char *secret, const char *body, size_t len, char *out,
+                        size_t cap);
 
 /*
  * The sender, a thread of its own: new() before the store threads start,

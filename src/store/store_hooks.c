@@ -30,6 +30,10 @@ enum hooks_stmt {
     HS_RETRY,
     HS_DELIVERY,
     HS_SWEEP,
+    HS_BEFORE_GET,
+    HS_BEFORE_PUT,
+    HS_BEFORE_DELETE,
+    HS_BEFORE_APPS,
     HS_END
 };
 
@@ -90,11 +94,18 @@ static const char *const sql[] = {
                        "WHERE d.webhook_id = ?1 AND (?2 IS NULL OR d.state = ?2) "
                        "AND (?3 = 0 OR d.id < ?3) ORDER BY d.id DESC LIMIT ?4",
     S(HS_RETRY) = "UPDATE webhook_deliveries SET state = 'queued', next_at = ?3, since = ?3, "
-                  "finished_at = NULL WHERE webhook_id = ?1 AND id = ?2 AND state = 'failed'",
+                  "attempts = 0, finished_at = NULL WHERE webhook_id = ?1 AND id = ?2 AND state = 'failed'",
     S(HS_DELIVERY) = "SELECT " DELIVERY_COLS " FROM webhook_deliveries d "
                      "WHERE d.webhook_id = ?1 AND d.id = ?2",
     S(HS_SWEEP) = "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM "
                   "webhook_deliveries WHERE finished_at < ?1 LIMIT ?2)",
+    S(HS_BEFORE_GET) = "SELECT app_id, url, " BEFORE_SEND_SECRET("") ", timeout_ms, fallback, "
+                       "updated_at FROM before_send_hooks WHERE app_id = ?1",
+    S(HS_BEFORE_PUT) = "INSERT OR REPLACE INTO before_send_hooks (app_id, url, secret, "
+                       "timeout_ms, fallback, updated_at) "
+                       "VALUES (?1, ?2, pipit_seal(?3, -1, 2), ?4, ?5, ?6)",
+    S(HS_BEFORE_DELETE) = "DELETE FROM before_send_hooks WHERE app_id = ?1",
+    S(HS_BEFORE_APPS) = "SELECT app_id FROM before_send_hooks",
 #undef S
 };
 
@@ -526,4 +537,71 @@ int store_webhook_sweep(struct store_conn *sc, int64_t before, int limit, int64_
         *deleted = sqlite3_changes(sc->db);
     }
     return rc;
+}
+
+void store_before_send_cleanup(struct store_before_send *b)
+{
+    free(b->url);
+    b->url = NULL;
+    sodium_memzero(b->secret, sizeof(b->secret));
+}
+
+int store_before_send_get(struct store_conn *sc, int64_t app_id, struct store_before_send *out)
+{
+    sqlite3_stmt *s = hstmt(sc, HS_BEFORE_GET);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *fallback = sqlite3_column_text(s, 4);
+
+        out->app_id = sqlite3_column_int64(s, 0);
+        out->url = store__dup_text(s, 1);
+        store__copy_text(out->secret, sizeof(out->secret), s, 2);
+        out->timeout_ms = sqlite3_column_int64(s, 3);
+        out->reject_on_failure = fallback != NULL && strcmp((const char *)fallback, "reject") == 0;
+        out->updated_at = sqlite3_column_int64(s, 5);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
+int store_before_send_put(struct store_conn *sc, const struct store_before_send *b)
+{
+    sqlite3_stmt *s = hstmt(sc, HS_BEFORE_PUT);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, b->app_id);
+    store__bind_text(s, 2, b->url);
+    store__bind_text(s, 3, b->secret);
+    sqlite3_bind_int64(s, 4, b->timeout_ms);
+    store__bind_text(s, 5, b->reject_on_failure ? "reject" : "allow");
+    sqlite3_bind_int64(s, 6, b->updated_at);
+    return store__run(sc, s);
+}
+
+int store_before_send_delete(struct store_conn *sc, int64_t app_id)
+{
+    sqlite3_stmt *s = hstmt(sc, HS_BEFORE_DELETE);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    rc = store__run(sc, s);
+    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+}
+
+int store_before_send_apps(struct store_conn *sc, int (*cb)(void *arg, int64_t v), void *arg)
+{
+    sqlite3_stmt *s = hstmt(sc, HS_BEFORE_APPS);
+
+    return s != NULL ? store__each_int(s, cb, arg) : PIPIT_ESTORE;
 }

@@ -101,12 +101,30 @@ int store_webhook_deliveries(struct store_conn *sc, int64_t webhook_id, const ch
                              void *arg);
 /*
  * A failed delivery of the webhook queued again, due now, with a new retry
- * window; out: it as it is then. PIPIT_ENOT_FOUND, or PIPIT_ECONFLICT when it
+ * window and its attempts counted from 0 (the backoff starts over); out: it as it is then. PIPIT_ENOT_FOUND, or PIPIT_ECONFLICT when it
  * has not failed.
  */
 int store_webhook_retry(struct store_conn *sc, int64_t webhook_id, int64_t id, int64_t now,
                         struct store_webhook_delivery *out);
 /* Deletes up to limit deliveries finished before `before` (ms). */
 int store_webhook_sweep(struct store_conn *sc, int64_t before, int limit, int64_t *deleted);
+
+/* An app's before-send hook. */
+struct store_before_send {
+    int64_t app_id;
+    char *url;
+    char secret[STORE_WEBHOOK_SECRET_MAX + 1];
+    int64_t timeout_ms;
+    bool reject_on_failure;     /* fallback "reject" (else "allow") */
+    int64_t updated_at;
+};
+void store_before_send_cleanup(struct store_before_send *b);
+/* PIPIT_ENOT_FOUND when the app has none. */
+int store_before_send_get(struct store_conn *sc, int64_t app_id, struct store_before_send *out);
+/* Sets the app's hook (replacing it). */
+int store_before_send_put(struct store_conn *sc, const struct store_before_send *b);
+int store_before_send_delete(struct store_conn *sc, int64_t app_id);
+/* The apps that have one. */
+int store_before_send_apps(struct store_conn *sc, int (*cb)(void *arg, int64_t v), void *arg);
 
 #endif

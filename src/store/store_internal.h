@@ -21,7 +21,7 @@
 #define STORE_RETENTION_FIRST_STMT 212
 #define STORE_EXPORT_FIRST_STMT 252
 #define STORE_HOOKS_FIRST_STMT 280
-#define STORE_STMT_SLOTS 300
+#define STORE_STMT_SLOTS 308
 
 /*
  * The oldest ts conversation `conv` keeps at time `now` (SQL expressions), for
@@ -48,8 +48,10 @@
  * message's preview); their places, (0, 0) and (0, 1), are no message's. */
 #define NOTIFICATION(p) "pipit_unseal(" p "notification, 0, 0)"
 #define VARIANTS(p) "pipit_unseal(" p "variants, 0, 1)"
-/* A webhook's secret and a delivery's payload: places (-1, 0) and (-1, 1). */
+/* A webhook's secret, a delivery's payload, a before-send hook's secret: places
+ * (-1, 0), (-1, 1) and (-1, 2). */
 #define WEBHOOK_SECRET(h) "pipit_unseal(" h "secret, -1, 0)"
+#define BEFORE_SEND_SECRET(b) "pipit_unseal(" b "secret, -1, 2)"
 #define WEBHOOK_PAYLOAD(d) "pipit_unseal(" d "payload, -1, 1)"
 
 struct keyring;

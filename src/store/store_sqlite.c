@@ -647,6 +647,7 @@ int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows)
         { "users", "mfa_secret", "0, -id" },
         { "webhooks", "secret", "-1, 0" },
         { "webhook_deliveries", "payload", "-1, 1" },
+        { "before_send_hooks", "secret", "-1, 2" },
     };
     char sql[512];
     int rc = 0;

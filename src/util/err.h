@@ -33,6 +33,8 @@
        "this account needs a code from its authenticator app (or a recovery code)") \
     XX(FORBIDDEN, 403, "forbidden", "not allowed")                              \
     XX(MUTED, 403, "muted", "you are muted in this conversation")             \
+    XX(MESSAGE_REJECTED, 403, "message_rejected",                               \
+       "the message was not accepted")                                          \
     XX(FORBIDDEN_ORIGIN, 403, "forbidden_origin", "origin not allowed")        \
     XX(CONTENT_BLOCKED, 400, "content_blocked",                                 \
        "the text contains words this server does not allow")                   \

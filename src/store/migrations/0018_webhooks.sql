@@ -43,3 +43,14 @@ CREATE INDEX deliveries_open ON deliveries(push_id) WHERE state = 'queued' OR st
 
 CREATE INDEX webhook_deliveries_finished ON webhook_deliveries(finished_at)
     WHERE finished_at IS NOT NULL;
+
+-- The before-send hook (hooks/before_send.h): at most one per app, called with
+-- each new message before it is stored; `fallback` decides when it cannot answer.
+CREATE TABLE before_send_hooks (
+    app_id       INTEGER PRIMARY KEY REFERENCES apps(id),
+    url          TEXT NOT NULL,
+    secret       BLOB NOT NULL,
+    timeout_ms   INTEGER NOT NULL,
+    fallback     TEXT NOT NULL CHECK (fallback = 'allow' OR fallback = 'reject'),
+    updated_at   INTEGER NOT NULL
+);
