@@ -1356,6 +1356,7 @@ int push_event(struct chat_call *k, struct store_conn *sc)
     bool ws = body == NULL;
     const char *type = json_string_value(json_object_get(ws ? k->args : body, "type"));
     json_t *device = ws ? NULL : json_object_get(body, "device");
+    bool first = false;
     int64_t id;
     int rc = chat_arg_id(k, ws ? "push" : "id", &id);
 
@@ -1367,11 +1368,11 @@ int push_event(struct chat_call *k, struct store_conn *sc)
             }
             rc = store_delivery_event(sc, id, k->who.user_id,
                                       device != NULL ? json_integer_value(device) : 0,
-                                      (enum store_push_event)i, k->now);
+                                      (enum store_push_event)i, k->now, &first);
             if (rc == PIPIT_ENOT_FOUND) {
                 k->why = "no such delivery of this push to you";
             }
-            if (rc == 0 && i != STORE_EVENT_DELIVERED) {
+            if (rc == 0 && first && i != STORE_EVENT_DELIVERED) {
                 rc = emit_push_event(k, sc, id, i == STORE_EVENT_OPENED ? WEBHOOK_PUSH_OPENED
                                                                          : WEBHOOK_PUSH_CLICKED,
                                      device != NULL ? json_integer_value(device) : 0);

@@ -76,6 +76,10 @@ _Static_assert(PS_END <= STORE_FILES_FIRST_STMT, "too many statements");
 #define DEVICE_COLS "id, app_id, user_id, platform, address, coalesce(topic, ''), " \
                     "p256dh, auth, created_at, updated_at, sandbox"
 
+/* With ?6 = 1, only a delivery that has not had event ?5 yet is changed. */
+#define EVENT_IS_NEW " AND (?6 = 0 OR CASE ?5 WHEN 0 THEN delivered_at WHEN 1 THEN opened_at " \
+                     "ELSE clicked_at END IS NULL)"
+
 static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
 #define S(id) [(id) - STORE_PUSH_FIRST_STMT]
     S(PS_KEY_INSERT) = "INSERT INTO api_keys (app_id, name, scopes, selector, verifier_hash, "
@@ -153,13 +157,13 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
         "UPDATE deliveries SET delivered_at = coalesce(delivered_at, ?4), "
         "opened_at = CASE WHEN ?5 >= 1 THEN coalesce(opened_at, ?4) ELSE opened_at END, "
         "clicked_at = CASE WHEN ?5 >= 2 THEN coalesce(clicked_at, ?4) ELSE clicked_at END "
-        "WHERE push_id = ?1 AND user_id = ?2 AND device_id = ?3",
+        "WHERE push_id = ?1 AND user_id = ?2 AND device_id = ?3" EVENT_IS_NEW,
     S(PS_DELIVERY_EVENT_INAPP) =
         "UPDATE deliveries SET delivered_at = coalesce(delivered_at, ?4), "
         "opened_at = CASE WHEN ?5 >= 1 THEN coalesce(opened_at, ?4) ELSE opened_at END, "
         "clicked_at = CASE WHEN ?5 >= 2 THEN coalesce(clicked_at, ?4) ELSE clicked_at END "
         "WHERE push_id = ?1 AND user_id = ?2 AND device_id IS NULL AND channel = 'inapp' "
-        "AND ?3 = 0",
+        "AND ?3 = 0" EVENT_IS_NEW,
     S(PS_DELIVERY_DUE) = "SELECT id, channel = 'pending', push_id, user_id FROM deliveries "
                          "WHERE state = 'queued' AND next_at <= ? ORDER BY next_at LIMIT ?",
     S(PS_DELIVERY_MARK_SENDING) = "UPDATE deliveries SET state = 'sending', "
@@ -877,20 +881,30 @@ int store_push_finish(struct store_conn *sc, int64_t push_id, int64_t now, bool 
 }
 
 int store_delivery_event(struct store_conn *sc, int64_t push_id, int64_t user_id,
-                         int64_t device_id, enum store_push_event ev, int64_t now)
+                         int64_t device_id, enum store_push_event ev, int64_t now, bool *first)
 {
     sqlite3_stmt *s = pstmt(sc, device_id != 0 ? PS_DELIVERY_EVENT_DEVICE
                                                : PS_DELIVERY_EVENT_INAPP);
+    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
-    sqlite3_bind_int64(s, 1, push_id);
-    sqlite3_bind_int64(s, 2, user_id);
-    sqlite3_bind_int64(s, 3, device_id);
-    sqlite3_bind_int64(s, 4, now);
-    sqlite3_bind_int(s, 5, (int)ev);
-    return change_one(sc, s);
+    /* First as new only, then (no change: a repeat, or no such delivery) as any. */
+    for (int only_new = 1; only_new >= 0; only_new--) {
+        sqlite3_bind_int64(s, 1, push_id);
+        sqlite3_bind_int64(s, 2, user_id);
+        sqlite3_bind_int64(s, 3, device_id);
+        sqlite3_bind_int64(s, 4, now);
+        sqlite3_bind_int(s, 5, (int)ev);
+        sqlite3_bind_int(s, 6, only_new);
+        rc = store__run(sc, s);
+        if (rc != 0 || sqlite3_changes(sc->db) > 0) {
+            *first = rc == 0 && only_new;
+            return rc;
+        }
+    }
+    return PIPIT_ENOT_FOUND;
 }
 
 /* ---- sending ---- */

@@ -188,10 +188,11 @@ enum store_push_event { STORE_EVENT_DELIVERED, STORE_EVENT_OPENED, STORE_EVENT_C
 /*
  * Records an event on the user's delivery of the push: the device's, or the
  * in-app one when device_id is 0 (opened implies delivered, clicked both; a
- * repeat changes nothing). PIPIT_ENOT_FOUND when the user has no such delivery.
+ * repeat changes nothing; *first says whether this one was new). PIPIT_ENOT_FOUND
+ * when the user has no such delivery.
  */
 int store_delivery_event(struct store_conn *sc, int64_t push_id, int64_t user_id,
-                         int64_t device_id, enum store_push_event ev, int64_t now);
+                         int64_t device_id, enum store_push_event ev, int64_t now, bool *first);
 
 
 /* ---- sending (the push dispatcher) ---- */

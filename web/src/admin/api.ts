@@ -417,3 +417,116 @@ export async function listAudit(f: AuditFilter, before: number | null, limit = 5
 export function verifyAudit() {
   return call<AuditVerdict>('GET', '/v1/admin/audit/verify');
 }
+
+/* ---------------------------------------------------------------- webhooks */
+
+/** What a webhook can subscribe to; `*` stands for all of them, those added later included. */
+export type WebhookEvent =
+  | 'message.created'
+  | 'message.edited'
+  | 'message.recalled'
+  | 'conversation.created'
+  | 'member.joined'
+  | 'member.left'
+  | 'user.created'
+  | 'push.finished'
+  | 'push.opened'
+  | 'push.clicked';
+
+export interface Webhook {
+  id: number;
+  url: string;
+  /** As given: event names, or ["*"] for all. */
+  events: (WebhookEvent | '*')[];
+  description: string | null;
+  enabled: boolean;
+  created_at: number;
+  updated_at: number;
+  /** Deliveries waiting or being sent. */
+  queued: number;
+  failed: number;
+}
+
+/** The answer to a create or a rotation: the only ones that hold the secret. */
+export type WebhookWithSecret = Webhook & { secret: string };
+
+export type DeliveryState = 'queued' | 'sending' | 'delivered' | 'failed';
+
+export interface WebhookDelivery {
+  id: number;
+  /** The event type, `ping` included. */
+  event: string;
+  state: DeliveryState;
+  attempts: number;
+  created_at: number;
+  next_at: number | null;
+  finished_at: number | null;
+  /** The HTTP status of the last attempt; null when it got none (a timeout, a refused connection). */
+  last_status: number | null;
+  last_error: string | null;
+}
+
+export interface NewWebhook {
+  url: string;
+  events: (WebhookEvent | '*')[];
+  description?: string;
+  enabled?: boolean;
+}
+
+export type WebhookPatch = Partial<{
+  url: string;
+  events: (WebhookEvent | '*')[];
+  description: string | null;
+  enabled: boolean;
+}>;
+
+/** Newest first; `next` is the `before` of the next page. */
+export async function listWebhooks(before: number | null, limit = 50): Promise<Page<Webhook>> {
+  const a = await call<{ webhooks: Webhook[]; next: number | null }>('GET', `/v1/admin/webhooks${query({ before, limit })}`);
+  return { items: a.webhooks, next: a.next ?? null };
+}
+
+export function getWebhook(id: number) {
+  return call<Webhook>('GET', `/v1/admin/webhooks/${id}`);
+}
+
+export function createWebhook(hook: NewWebhook) {
+  return call<WebhookWithSecret>('POST', '/v1/admin/webhooks', hook);
+}
+
+export function patchWebhook(id: number, patch: WebhookPatch) {
+  return call<Webhook>('PATCH', `/v1/admin/webhooks/${id}`, patch);
+}
+
+export function deleteWebhook(id: number) {
+  return call<void>('DELETE', `/v1/admin/webhooks/${id}`);
+}
+
+/** A new secret; the old one stops signing at once. */
+export function rotateWebhookSecret(id: number) {
+  return call<WebhookWithSecret>('POST', `/v1/admin/webhooks/${id}/secret`);
+}
+
+/** Queues a `ping` event to this webhook now; the answer names its delivery. */
+export function pingWebhook(id: number) {
+  return call<{ delivery: number }>('POST', `/v1/admin/webhooks/${id}/ping`);
+}
+
+/** Newest first, optionally of one state; `next` is the `before` of the next page. */
+export async function listWebhookDeliveries(
+  id: number,
+  state: DeliveryState | '',
+  before: number | null,
+  limit = 50,
+): Promise<Page<WebhookDelivery>> {
+  const a = await call<{ deliveries: WebhookDelivery[]; next: number | null }>(
+    'GET',
+    `/v1/admin/webhooks/${id}/deliveries${query({ state, before, limit })}`,
+  );
+  return { items: a.deliveries, next: a.next ?? null };
+}
+
+/** Sends a failed delivery again: queued, due now, with a fresh retry window. */
+export function retryWebhookDelivery(id: number, delivery: number) {
+  return call<WebhookDelivery>('POST', `/v1/admin/webhooks/${id}/deliveries/${delivery}/retry`);
+}

@@ -16,14 +16,17 @@ import { PushDetail } from './push-detail';
 import { PushList } from './push-list';
 import { Settings } from './settings';
 import { Users } from './users';
+import { WebhookDetail } from './webhook-detail';
+import { Webhooks } from './webhooks';
 import { Brand } from './widgets';
 
-// `short` is for the phone's tab bar, where seven labels share 390 px.
+// `short` is for the phone's tab bar, where eight labels share 390 px.
 const SECTIONS: { path: string; label: string; short: string; icon: IconName }[] = [
   { path: '', label: 'Dashboard', short: 'Home', icon: 'dashboard' },
   { path: 'users', label: 'Users', short: 'Users', icon: 'users' },
   { path: 'conversations', label: 'Conversations', short: 'Chats', icon: 'chats' },
   { path: 'keys', label: 'API keys', short: 'Keys', icon: 'key' },
+  { path: 'webhooks', label: 'Webhooks', short: 'Hooks', icon: 'webhook' },
   { path: 'push', label: 'Push', short: 'Push', icon: 'bell' },
   { path: 'audit', label: 'Audit log', short: 'Audit', icon: 'shield' },
   { path: 'settings', label: 'Settings', short: 'Settings', icon: 'sliders' },
@@ -40,6 +43,9 @@ function Screen(props: { route: string[]; session: Session }) {
       return <Conversations />;
     case 'keys':
       return <Keys />;
+    case 'webhooks':
+      if (id !== undefined && /^\d+$/.test(id)) return <WebhookDetail id={Number(id)} />;
+      return <Webhooks />;
     case 'push':
       if (id === 'new') return <PushCompose />;
       if (id !== undefined && /^\d+$/.test(id)) return <PushDetail id={Number(id)} />;
