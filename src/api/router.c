@@ -41,7 +41,7 @@
  * A path segment "{}" matches one non-empty segment and is handed to the
  * handler as a parameter. A route with an action runs that action
  * (chat/chat.h) with the JSON body, the path parameters (named by `params`:
- * "conv", "id" and "delivery" are numeric ids, "user" an id or a username, others strings)
+ * "conv", "id", "seq" and "delivery" are numeric ids, "user" an id or a username, others strings)
  * and, for a GET, the query's paging numbers and search text "q" as its arguments.
  */
 struct route {
@@ -205,6 +205,10 @@ static const struct route routes[] = {
       "member_update", { "conv", "user" } },
     { HTTP_DELETE, "/v1/conversations/{}/members/{}", "member_remove", NULL, R_AUTH,
       "member_remove", { "conv", "user" } },
+    { HTTP_POST, "/v1/conversations/{}/messages/{}/append", "msg_append", NULL, R_AUTH | R_JSON,
+      "append", { "conv", "seq" } },
+    { HTTP_POST, "/v1/conversations/{}/messages/{}/replace", "msg_replace", NULL,
+      R_AUTH | R_JSON, "replace", { "conv", "seq" } },
     { HTTP_GET, "/v1/conversations/{}/messages", "history", NULL, R_AUTH, "history", { "conv" } },
     /* Files and search (issue 8): uploads stream, downloads are sent from the file. */
     { HTTP_POST, "/v1/files", "file_upload", files_upload, R_AUTH | R_STREAM, NULL, { NULL } },
@@ -296,7 +300,7 @@ static void run_action(struct http_exchange *x, const struct route *r)
     for (int i = 0; i < ROUTE_MAX_PARAMS && r->params[i] != NULL; i++) {
         int64_t id = route_id(ar->params[i]);
         bool numeric = strcmp(r->params[i], "conv") == 0 || strcmp(r->params[i], "id") == 0 ||
-                       strcmp(r->params[i], "delivery") == 0;
+                       strcmp(r->params[i], "delivery") == 0 || strcmp(r->params[i], "seq") == 0;
 
         if (!numeric && (id == 0 || strcmp(r->params[i], "user") != 0)) {
             json_object_set_new(args, r->params[i], json_string(ar->params[i]));

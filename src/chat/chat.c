@@ -63,6 +63,8 @@ static const struct chat_action actions[] = {
     { "send",             msg_send,      msg_prepare, true,  true,  true },
     { "edit",             msg_edit,      msg_prepare, true,  true,  true },
     { "recall",           msg_recall,    NULL,        true,  true,  true },
+    { "append",           msg_stream,    stream_prepare, true, true, true },
+    { "replace",          msg_stream,    stream_prepare, true, true, true },
     { "delete",           msg_delete,    NULL,        true,  true, false },
     { "read",             msg_read,      NULL,        true,  true, false },
     { "ack",              msg_ack,       NULL,        true,  true, false },

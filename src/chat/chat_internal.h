@@ -189,6 +189,8 @@ int msg_typing(struct chat_call *k, struct store_conn *sc);
 int msg_history(struct chat_call *k, struct store_conn *sc);
 int msg_sync(struct chat_call *k, struct store_conn *sc);
 int msg_search(struct chat_call *k, struct store_conn *sc);
+int stream_prepare(struct chat_call *k);
+int msg_stream(struct chat_call *k, struct store_conn *sc);
 /* Push actions (src/push/: api_keys.c, devices.c, audience.c, send.c) on the same call path. */
 int api_key_create(struct chat_call *k, struct store_conn *sc);
 int api_key_list(struct chat_call *k, struct store_conn *sc);

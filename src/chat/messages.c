@@ -40,6 +40,7 @@ int msg_prepare(struct chat_call *k)
     json_t *body = json_object_get(k->args, "body");
     json_t *cmid = json_object_get(k->args, "cmid");
     json_t *mentions = json_object_get(k->args, "mentions");
+    json_t *streaming = json_object_get(k->args, "streaming");
     json_t *meta;
     bool send = strcmp(k->action->name, "send") == 0;
     int64_t conv, reply_to = 0;
@@ -94,10 +95,19 @@ int msg_prepare(struct chat_call *k)
             }
         }
     }
-    if (!has_reply && mentions == NULL) {
+    if (streaming != NULL && !json_is_boolean(streaming)) {
+        return chat_bad(k, "streaming must be true or false");
+    }
+    if (json_is_true(streaming) && !json_is_string(json_object_get(body, "text"))) {
+        return chat_bad(k, "a streaming message is a text: its body needs a string \"text\"");
+    }
+    if (!has_reply && mentions == NULL && !json_is_true(streaming)) {
         return 0;
     }
     meta = json_object();
+    if (json_is_true(streaming)) {
+        json_object_set_new(meta, "streaming", json_true());
+    }
     if (has_reply) {
         json_object_set_new(meta, "reply_to", json_integer(reply_to));
     }
@@ -305,12 +315,132 @@ int msg_edit(struct chat_call *k, struct store_conn *sc)
         rc = check_file(k, sc);
     }
     if (rc == 0) {
-        rc = store_event_set_body(sc, ev.conv_id, msg.seq, k->body_text, k->now);
+        rc = store_event_set_body(sc, ev.conv_id, msg.seq, k->body_text, k->now, NULL);
     }
     if (rc == 0) {
         rc = chat_record_flag(k, sc, ev.conv_id, msg.seq);
     }
     return rc != 0 ? rc : append_about(k, sc, &ev, msg.seq);
+}
+
+/* ---- streaming: a message that grows (op append) or is rewritten (op replace) ---- */
+
+/* Loop thread: {conv, seq, text, final?}; the chunk goes through the content filter. */
+int stream_prepare(struct chat_call *k)
+{
+    json_t *final = json_object_get(k->args, "final");
+    int64_t id;
+    int rc = chat_arg_id(k, "conv", &id);
+
+    if (rc == 0) {
+        rc = chat_arg_id(k, "seq", &id);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (!json_is_string(json_object_get(k->args, "text"))) {
+        return chat_bad(k, "text must be a string");
+    }
+    if (json_string_length(json_object_get(k->args, "text")) >
+        (size_t)k->srv->cfg.max_message_size) {
+        k->why = "the text is larger than max_message_size";
+        return PIPIT_EPAYLOAD_TOO_LARGE;
+    }
+    if (final != NULL && !json_is_boolean(final)) {
+        return chat_bad(k, "final must be true or false");
+    }
+    return chat_filter_text(k, k->args, "text");
+}
+
+/* The message's body and meta as they are (copies, for the stream). */
+struct stream_state {
+    json_t *body;
+    json_t *meta;
+};
+
+static int grab_stream(void *arg, const struct store_event *ev)
+{
+    struct stream_state *st = arg;
+
+    st->body = ev->body != NULL ? json_loads(ev->body, 0, NULL) : NULL;
+    st->meta = ev->meta != NULL ? json_loads(ev->meta, 0, NULL) : json_object();
+    return 0;
+}
+
+/*
+ * append / replace: the new text is stored at once (a crash keeps what was
+ * streamed) and the chunk goes to the members as {"ev":"stream"} — no seq: a
+ * stream of chunks does not fill the timeline. The final one ends the stream
+ * with an edit event (its own seq, "streamed": true) carrying the whole body,
+ * so sync and history bring late and returning clients the finished text.
+ */
+int msg_stream(struct chat_call *k, struct store_conn *sc)
+{
+    bool append = strcmp(k->action->name, "append") == 0;
+    bool final = json_is_true(json_object_get(k->args, "final"));
+    const char *chunk = json_string_value(json_object_get(k->args, "text"));
+    struct store_event ev = { .kind = "edit", .sender = k->who.user_id,
+                              .meta = "{\"streamed\":true}" };
+    struct stream_state st = { NULL, NULL };
+    const struct conv_cache *cc;
+    struct event_facts msg;
+    const char *text;
+    struct buf joined;
+    char *body = NULL, *meta = NULL;
+    int rc = target_message(k, sc, &ev.conv_id, &cc, &msg);
+
+    if (rc == 0 && msg.sender != k->who.user_id) {
+        k->why = "only your own messages can be streamed into";
+        rc = PIPIT_EFORBIDDEN;
+    }
+    if (rc == 0) {
+        rc = store_event_get(sc, ev.conv_id, msg.seq, k->who.user_id, k->now, grab_stream, &st);
+    }
+    if (rc == 0 && !json_is_true(json_object_get(st.meta, "streaming"))) {
+        k->why = "the message is not streaming (it was sent without \"streaming\", or finished)";
+        rc = PIPIT_ECONFLICT;
+    }
+    text = json_string_value(json_object_get(st.body, "text"));
+    buf_init(&joined, (size_t)k->srv->cfg.max_message_size);
+    if (rc == 0 && ((append && text != NULL && buf_appendz(&joined, text) != 0) ||
+                    buf_appendz(&joined, chunk) != 0)) {
+        k->why = "the streamed text would be larger than max_message_size";
+        rc = PIPIT_EPAYLOAD_TOO_LARGE;
+    }
+    if (rc == 0) {
+        json_object_set_new(st.body, "text", json_stringn(joined.data != NULL ? joined.data : "",
+                                                          joined.len));
+        body = json_dumps(st.body, JSON_COMPACT);
+        if (final) {
+            json_object_del(st.meta, "streaming");
+            meta = json_dumps(st.meta, JSON_COMPACT);
+        }
+        rc = body == NULL || (final && meta == NULL) ? PIPIT_ENOMEM : 0;
+    }
+    if (rc == 0 && strlen(body) > (size_t)k->srv->cfg.max_message_size) {
+        k->why = "the streamed text would be larger than max_message_size";
+        rc = PIPIT_EPAYLOAD_TOO_LARGE;
+    }
+    if (rc == 0) {
+        rc = store_event_set_body(sc, ev.conv_id, msg.seq, body, 0, meta);
+    }
+    if (rc == 0 && !final) {
+        chat_publish(k, json_pack("{s:s,s:I,s:I,s:s,s:s}", "ev", "stream", "conv",
+                                  (json_int_t)ev.conv_id, "seq", (json_int_t)msg.seq, "op",
+                                  append ? "append" : "replace", "text", chunk),
+                     user_set_ref(cc->members));
+        k->result = json_pack("{s:I,s:I}", "seq", (json_int_t)msg.seq, "length",
+                              (json_int_t)joined.len);
+    } else if (rc == 0) {
+        ev.body = body;
+        rc = append_about(k, sc, &ev, msg.seq);
+    }
+    buf_cleanup(&joined);
+    json_decref(st.body);
+    json_decref(st.meta);
+    free(body);
+    free(meta);
+    return rc;
 }
 
 int msg_recall(struct chat_call *k, struct store_conn *sc)

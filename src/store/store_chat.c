@@ -149,7 +149,9 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
                    "e.kind = 'message' AND e.sender <> ?3 AND e.recalled = 0 AND NOT EXISTS "
                    "(SELECT 1 FROM hidden_events h WHERE h.user_id = ?3 AND h.event_id = e.id) "
                    "AND e.ts >= " KEPT_SINCE("message", "?1", "?4"),
-    S(CS_EVENT_SET_BODY) = "UPDATE events SET body = pipit_seal(?1, ?3, ?4), edited_at = ?2 "
+    S(CS_EVENT_SET_BODY) = "UPDATE events SET body = pipit_seal(?1, ?3, ?4), "
+                           "edited_at = CASE ?2 WHEN 0 THEN edited_at ELSE ?2 END, "
+                           "meta = coalesce(?5, meta) "
                            "WHERE conv_id = ?3 AND seq = ?4",
     S(CS_EVENT_RECALL) = "UPDATE events SET body = NULL, recalled = 1 WHERE conv_id = ?1 AND "
                          "(seq = ?2 OR (kind = 'edit' AND target = ?2))",
@@ -717,7 +719,7 @@ int store_unread_count(struct store_conn *sc, int64_t conv_id, int64_t user_id, 
 }
 
 int store_event_set_body(struct store_conn *sc, int64_t conv_id, int64_t seq,
-                         const char *body, int64_t edited_at)
+                         const char *body, int64_t edited_at, const char *meta)
 {
     sqlite3_stmt *s = cstmt(sc, CS_EVENT_SET_BODY);
 
@@ -728,6 +730,7 @@ int store_event_set_body(struct store_conn *sc, int64_t conv_id, int64_t seq,
     sqlite3_bind_int64(s, 2, edited_at);
     sqlite3_bind_int64(s, 3, conv_id);
     sqlite3_bind_int64(s, 4, seq);
+    store__bind_text(s, 5, meta);
     return store__run(sc, s);
 }
 

@@ -153,9 +153,9 @@ int store_last_message(struct store_conn *sc, int64_t conv_id, int64_t user_id, 
 /* Messages from others above read_seq, not recalled, not deleted by user_id for themselves. */
 int store_unread_count(struct store_conn *sc, int64_t conv_id, int64_t user_id, int64_t now,
                        int64_t read_seq, int64_t *count);
-/* Edits a message's body (and marks it edited). */
+/* A message's new body; marked edited at edited_at (0: not), and its meta replaced (NULL: kept). */
 int store_event_set_body(struct store_conn *sc, int64_t conv_id, int64_t seq,
-                         const char *body, int64_t edited_at);
+                         const char *body, int64_t edited_at, const char *meta);
 /* Clears the content of a message and of the edits that point at it. */
 int store_event_recall(struct store_conn *sc, int64_t conv_id, int64_t seq);
 int store_event_hide(struct store_conn *sc, int64_t user_id, int64_t event_id);

@@ -595,13 +595,13 @@ static void test_search_queue_in_one_batch(void **state)
     assert_int_equal(store_begin(f->sc), 0);
     add_message(f->sc, conv.id, 2, u, "draft");
     assert_int_equal(store_event_set_body(f->sc, conv.id, 2,
-                                          "{\"type\":\"text\",\"text\":\"final\"}", NOW), 0);
+                                          "{\"type\":\"text\",\"text\":\"final\"}", NOW, NULL), 0);
     add_message(f->sc, conv.id, 3, u, "oops");
     assert_int_equal(store_event_recall(f->sc, conv.id, 3), 0);
     assert_int_equal(store_event_set_body(f->sc, conv.id, 1,
-                                          "{\"type\":\"text\",\"text\":\"middle\"}", NOW), 0);
+                                          "{\"type\":\"text\",\"text\":\"middle\"}", NOW, NULL), 0);
     assert_int_equal(store_event_set_body(f->sc, conv.id, 1,
-                                          "{\"type\":\"text\",\"text\":\"new words\"}", NOW), 0);
+                                          "{\"type\":\"text\",\"text\":\"new words\"}", NOW, NULL), 0);
     /* Nothing changes in the index before the flush. */
     assert_int_equal(hits(f->sc, u, "old"), 1);
     assert_int_equal(store_search_flush(f->sc), 0);
