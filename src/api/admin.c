@@ -353,6 +353,9 @@ int admin_user_update(struct chat_call *k, struct store_conn *sc)
     if (rc == 0) {
         rc = admin_target_user(k, sc, &u);
     }
+    if (rc == 0 && u.bot && ch.role != NULL && strcmp(ch.role, "admin") == 0) {
+        rc = chat_bad(k, "a bot cannot be an admin");
+    }
     if (rc == 0) {
         rc = may_change(k, &u, ch.role != NULL && strcmp(ch.role, "admin") == 0);
     }

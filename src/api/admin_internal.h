@@ -51,6 +51,12 @@ int admin_target_conv(struct chat_call *k, struct store_conn *sc, struct store_c
 int admin_guard(struct chat_call *k, struct store_conn *sc, const struct store_user *u,
                 const char *self_why, const char *last_why);
 
+/* Webhooks (api/webhooks.c), for bots' own (api/bots.c) too. */
+#define WEBHOOK_SECRET_SIZE 65
+/* 0, or non-zero with *why: url is no webhook URL webhook_allow_* allow. */
+int webhook_url_check(struct chat_call *k, const char *url, const char **why);
+void webhook_new_secret(char out[WEBHOOK_SECRET_SIZE]);
+
 /* Retention settings in the call's arguments, over r's values; *given: any was. */
 struct store_retention;
 int retention_args(struct chat_call *k, struct store_retention *r, bool *given);

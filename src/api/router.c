@@ -160,6 +160,18 @@ static const struct route routes[] = {
       R_AUTH | R_ADMIN | K_ADMIN, "before_send_delete", { NULL } },
     { HTTP_POST, "/v1/admin/before-send/secret", "before_send_rotate_secret", NULL,
       R_AUTH | R_ADMIN | K_ADMIN, "before_send_rotate_secret", { NULL } },
+    { HTTP_POST, "/v1/admin/bots", "bot_create", NULL, R_AUTH | R_ADMIN | R_JSON | K_ADMIN,
+      "bot_create", { NULL } },
+    { HTTP_GET, "/v1/admin/bots", "bot_list", NULL, R_AUTH | R_ADMIN | K_ADMIN, "bot_list",
+      { NULL } },
+    { HTTP_GET, "/v1/admin/bots/{}", "bot_get", NULL, R_AUTH | R_ADMIN | K_ADMIN, "bot_get",
+      { "id" } },
+    { HTTP_PATCH, "/v1/admin/bots/{}", "bot_update", NULL, R_AUTH | R_ADMIN | R_JSON | K_ADMIN,
+      "bot_update", { "id" } },
+    { HTTP_DELETE, "/v1/admin/bots/{}", "bot_delete", NULL, R_AUTH | R_ADMIN | K_ADMIN,
+      "bot_delete", { "id" } },
+    { HTTP_POST, "/v1/admin/bots/{}/key", "bot_rotate_key", NULL, R_AUTH | R_ADMIN | K_ADMIN,
+      "bot_rotate_key", { "id" } },
     { HTTP_POST, "/v1/devices", "device_register", NULL, R_AUTH | R_JSON, "device_register", { NULL } },
     { HTTP_GET, "/v1/devices", "device_list", NULL, R_AUTH, "device_list", { NULL } },
     { HTTP_DELETE, "/v1/devices/{}", "device_delete", NULL, R_AUTH, "device_delete", { "id" } },
@@ -255,6 +267,9 @@ json_t *api_user_json(const struct store_user *u, bool full)
                                                    : json_null());
         json_object_set_new(o, "role", json_string(u->role));
         json_object_set_new(o, "created_at", json_integer(u->created_at));
+        if (u->bot) {
+            json_object_set_new(o, "bot", json_true());
+        }
     }
     return o;
 }

@@ -126,7 +126,8 @@ static bool session_idle(struct server *srv, const struct api_user *who, int64_t
 {
     int64_t idle = srv->cfg.token_idle_ttl;
 
-    return !who->is_key && idle > 0 && now - last_used >= idle &&
+    /* A bot's key (token_id 0) is no session: it never idles out. */
+    return !who->is_key && who->token_id != 0 && idle > 0 && now - last_used >= idle &&
            !presence_token_online(srv->presence, who->token_id);
 }
 
@@ -178,10 +179,18 @@ static void key_lookup(struct auth_job *aj, struct store_conn *sc)
                     k.revoked_at != 0)) {
         rc = PIPIT_EUNAUTHORIZED;
     }
+    if (rc == 0 && k.bot_id != 0) {
+        /* A bot's key signs the bot in: it is that user, wherever a user may go. */
+        rc = store_user_by_id(sc, k.bot_id, &aj->who.user);
+        if (rc == 0 && (!aj->who.user.bot || aj->who.user.disabled_at != 0)) {
+            rc = PIPIT_EUNAUTHORIZED;
+        }
+        memset(aj->who.user.password_hash, 0, sizeof(aj->who.user.password_hash));
+    }
     if (rc == 0) {
-        aj->who.is_key = true;
+        aj->who.is_key = k.bot_id == 0;
         aj->who.key_id = k.id;
-        aj->who.scopes = k.scopes;
+        aj->who.scopes = k.bot_id == 0 ? k.scopes : 0;
         aj->who.user.app_id = k.app_id;
         aj->last_used = k.last_used_at;
     }

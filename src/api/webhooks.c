@@ -52,8 +52,10 @@ static json_t *delivery_json(const struct store_webhook_delivery *d)
                      d->last_error != NULL ? json_string(d->last_error) : json_null());
 }
 
+_Static_assert(WEBHOOK_SECRET_SIZE == STORE_WEBHOOK_SECRET_MAX + 1, "one size");
+
 /* A new signing secret: "whsec_" and 32 random bytes in base64url. */
-static void new_secret(char out[STORE_WEBHOOK_SECRET_MAX + 1])
+void webhook_new_secret(char out[WEBHOOK_SECRET_SIZE])
 {
     uint8_t raw[SECRET_BYTES];
 
@@ -70,10 +72,20 @@ static void answer_with_secret(struct chat_call *k, const struct store_webhook *
     json_object_set_new(k->result, "secret", json_string(w->secret));
 }
 
+int webhook_url_check(struct chat_call *k, const char *url, const char **why)
+{
+    const struct config *cfg = &k->srv->cfg;
+
+    if (strchr(url, '#') != NULL) {
+        *why = "url must not have a fragment (#…)";
+        return PIPIT_EBAD_REQUEST;
+    }
+    return push_endpoint_check(url, cfg->webhook_allow_http, cfg->webhook_allow_private, why);
+}
+
 /* url: an https URL the guard allows (push/endpoint.h), as webhook_allow_* say. */
 static int read_url(struct chat_call *k, char **out, bool required)
 {
-    const struct config *cfg = &k->srv->cfg;
     const char *url, *why = NULL;
     bool has;
     int rc = chat_arg_opt_string(k, "url", PUSH_ENDPOINT_MAX, &url, &has);
@@ -84,10 +96,7 @@ static int read_url(struct chat_call *k, char **out, bool required)
     if (!has) {
         return 0;
     }
-    if (strchr(url, '#') != NULL) {
-        return chat_bad(k, "url must not have a fragment (#…)");
-    }
-    if (push_endpoint_check(url, cfg->webhook_allow_http, cfg->webhook_allow_private, &why) != 0) {
+    if (webhook_url_check(k, url, &why) != 0) {
         return chat_bad(k, why);
     }
     free(*out);
@@ -194,7 +203,7 @@ int webhook_create(struct chat_call *k, struct store_conn *sc)
         rc = PIPIT_ECONFLICT;
     }
     if (rc == 0) {
-        new_secret(w.secret);
+        webhook_new_secret(w.secret);
         rc = store_webhook_insert(sc, &w);
     }
     if (rc == 0) {
@@ -292,7 +301,7 @@ int webhook_rotate_secret(struct chat_call *k, struct store_conn *sc)
     int rc = target(k, sc, &w);
 
     if (rc == 0) {
-        new_secret(w.secret);
+        webhook_new_secret(w.secret);
         w.updated_at = k->now;
         rc = store_webhook_update(sc, &w);
     }
@@ -473,7 +482,7 @@ int before_send_put(struct chat_call *k, struct store_conn *sc)
         b.reject_on_failure = strcmp(fallback, "reject") == 0;
     }
     if (rc == 0 && fresh) {
-        new_secret(b.secret);
+        webhook_new_secret(b.secret);
     }
     if (rc == 0) {
         rc = store_before_send_put(sc, &b);
@@ -516,7 +525,7 @@ int before_send_rotate_secret(struct chat_call *k, struct store_conn *sc)
         k->why = rc == PIPIT_ENOT_FOUND ? "this app has no before-send hook" : NULL;
     }
     if (rc == 0) {
-        new_secret(b.secret);
+        webhook_new_secret(b.secret);
         b.updated_at = k->now;
         rc = store_before_send_put(sc, &b);
     }

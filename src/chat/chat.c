@@ -132,6 +132,12 @@ static const struct chat_action actions[] = {
     { "webhook_ping",     webhook_ping,  NULL,        true,  false, false },
     { "webhook_deliveries", webhook_deliveries, NULL, false, false, false },
     { "webhook_retry",    webhook_retry, NULL,        true,  false, false },
+    { "bot_create",       bot_create,    NULL,        true,  false, false },
+    { "bot_list",         bot_list,      NULL,        false, false, false },
+    { "bot_get",          bot_get,       NULL,        false, false, false },
+    { "bot_update",       bot_update,    NULL,        true,  false, false },
+    { "bot_delete",       bot_delete,    NULL,        true,  false, false },
+    { "bot_rotate_key",   bot_rotate_key, NULL,       true,  false, false },
     { "before_send_get",  before_send_get, NULL,      false, false, false },
     { "before_send_put",  before_send_put, NULL,      true,  false, false },
     { "before_send_delete", before_send_delete, NULL, true,  false, false },
@@ -173,6 +179,10 @@ static const struct audit_spec {
     { "webhook_rotate_secret", "webhook.rotate_secret", "webhook", "id" },
     { "webhook_ping",          "webhook.ping",         "webhook",  "id" },
     { "webhook_retry",         "webhook.retry",        "webhook",  "id" },
+    { "bot_create",            "bot.create",           "user",     "id" },
+    { "bot_update",            "bot.update",           "user",     "id" },
+    { "bot_delete",            "bot.delete",           "user",     "id" },
+    { "bot_rotate_key",        "bot.rotate_key",       "user",     "id" },
     { "before_send_put",       "before_send.put",      "app",      NULL },
     { "before_send_delete",    "before_send.delete",   "app",      NULL },
     { "before_send_rotate_secret", "before_send.rotate_secret", "app", NULL },
@@ -509,16 +519,25 @@ void chat_untake_seq(struct chat_call *k, int64_t conv_id)
     }
 }
 
-/* A message, an edit or a recall, for the app's webhooks: the event as sessions get it. */
+/*
+ * A message, an edit or a recall, for the app's webhooks and those of the bots
+ * among the members: the event as sessions get it.
+ */
 static int emit_event(struct chat_call *k, struct store_conn *sc, const struct store_event *ev,
-                      const char *text)
+                      const char *text, const struct user_set *members)
 {
     enum webhook_event e = strcmp(ev->kind, "message") == 0 ? WEBHOOK_MESSAGE_CREATED
                            : strcmp(ev->kind, "edit") == 0  ? WEBHOOK_MESSAGE_EDITED
                            : strcmp(ev->kind, "recall") == 0 ? WEBHOOK_MESSAGE_RECALLED
                                                              : WEBHOOK_EVENT_COUNT;
+    int rc;
 
-    return e == WEBHOOK_EVENT_COUNT ? 0 : webhooks_emit(k->srv, sc, k->who.app_id, e, text, k->now);
+    if (e == WEBHOOK_EVENT_COUNT) {
+        return 0;
+    }
+    rc = webhooks_emit(k->srv, sc, k->who.app_id, e, text, k->now);
+    return rc != 0 ? rc : webhooks_emit_bots(k->srv, sc, k->who.app_id, e, text, k->now,
+                                             members, ev->sender);
 }
 
 int chat_insert(struct chat_call *k, struct store_conn *sc, struct store_event *ev,
@@ -542,8 +561,9 @@ int chat_insert(struct chat_call *k, struct store_conn *sc, struct store_event *
         to = user_set_ref(cc->members);
     }
     event_text(text, ev);
+    rc = emit_event(k, sc, ev, text->data, to);
     queue_event(k, text->data, text->len, to); /* dropped with the call if it fails */
-    return emit_event(k, sc, ev, text->data);
+    return rc;
 }
 
 int chat_append(struct chat_call *k, struct store_conn *sc, struct store_event *ev,

@@ -191,6 +191,11 @@ int msg_sync(struct chat_call *k, struct store_conn *sc);
 int msg_search(struct chat_call *k, struct store_conn *sc);
 int stream_prepare(struct chat_call *k);
 int msg_stream(struct chat_call *k, struct store_conn *sc);
+/* A new API key (key: app, name, scopes, bot_id set) stored; its text "pk_…" in text. */
+#define API_KEY_TEXT_SIZE 64
+struct store_api_key;
+int api_key_mint(struct store_conn *sc, struct store_api_key *key, int64_t created_by,
+                 char text[API_KEY_TEXT_SIZE]);
 /* Push actions (src/push/: api_keys.c, devices.c, audience.c, send.c) on the same call path. */
 int api_key_create(struct chat_call *k, struct store_conn *sc);
 int api_key_list(struct chat_call *k, struct store_conn *sc);
@@ -250,6 +255,12 @@ int webhook_rotate_secret(struct chat_call *k, struct store_conn *sc);
 int webhook_ping(struct chat_call *k, struct store_conn *sc);
 int webhook_deliveries(struct chat_call *k, struct store_conn *sc);
 int webhook_retry(struct chat_call *k, struct store_conn *sc);
+int bot_create(struct chat_call *k, struct store_conn *sc);
+int bot_list(struct chat_call *k, struct store_conn *sc);
+int bot_get(struct chat_call *k, struct store_conn *sc);
+int bot_update(struct chat_call *k, struct store_conn *sc);
+int bot_delete(struct chat_call *k, struct store_conn *sc);
+int bot_rotate_key(struct chat_call *k, struct store_conn *sc);
 int before_send_get(struct chat_call *k, struct store_conn *sc);
 int before_send_put(struct chat_call *k, struct store_conn *sc);
 int before_send_delete(struct chat_call *k, struct store_conn *sc);

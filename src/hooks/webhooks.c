@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/bus.h"
 #include "net/outbound.h"
 #include "net/worker.h"
 #include "push/channel.h"
@@ -48,6 +49,14 @@ static const char *const event_names[WEBHOOK_EVENT_COUNT] = {
 #define MASK_PRESENT (1u << 31)
 #define MASK_ALL ((1u << WEBHOOK_EVENT_COUNT) - 1)
 
+/* An app's bots that have a webhook of their own. */
+struct bot_hooks {
+    size_t n;
+    struct {
+        int64_t bot, webhook;
+    } v[];
+};
+
 /* What became of one attempt, to be written. */
 struct settled {
     int64_t id;
@@ -74,6 +83,7 @@ struct webhooks {
 
     /* The store writer's. */
     struct intmap subs;           /* app id → event mask | MASK_PRESENT */
+    struct intmap bots;           /* app id → struct bot_hooks: its bots' webhooks */
     bool subs_stale;
     bool queued;                  /* the batch being written queued deliveries */
     int64_t last_sweep;           /* ms; claims run on the writer too */
@@ -113,14 +123,32 @@ int webhook_event_named(const char *name)
 
 /* ---- queueing, on the writer ---- */
 
-static int add_subscription(void *arg, int64_t app_id, const char *events)
+static int add_bot_hook(struct intmap *bots, int64_t app_id, int64_t bot, int64_t webhook)
 {
-    struct intmap *subs = arg;
-    uintptr_t mask = (uintptr_t)intmap_get(subs, app_id) | MASK_PRESENT;
-    json_t *list = json_loads(events, 0, NULL);
+    struct bot_hooks *had = intmap_remove(bots, app_id);
+    size_t n = had != NULL ? had->n : 0;
+    struct bot_hooks *b = xrealloc(had, sizeof(*b) + (n + 1) * sizeof(b->v[0]));
+
+    b->n = n + 1;
+    b->v[n].bot = bot;
+    b->v[n].webhook = webhook;
+    intmap_put(bots, app_id, b);
+    return 0;
+}
+
+static int add_subscription(void *arg, int64_t app_id, const char *events, int64_t id,
+                            int64_t bot)
+{
+    struct webhooks *h = arg;
+    uintptr_t mask = (uintptr_t)intmap_get(&h->subs, app_id) | MASK_PRESENT;
+    json_t *list;
     size_t i;
     json_t *v;
 
+    if (bot != 0) {
+        return add_bot_hook(&h->bots, app_id, bot, id);
+    }
+    list = json_loads(events, 0, NULL);
     json_array_foreach(list, i, v) {
         const char *name = json_string_value(v);
         int e = webhook_event_named(name);
@@ -132,17 +160,29 @@ static int add_subscription(void *arg, int64_t app_id, const char *events)
         }
     }
     json_decref(list);
-    intmap_put(subs, app_id, (void *)mask);
+    intmap_put(&h->subs, app_id, (void *)mask);
     return 0;
+}
+
+static void drop_subscriptions(struct webhooks *h)
+{
+    for (size_t i = 0; i < h->bots.cap; i++) {
+        if (h->bots.slots[i].key != 0) {
+            free(h->bots.slots[i].value);
+        }
+    }
+    intmap_cleanup(&h->bots);
+    intmap_init(&h->bots);
+    intmap_cleanup(&h->subs);
+    intmap_init(&h->subs);
 }
 
 static int load_subscriptions(struct webhooks *h, struct store_conn *sc)
 {
     int rc;
 
-    intmap_cleanup(&h->subs);
-    intmap_init(&h->subs);
-    rc = store_webhook_subscriptions(sc, add_subscription, &h->subs);
+    drop_subscriptions(h);
+    rc = store_webhook_subscriptions(sc, add_subscription, h);
     h->subs_stale = rc != 0;
     return rc;
 }
@@ -173,6 +213,30 @@ int webhooks_emit(struct server *srv, struct store_conn *sc, int64_t app_id,
     }
     rc = store_webhook_enqueue(sc, app_id, event_names[e], data, now, &queued);
     h->queued |= rc == 0 && queued > 0;
+    return rc;
+}
+
+int webhooks_emit_bots(struct server *srv, struct store_conn *sc, int64_t app_id,
+                       enum webhook_event e, const char *data, int64_t now,
+                       const struct user_set *members, int64_t sender)
+{
+    struct webhooks *h = srv->webhooks;
+    const struct bot_hooks *b;
+    int64_t id;
+    int rc = 0;
+
+    if (h->subs_stale && (rc = load_subscriptions(h, sc)) != 0) {
+        return rc;
+    }
+    b = intmap_get(&h->bots, app_id);
+    for (size_t i = 0; b != NULL && i < b->n && rc == 0; i++) {
+        /* Its own messages are not news to a bot. */
+        if (b->v[i].bot != sender && user_set_has(members, b->v[i].bot)) {
+            rc = store_webhook_enqueue_one(sc, app_id, b->v[i].webhook, event_names[e], data, now,
+                                           &id);
+            h->queued |= rc == 0;
+        }
+    }
     return rc;
 }
 
@@ -751,6 +815,7 @@ void webhooks_new(struct server *srv)
 
     h->srv = srv;
     intmap_init(&h->subs);
+    intmap_init(&h->bots);
     h->subs_stale = true;
     worker_kick_init(&h->kick, on_kick, h);
     srv->webhooks = h;
@@ -785,7 +850,9 @@ void webhooks_free(struct server *srv)
     if (srv->webhooks_worker != NULL) {
         worker_free_service(&srv->webhooks_worker);
     }
+    drop_subscriptions(h);
     intmap_cleanup(&h->subs);
+    intmap_cleanup(&h->bots);
     free_settled(h->settled, h->nsettled);
     free(h);
     srv->webhooks = NULL;

@@ -52,6 +52,14 @@ int webhook_event_named(const char *name);
  */
 int webhooks_emit(struct server *srv, struct store_conn *sc, int64_t app_id,
                   enum webhook_event e, const char *data, int64_t now);
+/*
+ * Writer thread, the same for a message event in a conversation: queues it for
+ * the webhooks of the bots among its members (but the sender).
+ */
+struct user_set;
+int webhooks_emit_bots(struct server *srv, struct store_conn *sc, int64_t app_id,
+                       enum webhook_event e, const char *data, int64_t now,
+                       const struct user_set *members, int64_t sender);
 /* Writer thread: whether any enabled webhook of the app takes the event (false on a store error). */
 bool webhooks_wanted(struct server *srv, struct store_conn *sc, int64_t app_id,
                      enum webhook_event e);

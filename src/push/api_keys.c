@@ -78,11 +78,23 @@ static json_t *key_json(const struct store_api_key *key)
                      "revoked_at", time_or_null(key->revoked_at));
 }
 
+_Static_assert(sizeof(TOKEN_KEY_PREFIX) + TOKEN_TEXT_LEN <= API_KEY_TEXT_SIZE, "a key fits");
+
+int api_key_mint(struct store_conn *sc, struct store_api_key *key, int64_t created_by,
+                 char text[API_KEY_TEXT_SIZE])
+{
+    struct token_parts parts;
+
+    memcpy(text, TOKEN_KEY_PREFIX, strlen(TOKEN_KEY_PREFIX));
+    token_new(text + strlen(TOKEN_KEY_PREFIX), &parts);
+    memcpy(key->verifier_hash, parts.verifier_hash, sizeof(key->verifier_hash));
+    return store_api_key_insert(sc, key, parts.selector, created_by);
+}
+
 int api_key_create(struct chat_call *k, struct store_conn *sc)
 {
     struct store_api_key key = { .app_id = k->who.app_id, .created_at = k->now };
-    char text[sizeof(TOKEN_KEY_PREFIX) + TOKEN_TEXT_LEN];
-    struct token_parts parts;
+    char text[API_KEY_TEXT_SIZE];
     const char *name;
     bool has_name; /* a missing name and a null one are refused alike */
     int rc = chat_arg_opt_string(k, "name", STORE_KEY_NAME_MAX, &name, &has_name);
@@ -97,10 +109,7 @@ int api_key_create(struct chat_call *k, struct store_conn *sc)
         return rc;
     }
     snprintf(key.name, sizeof(key.name), "%s", name);
-    memcpy(text, TOKEN_KEY_PREFIX, strlen(TOKEN_KEY_PREFIX));
-    token_new(text + strlen(TOKEN_KEY_PREFIX), &parts);
-    memcpy(key.verifier_hash, parts.verifier_hash, sizeof(key.verifier_hash));
-    rc = store_api_key_insert(sc, &key, parts.selector, k->who.user_id);
+    rc = api_key_mint(sc, &key, k->who.user_id, text);
     if (rc == 0) {
         k->result = key_json(&key);
         json_object_del(k->result, "last_used_at");
@@ -136,7 +145,7 @@ int api_key_revoke(struct chat_call *k, struct store_conn *sc)
     int rc = chat_arg_id(k, "id", &id);
 
     if (rc == 0) {
-        rc = store_api_key_revoke(sc, k->who.app_id, id, k->now);
+        rc = store_api_key_revoke(sc, k->who.app_id, id, 0, k->now);
         /* Workers remember keys they checked: they forget them once this commits. */
         k->after_commit = api_revoke_keys;
     }

@@ -47,6 +47,7 @@ struct store_user {
     int64_t disabled_at;        /* ms; 0: enabled */
     int64_t mfa_enabled_at;     /* ms; 0: no second factor */
     bool mfa_required;          /* the app's policy (mfa_required) asks this user for one */
+    bool bot;                   /* a bot: signs in with its API key (api/bots.c), never MFA */
 };
 
 struct store_token {
@@ -155,11 +156,12 @@ struct store_user_query {
     int limit;
     bool enabled_only;          /* leave out disabled users */
     int64_t exclude;            /* leave out this user (0: none) */
+    bool bots_only;             /* only bots (api/bots.c) */
 };
 /* The users q selects, in id order; stops when cb returns non-zero. */
 int store_user_search(struct store_conn *sc, const struct store_user_query *q,
                       int (*cb)(void *arg, const struct store_user *u), void *arg);
-/* Writes back role, display_name and disabled_at. */
+/* Writes back role, display_name, disabled_at and bot. */
 int store_user_update(struct store_conn *sc, const struct store_user *u);
 /* The app's users; its admins that are not disabled. */
 int store_user_count_app(struct store_conn *sc, int64_t app_id, int64_t *count);

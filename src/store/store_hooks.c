@@ -17,6 +17,7 @@ enum hooks_stmt {
     HS_UPDATE,
     HS_DELETE,
     HS_LIST,
+    HS_OF_BOT,
     HS_COUNT,
     HS_SUBSCRIPTIONS,
     HS_ENQUEUE,
@@ -42,7 +43,7 @@ _Static_assert(HS_END <= STORE_STMT_SLOTS, "too many statements");
 /* Counts go with every read of a webhook: the console shows them in its list. */
 #define HOOK_COLS                                                                       \
     "h.id, h.app_id, h.url, " WEBHOOK_SECRET("h.") ", h.events, h.description, "        \
-    "h.enabled, h.created_at, h.updated_at, "                                           \
+    "h.enabled, h.created_at, h.updated_at, coalesce(h.bot_id, 0), "                    \
     "(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = h.id "             \
     "AND d.state IN ('queued', 'sending')), "                                           \
     "(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = h.id "             \
@@ -57,21 +58,24 @@ _Static_assert(HS_END <= STORE_STMT_SLOTS, "too many statements");
 static const char *const sql[] = {
 #define S(id) [(id) - STORE_HOOKS_FIRST_STMT]
     S(HS_INSERT) = "INSERT INTO webhooks (app_id, url, secret, events, description, enabled, "
-                   "created_at, updated_at) VALUES (?1, ?2, pipit_seal(?3, -1, 0), ?4, ?5, ?6, "
-                   "?7, ?7)",
+                   "created_at, updated_at, bot_id) VALUES (?1, ?2, pipit_seal(?3, -1, 0), ?4, "
+                   "?5, ?6, ?7, ?7, nullif(?8, 0))",
     S(HS_GET) = "SELECT " HOOK_COLS " FROM webhooks h WHERE h.app_id = ?1 AND h.id = ?2",
     S(HS_UPDATE) = "UPDATE webhooks SET url = ?3, secret = pipit_seal(?4, -1, 0), events = ?5, "
                    "description = ?6, enabled = ?7, updated_at = ?8 "
                    "WHERE app_id = ?1 AND id = ?2",
     S(HS_DELETE) = "DELETE FROM webhooks WHERE app_id = ?1 AND id = ?2",
-    S(HS_LIST) = "SELECT " HOOK_COLS " FROM webhooks h WHERE h.app_id = ?1 "
+    S(HS_LIST) = "SELECT " HOOK_COLS " FROM webhooks h WHERE h.app_id = ?1 AND h.bot_id IS NULL "
                  "AND (?2 = 0 OR h.id < ?2) ORDER BY h.id DESC LIMIT ?3",
-    S(HS_COUNT) = "SELECT count(*) FROM webhooks WHERE app_id = ?1",
-    S(HS_SUBSCRIPTIONS) = "SELECT app_id, events FROM webhooks WHERE enabled = 1",
+    S(HS_OF_BOT) = "SELECT " HOOK_COLS " FROM webhooks h WHERE h.bot_id = ?1",
+    S(HS_COUNT) = "SELECT count(*) FROM webhooks WHERE app_id = ?1 AND bot_id IS NULL",
+    S(HS_SUBSCRIPTIONS) = "SELECT app_id, events, id, coalesce(bot_id, 0) FROM webhooks "
+                          "WHERE enabled = 1",
     S(HS_ENQUEUE) = "INSERT INTO webhook_deliveries (webhook_id, event, payload, state, "
                     "created_at, since, next_at) "
                     "SELECT h.id, ?2, pipit_seal(?3, -1, 1), 'queued', ?4, ?4, ?4 "
-                    "FROM webhooks h WHERE h.app_id = ?1 AND h.enabled = 1 AND " TAKES,
+                    "FROM webhooks h WHERE h.app_id = ?1 AND h.enabled = 1 AND h.bot_id IS NULL "
+                    "AND " TAKES,
     S(HS_ENQUEUE_ONE) = "INSERT INTO webhook_deliveries (webhook_id, event, payload, state, "
                         "created_at, since, next_at) "
                         "SELECT h.id, ?3, pipit_seal(?4, -1, 1), 'queued', ?5, ?5, ?5 "
@@ -144,8 +148,9 @@ static void read_hook(sqlite3_stmt *s, struct store_webhook *w)
     w->enabled = sqlite3_column_int(s, 6) != 0;
     w->created_at = sqlite3_column_int64(s, 7);
     w->updated_at = sqlite3_column_int64(s, 8);
-    w->queued = sqlite3_column_int64(s, 9);
-    w->failed = sqlite3_column_int64(s, 10);
+    w->bot_id = sqlite3_column_int64(s, 9);
+    w->queued = sqlite3_column_int64(s, 10);
+    w->failed = sqlite3_column_int64(s, 11);
 }
 
 static const char *state_named(const unsigned char *name)
@@ -191,6 +196,7 @@ int store_webhook_insert(struct store_conn *sc, struct store_webhook *w)
     store__bind_text(s, 5, w->description);
     sqlite3_bind_int(s, 6, w->enabled);
     sqlite3_bind_int64(s, 7, w->created_at);
+    sqlite3_bind_int64(s, 8, w->bot_id);
     rc = store__run(sc, s);
     if (rc == 0) {
         w->id = sqlite3_last_insert_rowid(sc->db);
@@ -198,22 +204,39 @@ int store_webhook_insert(struct store_conn *sc, struct store_webhook *w)
     return rc;
 }
 
+/* Steps a bound HOOK_COLS select for its one row. */
+static int one_hook(sqlite3_stmt *s, struct store_webhook *out)
+{
+    int rc = sqlite3_step(s);
+
+    if (rc == SQLITE_ROW) {
+        read_hook(s, out);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
 int store_webhook_get(struct store_conn *sc, int64_t app_id, int64_t id, struct store_webhook *out)
 {
     sqlite3_stmt *s = hstmt(sc, HS_GET);
-    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int64(s, 1, app_id);
     sqlite3_bind_int64(s, 2, id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        read_hook(s, out);
+    return one_hook(s, out);
+}
+
+int store_webhook_of_bot(struct store_conn *sc, int64_t bot_id, struct store_webhook *out)
+{
+    sqlite3_stmt *s = hstmt(sc, HS_OF_BOT);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+    sqlite3_bind_int64(s, 1, bot_id);
+    return one_hook(s, out);
 }
 
 int store_webhook_update(struct store_conn *sc, const struct store_webhook *w)
@@ -288,7 +311,8 @@ int store_webhook_count(struct store_conn *sc, int64_t app_id, int64_t *count)
 }
 
 int store_webhook_subscriptions(struct store_conn *sc,
-                                int (*cb)(void *arg, int64_t app_id, const char *events),
+                                int (*cb)(void *arg, int64_t app_id, const char *events,
+                                          int64_t id, int64_t bot_id),
                                 void *arg)
 {
     sqlite3_stmt *s = hstmt(sc, HS_SUBSCRIPTIONS);
@@ -300,7 +324,8 @@ int store_webhook_subscriptions(struct store_conn *sc,
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *events = (const char *)sqlite3_column_text(s, 1);
 
-        if (cb(arg, sqlite3_column_int64(s, 0), events != NULL ? events : "[]") != 0) {
+        if (cb(arg, sqlite3_column_int64(s, 0), events != NULL ? events : "[]",
+               sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3)) != 0) {
             rc = SQLITE_DONE;
             break;
         }

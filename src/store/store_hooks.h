@@ -27,6 +27,7 @@ struct store_webhook {
     bool enabled;
     int64_t created_at, updated_at; /* ms */
     int64_t queued, failed;     /* deliveries waiting (queued or sending), and failed */
+    int64_t bot_id;             /* a bot's own webhook (api/bots.c); 0: the app's */
 };
 
 struct store_webhook_delivery {
@@ -58,18 +59,25 @@ int store_webhook_get(struct store_conn *sc, int64_t app_id, int64_t id, struct 
 int store_webhook_update(struct store_conn *sc, const struct store_webhook *w);
 /* Deletes the webhook and its deliveries; PIPIT_ENOT_FOUND if the app has none such. */
 int store_webhook_delete(struct store_conn *sc, int64_t app_id, int64_t id);
-/* The app's webhooks with ids below before (0: any), newest first, at most limit. */
+/* The app's webhooks (not bots') with ids below before (0: any), newest first, at most limit. */
 int store_webhook_list(struct store_conn *sc, int64_t app_id, int64_t before, int limit,
                        int (*cb)(void *arg, const struct store_webhook *w), void *arg);
 int store_webhook_count(struct store_conn *sc, int64_t app_id, int64_t *count);
-/* Every enabled webhook's app and event list (JSON text), for the writer's cache. */
+/*
+ * Every enabled webhook's app, event list (JSON text), id and bot (0: the
+ * app's own), for the writer's cache.
+ */
 int store_webhook_subscriptions(struct store_conn *sc,
-                                int (*cb)(void *arg, int64_t app_id, const char *events),
+                                int (*cb)(void *arg, int64_t app_id, const char *events,
+                                          int64_t id, int64_t bot_id),
                                 void *arg);
+/* The bot's webhook, or PIPIT_ENOT_FOUND. */
+int store_webhook_of_bot(struct store_conn *sc, int64_t bot_id, struct store_webhook *out);
 
 /*
- * Queues the event (data: JSON text) for every enabled webhook of the app that
- * takes its type (or "*"), due now; *queued: how many deliveries were made.
+ * Queues the event (data: JSON text) for every enabled webhook of the app (not
+ * a bot's) that takes its type (or "*"), due now; *queued: how many deliveries
+ * were made.
  */
 int store_webhook_enqueue(struct store_conn *sc, int64_t app_id, const char *event,
                           const char *data, int64_t now, int64_t *queued);

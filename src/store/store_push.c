@@ -69,7 +69,7 @@ enum push_stmt {
 _Static_assert(PS_END <= STORE_FILES_FIRST_STMT, "too many statements");
 
 #define KEY_COLS "id, app_id, name, scopes, verifier_hash, created_at, " \
-                 "coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
+                 "coalesce(last_used_at, 0), coalesce(revoked_at, 0), coalesce(bot_id, 0)"
 #define PUSH_COLS "id, app_id, created_at, expires_at, target, " NOTIFICATION("") ", priority, " \
                   "collapse_key, dedup_key, state = 'done', cursor, category, " \
                   "coalesce(send_at, 0), send_at_local, " VARIANTS("") ", holdout"
@@ -83,11 +83,14 @@ _Static_assert(PS_END <= STORE_FILES_FIRST_STMT, "too many statements");
 static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
 #define S(id) [(id) - STORE_PUSH_FIRST_STMT]
     S(PS_KEY_INSERT) = "INSERT INTO api_keys (app_id, name, scopes, selector, verifier_hash, "
-                       "created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       "created_by, created_at, bot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     S(PS_KEY_LOOKUP) = "SELECT " KEY_COLS " FROM api_keys WHERE selector = ?",
-    S(PS_KEY_LIST) = "SELECT " KEY_COLS " FROM api_keys WHERE app_id = ? ORDER BY id",
+    /* A bot's keys are its own (api/bots.c), not the app's. */
+    S(PS_KEY_LIST) = "SELECT " KEY_COLS " FROM api_keys WHERE app_id = ? AND bot_id IS NULL "
+                     "ORDER BY id",
     S(PS_KEY_REVOKE) = "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?3) "
-                       "WHERE app_id = ?1 AND id = ?2",
+                       "WHERE app_id = ?1 AND (CASE ?4 WHEN 0 THEN id = ?2 AND bot_id IS NULL "
+                       "ELSE bot_id = ?4 END)",
     S(PS_KEY_TOUCH) = "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
     S(PS_DEVICE_FIND) = "SELECT id, created_at FROM devices "
                         "WHERE app_id = ? AND platform = ? AND address = ?",
@@ -235,6 +238,7 @@ static void read_key(sqlite3_stmt *s, struct store_api_key *k)
     k->created_at = sqlite3_column_int64(s, 5);
     k->last_used_at = sqlite3_column_int64(s, 6);
     k->revoked_at = sqlite3_column_int64(s, 7);
+    k->bot_id = sqlite3_column_int64(s, 8);
 }
 
 int store_api_key_insert(struct store_conn *sc, struct store_api_key *k,
@@ -255,6 +259,9 @@ int store_api_key_insert(struct store_conn *sc, struct store_api_key *k,
         sqlite3_bind_int64(s, 6, created_by);
     }
     sqlite3_bind_int64(s, 7, k->created_at);
+    if (k->bot_id != 0) {
+        sqlite3_bind_int64(s, 8, k->bot_id);
+    }
     rc = store__run(sc, s);
     if (rc == 0) {
         k->id = sqlite3_last_insert_rowid(sc->db);
@@ -310,7 +317,8 @@ static int change_one(struct store_conn *sc, sqlite3_stmt *s)
     return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
 }
 
-int store_api_key_revoke(struct store_conn *sc, int64_t app_id, int64_t id, int64_t now)
+int store_api_key_revoke(struct store_conn *sc, int64_t app_id, int64_t id, int64_t bot_id,
+                         int64_t now)
 {
     sqlite3_stmt *s = pstmt(sc, PS_KEY_REVOKE);
 
@@ -320,6 +328,7 @@ int store_api_key_revoke(struct store_conn *sc, int64_t app_id, int64_t id, int6
     sqlite3_bind_int64(s, 1, app_id);
     sqlite3_bind_int64(s, 2, id);
     sqlite3_bind_int64(s, 3, now);
+    sqlite3_bind_int64(s, 4, bot_id);
     return change_one(sc, s);
 }
 

@@ -29,6 +29,7 @@ struct store_api_key {
     int64_t created_at;
     int64_t last_used_at;       /* 0: never */
     int64_t revoked_at;         /* 0: in force */
+    int64_t bot_id;             /* a bot's key: it signs in as that user (api/bots.c); 0: the app's */
 };
 
 /* k: app_id, name, scopes, verifier_hash, created_at set; sets k->id. created_by 0 = a key. */
@@ -39,8 +40,13 @@ int store_api_key_lookup(struct store_conn *sc, const uint8_t selector[STORE_SEL
 /* The app's keys, revoked ones too, by id. */
 int store_api_key_list(struct store_conn *sc, int64_t app_id,
                        int (*cb)(void *arg, const struct store_api_key *k), void *arg);
-/* Revokes (once: a second revoke keeps the first time); PIPIT_ENOT_FOUND if no such key. */
-int store_api_key_revoke(struct store_conn *sc, int64_t app_id, int64_t id, int64_t now);
+/*
+ * Revokes the app's key id (not a bot's), or with bot_id every key of that bot
+ * (id ignored); once: a second revoke keeps the first time. PIPIT_ENOT_FOUND if
+ * there is no such key.
+ */
+int store_api_key_revoke(struct store_conn *sc, int64_t app_id, int64_t id, int64_t bot_id,
+                         int64_t now);
 int store_api_key_touch(struct store_conn *sc, int64_t id, int64_t now);
 
 #define STORE_ADDRESS_MAX 4096

@@ -69,8 +69,9 @@ _Static_assert(ST_COUNT <= STORE_CHAT_FIRST_STMT, "statement slots overlap");
 #define USER_COLS                                                                        \
     "u.id, u.app_id, u.username, u.role, u.display_name, u.password_hash, u.created_at, " \
     "coalesce(u.disabled_at, 0), coalesce(u.mfa_enabled_at, 0), "                        \
-    "(SELECT a.mfa_required = 'all' OR (a.mfa_required = 'admins' AND u.role = 'admin') " \
-    "FROM apps a WHERE a.id = u.app_id)"
+    "(u.bot = 0 AND (SELECT a.mfa_required = 'all' OR "                                  \
+    "(a.mfa_required = 'admins' AND u.role = 'admin') FROM apps a WHERE a.id = u.app_id)), " \
+    "u.bot"
 #define MFA_SECRET "pipit_unseal(mfa_secret, 0, -id)"
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -100,9 +101,9 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "AND (?3 IS NULL OR u.username LIKE ?3 ESCAPE '\\' "
                        "OR u.display_name LIKE ?3 ESCAPE '\\') "
                        "AND (?5 = 0 OR u.disabled_at IS NULL) AND u.id <> ?6 "
-                       "ORDER BY u.id LIMIT ?4",
-    [ST_USER_UPDATE] = "UPDATE users SET role = ?, display_name = ?, disabled_at = nullif(?, 0) "
-                       "WHERE id = ?",
+                       "AND (?7 = 0 OR u.bot = 1) ORDER BY u.id LIMIT ?4",
+    [ST_USER_UPDATE] = "UPDATE users SET role = ?, display_name = ?, disabled_at = nullif(?, 0), "
+                       "bot = ? WHERE id = ?",
     [ST_USER_COUNT_APP] = "SELECT count(*) FROM users WHERE app_id = ?",
     [ST_USER_COUNT_ADMINS] = "SELECT count(*) FROM users WHERE app_id = ? AND role = 'admin' "
                              "AND disabled_at IS NULL",
@@ -797,6 +798,7 @@ static void read_user(sqlite3_stmt *s, int col, struct store_user *u)
     u->disabled_at = sqlite3_column_int64(s, col + 7);
     u->mfa_enabled_at = sqlite3_column_int64(s, col + 8);
     u->mfa_required = sqlite3_column_int(s, col + 9) != 0;
+    u->bot = sqlite3_column_int(s, col + 10) != 0;
 }
 
 int store_user_insert(struct store_conn *sc, int64_t app_id, const char *username,
@@ -939,6 +941,7 @@ int store_user_search(struct store_conn *sc, const struct store_user_query *q,
     sqlite3_bind_int(s, 4, q->limit);
     sqlite3_bind_int(s, 5, q->enabled_only);
     sqlite3_bind_int64(s, 6, q->exclude);
+    sqlite3_bind_int(s, 7, q->bots_only);
     return each_user(s, cb, arg);
 }
 
@@ -953,7 +956,8 @@ int store_user_update(struct store_conn *sc, const struct store_user *u)
     sqlite3_bind_text(s, 1, u->role, -1, SQLITE_STATIC);
     store__bind_text(s, 2, u->has_display_name ? u->display_name : NULL);
     sqlite3_bind_int64(s, 3, u->disabled_at);
-    sqlite3_bind_int64(s, 4, u->id);
+    sqlite3_bind_int(s, 4, u->bot);
+    sqlite3_bind_int64(s, 5, u->id);
     rc = store__run(sc, s);
     return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
 }

@@ -11,7 +11,8 @@ CREATE TABLE webhooks (
     description  TEXT,
     enabled      INTEGER NOT NULL DEFAULT 1,
     created_at   INTEGER NOT NULL,
-    updated_at   INTEGER NOT NULL
+    updated_at   INTEGER NOT NULL,
+    bot_id       INTEGER REFERENCES users(id) ON DELETE CASCADE  -- a bot's own (api/bots.c)
 );
 CREATE INDEX webhooks_app ON webhooks(app_id, id);
 
@@ -54,3 +55,9 @@ CREATE TABLE before_send_hooks (
     fallback     TEXT NOT NULL CHECK (fallback = 'allow' OR fallback = 'reject'),
     updated_at   INTEGER NOT NULL
 );
+
+-- Bots (api/bots.c): users that sign in with an API key of their own (bot_id),
+-- never with a password, and may have a webhook of their own for the messages
+-- of their conversations (webhooks.bot_id).
+ALTER TABLE users ADD COLUMN bot INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE api_keys ADD COLUMN bot_id INTEGER REFERENCES users(id) ON DELETE CASCADE;
