@@ -36,6 +36,7 @@
 #include "net/outbound.h"
 #include "net/tls.h"
 #include "net/worker.h"
+#include "hooks/assistant.h"
 #include "hooks/before_send.h"
 #include "hooks/webhooks.h"
 #include "push/push.h"
@@ -463,6 +464,7 @@ static void server_cleanup(struct server *srv)
     push_dispatch_free(srv);
     webhooks_free(srv);
     before_send_free(srv);
+    assistant_free(srv);
     throttle_free(&srv->throttle);
     limits_free(&srv->limits);
     filter_set_free(&srv->filters);
@@ -602,6 +604,7 @@ int server_run(struct server *srv)
     srv->chat = chat_new(srv);
     push_dispatch_new(srv);
     webhooks_new(srv);
+    assistant_new(srv);
     if (files_open(srv, err, sizeof(err)) != 0) {
         log_error(NULL, "files: %s", err);
         goto fail;
@@ -692,6 +695,7 @@ int server_run(struct server *srv)
     push_dispatch_free(srv);
     webhooks_free(srv);
     before_send_free(srv);
+    assistant_free(srv);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&push_retry, NULL);

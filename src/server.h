@@ -31,6 +31,7 @@ struct http_request;
 struct dispatcher;
 struct webhooks;
 struct before_send_index;
+struct assistants;
 struct files;
 struct audit_key;
 struct keyring;
@@ -53,6 +54,7 @@ struct server {
     struct worker *dispatch_worker;
     struct webhooks *webhooks;  /* tells business systems of events (hooks/webhooks.h) */
     struct worker *webhooks_worker;
+    struct assistants *assistants; /* the AI assistants (hooks/assistant.h) */
     struct before_send_index *before_send; /* apps with a before-send hook (hooks/before_send.h) */
     SSL_CTX *tls;                /* NULL: plain TCP */
     char *web_root_real;         /* web_root's real path; NULL: no static files */

@@ -14,6 +14,7 @@
 #include "api/admin_internal.h"
 #include "api/api.h"
 #include "auth/password.h"
+#include "hooks/assistant.h"
 #include "hooks/webhooks.h"
 #include "server.h"
 #include "store/store_hooks.h"
@@ -302,6 +303,190 @@ int bot_delete(struct chat_call *k, struct store_conn *sc)
     if (rc == 0) {
         k->status = 204;
         k->after_commit_call = close_bot_sessions;
+    }
+    return rc;
+}
+
+/* ---- the AI assistant (hooks/assistant.h): a bot with a model behind it ---- */
+
+#define MODEL_MAX 200
+#define API_KEY_MAX 512
+#define PROMPT_MAX 16384
+
+static json_t *assistant_json(struct chat_call *k, struct store_conn *sc,
+                              const struct store_assistant *a)
+{
+    struct store_user bot;
+    json_t *o = json_pack("{s:s,s:s,s:b,s:o,s:I,s:I,s:I,s:I,s:b,s:I}", "base_url", a->base_url,
+                          "model", a->model, "has_api_key",
+                          a->api_key != NULL && a->api_key[0] != '\0', "system_prompt",
+                          a->system_prompt != NULL ? json_string(a->system_prompt) : json_null(),
+                          "context_messages", (json_int_t)a->context_messages,
+                          "user_per_minute", (json_int_t)a->user_per_minute, "app_per_minute",
+                          (json_int_t)a->app_per_minute, "timeout_ms",
+                          (json_int_t)a->timeout_ms, "enabled", a->enabled, "updated_at",
+                          (json_int_t)a->updated_at);
+
+    if (store_user_by_id(sc, a->bot_id, &bot) == 0) {
+        json_object_set_new(o, "bot", api_user_json(&bot, false));
+    }
+    return o;
+}
+
+/* GET /v1/admin/assistant */
+int assistant_get(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_assistant a = { 0 };
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = store_assistant_get(sc, k->who.app_id, &a);
+        k->why = rc == PIPIT_ENOT_FOUND ? "this app has no assistant" : NULL;
+    }
+    if (rc == 0) {
+        k->result = assistant_json(k, sc, &a);
+    }
+    store_assistant_cleanup(&a);
+    return rc;
+}
+
+/* A string argument into *field (kept when absent; null clears it when nullable). */
+static int string_arg(struct chat_call *k, const char *key, size_t max, bool nullable,
+                      char **field, const char *why)
+{
+    const char *v;
+    bool has;
+
+    if (chat_arg_opt_string(k, key, max, &v, &has) != 0 || (has && v == NULL && !nullable)) {
+        return chat_bad(k, why);
+    }
+    if (has) {
+        free(*field);
+        *field = v != NULL && v[0] != '\0' ? xstrdup(v) : NULL;
+    }
+    return 0;
+}
+
+/* The bot the assistant speaks as: made on first use, named by username (default "assistant"). */
+static int assistant_bot_user(struct chat_call *k, struct store_conn *sc, int64_t *bot_id)
+{
+    const char *username = "assistant", *display = "Assistant";
+    struct store_user u;
+    bool has;
+    int rc;
+
+    if (chat_arg_opt_string(k, "username", STORE_USERNAME_MAX, &username, &has) != 0 ||
+        (has && (username == NULL || password_check_username(username) != 0))) {
+        return chat_bad(k, "username must be 1 to 64 letters, digits, '.', '_' or '-'");
+    }
+    username = has ? username : "assistant";
+    rc = store_user_insert(sc, k->who.app_id, username, NO_PASSWORD, "user", k->now, bot_id);
+    if (rc == PIPIT_EUSERNAME_TAKEN) {
+        k->why = "that username is taken: give the assistant another (\"username\")";
+        return rc;
+    }
+    if (rc == 0) {
+        rc = store_user_by_id(sc, *bot_id, &u);
+    }
+    if (rc == 0) {
+        u.bot = true;
+        u.has_display_name = true;
+        snprintf(u.display_name, sizeof(u.display_name), "%s", display);
+        rc = store_user_update(sc, &u);
+    }
+    return rc;
+}
+
+static void assistant_changed_call(struct chat_call *k)
+{
+    assistant_changed(k->srv);
+}
+
+/*
+ * PUT /v1/admin/assistant {base_url, model, api_key?, system_prompt?,
+ * context_messages?, user_per_minute?, app_per_minute?, timeout_ms?, enabled?,
+ * username? (the first time)}: fields left out keep their values.
+ */
+int assistant_put(struct chat_call *k, struct store_conn *sc)
+{
+    struct store_assistant a = { .app_id = k->who.app_id, .context_messages = 20,
+                                 .user_per_minute = 10, .app_per_minute = 120,
+                                 .timeout_ms = 60000, .enabled = true };
+    json_t *enabled = json_object_get(k->args, "enabled");
+    const char *why = NULL;
+    bool fresh = false, has;
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = store_assistant_get(sc, k->who.app_id, &a);
+        fresh = rc == PIPIT_ENOT_FOUND;
+        rc = fresh ? 0 : rc;
+    }
+    if (rc == 0) {
+        rc = string_arg(k, "base_url", 2048, false, &a.base_url,
+                        "base_url must be the endpoint's URL, e.g. https://llm.internal/v1");
+    }
+    if (rc == 0 && (a.base_url == NULL || webhook_url_check(k, a.base_url, &why) != 0)) {
+        rc = chat_bad(k, why != NULL ? why : "base_url is required");
+    }
+    if (rc == 0) {
+        rc = string_arg(k, "model", MODEL_MAX, false, &a.model,
+                        "model must be a string of 1 to 200 bytes");
+    }
+    if (rc == 0 && a.model == NULL) {
+        rc = chat_bad(k, "model is required");
+    }
+    if (rc == 0) {
+        rc = string_arg(k, "api_key", API_KEY_MAX, true, &a.api_key,
+                        "api_key must be a string of at most 512 bytes, or null");
+    }
+    if (rc == 0) {
+        rc = string_arg(k, "system_prompt", PROMPT_MAX, true, &a.system_prompt,
+                        "system_prompt must be a string of at most 16384 bytes, or null");
+    }
+    if (rc == 0 && (chat_arg_opt_int(k, "context_messages", 1, 100, &a.context_messages,
+                                     &has) != 0 ||
+                    chat_arg_opt_int(k, "user_per_minute", 1, 1000, &a.user_per_minute,
+                                     &has) != 0 ||
+                    chat_arg_opt_int(k, "app_per_minute", 1, 100000, &a.app_per_minute,
+                                     &has) != 0 ||
+                    chat_arg_opt_int(k, "timeout_ms", 1000, 300000, &a.timeout_ms, &has) != 0)) {
+        rc = chat_bad(k, "context_messages is 1 to 100, user_per_minute 1 to 1000, "
+                         "app_per_minute 1 to 100000, timeout_ms 1000 to 300000");
+    }
+    if (rc == 0 && enabled != NULL && !json_is_boolean(enabled)) {
+        rc = chat_bad(k, "enabled must be true or false");
+    }
+    a.enabled = enabled != NULL ? json_is_true(enabled) : a.enabled;
+    if (rc == 0 && fresh) {
+        rc = assistant_bot_user(k, sc, &a.bot_id);
+    }
+    if (rc == 0) {
+        a.updated_at = k->now;
+        rc = store_assistant_put(sc, &a);
+    }
+    if (rc == 0) {
+        assistant_changed(k->srv);
+        k->after_commit_call = assistant_changed_call; /* and after a rolled-back batch */
+        k->result = assistant_json(k, sc, &a);
+    }
+    store_assistant_cleanup(&a);
+    return rc;
+}
+
+/* DELETE /v1/admin/assistant: its settings go; its bot and its messages stay. */
+int assistant_delete(struct chat_call *k, struct store_conn *sc)
+{
+    int rc = admin_only(k);
+
+    if (rc == 0) {
+        rc = store_assistant_delete(sc, k->who.app_id);
+        k->why = rc == PIPIT_ENOT_FOUND ? "this app has no assistant" : NULL;
+    }
+    if (rc == 0) {
+        assistant_changed(k->srv);
+        k->after_commit_call = assistant_changed_call;
+        k->status = 204;
     }
     return rc;
 }

@@ -21,6 +21,7 @@
 
 #include "audit/audit.h"
 #include "filter/filter.h"
+#include "hooks/assistant.h"
 #include "hooks/before_send.h"
 #include "hooks/webhooks.h"
 #include "http/http_conn.h"
@@ -138,6 +139,9 @@ static const struct chat_action actions[] = {
     { "bot_update",       bot_update,    NULL,        true,  false, false },
     { "bot_delete",       bot_delete,    NULL,        true,  false, false },
     { "bot_rotate_key",   bot_rotate_key, NULL,       true,  false, false },
+    { "assistant_get",    assistant_get, NULL,        false, false, false },
+    { "assistant_put",    assistant_put, NULL,        true,  false, false },
+    { "assistant_delete", assistant_delete, NULL,     true,  false, false },
     { "before_send_get",  before_send_get, NULL,      false, false, false },
     { "before_send_put",  before_send_put, NULL,      true,  false, false },
     { "before_send_delete", before_send_delete, NULL, true,  false, false },
@@ -183,6 +187,8 @@ static const struct audit_spec {
     { "bot_update",            "bot.update",           "user",     "id" },
     { "bot_delete",            "bot.delete",           "user",     "id" },
     { "bot_rotate_key",        "bot.rotate_key",       "user",     "id" },
+    { "assistant_put",         "assistant.put",        "app",      NULL },
+    { "assistant_delete",      "assistant.delete",     "app",      NULL },
     { "before_send_put",       "before_send.put",      "app",      NULL },
     { "before_send_delete",    "before_send.delete",   "app",      NULL },
     { "before_send_rotate_secret", "before_send.rotate_secret", "app", NULL },
@@ -934,12 +940,30 @@ static void audit_target(const struct chat_call *k, char *out, size_t cap)
 }
 
 /* The call's audit record: who, from where, on what, with which arguments, and how it ended. */
+/* The arguments as the audit log keeps them: secrets given (an endpoint's key) left out. */
+static char *audit_args(const struct chat_call *k)
+{
+    static const char *const secrets[] = { "api_key", "password", "secret" };
+    json_t *copy = json_copy(k->args);
+    char *text;
+
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+        if (json_is_string(json_object_get(copy, secrets[i]))) {
+            json_object_set_new(copy, secrets[i], json_string("(not recorded)"));
+        }
+    }
+    text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(copy);
+    return text;
+}
+
 static int audit_outcome(struct chat_call *k, struct store_conn *sc, int rc)
 {
     char actor[AUDIT_ACTOR_MAX], target[160];
-    char *args = json_dumps(k->args, JSON_COMPACT | JSON_SORT_KEYS);
+    char *args = audit_args(k);
     struct store_audit_record r = { .ts = k->now, .app_id = k->who.app_id, .actor = actor,
-                                    .ip = k->c->ip, .action = k->audit->audit,
+                                    .ip = k->c != NULL ? k->c->ip : NULL,
+                                    .action = k->audit->audit,
                                     .target = target, .detail = args };
     int out;
 
@@ -999,6 +1023,10 @@ static void call_committed(struct job *j, void *arg)
     }
     if (k->after_commit_call != NULL) {
         k->after_commit_call(k);
+    }
+    if (k->ask_assistant != 0) {
+        assistant_ask(ch->srv, k->who.app_id, json_integer_value(json_object_get(k->args, "conv")),
+                      k->ask_assistant, k->who.user_id);
     }
 }
 
@@ -1111,6 +1139,62 @@ static void call_submit(struct conn *c, const struct chat_caller *who,
         answer(k, rc);
         call_free(k);
         conn_unref(c);
+    }
+}
+
+/* The caller of an internal call, and what to tell it. */
+struct internal_call {
+    void (*done)(void *arg, int rc, json_t *result, const char *why);
+    void *arg;
+};
+
+static void internal_done(struct job *j)
+{
+    struct chat_call *k = (struct chat_call *)j;
+    struct internal_call *ic = k->state;
+    json_t *result = NULL;
+
+    if (j->rc == 0) {
+        result = k->ok_text != NULL ? json_loadb(k->ok_text, k->ok_len, 0, NULL)
+                                    : json_incref(k->result);
+    }
+    ic->done(ic->arg, j->orphaned && j->rc == 0 ? PIPIT_EUNAVAILABLE : j->rc, result, k->why);
+    json_decref(result);
+    call_free(k);
+}
+
+void chat_call_internal(struct server *srv, struct worker *origin, const struct chat_caller *who,
+                        const char *name, json_t *args,
+                        void (*done)(void *arg, int rc, json_t *result, const char *why),
+                        void *arg)
+{
+    const struct chat_action *a = find_action(name);
+    struct chat_call *k = xcalloc(1, sizeof(*k));
+    struct internal_call *ic = xcalloc(1, sizeof(*ic));
+    int rc = 0;
+
+    ic->done = done;
+    ic->arg = arg;
+    k->action = a;
+    k->audit = srv->chat->audit_of[a - actions];
+    k->srv = srv;
+    k->who = *who;
+    k->args = args;
+    k->status = 200;
+    k->state = ic;
+    k->job.origin = origin;
+    k->job.run = call_run;
+    k->job.done = internal_done;
+    k->job.committed = a->writes ? call_committed : NULL;
+    if (a->prepare != NULL) {
+        rc = a->prepare(k);
+    }
+    if (rc == 0) {
+        rc = a->writes ? jobs_write(srv->jobs, &k->job) : jobs_read(srv->jobs, &k->job);
+    }
+    if (rc != 0) {
+        k->job.rc = rc;
+        internal_done(&k->job);
     }
 }
 

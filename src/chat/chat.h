@@ -57,6 +57,18 @@ void chat_op_names(json_t *names);
 void chat_call_ws(struct conn *c, const struct chat_caller *who, const char *name,
                   json_t *id, json_t *args);
 
+/*
+ * Runs action `name` for the server itself (the assistant, as its bot user),
+ * from worker origin's loop, without limits or a before-send hook: done(arg,
+ * rc, result, why) runs there (result borrowed, NULL unless rc is 0; why the
+ * error's message, or NULL). args is taken.
+ */
+struct worker;
+void chat_call_internal(struct server *srv, struct worker *origin, const struct chat_caller *who,
+                        const char *name, json_t *args,
+                        void (*done)(void *arg, int rc, json_t *result, const char *why),
+                        void *arg);
+
 /* Runs action `name` for a REST request; args is taken (owned). */
 void chat_call_http(struct http_exchange *x, const struct chat_caller *who, const char *name,
                     json_t *args);

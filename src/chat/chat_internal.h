@@ -51,6 +51,7 @@ struct chat_call {
     char *why_text;           /* owned text why may point at (a before-send hook's reason) */
     struct bus_batch events;  /* published after COMMIT (writes) or at done (reads) */
     int64_t touched_conv;     /* conversation whose cached members may be stale */
+    int64_t ask_assistant;    /* a message (seq) the app's assistant is to answer, after COMMIT */
     int64_t push_to_expand;   /* a push stored by the call, expanded after COMMIT */
     bool push_queued;         /* the call queued deliveries for the push dispatcher */
     struct id_list push_handoff; /* deliveries inserted `sending`, handed over after COMMIT */
@@ -261,6 +262,9 @@ int bot_get(struct chat_call *k, struct store_conn *sc);
 int bot_update(struct chat_call *k, struct store_conn *sc);
 int bot_delete(struct chat_call *k, struct store_conn *sc);
 int bot_rotate_key(struct chat_call *k, struct store_conn *sc);
+int assistant_get(struct chat_call *k, struct store_conn *sc);
+int assistant_put(struct chat_call *k, struct store_conn *sc);
+int assistant_delete(struct chat_call *k, struct store_conn *sc);
 int before_send_get(struct chat_call *k, struct store_conn *sc);
 int before_send_put(struct chat_call *k, struct store_conn *sc);
 int before_send_delete(struct chat_call *k, struct store_conn *sc);

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "chat/chat_internal.h"
+#include "hooks/assistant.h"
 #include "push/push.h"
 #include "search/query.h"
 #include "server.h"
@@ -216,6 +217,32 @@ static int answer_duplicate(struct chat_call *k, struct store_conn *sc, const ch
 }
 
 /*
+ * Whether the app's assistant is asked: it is the other one in a direct
+ * conversation, or mentioned by id in a group (not by "all"); never by itself.
+ */
+static bool asks_assistant(struct chat_call *k, struct store_conn *sc,
+                           const struct conv_cache *cc)
+{
+    int64_t bot = assistant_bot(k->srv, sc, k->who.app_id);
+    json_t *mentions = json_object_get(k->args, "mentions");
+    size_t i;
+    json_t *v;
+
+    if (bot == 0 || bot == k->who.user_id || !user_set_has(cc->members, bot)) {
+        return false;
+    }
+    if (!cc->group) {
+        return true;
+    }
+    json_array_foreach(mentions, i, v) {
+        if (json_integer_value(v) == bot) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
  * Exactly once, at the cost of one INSERT in the common case: the unique
  * (sender, cmid) index refuses a second copy, and only then (or when the send
  * is refused for another reason: the sender may have left since the first
@@ -261,6 +288,9 @@ int msg_send(struct chat_call *k, struct store_conn *sc)
     }
     if (rc == 0) {
         rc = push_chat_message(k, sc, cc->members, cc->group, &ev);
+    }
+    if (rc == 0 && asks_assistant(k, sc, cc)) {
+        k->ask_assistant = ev.seq;
     }
     if (rc == 0) {
         chat_answer_event(k, &ev, false);

@@ -35,6 +35,10 @@ enum hooks_stmt {
     HS_BEFORE_PUT,
     HS_BEFORE_DELETE,
     HS_BEFORE_APPS,
+    HS_ASSISTANT_GET,
+    HS_ASSISTANT_PUT,
+    HS_ASSISTANT_DELETE,
+    HS_ASSISTANT_BOTS,
     HS_END
 };
 
@@ -110,6 +114,15 @@ static const char *const sql[] = {
                        "VALUES (?1, ?2, pipit_seal(?3, -1, 2), ?4, ?5, ?6)",
     S(HS_BEFORE_DELETE) = "DELETE FROM before_send_hooks WHERE app_id = ?1",
     S(HS_BEFORE_APPS) = "SELECT app_id FROM before_send_hooks",
+    S(HS_ASSISTANT_GET) = "SELECT app_id, bot_id, base_url, model, " ASSISTANT_KEY("") ", "
+                          "system_prompt, context_messages, user_per_minute, app_per_minute, "
+                          "timeout_ms, enabled, updated_at FROM assistants WHERE app_id = ?1",
+    S(HS_ASSISTANT_PUT) = "INSERT OR REPLACE INTO assistants (app_id, bot_id, base_url, model, "
+                          "api_key, system_prompt, context_messages, user_per_minute, "
+                          "app_per_minute, timeout_ms, enabled, updated_at) VALUES (?1, ?2, ?3, "
+                          "?4, pipit_seal(?5, -1, 3), ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    S(HS_ASSISTANT_DELETE) = "DELETE FROM assistants WHERE app_id = ?1",
+    S(HS_ASSISTANT_BOTS) = "SELECT app_id, bot_id FROM assistants WHERE enabled = 1",
 #undef S
 };
 
@@ -629,4 +642,98 @@ int store_before_send_apps(struct store_conn *sc, int (*cb)(void *arg, int64_t v
     sqlite3_stmt *s = hstmt(sc, HS_BEFORE_APPS);
 
     return s != NULL ? store__each_int(s, cb, arg) : PIPIT_ESTORE;
+}
+
+void store_assistant_cleanup(struct store_assistant *a)
+{
+    free(a->base_url);
+    free(a->model);
+    if (a->api_key != NULL) {
+        sodium_memzero(a->api_key, strlen(a->api_key));
+    }
+    free(a->api_key);
+    free(a->system_prompt);
+    a->base_url = a->model = a->api_key = a->system_prompt = NULL;
+}
+
+int store_assistant_get(struct store_conn *sc, int64_t app_id, struct store_assistant *out)
+{
+    sqlite3_stmt *s = hstmt(sc, HS_ASSISTANT_GET);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        out->app_id = sqlite3_column_int64(s, 0);
+        out->bot_id = sqlite3_column_int64(s, 1);
+        out->base_url = store__dup_text(s, 2);
+        out->model = store__dup_text(s, 3);
+        out->api_key = store__dup_text(s, 4);
+        out->system_prompt = store__dup_text(s, 5);
+        out->context_messages = sqlite3_column_int64(s, 6);
+        out->user_per_minute = sqlite3_column_int64(s, 7);
+        out->app_per_minute = sqlite3_column_int64(s, 8);
+        out->timeout_ms = sqlite3_column_int64(s, 9);
+        out->enabled = sqlite3_column_int(s, 10) != 0;
+        out->updated_at = sqlite3_column_int64(s, 11);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
+int store_assistant_put(struct store_conn *sc, const struct store_assistant *a)
+{
+    sqlite3_stmt *s = hstmt(sc, HS_ASSISTANT_PUT);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, a->app_id);
+    sqlite3_bind_int64(s, 2, a->bot_id);
+    store__bind_text(s, 3, a->base_url);
+    store__bind_text(s, 4, a->model);
+    store__bind_text(s, 5, a->api_key);
+    store__bind_text(s, 6, a->system_prompt);
+    sqlite3_bind_int64(s, 7, a->context_messages);
+    sqlite3_bind_int64(s, 8, a->user_per_minute);
+    sqlite3_bind_int64(s, 9, a->app_per_minute);
+    sqlite3_bind_int64(s, 10, a->timeout_ms);
+    sqlite3_bind_int(s, 11, a->enabled);
+    sqlite3_bind_int64(s, 12, a->updated_at);
+    return store__run(sc, s);
+}
+
+int store_assistant_delete(struct store_conn *sc, int64_t app_id)
+{
+    sqlite3_stmt *s = hstmt(sc, HS_ASSISTANT_DELETE);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    rc = store__run(sc, s);
+    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+}
+
+int store_assistant_bots(struct store_conn *sc,
+                         int (*cb)(void *arg, int64_t app_id, int64_t bot_id), void *arg)
+{
+    sqlite3_stmt *s = hstmt(sc, HS_ASSISTANT_BOTS);
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1)) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
 }

@@ -135,4 +135,27 @@ int store_before_send_delete(struct store_conn *sc, int64_t app_id);
 /* The apps that have one. */
 int store_before_send_apps(struct store_conn *sc, int (*cb)(void *arg, int64_t v), void *arg);
 
+/* An app's assistant (hooks/assistant.h). */
+struct store_assistant {
+    int64_t app_id;
+    int64_t bot_id;
+    char *base_url;
+    char *model;
+    char *api_key;              /* NULL: none */
+    char *system_prompt;        /* NULL: none */
+    int64_t context_messages;
+    int64_t user_per_minute, app_per_minute;
+    int64_t timeout_ms;
+    bool enabled;
+    int64_t updated_at;
+};
+void store_assistant_cleanup(struct store_assistant *a);
+/* PIPIT_ENOT_FOUND when the app has none. */
+int store_assistant_get(struct store_conn *sc, int64_t app_id, struct store_assistant *out);
+int store_assistant_put(struct store_conn *sc, const struct store_assistant *a);
+int store_assistant_delete(struct store_conn *sc, int64_t app_id);
+/* Every enabled assistant's app and bot. */
+int store_assistant_bots(struct store_conn *sc,
+                         int (*cb)(void *arg, int64_t app_id, int64_t bot_id), void *arg);
+
 #endif

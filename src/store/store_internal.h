@@ -52,6 +52,8 @@
  * (-1, 0), (-1, 1) and (-1, 2). */
 #define WEBHOOK_SECRET(h) "pipit_unseal(" h "secret, -1, 0)"
 #define BEFORE_SEND_SECRET(b) "pipit_unseal(" b "secret, -1, 2)"
+/* An assistant's endpoint key: place (-1, 3). */
+#define ASSISTANT_KEY(a) "pipit_unseal(" a "api_key, -1, 3)"
 #define WEBHOOK_PAYLOAD(d) "pipit_unseal(" d "payload, -1, 1)"
 
 struct keyring;

@@ -649,6 +649,7 @@ int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows)
         { "webhooks", "secret", "-1, 0" },
         { "webhook_deliveries", "payload", "-1, 1" },
         { "before_send_hooks", "secret", "-1, 2" },
+        { "assistants", "api_key", "-1, 3" },
     };
     char sql[512];
     int rc = 0;
@@ -666,10 +667,11 @@ int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows)
         sqlite3_stmt *s = NULL;
         int64_t from = 0, last = 0;
 
-        snprintf(sql, sizeof(sql), "SELECT max(id) FROM %s", table);
+        /* By rowid: some tables are keyed by their app, not an id. */
+        snprintf(sql, sizeof(sql), "SELECT max(rowid) FROM %s", table);
         rc = query_int(sc, sql, &last);
-        snprintf(sql, sizeof(sql), "UPDATE %s SET %s = pipit_seal(%s, %s) WHERE id > ?1 AND "
-                 "id <= ?2 AND typeof(%s) = 'text'", table, col, col, sealings[i][2], col);
+        snprintf(sql, sizeof(sql), "UPDATE %s SET %s = pipit_seal(%s, %s) WHERE rowid > ?1 AND "
+                 "rowid <= ?2 AND typeof(%s) = 'text'", table, col, col, sealings[i][2], col);
         if (rc == 0 && sqlite3_prepare_v2(sc->db, sql, -1, &s, NULL) != SQLITE_OK) {
             rc = PIPIT_ESTORE;
         }

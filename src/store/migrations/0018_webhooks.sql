@@ -61,3 +61,20 @@ CREATE TABLE before_send_hooks (
 -- of their conversations (webhooks.bot_id).
 ALTER TABLE users ADD COLUMN bot INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE api_keys ADD COLUMN bot_id INTEGER REFERENCES users(id) ON DELETE CASCADE;
+
+-- The private AI assistant (hooks/assistant.h): per app, a bot answering with
+-- an OpenAI-compatible endpoint. The endpoint's API key is sealed like a body.
+CREATE TABLE assistants (
+    app_id            INTEGER PRIMARY KEY REFERENCES apps(id),
+    bot_id            INTEGER NOT NULL REFERENCES users(id),
+    base_url          TEXT NOT NULL,
+    model             TEXT NOT NULL,
+    api_key           BLOB,
+    system_prompt     TEXT,
+    context_messages  INTEGER NOT NULL,
+    user_per_minute   INTEGER NOT NULL,
+    app_per_minute    INTEGER NOT NULL,
+    timeout_ms        INTEGER NOT NULL,
+    enabled           INTEGER NOT NULL DEFAULT 1,
+    updated_at        INTEGER NOT NULL
+);
