@@ -20,6 +20,7 @@
 #include "util/err.h"
 #include "util/intmap.h"
 #include "util/mem.h"
+#include "util/utf8.h"
 
 #define REASON_MAX 200            /* bytes of a rejection's reason shown to the sender */
 #define ANSWER_SLACK 4096         /* an answer may be this much larger than a message body */
@@ -39,6 +40,7 @@ struct check {
     struct worker *origin;
     int64_t conv;
     bool member;
+    bool resend;                  /* the sender's cmid is stored already */
     bool has_hook;
     struct store_before_send hook;
     CURL *easy;
@@ -148,6 +150,37 @@ static void check_free(struct check *c)
     free(c);
 }
 
+/*
+ * A rejection's reason as the sender sees it: control characters (C0, DEL, C1,
+ * NUL) as spaces, cut to REASON_MAX bytes between characters; NULL if empty.
+ */
+static char *shown_reason(const char *s, size_t n)
+{
+    struct buf b;
+    size_t i = 0;
+
+    buf_init(&b, REASON_MAX + 1);
+    while (i < n) {
+        uint32_t cp;
+        size_t len = utf8_decode((const unsigned char *)s + i, n - i, &cp);
+
+        if (len == 0 || b.len + len > REASON_MAX) {
+            break; /* jansson gave valid UTF-8: only the cap stops here */
+        }
+        if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
+            buf_append(&b, " ", 1);
+        } else {
+            buf_append(&b, s + i, len);
+        }
+        i += len;
+    }
+    if (b.len == 0) {
+        buf_cleanup(&b);
+        return NULL;
+    }
+    return buf_steal(&b, NULL);
+}
+
 /* What the hook said, on the sender's worker: the message goes on, changed, or not. */
 static int apply(struct check *c)
 {
@@ -158,33 +191,28 @@ static int apply(struct check *c)
 
     if (c->status >= 200 && c->status < 300) {
         answer = json_loadb(c->answer.data != NULL ? c->answer.data : "", c->answer.len,
-                            JSON_REJECT_DUPLICATES, NULL);
+                            JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
         action = json_string_value(json_object_get(answer, "action"));
     }
     body = json_object_get(answer, "body");
     if (action != NULL && strcmp(action, "allow") == 0) {
         rc = 0;
     } else if (action != NULL && strcmp(action, "reject") == 0) {
-        const char *reason = json_string_value(json_object_get(answer, "reason"));
-        struct buf b;
+        json_t *reason = json_object_get(answer, "reason");
 
-        buf_init(&b, REASON_MAX + 1);
-        /* The sender sees it: printable text only, cut short. */
-        for (size_t i = 0; reason != NULL && reason[i] != '\0' && b.len < REASON_MAX; i++) {
-            unsigned char ch = (unsigned char)reason[i];
-
-            buf_append(&b, ch >= 0x20 && ch != 0x7f ? (const char *)&ch : " ", 1);
-        }
         free(k->why_text);
-        k->why_text = b.len > 0 ? buf_steal(&b, NULL) : NULL;
-        buf_cleanup(&b);
+        k->why_text = json_is_string(reason) ? shown_reason(json_string_value(reason),
+                                                            json_string_length(reason))
+                                             : NULL;
         k->why = k->why_text != NULL ? k->why_text : "the message was not accepted";
     } else if (action != NULL && strcmp(action, "replace") == 0 && json_is_object(body)) {
         /* The new body is checked like a sender's: type, size, files, the filter. */
         json_object_set(k->args, "body", body);
         free(k->body_text);
         free(k->meta_text);
+        free(k->flag); /* what the filter flagged in the old text is gone with it */
         k->body_text = k->meta_text = NULL;
+        k->flag = NULL;
         rc = k->action->prepare(k);
     } else {
         rc = c->hook.reject_on_failure ? PIPIT_EMESSAGE_REJECTED : 0;
@@ -266,13 +294,24 @@ static void ask(struct job *j)
     }
 }
 
-/* On a reader: is the sender a member, and what is the hook. */
+static int is_there(void *arg, const struct store_event *ev)
+{
+    (void)arg;
+    (void)ev;
+    return 0;
+}
+
+/* On a reader: is the sender a member, is this a resend, and what is the hook. */
 static void look_run(struct job *j, void *ctx)
 {
     struct check *c = (struct check *)j;
     struct store_member m;
 
     c->member = store_member_get(ctx, c->conv, c->k->who.user_id, &m) == 0 && m.left_seq == 0;
+    /* A resend of a stored message is a duplicate, whatever the hook would say now. */
+    c->resend = store_event_by_cmid(ctx, c->k->who.user_id,
+                                    json_string_value(json_object_get(c->k->args, "cmid")),
+                                    is_there, NULL) == 0;
     j->rc = store_before_send_get(ctx, c->k->who.app_id, &c->hook);
     c->has_hook = j->rc == 0;
     if (j->rc == PIPIT_ENOT_FOUND) {
@@ -285,8 +324,9 @@ static void looked(struct job *j)
     struct check *c = (struct check *)j;
     struct worker *sender = webhooks_worker(c->k->srv);
 
-    if (j->orphaned || j->rc != 0 || !c->has_hook || !c->member || sender == NULL) {
-        /* No hook, or not a member (the write refuses it, and the hook never sees it). */
+    if (j->orphaned || j->rc != 0 || !c->has_hook || !c->member || c->resend || sender == NULL) {
+        /* No hook; not a member (the write refuses it, and the hook never sees it); or a
+         * resend (the write answers with the stored message). */
         int rc = j->orphaned ? PIPIT_EUNAVAILABLE : j->rc;
 
         c->resume(c->k, rc, j->orphaned);
