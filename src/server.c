@@ -397,6 +397,14 @@ static void on_audit_checkpoint(uv_timer_t *t)
 }
 
 /* Main loop: the content filter's lists again, when one changed. */
+/* Calls that ring out are ended about this often (chat/calls.c). */
+#define CALLS_TICK_MS 1000
+
+static void on_calls_tick(uv_timer_t *t)
+{
+    chat_calls_tick(t->data, clock_now_ms());
+}
+
 static void on_filter_reload(uv_timer_t *t)
 {
     struct server *srv = t->data;
@@ -465,6 +473,7 @@ static void server_cleanup(struct server *srv)
     webhooks_free(srv);
     before_send_free(srv);
     assistant_free(srv);
+    chat_calls_free(srv);
     throttle_free(&srv->throttle);
     limits_free(&srv->limits);
     filter_set_free(&srv->filters);
@@ -504,6 +513,7 @@ int server_run(struct server *srv)
     uv_timer_t audit_timer;
     uv_timer_t retention_timer;
     uv_timer_t filter_timer;
+    uv_timer_t calls_timer;
     uv_thread_t watchdog;
     sigset_t stop_signals;
     uint8_t master[KEYRING_KEY_LEN];    /* encryption at rest, until seal_store */
@@ -605,6 +615,7 @@ int server_run(struct server *srv)
     push_dispatch_new(srv);
     webhooks_new(srv);
     assistant_new(srv);
+    chat_calls_new(srv);
     if (files_open(srv, err, sizeof(err)) != 0) {
         log_error(NULL, "files: %s", err);
         goto fail;
@@ -661,6 +672,10 @@ int server_run(struct server *srv)
     uv_timer_start(&filter_timer, on_filter_reload, (uint64_t)srv->cfg.content_filter_reload,
                    (uint64_t)srv->cfg.content_filter_reload);
     uv_unref((uv_handle_t *)&filter_timer);
+    uv_timer_init(&loop, &calls_timer);
+    calls_timer.data = srv;
+    uv_timer_start(&calls_timer, on_calls_tick, CALLS_TICK_MS, CALLS_TICK_MS);
+    uv_unref((uv_handle_t *)&calls_timer);
 
     if (worker_start_all(srv) != 0) {
         uv_close((uv_handle_t *)&sigterm, NULL);
@@ -670,6 +685,7 @@ int server_run(struct server *srv)
         uv_close((uv_handle_t *)&audit_timer, NULL);
         uv_close((uv_handle_t *)&retention_timer, NULL);
         uv_close((uv_handle_t *)&filter_timer, NULL);
+        uv_close((uv_handle_t *)&calls_timer, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         goto fail;
@@ -696,6 +712,7 @@ int server_run(struct server *srv)
     webhooks_free(srv);
     before_send_free(srv);
     assistant_free(srv);
+    chat_calls_free(srv);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&push_retry, NULL);
@@ -703,6 +720,7 @@ int server_run(struct server *srv)
     uv_close((uv_handle_t *)&audit_timer, NULL);
     uv_close((uv_handle_t *)&retention_timer, NULL);
     uv_close((uv_handle_t *)&filter_timer, NULL);
+    uv_close((uv_handle_t *)&calls_timer, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     server_cleanup(srv);

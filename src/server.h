@@ -32,6 +32,7 @@ struct dispatcher;
 struct webhooks;
 struct before_send_index;
 struct assistants;
+struct calls;
 struct files;
 struct audit_key;
 struct keyring;
@@ -54,6 +55,7 @@ struct server {
     struct worker *dispatch_worker;
     struct webhooks *webhooks;  /* tells business systems of events (hooks/webhooks.h) */
     struct worker *webhooks_worker;
+    struct calls *calls;        /* calls ringing or on (chat/calls.c), the writer's */
     struct assistants *assistants; /* the AI assistants (hooks/assistant.h) */
     struct before_send_index *before_send; /* apps with a before-send hook (hooks/before_send.h) */
     SSL_CTX *tls;                /* NULL: plain TCP */

@@ -136,6 +136,8 @@ void files_serve(struct http_exchange *x);
 void session_upgrade(struct http_exchange *x);
 /* GET /v1/admin/export (api/export.c). */
 void export_download(struct http_exchange *x);
+/* GET /v1/turn (api/turn.c). */
+void turn_credentials(struct http_exchange *x);
 
 /* The WebSocket ops' names (the session's own and the chat ops), as a JSON array. */
 json_t *session_op_names(void);

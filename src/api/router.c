@@ -178,6 +178,7 @@ static const struct route routes[] = {
       "bot_delete", { "id" } },
     { HTTP_POST, "/v1/admin/bots/{}/key", "bot_rotate_key", NULL, R_AUTH | R_ADMIN | K_ADMIN,
       "bot_rotate_key", { "id" } },
+    { HTTP_GET, "/v1/turn", "turn", turn_credentials, R_AUTH, NULL, { NULL } },
     { HTTP_POST, "/v1/devices", "device_register", NULL, R_AUTH | R_JSON, "device_register", { NULL } },
     { HTTP_GET, "/v1/devices", "device_list", NULL, R_AUTH, "device_list", { NULL } },
     { HTTP_DELETE, "/v1/devices/{}", "device_delete", NULL, R_AUTH, "device_delete", { "id" } },

@@ -45,6 +45,11 @@ struct chat_caller {
     int64_t token_id;           /* the user's session; 0 for an API key */
 };
 
+/* Calls (calls.c): their state, on the writer; the ticker's check (any thread, ~1/s). */
+void chat_calls_new(struct server *srv);
+void chat_calls_free(struct server *srv);
+void chat_calls_tick(struct server *srv, int64_t now);
+
 /* Whether name is a chat op of the WebSocket protocol. */
 bool chat_is_op(const char *name);
 /* Appends the name of every chat op of the WebSocket protocol to names (a JSON array). */

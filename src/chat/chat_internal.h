@@ -256,6 +256,15 @@ int webhook_rotate_secret(struct chat_call *k, struct store_conn *sc);
 int webhook_ping(struct chat_call *k, struct store_conn *sc);
 int webhook_deliveries(struct chat_call *k, struct store_conn *sc);
 int webhook_retry(struct chat_call *k, struct store_conn *sc);
+/* Calls (src/chat/calls.c). */
+int call_invite(struct chat_call *k, struct store_conn *sc);
+int call_ringing(struct chat_call *k, struct store_conn *sc);
+int call_accept(struct chat_call *k, struct store_conn *sc);
+int call_reject(struct chat_call *k, struct store_conn *sc);
+int call_cancel(struct chat_call *k, struct store_conn *sc);
+int call_hangup(struct chat_call *k, struct store_conn *sc);
+int call_signal(struct chat_call *k, struct store_conn *sc);
+int call_expire(struct chat_call *k, struct store_conn *sc);
 int bot_create(struct chat_call *k, struct store_conn *sc);
 int bot_list(struct chat_call *k, struct store_conn *sc);
 int bot_get(struct chat_call *k, struct store_conn *sc);

@@ -56,6 +56,11 @@ struct config {
     int64_t webhook_retry_for;    /* ms */
     int64_t webhook_concurrency;
     int64_t webhook_keep;         /* ms */
+    int64_t call_max_participants;
+    int64_t call_ring_timeout;    /* ms */
+    char *turn_urls;              /* comma-separated; "" = none */
+    char *turn_secret;            /* coturn's static-auth-secret; "" = no TURN */
+    int64_t turn_ttl;             /* ms */
     char *vapid_subject;
     char *apns_key_file;
     char *apns_key_id;

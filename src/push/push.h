@@ -102,6 +102,15 @@ struct user_set;
  */
 int push_chat_message(struct chat_call *k, struct store_conn *sc, const struct user_set *members,
                       bool group, const struct store_event *ev);
+/* Whether a member but sender may have no session open (a large set: assumed so). */
+bool push_anyone_offline(struct server *srv, const struct user_set *members, int64_t sender);
+/*
+ * Writer: a high-priority push of notification (taken) to the members of conv
+ * but sender, sent to those with no session open; private_variant (taken, or
+ * NULL) is what users who chose private previews get instead.
+ */
+int push_to_members(struct chat_call *k, struct store_conn *sc, int64_t conv, int64_t sender,
+                    json_t *notification, json_t *private_variant, const char *category);
 /* After COMMIT (the writer's commit hook argument): publishes, and empties, the batch. */
 void push_events_publish(void *hook_arg, struct bus_batch *b);
 /* Frees a batch of events that will not be published. */

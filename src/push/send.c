@@ -1010,39 +1010,50 @@ int push_chat_message(struct chat_call *k, struct store_conn *sc, const struct u
                       bool group, const struct store_event *ev)
 {
     enum chat_notifications mode = (enum chat_notifications)k->srv->cfg.chat_notifications;
-    struct store_push p = { .app_id = k->who.app_id, .created_at = k->now };
+
+    if (mode == CHAT_NOTIFY_OFF || !push_anyone_offline(k->srv, members, ev->sender)) {
+        return 0;
+    }
+    return push_to_members(k, sc, ev->conv_id, ev->sender,
+                           mode == CHAT_NOTIFY_PRIVATE ? private_notification(ev)
+                                                       : chat_notification(sc, ev, group),
+                           mode == CHAT_NOTIFY_FULL ? private_notification(ev) : NULL, "chat");
+}
+
+bool push_anyone_offline(struct server *srv, const struct user_set *members, int64_t sender)
+{
     bool anyone = members->n > CHAT_PRESENCE_CHECK_MAX;
+    int64_t last_seen;
+
+    /* Small conversations are checked here, so a chat of online users costs nothing more. */
+    for (size_t i = 0; !anyone && i < members->n; i++) {
+        anyone = members->ids[i] != sender && !presence_get(srv->presence, members->ids[i],
+                                                            &last_seen);
+    }
+    return anyone;
+}
+
+int push_to_members(struct chat_call *k, struct store_conn *sc, int64_t conv, int64_t sender,
+                    json_t *notification, json_t *private_variant, const char *category)
+{
+    struct store_push p = { .app_id = k->who.app_id, .created_at = k->now };
     struct bus_batch inapp = { 0 };
     struct push_doc doc = { NULL, NULL, NULL };
-    int64_t last_seen;
     bool done;
     int rc;
 
-    if (mode == CHAT_NOTIFY_OFF) {
-        return 0;
-    }
-    /* Small conversations are checked here, so a chat of online users costs nothing more. */
-    for (size_t i = 0; !anyone && i < members->n; i++) {
-        anyone = members->ids[i] != ev->sender &&
-                 !presence_get(k->srv->presence, members->ids[i], &last_seen);
-    }
-    if (!anyone) {
-        return 0;
-    }
-    doc.notification = mode == CHAT_NOTIFY_PRIVATE ? private_notification(ev)
-                                                   : chat_notification(sc, ev, group);
+    doc.notification = notification;
     p.notification = json_dumps(doc.notification, JSON_COMPACT);
-    if (mode == CHAT_NOTIFY_FULL) {
+    if (private_variant != NULL) {
         doc.variants = json_pack("[{s:s,s:i,s:o}]", "name", "private", "weight", 0,
-                                 "notification", private_notification(ev));
+                                 "notification", private_variant);
         p.variants = json_dumps(doc.variants, JSON_COMPACT);
     }
-    doc.target = json_pack("{s:I,s:I}", "conv", (json_int_t)ev->conv_id, "from",
-                           (json_int_t)ev->sender);
+    doc.target = json_pack("{s:I,s:I}", "conv", (json_int_t)conv, "from", (json_int_t)sender);
     p.target = json_dumps(doc.target, JSON_COMPACT);
     p.expires_at = k->now + TTL_DEFAULT_S * 1000;
     snprintf(p.priority, sizeof(p.priority), "high");
-    p.category = xstrdup("chat");
+    p.category = xstrdup(category);
     p.done = true; /* unless its first chunk below leaves users for later */
     rc = store_push_insert(sc, &p);
     if (rc == 0) {
