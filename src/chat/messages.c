@@ -96,6 +96,9 @@ int msg_prepare(struct chat_call *k)
             }
         }
     }
+    if (json_is_null(streaming)) {
+        streaming = NULL; /* null is absent, as for every optional field */
+    }
     if (streaming != NULL && !json_is_boolean(streaming)) {
         return chat_bad(k, "streaming must be true or false");
     }
@@ -330,6 +333,15 @@ static int target_message(struct chat_call *k, struct store_conn *sc, int64_t *c
     return rc;
 }
 
+static int grab_meta_streaming(void *arg, const struct store_event *ev)
+{
+    json_t *meta = ev->meta != NULL ? json_loads(ev->meta, 0, NULL) : NULL;
+
+    *(bool *)arg = json_is_true(json_object_get(meta, "streaming"));
+    json_decref(meta);
+    return 0;
+}
+
 int msg_edit(struct chat_call *k, struct store_conn *sc)
 {
     struct store_event ev = { .kind = "edit", .sender = k->who.user_id, .body = k->body_text };
@@ -340,6 +352,16 @@ int msg_edit(struct chat_call *k, struct store_conn *sc)
     if (rc == 0 && msg.sender != k->who.user_id) {
         k->why = "only your own messages can be edited";
         rc = PIPIT_EFORBIDDEN;
+    }
+    if (rc == 0) {
+        bool streaming = false;
+
+        rc = store_event_get(sc, ev.conv_id, msg.seq, k->who.user_id, k->now,
+                             grab_meta_streaming, &streaming);
+        if (rc == 0 && streaming) {
+            k->why = "the message is streaming: finish it with append or replace (final)";
+            rc = PIPIT_ECONFLICT;
+        }
     }
     if (rc == 0) {
         rc = check_file(k, sc);
@@ -376,7 +398,7 @@ int stream_prepare(struct chat_call *k)
         k->why = "the text is larger than max_message_size";
         return PIPIT_EPAYLOAD_TOO_LARGE;
     }
-    if (final != NULL && !json_is_boolean(final)) {
+    if (final != NULL && !json_is_null(final) && !json_is_boolean(final)) {
         return chat_bad(k, "final must be true or false");
     }
     return chat_filter_text(k, k->args, "text");
@@ -440,6 +462,10 @@ int msg_stream(struct chat_call *k, struct store_conn *sc)
     if (rc == 0) {
         json_object_set_new(st.body, "text", json_stringn(joined.data != NULL ? joined.data : "",
                                                           joined.len));
+        /* The whole text, not only the chunk: a phrase split over two chunks is caught. */
+        rc = chat_filter_text(k, st.body, "text");
+    }
+    if (rc == 0) {
         body = json_dumps(st.body, JSON_COMPACT);
         if (final) {
             json_object_del(st.meta, "streaming");
@@ -453,6 +479,10 @@ int msg_stream(struct chat_call *k, struct store_conn *sc)
     }
     if (rc == 0) {
         rc = store_event_set_body(sc, ev.conv_id, msg.seq, body, 0, meta);
+    }
+    if (rc == 0 && final) {
+        /* Flagged once, for the finished text (each append sees the whole of it). */
+        rc = chat_record_flag(k, sc, ev.conv_id, msg.seq);
     }
     if (rc == 0 && !final) {
         chat_publish(k, json_pack("{s:s,s:I,s:I,s:s,s:s}", "ev", "stream", "conv",

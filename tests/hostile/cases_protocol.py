@@ -390,6 +390,10 @@ ROUTES = [
      {"user": 999999999}, http(404, NF), {}),
     ("POST", "/v1/conversations/{id}/messages", ["/v1/conversations/", R("direct"), "/messages"],
      "p", {"cmid": FRESH_CMID, "body": TEXT}, http(201), {}),
+    # disabled: were one made by mistake, it is never sent anything
+    ("POST", "/v1/admin/webhooks", ["/v1/admin/webhooks"], "admin",
+     {"url": "https://hooks.example.com/hostile", "events": ["message.created"],
+      "enabled": False}, None, {}),
 ]
 
 

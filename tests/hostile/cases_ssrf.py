@@ -15,7 +15,14 @@ cases show it with two fake push services on a second server that allows loopbac
 the fake can be reached at all): the first answers 30x with a Location on the second,
 which must get no request, and the delivery fails as "rejected".
 
-Webhooks (issue 9) do not exist yet: WEBHOOK_PLACEHOLDERS are skipped.
+Webhooks (issue 9): WEBHOOKS registers URLs with POST /v1/admin/webhooks as the admin,
+under the defaults (webhook_allow_http no, webhook_allow_private no). A webhook's URL
+follows a push endpoint's rules: every endpoint refused above is refused, and so are
+fragments and a few more spellings, with 400 bad_request; other names are accepted,
+their addresses being checked when connecting. Every webhook a case may create is
+disabled, so no event is ever sent anywhere. Then the other fields (events, description,
+enabled) of each wrong kind, and the routes that take a webhook id, on a disabled
+webhook of the admin's made on first use.
 """
 
 import base64
@@ -24,7 +31,7 @@ import os
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from catalogue import Answer, Case, http, rest
+from catalogue import Answer, Case, Ref, http, rest
 from chatlib import api, expect
 from pushlib import wait_counts
 
@@ -208,9 +215,188 @@ REDIRECTS = [
     for kind in ("webpush", "unifiedpush") for status in (301, 302, 303, 307, 308)
 ]
 
-# Webhooks come with issue 9; these are the endpoints their registration must refuse.
-WEBHOOK_PLACEHOLDERS = [
-    Case("ssrf-webhook-" + label, rest, {"method": "POST", "path": "/v1/webhooks", "as": "admin",
-                                         "body": {"url": url}}, REFUSED)
-    for label, url in INSIDE[:12] + [("redirect-to-loopback", "https://redirect.example/127")]
+# -- webhooks ------------------------------------------------------------------------------
+
+WH_FIELDS = {"id", "url", "events", "description", "enabled", "created_at", "updated_at",
+             "queued", "failed"}
+WH_EVENTS = ["message.created"]
+
+
+def webhook(name, body, expect, path="/v1/admin/webhooks", method="POST", who="admin",
+            xfail=None):
+    if body is None and method in ("POST", "PATCH"):
+        body = b""  # with Content-Length: 0
+    return Case("webhook-" + name, webhook_rest, {"method": method, "path": path, "as": who,
+                                                  "body": body}, expect, xfail)
+
+
+def webhook_url(name, url, expect):
+    return webhook(name, {"url": url, "events": WH_EVENTS, "enabled": False}, expect)
+
+
+def webhook_rest(env, case):
+    """rest, once the admin has a disabled webhook (Ref("webhook"), made on first use)."""
+    if "webhook" not in env.refs:
+        r = env.srv.post("/v1/admin/webhooks", token=env.refs["admin_token"],
+                         json={"url": "https://hooks.example.com/hostile", "events": WH_EVENTS,
+                               "enabled": False})
+        assert r.status_code == 201 and WH_FIELDS <= set(r.json()), r.text
+        env.refs["webhook"] = r.json()["id"]
+    return rest(env, case)
+
+
+# A webhook's URL follows the rules of a device's push endpoint (docs/openapi.yaml,
+# POST /v1/admin/webhooks): every endpoint above is refused, and a few more.
+WEBHOOK_INSIDE = INSIDE + [
+    ("fragment", "https://hooks.example.com/x#frag"),
+    ("fragment-after-query", "https://hooks.example.com/x?a=1#frag"),
+    ("userinfo-user-only", "https://user@hooks.example.com/x"),
+    ("userinfo-empty-password", "https://user:@hooks.example.com/x"),
+    ("plain-http-public", "http://hooks.example.com/x"),
+    ("plain-http-uppercase", "HTTP://hooks.example.com/x"),
+    ("loopback-hex-first-part", "https://0x7f.0.0.1/x"),
+    ("loopback-octal-every-part", "https://0177.00.00.01/x"),
+    ("loopback-hex-two-parts", "https://0x7f.1/x"),
+    ("private-hex-dotted", "https://0xc0.0xa8.0.1/x"),
+    ("shared-top", "https://100.127.255.255/x"),
+    ("link-local-other", "https://169.254.0.1/x"),
+    ("ipv4-mapped-link-local", "https://[::ffff:169.254.169.254]/x"),
+    ("ipv4-mapped-unspecified", "https://[::ffff:0.0.0.0]/x"),
+    ("ipv4-mapped-shared", "https://[::ffff:100.64.0.1]/x"),
+    ("ipv6-loopback-uppercase-mapped", "https://[::FFFF:127.0.0.1]/x"),
+    ("url-huge", "https://hooks.example.com/" + "a" * 65536),
+    ("url-empty", ""),
+    ("url-relative", "/hook"),
+    ("url-scheme-relative", "//hooks.example.com/x"),
+    ("url-space-in-host", "https://hooks example.com/x"),
+]
+WEBHOOK_OUTSIDE = [
+    ("public-name", "https://hooks.example.com/in/abc?x=1"),
+    ("public-ipv4", "https://8.8.8.8/hook"),
+    ("public-172-32", "https://172.32.0.1/hook"),
+    ("public-172-15", "https://172.15.255.255/hook"),
+    ("public-ipv4-mapped", "https://[::ffff:8.8.8.8]/hook"),
+    ("public-ipv6", "https://[2606:4700:4700::1111]/hook"),
+    ("public-with-port", "https://hooks.example.com:8443/hook"),
+    ("name-resolving-inside-checked-later", "https://127.0.0.1.nip.io/hook"),
+    ("exactly-2048-bytes", "https://hooks.example.com/" + "a" * (2048 - 26)),
+]
+CREATED = http(201)
+CONFLICT = http(409, "conflict")
+NOT_FOUND = http(404, "not_found")
+U = "https://hooks.example.com/x"
+WH = Ref("webhook")
+
+
+def wh_path(rest_=""):
+    return ["/v1/admin/webhooks/", WH, rest_]
+
+
+WEBHOOKS = [webhook_url("url-" + label, url, REFUSED) for label, url in WEBHOOK_INSIDE]
+WEBHOOKS += [webhook_url("url-" + label, url, CREATED) for label, url in WEBHOOK_OUTSIDE]
+WEBHOOKS += [
+    # url and events: missing, of the wrong type
+    webhook("url-missing", {"events": WH_EVENTS, "enabled": False}, REFUSED),
+    webhook("url-int", {"url": 7, "events": WH_EVENTS, "enabled": False}, REFUSED),
+    webhook("url-null", {"url": None, "events": WH_EVENTS, "enabled": False}, REFUSED),
+    webhook("url-array", {"url": [U], "events": WH_EVENTS, "enabled": False}, REFUSED),
+    webhook("url-object", {"url": {"href": U}, "events": WH_EVENTS, "enabled": False}, REFUSED),
+    webhook("events-missing", {"url": U, "enabled": False}, REFUSED),
+    webhook("events-empty", {"url": U, "events": [], "enabled": False}, REFUSED),
+    webhook("events-string", {"url": U, "events": "message.created", "enabled": False}, REFUSED),
+    webhook("events-star-string", {"url": U, "events": "*", "enabled": False}, REFUSED),
+    webhook("events-null", {"url": U, "events": None, "enabled": False}, REFUSED),
+    webhook("events-object", {"url": U, "events": {"message.created": True}, "enabled": False},
+            REFUSED),
+    webhook("events-unknown", {"url": U, "events": ["message.deleted"], "enabled": False}, REFUSED),
+    webhook("events-unknown-among-known", {"url": U, "events": ["message.created", "nope"],
+                                           "enabled": False}, REFUSED),
+    webhook("events-ping", {"url": U, "events": ["ping"], "enabled": False}, REFUSED),
+    webhook("events-uppercase", {"url": U, "events": ["MESSAGE.CREATED"], "enabled": False},
+            REFUSED),
+    webhook("events-trailing-space", {"url": U, "events": ["message.created "], "enabled": False},
+            REFUSED),
+    webhook("events-nul", {"url": U, "events": ["message.created\u0000"], "enabled": False},
+            REFUSED),
+    webhook("events-empty-string", {"url": U, "events": [""], "enabled": False}, REFUSED),
+    webhook("events-duplicate", {"url": U, "events": ["member.left", "member.left"],
+                                 "enabled": False}, REFUSED),
+    webhook("events-star-twice", {"url": U, "events": ["*", "*"], "enabled": False}, REFUSED),
+    webhook("events-int", {"url": U, "events": [7], "enabled": False}, REFUSED),
+    webhook("events-null-item", {"url": U, "events": [None], "enabled": False}, REFUSED),
+    webhook("events-nested", {"url": U, "events": [["message.created"]], "enabled": False},
+            REFUSED),
+    webhook("events-10000-unknown", {"url": U, "events": ["e%d" % i for i in range(10000)],
+                                     "enabled": False}, REFUSED),
+    webhook("description-int", {"url": U, "events": WH_EVENTS, "description": 7,
+                                "enabled": False}, REFUSED),
+    webhook("description-257-bytes", {"url": U, "events": WH_EVENTS, "description": "d" * 257,
+                                      "enabled": False}, REFUSED),
+    webhook("description-129-two-byte-chars", {"url": U, "events": WH_EVENTS,
+                                               "description": "\u00e9" * 129, "enabled": False},
+            REFUSED),
+    webhook("enabled-string", {"url": U, "events": WH_EVENTS, "enabled": "false"}, REFUSED),
+    webhook("enabled-int", {"url": U, "events": WH_EVENTS, "enabled": 0}, REFUSED),
+    webhook("enabled-no-string", {"url": U, "events": WH_EVENTS, "enabled": "no"}, REFUSED),
+    # bodies that are not an object
+    webhook("body-array", [{"url": U, "events": WH_EVENTS}], REFUSED),
+    webhook("body-string", "https://hooks.example.com/x", REFUSED),
+    webhook("body-not-json", b"url=https://hooks.example.com/x", REFUSED),
+    # who
+    webhook("as-plain-user", {"url": U, "events": WH_EVENTS, "enabled": False},
+            http(403, "forbidden"), who="p"),
+    webhook("without-credentials", {"url": U, "events": WH_EVENTS, "enabled": False},
+            http(401, "unauthorized"), who=None),
+    # the routes that take an id (WH: a disabled webhook of the admin's)
+    webhook("get", None, http(200), path=wh_path(), method="GET"),
+    webhook("patch-url-loopback", {"url": "https://127.0.0.1/x"}, REFUSED, path=wh_path(),
+            method="PATCH"),
+    webhook("patch-url-decimal", {"url": "https://2130706433/x"}, REFUSED, path=wh_path(),
+            method="PATCH"),
+    webhook("patch-url-mapped", {"url": "https://[::ffff:127.0.0.1]/x"}, REFUSED,
+            path=wh_path(), method="PATCH"),
+    webhook("patch-url-http", {"url": "http://hooks.example.com/x"}, REFUSED, path=wh_path(),
+            method="PATCH"),
+    webhook("patch-url-fragment", {"url": U + "#f"}, REFUSED, path=wh_path(), method="PATCH"),
+    webhook("patch-events-empty", {"events": []}, REFUSED, path=wh_path(), method="PATCH"),
+    webhook("patch-events-unknown", {"events": ["nope"]}, REFUSED, path=wh_path(),
+            method="PATCH"),
+    webhook("patch-events-duplicate", {"events": ["user.created", "user.created"]}, REFUSED,
+            path=wh_path(), method="PATCH"),
+    webhook("patch-enabled-string", {"enabled": "true"}, REFUSED, path=wh_path(),
+            method="PATCH"),
+    webhook("patch-description-257-bytes", {"description": "d" * 257}, REFUSED,
+            path=wh_path(), method="PATCH"),
+    webhook("patch-body-array", [], REFUSED, path=wh_path(), method="PATCH"),
+    webhook("patch-description-ok", {"description": "hostile"}, http(200), path=wh_path(),
+            method="PATCH"),
+    webhook("ping-disabled", None, CONFLICT, path=wh_path("/ping")),
+    webhook("rotate-secret", None, http(200), path=wh_path("/secret")),
+    webhook("deliveries", None, http(200), path=wh_path("/deliveries"), method="GET"),
+    webhook("deliveries-state-unknown", None, REFUSED, path=wh_path("/deliveries?state=lost"),
+            method="GET"),
+    webhook("deliveries-state-empty", None, REFUSED, path=wh_path("/deliveries?state="),
+            method="GET"),
+    webhook("deliveries-limit-0", None, REFUSED, path=wh_path("/deliveries?limit=0"),
+            method="GET"),
+    webhook("deliveries-limit-201", None, REFUSED, path=wh_path("/deliveries?limit=201"),
+            method="GET"),
+    webhook("deliveries-limit-text", None, REFUSED, path=wh_path("/deliveries?limit=ten"),
+            method="GET"),
+    webhook("deliveries-before-text", None, REFUSED, path=wh_path("/deliveries?before=x"),
+            method="GET"),
+    webhook("retry-unknown-delivery", None, NOT_FOUND,
+            path=wh_path("/deliveries/999999999/retry")),
+    webhook("list-limit-0", None, REFUSED, path="/v1/admin/webhooks?limit=0", method="GET"),
+    webhook("list-limit-201", None, REFUSED, path="/v1/admin/webhooks?limit=201", method="GET"),
+    webhook("list-before-negative", None, REFUSED, path="/v1/admin/webhooks?before=-5",
+            method="GET"),
+    webhook("unknown-id", None, NOT_FOUND, path="/v1/admin/webhooks/999999999", method="GET"),
+    webhook("unknown-id-ping", None, NOT_FOUND, path="/v1/admin/webhooks/999999999/ping"),
+    webhook("unknown-id-delete", None, NOT_FOUND, path="/v1/admin/webhooks/999999999",
+            method="DELETE"),
+    webhook("as-plain-user-get", None, http(403, "forbidden"), path=wh_path(), method="GET",
+            who="p"),
+    webhook("as-plain-user-delete", None, http(403, "forbidden"), path=wh_path(),
+            method="DELETE", who="p"),
 ]

@@ -1,4 +1,5 @@
-"""SSRF through push endpoints; redirects not followed; webhook placeholders (cases_ssrf.py)."""
+"""SSRF through push endpoints and webhook URLs; redirects not followed; the webhook routes
+(cases_ssrf.py)."""
 
 import pytest
 
@@ -11,7 +12,6 @@ def test_ssrf(env, case):
     check(env, case)
 
 
-@pytest.mark.skip(reason="webhooks not built yet (issue 9)")
-@pytest.mark.parametrize("case", params(cases_ssrf.WEBHOOK_PLACEHOLDERS))
+@pytest.mark.parametrize("case", params(cases_ssrf.WEBHOOKS))
 def test_webhook_ssrf(env, case):
     check(env, case)

@@ -25,6 +25,8 @@ export interface PendingSend {
   body: MessageBody;
   reply_to?: number;
   mentions?: SendOptions["mentions"];
+  /** Opens a streaming message. */
+  streaming?: boolean;
 }
 
 /** What the outbox needs from the connection. */
@@ -145,10 +147,11 @@ export class Outbox {
     }
     entry.inFlight = true;
     entry.attempts++;
-    const { cmid, conv, body, reply_to, mentions } = entry.message;
+    const { cmid, conv, body, reply_to, mentions, streaming } = entry.message;
     const fields: Record<string, unknown> = { conv, cmid, body };
     if (reply_to !== undefined) fields.reply_to = reply_to;
     if (mentions !== undefined) fields.mentions = mentions;
+    if (streaming !== undefined) fields.streaming = streaming;
     this.transport.send(fields).then(
       (result) => this.succeeded(entry, result),
       (err: PipitError) => this.failed(entry, err),

@@ -50,6 +50,9 @@ import type {
   RecallEvent,
   SendOptions,
   SendResult,
+  StreamEvent,
+  StreamOptions,
+  StreamProgress,
   SyncAnswer,
   TimelineEvent,
   TypingEvent,
@@ -166,6 +169,8 @@ export interface RealtimeEvents {
   read: ReadEvent;
   delivered: DeliveredEvent;
   typing: TypingEvent;
+  /** A chunk of a streaming message (no seq of its own; not a timeline event). */
+  stream: StreamEvent;
   presence: PresenceEvent;
   notification: NotificationEvent;
   /** An outbox message was stored (also after its send() promise timed out). */
@@ -179,7 +184,7 @@ export interface RealtimeEvents {
 export type ConnectionState = "idle" | "connecting" | "syncing" | "ready";
 
 const TIMELINE_NAMES = new Set(["message", "edit", "recall", "member", "conv_created", "conv_updated"]);
-const OTHER_EVENT_NAMES = new Set(["read", "delivered", "typing", "presence", "notification"]);
+const OTHER_EVENT_NAMES = new Set(["read", "delivered", "typing", "stream", "presence", "notification"]);
 
 /* Bounds: each says how far the SDK trusts the server before giving up on a loop. */
 const MAX_SYNC_ROUNDS = 100_000; // 200 events a round: twenty million events
@@ -359,6 +364,7 @@ export class Realtime {
     const message: PendingSend = { cmid: options.cmid ?? newCmid(), conv, body };
     if (options.reply_to !== undefined) message.reply_to = options.reply_to;
     if (options.mentions !== undefined) message.mentions = options.mentions;
+    if (options.streaming !== undefined) message.streaming = options.streaming;
     return this.outbox.add(message, options.timeoutMs ?? this.rtOptions.requestTimeoutMs);
   }
 
@@ -380,6 +386,47 @@ export class Realtime {
   /** Replaces the body of your message at `seq`; the answer is the edit event's. */
   edit(conv: ConvId, seq: number, body: MessageBody): Promise<SendResult> {
     return this.request<SendResult>("edit", { conv, seq, body });
+  }
+
+  /**
+   * Adds `text` to the end of your streaming message at `seq` (one sent with
+   * `{ streaming: true }`). Members get a `stream` event with the chunk; the answer
+   * is `{seq, length}` (the whole text's length in UTF-8 bytes). With
+   * `{ final: true }` the text is finished: members get an `edit` event with
+   * `streamed: true` and the whole body, and the answer is that event's seq, id and
+   * ts. Each call counts against the message rate limit: a bot should batch its
+   * tokens into a few chunks a second. Errors: `conflict` (not streaming, or
+   * already finished), `forbidden` (not your message), `payload_too_large` (the
+   * whole text over the limit), `content_blocked`, `rate_limited`.
+   */
+  appendMessage(conv: ConvId, seq: number, text: string, options: StreamOptions & { final: true }): Promise<SendResult>;
+  appendMessage(conv: ConvId, seq: number, text: string, options?: StreamOptions & { final?: false }): Promise<StreamProgress>;
+  appendMessage(conv: ConvId, seq: number, text: string, options?: StreamOptions): Promise<StreamProgress | SendResult>;
+  appendMessage(conv: ConvId, seq: number, text: string, options: StreamOptions = {}): Promise<StreamProgress | SendResult> {
+    return this.streamOp("append", conv, seq, text, options);
+  }
+
+  /**
+   * Makes `text` the whole text of your streaming message at `seq`; otherwise as
+   * appendMessage() (the `stream` event has `op: "replace"` and the new text).
+   */
+  replaceMessage(conv: ConvId, seq: number, text: string, options: StreamOptions & { final: true }): Promise<SendResult>;
+  replaceMessage(conv: ConvId, seq: number, text: string, options?: StreamOptions & { final?: false }): Promise<StreamProgress>;
+  replaceMessage(conv: ConvId, seq: number, text: string, options?: StreamOptions): Promise<StreamProgress | SendResult>;
+  replaceMessage(conv: ConvId, seq: number, text: string, options: StreamOptions = {}): Promise<StreamProgress | SendResult> {
+    return this.streamOp("replace", conv, seq, text, options);
+  }
+
+  private streamOp(
+    op: "append" | "replace",
+    conv: ConvId,
+    seq: number,
+    text: string,
+    options: StreamOptions,
+  ): Promise<StreamProgress | SendResult> {
+    const fields: Record<string, unknown> = { conv, seq, text };
+    if (options.final !== undefined) fields.final = options.final;
+    return this.request<StreamProgress | SendResult>(op, fields, options.timeoutMs);
   }
 
   /** Withdraws a message for everyone; the answer is the recall event's. */

@@ -118,6 +118,12 @@ export interface MessageEvent extends TimelineBase {
   deleted?: true;
   /** The sender's account was erased: the message is a tombstone at its seq. */
   erased?: true;
+  /**
+   * A streaming message still being written: its sender grows it (`stream`
+   * events, append) or rewrites it (replace) until a final `edit` with
+   * `streamed: true`. Absent once finished.
+   */
+  streaming?: true;
 }
 
 export interface EditEvent extends TimelineBase {
@@ -125,6 +131,11 @@ export interface EditEvent extends TimelineBase {
   target: number;
   /** Absent in history and sync once the target was recalled. */
   body?: MessageBody;
+  /**
+   * The end of a streaming message: `body` is the finished text. The target is
+   * not marked edited (no `edited` in history and sync) and is no longer streaming.
+   */
+  streamed?: true;
 }
 
 export interface RecallEvent extends TimelineBase {
@@ -201,6 +212,22 @@ export interface TypingEvent {
   ev: "typing";
   conv: ConvId;
   user: UserId;
+}
+
+/**
+ * A chunk of a streaming message (the message at `seq`, still `streaming`):
+ * `append` adds `text` to the end of its `body.text`, `replace` makes `text` the
+ * whole of it. It has no seq of its own and is not replayed by sync: a client that
+ * missed chunks gets the text as it is from history, and the finished text from
+ * the final `edit` (`streamed: true`).
+ */
+export interface StreamEvent {
+  ev: "stream";
+  conv: ConvId;
+  /** The streaming message's seq. */
+  seq: number;
+  op: "append" | "replace";
+  text: string;
 }
 
 export interface PresenceEvent {
@@ -293,6 +320,12 @@ export interface MemberPatch {
 export interface SendOptions {
   reply_to?: number;
   mentions?: Mentions;
+  /**
+   * Opens a streaming message (the body must have a string `text`, "" allowed):
+   * grow it with appendMessage(), rewrite it with replaceMessage(), and end it
+   * with `{ final: true }`.
+   */
+  streaming?: boolean;
   /** Reuse a cmid kept from an earlier run (for example an outbox saved to disk). */
   cmid?: string;
   timeoutMs?: number;
@@ -303,6 +336,22 @@ export interface NewMessage {
   body: MessageBody;
   reply_to?: number;
   mentions?: Mentions;
+  /** Opens a streaming message (see SendOptions.streaming). */
+  streaming?: boolean;
+}
+
+export interface StreamOptions {
+  /** The last chunk: the text is finished (an `edit` with `streamed: true`). */
+  final?: boolean;
+  timeoutMs?: number;
+}
+
+/** The answer to a non-final appendMessage() / replaceMessage(). */
+export interface StreamProgress {
+  /** The streaming message's seq. */
+  seq: number;
+  /** The whole text's length now, in UTF-8 bytes. */
+  length: number;
 }
 
 export interface SendResult {

@@ -2,8 +2,9 @@
 -- the outbox of their deliveries. A delivery is written in the transaction of
 -- its event, so neither exists without the other. The secret and the payload
 -- are sealed like a message body when encryption at rest is on.
+-- AUTOINCREMENT: an id is never reused (receivers deduplicate on delivery ids).
 CREATE TABLE webhooks (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     app_id       INTEGER NOT NULL REFERENCES apps(id),
     url          TEXT NOT NULL,
     secret       BLOB NOT NULL,
@@ -21,7 +22,7 @@ CREATE INDEX webhooks_app ON webhooks(app_id, id);
 -- webhook_retry_for; the payload stays for an admin's retry). Finished ones are
 -- deleted webhook_keep after finished_at.
 CREATE TABLE webhook_deliveries (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     webhook_id   INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
     event        TEXT NOT NULL,
     payload      BLOB,
@@ -78,3 +79,25 @@ CREATE TABLE assistants (
     enabled           INTEGER NOT NULL DEFAULT 1,
     updated_at        INTEGER NOT NULL
 );
+
+-- Streaming messages (chat/messages.c, msg_stream): while a message streams,
+-- an append keeps all there was (the old text begins the new one), so a legal
+-- hold keeps no version of it; a replace, which can take text away, is kept
+-- like an edit.
+DROP TRIGGER events_hold_keep_body;
+CREATE TRIGGER events_hold_keep_body BEFORE UPDATE OF body ON events
+WHEN old.body IS NOT NULL AND new.body IS NOT old.body
+     AND NOT (typeof(old.body) = 'text' AND typeof(new.body) = 'blob')
+     AND EXISTS (SELECT 1 FROM legal_holds h WHERE h.lifted_at IS NULL
+                 AND (h.conv_id = old.conv_id OR h.user_id = old.sender))
+     AND NOT (json_extract(old.meta, '$.streaming') IS 1
+              AND json_extract(new.meta, '$.streaming') IS 1
+              AND instr(json_extract(pipit_unseal(new.body, new.conv_id, new.seq), '$.text'),
+                        json_extract(pipit_unseal(old.body, old.conv_id, old.seq), '$.text')) = 1)
+BEGIN
+    INSERT INTO held_versions (event_id, conv_id, seq, sender, body, replaced_at, change)
+    VALUES (old.id, old.conv_id, old.seq, old.sender,
+            pipit_seal(pipit_unseal(old.body, old.conv_id, old.seq), old.conv_id, -old.seq),
+            CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),
+            CASE WHEN new.body IS NULL THEN 'recall' ELSE 'edit' END);
+END;

@@ -199,7 +199,7 @@ export function MessageList(props: { store: ChatStore; conv: Conversation; tl: T
               receipt={lastMine === r ? receipt : null}
               mentionsMe={!mine && mentionsMe(m, store.me.id)}
               usernames={usernames}
-              canEdit={mine && !r.pending && text !== null}
+              canEdit={mine && !r.pending && text !== null && !m.streaming}
               canRecall={!r.pending && (mine || (group && (myRole === 'owner' || myRole === 'admin')))}
               actions={props.actions}
             />

@@ -2,7 +2,8 @@
  * One message bubble, with its sender (first of a group), quoted reply, text
  * (mentions and links marked up, everything else plain text nodes) or a file
  * (a picture, or a file to download: attachments.tsx), time, edit mark,
- * delivery state, and the actions that show on hover or focus.
+ * "writing…" while a streaming message is still growing, delivery state, and
+ * the actions that show on hover or focus.
  *
  * Memoised: rows get primitive props and stable callbacks, so a typing event or
  * a new message re-renders only the rows that changed.
@@ -68,6 +69,8 @@ export const MessageRow = memo(function MessageRow(p: MessageRowProps) {
       data-seq={msg.seq > 0 ? msg.seq : undefined}
       data-state={p.pending ?? 'stored'}
       data-mine={p.mine ? 'true' : 'false'}
+      data-streaming={msg.streaming ? 'true' : undefined}
+      aria-busy={msg.streaming ? 'true' : undefined}
     >
       {p.group && !p.mine ? <div class="msg-avatar">{p.last ? <Avatar name={p.senderName} size="sm" /> : null}</div> : null}
       <div class="msg-col">
@@ -149,10 +152,20 @@ function FileContent(props: { p: MessageRowProps; file: FileMessageBody }) {
   );
 }
 
-/** Time, "edited", and for your own messages whether they left yet. */
+/** Time, "edited" or "writing…", and for your own messages whether they left yet. */
 function Meta(p: MessageRowProps & { overlay?: boolean }) {
   return (
     <span class={p.overlay ? 'msg-meta msg-meta-overlay' : 'msg-meta'}>
+      {p.msg.streaming ? (
+        <span class="msg-streaming" title="Still being written" data-testid="streaming">
+          <span class="msg-streaming-dots" aria-hidden="true">
+            <i />
+            <i />
+            <i />
+          </span>
+          writing…
+        </span>
+      ) : null}
       {p.msg.edited ? <span class="msg-edited">edited</span> : null}
       <time dateTime={new Date(p.msg.ts).toISOString()}>{clockTime(p.msg.ts)}</time>
       {p.pending === 'sending' ? (

@@ -22,6 +22,12 @@
  *   file message through the same pending/outbox path as text.
  * - `target` is a message a search result asked to show; the timeline loads
  *   older pages until it holds it, then scrolls there.
+ * - A streaming message (a bot's answer being written) grows with `stream`
+ *   events, which have no seq: they change the held message's text (append or
+ *   replace) and the list's preview, and are not replayed. Chunks missed (while a
+ *   page loaded, or while offline) are caught up by fetching the message again;
+ *   the final `edit` (`streamed: true`) brings the whole text in any case, and
+ *   does not mark the message edited.
  *
  * Views subscribe with useStore(): every change bumps `version`, coalesced to
  * one notification per microtask so a sync burst renders once.
@@ -34,6 +40,7 @@ import {
   type Client,
   type ConvChanges,
   type Conversation,
+  type EditEvent,
   type Member,
   type MemberEvent,
   type Mentions,
@@ -41,6 +48,7 @@ import {
   type MessageEvent,
   type NotificationEvent,
   type NotificationSettings,
+  type StreamEvent,
   type TimelineEvent,
   type UserRef,
 } from '@pipit/sdk';
@@ -77,6 +85,8 @@ export interface Timeline {
   rev: number;
   /** Live events that came while the first page loaded; applied after it. */
   buffer: TimelineEvent[];
+  /** Streaming messages that got chunks while the first page loaded: fetched again after it. */
+  streamsMissed: Set<number>;
 }
 
 /** A file on its way up, shown in the composer of its conversation. */
@@ -162,6 +172,10 @@ export class ChatStore {
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
   private nextNotification = 1;
   private nextUpload = 1;
+  /** Stream chunks seen per message ("conv:seq"), so a refetch knows when it raced one. */
+  private streamChunks = new Map<string, number>();
+  /** The connection is a reconnect: chunks may have been missed while offline. */
+  private resumed = false;
   private stopped = false;
   /** A password change is replacing the token: a 401 meanwhile is the old token's, not the end. */
   private renewing = false;
@@ -314,12 +328,14 @@ export class ChatStore {
       c.on('read', (ev) => this.onRead(ev.conv, ev.user, ev.seq)),
       c.on('delivered', (ev) => this.patchMember(ev.conv, ev.user, (m) => ({ ...m, delivered_seq: Math.max(m.delivered_seq, ev.seq) }))),
       c.on('typing', (ev) => this.onTyping(ev.conv, ev.user)),
+      c.on('stream', (ev) => this.onStream(ev)),
       c.on('presence', (ev) => this.onPresence(ev.user, ev.online, ev.last_seen)),
       c.on('notification', (ev) => this.onNotification(ev)),
       c.on('sent', ({ cmid }) => this.patchPending(cmid, { state: 'sent' })),
       c.on('send_failed', ({ cmid, error }) => this.patchPending(cmid, { state: 'failed', error: errorText(error) })),
       c.on('connected', (info) => {
         this.connection = 'syncing';
+        this.resumed = info.reconnect;
         if (info.reconnect) {
           this.refreshListSoon();
           if (this.openConv !== null) void this.loadMembers(this.openConv);
@@ -328,6 +344,8 @@ export class ChatStore {
       }),
       c.on('synced', () => {
         this.connection = 'ready';
+        if (this.resumed) this.refreshStreaming();
+        this.resumed = false;
         this.markReadSoon();
         this.changed();
       }),
@@ -539,7 +557,17 @@ export class ChatStore {
       this.markReadSoon();
       return;
     }
-    const tl: Timeline = { items: new Map(), oldest: Infinity, hasOlder: false, status: 'loading', loadingOlder: false, error: null, rev: 0, buffer: [] };
+    const tl: Timeline = {
+      items: new Map(),
+      oldest: Infinity,
+      hasOlder: false,
+      status: 'loading',
+      loadingOlder: false,
+      error: null,
+      rev: 0,
+      buffer: [],
+      streamsMissed: new Set(),
+    };
     this.timelines.set(id, tl);
     this.changed();
     try {
@@ -549,12 +577,14 @@ export class ChatStore {
       const top = page.events.reduce((max, ev) => Math.max(max, ev.seq), 0);
       for (const ev of tl.buffer) if (ev.seq > top) applyLive(tl, ev);
       tl.status = 'ready';
+      for (const seq of tl.streamsMissed) void this.refetchMessage(id, seq);
       this.markReadSoon();
     } catch (err) {
       tl.status = 'error';
       tl.error = errorText(err);
     }
     tl.buffer = [];
+    tl.streamsMissed.clear();
     tl.rev++;
     this.changed();
   }
@@ -626,6 +656,78 @@ export class ChatStore {
     this.changed();
   }
 
+  /** A chunk of a streaming message: its text grows (append) or is rewritten (replace). */
+  private onStream(ev: StreamEvent): void {
+    const key = `${ev.conv}:${ev.seq}`;
+    this.streamChunks.set(key, (this.streamChunks.get(key) ?? 0) + 1);
+    const conv = this.convs.get(ev.conv);
+    if (!conv) return;
+    let touched = false;
+    const tl = this.timelines.get(ev.conv);
+    if (tl?.status === 'loading') {
+      // The page may or may not hold this chunk already: fetch the message again after it.
+      tl.streamsMissed.add(ev.seq);
+    } else if (tl?.status === 'ready') {
+      const held = tl.items.get(ev.seq);
+      if (held?.ev === 'message') {
+        const next = applyStream(held as MessageEvent, ev);
+        if (next !== held) {
+          tl.items.set(ev.seq, next);
+          tl.rev++;
+          touched = true;
+        }
+      }
+    }
+    const last = conv.last_message;
+    if (last && last.seq === ev.seq) {
+      const next = applyStream(last, ev);
+      if (next !== last) {
+        this.convs.set(conv.id, { ...conv, last_message: next });
+        touched = true;
+      }
+    }
+    if (touched) this.changed();
+  }
+
+  /** After a reconnect: chunks sent while offline are not replayed, so streaming messages are fetched again. */
+  private refreshStreaming(): void {
+    for (const [id, tl] of this.timelines) {
+      if (tl.status !== 'ready') continue;
+      for (const ev of tl.items.values()) {
+        if (ev.ev === 'message' && (ev as MessageEvent).streaming) void this.refetchMessage(id, ev.seq);
+      }
+    }
+  }
+
+  /**
+   * Fetches one message's current state into its timeline. A chunk that arrives
+   * while the request is out may be in the answer or not: then it asks again (a
+   * few times; the final edit puts the whole text right in any case).
+   */
+  private async refetchMessage(convId: number, seq: number, tries = 3): Promise<void> {
+    const key = `${convId}:${seq}`;
+    const seen = this.streamChunks.get(key) ?? 0;
+    let page;
+    try {
+      page = await this.client.listMessages(convId, { after: seq - 1, limit: 1 });
+    } catch {
+      return; // the live chunks and the final edit still come
+    }
+    const tl = this.timelines.get(convId);
+    const fresh = page.events.find((e) => e.seq === seq);
+    const held = tl?.items.get(seq);
+    if (!tl || fresh?.ev !== 'message' || held?.ev !== 'message') return;
+    if ((this.streamChunks.get(key) ?? 0) !== seen) {
+      if (tries > 1) void this.refetchMessage(convId, seq, tries - 1);
+      return;
+    }
+    // An edit applied meanwhile (the final one) is newer than a page asked for before it.
+    if (!(held as MessageEvent).streaming) return;
+    tl.items.set(seq, fresh);
+    tl.rev++;
+    this.changed();
+  }
+
   private onMessage(conv: Conversation, msg: MessageEvent, fresh: boolean): Conversation {
     this.settlePending(msg);
     const next = { ...conv };
@@ -637,6 +739,7 @@ export class ChatStore {
 
   /** An edit or a recall: the list's preview follows when it is of the last message. */
   private onChange(conv: Conversation, ev: ChangeEvent): Conversation {
+    if ((ev as EditEvent).streamed) this.streamChunks.delete(`${ev.conv}:${ev.target}`); // no more chunks come
     if (conv.last_message && conv.last_message.seq === ev.target) {
       return { ...conv, last_message: applyChange(conv.last_message, ev) };
     }
@@ -979,7 +1082,19 @@ function applyChange(m: MessageEvent, ev: ChangeEvent): MessageEvent {
     return { ...rest, recalled: true };
   }
   if (m.recalled || ev.body === undefined) return m; // an edit of a since-recalled message has no body
+  if ((ev as EditEvent).streamed) {
+    // The end of a stream: the finished text, not an edit by its author.
+    const { streaming: _done, ...rest } = m;
+    return { ...rest, body: ev.body };
+  }
   return { ...m, body: ev.body, edited: true, edited_at: ev.ts };
+}
+
+/** A message after a chunk of its stream; the same message if it is not streaming. */
+function applyStream(m: MessageEvent, ev: StreamEvent): MessageEvent {
+  if (!m.streaming || m.recalled || m.body === undefined) return m;
+  const before = typeof m.body.text === 'string' ? m.body.text : '';
+  return { ...m, body: { ...m.body, text: ev.op === 'append' ? before + ev.text : ev.text } };
 }
 
 /** A live event (in seq order, once) onto a timeline: add it, or change the message it targets. */
