@@ -537,15 +537,13 @@ int store_member_join(struct store_conn *sc, int64_t conv_id, int64_t user_id,
 static int member_update(struct store_conn *sc, sqlite3_stmt *s, int64_t conv_id,
                          int64_t user_id)
 {
-    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int64(s, 2, conv_id);
     sqlite3_bind_int64(s, 3, user_id);
-    rc = store__run(sc, s);
-    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+    return store__run_one(sc, s);
 }
 
 int store_member_leave(struct store_conn *sc, int64_t conv_id, int64_t user_id,
@@ -826,8 +824,7 @@ int store_conv_delete(struct store_conn *sc, int64_t conv_id, int64_t now_ms)
     }
     sqlite3_bind_int64(s, 1, conv_id);
     sqlite3_bind_int64(s, 2, now_ms);
-    rc = store__run(sc, s);
-    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+    return store__run_one(sc, s);
 }
 
 /* One result: the event as the user sees it, and its snippet for the words. */
@@ -1047,13 +1044,11 @@ int store_flag_list(struct store_conn *sc, int64_t app_id, int64_t before, int l
 int store_flag_delete(struct store_conn *sc, int64_t app_id, int64_t id)
 {
     sqlite3_stmt *s = cstmt(sc, CS_FLAG_DELETE);
-    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int64(s, 1, app_id);
     sqlite3_bind_int64(s, 2, id);
-    rc = store__run(sc, s);
-    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+    return store__run_one(sc, s);
 }

@@ -273,15 +273,13 @@ int store_webhook_update(struct store_conn *sc, const struct store_webhook *w)
 int store_webhook_delete(struct store_conn *sc, int64_t app_id, int64_t id)
 {
     sqlite3_stmt *s = hstmt(sc, HS_DELETE);
-    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int64(s, 1, app_id);
     sqlite3_bind_int64(s, 2, id);
-    rc = store__run(sc, s);
-    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+    return store__run_one(sc, s);
 }
 
 int store_webhook_list(struct store_conn *sc, int64_t app_id, int64_t before, int limit,
@@ -627,14 +625,12 @@ int store_before_send_put(struct store_conn *sc, const struct store_before_send 
 int store_before_send_delete(struct store_conn *sc, int64_t app_id)
 {
     sqlite3_stmt *s = hstmt(sc, HS_BEFORE_DELETE);
-    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int64(s, 1, app_id);
-    rc = store__run(sc, s);
-    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+    return store__run_one(sc, s);
 }
 
 int store_before_send_apps(struct store_conn *sc, int (*cb)(void *arg, int64_t v), void *arg)
@@ -709,14 +705,12 @@ int store_assistant_put(struct store_conn *sc, const struct store_assistant *a)
 int store_assistant_delete(struct store_conn *sc, int64_t app_id)
 {
     sqlite3_stmt *s = hstmt(sc, HS_ASSISTANT_DELETE);
-    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int64(s, 1, app_id);
-    rc = store__run(sc, s);
-    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+    return store__run_one(sc, s);
 }
 
 int store_assistant_bots(struct store_conn *sc,

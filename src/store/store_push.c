@@ -309,14 +309,6 @@ int store_api_key_list(struct store_conn *sc, int64_t app_id,
     return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
 }
 
-/* Runs a one-row UPDATE or DELETE: PIPIT_ENOT_FOUND when it matched nothing. */
-static int change_one(struct store_conn *sc, sqlite3_stmt *s)
-{
-    int rc = store__run(sc, s);
-
-    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
-}
-
 int store_api_key_revoke(struct store_conn *sc, int64_t app_id, int64_t id, int64_t bot_id,
                          int64_t now)
 {
@@ -329,7 +321,7 @@ int store_api_key_revoke(struct store_conn *sc, int64_t app_id, int64_t id, int6
     sqlite3_bind_int64(s, 2, id);
     sqlite3_bind_int64(s, 3, now);
     sqlite3_bind_int64(s, 4, bot_id);
-    return change_one(sc, s);
+    return store__run_one(sc, s);
 }
 
 int store_api_key_touch(struct store_conn *sc, int64_t id, int64_t now)
@@ -485,7 +477,7 @@ int store_device_delete(struct store_conn *sc, int64_t user_id, int64_t id)
     }
     sqlite3_bind_int64(s, 1, user_id);
     sqlite3_bind_int64(s, 2, id);
-    return change_one(sc, s);
+    return store__run_one(sc, s);
 }
 
 int store_device_trim(struct store_conn *sc, int64_t user_id, int keep)

@@ -193,6 +193,13 @@ int store__run(struct store_conn *sc, sqlite3_stmt *s)
     return PIPIT_ESTORE;
 }
 
+int store__run_one(struct store_conn *sc, sqlite3_stmt *s)
+{
+    int rc = store__run(sc, s);
+
+    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+}
+
 int store__one_int(sqlite3_stmt *s, int64_t *out)
 {
     int rc = sqlite3_step(s);
@@ -950,7 +957,6 @@ int store_user_search(struct store_conn *sc, const struct store_user_query *q,
 int store_user_update(struct store_conn *sc, const struct store_user *u)
 {
     sqlite3_stmt *s = stmt(sc, ST_USER_UPDATE);
-    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
@@ -960,8 +966,7 @@ int store_user_update(struct store_conn *sc, const struct store_user *u)
     sqlite3_bind_int64(s, 3, u->disabled_at);
     sqlite3_bind_int(s, 4, u->bot);
     sqlite3_bind_int64(s, 5, u->id);
-    rc = store__run(sc, s);
-    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+    return store__run_one(sc, s);
 }
 
 /* A count(*) of rows of one app. */
@@ -1114,15 +1119,13 @@ int store_token_list_for_user(struct store_conn *sc, int64_t user_id, int64_t no
 int store_token_delete_for_user(struct store_conn *sc, int64_t user_id, int64_t token_id)
 {
     sqlite3_stmt *s = stmt(sc, ST_TOKEN_DELETE_FOR_USER);
-    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int64(s, 1, token_id);
     sqlite3_bind_int64(s, 2, user_id);
-    rc = store__run(sc, s);
-    return rc == 0 && sqlite3_changes(sc->db) == 0 ? PIPIT_ENOT_FOUND : rc;
+    return store__run_one(sc, s);
 }
 
 int store_token_delete_all_for_user(struct store_conn *sc, int64_t user_id, int64_t keep_id)
