@@ -237,6 +237,10 @@ static int reset_password(struct account_job *aj, struct store_conn *db)
         aj->why = "only an admin or an admin-scoped API key may make or change an admin";
         return PIPIT_EFORBIDDEN;
     }
+    if (rc == 0 && aj->user.bot) {
+        aj->why = "a bot has no password: it signs in with its key (POST /v1/admin/bots/{id}/key)";
+        return PIPIT_ECONFLICT;
+    }
     if (rc == 0) {
         rc = store_user_set_password(db, aj->app_id, aj->user.username, aj->hash);
     }

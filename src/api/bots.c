@@ -228,6 +228,10 @@ int bot_update(struct chat_call *k, struct store_conn *sc)
     bool has;
     int rc = target_bot(k, sc, &u);
 
+    if (rc == 0 && u.disabled_at != 0) {
+        k->why = "the bot is disabled";
+        return PIPIT_ECONFLICT;
+    }
     if (rc == 0 && chat_arg_opt_string(k, "display_name", STORE_DISPLAY_MAX, &display, &has) != 0) {
         return chat_bad(k, "display_name must be a string of at most 256 bytes, or null");
     }
@@ -382,10 +386,15 @@ static int assistant_bot_user(struct chat_call *k, struct store_conn *sc, int64_
     username = has ? username : "assistant";
     rc = store_user_insert(sc, k->who.app_id, username, NO_PASSWORD, "user", k->now, bot_id);
     if (rc == PIPIT_EUSERNAME_TAKEN) {
-        k->why = "that username is taken: give the assistant another (\"username\")";
-        return rc;
-    }
-    if (rc == 0) {
+        /* A bot of that name (the assistant's, before it was removed) serves again. */
+        rc = store_user_by_name(sc, k->who.app_id, username, &u);
+        if (rc == 0 && !u.bot) {
+            k->why = "that username is taken: give the assistant another (\"username\")";
+            return PIPIT_EUSERNAME_TAKEN;
+        }
+        *bot_id = u.id;
+        u.disabled_at = 0;
+    } else if (rc == 0) {
         rc = store_user_by_id(sc, *bot_id, &u);
     }
     if (rc == 0) {
@@ -435,6 +444,10 @@ int assistant_put(struct chat_call *k, struct store_conn *sc)
     }
     if (rc == 0 && a.model == NULL) {
         rc = chat_bad(k, "model is required");
+    }
+    if (rc == 0 && json_is_string(json_object_get(k->args, "api_key")) &&
+        json_string_length(json_object_get(k->args, "api_key")) == 0) {
+        rc = chat_bad(k, "api_key must not be empty: null removes it, and leaving it out keeps it");
     }
     if (rc == 0) {
         rc = string_arg(k, "api_key", API_KEY_MAX, true, &a.api_key,

@@ -32,12 +32,14 @@ static json_t *webhook_json(const struct store_webhook *w)
 {
     json_t *events = json_loads(w->events, 0, NULL);
 
-    return json_pack("{s:I,s:s,s:o,s:o,s:b,s:I,s:I,s:I,s:I}", "id", (json_int_t)w->id, "url",
-                     w->url, "events", events != NULL ? events : json_array(), "description",
+    return json_pack("{s:I,s:s,s:o,s:o,s:b,s:I,s:I,s:I,s:I,s:o}", "id", (json_int_t)w->id,
+                     "url", w->url, "events", events != NULL ? events : json_array(),
+                     "description",
                      w->description != NULL ? json_string(w->description) : json_null(),
                      "enabled", w->enabled, "created_at", (json_int_t)w->created_at,
                      "updated_at", (json_int_t)w->updated_at, "queued", (json_int_t)w->queued,
-                     "failed", (json_int_t)w->failed);
+                     "failed", (json_int_t)w->failed, "bot",
+                     w->bot_id != 0 ? json_integer(w->bot_id) : json_null());
 }
 
 static json_t *delivery_json(const struct store_webhook_delivery *d)
@@ -256,12 +258,25 @@ int webhook_get(struct chat_call *k, struct store_conn *sc)
     return rc;
 }
 
+/* A bot's webhook is changed through its bot (api/bots.c): its events are fixed. */
+static int not_a_bots(struct chat_call *k, const struct store_webhook *w)
+{
+    if (w->bot_id == 0) {
+        return 0;
+    }
+    k->why = "this is a bot's webhook: change it with PATCH /v1/admin/bots/{id}";
+    return PIPIT_ECONFLICT;
+}
+
 /* PATCH /v1/admin/webhooks/{id} */
 int webhook_update(struct chat_call *k, struct store_conn *sc)
 {
     struct store_webhook w = { 0 };
     int rc = target(k, sc, &w);
 
+    if (rc == 0) {
+        rc = not_a_bots(k, &w);
+    }
     if (rc == 0) {
         rc = read_fields(k, &w, false);
     }
@@ -283,6 +298,9 @@ int webhook_delete(struct chat_call *k, struct store_conn *sc)
     struct store_webhook w = { 0 };
     int rc = target(k, sc, &w);
 
+    if (rc == 0) {
+        rc = not_a_bots(k, &w);
+    }
     if (rc == 0) {
         rc = store_webhook_delete(sc, k->who.app_id, w.id);
     }

@@ -381,6 +381,39 @@ int call_signal(struct chat_call *k, struct store_conn *sc)
     return 0;
 }
 
+int chat_calls_member_left(struct chat_call *k, struct store_conn *sc, int64_t conv,
+                           int64_t user)
+{
+    struct call *c = intmap_get(&calls_of(k->srv)->by_conv, conv);
+    size_t at = c != NULL ? index_of(c, user) : SIZE_MAX;
+    struct user_set *parts;
+    size_t n = 0;
+
+    if (at == SIZE_MAX) {
+        return 0;
+    }
+    /* Out of the call altogether: no more of its events, and its ops are not_found. */
+    parts = user_set_new(c->parts->n - 1);
+    for (size_t i = 0; i < c->parts->n; i++) {
+        if (i != at) {
+            parts->ids[n] = c->parts->ids[i];
+            c->state[n++] = c->state[i];
+        }
+    }
+    parts->n = n;
+    user_set_unref(c->parts);
+    c->parts = parts;
+    tell_all(k, c, "hangup", user, NULL);
+    if (user == c->caller && c->started_at == 0) {
+        return end_call(k, sc, c, "cancelled");
+    }
+    if (count_in(c, PART_JOINED) < 2 &&
+        (c->started_at != 0 || count_in(c, PART_INVITED) + count_in(c, PART_RINGING) == 0)) {
+        return end_call(k, sc, c, "ended");
+    }
+    return 0;
+}
+
 /* Internal (chat_calls_tick): calls that rang out end as missed. */
 int call_expire(struct chat_call *k, struct store_conn *sc)
 {

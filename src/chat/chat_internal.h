@@ -265,6 +265,9 @@ int call_cancel(struct chat_call *k, struct store_conn *sc);
 int call_hangup(struct chat_call *k, struct store_conn *sc);
 int call_signal(struct chat_call *k, struct store_conn *sc);
 int call_expire(struct chat_call *k, struct store_conn *sc);
+/* Writer: the user left or was removed from conv, and so from its call, if any. */
+int chat_calls_member_left(struct chat_call *k, struct store_conn *sc, int64_t conv,
+                           int64_t user);
 int bot_create(struct chat_call *k, struct store_conn *sc);
 int bot_list(struct chat_call *k, struct store_conn *sc);
 int bot_get(struct chat_call *k, struct store_conn *sc);

@@ -594,6 +594,9 @@ int member_remove(struct chat_call *k, struct store_conn *sc)
         rc = store_member_leave(sc, conv_id, target.user_id, seq);
         chat_conv_changed(k, conv_id);
     }
+    if (rc == 0) {
+        rc = chat_calls_member_left(k, sc, conv_id, target.user_id);
+    }
     k->status = 204;
     return rc;
 }

@@ -218,7 +218,7 @@ REDIRECTS = [
 # -- webhooks ------------------------------------------------------------------------------
 
 WH_FIELDS = {"id", "url", "events", "description", "enabled", "created_at", "updated_at",
-             "queued", "failed"}
+             "queued", "failed", "bot"}
 WH_EVENTS = ["message.created"]
 
 

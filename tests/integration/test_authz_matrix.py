@@ -31,6 +31,10 @@ The cast (one server for the module):
   loginee (logged in by every login cell, owner of "someone else's" devices and
   sessions, the user added to groups), xref (the app-1 user app 2's callers aim at).
 
+A bot (signed in by its own API key) is no role here: it is a user wherever a user may
+go, never an admin (test_bots.py); the bot routes are the admins'. The server has a TURN
+secret, so that GET /v1/turn answers its users.
+
 Every answer that succeeds is also checked for leaks: the secret word of G's message
 and file (`zqgsecret`) must reach only G's members, D's (`zqdsecret`) only D's, and no
 answer to app 2's callers may name anything of app 1 (whose names all hold `qqazm`, but
@@ -40,8 +44,10 @@ request left someone else's session or device alone, a push reached only its app
 Destructive cells act on throwaway objects made for the cell (groups with the same
 roles, conversations, users, keys, devices, sessions), or, for the /v1/me routes, on
 the caller's own account in a way later cells survive (a password "changed" to itself,
-whose new token replaces the old). Logins cost an Argon2 hash: each cast member logs in
-once; more sessions are made only where a cell ends one. Rows run in table order; the
+whose new token replaces the old); an app's single before-send hook or assistant is made
+for the cell (in both apps) and checked after it. Calls live in the server's memory: each
+call cell has its own group and call, left to ring out. Logins cost an Argon2 hash: each
+cast member logs in once; more sessions are made only where a cell ends one. Rows run in table order; the
 self rows of other_admin need that (its spare sessions, made before the move, cannot
 be made again: login knows only the default app).
 
@@ -52,6 +58,7 @@ import concurrent.futures
 import inspect
 import json
 import re
+import sqlite3
 
 import pytest
 
@@ -140,6 +147,10 @@ def other_app_target(row):
             for r, v in row.items()}
 
 
+# The same for a bot route aimed at a user who is no bot.
+not_a_bot = other_app_target
+
+
 USERS_KEY = ("users",)
 PUSH_KEY = ("push",)
 ADMIN_KEY = ("admin",)
@@ -204,6 +215,37 @@ EXPECT = {
     ("DELETE", "/v1/admin/content-flags/{}"): admin_route(ADMIN_KEY, E404),
     ("GET", "/v1/admin/app"): admin_route(ADMIN_KEY),
     ("PATCH", "/v1/admin/app"): admin_route(ADMIN_KEY),
+    ("POST", "/v1/admin/webhooks"): admin_route(ADMIN_KEY),
+    ("GET", "/v1/admin/webhooks"): admin_route(ADMIN_KEY),
+    ("GET", "/v1/admin/webhooks/{}"): admin_route(ADMIN_KEY, E404),
+    ("PATCH", "/v1/admin/webhooks/{}"): admin_route(ADMIN_KEY, E404),
+    ("DELETE", "/v1/admin/webhooks/{}"): admin_route(ADMIN_KEY, E404),
+    ("POST", "/v1/admin/webhooks/{}/secret"): admin_route(ADMIN_KEY, E404),
+    ("POST", "/v1/admin/webhooks/{}/ping"): admin_route(ADMIN_KEY, E404),
+    ("GET", "/v1/admin/webhooks/{}/deliveries"): admin_route(ADMIN_KEY, E404),
+    ("POST", "/v1/admin/webhooks/{}/deliveries/{}/retry"): admin_route(ADMIN_KEY, E404),
+    # The before-send hook and the assistant are the caller's app's: app 2's callers act
+    # on app 2's (each app has one, made for the cell; app 1's is checked untouched).
+    ("GET", "/v1/admin/before-send"): admin_route(ADMIN_KEY),
+    ("PUT", "/v1/admin/before-send"): admin_route(ADMIN_KEY),
+    ("DELETE", "/v1/admin/before-send"): admin_route(ADMIN_KEY),
+    ("POST", "/v1/admin/before-send/secret"): admin_route(ADMIN_KEY),
+    ("POST", "/v1/admin/bots"): admin_route(ADMIN_KEY),
+    ("GET", "/v1/admin/bots"): admin_route(ADMIN_KEY),
+    ("GET", "/v1/admin/bots/{}"): admin_route(ADMIN_KEY, E404),
+    ("PATCH", "/v1/admin/bots/{}"): admin_route(ADMIN_KEY, E404),
+    ("DELETE", "/v1/admin/bots/{}"): admin_route(ADMIN_KEY, E404),
+    ("POST", "/v1/admin/bots/{}/key"): admin_route(ADMIN_KEY, E404),
+    # "user-target": the id of a user who is no bot (a key minted for it would sign in
+    # as that user): no bot there, 404 for whoever may use the route.
+    ("GET", "/v1/admin/bots/{}", "user-target"): not_a_bot(admin_route(ADMIN_KEY, E404)),
+    ("PATCH", "/v1/admin/bots/{}", "user-target"): not_a_bot(admin_route(ADMIN_KEY, E404)),
+    ("DELETE", "/v1/admin/bots/{}", "user-target"): not_a_bot(admin_route(ADMIN_KEY, E404)),
+    ("POST", "/v1/admin/bots/{}/key", "user-target"): not_a_bot(admin_route(ADMIN_KEY, E404)),
+    ("GET", "/v1/admin/assistant"): admin_route(ADMIN_KEY),
+    ("PUT", "/v1/admin/assistant"): admin_route(ADMIN_KEY),
+    ("DELETE", "/v1/admin/assistant"): admin_route(ADMIN_KEY),
+    ("GET", "/v1/turn"): signed_in(),
 
     ("POST", "/v1/devices"): signed_in(),
     ("GET", "/v1/devices"): signed_in(),
@@ -269,6 +311,13 @@ EXPECT = {
     ("POST", "/v1/conversations/{}/messages", "direct"): in_conv(ok=IN_D),
     # A body naming a file the sender cannot read (loginee's, never shared): 404 for all.
     ("POST", "/v1/conversations/{}/messages", "foreign-file"): in_conv(),
+    # A streaming message of the caller's own (kicked's: sent before the kick), in a
+    # group with G's roles; "others": someone else's (the owner's; the member's for the
+    # owner): only its sender may stream into it.
+    ("POST", "/v1/conversations/{}/messages/{}/append"): in_conv(ok=IN_G),
+    ("POST", "/v1/conversations/{}/messages/{}/append", "others"): in_conv(forbidden=IN_G),
+    ("POST", "/v1/conversations/{}/messages/{}/replace"): in_conv(ok=IN_G),
+    ("POST", "/v1/conversations/{}/messages/{}/replace", "others"): in_conv(forbidden=IN_G),
 
     ("POST", "/v1/files"): signed_in(),
     # Shared before late joined: late may not read it through that message.
@@ -320,6 +369,27 @@ OPS_EXPECT = {
     "search": ws_row(OK),
     ("search", "conv"): ws_row(ok=IN_G),
     "push_event": ws_row(ok=("member",)),
+    # As the REST routes: the caller's own streaming message, then someone else's.
+    "append": ws_row(ok=IN_G),
+    ("append", "others"): ws_row(forbidden=IN_G),
+    "replace": ws_row(ok=IN_G),
+    ("replace", "others"): ws_row(forbidden=IN_G),
+    # Calls, each in a fresh group with G's roles (kicked removed before the call): the
+    # invite is the caller's; the other ops aim at a call that rings the caller (the
+    # owner's; the member's for the owner), cancel at the caller's own call ("callee":
+    # at one that rings the caller, who may not cancel it).
+    "call_invite": ws_row(ok=IN_G),
+    "call_ringing": ws_row(ok=IN_G),
+    "call_accept": ws_row(ok=IN_G),
+    "call_reject": ws_row(ok=IN_G),
+    "call_cancel": ws_row(ok=IN_G),
+    ("call_cancel", "callee"): ws_row(**{r: "conflict" for r in IN_G}),
+    "call_hangup": ws_row(ok=IN_G),
+    "call_signal": ws_row(ok=IN_G),
+    # The call rang kicked too: it was removed from the group after the invite.
+    # a member removed during a call is out of it (chat_calls_member_left)
+    ("call_accept", "kicked-during-call"): ws_row(ok=IN_G),
+    ("call_signal", "kicked-during-call"): ws_row(ok=IN_G),
 }
 
 
@@ -438,8 +508,13 @@ class Cast:
         poll_until(lambda: srv.get("/v1/files/%d/thumbnail" % self.F,
                                    token=own.token).status_code == 200,
                    T(10), what="the thumbnail of G's image")
-        # Throwaway users for the cells that erase or promote one.
-        self._pool = self.parallel([lambda: srv.register(unique("qqazm-tmp"))] * 34)
+        # Throwaway users for the cells that erase or promote one, or aim a bot route at
+        # one.
+        self._pool = self.parallel([lambda: srv.register(unique("qqazm-tmp"))] * 51)
+        # Bots (see the bot rows): app 1's the cells look at, made on first use, and spare
+        # ones (id, key) to delete or give a new key.
+        self.bot = None
+        self.bot_spares = []
 
     # helpers
     def parallel(self, fns):
@@ -525,9 +600,9 @@ class Cast:
         return self.ok("POST", "/v1/conversations", self.loginee.token, json={
             "type": "group", "title": unique("qqazm-tmp-conv"), "members": []})["id"]
 
-    def fresh_group(self):
+    def fresh_group(self, before_kick=None):
         """A new group with G's roles: owner, gadmin (admin), member, late (added), victim
-        (a second plain member), kicked (removed)."""
+        (a second plain member), kicked (removed; `before_kick(cid)` runs before)."""
         own = self.u["owner"]
         cid = self.ok("POST", "/v1/conversations", own.token, json={
             "type": "group", "title": unique("qqazm-tmp-group"),
@@ -535,6 +610,8 @@ class Cast:
                 self.victim.id]})["id"]
         self.ok("PATCH", "/v1/conversations/%d/members/%d" % (cid, self.u["gadmin"].id),
                 own.token, json={"role": "admin"})
+        if before_kick is not None:
+            before_kick(cid)
         self.expect("DELETE", "/v1/conversations/%d/members/%d" % (cid, self.u["kicked"].id),
                     own.token, 204)
         self.ok("POST", "/v1/conversations/%d/members" % cid, own.token,
@@ -600,6 +677,7 @@ class Cast:
 
 
 FLAG_WORD = "qqazmflagged"
+TURN_URL = "turn:127.0.0.1:3478"
 TOPIC = "zqtopic"                                   # loginee's alone
 VICTIM_TAGS = {"plan": "gold", "cohort": "zqvictim"}  # victim's alone
 
@@ -607,8 +685,12 @@ VICTIM_TAGS = {"plan": "gold", "cohort": "zqvictim"}  # victim's alone
 @pytest.fixture(scope="module")
 def srv(module_server_factory):
     # Rate limits off: a cell is a handful of requests, but a user makes many in a row.
+    # Webhooks may point at loopback: theirs name the discard port, where nothing listens.
+    # GET /v1/turn needs a TURN secret: nothing listens at its URL, none is asked.
     s = module_server_factory("--registration", "open", "--user-request-rate", "0",
-                              "--user-message-rate", "0", start=False)
+                              "--user-message-rate", "0", "--webhook-allow-private", "yes",
+                              "--turn-secret", "zqturnsecret", "--turn-urls", TURN_URL,
+                              start=False)
     # The content filter's default directory: a message with FLAG_WORD is flagged.
     (s.data_dir / "filters").mkdir(parents=True)
     (s.data_dir / "filters" / "review.flag.txt").write_text(FLAG_WORD + "\n")
@@ -1008,6 +1090,378 @@ def _(c, role):
     return Req("/v1/admin/app", json={"message_retention_days": None})
 
 
+# admin: webhooks. Their URLs name the discard port on loopback (the server allows
+# private addresses for webhooks): every attempt to deliver is refused, nothing is sent.
+
+HOOK_URL = "https://127.0.0.1:9/%s"
+
+def new_hook(c, role="admin"):
+    return c.ok("POST", "/v1/admin/webhooks", c.admin_token, json={
+        "url": HOOK_URL % c.name(role, "hook"), "events": ["push.clicked"]})["id"]
+
+
+def app_hook(c):
+    """App 1's webhook the cells look at, made on first use."""
+    if getattr(c, "hook", None) is None:
+        c.hook = new_hook(c)
+    return c.hook
+
+
+def failed_delivery(c, hid):
+    """A ping of webhook `hid`, marked failed in the store (only a failed one may be
+    retried; failing for real takes webhook_retry_for, a day): its id."""
+    did = c.ok("POST", "/v1/admin/webhooks/%d/ping" % hid, c.admin_token)["delivery"]
+
+    def mark():
+        db = sqlite3.connect(str(c.srv.data_dir / "pipit.db"), timeout=30)
+        try:
+            with db:
+                return db.execute(
+                    "UPDATE webhook_deliveries SET state = 'failed', next_at = NULL, "
+                    "finished_at = ?, last_error = 'marked failed by the test' "
+                    "WHERE id = ? AND state = 'queued'", (now_ms(), did)).rowcount
+        finally:
+            db.close()
+    poll_until(mark, T(10), what="delivery %d queued, to mark it failed" % did)
+    return did
+
+
+@builds(("POST", "/v1/admin/webhooks"))
+def _(c, role):
+    return Req("/v1/admin/webhooks", json={
+        "url": HOOK_URL % c.name(role, "hook"), "events": ["push.clicked"],
+        "description": c.words(role, "hook")})
+
+
+@builds(("GET", "/v1/admin/webhooks"))
+def _(c, role):
+    app_hook(c)
+    return Req("/v1/admin/webhooks", params={"limit": 200},
+               check=sees(b"qqazm-hook", ("admin", "key_admin")))
+
+
+@builds(("GET", "/v1/admin/webhooks/{}"))
+def _(c, role):
+    return Req("/v1/admin/webhooks/%d" % app_hook(c))
+
+
+@builds(("PATCH", "/v1/admin/webhooks/{}"))
+def _(c, role):
+    return Req("/v1/admin/webhooks/%d" % app_hook(c), json={"description": c.words(role, "hook")})
+
+
+@builds(("DELETE", "/v1/admin/webhooks/{}"))
+def _(c, role):
+    hid = new_hook(c)
+
+    def after(resp):
+        r = c.srv.get("/v1/admin/webhooks/%d" % hid, token=c.admin_token)
+        assert r.status_code == (404 if resp.status_code == 204 else 200), (
+            "DELETE answered %d but the webhook is %s" % (resp.status_code, r.status_code))
+    return Req("/v1/admin/webhooks/%d" % hid, after=after)
+
+
+@builds(("POST", "/v1/admin/webhooks/{}/secret"))
+def _(c, role):
+    return Req("/v1/admin/webhooks/%d/secret" % app_hook(c))
+
+
+@builds(("POST", "/v1/admin/webhooks/{}/ping"))
+def _(c, role):
+    return Req("/v1/admin/webhooks/%d/ping" % app_hook(c))
+
+
+@builds(("GET", "/v1/admin/webhooks/{}/deliveries"))
+def _(c, role):
+    return Req("/v1/admin/webhooks/%d/deliveries" % app_hook(c))
+
+
+@builds(("POST", "/v1/admin/webhooks/{}/deliveries/{}/retry"))
+def _(c, role):
+    hid = app_hook(c)
+    did = failed_delivery(c, hid)
+
+    def after(resp):
+        ds = c.ok("GET", "/v1/admin/webhooks/%d/deliveries" % hid, c.admin_token,
+                  params={"limit": 200})["deliveries"]
+        state = [d["state"] for d in ds if d["id"] == did]
+        assert state and (state[0] == "failed") == (resp.status_code != 202), (
+            "retry answered %d and left the delivery %r" % (resp.status_code, state))
+    return Req("/v1/admin/webhooks/%d/deliveries/%d/retry" % (hid, did), after=after)
+
+
+# admin: the before-send hook, one per app. Every cell makes one in each app (app 1's
+# and app 2's, named for their app), and removes both after: while app 1 has one, each
+# message sent in app 1 would ask it.
+
+BEFORE_SEND = "/v1/admin/before-send"
+
+
+def app_admin_token(c, app2):
+    return c.u["other_admin"].token if app2 else c.admin_token
+
+
+def app_admin_role(app2):
+    return "other_admin" if app2 else "admin"
+
+
+def before_send_url(c, app2):
+    """The app's before-send hook URL now, or None."""
+    r = c.srv.get(BEFORE_SEND, token=app_admin_token(c, app2))
+    assert r.status_code in (200, 404), r.text[:300]
+    return r.json()["url"] if r.status_code == 200 else None
+
+
+def before_send_both(c):
+    """A before-send hook in each app: their URLs (app 1's, app 2's)."""
+    urls = []
+    for app2 in (False, True):
+        url = HOOK_URL % c.name(app_admin_role(app2), "bsend")
+        c.ok("PUT", BEFORE_SEND, app_admin_token(c, app2), json={"url": url})
+        urls.append(url)
+    return urls
+
+
+def before_send_after(c, role, urls, what):
+    """After a cell: each app's hook is what the answer says it did (`what(ok)` gives the
+    URL the role's app should have, the other app's keeps its own); both are removed."""
+    def after(resp):
+        try:
+            ok = 200 <= resp.status_code < 300
+            mine = role in OTHER_APP
+            for app2, url in zip((False, True), urls):
+                want = what(ok, url) if app2 == mine else url
+                got = before_send_url(c, app2)
+                assert got == want, "%s answered %d; app %d's hook is %r, want %r" % (
+                    role, resp.status_code, 2 if app2 else 1, got, want)
+        finally:
+            for app2 in (False, True):
+                r = c.srv.request("DELETE", BEFORE_SEND, token=app_admin_token(c, app2))
+                assert r.status_code in (204, 404), r.text[:300]
+    return after
+
+
+def own_app_url(urls):
+    """A check: the answer is the role's own app's hook."""
+    def check(c, role, body):
+        assert json.loads(body)["url"] == urls[role in OTHER_APP], (role, urls, body[:300])
+    return check
+
+
+@builds(("GET", "/v1/admin/before-send"))
+def _(c, role):
+    urls = before_send_both(c)
+    return Req(BEFORE_SEND, check=own_app_url(urls),
+               after=before_send_after(c, role, urls, lambda ok, url: url))
+
+
+@builds(("PUT", "/v1/admin/before-send"))
+def _(c, role):
+    urls = before_send_both(c)
+    new = HOOK_URL % c.name(role, "bsput")
+    return Req(BEFORE_SEND, json={"url": new, "timeout_ms": 500},
+               after=before_send_after(c, role, urls, lambda ok, url: new if ok else url))
+
+
+@builds(("DELETE", "/v1/admin/before-send"))
+def _(c, role):
+    urls = before_send_both(c)
+    return Req(BEFORE_SEND, after=before_send_after(c, role, urls,
+                                                    lambda ok, url: None if ok else url))
+
+
+@builds(("POST", "/v1/admin/before-send/secret"))
+def _(c, role):
+    urls = before_send_both(c)
+
+    def check(c, role, body):
+        own_app_url(urls)(c, role, body)
+        assert json.loads(body).get("secret"), body[:300]
+    return Req(BEFORE_SEND + "/secret", check=check,
+               after=before_send_after(c, role, urls, lambda ok, url: url))
+
+
+# admin: bots. app 1's bot the cells look at (`app_bot`), and spare ones for the cells
+# that delete a bot or give it a new key (a bot a cell left alone goes back).
+
+def new_bot(c, app2=False):
+    """A new bot of the app: (id, key)."""
+    role = app_admin_role(app2)
+    b = c.ok("POST", "/v1/admin/bots", app_admin_token(c, app2), json={
+        "username": c.name(role, "bot"), "display_name": c.words(role, "bot")})
+    return b["bot"]["id"], b["key"]
+
+
+def app_bot(c):
+    if c.bot is None:
+        c.bot = new_bot(c)
+    return c.bot[0]
+
+
+def spare_bot(c):
+    return c.bot_spares.pop() if c.bot_spares else new_bot(c)
+
+
+def bot_of(c, bid):
+    return c.ok("GET", "/v1/admin/bots/%d" % bid, c.admin_token)
+
+
+@builds(("POST", "/v1/admin/bots"))
+def _(c, role):
+    def check(c, role, body):
+        b = json.loads(body)
+        # Made in the caller's app, and its key signs it in.
+        r = c.srv.get("/v1/admin/bots/%d" % b["bot"]["id"], token=c.admin_token)
+        assert r.status_code == (404 if role in OTHER_APP else 200), (role, r.status_code)
+        me = c.ok("GET", "/v1/me", b["key"])
+        assert me["id"] == b["bot"]["id"], (me, b)
+    return Req("/v1/admin/bots", json={"username": c.name(role, "mkbot"),
+                                       "display_name": c.words(role, "made bot")}, check=check)
+
+
+@builds(("GET", "/v1/admin/bots"))
+def _(c, role):
+    app_bot(c)
+    return Req("/v1/admin/bots", params={"limit": 200},
+               check=sees(b"qqazm-bot", ("admin", "key_admin")))
+
+
+@builds(("GET", "/v1/admin/bots/{}"))
+def _(c, role):
+    return Req("/v1/admin/bots/%d" % app_bot(c))
+
+
+@builds(("PATCH", "/v1/admin/bots/{}"))
+def _(c, role):
+    bid = app_bot(c)
+    before = bot_of(c, bid)["display_name"]
+
+    def after(resp):
+        if not 200 <= resp.status_code < 300:
+            assert bot_of(c, bid)["display_name"] == before, "a refused PATCH renamed the bot"
+    return Req("/v1/admin/bots/%d" % bid, json={"display_name": c.words(role, "renamed bot")},
+               after=after)
+
+
+@builds(("DELETE", "/v1/admin/bots/{}"))
+def _(c, role):
+    bot = spare_bot(c)
+
+    def after(resp):
+        gone = resp.status_code == 204
+        assert bot_of(c, bot[0])["disabled"] == gone, "DELETE answered %d" % resp.status_code
+        r = c.srv.get("/v1/me", token=bot[1])
+        assert r.status_code == (401 if gone else 200), (resp.status_code, r.status_code)
+        if not gone:
+            c.bot_spares.append(bot)
+    return Req("/v1/admin/bots/%d" % bot[0], after=after)
+
+
+@builds(("POST", "/v1/admin/bots/{}/key"))
+def _(c, role):
+    bot = spare_bot(c)
+
+    def after(resp):
+        rotated = 200 <= resp.status_code < 300
+        r = c.srv.get("/v1/me", token=bot[1])
+        assert r.status_code == (401 if rotated else 200), (resp.status_code, r.status_code)
+        c.bot_spares.append((bot[0], resp.json()["key"]) if rotated else bot)
+    return Req("/v1/admin/bots/%d/key" % bot[0], after=after)
+
+
+@builds(("GET", "/v1/admin/bots/{}", "user-target"))
+def _(c, role):
+    return Req("/v1/admin/bots/%d" % c.victim.id)
+
+
+@builds(("PATCH", "/v1/admin/bots/{}", "user-target"))
+def _(c, role):
+    return Req("/v1/admin/bots/%d" % c.victim.id,
+               json={"display_name": c.words(role, "not a bot")})
+
+
+@builds(("DELETE", "/v1/admin/bots/{}", "user-target"))
+def _(c, role):
+    u = c.fresh_user()
+    return Req("/v1/admin/bots/%d" % u.id, after=still_works(c, u.token))
+
+
+@builds(("POST", "/v1/admin/bots/{}/key", "user-target"))
+def _(c, role):
+    return Req("/v1/admin/bots/%d/key" % c.victim.id)
+
+
+# admin: the assistant, one per app (made when missing: each time with a bot of a new
+# name, since a removed assistant's bot stays). Never enabled: nobody is answered.
+
+ASSISTANT = "/v1/admin/assistant"
+
+
+def assistant_model(c, app2):
+    r = c.srv.get(ASSISTANT, token=app_admin_token(c, app2))
+    assert r.status_code in (200, 404), r.text[:300]
+    return r.json()["model"] if r.status_code == 200 else None
+
+
+def assistant_both(c):
+    """An assistant in each app: their models (app 1's, app 2's)."""
+    models = []
+    for app2 in (False, True):
+        model = assistant_model(c, app2)
+        if model is None:
+            role = app_admin_role(app2)
+            model = c.ok("PUT", ASSISTANT, app_admin_token(c, app2), json={
+                "base_url": HOOK_URL % c.name(role, "llm"), "model": c.name(role, "model"),
+                "username": c.name(role, "asst"), "enabled": False})["model"]
+        models.append(model)
+    return models
+
+
+def assistant_after(c, role, models, what):
+    def after(resp):
+        ok = 200 <= resp.status_code < 300
+        for app2, model in zip((False, True), models):
+            want = what(ok, model) if app2 == (role in OTHER_APP) else model
+            got = assistant_model(c, app2)
+            assert got == want, "%s answered %d; app %d's assistant has model %r, want %r" % (
+                role, resp.status_code, 2 if app2 else 1, got, want)
+    return after
+
+
+@builds(("GET", "/v1/admin/assistant"))
+def _(c, role):
+    models = assistant_both(c)
+
+    def check(c, role, body):
+        assert json.loads(body)["model"] == models[role in OTHER_APP], (models, body[:300])
+    return Req(ASSISTANT, check=check)
+
+
+@builds(("PUT", "/v1/admin/assistant"))
+def _(c, role):
+    models = assistant_both(c)
+    new = c.name(role, "model")
+    return Req(ASSISTANT, json={"base_url": HOOK_URL % c.name(role, "llm"), "model": new,
+                                "enabled": False},
+               after=assistant_after(c, role, models, lambda ok, m: new if ok else m))
+
+
+@builds(("DELETE", "/v1/admin/assistant"))
+def _(c, role):
+    models = assistant_both(c)
+    return Req(ASSISTANT, after=assistant_after(c, role, models,
+                                                lambda ok, m: None if ok else m))
+
+
+@builds(("GET", "/v1/turn"))
+def _(c, role):
+    def check(c, role, body):
+        b = json.loads(body)
+        assert b["urls"] == [TURN_URL], b
+        assert b["username"].endswith(":%d" % c.who(role).id), (role, b)
+    return Req("/v1/turn", check=check)
+
+
 # push: devices, topics, tags, settings, categories, pushes
 
 @builds(("POST", "/v1/devices"))
@@ -1343,6 +1797,54 @@ def _(c, role):
                json={"cmid": new_cmid("az"), "body": {"type": "file", "file": fid}})
 
 
+def stream_msg(c, user, cid):
+    return c.ok("POST", "/v1/conversations/%d/messages" % cid, user.token, json={
+        "cmid": new_cmid("az"), "body": text("qqazm streaming"), "streaming": True})["seq"]
+
+
+def stream_target(c, role, own):
+    """(conv, seq): a streaming message in a fresh group with G's roles, the role's own
+    (`own`; kicked's, sent before it was removed) or someone else's (the owner's; the
+    member's for the owner)."""
+    if own and role == "kicked":
+        seqs = []
+        cid = c.fresh_group(before_kick=lambda cid: seqs.append(
+            stream_msg(c, c.u["kicked"], cid)))
+        return cid, seqs[0]
+    cid = c.fresh_group()
+    if own and role in IN_G:
+        author = c.u[role]
+    else:
+        author = c.u["member"] if role == "owner" else c.u["owner"]
+    return cid, stream_msg(c, author, cid)
+
+
+def stream_text(c, cid, seq):
+    for e in c.ok("GET", "/v1/conversations/%d/messages" % cid, c.u["owner"].token,
+                  params={"limit": 200})["events"]:
+        if e.get("seq") == seq:
+            return e["body"]["text"]
+    raise AssertionError("no message %d in %d" % (seq, cid))
+
+
+@builds(("POST", "/v1/conversations/{}/messages/{}/append"),
+        ("POST", "/v1/conversations/{}/messages/{}/append", "others"),
+        ("POST", "/v1/conversations/{}/messages/{}/replace"),
+        ("POST", "/v1/conversations/{}/messages/{}/replace", "others"))
+def _(c, role, key):
+    cid, seq = stream_target(c, role, own=len(key) == 2)
+    chunk = c.words(role, "chunk")
+
+    def after(resp):
+        now = stream_text(c, cid, seq)
+        if 200 <= resp.status_code < 300:
+            assert now.endswith(chunk), (now, chunk)
+        else:
+            assert now == "qqazm streaming", "a refused %s changed the text: %r" % (key, now)
+    return Req("/v1/conversations/%d/messages/%d/%s" % (cid, seq, key[1].rsplit("/", 1)[1]),
+               json={"text": chunk}, after=after)
+
+
 # files and search
 
 @builds(("POST", "/v1/files"))
@@ -1487,6 +1989,59 @@ def _(c, role):
 @ws_builds("push_event")
 def _(c, role):
     return dict(push=c.P, type="opened")
+
+
+@ws_builds("append", ("append", "others"), "replace", ("replace", "others"))
+def _(c, role, key):
+    cid, seq = stream_target(c, role, own=isinstance(key, str))
+    return dict(conv=cid, seq=seq, text=c.words(role, "chunk"))
+
+
+def new_call(c, caller, kicked_too=False):
+    """A call `caller` makes in a fresh group with G's roles, ringing the others: its
+    id. `kicked_too`: kicked is back in the group for the invite, and removed after."""
+    cid = c.fresh_group()
+    own = c.u["owner"]
+    kicked = c.u["kicked"]
+    if kicked_too:
+        c.ok("POST", "/v1/conversations/%d/members" % cid, own.token, json={"user": kicked.id})
+    with Chat(c.srv, c.u[caller]) as w:
+        call = w.ok("call_invite", conv=cid, media="audio")["call"]
+    if kicked_too:
+        c.expect("DELETE", "/v1/conversations/%d/members/%d" % (cid, kicked.id), own.token, 204)
+    return call
+
+
+def during_call(key):
+    return isinstance(key, tuple) and key[1] == "kicked-during-call"
+
+
+def caller_for(role):
+    """Who calls the role: the owner; the member calls the owner."""
+    return "member" if role == "owner" else "owner"
+
+
+@ws_builds("call_invite")
+def _(c, role):
+    return dict(conv=c.fresh_group(), media="video")
+
+
+@ws_builds("call_ringing", "call_accept", "call_reject", "call_hangup", ("call_cancel", "callee"),
+           ("call_accept", "kicked-during-call"))
+def _(c, role, key):
+    return dict(call=new_call(c, caller_for(role), kicked_too=during_call(key)))
+
+
+@ws_builds("call_cancel")
+def _(c, role):
+    return dict(call=new_call(c, role if role in IN_G else "owner"))
+
+
+@ws_builds("call_signal", ("call_signal", "kicked-during-call"))
+def _(c, role, key):
+    caller = caller_for(role)
+    return dict(call=new_call(c, caller, kicked_too=during_call(key)),
+                to=c.u[caller].id, data={"type": "offer", "sdp": "v=0 zqcall"})
 
 
 WS_CHECKS = {

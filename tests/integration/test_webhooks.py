@@ -37,7 +37,7 @@ EVENTS = ["message.created", "message.edited", "message.recalled", "conversation
           "member.joined", "member.left", "user.created", "push.finished", "push.opened",
           "push.clicked"]
 HOOK_FIELDS = {"id", "url", "events", "description", "enabled", "created_at", "updated_at",
-               "queued", "failed"}
+               "queued", "failed", "bot"}
 DELIVERY_FIELDS = {"id", "event", "state", "attempts", "created_at", "next_at", "finished_at",
                    "last_status", "last_error"}
 ENVELOPE = {"id", "type", "app", "created_at", "data"}

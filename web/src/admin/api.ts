@@ -530,3 +530,154 @@ export async function listWebhookDeliveries(
 export function retryWebhookDelivery(id: number, delivery: number) {
   return call<WebhookDelivery>('POST', `/v1/admin/webhooks/${id}/deliveries/${delivery}/retry`);
 }
+
+/**
+ * A settings object the app may not have (the assistant, the before-send hook):
+ * its GET answers 404 when there is none, which is null here. A 404 for the
+ * route itself (an older server) stays an error.
+ */
+async function orNone<T>(get: Promise<T>): Promise<T | null> {
+  try {
+    return await get;
+  } catch (err) {
+    if (err instanceof PipitError && err.status === 404 && !/no such route/i.test(err.message)) return null;
+    throw err;
+  }
+}
+
+/* -------------------------------------------------------------------- bots */
+
+/** A bot account: a user of the app that signs in with an API key of its own. */
+export interface Bot {
+  id: number;
+  username: string;
+  display_name: string | null;
+  role: string;
+  created_at: number;
+  bot: true;
+  /** Disabled for good by DELETE: signed out, its keys revoked, its webhook removed. */
+  disabled: boolean;
+  /** Its own webhook, told of the messages of its conversations; its deliveries are at /v1/admin/webhooks/{id}. */
+  webhook: { id: number; url: string } | null;
+}
+
+/** The answer to a create or a new key: the only ones that hold the key (and, for a new webhook, its secret). */
+export interface BotWithKey {
+  bot: Bot;
+  key: string;
+  webhook_secret?: string;
+}
+
+export interface BotPatch {
+  display_name?: string | null;
+  /** A URL sets the bot's webhook (a new one answers with its secret); null removes it. */
+  webhook_url?: string | null;
+}
+
+/** Oldest first; `next` is the `after` of the next page. */
+export async function listBots(after: number | null, limit = 50): Promise<Page<Bot>> {
+  const a = await call<{ bots: Bot[]; next: number | null }>('GET', `/v1/admin/bots${query({ after, limit })}`);
+  return { items: a.bots, next: a.next ?? null };
+}
+
+export function createBot(bot: { username: string; display_name?: string; webhook_url?: string }) {
+  return call<BotWithKey>('POST', '/v1/admin/bots', bot);
+}
+
+export function patchBot(id: number, patch: BotPatch) {
+  return call<{ bot: Bot; webhook_secret?: string }>('PATCH', `/v1/admin/bots/${id}`, patch);
+}
+
+/** A new key; the bot's old ones stop working at once. */
+export function newBotKey(id: number) {
+  return call<BotWithKey>('POST', `/v1/admin/bots/${id}/key`);
+}
+
+/** Disables the bot for good: signed out, its keys revoked, its webhook deleted; its messages stay. */
+export function disableBot(id: number) {
+  return call<void>('DELETE', `/v1/admin/bots/${id}`);
+}
+
+/* ------------------------------------------------------------ AI assistant */
+
+/** The app's assistant: a bot that answers with the app's own OpenAI-compatible endpoint. */
+export interface Assistant {
+  base_url: string;
+  model: string;
+  /** The key itself is never shown again. */
+  has_api_key: boolean;
+  system_prompt: string | null;
+  context_messages: number;
+  user_per_minute: number;
+  app_per_minute: number;
+  timeout_ms: number;
+  enabled: boolean;
+  updated_at: number;
+  /** The bot it speaks as. */
+  bot?: { id: number; username: string };
+}
+
+/** What a PUT sends; left-out fields keep their values. `api_key` null removes the key. */
+export interface AssistantPut {
+  base_url: string;
+  model: string;
+  api_key?: string | null;
+  system_prompt?: string | null;
+  context_messages?: number;
+  user_per_minute?: number;
+  app_per_minute?: number;
+  timeout_ms?: number;
+  enabled?: boolean;
+  /** The bot's username, the first time only (default "assistant"). */
+  username?: string;
+}
+
+/** The app's assistant, or null when it has none. */
+export function getAssistant() {
+  return orNone(call<Assistant>('GET', '/v1/admin/assistant'));
+}
+
+export function putAssistant(a: AssistantPut) {
+  return call<Assistant>('PUT', '/v1/admin/assistant', a);
+}
+
+/** Its settings go; its bot and the bot's messages stay. */
+export function deleteAssistant() {
+  return call<void>('DELETE', '/v1/admin/assistant');
+}
+
+/* --------------------------------------------------------- before-send hook */
+
+export type BeforeSendFallback = 'allow' | 'reject';
+
+/** The app's before-send hook: asked about each new message before it is stored. */
+export interface BeforeSend {
+  url: string;
+  timeout_ms: number;
+  /** What a message gets when the hook cannot be asked in time. */
+  fallback: BeforeSendFallback;
+  updated_at: number;
+}
+
+/** The answer to the first PUT and to a rotation: the only ones that hold the secret. */
+export type BeforeSendWithSecret = BeforeSend & { secret: string };
+
+/** The app's hook, or null when it has none. */
+export function getBeforeSend() {
+  return orNone(call<BeforeSend>('GET', '/v1/admin/before-send'));
+}
+
+/** Sets or changes the hook; `secret` is in the answer only when the hook is new. */
+export function putBeforeSend(hook: { url: string; timeout_ms?: number; fallback?: BeforeSendFallback }) {
+  return call<BeforeSend & { secret?: string }>('PUT', '/v1/admin/before-send', hook);
+}
+
+/** Messages are no longer checked, at once. */
+export function deleteBeforeSend() {
+  return call<void>('DELETE', '/v1/admin/before-send');
+}
+
+/** A new secret; the old one stops signing at once. */
+export function rotateBeforeSendSecret() {
+  return call<BeforeSendWithSecret>('POST', '/v1/admin/before-send/secret');
+}

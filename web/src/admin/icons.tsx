@@ -29,6 +29,8 @@ const PATHS = {
   shield: 'M12 22s8-4 8-10V5l-8-3-8 3v7c0 6 8 10 8 10z',
   check: 'M20 6 9 17l-5-5',
   sliders: 'M4 21v-7M4 10V3M12 21v-9M12 8V3M20 21v-5M20 12V3M1 14h6M9 8h6M17 16h6',
+  bot: 'M5 8h14v12H5zM12 8V4M10 4h4M9 13v1M15 13v1M9.5 17h5M2 13v3M22 13v3',
+  sparkle: 'M12 3l1.9 5.1L19 10l-5.1 1.9L12 17l-1.9-5.1L5 10l5.1-1.9zM19 15l.8 2.2L22 18l-2.2.8L19 21l-.8-2.2L16 18l2.2-.8z',
 } as const;
 
 export type IconName = keyof typeof PATHS;

@@ -5,7 +5,10 @@
 import { useEffect } from 'preact/hooks';
 import type { Session } from '../shared/session';
 import { Avatar } from '../shared/ui';
+import { AssistantPage } from './assistant';
 import { Audit } from './audit';
+import { BeforeSendPage } from './before-send';
+import { Bots } from './bots';
 import { Dashboard } from './dashboard';
 import { useRoute } from './hooks';
 import { Icon, type IconName } from './icons';
@@ -20,13 +23,16 @@ import { WebhookDetail } from './webhook-detail';
 import { Webhooks } from './webhooks';
 import { Brand } from './widgets';
 
-// `short` is for the phone's tab bar, where eight labels share 390 px.
-const SECTIONS: { path: string; label: string; short: string; icon: IconName }[] = [
+// `short` is for the phone's tab bar, where nine labels share 390 px. A section
+// with `under` is left off it (reached from that tab's page), which it lights up.
+const SECTIONS: { path: string; label: string; short: string; icon: IconName; under?: string }[] = [
   { path: '', label: 'Dashboard', short: 'Home', icon: 'dashboard' },
   { path: 'users', label: 'Users', short: 'Users', icon: 'users' },
   { path: 'conversations', label: 'Conversations', short: 'Chats', icon: 'chats' },
   { path: 'keys', label: 'API keys', short: 'Keys', icon: 'key' },
   { path: 'webhooks', label: 'Webhooks', short: 'Hooks', icon: 'webhook' },
+  { path: 'bots', label: 'Bots', short: 'Bots', icon: 'bot' },
+  { path: 'assistant', label: 'AI assistant', short: 'Assistant', icon: 'sparkle', under: 'bots' },
   { path: 'push', label: 'Push', short: 'Push', icon: 'bell' },
   { path: 'audit', label: 'Audit log', short: 'Audit', icon: 'shield' },
   { path: 'settings', label: 'Settings', short: 'Settings', icon: 'sliders' },
@@ -44,8 +50,14 @@ function Screen(props: { route: string[]; session: Session }) {
     case 'keys':
       return <Keys />;
     case 'webhooks':
-      if (id !== undefined && /^\d+$/.test(id)) return <WebhookDetail id={Number(id)} />;
+      if (id === 'before-send') return <BeforeSendPage />;
+      // #/webhooks/12/bot: a bot's own webhook, reached from the Bots page.
+      if (id !== undefined && /^\d+$/.test(id)) return <WebhookDetail id={Number(id)} ofBot={props.route[2] === 'bot'} />;
       return <Webhooks />;
+    case 'bots':
+      return <Bots />;
+    case 'assistant':
+      return <AssistantPage />;
     case 'push':
       if (id === 'new') return <PushCompose />;
       if (id !== undefined && /^\d+$/.test(id)) return <PushDetail id={Number(id)} />;
@@ -67,14 +79,16 @@ function Screen(props: { route: string[]; session: Session }) {
 }
 
 function NavLinks(props: { current: string; class: string; short?: boolean }) {
+  // The tab bar lights up the tab a left-off section is reached from.
+  const current = props.short ? (SECTIONS.find((s) => s.path === props.current)?.under ?? props.current) : props.current;
   return (
     <nav class={props.class} aria-label="Sections">
-      {SECTIONS.map((s) => (
+      {SECTIONS.filter((s) => !props.short || s.under === undefined).map((s) => (
         <a
           key={s.path}
           href={`#/${s.path}`}
           class="nav-link"
-          aria-current={props.current === s.path ? 'page' : undefined}
+          aria-current={current === s.path ? 'page' : undefined}
         >
           <Icon name={s.icon} size={19} />
           <span>{props.short ? s.short : s.label}</span>
@@ -86,7 +100,8 @@ function NavLinks(props: { current: string; class: string; short?: boolean }) {
 
 export function Shell(props: { session: Session; onSignOut: () => void }) {
   const route = useRoute();
-  const current = route[0] ?? '';
+  // A bot's own webhook (#/webhooks/12/bot) belongs to the Bots section.
+  const current = route[0] === 'webhooks' && route[2] === 'bot' ? 'bots' : (route[0] ?? '');
   const section = SECTIONS.find((s) => s.path === current);
   useEffect(() => {
     document.title = section ? `${section.label} · pipit admin` : 'pipit admin';

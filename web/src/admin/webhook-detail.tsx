@@ -5,6 +5,9 @@
  * Deliveries move on their own (retries back off from seconds to minutes), so
  * while the first page shows one queued or being sent the page refreshes every
  * 2 s, for at most about 5 minutes; the Refresh button restarts that.
+ * A bot's own webhook (#/webhooks/12/bot, from the Bots page) shows the same,
+ * but its URL is edited on the Bots page and its events are fixed (the
+ * messages of the bot's conversations), so it has no Edit.
  */
 import { PipitError } from '@pipit/sdk';
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -50,23 +53,25 @@ const STATES: { value: DeliveryState | ''; label: string }[] = [
 
 type Ask = 'edit' | 'rotate' | 'delete';
 
-export function WebhookDetail(props: { id: number }) {
+export function WebhookDetail(props: { id: number; ofBot?: boolean }) {
   const hook = useAsync(() => getWebhook(props.id), [props.id]);
   const [ask, setAsk] = useState<Ask | null>(null);
   const [secret, setSecret] = useState<WebhookWithSecret | null>(null);
   const [busy, setBusy] = useState(false);
   const [pings, setPings] = useState(0);
   const h = hook.data;
+  const back = props.ofBot ? '#/bots' : '#/webhooks';
 
   if (!h) {
     const gone = hook.error !== null && /no such|not found/i.test(hook.error);
     return (
       <div class="page">
-        <PageHeader title="Webhook" back="#/webhooks" />
+        <PageHeader title="Webhook" back={back} />
         {hook.error ? (
           gone ? (
             <Empty card icon="webhook" title="No such webhook">
-              It was deleted, or belongs to another app. <a href="#/webhooks">Back to the webhooks</a>
+              It was deleted, or belongs to another app.{' '}
+              {props.ofBot ? <a href="#/bots">Back to the bots</a> : <a href="#/webhooks">Back to the webhooks</a>}
             </Empty>
           ) : (
             <ErrorBox message={hook.error} onRetry={hook.reload} />
@@ -93,11 +98,17 @@ export function WebhookDetail(props: { id: number }) {
 
   return (
     <div class="page" data-testid="webhook-detail">
-      <PageHeader title={hookName(h)} back="#/webhooks" sub={<span class="mono break">{h.url}</span>}>
+      <PageHeader
+        title={props.ofBot ? `Bot webhook: ${hookName(h)}` : hookName(h)}
+        back={back}
+        sub={<span class="mono break">{h.url}</span>}
+      >
         <PingButton hook={h} onPinged={() => setPings((n) => n + 1)} />
-        <button type="button" class="btn" onClick={() => setAsk('edit')}>
-          Edit
-        </button>
+        {props.ofBot ? null : (
+          <button type="button" class="btn" onClick={() => setAsk('edit')}>
+            Edit
+          </button>
+        )}
         {h.enabled ? (
           <button type="button" class="btn" disabled={busy} onClick={() => void setEnabled(false)}>
             Disable
@@ -123,6 +134,7 @@ export function WebhookDetail(props: { id: number }) {
           <dt>Events</dt>
           <dd>
             <EventTags events={h.events} />
+            {props.ofBot ? <div class="faint">The messages of the bot's conversations, not its own.</div> : null}
           </dd>
           <dt>Description</dt>
           <dd>{h.description ?? <span class="faint">None</span>}</dd>
@@ -153,7 +165,9 @@ export function WebhookDetail(props: { id: number }) {
         />
       ) : null}
       {ask === 'rotate' ? <RotateSecret hook={h} onClose={() => setAsk(null)} onRotated={(x) => setSecret(x)} /> : null}
-      {ask === 'delete' ? <DeleteWebhook hook={h} onClose={() => setAsk(null)} onDeleted={() => go('webhooks')} /> : null}
+      {ask === 'delete' ? (
+        <DeleteWebhook hook={h} onClose={() => setAsk(null)} onDeleted={() => go(props.ofBot ? 'bots' : 'webhooks')} />
+      ) : null}
       {secret ? <SecretOnce hook={secret} rotated onClose={() => setSecret(null)} /> : null}
     </div>
   );

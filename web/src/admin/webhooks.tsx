@@ -4,7 +4,9 @@
  * what failed; create (URL, events, description), with the secret shown ONCE,
  * like an API key's: the server gives it only in that answer and on rotation.
  * Edit, disable, ping, rotate and the deliveries are on the webhook's own page
- * (webhook-detail.tsx), which shares the dialogs below.
+ * (webhook-detail.tsx), which shares the dialogs below. The before-send hook,
+ * asked before a message is stored rather than told after, has its own page
+ * (before-send.tsx), linked from the header.
  */
 import { useState } from 'preact/hooks';
 import { Modal, toast } from '../shared/ui';
@@ -80,6 +82,9 @@ export function Webhooks() {
   return (
     <div class="page">
       <PageHeader title="Webhooks" sub="Your servers hear of messages, members, users and pushes as they happen.">
+        <a class="btn" href="#/webhooks/before-send" title="Your server asked about each message before it is stored">
+          <Icon name="shield" size={16} /> Before-send hook
+        </a>
         <button type="button" class="btn" onClick={hooks.reload} aria-label="Refresh">
           <Icon name="refresh" size={16} />
         </button>
