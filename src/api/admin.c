@@ -375,6 +375,11 @@ int admin_user_update(struct chat_call *k, struct store_conn *sc)
         /* Someone who left the organisation gets no more pushes on their phone. */
         rc = store_device_trim(sc, u.id, 0);
     }
+    if (rc == 0 && disables && u.bot) {
+        /* A bot's keys are its sessions: re-enabling it takes a new one. */
+        rc = store_api_key_revoke(sc, u.app_id, 0, u.id, k->now);
+        rc = rc == PIPIT_ENOT_FOUND ? 0 : rc;
+    }
     if (rc != 0) {
         return rc;
     }

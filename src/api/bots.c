@@ -47,7 +47,7 @@ static int target_bot(struct chat_call *k, struct store_conn *sc, struct store_u
 {
     int rc = admin_target_user(k, sc, u);
 
-    if (rc == 0 && !u->bot) {
+    if ((rc == 0 && !u->bot) || rc == PIPIT_ENOT_FOUND) {
         k->why = "no such bot";
         rc = PIPIT_ENOT_FOUND;
     }
@@ -154,6 +154,7 @@ int bot_create(struct chat_call *k, struct store_conn *sc)
         rc = set_webhook(k, sc, &u, answer);
     }
     if (rc == 0) {
+        json_object_set_new(answer, "id", json_integer(u.id)); /* the audit log's target */
         json_object_set_new(answer, "bot", bot_json(k, sc, &u));
         json_object_set_new(answer, "key", json_string(key));
         k->result = answer;
@@ -254,6 +255,12 @@ int bot_update(struct chat_call *k, struct store_conn *sc)
     return rc;
 }
 
+static void close_bot_sessions(struct chat_call *k)
+{
+    api_revoke_user(k->srv, json_integer_value(json_object_get(k->args, "id")), 0,
+                    "the bot's key was replaced or revoked");
+}
+
 /* POST /v1/admin/bots/{id}/key: a new key; the old ones stop working at once. */
 int bot_rotate_key(struct chat_call *k, struct store_conn *sc)
 {
@@ -270,15 +277,9 @@ int bot_rotate_key(struct chat_call *k, struct store_conn *sc)
     }
     if (rc == 0) {
         k->result = json_pack("{s:o,s:s}", "bot", bot_json(k, sc, &u), "key", key);
-        k->after_commit = api_revoke_keys;
+        k->after_commit_call = close_bot_sessions; /* they signed in with an old key */
     }
     return rc;
-}
-
-static void close_bot_sessions(struct chat_call *k)
-{
-    api_revoke_user(k->srv, json_integer_value(json_object_get(k->args, "id")), 0,
-                    "the bot was disabled");
 }
 
 /*
@@ -303,6 +304,7 @@ int bot_delete(struct chat_call *k, struct store_conn *sc)
         rc = store_webhook_delete(sc, u.app_id, w.id);
         webhooks_changed(k->srv);
     }
+    assistant_changed(k->srv); /* if it was the assistant's, it answers no more */
     store_webhook_cleanup(&w);
     if (rc == 0) {
         k->status = 204;

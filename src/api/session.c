@@ -187,6 +187,9 @@ static void key_lookup(struct auth_job *aj, struct store_conn *sc)
         }
         memset(aj->who.user.password_hash, 0, sizeof(aj->who.user.password_hash));
     }
+    if (rc == 0 && k.bot_id != 0) {
+        aj->who.token_expires_at = INT64_MAX; /* a key does not expire: it is revoked */
+    }
     if (rc == 0) {
         aj->who.is_key = k.bot_id == 0;
         aj->who.key_id = k.id;
@@ -344,7 +347,9 @@ struct revoke_job {
 
 static bool revoke_matches(const struct revoke_job *rj, const struct session *s)
 {
-    return rj->user_id != 0 ? s->user_id == rj->user_id && s->token_id != rj->token_id
+    /* (A bot's sessions have no token: token_id 0, kept by no revocation.) */
+    return rj->user_id != 0 ? s->user_id == rj->user_id &&
+                                  (rj->token_id == 0 || s->token_id != rj->token_id)
                             : s->token_id == rj->token_id;
 }
 
@@ -382,7 +387,7 @@ void api_auth_changed(struct server *srv)
 
 void api_revoke_keys(struct server *srv)
 {
-    api_auth_changed(srv); /* no WebSocket authenticates with a key */
+    api_auth_changed(srv); /* a bot's WebSockets are closed by api_revoke_user */
 }
 
 static void revoke_sessions(struct server *srv, int64_t token_id, int64_t user_id,

@@ -231,7 +231,12 @@ static bool asks_assistant(struct chat_call *k, struct store_conn *sc,
     size_t i;
     json_t *v;
 
-    if (bot == 0 || bot == k->who.user_id || !user_set_has(cc->members, bot)) {
+    json_t *body = json_object_get(k->args, "body");
+
+    /* A text, and a finished one (a stream's start says little). */
+    if (bot == 0 || bot == k->who.user_id || !user_set_has(cc->members, bot) ||
+        !json_is_string(json_object_get(body, "text")) ||
+        json_is_true(json_object_get(k->args, "streaming"))) {
         return false;
     }
     if (!cc->group) {

@@ -65,6 +65,7 @@ struct ask {
     bool answered;                /* the endpoint's answer is over */
     bool final_sent;
     bool broken;                  /* an append failed: only the end is sent */
+    bool any_text;                /* the model said something */
 };
 
 void assistant_new(struct server *srv)
@@ -195,6 +196,7 @@ static void flush(struct ask *q)
 /* The endpoint said something: a piece of the answer, as text. */
 static void take_text(struct ask *q, const char *text)
 {
+    q->any_text |= text != NULL && text[0] != '\0';
     if (text != NULL && buf_appendz(&q->pending, text) != 0) {
         log_warn(NULL, "assistant: the answer in conversation %lld is too long; cut",
                  (long long)q->conv);
@@ -274,7 +276,7 @@ static void on_answered(void *arg, CURL *easy, CURLcode result)
     if (note[0] != '\0') {
         log_warn(NULL, "assistant: conversation %lld: %s", (long long)q->conv, note);
         buf_printf(&q->pending, "%s[The assistant could not answer: %s.]",
-                   q->pending.len > 0 ? "\n\n" : "", note);
+                   q->any_text ? "\n\n" : "", note);
     }
     q->answered = true;
     flush(q);
@@ -413,6 +415,9 @@ static int add_context(void *arg, const struct store_event *ev)
     const char *text;
     char name[32];
 
+    if (json_array_size(q->messages) >= (size_t)q->cfg.context_messages) {
+        return 1; /* enough */
+    }
     if (strcmp(ev->kind, "message") != 0 || ev->body == NULL) {
         return 0;
     }
@@ -435,17 +440,27 @@ static int add_context(void *arg, const struct store_event *ev)
 static void load_run(struct job *j, void *ctx)
 {
     struct ask *q = (struct ask *)j;
+    struct store_member m;
+    struct store_user bot;
 
     j->rc = store_assistant_get(ctx, q->app_id, &q->cfg);
-    if (j->rc == 0 && !q->cfg.enabled) {
+    if (j->rc == 0 && (!q->cfg.enabled || store_user_by_id(ctx, q->cfg.bot_id, &bot) != 0 ||
+                       bot.disabled_at != 0)) {
         j->rc = PIPIT_ENOT_FOUND;
+    }
+    /* What the bot may see: from when it joined (its history shows no more). */
+    if (j->rc == 0) {
+        j->rc = store_member_get(ctx, q->conv, q->cfg.bot_id, &m);
     }
     if (j->rc != 0) {
         return;
     }
     q->messages = json_array();
-    j->rc = store_events_range(ctx, q->conv, q->cfg.bot_id, clock_now_ms(), 0, q->seq + 1,
-                               (int)q->cfg.context_messages, true, add_context, q);
+    /* Newest first, until context_messages texts: other events (edits, members) are
+     * skipped, so more are read, within a bound. */
+    j->rc = store_events_range(ctx, q->conv, q->cfg.bot_id, clock_now_ms(), m.joined_seq - 1,
+                               q->seq + 1, (int)q->cfg.context_messages * 4 + 16, true,
+                               add_context, q);
     if (j->rc == 0 && q->cfg.system_prompt != NULL && q->cfg.system_prompt[0] != '\0') {
         json_array_insert_new(q->messages, 0, json_pack("{s:s,s:s}", "role", "system",
                                                         "content", q->cfg.system_prompt));
