@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package pipit needs to build and run (`scripts/deps.sh`)
-# or also to test (`scripts/deps.sh test`: Chromium for the browser tests),
+# or also to test (`scripts/deps.sh test`: Chromium for the browser tests, and
+# coturn, which the call test starts itself on a port of its own),
 # skipping the ones already present. Safe to run again; runs apt only when
 # something is missing. Node.js and npm build the web app: the machine's own if
 # it is recent enough (Vite needs 20.19 or later), else Debian's.
@@ -15,7 +16,7 @@ packages=(
     openssl curl ca-certificates wrk tzdata
 )
 if [ "${1:-}" = test ]; then
-    packages+=(chromium fonts-noto-core fonts-noto-cjk)
+    packages+=(chromium fonts-noto-core fonts-noto-cjk coturn)
 fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     packages+=(nodejs npm)
@@ -50,5 +51,9 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The package would run its own TURN server on 3478: the tests start theirs.
+if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null; then
+    $SUDO systemctl disable --now coturn >/dev/null 2>&1 || true
+fi
 
 check_node

@@ -138,7 +138,8 @@ static int end_call(struct chat_call *k, struct store_conn *sc, struct call *c,
     for (size_t i = 0; i < c->parts->n; i++) {
         json_array_append_new(parts, json_integer(c->parts->ids[i]));
     }
-    tell_all(k, c, "end", k->who.user_id,
+    /* from: who ended it, or the caller when it rang out */
+    tell_all(k, c, "end", k->who.user_id != 0 ? k->who.user_id : c->caller,
              json_pack("{s:s,s:I}", "reason", reason, "duration_ms", (json_int_t)duration));
     record = json_pack("{s:I,s:s,s:o,s:I,s:o,s:I,s:I,s:b,s:s}", "call", (json_int_t)c->id,
                        "media", c->media, "participants", parts, "created_at",
@@ -328,6 +329,9 @@ int call_hangup(struct chat_call *k, struct store_conn *sc)
 
     if (rc != 0) {
         return rc;
+    }
+    if (c->started_at == 0 && c->caller != k->who.user_id && c->state[me] != PART_JOINED) {
+        return call_reject(k, sc); /* hanging up on a ringing call declines it */
     }
     k->result = json_object();
     if (c->started_at == 0 && c->caller == k->who.user_id) {

@@ -34,6 +34,7 @@ import type {
   SendResult,
   Session,
   SessionInfo,
+  TurnCredentials,
   UserSelector,
 } from "./types.js";
 
@@ -390,6 +391,17 @@ export class Client extends Realtime {
   async reportPushEvent(push: number, type: PushEventType, device?: number): Promise<void> {
     const body = device === undefined ? { type } : { type, device };
     await this.call<void>("POST", `/v1/push/${segment(push)}/events`, body);
+  }
+
+  /* =================================================================== calls */
+
+  /**
+   * GET /v1/turn: short-lived credentials for the server's TURN relays, for an
+   * RTCPeerConnection's iceServers (see turnIceServers() in calls.ts). Rejects
+   * with 404 `not_found` when the server has no TURN server configured.
+   */
+  getTurnCredentials(): Promise<TurnCredentials> {
+    return this.call<TurnCredentials>("GET", "/v1/turn");
   }
 
   /* ================================================================ the call */

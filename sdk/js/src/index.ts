@@ -11,6 +11,10 @@
  *   const info = await uploadFile(client, file, { onProgress });
  *   const { results } = await search(client, { q: "lunch" });
  *
+ * Calls: startCall(), acceptCall(), hangUp()… on the client and the `call` event;
+ * in a browser, PeerLink (calls.ts) runs an RTCPeerConnection's offer/answer over them:
+ *   const link = new PeerLink(client, { call, peer, configuration: { iceServers: await callIceServers(client) } });
+ *
  * Web Push lives in "@pipit/sdk/webpush" (also re-exported here).
  */
 
@@ -54,6 +58,8 @@ export type {
   WebSocketLike,
 } from "./realtime.js";
 export type { PendingSend } from "./outbox.js";
+export { PeerLink, callIceServers, turnIceServers } from "./calls.js";
+export type { PeerConnectionConstructor, PeerLinkOptions } from "./calls.js";
 export { TimelineOrder } from "./timeline.js";
 export { PipitError, LOCAL_CODES } from "./errors.js";
 export { Emitter } from "./emitter.js";

@@ -32,6 +32,12 @@ import { LOCAL_CODES, PipitError } from "./errors.js";
 import { Outbox, type PendingSend } from "./outbox.js";
 import { TimelineOrder } from "./timeline.js";
 import type {
+  CallEvent,
+  CallId,
+  CallInvite,
+  CallMedia,
+  CallRecordEvent,
+  CallSignalData,
   Conversation,
   ConvCreatedEvent,
   ConvId,
@@ -56,6 +62,7 @@ import type {
   SyncAnswer,
   TimelineEvent,
   TypingEvent,
+  UserId,
   UserRef,
 } from "./types.js";
 
@@ -166,6 +173,8 @@ export interface RealtimeEvents {
   member: MemberEvent;
   conv_created: ConvCreatedEvent;
   conv_updated: ConvUpdatedEvent;
+  /** A call ended: its record on the timeline (also in history and sync). */
+  call_record: CallRecordEvent;
   read: ReadEvent;
   delivered: DeliveredEvent;
   typing: TypingEvent;
@@ -173,6 +182,11 @@ export interface RealtimeEvents {
   stream: StreamEvent;
   presence: PresenceEvent;
   notification: NotificationEvent;
+  /**
+   * A call of one of your conversations: `type` says what happened (invite,
+   * ringing, accept, reject, hangup, signal, end). Live only: not replayed by sync.
+   */
+  call: CallEvent;
   /** An outbox message was stored (also after its send() promise timed out). */
   sent: SentInfo;
   /** An outbox message was refused for good and left the outbox. */
@@ -183,8 +197,8 @@ export interface RealtimeEvents {
 
 export type ConnectionState = "idle" | "connecting" | "syncing" | "ready";
 
-const TIMELINE_NAMES = new Set(["message", "edit", "recall", "member", "conv_created", "conv_updated"]);
-const OTHER_EVENT_NAMES = new Set(["read", "delivered", "typing", "stream", "presence", "notification"]);
+const TIMELINE_NAMES = new Set(["message", "edit", "recall", "member", "conv_created", "conv_updated", "call_record"]);
+const OTHER_EVENT_NAMES = new Set(["read", "delivered", "typing", "stream", "presence", "notification", "call"]);
 
 /* Bounds: each says how far the SDK trusts the server before giving up on a loop. */
 const MAX_SYNC_ROUNDS = 100_000; // 200 events a round: twenty million events
@@ -475,6 +489,59 @@ export class Realtime {
   /** Reports what the user did with an in-app `notification` event (push analytics). */
   async pushEvent(push: number, type: PushEventType): Promise<void> {
     await this.request("push_event", { push, type });
+  }
+
+  /* ------------------------------------------------------------------ calls */
+
+  /**
+   * Rings the other members of `conv` (2 to `call_max_participants` members): they
+   * get a `call` event of type `invite` (members with no session open, a push of
+   * category "call"). Nobody accepting before `ring_until` ends it as missed.
+   * Errors: `conflict` (the conversation has a call already, or is too small or too
+   * large), `not_found` (not a member).
+   */
+  startCall(conv: ConvId, options: { media?: CallMedia } = {}): Promise<CallInvite> {
+    const fields: Record<string, unknown> = { conv };
+    if (options.media !== undefined) fields.media = options.media;
+    return this.request<CallInvite>("call_invite", fields);
+  }
+
+  /** Tells the caller this device is ringing (they get `ringing`). */
+  async ringing(call: CallId): Promise<void> {
+    await this.request("call_ringing", { call });
+  }
+
+  /** Joins the call (everyone gets `accept`); `conflict` after rejecting it. */
+  async acceptCall(call: CallId): Promise<void> {
+    await this.request("call_accept", { call });
+  }
+
+  /**
+   * Declines the call (everyone gets `reject`); it ends once nobody is left to ring
+   * and nobody but the caller is in. `conflict` once you are in it: hangUp().
+   */
+  async rejectCall(call: CallId): Promise<void> {
+    await this.request("call_reject", { call });
+  }
+
+  /** The caller gives up before anyone accepted (`conflict` otherwise). */
+  async cancelCall(call: CallId): Promise<void> {
+    await this.request("call_cancel", { call });
+  }
+
+  /** Leaves the call; it ends when fewer than two are left in it (the caller's hangup before any accept cancels it). */
+  async hangUp(call: CallId): Promise<void> {
+    await this.request("call_hangup", { call });
+  }
+
+  /**
+   * Relays `data` (an SDP offer or answer, an ICE candidate: any object of at most
+   * 16 KiB as compact JSON) to participant `to` alone, as a `signal` event.
+   * Errors: `conflict` (`to` is you, not in the call, or left it),
+   * `payload_too_large`, `not_found` (no such call, or not yours).
+   */
+  async signalCall(call: CallId, to: UserId, data: CallSignalData): Promise<void> {
+    await this.request("call_signal", { call, to, data });
   }
 
   /**

@@ -182,13 +182,35 @@ export interface UnknownTimelineEvent extends TimelineBase {
   [key: string]: unknown;
 }
 
+/**
+ * A call ended (see the `call` events): who took part, when, for how long. It
+ * takes a seq like a message, so history and sync show it. `from` is the caller.
+ */
+export interface CallRecordEvent extends TimelineBase {
+  ev: "call_record";
+  call: CallId;
+  media: CallMedia;
+  /** Everyone the call rang, the caller included, ascending (without those who left the conversation meanwhile). */
+  participants: UserId[];
+  created_at: Millis;
+  /** The first accept; null when nobody accepted. */
+  started_at: Millis | null;
+  ended_at: Millis;
+  /** From the first accept to the end; 0 when missed. */
+  duration_ms: number;
+  /** Nobody accepted it. */
+  missed: boolean;
+  reason: CallEndReason;
+}
+
 export type KnownTimelineEvent =
   | MessageEvent
   | EditEvent
   | RecallEvent
   | MemberEvent
   | ConvCreatedEvent
-  | ConvUpdatedEvent;
+  | ConvUpdatedEvent
+  | CallRecordEvent;
 
 export type TimelineEvent = KnownTimelineEvent | UnknownTimelineEvent;
 
@@ -252,6 +274,94 @@ export interface NotificationEvent {
   priority: PushPriority;
   ts: Millis;
   [key: string]: unknown;
+}
+
+/* ---- calls: signalling only, the media go peer to peer (or through TURN) ---- */
+
+export type CallId = number;
+export type CallMedia = "audio" | "video";
+/** Why a call ended: hung up, declined by everyone, given up by the caller, or rang out. */
+export type CallEndReason = "ended" | "rejected" | "cancelled" | "timeout";
+
+/** The answer to startCall(). */
+export interface CallInvite {
+  call: CallId;
+  /** When the call ends as missed if nobody accepted it. */
+  ring_until: Millis;
+}
+
+/**
+ * What call_signal carries: any JSON object of at most 16 KiB (compact). The SDK's
+ * PeerLink sends `{type: "offer"|"answer", sdp}` and `{candidate: {…}|null}`.
+ */
+export type CallSignalData = Record<string, unknown>;
+
+interface CallEventBase {
+  ev: "call";
+  call: CallId;
+  conv: ConvId;
+  /** Who did it (for `end`: who ended the call; 0 when the server did, at `timeout`). */
+  from: UserId;
+}
+
+/** Someone starts a call: sent to every member of the conversation, the caller too. */
+export interface CallInviteEvent extends CallEventBase {
+  type: "invite";
+  media: CallMedia;
+  ring_until: Millis;
+}
+
+/** A callee's device rings (sent to the caller only). */
+export interface CallRingingEvent extends CallEventBase {
+  type: "ringing";
+}
+
+export interface CallAcceptEvent extends CallEventBase {
+  type: "accept";
+}
+
+export interface CallRejectEvent extends CallEventBase {
+  type: "reject";
+}
+
+/** `from` left the call; it goes on while two participants are in it. */
+export interface CallHangupEvent extends CallEventBase {
+  type: "hangup";
+}
+
+/** An offer, answer or ICE candidate from `from`, for you alone. */
+export interface CallSignalEvent extends CallEventBase {
+  type: "signal";
+  data: CallSignalData;
+}
+
+/** The call is over; a `call_record` timeline event follows. */
+export interface CallEndEvent extends CallEventBase {
+  type: "end";
+  reason: CallEndReason;
+  /** From the first accept to the end; 0 when nobody accepted. */
+  duration_ms: number;
+}
+
+export type CallEvent =
+  | CallInviteEvent
+  | CallRingingEvent
+  | CallAcceptEvent
+  | CallRejectEvent
+  | CallHangupEvent
+  | CallSignalEvent
+  | CallEndEvent;
+
+/** GET /v1/turn: credentials for the TURN servers, in coturn's REST-secret scheme. */
+export interface TurnCredentials {
+  /** turn: / turns: URLs, as RTCIceServer.urls takes them. */
+  urls: string[];
+  /** "<expiry, unix seconds>:<user id>". */
+  username: string;
+  credential: string;
+  /** How long they stay valid, in seconds. */
+  ttl: number;
+  expires_at: Millis;
 }
 
 /* ---- conversations and members ---- */
