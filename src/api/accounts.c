@@ -873,9 +873,16 @@ void accounts_login(struct http_exchange *x)
 
 void accounts_logout(struct http_exchange *x)
 {
-    struct account_job *aj = account_job_new(x, PLAN(STEP_LOGOUT));
     struct api_request *ar = api_request_of(x);
+    struct account_job *aj;
 
+    if (ar->who.token_id == 0) {
+        /* A bot signs in with its key, not a session: an admin revokes that. */
+        http_respond_error(x, PIPIT_ECONFLICT, "a bot has no session to end: its key is "
+                           "revoked by an admin (POST /v1/admin/bots/{id}/key)", NULL);
+        return;
+    }
+    aj = account_job_new(x, PLAN(STEP_LOGOUT));
     aj->token_id = ar->who.token_id;
     aj->user = ar->who.user;
     aj->in_session = true;

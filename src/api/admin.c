@@ -23,6 +23,8 @@
 #include "api/api.h"
 #include "chat/bus.h"
 #include "chat/chat_internal.h"
+#include "hooks/assistant.h"
+#include "hooks/webhooks.h"
 #include "server.h"
 #include "store/store_chat.h"
 #include "store/store_files.h"
@@ -379,6 +381,8 @@ int admin_user_update(struct chat_call *k, struct store_conn *sc)
         /* A bot's keys are its sessions: re-enabling it takes a new one. */
         rc = store_api_key_revoke(sc, u.app_id, 0, u.id, k->now);
         rc = rc == PIPIT_ENOT_FOUND ? 0 : rc;
+        webhooks_changed(k->srv); /* its webhook hears nothing while it is disabled */
+        assistant_changed(k->srv);
     }
     if (rc != 0) {
         return rc;

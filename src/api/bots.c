@@ -389,8 +389,14 @@ static int assistant_bot_user(struct chat_call *k, struct store_conn *sc, int64_
     rc = store_user_insert(sc, k->who.app_id, username, NO_PASSWORD, "user", k->now, bot_id);
     if (rc == PIPIT_EUSERNAME_TAKEN) {
         /* A bot of that name (the assistant's, before it was removed) serves again. */
+        bool keyed = false;
+
         rc = store_user_by_name(sc, k->who.app_id, username, &u);
-        if (rc == 0 && !u.bot) {
+        if (rc == 0) {
+            rc = store_api_key_any_of_bot(sc, u.id, &keyed);
+        }
+        /* Only an assistant's bot (it never had a key; those of /v1/admin/bots do). */
+        if (rc == 0 && (!u.bot || keyed)) {
             k->why = "that username is taken: give the assistant another (\"username\")";
             return PIPIT_EUSERNAME_TAKEN;
         }

@@ -350,7 +350,7 @@ static bool revoke_matches(const struct revoke_job *rj, const struct session *s)
     /* (A bot's sessions have no token: token_id 0, kept by no revocation.) */
     return rj->user_id != 0 ? s->user_id == rj->user_id &&
                                   (rj->token_id == 0 || s->token_id != rj->token_id)
-                            : s->token_id == rj->token_id;
+                            : rj->token_id != 0 && s->token_id == rj->token_id;
 }
 
 static void revoke_done(struct job *j)

@@ -286,6 +286,7 @@ int webhook_update(struct chat_call *k, struct store_conn *sc)
     }
     if (rc == 0) {
         webhooks_changed(k->srv);
+        webhooks_queued(k->srv); /* enabled again: what it held is due */
         k->result = webhook_json(&w);
     }
     store_webhook_cleanup(&w);

@@ -208,8 +208,10 @@ int call_invite(struct chat_call *k, struct store_conn *sc)
         k->why = "this conversation has a call already: join it";
         return PIPIT_ECONFLICT;
     }
+    /* Registered once the push is stored: a failure leaves no call behind (in memory
+     * nothing rolls back). */
     c = xcalloc(1, sizeof(*c));
-    c->id = ++cs->next_id;
+    c->id = cs->next_id + 1;
     c->app_id = k->who.app_id;
     c->conv = conv;
     c->caller = k->who.user_id;
@@ -219,11 +221,6 @@ int call_invite(struct chat_call *k, struct store_conn *sc)
     c->parts = user_set_ref(cc->members);
     c->state = xcalloc(c->parts->n, 1);
     c->state[index_of(c, k->who.user_id)] = PART_JOINED;
-    intmap_put(&cs->by_id, c->id, c);
-    intmap_put(&cs->by_conv, conv, c);
-    update_ringing(cs);
-    tell_all(k, c, "invite", k->who.user_id,
-             json_pack("{s:s,s:I}", "media", c->media, "ring_until", (json_int_t)c->ring_until));
     if (push_anyone_offline(k->srv, c->parts, k->who.user_id)) {
         char title[STORE_USERNAME_MAX + STORE_DISPLAY_MAX + 32];
 
@@ -238,9 +235,19 @@ int call_invite(struct chat_call *k, struct store_conn *sc)
                                        "call", (json_int_t)c->id, "media", c->media),
                              NULL, "call");
     }
+    if (rc != 0) {
+        call_free(c);
+        return rc;
+    }
+    cs->next_id = c->id;
+    intmap_put(&cs->by_id, c->id, c);
+    intmap_put(&cs->by_conv, conv, c);
+    update_ringing(cs);
+    tell_all(k, c, "invite", k->who.user_id,
+             json_pack("{s:s,s:I}", "media", c->media, "ring_until", (json_int_t)c->ring_until));
     k->result = json_pack("{s:I,s:I}", "call", (json_int_t)c->id, "ring_until",
                           (json_int_t)c->ring_until);
-    return rc;
+    return 0;
 }
 
 /* A callee's device rings: the caller may show it. */
@@ -267,6 +274,10 @@ int call_accept(struct chat_call *k, struct store_conn *sc)
     if (rc == 0 && (c->state[me] == PART_LEFT || c->state[me] == PART_REJECTED) &&
         c->started_at == 0) {
         k->why = "you declined this call";
+        rc = PIPIT_ECONFLICT;
+    }
+    if (rc == 0 && c->caller == k->who.user_id && c->started_at == 0) {
+        k->why = "the caller waits for a callee to accept";
         rc = PIPIT_ECONFLICT;
     }
     if (rc == 0) {

@@ -1074,6 +1074,9 @@ void chat_commit_end(void *arg, bool ok)
     struct chat *ch = arg;
 
     webhooks_batch_end(ch->srv, ok);
+    if (!ok) {
+        assistant_changed(ch->srv); /* its cache may hold what rolled back */
+    }
     if (ok) {
         bus_flush(ch->srv, &ch->pending);
         return;

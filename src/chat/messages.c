@@ -444,6 +444,7 @@ int msg_stream(struct chat_call *k, struct store_conn *sc)
     const char *text;
     struct buf joined;
     char *body = NULL, *meta = NULL;
+    bool masked = false;
     int rc = target_message(k, sc, &ev.conv_id, &cc, &msg);
 
     if (rc == 0 && msg.sender != k->who.user_id) {
@@ -469,6 +470,9 @@ int msg_stream(struct chat_call *k, struct store_conn *sc)
                                                           joined.len));
         /* The whole text, not only the chunk: a phrase split over two chunks is caught. */
         rc = chat_filter_text(k, st.body, "text");
+        /* Masked across chunks: the members get the whole text again, as masked. */
+        masked = rc == 0 && strcmp(json_string_value(json_object_get(st.body, "text")),
+                                   joined.data != NULL ? joined.data : "") != 0;
     }
     if (rc == 0) {
         body = json_dumps(st.body, JSON_COMPACT);
@@ -492,7 +496,10 @@ int msg_stream(struct chat_call *k, struct store_conn *sc)
     if (rc == 0 && !final) {
         chat_publish(k, json_pack("{s:s,s:I,s:I,s:s,s:s}", "ev", "stream", "conv",
                                   (json_int_t)ev.conv_id, "seq", (json_int_t)msg.seq, "op",
-                                  append ? "append" : "replace", "text", chunk),
+                                  append && !masked ? "append" : "replace", "text",
+                                  append && !masked
+                                      ? chunk
+                                      : json_string_value(json_object_get(st.body, "text"))),
                      user_set_ref(cc->members));
         k->result = json_pack("{s:I,s:I}", "seq", (json_int_t)msg.seq, "length",
                               (json_int_t)joined.len);

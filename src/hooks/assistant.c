@@ -28,6 +28,7 @@
 #define LINE_MAX_BYTES (256 * 1024)   /* one server-sent event, at most */
 #define ANSWER_MAX (1 << 20)          /* a whole JSON answer, at most */
 #define WINDOW_MS 60000               /* the limits count questions per minute */
+#define NOTE_ROOM 512                 /* bytes kept free for a closing note */
 #define BUSY_TEXT "I am answering too many questions right now. Please ask again in a minute."
 
 struct assistants {
@@ -66,6 +67,8 @@ struct ask {
     bool final_sent;
     bool broken;                  /* an append failed: only the end is sent */
     bool any_text;                /* the model said something */
+    bool cut;                     /* the answer outgrew the message: the rest is dropped */
+    size_t streamed;              /* bytes of text appended so far */
 };
 
 void assistant_new(struct server *srv)
@@ -187,6 +190,7 @@ static void flush(struct ask *q)
                      (json_int_t)q->reply, "text",
                      q->pending.data != NULL ? q->pending.data : "", q->pending.len, "final",
                      final);
+    q->streamed += q->pending.len;
     buf_reset(&q->pending);
     q->appending = true;
     q->final_sent = final;
@@ -196,11 +200,26 @@ static void flush(struct ask *q)
 /* The endpoint said something: a piece of the answer, as text. */
 static void take_text(struct ask *q, const char *text)
 {
-    q->any_text |= text != NULL && text[0] != '\0';
-    if (text != NULL && buf_appendz(&q->pending, text) != 0) {
+    size_t room, n;
+
+    if (text == NULL || q->cut) {
+        return;
+    }
+    q->any_text |= text[0] != '\0';
+    /* What fits of the message (whole characters), less room for the note. */
+    room = (size_t)q->srv->cfg.max_message_size - q->streamed - q->pending.len;
+    room = room > NOTE_ROOM ? room - NOTE_ROOM : 0;
+    n = strlen(text);
+    if (n > room) {
+        n = room;
+        while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80) {
+            n--;
+        }
+        q->cut = true;
         log_warn(NULL, "assistant: the answer in conversation %lld is too long; cut",
                  (long long)q->conv);
     }
+    buf_append(&q->pending, text, n);
 }
 
 static int on_event(void *arg, const char *data, size_t len)
@@ -272,6 +291,8 @@ static void on_answered(void *arg, CURL *easy, CURLcode result)
                  curl_easy_strerror(result));
     } else if (status < 200 || status >= 300) {
         snprintf(note, sizeof(note), "the model answered HTTP %ld", status);
+    } else if (q->cut) {
+        snprintf(note, sizeof(note), "the answer was longer than a message may be, and is cut");
     }
     if (note[0] != '\0') {
         log_warn(NULL, "assistant: conversation %lld: %s", (long long)q->conv, note);

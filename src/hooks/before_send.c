@@ -49,6 +49,7 @@ struct check {
     struct buf answer;
     struct outbound_guard guard;
     long status;                  /* 0: no answer */
+    bool cut;                     /* the server is stopping: no answer will come */
 };
 
 /* ---- the index ---- */
@@ -226,7 +227,8 @@ static void answered(struct job *j)
 {
     struct check *c = (struct check *)j;
     struct chat_call *k = c->k;
-    int rc = j->orphaned ? PIPIT_EUNAVAILABLE : apply(c);
+    /* Stopping is not the hook's answer: no fallback, the sender tries again. */
+    int rc = j->orphaned || c->cut ? PIPIT_EUNAVAILABLE : apply(c);
 
     c->resume(k, rc, j->orphaned);
     check_free(c);
@@ -244,6 +246,7 @@ static void on_answer(void *arg, CURL *easy, CURLcode result)
 {
     struct check *c = arg;
 
+    c->cut = result == CURLE_ABORTED_BY_CALLBACK;
     if (result == CURLE_OK) {
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &c->status);
     }
@@ -267,7 +270,8 @@ static void ask(struct job *j)
     char line[160];
 
     if (ob == NULL || (c->easy = curl_easy_init()) == NULL) {
-        reply(c); /* stopping: no answer */
+        c->cut = true; /* stopping: the sender tries again later */
+        reply(c);
         return;
     }
     buf_init(&c->body, (size_t)k->srv->cfg.max_message_size + ANSWER_SLACK);
@@ -326,8 +330,9 @@ static void looked(struct job *j)
 
     if (j->orphaned || j->rc != 0 || !c->has_hook || !c->member || c->resend || sender == NULL) {
         /* No hook; not a member (the write refuses it, and the hook never sees it); or a
-         * resend (the write answers with the stored message). */
-        int rc = j->orphaned ? PIPIT_EUNAVAILABLE : j->rc;
+         * resend (the write answers with the stored message). No thread to ask: later. */
+        int rc = j->orphaned || (c->has_hook && c->member && !c->resend && sender == NULL)
+                     ? PIPIT_EUNAVAILABLE : j->rc;
 
         c->resume(c->k, rc, j->orphaned);
         check_free(c);

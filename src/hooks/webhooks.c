@@ -30,7 +30,7 @@
 #define SWEEP_BATCH 1000
 #define STOP_MARGIN_MS 1000       /* left of shutdown_timeout to write the last outcomes */
 #define ANSWER_KEEP 200           /* bytes of a failed answer's body kept as its error */
-#define BODY_MAX (1 << 20)
+#define ENVELOPE_MAX (64 * 1024)  /* a delivery's body beyond its event's data */
 
 static const char *const event_names[WEBHOOK_EVENT_COUNT] = {
     [WEBHOOK_MESSAGE_CREATED] = "message.created",
@@ -257,6 +257,8 @@ void webhooks_batch_end(struct server *srv, bool committed)
     if (committed && h->queued) {
         webhooks_kick(srv);
     }
+    /* What the cache read in a batch that rolled back may be gone: read it again. */
+    h->subs_stale |= !committed;
     h->queued = false;
 }
 
@@ -540,7 +542,7 @@ static void begin(struct webhooks *h, struct sending *s)
     char line[160];
 
     s->h = h;
-    buf_init(&s->body, BODY_MAX);
+    buf_init(&s->body, (size_t)h->srv->cfg.max_message_size + ENVELOPE_MAX);
     buf_init(&s->answer, ANSWER_KEEP + 1);
     buf_printf(&s->body, "{\"id\":%lld,\"type\":", (long long)s->d.id);
     buf_append_json_string(&s->body, s->d.event, strlen(s->d.event));

@@ -73,8 +73,10 @@ static const char *const sql[] = {
                  "AND (?2 = 0 OR h.id < ?2) ORDER BY h.id DESC LIMIT ?3",
     S(HS_OF_BOT) = "SELECT " HOOK_COLS " FROM webhooks h WHERE h.bot_id = ?1",
     S(HS_COUNT) = "SELECT count(*) FROM webhooks WHERE app_id = ?1 AND bot_id IS NULL",
-    S(HS_SUBSCRIPTIONS) = "SELECT app_id, events, id, coalesce(bot_id, 0) FROM webhooks "
-                          "WHERE enabled = 1",
+    /* A disabled bot's webhook hears nothing (its keys are revoked too). */
+    S(HS_SUBSCRIPTIONS) = "SELECT h.app_id, h.events, h.id, coalesce(h.bot_id, 0) "
+                          "FROM webhooks h LEFT JOIN users u ON u.id = h.bot_id "
+                          "WHERE h.enabled = 1 AND (h.bot_id IS NULL OR u.disabled_at IS NULL)",
     S(HS_ENQUEUE) = "INSERT INTO webhook_deliveries (webhook_id, event, payload, state, "
                     "created_at, since, next_at) "
                     "SELECT h.id, ?2, pipit_seal(?3, -1, 1), 'queued', ?4, ?4, ?4 "
@@ -89,10 +91,13 @@ static const char *const sql[] = {
     S(HS_CLAIM) = "SELECT " DELIVERY_COLS ", h.app_id, h.url, " WEBHOOK_SECRET("h.") ", "
                   WEBHOOK_PAYLOAD("d.") " FROM webhook_deliveries d "
                   "JOIN webhooks h ON h.id = d.webhook_id "
-                  "WHERE d.state = 'queued' AND d.next_at <= ?1 ORDER BY d.next_at LIMIT ?2",
+                  "WHERE d.state = 'queued' AND d.next_at <= ?1 AND h.enabled = 1 "
+                  "ORDER BY d.next_at LIMIT ?2",
     S(HS_MARK_SENDING) = "UPDATE webhook_deliveries SET state = 'sending', "
                          "attempts = attempts + 1 WHERE id = ?1",
-    S(HS_NEXT_DUE) = "SELECT min(next_at) FROM webhook_deliveries WHERE state = 'queued'",
+    S(HS_NEXT_DUE) = "SELECT min(d.next_at) FROM webhook_deliveries d "
+                     "JOIN webhooks h ON h.id = d.webhook_id "
+                     "WHERE d.state = 'queued' AND h.enabled = 1",
     S(HS_SETTLE) = "UPDATE webhook_deliveries SET state = ?2, "
                    "next_at = CASE ?2 WHEN 'queued' THEN ?3 END, "
                    "finished_at = CASE ?2 WHEN 'queued' THEN NULL ELSE ?6 END, "

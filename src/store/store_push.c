@@ -63,6 +63,7 @@ enum push_stmt {
     PS_CATEGORY_URGENT,
     PS_PUSH_RECENT,
     PS_PUSH_FINISH,
+    PS_KEY_OF_BOT,
     PS_END
 };
 
@@ -207,6 +208,7 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
         "AND d.push_id >= coalesce((SELECT id FROM pushes WHERE created_at >= ?3 - 2678400000 "
         "ORDER BY created_at LIMIT 1), 0)",
 
+    S(PS_KEY_OF_BOT) = "SELECT count(*) > 0 FROM api_keys WHERE bot_id = ?1",
     /* The subquery is the partial index deliveries_open (migration 0018). */
     S(PS_PUSH_FINISH) = "UPDATE pushes SET finished_at = ?2 WHERE id = ?1 AND state = 'done' "
                         "AND finished_at IS NULL AND json_extract(target, '$.conv') IS NULL "
@@ -864,6 +866,21 @@ int store_delivery_targeted(struct store_conn *sc, int64_t push_id, int64_t *use
     }
     sqlite3_bind_int64(s, 1, push_id);
     return store__one_int(s, users);
+}
+
+int store_api_key_any_of_bot(struct store_conn *sc, int64_t bot_id, bool *any)
+{
+    sqlite3_stmt *s = pstmt(sc, PS_KEY_OF_BOT);
+    int64_t n = 0;
+    int rc;
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, bot_id);
+    rc = store__one_int(s, &n);
+    *any = n != 0;
+    return rc;
 }
 
 int store_push_finish(struct store_conn *sc, int64_t push_id, int64_t now, bool *finished)

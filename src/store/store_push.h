@@ -48,6 +48,8 @@ int store_api_key_list(struct store_conn *sc, int64_t app_id,
 int store_api_key_revoke(struct store_conn *sc, int64_t app_id, int64_t id, int64_t bot_id,
                          int64_t now);
 int store_api_key_touch(struct store_conn *sc, int64_t id, int64_t now);
+/* Whether the bot was ever given a key (revoked ones count). */
+int store_api_key_any_of_bot(struct store_conn *sc, int64_t bot_id, bool *any);
 
 #define STORE_ADDRESS_MAX 4096
 #define STORE_TOPIC_MAX 255

@@ -1005,21 +1005,27 @@ def test_event_filtering(srv, rcv, people, hooks):
     assert len(ids) == 2, ids
 
 
-def test_disabling_stops_new_events_but_queued_ones_still_go(srv, rcv, people, hooks):
+def test_disabling_holds_queued_ones_and_stops_new_events(srv, rcv, people, hooks):
     a, b = people[:2]
     h = hooks(["message.created"])
-    rcv.script(h.path, Answer(500), Answer(500), Answer(200))
+    rcv.script(h.path, Answer(500), Answer(200))
     g = create_group(srv, a, [b], title="disable")["id"]
     s1 = rest_send(srv, a, g, text("queued"))["seq"]
     rcv.wait_hits(h.path, 1)
     expect(patch(srv, h.id, {"enabled": False}), 200)
     rest_send(srv, a, g, text("after disabling"))
-    got = wait_body(rcv, h, "message.created", lambda d: d["seq"] == s1)
-    did = got["id"]
-    wait_delivery(srv, h.id, did, "delivered")
+    # held: not sent while disabled, however long its retry would have waited
+    time.sleep(T(1.5))
+    assert len(rcv.hits_for(h.path)) == 1, "a disabled webhook was sent to"
+    [d] = deliveries(srv, h.id)["deliveries"]
+    assert d["state"] == "queued", d
+    # enabled again: the held one goes; the event of while it was disabled never does
+    expect(patch(srv, h.id, {"enabled": True}), 200)
+    got = wait_body(rcv, h, "message.created", lambda d_: d_["seq"] == s1)
+    wait_delivery(srv, h.id, got["id"], "delivered")
     time.sleep(T(0.5))
     assert {b_["data"]["seq"] for b_ in bodies(rcv, h)} == {s1}
-    assert [d["id"] for d in deliveries(srv, h.id)["deliveries"]] == [did]
+    assert [x["id"] for x in deliveries(srv, h.id)["deliveries"]] == [got["id"]]
 
 
 # -- retries ------------------------------------------------------------------------------------

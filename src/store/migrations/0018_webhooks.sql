@@ -38,6 +38,7 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at) WHERE state = 'queued';
 CREATE INDEX webhook_deliveries_sending ON webhook_deliveries(id) WHERE state = 'sending';
 CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);
+CREATE INDEX webhook_deliveries_hook_state ON webhook_deliveries(webhook_id, state);
 -- push.finished: a push is finished once it is expanded and none of its
 -- deliveries is still queued or sending; finished_at records that it was told.
 ALTER TABLE pushes ADD COLUMN finished_at INTEGER;
@@ -90,10 +91,12 @@ WHEN old.body IS NOT NULL AND new.body IS NOT old.body
      AND NOT (typeof(old.body) = 'text' AND typeof(new.body) = 'blob')
      AND EXISTS (SELECT 1 FROM legal_holds h WHERE h.lifted_at IS NULL
                  AND (h.conv_id = old.conv_id OR h.user_id = old.sender))
-     AND NOT (json_extract(old.meta, '$.streaming') IS 1
+     AND NOT coalesce(new.body IS NOT NULL
+              AND json_extract(old.meta, '$.streaming') IS 1
               AND json_extract(new.meta, '$.streaming') IS 1
               AND instr(json_extract(pipit_unseal(new.body, new.conv_id, new.seq), '$.text'),
-                        json_extract(pipit_unseal(old.body, old.conv_id, old.seq), '$.text')) = 1)
+                        json_extract(pipit_unseal(old.body, old.conv_id, old.seq), '$.text')) = 1,
+              0)
 BEGIN
     INSERT INTO held_versions (event_id, conv_id, seq, sender, body, replaced_at, change)
     VALUES (old.id, old.conv_id, old.seq, old.sender,
