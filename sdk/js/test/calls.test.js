@@ -99,6 +99,8 @@ test("a call from invite to record: events, signals, history", async () => {
   await sleep(50);
   await bob.hangUp(invite.call);
   await waitFor(() => bRecords.length === 1, { what: "the call record" });
+  // alice's socket is another: her end may come a moment after bob's record
+  await waitFor(() => callEvents(aCalls, invite.call, "end").length === 1, { what: "alice's end" });
   const end = callEvents(aCalls, invite.call, "end")[0];
   assert.equal(end.reason, "ended");
   assert.equal(end.from, bob.user.id);
