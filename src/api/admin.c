@@ -146,11 +146,6 @@ int admin_page_answer(struct chat_call *k, struct admin_page *p, const char *key
 
 /* ---- users ---- */
 
-static json_t *time_or_null(int64_t ms)
-{
-    return ms != 0 ? json_integer(ms) : json_null();
-}
-
 /* A user as the console shows them; last_seen is the end of their last session since start. */
 static json_t *admin_user_json(struct chat_call *k, const struct store_user *u)
 {

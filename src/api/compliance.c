@@ -39,11 +39,6 @@ static json_t *hex_json(const uint8_t *bytes, size_t len)
     return json_string(hex);
 }
 
-static json_t *text_or_null(const char *t)
-{
-    return t != NULL ? json_string(t) : json_null();
-}
-
 static int collect_audit(void *arg, const struct store_audit_record *r)
 {
     struct admin_page *p = arg;

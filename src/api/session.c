@@ -88,13 +88,7 @@ static int64_t cache_key(const uint8_t selector[STORE_SELECTOR_LEN])
 
 void api_auth_cache_clear(struct worker *w)
 {
-    for (size_t i = 0; i < w->auth_cache.cap; i++) {
-        if (w->auth_cache.slots[i].key != 0) {
-            free(w->auth_cache.slots[i].value);
-        }
-    }
-    intmap_cleanup(&w->auth_cache);
-    intmap_init(&w->auth_cache);
+    intmap_cleanup_free(&w->auth_cache);
 }
 
 /* Drops the cache if a revocation happened since it was filled. */

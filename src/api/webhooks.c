@@ -23,11 +23,6 @@
 _Static_assert(sizeof(SECRET_PREFIX) - 1 + B64_ENCODED_SIZE(SECRET_BYTES) <=
                STORE_WEBHOOK_SECRET_MAX + 1, "a secret fits its column");
 
-static json_t *time_or_null(int64_t ms)
-{
-    return ms != 0 ? json_integer(ms) : json_null();
-}
-
 static json_t *webhook_json(const struct store_webhook *w)
 {
     json_t *events = json_loads(w->events, 0, NULL);
@@ -35,7 +30,7 @@ static json_t *webhook_json(const struct store_webhook *w)
     return json_pack("{s:I,s:s,s:o,s:o,s:b,s:I,s:I,s:I,s:I,s:o}", "id", (json_int_t)w->id,
                      "url", w->url, "events", events != NULL ? events : json_array(),
                      "description",
-                     w->description != NULL ? json_string(w->description) : json_null(),
+                     text_or_null(w->description),
                      "enabled", w->enabled, "created_at", (json_int_t)w->created_at,
                      "updated_at", (json_int_t)w->updated_at, "queued", (json_int_t)w->queued,
                      "failed", (json_int_t)w->failed, "bot",
@@ -51,7 +46,7 @@ static json_t *delivery_json(const struct store_webhook_delivery *d)
                      "finished_at", time_or_null(d->finished_at), "last_status",
                      d->last_status != 0 ? json_integer(d->last_status) : json_null(),
                      "last_error",
-                     d->last_error != NULL ? json_string(d->last_error) : json_null());
+                     text_or_null(d->last_error));
 }
 
 _Static_assert(WEBHOOK_SECRET_SIZE == STORE_WEBHOOK_SECRET_MAX + 1, "one size");

@@ -253,10 +253,7 @@ void presence_free(struct presence *p)
     if (p == NULL) {
         return;
     }
-    for (size_t i = 0; i < p->users.cap; i++) {
-        free(p->users.slots[i].value);
-    }
-    intmap_cleanup(&p->users);
+    intmap_cleanup_free(&p->users);
     intmap_cleanup(&p->tokens);
     uv_mutex_destroy(&p->lock);
     free(p);

@@ -144,7 +144,7 @@ static int end_call(struct chat_call *k, struct store_conn *sc, struct call *c,
     record = json_pack("{s:I,s:s,s:o,s:I,s:o,s:I,s:I,s:b,s:s}", "call", (json_int_t)c->id,
                        "media", c->media, "participants", parts, "created_at",
                        (json_int_t)c->created_at, "started_at",
-                       c->started_at != 0 ? json_integer(c->started_at) : json_null(),
+                       time_or_null(c->started_at),
                        "ended_at", (json_int_t)k->now, "duration_ms", (json_int_t)duration,
                        "missed", missed, "reason", reason);
     meta = json_dumps(record, JSON_COMPACT);

@@ -762,9 +762,14 @@ int chat_access(struct chat_call *k, struct store_conn *sc, int64_t conv_id,
     return rc;
 }
 
-static json_t *text_or_null(const char *s)
+json_t *text_or_null(const char *s)
 {
     return s != NULL ? json_string(s) : json_null();
+}
+
+json_t *time_or_null(int64_t ms)
+{
+    return ms != 0 ? json_integer(ms) : json_null();
 }
 
 json_t *chat_member_json(const struct store_member *m)

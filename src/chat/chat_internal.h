@@ -69,6 +69,10 @@ struct chat_call {
     json_t *req_id;           /* WebSocket request id; NULL for REST */
 };
 
+/* JSON for an answer: a string or null (NULL), a time in ms or null (0). */
+json_t *text_or_null(const char *s);
+json_t *time_or_null(int64_t ms);
+
 /* Role rank: owner 3, admin 2, member 1, none 0. */
 int chat_rank(const char *role);
 

@@ -146,7 +146,23 @@ struct event_facts {
     int64_t ts;
     bool message;
     bool recalled;
+    bool streaming;             /* opened with "streaming" and not finished yet */
 };
+
+/* Whether an event's meta says it is a message still streaming. */
+static bool meta_streaming(const char *text)
+{
+    json_t *meta;
+    bool streaming;
+
+    if (text == NULL || strstr(text, "\"streaming\"") == NULL) {
+        return false; /* most events: no parse */
+    }
+    meta = json_loads(text, 0, NULL);
+    streaming = json_is_true(json_object_get(meta, "streaming"));
+    json_decref(meta);
+    return streaming;
+}
 
 static int grab_facts(void *arg, const struct store_event *ev)
 {
@@ -159,6 +175,7 @@ static int grab_facts(void *arg, const struct store_event *ev)
     f->ts = ev->ts;
     f->message = strcmp(ev->kind, "message") == 0;
     f->recalled = ev->recalled;
+    f->streaming = meta_streaming(ev->meta);
     return 0;
 }
 
@@ -338,15 +355,6 @@ static int target_message(struct chat_call *k, struct store_conn *sc, int64_t *c
     return rc;
 }
 
-static int grab_meta_streaming(void *arg, const struct store_event *ev)
-{
-    json_t *meta = ev->meta != NULL ? json_loads(ev->meta, 0, NULL) : NULL;
-
-    *(bool *)arg = json_is_true(json_object_get(meta, "streaming"));
-    json_decref(meta);
-    return 0;
-}
-
 int msg_edit(struct chat_call *k, struct store_conn *sc)
 {
     struct store_event ev = { .kind = "edit", .sender = k->who.user_id, .body = k->body_text };
@@ -358,15 +366,9 @@ int msg_edit(struct chat_call *k, struct store_conn *sc)
         k->why = "only your own messages can be edited";
         rc = PIPIT_EFORBIDDEN;
     }
-    if (rc == 0) {
-        bool streaming = false;
-
-        rc = store_event_get(sc, ev.conv_id, msg.seq, k->who.user_id, k->now,
-                             grab_meta_streaming, &streaming);
-        if (rc == 0 && streaming) {
-            k->why = "the message is streaming: finish it with append or replace (final)";
-            rc = PIPIT_ECONFLICT;
-        }
+    if (rc == 0 && msg.streaming) {
+        k->why = "the message is streaming: finish it with append or replace (final)";
+        rc = PIPIT_ECONFLICT;
     }
     if (rc == 0) {
         rc = check_file(k, sc);
@@ -454,7 +456,7 @@ int msg_stream(struct chat_call *k, struct store_conn *sc)
     if (rc == 0) {
         rc = store_event_get(sc, ev.conv_id, msg.seq, k->who.user_id, k->now, grab_stream, &st);
     }
-    if (rc == 0 && !json_is_true(json_object_get(st.meta, "streaming"))) {
+    if (rc == 0 && !msg.streaming) {
         k->why = "the message is not streaming (it was sent without \"streaming\", or finished)";
         rc = PIPIT_ECONFLICT;
     }

@@ -81,17 +81,6 @@ void assistant_new(struct server *srv)
     srv->assistants = a;
 }
 
-static void clear_counts(struct intmap *m)
-{
-    for (size_t i = 0; i < m->cap; i++) {
-        if (m->slots[i].key != 0) {
-            free(m->slots[i].value);
-        }
-    }
-    intmap_cleanup(m);
-    intmap_init(m);
-}
-
 void assistant_free(struct server *srv)
 {
     struct assistants *a = srv->assistants;
@@ -100,8 +89,7 @@ void assistant_free(struct server *srv)
         return;
     }
     intmap_cleanup(&a->bots);
-    clear_counts(&a->counts);
-    intmap_cleanup(&a->counts);
+    intmap_cleanup_free(&a->counts);
     free(a);
     srv->assistants = NULL;
 }
@@ -120,7 +108,6 @@ int64_t assistant_bot(struct server *srv, struct store_conn *sc, int64_t app_id)
 
     if (a->stale) {
         intmap_cleanup(&a->bots);
-        intmap_init(&a->bots);
         a->stale = store_assistant_bots(sc, add_bot, &a->bots) != 0;
     }
     return (int64_t)(intptr_t)intmap_get(&a->bots, app_id);
@@ -408,7 +395,7 @@ static void loaded(struct job *j)
     /* One answer per question, whatever happens: a retry finds the first. */
     snprintf(cmid, sizeof(cmid), "assistant:%lld:%lld", (long long)q->conv, (long long)q->seq);
     if (a->counts.len > 100000) {
-        clear_counts(&a->counts); /* stale windows of many users: all restart */
+        intmap_cleanup_free(&a->counts); /* stale windows of many users: all restart */
     }
     if (!fits(a, q->sender, q->cfg.user_per_minute, now) ||
         !fits(a, -q->app_id, q->cfg.app_per_minute, now)) {

@@ -253,14 +253,6 @@ static void on_answer(void *arg, CURL *easy, CURLcode result)
     reply(c);
 }
 
-static size_t keep_answer(char *p, size_t size, size_t n, void *arg)
-{
-    struct check *c = arg;
-
-    /* Too long for any valid answer: cut, and it fails to parse. */
-    return buf_append(&c->answer, p, size * n) == 0 ? size * n : 0;
-}
-
 /* On the webhooks service's thread: the request. */
 static void ask(struct job *j)
 {
@@ -291,8 +283,9 @@ static void ask(struct job *j)
     curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body.data);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->body.len);
-    curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, keep_answer);
-    curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
+    /* Too long for any valid answer: the transfer fails, and so the check. */
+    curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, outbound_keep_all);
+    curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, &c->answer);
     if (outbound_start(ob, c->easy, on_answer, c) != 0) {
         reply(c);
     }

@@ -92,6 +92,8 @@ struct webhooks {
     struct worker *w;
     struct outbound *ob;
     uv_timer_t due;
+    /* Running: outcomes the store could not take are written again (on_rewrite).
+     * Stopping: requests still running are cut (on_cutoff). */
     uv_timer_t cutoff;
     struct worker_kick kick;
     atomic_bool running;
@@ -166,15 +168,8 @@ static int add_subscription(void *arg, int64_t app_id, const char *events, int64
 
 static void drop_subscriptions(struct webhooks *h)
 {
-    for (size_t i = 0; i < h->bots.cap; i++) {
-        if (h->bots.slots[i].key != 0) {
-            free(h->bots.slots[i].value);
-        }
-    }
-    intmap_cleanup(&h->bots);
-    intmap_init(&h->bots);
+    intmap_cleanup_free(&h->bots);
     intmap_cleanup(&h->subs);
-    intmap_init(&h->subs);
 }
 
 static int load_subscriptions(struct webhooks *h, struct store_conn *sc)
@@ -414,16 +409,6 @@ static void sending_free(struct sending *s)
     free(s);
 }
 
-static size_t keep_answer(char *p, size_t size, size_t n, void *arg)
-{
-    struct sending *s = arg;
-    size_t len = size * n;
-    size_t room = ANSWER_KEEP - s->answer.len;
-
-    buf_append(&s->answer, p, len < room ? len : room);
-    return len;
-}
-
 /* Why the attempt failed, for the admin console: "HTTP 500: <start of the answer>". */
 static char *failure_text(struct sending *s, CURLcode result, long status)
 {
@@ -543,7 +528,7 @@ static void begin(struct webhooks *h, struct sending *s)
 
     s->h = h;
     buf_init(&s->body, (size_t)h->srv->cfg.max_message_size + ENVELOPE_MAX);
-    buf_init(&s->answer, ANSWER_KEEP + 1);
+    buf_init(&s->answer, ANSWER_KEEP);
     buf_printf(&s->body, "{\"id\":%lld,\"type\":", (long long)s->d.id);
     buf_append_json_string(&s->body, s->d.event, strlen(s->d.event));
     buf_printf(&s->body, ",\"app\":%lld,\"created_at\":%lld,\"data\":%s}",
@@ -569,8 +554,8 @@ static void begin(struct webhooks *h, struct sending *s)
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->body.data);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, (long)s->body.len);
-    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, keep_answer);
-    curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, outbound_keep_head);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, &s->answer);
     curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->curl_error);
     if (outbound_start(h->ob, s->easy, on_sent, s) != 0) {
         settle(h, s, "queued", clock_now_ms() + CLAIM_RETRY_MS, 0,
@@ -739,10 +724,6 @@ static void on_cutoff(uv_timer_t *t)
     struct webhooks *h = t->data;
     struct outbound *ob = h->ob;
 
-    if (!h->stopping) {
-        on_rewrite(t); /* the same timer waits to write outcomes again while running */
-        return;
-    }
     if (h->inflight > 0) {
         log_warn(&h->w->log, "webhooks: stopping; %d requests cut short, to be sent again",
                  h->inflight);
@@ -853,8 +834,6 @@ void webhooks_free(struct server *srv)
         worker_free_service(&srv->webhooks_worker);
     }
     drop_subscriptions(h);
-    intmap_cleanup(&h->subs);
-    intmap_cleanup(&h->bots);
     free_settled(h->settled, h->nsettled);
     free(h);
     srv->webhooks = NULL;

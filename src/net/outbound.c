@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "push/endpoint.h"
+#include "util/buf.h"
 #include "util/list.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -236,4 +237,21 @@ void outbound_guard(CURL *easy, struct outbound_guard *g)
 {
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_checked);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, g);
+}
+
+size_t outbound_keep_all(char *p, size_t size, size_t n, void *arg)
+{
+    struct buf *b = arg;
+
+    return buf_append(b, p, size * n) == 0 ? size * n : 0;
+}
+
+size_t outbound_keep_head(char *p, size_t size, size_t n, void *arg)
+{
+    struct buf *b = arg;
+    size_t len = size * n;
+    size_t room = b->max - b->len;
+
+    buf_append(b, p, len < room ? len : room);
+    return len;
 }

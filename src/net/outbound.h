@@ -35,6 +35,15 @@ int outbound_start(struct outbound *ob, CURL *easy,
 size_t outbound_active(const struct outbound *ob);
 
 /*
+ * CURLOPT_WRITEFUNCTIONs for an answer's body, with a struct buf as
+ * CURLOPT_WRITEDATA (its cap set by buf_init). outbound_keep_all: the whole
+ * body; a larger one fails the transfer. outbound_keep_head: its first cap
+ * bytes (enough to judge or report it); the rest is read and dropped.
+ */
+size_t outbound_keep_all(char *p, size_t size, size_t n, void *buf);
+size_t outbound_keep_head(char *p, size_t size, size_t n, void *buf);
+
+/*
  * For a URL someone else chose (a device's endpoint, a webhook): the addresses
  * its host resolves to are checked as the request connects, and private ones
  * (push/endpoint.h) refused, so a name cannot lead into the internal network.

@@ -65,11 +65,6 @@ static json_t *scopes_json(unsigned bits)
     return a;
 }
 
-static json_t *time_or_null(int64_t ms)
-{
-    return ms != 0 ? json_integer(ms) : json_null();
-}
-
 static json_t *key_json(const struct store_api_key *key)
 {
     return json_pack("{s:I,s:s,s:o,s:I,s:o,s:o}", "id", (json_int_t)key->id, "name", key->name,

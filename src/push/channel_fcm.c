@@ -121,14 +121,6 @@ static void fcm_start(struct dispatcher *d)
 
 /* ---- the access token ---- */
 
-static size_t keep_answer(char *p, size_t size, size_t n, void *arg)
-{
-    struct buf *b = arg;
-    size_t len = size * n;
-
-    return buf_append(b, p, len) == 0 ? len : 0;
-}
-
 static void send_parked(struct fcm *st, enum verdict v, const char *reason);
 
 static void on_token(void *arg, CURL *easy, CURLcode result)
@@ -200,7 +192,7 @@ static int request_token(struct dispatcher *d, struct fcm *st)
     curl_easy_setopt(easy, CURLOPT_URL, st->token_uri);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, st->token_form.data);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)st->token_form.len);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, keep_answer);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, outbound_keep_all);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &st->token_answer);
     if (dispatcher_outbound(d) == NULL ||
         outbound_start(dispatcher_outbound(d), easy, on_token, d) != 0) {

@@ -216,16 +216,6 @@ void attempt_post(struct attempt *a, const char *url, bool untrusted)
     }
 }
 
-static size_t keep_response(char *p, size_t size, size_t n, void *arg)
-{
-    struct attempt *a = arg;
-    size_t len = size * n;
-    size_t room = RESPONSE_KEEP - a->response.len;
-
-    buf_append(&a->response, p, len < room ? len : room);
-    return len;
-}
-
 /* ---- outcomes ---- */
 
 struct write_job {
@@ -494,7 +484,7 @@ static void begin(struct dispatcher *d, struct attempt *a)
     a->now = clock_now_ms();
     apply_variant(&a->o);
     buf_init(&a->body, 64 * 1024);
-    buf_init(&a->response, RESPONSE_KEEP + 1);
+    buf_init(&a->response, RESPONSE_KEEP);
     a->ch = channel_named(a->o.channel);
     /* ttl 0 means one attempt at once: a first attempt is not late by a few seconds. */
     if (a->o.expires_at < a->now - (a->o.attempts == 1 ? FIRST_TRY_GRACE_MS : 0)) {
@@ -512,8 +502,8 @@ static void begin(struct dispatcher *d, struct attempt *a)
     } else {
         a->easy = curl_easy_init();
         outbound_defaults(d->srv, a->easy);
-        curl_easy_setopt(a->easy, CURLOPT_WRITEFUNCTION, keep_response);
-        curl_easy_setopt(a->easy, CURLOPT_WRITEDATA, a);
+        curl_easy_setopt(a->easy, CURLOPT_WRITEFUNCTION, outbound_keep_head);
+        curl_easy_setopt(a->easy, CURLOPT_WRITEDATA, &a->response);
         why = a->ch->prepare(a);
     }
     if (why != NULL && why != channel_parked) {

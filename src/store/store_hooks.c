@@ -155,8 +155,10 @@ void store_webhook_delivery_cleanup(struct store_webhook_delivery *d)
 }
 
 /* Reads HOOK_COLS; the strings are the caller's (store_webhook_cleanup). */
-static void read_hook(sqlite3_stmt *s, struct store_webhook *w)
+static void read_hook(sqlite3_stmt *s, void *out)
 {
+    struct store_webhook *w = out;
+
     w->id = sqlite3_column_int64(s, 0);
     w->app_id = sqlite3_column_int64(s, 1);
     w->url = store__dup_text(s, 2);
@@ -184,8 +186,10 @@ static const char *state_named(const unsigned char *name)
 }
 
 /* Reads DELIVERY_COLS; last_error is the caller's. */
-static void read_delivery(sqlite3_stmt *s, struct store_webhook_delivery *d)
+static void read_delivery(sqlite3_stmt *s, void *out)
 {
+    struct store_webhook_delivery *d = out;
+
     d->id = sqlite3_column_int64(s, 0);
     d->webhook_id = sqlite3_column_int64(s, 1);
     store__copy_text(d->event, sizeof(d->event), s, 2);
@@ -222,18 +226,6 @@ int store_webhook_insert(struct store_conn *sc, struct store_webhook *w)
     return rc;
 }
 
-/* Steps a bound HOOK_COLS select for its one row. */
-static int one_hook(sqlite3_stmt *s, struct store_webhook *out)
-{
-    int rc = sqlite3_step(s);
-
-    if (rc == SQLITE_ROW) {
-        read_hook(s, out);
-    }
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
-}
-
 int store_webhook_get(struct store_conn *sc, int64_t app_id, int64_t id, struct store_webhook *out)
 {
     sqlite3_stmt *s = hstmt(sc, HS_GET);
@@ -243,7 +235,7 @@ int store_webhook_get(struct store_conn *sc, int64_t app_id, int64_t id, struct 
     }
     sqlite3_bind_int64(s, 1, app_id);
     sqlite3_bind_int64(s, 2, id);
-    return one_hook(s, out);
+    return store__one_row(s, read_hook, out);
 }
 
 int store_webhook_of_bot(struct store_conn *sc, int64_t bot_id, struct store_webhook *out)
@@ -254,7 +246,7 @@ int store_webhook_of_bot(struct store_conn *sc, int64_t bot_id, struct store_web
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int64(s, 1, bot_id);
-    return one_hook(s, out);
+    return store__one_row(s, read_hook, out);
 }
 
 int store_webhook_update(struct store_conn *sc, const struct store_webhook *w)
@@ -523,20 +515,14 @@ static int delivery_get(struct store_conn *sc, int64_t webhook_id, int64_t id,
                         struct store_webhook_delivery *out)
 {
     sqlite3_stmt *s = hstmt(sc, HS_DELIVERY);
-    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int64(s, 1, webhook_id);
     sqlite3_bind_int64(s, 2, id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        memset(out, 0, sizeof(*out));
-        read_delivery(s, out);
-    }
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+    memset(out, 0, sizeof(*out));
+    return store__one_row(s, read_delivery, out);
 }
 
 int store_webhook_retry(struct store_conn *sc, int64_t webhook_id, int64_t id, int64_t now,
@@ -587,28 +573,28 @@ void store_before_send_cleanup(struct store_before_send *b)
     sodium_memzero(b->secret, sizeof(b->secret));
 }
 
+static void read_before_send(sqlite3_stmt *s, void *arg)
+{
+    struct store_before_send *out = arg;
+    const unsigned char *fallback = sqlite3_column_text(s, 4);
+
+    out->app_id = sqlite3_column_int64(s, 0);
+    out->url = store__dup_text(s, 1);
+    store__copy_text(out->secret, sizeof(out->secret), s, 2);
+    out->timeout_ms = sqlite3_column_int64(s, 3);
+    out->reject_on_failure = fallback != NULL && strcmp((const char *)fallback, "reject") == 0;
+    out->updated_at = sqlite3_column_int64(s, 5);
+}
+
 int store_before_send_get(struct store_conn *sc, int64_t app_id, struct store_before_send *out)
 {
     sqlite3_stmt *s = hstmt(sc, HS_BEFORE_GET);
-    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int64(s, 1, app_id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        const unsigned char *fallback = sqlite3_column_text(s, 4);
-
-        out->app_id = sqlite3_column_int64(s, 0);
-        out->url = store__dup_text(s, 1);
-        store__copy_text(out->secret, sizeof(out->secret), s, 2);
-        out->timeout_ms = sqlite3_column_int64(s, 3);
-        out->reject_on_failure = fallback != NULL && strcmp((const char *)fallback, "reject") == 0;
-        out->updated_at = sqlite3_column_int64(s, 5);
-    }
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+    return store__one_row(s, read_before_send, out);
 }
 
 int store_before_send_put(struct store_conn *sc, const struct store_before_send *b)
@@ -657,32 +643,33 @@ void store_assistant_cleanup(struct store_assistant *a)
     a->base_url = a->model = a->api_key = a->system_prompt = NULL;
 }
 
+static void read_assistant(sqlite3_stmt *s, void *arg)
+{
+    struct store_assistant *out = arg;
+
+    out->app_id = sqlite3_column_int64(s, 0);
+    out->bot_id = sqlite3_column_int64(s, 1);
+    out->base_url = store__dup_text(s, 2);
+    out->model = store__dup_text(s, 3);
+    out->api_key = store__dup_text(s, 4);
+    out->system_prompt = store__dup_text(s, 5);
+    out->context_messages = sqlite3_column_int64(s, 6);
+    out->user_per_minute = sqlite3_column_int64(s, 7);
+    out->app_per_minute = sqlite3_column_int64(s, 8);
+    out->timeout_ms = sqlite3_column_int64(s, 9);
+    out->enabled = sqlite3_column_int(s, 10) != 0;
+    out->updated_at = sqlite3_column_int64(s, 11);
+}
+
 int store_assistant_get(struct store_conn *sc, int64_t app_id, struct store_assistant *out)
 {
     sqlite3_stmt *s = hstmt(sc, HS_ASSISTANT_GET);
-    int rc;
 
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int64(s, 1, app_id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        out->app_id = sqlite3_column_int64(s, 0);
-        out->bot_id = sqlite3_column_int64(s, 1);
-        out->base_url = store__dup_text(s, 2);
-        out->model = store__dup_text(s, 3);
-        out->api_key = store__dup_text(s, 4);
-        out->system_prompt = store__dup_text(s, 5);
-        out->context_messages = sqlite3_column_int64(s, 6);
-        out->user_per_minute = sqlite3_column_int64(s, 7);
-        out->app_per_minute = sqlite3_column_int64(s, 8);
-        out->timeout_ms = sqlite3_column_int64(s, 9);
-        out->enabled = sqlite3_column_int(s, 10) != 0;
-        out->updated_at = sqlite3_column_int64(s, 11);
-    }
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+    return store__one_row(s, read_assistant, out);
 }
 
 int store_assistant_put(struct store_conn *sc, const struct store_assistant *a)

@@ -84,6 +84,11 @@ sqlite3_stmt *store__stmt(struct store_conn *sc, int slot, const char *sql);
 /* Steps a statement that returns no rows (or ignores them): 0, PIPIT_EUSERNAME_TAKEN
  * for a UNIQUE violation, or PIPIT_ESTORE. */
 int store__run(struct store_conn *sc, sqlite3_stmt *s);
+/*
+ * Steps a bound select for its one row, read(s, out) reading it: 0,
+ * PIPIT_ENOT_FOUND without a row, PIPIT_ESTORE on error.
+ */
+int store__one_row(sqlite3_stmt *s, void (*read)(sqlite3_stmt *s, void *out), void *out);
 /* store__run for a statement that must change a row: PIPIT_ENOT_FOUND when none changed. */
 int store__run_one(struct store_conn *sc, sqlite3_stmt *s);
 /* Steps a statement yielding at most one integer row: 0 with it in *out (if not

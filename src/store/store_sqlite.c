@@ -193,6 +193,17 @@ int store__run(struct store_conn *sc, sqlite3_stmt *s)
     return PIPIT_ESTORE;
 }
 
+int store__one_row(sqlite3_stmt *s, void (*read)(sqlite3_stmt *s, void *out), void *out)
+{
+    int rc = sqlite3_step(s);
+
+    if (rc == SQLITE_ROW) {
+        read(s, out);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PIPIT_ENOT_FOUND : PIPIT_ESTORE;
+}
+
 int store__run_one(struct store_conn *sc, sqlite3_stmt *s)
 {
     int rc = store__run(sc, s);

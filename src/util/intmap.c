@@ -27,6 +27,16 @@ void intmap_cleanup(struct intmap *m)
     intmap_init(m);
 }
 
+void intmap_cleanup_free(struct intmap *m)
+{
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->slots[i].key != 0) {
+            free(m->slots[i].value);
+        }
+    }
+    intmap_cleanup(m);
+}
+
 void *intmap_get(const struct intmap *m, int64_t key)
 {
     if (m->cap == 0) {

@@ -22,7 +22,10 @@ struct intmap {
 };
 
 void intmap_init(struct intmap *m);
+/* Frees the table; the map is empty and ready for use again. */
 void intmap_cleanup(struct intmap *m);
+/* The same, after free()ing every value (maps that own malloc'd values). */
+void intmap_cleanup_free(struct intmap *m);
 void *intmap_get(const struct intmap *m, int64_t key);
 /* Sets key to value (key != 0), replacing any previous value. */
 void intmap_put(struct intmap *m, int64_t key, void *value);
