@@ -2,11 +2,11 @@
 before it is stored, and allows it, rejects it with a reason, or replaces its body
 (docs/openapi.yaml, "Before-send hook"; src/hooks/before_send.h).
 
-A receiver (`Receiver`) is a threaded HTTP server on 127.0.0.1 that records every
-request (method, path, headers, raw body) and answers what the test set for its path:
-a status, a body (a JSON value or raw bytes), headers and a delay. Each hook a test
-makes gets a path of its own, so one receiver serves the module, and an app has one
-hook at a time, so each test makes its own and deletes it at the end (fixture `hook`).
+The receiver (`hooklib.Receiver`) records every request and answers what the test set
+for its path: a status, a body (a JSON value or raw bytes), headers and a delay, else
+404. Each hook a test makes gets a path of its own, so one receiver serves the module,
+and an app has one hook at a time, so each test makes its own and deletes it at the end
+(fixture `hook`).
 
 Module server `srv` may call loopback over http, has a content filter (a reject list
 and a mask list) and a 4k message cap; `guarded` allows http but no private address;
@@ -14,14 +14,11 @@ and a mask list) and a 4k message cap; `guarded` allows http but no private addr
 """
 
 import concurrent.futures
-import hashlib
-import hmac
 import json
 import re
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -31,11 +28,11 @@ from chatlib import (Chat, add_member, all_events, api, create_direct, create_gr
                      users)
 from conftest import T, error_code, poll_until, timeout_scale, unique
 from fileslib import move_user_to_new_app
+from hooklib import Answer, Receiver, signature, signed_with
 
 BS = "/v1/admin/before-send"
 FIELDS = {"url", "timeout_ms", "fallback", "updated_at"}
 SECRET_RE = re.compile(r"whsec_[A-Za-z0-9_-]{43}")
-SIG_RE = re.compile(r"t=(\d+),v1=([0-9a-fA-F]{64})")
 ENVELOPE = {"type", "app", "created_at", "data"}
 DATA = {"conv", "from", "cmid", "body"}
 DEFAULT_REASON = "the message was not accepted"
@@ -44,17 +41,7 @@ MAX_MSG = 4096
 OPEN = ("--webhook-allow-http", "yes", "--webhook-allow-private", "yes")
 
 
-# -- the receiver --------------------------------------------------------------------------
-
-class Answer:
-    def __init__(self, status=200, body=None, delay=0.0, headers=()):
-        self.status = status
-        if body is None:
-            body = b""
-        self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.delay = delay
-        self.headers = list(headers)
-
+# -- the hook's answers ---------------------------------------------------------------------
 
 def allow():
     return Answer(body={"action": "allow"})
@@ -70,82 +57,6 @@ def reject(reason=None, **extra):
 
 def replace(body):
     return Answer(body={"action": "replace", "body": body})
-
-
-class Hit:
-    def __init__(self, method, path, headers, body):
-        self.method = method
-        self.path = path
-        self.headers = headers  # lower-case name -> value
-        self.body = body
-        self.at = time.time()
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return "<%s %s %r>" % (self.method, self.path, self.body[:200])
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
-        hit = Hit(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-        ans = self.server.receiver.record(hit)
-        if ans.delay:
-            time.sleep(ans.delay)
-        self.close_connection = True
-        try:
-            self.send_response(ans.status)
-            for k, v in ans.headers:
-                self.send_header(k, v)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(ans.body)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(ans.body)
-        except OSError:
-            pass  # pipitd gave up waiting (a timeout test)
-
-    do_GET = do_PUT = do_PATCH = do_DELETE = do_POST
-
-
-class Receiver:
-    def __init__(self):
-        self.hits = []
-        self.answers = {}
-        self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.receiver = self
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def url(self, path, host="127.0.0.1"):
-        return "http://%s:%d%s" % (host, self.port, path)
-
-    def set(self, path, answer):
-        with self.lock:
-            self.answers[path] = answer
-
-    def record(self, hit):
-        with self.lock:
-            self.hits.append(hit)
-            return self.answers.get(hit.path.split("?")[0]) or Answer(404, {"error": "no answer"})
-
-    def hits_for(self, path):
-        with self.lock:
-            return [h for h in self.hits if h.path == path]
 
 
 def closed_port():
@@ -187,18 +98,10 @@ class Hook:
         self.secret = obj["secret"]
 
     def answer(self, a):
-        self.rcv.set(self.path, a)
+        self.rcv.always(self.path, a)
 
     def hits(self):
         return self.rcv.hits_for(self.path)
-
-
-def signed_with(hit, secret):
-    m = SIG_RE.fullmatch(hit.headers.get("x-pipit-signature", ""))
-    assert m, "bad X-Pipit-Signature: %r" % hit.headers.get("x-pipit-signature")
-    want = hmac.new(secret.encode(), m.group(1).encode() + b"." + hit.body,
-                    hashlib.sha256).hexdigest()
-    return hmac.compare_digest(want, m.group(2).lower())
 
 
 class Hooks:
@@ -212,7 +115,7 @@ class Hooks:
     def __call__(self, answer=None, url=None, token=None, srv=None, **fields):
         srv = srv or self.srv
         path = "/bs/" + unique("h")
-        self.rcv.set(path, answer or allow())
+        self.rcv.always(path, answer or allow())
         delete(srv, token)  # a fresh hook, so that the answer shows its secret
         body = {"url": url or self.rcv.url(path)}
         body.update(fields)
@@ -231,7 +134,7 @@ class Hooks:
 
 @pytest.fixture(scope="module")
 def rcv():
-    r = Receiver()
+    r = Receiver(default=Answer(404, {"error": "no answer"})).start()
     yield r
     r.stop()
 
@@ -347,7 +250,7 @@ def test_a_later_put_keeps_the_secret_and_the_fields_it_omits(srv, rcv, hook, pe
     a = people[0]
     h = hook(timeout_ms=500, fallback="reject")
     path2 = "/bs/" + unique("moved")
-    rcv.set(path2, allow())
+    rcv.always(path2, allow())
     r = expect(put(srv, {"url": rcv.url(path2)}), 200)
     assert set(r) == FIELDS, "a later PUT shows no secret: %r" % r
     assert r["url"] == rcv.url(path2) and r["timeout_ms"] == 500 and r["fallback"] == "reject"
@@ -461,7 +364,7 @@ def test_who_may_use_the_routes(srv, rcv, hook, people):
     k = keys["admin"]
     expect(delete(srv, k), 204)
     path = "/bs/" + unique("key")
-    rcv.set(path, allow())
+    rcv.always(path, allow())
     made = expect(put(srv, {"url": rcv.url(path), "fallback": "reject"}, k), 200)
     assert SECRET_RE.fullmatch(made["secret"]), made
     assert expect(get(srv, k), 200)["fallback"] == "reject"
@@ -505,7 +408,7 @@ def test_another_apps_admin_and_messages_are_apart(srv, rcv, hook, people, group
     assert h.hits() == [], "app one's hook saw app two's message"
     # app two's own hook: its requests say app two; app one's hook still answers app one
     path2 = "/bs/" + unique("app2")
-    rcv.set(path2, allow())
+    rcv.always(path2, allow())
     made = expect(put(srv, {"url": rcv.url(path2)}, tok), 200)
     try:
         assert made["secret"] != h.secret
@@ -573,7 +476,7 @@ def test_a_name_resolving_to_loopback_is_refused_when_connecting(guarded, rcv, h
     a, b = users(guarded, 2)
     d = create_direct(guarded, a, b.id)["id"]
     path = "/bs/" + unique("rebind")
-    rcv.set(path, allow())
+    rcv.always(path, allow())
     hook(url=rcv.url(path, host=name), srv=guarded, fallback="reject", timeout_ms=1000)
     is_rejected(send(guarded, a, d), UNCHECKED)
     expect(put(guarded, {"url": rcv.url(path, host=name), "fallback": "allow"}), 200)
@@ -590,8 +493,7 @@ def check_request(hit, h):
     assert hd.get("content-type", "").split(";")[0].strip().lower() == "application/json", hd
     assert hd.get("x-pipit-event") == "message.before_send", hd
     assert hd.get("user-agent", "").startswith("pipit/"), hd
-    m = SIG_RE.fullmatch(hd.get("x-pipit-signature", ""))
-    assert m, "bad X-Pipit-Signature: %r" % hd.get("x-pipit-signature")
+    m = signature(hit)
     assert abs(int(m.group(1)) - hit.at) <= 5, ("t is not now", m.group(1), hit.at)
     assert signed_with(hit, h.secret), ("the signature does not verify", hd, hit.body[:300])
     body = hit.json()
@@ -946,7 +848,7 @@ def test_a_stop_during_a_check_ends_in_time(server_factory, rcv, fallback):
     a, b = users(s, 2)
     d = create_direct(s, a, b.id)["id"]
     path = "/bs/" + unique("stop")
-    rcv.set(path, Answer(body={"action": "allow"}, delay=T(8)))
+    rcv.always(path, Answer(body={"action": "allow"}, delay=T(8)))
     expect(put(s, {"url": rcv.url(path), "timeout_ms": 10000, "fallback": fallback}), 200)
     out = {}
 

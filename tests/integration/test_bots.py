@@ -3,22 +3,18 @@ their own and act as a member wherever a user may (REST, the WebSocket, streamin
 never as an admin and never asked for a second factor; and a bot's own webhook,
 told of the messages of its conversations (not its own).
 
-A receiver (`Receiver`) is a threaded HTTP server on 127.0.0.1 that records every
-request and answers 200; each bot's webhook gets a path of its own. Every delivery
-looked at is checked: headers, envelope and the signature recomputed from the
-`webhook_secret` the create (or the PATCH that added the webhook) answered.
+The receiver (`hooklib.Receiver`) records every request and answers 200; each bot's
+webhook gets a path of its own. Every delivery looked at is checked: headers, envelope
+and the signature recomputed from the `webhook_secret` the create (or the PATCH that
+added the webhook) answered.
 
 Contract: docs/openapi.yaml (`/v1/admin/bots…`, API keys) and docs/operations.md
 ("Bots").
 """
 
-import hashlib
-import hmac
 import json
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -26,11 +22,11 @@ from chatlib import (Chat, add_member, api, create_direct, create_group, ev, eve
                      rest_history, rest_send, text, users)
 from conftest import T, User, error_code, poll_until, unique
 from fileslib import move_user_to_new_app
+from hooklib import Receiver, signed_with
 from wsraw import WSConn
 
 KEY_RE = re.compile(r"pk_[A-Za-z0-9_-]{20,}")
 SECRET_RE = re.compile(r"whsec_[A-Za-z0-9_-]{43}")
-SIG_RE = re.compile(r"t=(\d+),v1=([0-9a-fA-F]{64})")
 BOT_FIELDS = {"id", "username", "display_name", "role", "bot", "disabled", "webhook",
               "created_at"}
 ENVELOPE = {"id", "type", "app", "created_at", "data"}
@@ -39,76 +35,13 @@ FAST = ("--webhook-retry-base", "200ms", "--webhook-retry-cap", "1s",
         "--webhook-retry-for", "3s", "--webhook-timeout", "1s")
 
 
-# -- the receiver ------------------------------------------------------------------------
-
-class Hit:
-    def __init__(self, path, headers, body):
-        self.path = path
-        self.headers = headers  # lower-case name -> value
-        self.body = body
-        self.at = time.time()
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return "<%s %s %r>" % (self.path, self.headers.get("x-pipit-event"), self.body[:200])
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
-        self.server.receiver.record(Hit(self.path, {k.lower(): v for k, v in
-                                                    self.headers.items()}, body))
-        self.close_connection = True
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-
-class Receiver:
-    def __init__(self):
-        self.hits = []
-        self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.receiver = self
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def record(self, hit):
-        with self.lock:
-            self.hits.append(hit)
-
-    def hits_for(self, path):
-        with self.lock:
-            return [h for h in self.hits if h.path == path]
-
+# -- deliveries as the receiver sees them --------------------------------------------------
 
 def check_hit(hit, secret):
     """Asserts hit is a well-formed delivery signed with secret; its body."""
     h = hit.headers
     assert h.get("content-type", "").split(";")[0].strip().lower() == "application/json", h
-    m = SIG_RE.fullmatch(h.get("x-pipit-signature", ""))
-    assert m, "bad X-Pipit-Signature: %r" % h.get("x-pipit-signature")
-    want = hmac.new(secret.encode(), m.group(1).encode() + b"." + hit.body,
-                    hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(want, m.group(2).lower()), ("bad signature", h, hit.body[:300])
+    assert signed_with(hit, secret), ("bad signature", h, hit.body[:300])
     body = hit.json()
     assert set(body) == ENVELOPE, body
     assert h.get("x-pipit-event") == body["type"], (h, body)
@@ -133,7 +66,7 @@ def wait_delivery(rcv, path, secret, typ, pred=lambda d: True, timeout=None):
 
 @pytest.fixture(scope="module")
 def rcv():
-    r = Receiver()
+    r = Receiver().start()
     yield r
     r.stop()
 

@@ -1,10 +1,9 @@
 """Webhooks (issue 9): the admin API, what reaches a receiver, retries and durability.
 
-A receiver (`Receiver`) is a threaded HTTP server on 127.0.0.1 that records every request
-(method, path, headers, raw body, when) and answers what a test scripted for its path
-(a status sequence, `Retry-After`, a redirect, an answer slower than `webhook_timeout`,
-or a hang until released), else 200. Each webhook gets a path of its own, so one
-receiver serves a module. Every request a test looks at is checked as a delivery: the
+The receiver (`hooklib.Receiver`) records every request and answers what a test scripted
+for its path (a status sequence, `Retry-After`, a redirect, an answer slower than
+`webhook_timeout`, or a hang until released), else 200. Each webhook gets a path of its
+own, so one receiver serves a module. Every request a test looks at is checked as a delivery: the
 headers, the envelope, and the signature recomputed from the secret and the raw body.
 
 Servers run with short retries (base 200ms, cap 1s, given up after 3s, timeout 1s)
@@ -17,14 +16,10 @@ The durability tests restart (SIGTERM, then SIGKILL) servers of their own on the
 data dir.
 """
 
-import hashlib
-import hmac
 import json
 import re
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -32,6 +27,7 @@ from chatlib import (Chat, add_member, create_direct, create_group, ev, expect,
                      now_ms, remove_member, rest_send, text, users)
 from conftest import T, error_code, metric_sum, poll_until, unique
 from fileslib import move_user_to_new_app
+from hooklib import Answer, Hit, Receiver, signature, signed_with
 
 EVENTS = ["message.created", "message.edited", "message.recalled", "conversation.created",
           "member.joined", "member.left", "user.created", "push.finished", "push.opened",
@@ -42,7 +38,6 @@ DELIVERY_FIELDS = {"id", "event", "state", "attempts", "created_at", "next_at", 
                    "last_status", "last_error"}
 ENVELOPE = {"id", "type", "app", "created_at", "data"}
 SECRET_RE = re.compile(r"whsec_[A-Za-z0-9_-]{43}")
-SIG_RE = re.compile(r"t=(\d+),v1=([0-9a-fA-F]{64})")
 METRIC = "pipit_webhook_deliveries_total"
 
 
@@ -57,136 +52,6 @@ FAST = ("--webhook-retry-base", "200ms", "--webhook-retry-cap", "1s",
 OPEN = ("--webhook-allow-http", "yes", "--webhook-allow-private", "yes")
 
 
-# -- the receiver --------------------------------------------------------------------------
-
-class Answer:
-    def __init__(self, status=200, headers=(), body=b"ok", delay=0.0, hang=False):
-        self.status = status
-        self.headers = list(headers)
-        self.body = body
-        self.delay = delay
-        self.hang = hang
-
-
-class Hit:
-    def __init__(self, method, path, headers, body):
-        self.method = method
-        self.path = path
-        self.headers = headers  # lower-case name -> value
-        self.body = body
-        self.at = time.time()
-        self.mono = time.monotonic()
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return "<%s %s %s %r>" % (self.method, self.path, self.headers.get("x-pipit-event"),
-                                  self.body[:200])
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # so that an Expect: 100-continue is answered at once
-
-    def log_message(self, *args):
-        pass
-
-    def _read_body(self):
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            out = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return out
-                out += self.rfile.read(size)
-                self.rfile.readline()
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
-
-    def _any(self):
-        rcv = self.server.receiver
-        hit = Hit(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
-                  self._read_body())
-        ans = rcv._record(hit)
-        if ans.hang:
-            rcv.released.wait(T(30))
-        if ans.delay:
-            time.sleep(ans.delay)
-        self.close_connection = True
-        try:
-            self.send_response(ans.status)
-            for k, v in ans.headers:
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(ans.body)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(ans.body)
-        except OSError:
-            pass
-
-    do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _any
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1; start() again after stop() reuses the port."""
-
-    def __init__(self):
-        self.port = None
-        self.hits = []
-        self.scripts = {}
-        self.lock = threading.Lock()
-        self.cond = threading.Condition(self.lock)
-        self.released = threading.Event()
-        self.httpd = None
-
-    def start(self):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port or 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.receiver = self
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self):
-        if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            self.httpd = None
-
-    def url(self, path, host="127.0.0.1"):
-        return "http://%s:%d%s" % (host, self.port, path)
-
-    def script(self, path, *answers):
-        """Answers for the next requests to `path`, in order; then 200."""
-        with self.lock:
-            self.scripts[path] = list(answers)
-
-    def always(self, path, answer):
-        with self.lock:
-            self.scripts[path] = answer
-
-    def _record(self, hit):
-        with self.cond:
-            self.hits.append(hit)
-            self.cond.notify_all()
-            s = self.scripts.get(hit.path.split("?")[0])
-            if isinstance(s, Answer):
-                return s
-            if s:
-                return s.pop(0)
-            return Answer()
-
-    def hits_for(self, path):
-        with self.lock:
-            return [h for h in self.hits if h.path == path]
-
-    def wait_hits(self, path, n, timeout=None, what=None):
-        return poll_until(lambda: (lambda hs: hs if len(hs) >= n else None)(self.hits_for(path)),
-                          timeout or T(10), what=what or "%d requests to %s" % (n, path))
-
-
 # -- deliveries as a receiver sees them -----------------------------------------------------
 
 def check_hit(hit, hook, secret=None):
@@ -196,11 +61,8 @@ def check_hit(hit, hook, secret=None):
     h = hit.headers
     assert h.get("content-type", "").split(";")[0].strip().lower() == "application/json", h
     assert h.get("user-agent", "").startswith("pipit/"), h
-    m = SIG_RE.fullmatch(h.get("x-pipit-signature", ""))
-    assert m, "bad X-Pipit-Signature: %r" % h.get("x-pipit-signature")
-    t = int(m.group(1))
-    want = hmac.new(secret.encode(), b"%d." % t + hit.body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(want, m.group(2).lower()), (
+    t = int(signature(hit).group(1))
+    assert signed_with(hit, secret), (
         "signature does not verify with the webhook's secret", h, hit.body[:300])
     assert abs(t - hit.at) <= 5, ("t is not now", t, hit.at)
     body = hit.json()
@@ -211,13 +73,6 @@ def check_hit(hit, hook, secret=None):
     assert type(body["app"]) is int and type(body["created_at"]) is int, body
     assert isinstance(body["data"], dict), body
     return body
-
-
-def signed_with(hit, secret):
-    m = SIG_RE.fullmatch(hit.headers.get("x-pipit-signature", ""))
-    want = hmac.new(secret.encode(), b"%s." % m.group(1).encode() + hit.body,
-                    hashlib.sha256).hexdigest()
-    return hmac.compare_digest(want, m.group(2).lower())
 
 
 def bodies(rcv, hook):
