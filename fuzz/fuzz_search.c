@@ -10,8 +10,8 @@
  * (when it takes it) is always accepted by FTS5 and finds the text itself whenever
  * the text has a token at all (what you type finds the message that holds it);
  * highlight() runs on the hit. All of it twice: with plain terms, and with the keyed
- * hashes of encryption at rest (where one- and two-character CJK queries find the
- * run's parts instead of prefixes).
+ * hashes of encryption at rest (where a one-character CJK query is the prefix
+ * of hashed terms).
  */
 #include <sqlite3.h>
 #include <string.h>

@@ -876,8 +876,8 @@ static const char *find_caseless(const char *hay, size_t m, const char *needle, 
 
 /*
  * A hit, narrowed to the first query term found inside it. FTS5 marks whole
- * index tokens: for CJK those are trigrams, so "北京" or "iPhone手机" would be
- * marked as "北京开" or "iPhone手机壳". Latin words match whole, and stay so.
+ * index tokens: for CJK those are bigrams, so "京" would be marked as "京开".
+ * Latin words match whole, and stay so.
  */
 static void add_hit(json_t *parts, const char *s, size_t n, const char *query)
 {

@@ -5,10 +5,11 @@
  * table, and each decision errs the harmless way. A term is dropped only when no
  * character might be indexed: FTS5 ignores a phrase that yields no token when
  * other terms are present, so a wrongly kept term costs nothing. A term gets its *
- * unless it has a character that is surely a word: the tokenizer marks a CJK run by
- * the tokens really around it, so a needless * only turns the term's last token
- * into a prefix: a marked CJK token or a trigram, which nothing longer starts with,
- * or a word of an odd script. A missing one would lose every match.
+ * when it ends with a run of one CJK character that nothing surely a word follows:
+ * the tokenizer then hands that character plain, the prefix of the bigrams it
+ * starts. A needless * (after it, a character unicode61 indexes after all) only
+ * turns that word of an odd script into a prefix; a missing one would lose every
+ * match.
  */
 #include "search/query.h"
 
@@ -21,9 +22,9 @@
 /* What one term holds, after folding. */
 struct term_shape {
     int maybe_word; /* a character unicode61 might index */
-    int sure_word;  /* one it surely indexes */
     int cjk_runs;
-    int cjk_chars;
+    int last_run;   /* characters in the last CJK run */
+    int sure_after; /* a sure word character after the last CJK run */
 };
 
 /* Blocks whose characters unicode61 treats as separators (punctuation, symbols). */
@@ -97,22 +98,26 @@ static struct term_shape term_shape_of(const unsigned char *s, size_t n)
 
         at += search__next_char(s + at, n - at, &cp);
         if (search__is_cjk(cp)) {
-            t.cjk_runs += !in_run;
-            t.cjk_chars++;
+            if (!in_run) {
+                t.cjk_runs++;
+                t.last_run = 0;
+                t.sure_after = 0;
+            }
+            t.last_run++;
             in_run = 1;
             continue;
         }
         in_run = 0;
         t.maybe_word |= cp != SEARCH__INVALID && maybe_word_char(cp);
-        t.sure_word |= sure_word_char(cp);
+        t.sure_after |= sure_word_char(cp);
     }
     return t;
 }
 
-/* One run of one or two CJK characters: matched as a prefix of longer tokens. */
+/* Ends with one CJK character: matched as the prefix of the bigrams it starts. */
 static int prefix_term(struct term_shape t)
 {
-    return !t.sure_word && t.cjk_runs == 1 && t.cjk_chars <= 2;
+    return t.cjk_runs > 0 && t.last_run == 1 && !t.sure_after;
 }
 
 static int is_utf8(const unsigned char *s, size_t n)

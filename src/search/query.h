@@ -7,10 +7,11 @@
  * term becomes an FTS5 string, "..." with '"' doubled, so nothing the user types is
  * FTS5 syntax: AND, OR, NOT, NEAR(, *, ^, col: and parentheses are just text. A term
  * with several words or scripts ("iPhone手机", "e-mail") is a phrase: its parts must be
- * adjacent. A term that is one run of one or two CJK characters ("京", "北京") gets a
- * trailing * and matches wherever those characters appear (the index holds
- * trigrams); every other term matches whole words only: "cat" does not find
- * "concatenate", and there is no prefix search on Latin words. A term with nothing
+ * adjacent. CJK characters match wherever they appear (the index holds bigrams): a
+ * term that ends with a run of one CJK character ("京", "abc京") gets a trailing *,
+ * the prefix of the bigrams that character starts. Every other term matches whole
+ * words only: "cat" does not find "concatenate", and there is no prefix search on
+ * Latin words. A term with nothing
  * to index (punctuation, symbols, emoji) is dropped.
  *
  * Thread-safe: no state. Errors: PIPIT_EBAD_REQUEST with *why (why may be NULL) for

@@ -11,37 +11,37 @@
  * copy, so each shortening leaves an anchor to map its offsets back.
  *
  * A CJK run c0..c(n-1) of a document becomes (+ = colocated, same position):
- *   n >= 3   the trigrams c(i)c(i+1)c(i+2), i = 0..n-3, one position each; the first
- *            carries +c0c1< +c0<, the last +c(n-2)c(n-1)> +c(n-1)>
- *   n == 2   c0c1= +c0c1< +c0< +c0c1> +c1>
- *   n == 1   c0= +c0< +c0>
- * where a trailing '<' means "a run starts with these", '>' "a run ends with these",
- * '=' "this is the whole run". A query's run becomes its trigrams (n >= 3), or its one
- * or two characters, marked '<' if a token precedes them in the query string, '>' if
- * one follows, '=' if both, and plain if they stand alone.
+ *   n >= 2   the bigrams c(i)c(i+1), i = 0..n-2, one position each, then c(n-1)> at
+ *            the next position
+ *   n == 1   c0= +c0>
+ * where a trailing '>' means "a run ends with this character" and '=' "this character
+ * is the whole run". A query's run of two or more characters becomes its bigrams,
+ * then c(n-1)> when a token follows it in the query string. A query's run of one
+ * character becomes c= when tokens come before and after it, c> when one comes only
+ * after it, and plain c otherwise, which search_query_build makes a prefix ("京"*).
  *
- * Why. Every character of a run starts some token, so a query of one or two CJK
- * characters alone is a prefix query ("京"*, added by search_query_build), answered
- * from the index's term order, never by a scan; the marks sit after the characters
- * so the prefix reaches the edge tokens too. A longer query is n-2 exact trigram
- * lookups at consecutive positions. The token after a run is at the position after
- * its last trigram, so a phrase crosses scripts ("iPhone手机", "大学abc"): the marks
- * keep it exact. Without them the edges of a run of two or three characters share a
- * position, and "abc京" would find "abc北京", "iPhone机壳" "iPhone手机壳".
- * Cost: about one posting per CJK character plus four per run (five for a run of two).
- * A query of one or two characters without the * finds nothing: always build
- * queries with search_query_build.
+ * Why. Two adjacent characters are always one bigram, so a query of two characters
+ * (the commonest Chinese search: most words are two characters) is one exact term,
+ * a single list in the index; a longer one is the phrase of its bigrams. One
+ * character alone is a prefix query: it reaches the bigrams that start with it,
+ * and its '>' and '=' tokens where it ends a run. The end mark has a position of
+ * its own, so a phrase crosses scripts exactly: "京abc" is 京> then abc, which
+ * finds "北京abc" and not "京都abc"; "abc京" is abc then 京*, where the position
+ * after abc holds the first bigram of a run (never an end mark), so it finds
+ * "abc京都" and not "abc北京". Cost: one posting per CJK character, plus one for
+ * a run of one.
+ * A query of one character without the * finds only its '>' and '=' tokens:
+ * always build queries with search_query_build.
  *
  * highlight() and snippet() mark, for each matched position, the first token
- * emitted there (colocated ones are ignored), so a match is marked at trigram
- * granularity: exact for Latin words and for CJK matches of three or more
- * characters; a one- or two-character CJK match is marked with the trigram that
- * holds it ("我在[北京大]学读书" for 北京), or with the run's last trigram when the
- * match is at the end of a run ("北[京大学]" for 学). The marked range always
- * contains the match and is at most two characters wider. Knob: the table option
- * prefix='1 2' adds prefix indexes (in characters) that make one- and
- * two-character queries direct lookups, at the cost of index size (plain terms
- * only: a hashed term's prefixes are hashes, not characters).
+ * emitted there (colocated ones are ignored), so a match is marked at bigram
+ * granularity: exact for Latin words and for CJK matches of two or more
+ * characters; a one-character match is marked with the bigram it starts
+ * ("我在[北京]大学" for 北), or alone at the end of a run. The marked range always
+ * contains the match and is at most one character wider. Knob: the table option
+ * prefix='1' adds a prefix index (in characters) that makes one-character queries
+ * a direct lookup, at the cost of index size (plain terms only: a hashed term's
+ * prefixes are hashes, not characters).
  */
 #include "search/tokenizer.h"
 
@@ -193,11 +193,9 @@ static int view_original(const struct view *v, int x)
 
 /* ---- one xTokenize call ---- */
 
-/* Marks on edge tokens, ASCII so that no other token can hold them. */
-#define MARK_START '<' /* a run starts with these characters */
-#define MARK_END '>'   /* a run ends with them */
-#define MARK_WHOLE '=' /* they are the whole run */
-#define MARK_NONE 0
+/* Marks after a character, ASCII so that no other token can hold them. */
+#define MARK_END '>'   /* a run ends with this character */
+#define MARK_WHOLE '=' /* it is the whole run */
 
 typedef int token_fn(void *ctx, int tflags, const char *token, int n, int start, int end);
 
@@ -218,20 +216,18 @@ struct pass {
 
 /*
  * With a key, a term is never the token. A word becomes 'w' and SipHash-2-4 of it
- * (54 bits, 9 characters). A CJK token (a trigram, or characters with a mark)
- * becomes 'c', the hash of its first character (36 bits), of its first two (48
- * bits), then of all of it (36 bits, telling apart the tokens that share the
- * first two characters): terms that start with the same characters
- * start alike, so the prefix queries of one- and two-character searches work as
- * they do on plain terms, and a search hashes "京"* to 'c' and the first hash
- * alone. Equal tokens, and tokens that start with the same characters, still
+ * (54 bits, 9 characters). A CJK token (a bigram, or a character with a mark)
+ * becomes 'c', the hash of its first character (36 bits), then of all of it (48
+ * bits): terms that start with the same character start alike, so the prefix
+ * query of a one-character search works as it does on plain terms, and a search
+ * hashes "京"* to 'c' and the first hash alone. Equal tokens, and tokens that start with the same characters, still
  * have equal hashes: the index shows how often unknown terms occur, not what.
  * The widths keep collisions (a stray hit) rare: among 20,000 distinct characters,
  * or ten million distinct words, about one chance in 300 that any two share a
  * hash; among five million character pairs, one in 20. Short terms keep the
  * index about the size of a plain one.
  */
-#define HASHED_MAX (1 + 6 + 8 + 6)
+#define HASHED_MAX (1 + 6 + 8)
 
 /* The first `chars` (at most 10) characters of the keyed hash of s, base64url, into out. */
 static char *put_hash(char *out, const uint8_t *key, const char *s, int n, int chars)
@@ -257,12 +253,12 @@ static int chars_len(const char *token, int n, int chars)
 }
 
 /* The hashed term of token into term (HASHED_MAX bytes); its length. prefix: only the
- * part a prefix query of these (one or two CJK) characters looks for. */
+ * part a prefix query of this one CJK character looks for. */
 static int hashed_term(const uint8_t *key, const char *token, int n, bool prefix, char *term)
 {
     uint32_t cp = 0;
     char *out = term;
-    int one, two;
+    int one;
 
     search__next_char((const unsigned char *)token, (size_t)n, &cp);
     if (!search__is_cjk(cp)) {
@@ -270,17 +266,12 @@ static int hashed_term(const uint8_t *key, const char *token, int n, bool prefix
         return (int)(put_hash(out, key, token, n, 9) - term);
     }
     one = chars_len(token, n, 1);
-    two = chars_len(token, n, 2);
     *out++ = 'c';
     out = put_hash(out, key, token, one, 6);
     if (prefix && one == n) {
         return (int)(out - term);
     }
-    out = put_hash(out, key, token, two, 8);
-    if (!prefix) {
-        out = put_hash(out, key, token, n, 6);
-    }
-    return (int)(out - term);
+    return (int)(put_hash(out, key, token, n, 8) - term);
 }
 
 /* Hands a token to FTS5 as its term; prefix: it is the whole of a prefix query. */
@@ -307,14 +298,11 @@ static int emit(struct pass *p, int tflags, int start, int end)
     return forward(p, tflags, p->text + start, end - start, start, end);
 }
 
-/* One or two characters, then mark: at most 9 bytes. */
+/* One character, then mark: at most 5 bytes. */
 static int emit_marked(struct pass *p, int tflags, int start, int end, char mark)
 {
-    char token[16];
+    char token[8];
 
-    if (mark == MARK_NONE) {
-        return emit(p, tflags, start, end);
-    }
     memcpy(token, p->text + start, (size_t)(end - start));
     token[end - start] = mark;
     return forward(p, tflags, token, end - start + 1, start, end);
@@ -325,71 +313,40 @@ static int char_end(const struct pass *p, int at)
     return at + utf8_len((unsigned char)p->text[at]);
 }
 
-/* A document's run of one or two characters: c0= c0< c0> or c0c1= c0c1< c0< c0c1> c1>. */
-static int emit_short_run(struct pass *p, int s0, int s1, int s2)
+/* A query's run of one character, marked by what stands beside it in this query
+ * string; with nothing after it, plain (search_query_build makes it a prefix). */
+static int emit_query_char(struct pass *p, int start, int end, int after)
 {
-    int rc = emit_marked(p, 0, s0, s2, MARK_WHOLE);
-
-    if (rc == 0) {
-        rc = emit_marked(p, FTS5_TOKEN_COLOCATED, s0, s2, MARK_START);
+    if (after) {
+        return emit_marked(p, 0, start, end, p->emitted > 0 ? MARK_WHOLE : MARK_END);
     }
-    if (rc == 0 && s2 > s1) {
-        rc = emit_marked(p, FTS5_TOKEN_COLOCATED, s0, s1, MARK_START);
-    }
-    if (rc == 0) {
-        rc = emit_marked(p, FTS5_TOKEN_COLOCATED, s0, s2, MARK_END);
-    }
-    if (rc == 0 && s2 > s1) {
-        rc = emit_marked(p, FTS5_TOKEN_COLOCATED, s1, s2, MARK_END);
-    }
-    return rc;
-}
-
-/* An edge of a longer run: its two characters and its outer one, both marked. */
-static int emit_edge(struct pass *p, int bigram_start, int bigram_end, int unigram_start,
-                     int unigram_end, char mark)
-{
-    int rc = emit_marked(p, FTS5_TOKEN_COLOCATED, bigram_start, bigram_end, mark);
-
-    return rc ? rc : emit_marked(p, FTS5_TOKEN_COLOCATED, unigram_start, unigram_end, mark);
-}
-
-/* A query's run of one or two characters, marked by whether tokens come before and
- * after it in this query string; alone, it is plain (search_query_build makes it a
- * prefix). */
-static int emit_query_short_run(struct pass *p, int start, int end, int after)
-{
-    int before = p->emitted > 0;
-    char mark = before && after ? MARK_WHOLE : before ? MARK_START : after ? MARK_END : MARK_NONE;
-
-    if (mark == MARK_NONE) {
-        /* The prefix search_query_build made: hashed terms look for it their own way. */
-        return forward_term(p, 0, p->text + start, end - start, start, end, p->prefix != 0);
-    }
-    return emit_marked(p, 0, start, end, mark);
+    /* The prefix search_query_build made: hashed terms look for it their own way. */
+    return forward_term(p, 0, p->text + start, end - start, start, end, p->prefix != 0);
 }
 
 /* The run of n CJK characters at start, laid out as the design note says; after
- * tells whether a token will follow it. */
+ * tells whether a token will follow it (queries). */
 static int emit_run(struct pass *p, int start, int n, int after)
 {
-    int s0 = start, s1 = char_end(p, s0), s2 = n > 1 ? char_end(p, s1) : s1, s3;
-    int rc;
+    int s0 = start, s1 = char_end(p, s0);
+    int rc = 0;
 
-    if (n <= 2) {
-        return p->document ? emit_short_run(p, s0, s1, s2) : emit_query_short_run(p, s0, s2, after);
+    if (n == 1 && !p->document) {
+        return emit_query_char(p, s0, s1, after);
     }
-    s3 = char_end(p, s2);
-    rc = emit(p, 0, s0, s3);
-    if (rc == 0 && p->document) {
-        rc = emit_edge(p, s0, s2, s0, s1, MARK_START); /* c0c1< c0< */
+    if (n == 1) {
+        rc = emit_marked(p, 0, s0, s1, MARK_WHOLE);
+        return rc ? rc : emit_marked(p, FTS5_TOKEN_COLOCATED, s0, s1, MARK_END);
     }
-    for (int i = 1; i <= n - 3 && rc == 0; i++) {
-        s0 = s1, s1 = s2, s2 = s3, s3 = char_end(p, s3);
-        rc = emit(p, 0, s0, s3);
+    for (int i = 1; i < n && rc == 0; i++) {
+        int s2 = char_end(p, s1);
+
+        rc = emit(p, 0, s0, s2);
+        s0 = s1, s1 = s2;
     }
-    if (rc == 0 && p->document) {
-        rc = emit_edge(p, s1, s3, s2, s3, MARK_END); /* c(n-2)c(n-1)> c(n-1)> */
+    /* s0..s1: the last character. */
+    if (rc == 0 && (p->document || after)) {
+        rc = emit_marked(p, 0, s0, s1, MARK_END);
     }
     return rc;
 }
@@ -434,8 +391,7 @@ static int emit_runs_until(struct pass *p, int limit, int word_follows)
             }
             at += len;
         }
-        rc = emit_run(p, start, n,
-                      word_follows || (!p->document && n <= 2 && cjk_between(p, at, limit)));
+        rc = emit_run(p, start, n, word_follows || (!p->document && cjk_between(p, at, limit)));
     }
     if (at > p->cjk_done) {
         p->cjk_done = at;

@@ -2,8 +2,8 @@
  * tokenizer.h: the "pipit" FTS5 tokenizer, which indexes message text for search.
  *
  * Chinese, Japanese and Korean are written without spaces between words, so a
- * run of those characters is indexed as overlapping trigrams (with bigrams and
- * unigrams at the run's edges); every other script goes through SQLite's own
+ * run of those characters is indexed as overlapping bigrams (with a marked
+ * character at the run's end); every other script goes through SQLite's own
  * "unicode61" tokenizer (remove_diacritics 2), so Latin, Cyrillic, Greek... are
  * matched by whole words, case-folded and without accents. Full-width ASCII
  * ("ＨＥＬＬＯ") and the ideographic space are folded first. The design note, the
@@ -23,6 +23,10 @@
 
 /* The name to use in CREATE VIRTUAL TABLE ... USING fts5(..., tokenize='pipit'). */
 #define SEARCH_TOKENIZER_NAME "pipit"
+
+/* The token layout this tokenizer makes; an index made with another is rebuilt
+ * (store_search_enable). Bump it with every change to what a text becomes. */
+#define SEARCH_LAYOUT 2
 
 /*
  * Registers the tokenizer on db. With key (SEARCH_INDEX_KEY_LEN bytes, borrowed

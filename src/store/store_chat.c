@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "search/tokenizer.h"
 #include "store/store_internal.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -904,6 +905,9 @@ int store_search(struct store_conn *sc, const struct store_search_query *q,
     "INSERT INTO search_queue (op, id, body, conv_id, event_seq) SELECT 0, old.id, "     \
     "old.body, old.conv_id, old.seq"
 
+#define SEARCH_REBUILD \
+    "DELETE FROM search_queue; INSERT INTO message_search (message_search) VALUES ('rebuild');"
+
 static const char search_triggers[] =
     "CREATE TRIGGER message_search_insert AFTER INSERT ON events "
     "WHEN new.kind = 'message' AND new.body IS NOT NULL BEGIN "
@@ -915,8 +919,7 @@ static const char search_triggers[] =
     QUEUE_OLD " WHERE old.body IS NOT NULL; END;"
     "CREATE TRIGGER message_search_delete AFTER DELETE ON events "
     "WHEN old.kind = 'message' AND old.body IS NOT NULL BEGIN " QUEUE_OLD "; END;"
-    "DELETE FROM search_queue;"
-    "INSERT INTO message_search (message_search) VALUES ('rebuild');";
+    SEARCH_REBUILD;
 
 static const char search_drop[] =
     "DROP TRIGGER message_search_insert; DROP TRIGGER message_search_update; "
@@ -956,28 +959,46 @@ int store_search_check(struct store_conn *sc)
                : PIPIT_ESTORE;
 }
 
-int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
+/* The layout the index was made with (0: unknown, rebuilt to be sure). */
+static int64_t search_layout(struct store_conn *sc)
 {
     sqlite3_stmt *s;
-    bool present;
-    int rc;
+    int64_t version = 0;
+
+    if (sqlite3_prepare_v2(sc->db, "SELECT version FROM search_layout", -1, &s, NULL) ==
+        SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+        version = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    return version;
+}
+
+int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
+{
+    char record[96];
+    sqlite3_stmt *s;
+    bool present, current;
 
     *rebuilt = false;
-    rc = sqlite3_prepare_v2(sc->db, "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND "
-                            "name = 'message_search_insert'", -1, &s, NULL);
-    if (rc != SQLITE_OK) {
+    if (sqlite3_prepare_v2(sc->db, "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND "
+                           "name = 'message_search_insert'", -1, &s, NULL) != SQLITE_OK) {
         return PIPIT_ESTORE;
     }
     present = sqlite3_step(s) == SQLITE_ROW;
     sqlite3_finalize(s);
-    if (present == on) {
+    current = search_layout(sc) == SEARCH_LAYOUT;
+    if (present == on && (!on || current)) {
         /* What another process changed (the pipit tool) waits in the queue. */
         return on ? store_search_flush(sc) : 0;
     }
+    snprintf(record, sizeof(record), "UPDATE search_layout SET version = %d;", SEARCH_LAYOUT);
     if (store_begin(sc) != 0) {
         return PIPIT_ESTORE;
     }
-    if (sqlite3_exec(sc->db, on ? search_triggers : search_drop, NULL, NULL, NULL) != SQLITE_OK) {
+    /* Off: the index is emptied, so it is in the current layout too. */
+    if (sqlite3_exec(sc->db, !on ? search_drop : present ? SEARCH_REBUILD : search_triggers, NULL, NULL,
+                     NULL) != SQLITE_OK ||
+        sqlite3_exec(sc->db, record, NULL, NULL, NULL) != SQLITE_OK) {
         store_rollback(sc);
         return PIPIT_ESTORE;
     }
@@ -987,7 +1008,6 @@ int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
     *rebuilt = on;
     return 0;
 }
-
 
 int store_search_optimize(struct store_conn *sc)
 {

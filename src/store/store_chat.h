@@ -213,7 +213,8 @@ int store_search_optimize(struct store_conn *sc);
 int store_search_check(struct store_conn *sc);
 /*
  * Creates (on) or drops (off) the triggers that keep the message index in step
- * with events. Turning it on where it was off rebuilds the index from the stored
+ * with events. Turning it on where it was off, or finding an index made with
+ * another token layout (SEARCH_LAYOUT), rebuilds the index from the stored
  * messages (*rebuilt set); off empties it. Writer only, outside a batch.
  */
 int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt);

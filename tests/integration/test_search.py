@@ -6,6 +6,8 @@ Contract: docs/openapi.yaml and docs/protocol.md (search);
 design: docs/internals/files-and-search.md.
 """
 
+import sqlite3
+
 import pytest
 
 from chatlib import (Chat, add_member, api, create_direct, create_group, expect, now_ms,
@@ -542,3 +544,33 @@ def test_index_is_rebuilt_when_search_is_turned_back_on(server_factory):
     s.stop()
     s.start()
     assert len(search(s, b, "capybara")["results"]) == 3
+
+
+def test_index_made_with_an_older_token_layout_is_rebuilt(server_factory):
+    """An index whose layout (search_layout) is not the server's is made again at start,
+    so an upgrade that changes what a text becomes never answers from stale terms."""
+    s = server_factory.new("--registration", "open")
+    a, b = users(s, 2)
+    d = create_direct(s, a, b.id)["id"]
+    say(s, a, d, "我在北京大学读书", "南京 nanjing")
+    s.stop()
+    rebuilt = "search: indexed the stored messages"
+    before = s.log_text().count(rebuilt)
+    db = sqlite3.connect(s.data_dir / "pipit.db")
+    with db:
+        assert db.execute("SELECT version FROM search_layout").fetchall() == [(2,)]
+        db.execute("UPDATE search_layout SET version = 1")
+    db.close()
+    s.start()
+    assert s.log_text().count(rebuilt) == before + 1, s.log_tail()
+    assert found(s, b, "北京") == {"我在北京大学读书"}
+    assert found(s, b, "京") == {"我在北京大学读书", "南京 nanjing"}
+    assert found(s, b, "nanjing") == {"南京 nanjing"}
+    s.stop()
+    db = sqlite3.connect(s.data_dir / "pipit.db")
+    assert db.execute("SELECT version FROM search_layout").fetchall() == [(2,)]
+    db.close()
+    # Once recorded, a start does not rebuild again.
+    s.start()
+    assert s.log_text().count(rebuilt) == before + 1
+    assert found(s, b, "大学") == {"我在北京大学读书"}

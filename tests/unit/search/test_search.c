@@ -207,45 +207,44 @@ static void test_register(void **state)
 
 static void test_layout_cjk_document(void **state)
 {
-    /* '<' a run starts with, '>' a run ends with, '=' the whole run. */
-    assert_string_equal(tokens(DOC, "京"), "京=@0-3 +京<@0-3 +京>@0-3");
-    assert_string_equal(tokens(DOC, "北京"), "北京=@0-6 +北京<@0-6 +北<@0-3 +北京>@0-6 +京>@3-6");
-    assert_string_equal(tokens(DOC, "大学生"), "大学生@0-9 +大学<@0-6 +大<@0-3 +学生>@3-9 +生>@6-9");
-    assert_string_equal(tokens(DOC, "北京大学"),
-                        "北京大@0-9 +北京<@0-6 +北<@0-3 京大学@3-12 +大学>@6-12 +学>@9-12");
+    /* Bigrams, then '>' a run ends with this character; '=' the whole run. */
+    assert_string_equal(tokens(DOC, "京"), "京=@0-3 +京>@0-3");
+    assert_string_equal(tokens(DOC, "北京"), "北京@0-6 京>@3-6");
+    assert_string_equal(tokens(DOC, "大学生"), "大学@0-6 学生@3-9 生>@6-9");
+    assert_string_equal(tokens(DOC, "北京大学"), "北京@0-6 京大@3-9 大学@6-12 学>@9-12");
     assert_string_equal(tokens(DOC, "我在北京大学"),
-                        "我在北@0-9 +我在<@0-6 +我<@0-3 在北京@3-12 北京大@6-15 京大学@9-18 "
-                        "+大学>@12-18 +学>@15-18");
+                        "我在@0-6 在北@3-9 北京@6-12 京大@9-15 大学@12-18 学>@15-18");
     /* A 4-byte Han character (extension B) counts as one character. */
-    assert_string_equal(tokens(DOC, "𠀀京"), "𠀀京=@0-7 +𠀀京<@0-7 +𠀀<@0-4 +𠀀京>@0-7 +京>@4-7");
+    assert_string_equal(tokens(DOC, "𠀀京"), "𠀀京@0-7 京>@4-7");
 }
 
 static void test_layout_cjk_query(void **state)
 {
     assert_string_equal(tokens(QUERY, "京"), "京@0-3");
     assert_string_equal(tokens(QUERY, "北京"), "北京@0-6");
-    assert_string_equal(tokens(QUERY, "北京大学"), "北京大@0-9 京大学@3-12");
+    assert_string_equal(tokens(QUERY, "北京大学"), "北京@0-6 京大@3-9 大学@6-12");
     assert_string_equal(tokens(QUERY | FTS5_TOKENIZE_PREFIX, "北京"), "北京@0-6");
-    /* A short run is marked by what stands beside it in the query string. */
+    /* A run's end is marked when a token follows it in the query string; a lone
+     * character by what stands beside it (last: plain, for the prefix). */
     assert_string_equal(tokens(QUERY, "「北京」"), "北京@3-9");
-    assert_string_equal(tokens(QUERY, "a京"), "a@0-1 京<@1-4");
+    assert_string_equal(tokens(QUERY, "a京"), "a@0-1 京@1-4");
     assert_string_equal(tokens(QUERY, "京a"), "京>@0-3 a@3-4");
     assert_string_equal(tokens(QUERY, "a京b"), "a@0-1 京=@1-4 b@4-5");
-    assert_string_equal(tokens(QUERY, "北。京"), "北>@0-3 京<@6-9");
-    assert_string_equal(tokens(QUERY, "北京大学x"), "北京大@0-9 京大学@3-12 x@12-13");
+    assert_string_equal(tokens(QUERY, "北。京"), "北>@0-3 京@6-9");
+    assert_string_equal(tokens(QUERY, "北京大学x"), "北京@0-6 京大@3-9 大学@6-12 学>@9-12 x@12-13");
 }
 
 static void test_layout_mixed_and_folded(void **state)
 {
     /* Words and runs in text order; offsets into the original bytes. */
     assert_string_equal(tokens(DOC, "abc北京 Déf"),
-                        "abc@0-3 北京=@3-9 +北京<@3-9 +北<@3-6 +北京>@3-9 +京>@6-9 def@10-14");
-    assert_string_equal(tokens(QUERY, "iPhone手机"), "iphone@0-6 手机<@6-12");
+                        "abc@0-3 北京@3-9 京>@6-9 def@10-14");
+    assert_string_equal(tokens(QUERY, "iPhone手机"), "iphone@0-6 手机@6-12");
     /* Full-width letters fold to ASCII; each is 3 bytes of the original. */
     assert_string_equal(tokens(DOC, "ＨＥＬＬＯ x"), "hello@0-15 x@16-17");
     /* The ideographic space and CJK punctuation separate. */
     assert_string_equal(tokens(QUERY, "北京\xe3\x80\x80上海。广州"),
-                        "北京>@0-6 上海=@9-15 广州<@18-24");
+                        "北京@0-6 京>@3-6 上海@9-15 海>@12-15 广州@18-24");
     /* 々 is a letter (人々 "people"), not punctuation. */
     assert_string_equal(tokens(QUERY, "人々"), "人々@0-6");
 }
@@ -288,7 +287,7 @@ static void test_chinese(void **state)
     assert_string_equal(search(db, "京大"), "1,3,5");
     assert_string_equal(search(db, "大学"), "1,3");
     assert_string_equal(search(db, "南京"), "2");
-    /* Three and more: every trigram, adjacent. */
+    /* Three and more: every bigram, adjacent. */
     assert_string_equal(search(db, "北京大学"), "1,3");
     assert_string_equal(search(db, "北京大楼"), "5");
     assert_string_equal(search(db, "京大学"), "1,3");
@@ -398,8 +397,9 @@ static void test_highlight_latin(void **state)
 
 /*
  * highlight() marks the first token at each matched position, so CJK is marked at
- * trigram granularity: exact from three characters on; a one- or two-character
- * match is marked with the trigram holding it (see tokenizer.c). These pin that.
+ * bigram granularity: exact from two characters on; a one-character match is
+ * marked with the bigram it starts, or alone at a run's end (see tokenizer.c).
+ * These pin that.
  */
 static void test_highlight_cjk(void **state)
 {
@@ -408,11 +408,11 @@ static void test_highlight_cjk(void **state)
 
     assert_string_equal(highlight(db, "\"北京大学\""), "我在[北京大学]读书");
     assert_string_equal(highlight(db, "\"北京大\""), "我在[北京大]学读书");
-    assert_string_equal(highlight(db, "\"北京\"*"), "我在[北京大]学读书");
-    assert_string_equal(highlight(db, "\"北\"*"), "我在[北京大]学读书");
-    assert_string_equal(highlight(db, "\"读书\"*"), "我在北京大[学读书]");
-    assert_string_equal(highlight(db, "\"书\"*"), "我在北京大[学读书]");
-    assert_string_equal(highlight(db, "\"我\"*"), "[我在北]京大学读书");
+    assert_string_equal(highlight(db, "\"北京\""), "我在[北京]大学读书");
+    assert_string_equal(highlight(db, "\"北\"*"), "我在[北京]大学读书");
+    assert_string_equal(highlight(db, "\"读书\""), "我在北京大学[读书]");
+    assert_string_equal(highlight(db, "\"书\"*"), "我在北京大学读[书]");
+    assert_string_equal(highlight(db, "\"我\"*"), "[我在]北京大学读书");
     sqlite3_close(db);
 }
 
@@ -421,9 +421,9 @@ static void test_highlight_edges(void **state)
     static const char *const rows[] = { "南京", "我买了iPhone手机壳", "abc北京大学", NULL };
     sqlite3 *db = table_of(rows);
 
-    assert_string_equal(highlight(db, "\"南京\"*"), "[南京]");
-    assert_string_equal(highlight(db, "\"京\"* NOT abc"), "[南京]");
-    assert_string_equal(highlight(db, "\"iPhone手机\""), "我买了[iPhone手机壳]");
+    assert_string_equal(highlight(db, "\"南京\""), "[南京]");
+    assert_string_equal(highlight(db, "\"京\"* NOT abc"), "南[京]");
+    assert_string_equal(highlight(db, "\"iPhone手机\""), "我买了[iPhone手机]壳");
     assert_string_equal(highlight(db, "\"iPhone\""), "我买了[iPhone]手机壳");
     assert_string_equal(highlight(db, "\"abc北京大学\""), "[abc北京大学]");
     sqlite3_close(db);
@@ -438,7 +438,7 @@ static void test_snippet(void **state)
     const char *s = first_value(db, "snippet(t, 0, '[', ']', '…', 5)", "\"图书馆\"");
 
     /* Five tokens around the match, cut on character boundaries. */
-    assert_string_equal(s, "…学的[图书馆]看书…");
+    assert_string_equal(s, "…的[图书馆]看书…");
     sqlite3_close(db);
 }
 
@@ -452,12 +452,12 @@ static void test_invalid_utf8(void **state)
                               "f\xff" "京\x80京";
 
     tokenize_n(QUERY, bad, (int)sizeof(bad) - 1, &log);
-    assert_string_equal(log.text, "a@0-1 b@2-3 c@5-6 d@8-9 e@12-13 f@17-18 京=@19-22 京<@23-26");
+    assert_string_equal(log.text, "a@0-1 b@2-3 c@5-6 d@8-9 e@12-13 f@17-18 京=@19-22 京@23-26");
     tokenize_n(DOC, bad, (int)sizeof(bad) - 1, &log);
-    assert_int_equal(log.count, 6 + 2 * 3);
+    assert_int_equal(log.count, 6 + 2 * 2);
     /* A sequence cut off by the end of the input. */
     tokenize_n(DOC, "京\xe4\xba", 5, &log);
-    assert_string_equal(log.text, "京=@0-3 +京<@0-3 +京>@0-3");
+    assert_string_equal(log.text, "京=@0-3 +京>@0-3");
     tokenize_n(DOC, "\xf0\xa0\x80", 3, &log);
     assert_int_equal(log.count, 0);
 }
@@ -468,7 +468,7 @@ static void test_nul_and_empty(void **state)
     sqlite3 *db = open_db("");
 
     tokenize_n(QUERY, "ab\0cd北\0京", 12, &log);
-    assert_string_equal(log.text, "ab@0-2 cd@3-5 北=@5-8 京<@9-12");
+    assert_string_equal(log.text, "ab@0-2 cd@3-5 北=@5-8 京@9-12");
     tokenize_n(DOC, "", 0, &log);
     assert_int_equal(log.count, 0);
     insert_n(db, 1, "ab\0cd", 5);
@@ -531,12 +531,15 @@ static void test_query_quoting(void **state)
 {
     assert_string_equal(built("hello"), "\"hello\"");
     assert_string_equal(built("  hello \t world\n"), "\"hello\" \"world\"");
-    assert_string_equal(built("北京\xe3\x80\x80大学"), "\"北京\"* \"大学\"*");
+    /* Two characters are one bigram: an exact term. One is a prefix. */
+    assert_string_equal(built("北京\xe3\x80\x80大学"), "\"北京\" \"大学\"");
     assert_string_equal(built("京"), "\"京\"*");
+    assert_string_equal(built("abc京"), "\"abc京\"*");
+    assert_string_equal(built("京abc"), "\"京abc\"");
     assert_string_equal(built("北京大学"), "\"北京大学\"");
     assert_string_equal(built("iPhone手机"), "\"iPhone手机\"");
-    assert_string_equal(built("「北京」"), "\"「北京」\"*");   /* punctuation aside */
-    assert_string_equal(built("北。京"), "\"北。京\"");        /* two runs: a phrase */
+    assert_string_equal(built("「北京」"), "\"「北京」\"");    /* punctuation aside */
+    assert_string_equal(built("北。京"), "\"北。京\"*");       /* two runs: a phrase */
     assert_string_equal(built("ａｂ"), "\"ａｂ\"");
     assert_string_equal(built("l'été"), "\"l'été\"");
 }
@@ -578,9 +581,10 @@ static void test_query_symbols(void **state)
     };
     sqlite3 *db = table_of(rows);
 
-    assert_string_equal(built("😀北京😀"), "\"😀北京😀\"*");
+    assert_string_equal(built("😀北京😀"), "\"😀北京😀\"");
     assert_string_equal(search(db, "😀北京😀"), "1,2,3");
-    assert_string_equal(built("北京™"), "\"北京™\"*");
+    assert_string_equal(built("北京™"), "\"北京™\"");
+    assert_string_equal(built("京™"), "\"京™\"*");
     assert_string_equal(tokens(QUERY, "北京™"), "北京@0-6");
     assert_string_equal(search(db, "北京™"), "1,2,3");
     assert_string_equal(tokens(QUERY, "ガ＀"), "ガ>@0-3 ＀@3-6");
