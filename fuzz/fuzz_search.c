@@ -9,7 +9,8 @@
  * table: the text can be indexed, and the expression search_query_build makes of it
  * (when it takes it) is always accepted by FTS5 and finds the text itself whenever
  * the text has a token at all (what you type finds the message that holds it);
- * highlight() runs on the hit. All of it twice: with plain terms, and with the keyed
+ * highlight() runs on the hit, and pipit_snippet() marks it in a piece of the text
+ * (nothing added, nothing repeated). All of it twice: with plain terms, and with the keyed
  * hashes of encryption at rest (where a one-character CJK query is the prefix
  * of hashed terms).
  */
@@ -134,11 +135,27 @@ static void search_for(sqlite3 *db, const uint8_t *data, size_t size, int tokens
     rc = search_query_build(text, &expr, &why);
     CHECK(rc == 0 || (rc == PIPIT_EBAD_REQUEST && why != NULL));
     if (rc == 0) {
-        CHECK(sqlite3_prepare_v2(db, "SELECT highlight(t, 0, '[', ']') FROM t WHERE t MATCH ?1",
-                                 -1, &st, NULL) == SQLITE_OK);
+        CHECK(sqlite3_prepare_v2(db, "SELECT highlight(t, 0, '[', ']'), "
+                                 "pipit_snippet(t, 0, char(2), char(3), '', 64) "
+                                 "FROM t WHERE t MATCH ?1", -1, &st, NULL) == SQLITE_OK);
         sqlite3_bind_text(st, 1, expr.data, (int)expr.len, SQLITE_STATIC);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *snip = (const char *)sqlite3_column_text(st, 1);
+            char plain[SEARCH_QUERY_MAX_BYTES + 2];
+            size_t n = 0;
+
             CHECK(sqlite3_column_bytes(st, 0) >= (int)size);
+            /* The snippet marks the match, and without its marks is a piece of the text. */
+            CHECK(snip != NULL && strchr(snip, 2) != NULL);
+            for (; *snip != '\0'; snip++) {
+                if (*snip != 2 && *snip != 3) {
+                    CHECK(n < sizeof(plain));
+                    plain[n++] = *snip;
+                }
+            }
+            /* (A text holding the mark bytes itself cannot be told apart.) */
+            CHECK(n > 0 && (memmem(text, size, plain, n) != NULL || memchr(text, 2, size) ||
+                            memchr(text, 3, size)));
             hits++;
         }
         CHECK(rc == SQLITE_DONE);

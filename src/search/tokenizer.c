@@ -38,7 +38,10 @@
  * granularity: exact for Latin words and for CJK matches of two or more
  * characters; a one-character match is marked with the bigram it starts
  * ("我在[北京]大学" for 北), or alone at the end of a run. The marked range always
- * contains the match and is at most one character wider. Knob: the table option
+ * contains the match and is at most one character wider. Neighbouring positions
+ * overlap (北京 0-6, 京大 3-9), which FTS5's own highlight() and snippet() garble
+ * when both are matched ("谢"* in 谢谢你): search results use pipit_snippet
+ * (snippet.c), which merges them. Knob: the table option
  * prefix='1' adds a prefix index (in characters) that makes one-character queries
  * a direct lookup, at the cost of index size (plain terms only: a hashed term's
  * prefixes are hashes, not characters).
@@ -525,5 +528,5 @@ int search_tokenizer_register(sqlite3 *db, const uint8_t *key)
     if (api->xCreateTokenizer(api, SEARCH_TOKENIZER_NAME, reg, &methods, free) != SQLITE_OK) {
         return PIPIT_ESTORE;
     }
-    return 0;
+    return search__snippet_register(api) == 0 ? 0 : PIPIT_ESTORE;
 }

@@ -28,8 +28,13 @@
  * (store_search_enable). Bump it with every change to what a text becomes. */
 #define SEARCH_LAYOUT 2
 
+/* The snippet function registered with the tokenizer (snippet.c): use it instead of
+ * FTS5's snippet(), which garbles overlapping matches:
+ * pipit_snippet(table, column, open, close, ellipsis, tokens). */
+#define SEARCH_SNIPPET_NAME "pipit_snippet"
+
 /*
- * Registers the tokenizer on db. With key (SEARCH_INDEX_KEY_LEN bytes, borrowed
+ * Registers the tokenizer, and SEARCH_SNIPPET_NAME, on db. With key (SEARCH_INDEX_KEY_LEN bytes, borrowed
  * for the connection's life; NULL: none) every term is a keyed hash (SipHash-2-4)
  * of the token, so the index holds no text (encryption at rest; tokenizer.c).
  * 0, or PIPIT_ESTORE (FTS5 missing, or SQLite refused).
@@ -53,5 +58,8 @@ size_t search__next_char(const unsigned char *s, size_t n, uint32_t *cp);
 
 /* Whether cp (already folded) belongs to a CJK run: Han, kana, Hangul. */
 int search__is_cjk(uint32_t cp);
+
+/* Registers SEARCH_SNIPPET_NAME with FTS5: 0 or -1. */
+int search__snippet_register(fts5_api *api);
 
 #endif

@@ -188,8 +188,8 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
     "AND e.ts >= " KEPT_SINCE("message", "e.conv_id", "?10") " "
 /* The text's snippet, or the file name's for a file found by its name. */
 #define SEARCH_SNIPPET                                                                       \
-    "coalesce(nullif(snippet(message_search, 0, char(2), char(3), '…', 24), ''), "           \
-    "snippet(message_search, 1, char(2), char(3), '…', 24))"
+    "coalesce(nullif(" SEARCH_SNIPPET_NAME "(message_search, 0, char(2), char(3), '…', 24), " \
+    "''), " SEARCH_SNIPPET_NAME "(message_search, 1, char(2), char(3), '…', 24))"
 /* The conv column only narrows: it weighs nothing in the ranking. */
 #define SEARCH_RANK "bm25(message_search, 1.0, 0.5, 0.0)"
     /*
@@ -991,7 +991,8 @@ int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
         /* What another process changed (the pipit tool) waits in the queue. */
         return on ? store_search_flush(sc) : 0;
     }
-    snprintf(record, sizeof(record), "UPDATE search_layout SET version = %d;", SEARCH_LAYOUT);
+    snprintf(record, sizeof(record), "INSERT OR REPLACE INTO search_layout (id, version) "
+             "VALUES (1, %d);", SEARCH_LAYOUT);
     if (store_begin(sc) != 0) {
         return PIPIT_ESTORE;
     }

@@ -163,6 +163,16 @@ def test_snippet_marks_the_match(srv, pair):
     assert hits(r) == ["北京大学"] and snippet_text(r) == "我在北京大学读书"
 
 
+def test_snippet_of_repeated_characters_is_the_text_once(srv, pair):
+    """Matches at neighbouring positions overlap (谢谢, 谢你): marked once, never copied."""
+    a, b, d = pair
+    say(srv, a, d, "谢谢你的帮助", "哈哈哈哈")
+    (r,) = search(srv, b, "谢")["results"]
+    assert snippet_text(r) == "谢谢你的帮助" and hits(r) == ["谢"], r["snippet"]
+    (r,) = search(srv, b, "哈哈")["results"]
+    assert snippet_text(r) == "哈哈哈哈" and hits(r) == ["哈哈"], r["snippet"]
+
+
 def test_snippet_of_a_long_message_is_cut_around_the_hit(srv, pair):
     a, b, d = pair
     words = ["filler" + chr(ord("a") + i % 26) for i in range(150)]

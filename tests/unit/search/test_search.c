@@ -442,6 +442,72 @@ static void test_snippet(void **state)
     sqlite3_close(db);
 }
 
+/* pipit_snippet(): neighbouring bigrams overlap; FTS5's own highlight() and snippet()
+ * (SQLite 3.40) copy text twice when both are matched; pipit_snippet merges them. */
+static const char *psnippet(sqlite3 *db, const char *expr, int tokens)
+{
+    char fn[96];
+
+    snprintf(fn, sizeof(fn), "pipit_snippet(t, 0, '[', ']', '…', %d)", tokens);
+    return first_value(db, fn, expr);
+}
+
+static void test_pipit_snippet_merges_overlaps(void **state)
+{
+    static const char *const rows[] = {
+        "谢谢你", "哈哈哈", "好好学习", "北京", "我在北京大学读书", NULL,
+    };
+    sqlite3 *db = table_of(rows);
+
+    assert_string_equal(psnippet(db, "\"谢\"*", 24), "[谢谢你]");
+    assert_string_equal(psnippet(db, "\"哈\"*", 24), "[哈哈哈]");
+    assert_string_equal(psnippet(db, "\"哈哈\"", 24), "[哈哈哈]");
+    assert_string_equal(psnippet(db, "\"好\"*", 24), "[好好学]习");
+    assert_string_equal(psnippet(db, "\"北京\" \"京\"*", 24), "[北京]");
+    assert_string_equal(psnippet(db, "\"读书\" \"书\"*", 24), "我在北京大学[读书]");
+    assert_string_equal(psnippet(db, "\"北京大学\"", 24), "我在[北京大学]读书");
+    sqlite3_close(db);
+}
+
+static void test_pipit_snippet_window(void **state)
+{
+    static const char *const rows[] = {
+        "今天天气很好，我们一起去北京大学的图书馆看书，然后去吃饭。",
+        "one two three four five six seven eight needle ten eleven twelve thirteen",
+        "Hello WORLD, Café au lait", "", NULL,
+    };
+    sqlite3 *db = table_of(rows);
+
+    /* Five positions around the match, cut on character boundaries, as snippet(). */
+    assert_string_equal(psnippet(db, "\"图书馆\"", 5), "…的[图书馆]看书…");
+    assert_string_equal(psnippet(db, "needle", 5), "…seven eight [needle] ten eleven…");
+    assert_string_equal(psnippet(db, "needle", 64),
+                        "one two three four five six seven eight [needle] ten eleven twelve "
+                        "thirteen");
+    assert_string_equal(psnippet(db, "one", 3), "[one] two three…");
+    assert_string_equal(psnippet(db, "thirteen", 3), "…eleven twelve [thirteen]");
+    /* A phrase is one mark, words apart are two; folded words keep their bytes. */
+    assert_string_equal(psnippet(db, "\"au lait\"", 24), "Hello WORLD, Café [au lait]");
+    assert_string_equal(psnippet(db, "cafe OR hello", 24), "[Hello] WORLD, [Café] au lait");
+    /* The match is in another column: the start of this one, unmarked. */
+    sqlite3_exec(db, "CREATE VIRTUAL TABLE u USING fts5(a, b, tokenize='pipit');"
+                 "INSERT INTO u VALUES ('alpha beta gamma delta', 'needle'), (NULL, 'needle')",
+                 NULL, NULL, NULL);
+    {
+        sqlite3_stmt *st;
+
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT pipit_snippet(u, 0, '[', ']', '…', 2) "
+                                            "FROM u WHERE u MATCH 'needle' ORDER BY rowid",
+                                            -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), "alpha beta…");
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), "");
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
 /* ---- hostile input ---- */
 
 static void test_invalid_utf8(void **state)
@@ -682,6 +748,8 @@ int main(void)
         cmocka_unit_test(test_highlight_cjk),
         cmocka_unit_test(test_highlight_edges),
         cmocka_unit_test(test_snippet),
+        cmocka_unit_test(test_pipit_snippet_merges_overlaps),
+        cmocka_unit_test(test_pipit_snippet_window),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_nul_and_empty),
         cmocka_unit_test(test_one_megabyte),
