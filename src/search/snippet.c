@@ -28,9 +28,13 @@
 #define SNIPPET_MAX_BYTES (64 * 1024)
 
 /* The byte range of each position of the column (colocated tokens widen it). */
+struct span {
+    int start;
+    int end;
+};
+
 struct positions {
-    int *start;
-    int *end;
+    struct span *at;
     int count;
     int cap;
 };
@@ -38,22 +42,20 @@ struct positions {
 static int on_position(void *ctx, int tflags, const char *token, int n, int start, int end)
 {
     struct positions *p = ctx;
+    struct span *last = p->count > 0 ? &p->at[p->count - 1] : NULL;
 
     (void)token;
     (void)n;
-    if ((tflags & FTS5_TOKEN_COLOCATED) && p->count > 0) {
-        p->start[p->count - 1] = start < p->start[p->count - 1] ? start : p->start[p->count - 1];
-        p->end[p->count - 1] = end > p->end[p->count - 1] ? end : p->end[p->count - 1];
+    if ((tflags & FTS5_TOKEN_COLOCATED) && last != NULL) {
+        last->start = start < last->start ? start : last->start;
+        last->end = end > last->end ? end : last->end;
         return SQLITE_OK;
     }
     if (p->count == p->cap) {
         p->cap = p->cap ? p->cap * 2 : 64;
-        p->start = xrealloc(p->start, (size_t)p->cap * sizeof(int));
-        p->end = xrealloc(p->end, (size_t)p->cap * sizeof(int));
+        p->at = xrealloc(p->at, (size_t)p->cap * sizeof(*p->at));
     }
-    p->start[p->count] = start;
-    p->end[p->count] = end;
-    p->count++;
+    p->at[p->count++] = (struct span){ start, end };
     return SQLITE_OK;
 }
 
@@ -84,7 +86,7 @@ static int column_matches(const Fts5ExtensionApi *api, Fts5Context *fts, int col
     }
     r = xcalloc((size_t)ninst + 1, sizeof(*r));
     for (int i = 0; i < ninst; i++) {
-        int phrase, icol, off;
+        int phrase, icol, off, last;
 
         if (api->xInst(fts, i, &phrase, &icol, &off) != SQLITE_OK) {
             free(r);
@@ -93,9 +95,9 @@ static int column_matches(const Fts5ExtensionApi *api, Fts5Context *fts, int col
         if (icol != col || off < 0 || off >= npos) {
             continue;
         }
+        last = off + api->xPhraseSize(fts, phrase) - 1;
         r[n].first = off;
-        r[n].last = off + api->xPhraseSize(fts, phrase) - 1;
-        r[n].last = r[n].last < off ? off : r[n].last >= npos ? npos - 1 : r[n].last;
+        r[n].last = last < off ? off : last < npos ? last : npos - 1;
         n++;
     }
     qsort(r, (size_t)n, sizeof(*r), range_cmp);
@@ -119,11 +121,11 @@ static int append_marked(struct buf *b, const char *text, int from, int to,
     int at = from, rc = 0;
 
     for (int i = 0; i < nm && rc == 0;) {
-        int s = pos->start[m[i].first], e = pos->end[m[i].last];
+        int s = pos->at[m[i].first].start, e = pos->at[m[i].last].end;
 
         /* Every later match that starts inside this one joins it. */
-        for (i++; i < nm && pos->start[m[i].first] <= e; i++) {
-            e = pos->end[m[i].last] > e ? pos->end[m[i].last] : e;
+        for (i++; i < nm && pos->at[m[i].first].start <= e; i++) {
+            e = pos->at[m[i].last].end > e ? pos->at[m[i].last].end : e;
         }
         s = s < at ? at : s;
         e = e > to ? to : e;
@@ -142,7 +144,7 @@ static int append_marked(struct buf *b, const char *text, int from, int to,
 static void pipit_snippet(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx,
                           int nval, sqlite3_value **val)
 {
-    struct positions pos = { NULL, NULL, 0, 0 };
+    struct positions pos = { NULL, 0, 0 };
     struct range *m = NULL;
     struct buf b;
     const char *text = NULL, *open, *close, *ellipsis;
@@ -185,8 +187,8 @@ static void pipit_snippet(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3
     first = first > pos.count - want ? pos.count - want : first;
     first = first < 0 ? 0 : first;
     last = first + want > pos.count ? pos.count : first + want; /* exclusive */
-    from = first == 0 || pos.count == 0 ? 0 : pos.start[first];
-    to = last == pos.count ? n : pos.end[last - 1];
+    from = first == 0 || pos.count == 0 ? 0 : pos.at[first].start;
+    to = last == pos.count ? n : pos.at[last - 1].end;
     buf_init(&b, SNIPPET_MAX_BYTES);
     rc = buf_appendz(&b, from > 0 ? ellipsis : "");
     rc = rc ? rc : append_marked(&b, text, from, to, &pos, m, nm, open, close);
@@ -199,8 +201,7 @@ static void pipit_snippet(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3
     buf_cleanup(&b);
 out:
     free(m);
-    free(pos.start);
-    free(pos.end);
+    free(pos.at);
 }
 
 int search__snippet_register(fts5_api *api)

@@ -55,6 +55,9 @@ enum chat_stmt {
     CS_SEARCH_ADD,
     CS_SEARCH_CLEAR,
     CS_SEARCH_OPTIMIZE,
+    CS_SEARCH_TRIGGERED,
+    CS_SEARCH_LAYOUT,
+    CS_SEARCH_LAYOUT_SET,
     CS_FLAG_INSERT,
     CS_FLAG_LIST,
     CS_FLAG_DELETE,
@@ -228,6 +231,10 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
                        "WHERE body IS NOT NULL",
     S(CS_SEARCH_CLEAR) = "DELETE FROM search_queue",
     S(CS_SEARCH_OPTIMIZE) = "INSERT INTO message_search (message_search) VALUES ('optimize')",
+    S(CS_SEARCH_TRIGGERED) = "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND "
+                             "name = 'message_search_insert'",
+    S(CS_SEARCH_LAYOUT) = "SELECT version FROM search_layout",
+    S(CS_SEARCH_LAYOUT_SET) = "INSERT OR REPLACE INTO search_layout (id, version) VALUES (1, ?)",
     S(CS_SEARCH_SNIPPET) = "SELECT " SEARCH_SNIPPET " FROM message_search "
                            "WHERE message_search MATCH ?1 AND rowid = ?2",
     S(CS_FLAG_INSERT) = "INSERT INTO content_flags (app_id, conv_id, seq, sender, list, word, "
@@ -959,47 +966,29 @@ int store_search_check(struct store_conn *sc)
                : PIPIT_ESTORE;
 }
 
-/* The layout the index was made with (0: unknown, rebuilt to be sure). */
-static int64_t search_layout(struct store_conn *sc)
-{
-    sqlite3_stmt *s;
-    int64_t version = 0;
-
-    if (sqlite3_prepare_v2(sc->db, "SELECT version FROM search_layout", -1, &s, NULL) ==
-        SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
-        version = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_finalize(s);
-    return version;
-}
-
 int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
 {
-    char record[96];
-    sqlite3_stmt *s;
-    bool present, current;
+    sqlite3_stmt *set = cstmt(sc, CS_SEARCH_LAYOUT_SET);
+    int present = store__one_int(cstmt(sc, CS_SEARCH_TRIGGERED), NULL);
+    int64_t layout = 0; /* no row: unknown, rebuilt to be sure */
 
     *rebuilt = false;
-    if (sqlite3_prepare_v2(sc->db, "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND "
-                           "name = 'message_search_insert'", -1, &s, NULL) != SQLITE_OK) {
+    if (set == NULL || (present != 0 && present != PIPIT_ENOT_FOUND) ||
+        store__one_int(cstmt(sc, CS_SEARCH_LAYOUT), &layout) == PIPIT_ESTORE) {
         return PIPIT_ESTORE;
     }
-    present = sqlite3_step(s) == SQLITE_ROW;
-    sqlite3_finalize(s);
-    current = search_layout(sc) == SEARCH_LAYOUT;
-    if (present == on && (!on || current)) {
+    if ((present == 0) == on && (!on || layout == SEARCH_LAYOUT)) {
         /* What another process changed (the pipit tool) waits in the queue. */
         return on ? store_search_flush(sc) : 0;
     }
-    snprintf(record, sizeof(record), "INSERT OR REPLACE INTO search_layout (id, version) "
-             "VALUES (1, %d);", SEARCH_LAYOUT);
     if (store_begin(sc) != 0) {
         return PIPIT_ESTORE;
     }
     /* Off: the index is emptied, so it is in the current layout too. */
-    if (sqlite3_exec(sc->db, !on ? search_drop : present ? SEARCH_REBUILD : search_triggers, NULL, NULL,
-                     NULL) != SQLITE_OK ||
-        sqlite3_exec(sc->db, record, NULL, NULL, NULL) != SQLITE_OK) {
+    sqlite3_bind_int(set, 1, SEARCH_LAYOUT);
+    if (sqlite3_exec(sc->db, !on ? search_drop : present == 0 ? SEARCH_REBUILD : search_triggers,
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        store__run(sc, set) != 0) {
         store_rollback(sc);
         return PIPIT_ESTORE;
     }
