@@ -297,6 +297,14 @@ test("password change: this page and its other tab keep working, other browsers 
   assert.equal(await tokenOf(tab), newToken);
   await elsewhere.getByTestId("auth-page").waitFor();
 
+  // Tabs see each other's storage writes late, so the other tab may clear the old
+  // token over the new one: neither page is signed out, and the new token is put back.
+  await tab.evaluate(() => localStorage.removeItem("pipit.session"));
+  await page.waitForFunction(() => localStorage.getItem("pipit.session") !== null);
+  assert.equal(await tokenOf(page), newToken);
+  await page.locator("[data-testid=connection][data-state=ready]").waitFor({ state: "attached" });
+  await tab.locator(".sidebar").waitFor();
+
   // A reload keeps the new session; the old password no longer works.
   await page.reload();
   await ready(page);
@@ -304,6 +312,11 @@ test("password change: this page and its other tab keep working, other browsers 
   assertClean(page, REFUSALS);
   assert.deepEqual(tab.problems, []);
   assertClean(elsewhere);
+
+  // Signing out here still signs the other tab out: the server no longer takes the token.
+  await signOut(page);
+  await tab.getByTestId("auth-page").waitFor();
+  assert.equal(await tokenOf(tab), null);
   await page.context().close();
   await elsewhere.context().close();
 });

@@ -5,12 +5,15 @@
  *
  * The signed-in app restarts (a new store) when the session changes: a sign-in,
  * a sign-out, another tab's. A token this page got in place of its own (a
- * password change here) is stored without a restart, and while it is on its way
- * another tab clearing the old one does not sign this page out.
+ * password change here) is stored without a restart, and another tab clearing
+ * the old one (while the new one is on its way, or late, over it) does not sign
+ * this page out: a cleared session signs a page out only once the server refuses
+ * that page's token.
  */
+import { PipitError } from '@pipit/sdk';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { EnrolCard } from '../shared/signin-steps';
-import { clearSession, isRenewing, loadSession, saveSession, type Session } from '../shared/session';
+import { clearSession, isRenewing, loadSession, newClient, saveSession, type Session } from '../shared/session';
 import { Toasts } from '../shared/ui';
 import { AuthPage } from './auth-page';
 import { StoreContext } from './hooks';
@@ -36,8 +39,24 @@ export function App() {
     const onStorage = (e: StorageEvent) => {
       if (e.key !== 'pipit.session' && e.key !== null) return;
       const stored = loadSession();
-      if (stored === null && isRenewing()) return; // this page's new token is on its way
-      if (stored?.token !== current.current?.token) replace(stored);
+      const mine = current.current;
+      if (stored === null && mine !== null) {
+        if (isRenewing()) return; // this page's new token is on its way
+        // Tabs see each other's writes late: another tab may have cleared the token
+        // this page has just replaced (a password change here), over the new one.
+        // Sign out only if the server no longer takes this page's token; if it
+        // does, store it again (the other tab then follows with it).
+        newClient(mine.token).me().then(
+          () => {
+            if (current.current === mine && loadSession() === null) saveSession(mine);
+          },
+          (err: unknown) => {
+            if (current.current === mine && err instanceof PipitError && err.status === 401) replace(null);
+          },
+        );
+        return;
+      }
+      if (stored?.token !== mine?.token) replace(stored);
     };
     window.addEventListener('storage', onStorage);
     return () => window.removeEventListener('storage', onStorage);
