@@ -949,7 +949,6 @@ int msg_search(struct chat_call *k, struct store_conn *sc)
     int64_t limit = SEARCH_LIMIT, offset = 0;
     struct search_page page = { 0 };
     const char *text = NULL;
-    char *words = NULL;
     struct buf match;
     bool present;
     int rc;
@@ -992,14 +991,8 @@ int msg_search(struct chat_call *k, struct store_conn *sc)
     rc = search_query_build(text, &match, &k->why);
     if (rc == 0) {
         buf_appendz(&match, ")");
-        words = xstrndup(match.data, match.len);
-        /* One conversation: the index skips the others itself. */
-        if (q.conv_id != 0) {
-            buf_printf(&match, " AND conv : c%lld", (long long)q.conv_id);
-        }
         buf_append(&match, "", 1);
-        q.match = match.data;
-        q.words = words;
+        q.words = match.data;
         q.limit = (int)limit + 1;
         q.offset = (int)offset;
         q.window = SEARCH_WINDOW > q.offset + q.limit ? SEARCH_WINDOW : q.offset + q.limit;
@@ -1010,7 +1003,6 @@ int msg_search(struct chat_call *k, struct store_conn *sc)
         rc = store_search(sc, &q, add_result, &page);
     }
     buf_cleanup(&match);
-    free(words);
     if (rc != 0) {
         json_decref(page.results);
         return rc;

@@ -12,6 +12,7 @@
 
 #include "search/tokenizer.h"
 #include "store/store_internal.h"
+#include "util/buf.h"
 #include "util/err.h"
 #include "util/mem.h"
 
@@ -49,6 +50,7 @@ enum chat_stmt {
     CS_CONV_DELETE_MEMBERS,
     CS_CONV_EMPTY,
     CS_SEARCH,
+    CS_SEARCH_CONVS,
     CS_SEARCH_EVENT,
     CS_SEARCH_SNIPPET,
     CS_SEARCH_REMOVE,
@@ -202,6 +204,8 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
      */
     S(CS_SEARCH) = "SELECT id FROM (SELECT e.id AS id, " SEARCH_RANK " AS r " SEARCH_FROM
                    "ORDER BY f.rowid DESC LIMIT ?9) ORDER BY r, id DESC LIMIT ?7 OFFSET ?8",
+    S(CS_SEARCH_CONVS) = "SELECT conv_id FROM members WHERE user_id = ?1 AND left_seq IS NULL "
+                         "LIMIT ?2",
     S(CS_SEARCH_EVENT) = "SELECT " EVENT_COLS " FROM events e WHERE e.id = ?2",
     /*
      * A queued message's entry: removed if it was indexed before this flush
@@ -868,19 +872,69 @@ static int search_result(struct store_conn *sc, const struct store_search_query 
     return stop < 0 ? PIPIT_ESTORE : stop;
 }
 
+/* Past this many conversations the list would cost more than it saves. */
+#define SEARCH_CONVS_MAX 200
+
+/*
+ * The MATCH expression: the words, in the conversation asked for, or in any of
+ * the user's while they are few enough to list (SEARCH_CONVS_MAX). The index
+ * then skips other conversations' matches itself; without the list, every
+ * match of a common word costs a read of its events row just to learn that it
+ * is someone else's (bench/RESULTS.md).
+ */
+static int search_match(struct store_conn *sc, const struct store_search_query *q,
+                        struct buf *out)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_SEARCH_CONVS);
+    int64_t convs[SEARCH_CONVS_MAX + 1];
+    int n = 0, rc;
+
+    buf_appendz(out, q->words);
+    if (q->conv_id != 0) {
+        buf_printf(out, " AND conv : c%lld", (long long)q->conv_id);
+        return buf_append(out, "", 1);
+    }
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, q->user_id);
+    sqlite3_bind_int(s, 2, SEARCH_CONVS_MAX + 1);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        convs[n++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        return PIPIT_ESTORE;
+    }
+    if (n > 0 && n <= SEARCH_CONVS_MAX) {
+        buf_appendz(out, " AND conv : (");
+        for (int i = 0; i < n; i++) {
+            buf_printf(out, "%sc%lld", i > 0 ? " OR " : "", (long long)convs[i]);
+        }
+        buf_appendz(out, ")");
+    }
+    return buf_append(out, "", 1);
+}
+
 int store_search(struct store_conn *sc, const struct store_search_query *q,
                  int (*cb)(void *arg, const struct store_event *ev, const char *snippet),
                  void *arg)
 {
     sqlite3_stmt *s = cstmt(sc, CS_SEARCH);
     int64_t ids[STORE_SEARCH_PAGE_MAX];
+    struct buf match;
     int n = 0, rc;
 
     if (s == NULL || q->limit > STORE_SEARCH_PAGE_MAX) {
         return PIPIT_ESTORE;
     }
+    buf_init(&match, strlen(q->words) + 32 + SEARCH_CONVS_MAX * 28);
+    if (search_match(sc, q, &match) != 0) {
+        buf_cleanup(&match);
+        return PIPIT_ESTORE;
+    }
     sqlite3_bind_int64(s, 1, q->user_id);
-    sqlite3_bind_text(s, 2, q->match, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, match.data, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, q->conv_id);
     sqlite3_bind_int64(s, 4, q->sender);
     sqlite3_bind_int64(s, 5, q->before_ts);
@@ -893,6 +947,7 @@ int store_search(struct store_conn *sc, const struct store_search_query *q,
         ids[n++] = sqlite3_column_int64(s, 0);
     }
     sqlite3_reset(s);
+    buf_cleanup(&match);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         return PIPIT_ESTORE;
     }

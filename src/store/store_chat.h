@@ -172,11 +172,10 @@ int store_event_hide(struct store_conn *sc, int64_t user_id, int64_t event_id);
 struct store_search_query {
     int64_t user_id;            /* whose view: their conversations, from when they joined */
     /*
-     * The FTS5 expression: the user's words (search/query.h) for the columns
-     * {text name}, ANDed with `conv : c<id>` to search one conversation.
+     * The FTS5 expression of the user's words (search/query.h) for the columns
+     * {text name}; store_search narrows it to the conversations itself.
      */
-    const char *match;
-    const char *words;          /* the words alone, for the snippets */
+    const char *words;
     int64_t conv_id;            /* 0: every conversation */
     int64_t sender;             /* 0: anyone */
     int64_t before_ts;          /* ms; 0: no bound */

@@ -549,8 +549,8 @@ static int hits(struct store_conn *sc, int64_t user, const char *word)
 {
     char match[128];
     int n = 0;
-    struct store_search_query q = { .user_id = user, .match = match, .words = match,
-                                    .limit = 10, .window = 100 };
+    struct store_search_query q = { .user_id = user, .words = match,
+                                    .limit = 100, .window = 100 };
 
     snprintf(match, sizeof(match), "{text name} : (\"%s\")", word);
     assert_int_equal(store_search(sc, &q, count_result, &n), 0);
@@ -621,12 +621,53 @@ static void test_search_queue_in_one_batch(void **state)
     assert_int_equal(store_commit(f->sc), 0);
 }
 
+/*
+ * A search finds a word in the user's conversations and in no other, whether
+ * they are few (listed in the MATCH: up to 200) or many (told apart by the join
+ * alone), and no longer in one the user left.
+ */
+static void test_search_across_conversations(void **state)
+{
+    struct fixture *f = *state;
+    int64_t u = add_user(f->sc, "ana"), v = add_user(f->sc, "bob");
+    int64_t convs[211]; /* the last: u never joins it */
+    bool rebuilt;
+
+    assert_int_equal(store_search_enable(f->sc, true, &rebuilt), 0);
+    assert_int_equal(store_begin(f->sc), 0);
+    for (int i = 0; i < 211; i++) {
+        struct store_conv conv = { .app_id = STORE_DEFAULT_APP, .created_by = v,
+                                   .created_at = NOW, .last_ts = NOW };
+
+        snprintf(conv.type, sizeof(conv.type), "group");
+        assert_int_equal(store_conv_insert(f->sc, &conv, NULL), 0);
+        assert_int_equal(store_member_join(f->sc, conv.id, v, "owner", 1, NOW), 0);
+        add_message(f->sc, conv.id, 1, v, "hello there");
+        convs[i] = conv.id;
+    }
+    add_message(f->sc, convs[0], 2, v, "needle");
+    add_message(f->sc, convs[210], 2, v, "needle");
+    assert_int_equal(store_search_flush(f->sc), 0);
+    assert_int_equal(store_commit(f->sc), 0);
+    for (int i = 0; i < 210; i++) {
+        assert_int_equal(hits(f->sc, u, "hello"), i < 100 ? i : 100); /* the window */
+        assert_int_equal(store_member_join(f->sc, convs[i], u, "member", 1, NOW), 0);
+        if (i == 0 || i == 199 || i == 200 || i == 209) {
+            assert_int_equal(hits(f->sc, u, "needle"), 1);
+        }
+    }
+    assert_int_equal(hits(f->sc, v, "needle"), 2);
+    assert_int_equal(store_member_leave(f->sc, convs[0], u, 3), 0);
+    assert_int_equal(hits(f->sc, u, "needle"), 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_migrations_applied),
         T(test_search_queue_in_one_batch),
+        T(test_search_across_conversations),
         T(test_reopen_does_not_reapply),
         cmocka_unit_test(test_open_fails_cleanly),
         cmocka_unit_test(test_read_only_needs_existing_db),
