@@ -659,7 +659,7 @@ int server_run(struct server *srv)
     uv_poll_init(&loop, &stop_poll, stop_fd);
     stop_poll.data = srv;
     uv_poll_start(&stop_poll, UV_READABLE, on_stop_signal);
-    /* Unreferenced: the loop still ends when the signal handlers close. */
+    /* Unreferenced: the loop still ends when the stop signals' poll closes. */
     uv_timer_init(&loop, &push_retry);
     push_retry.data = srv;
     uv_timer_start(&push_retry, on_push_retry, PUSH_RESUME_INTERVAL_MS,

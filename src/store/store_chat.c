@@ -177,10 +177,12 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
                        "avatar_url = NULL, description = NULL, announcement = NULL "
                        "WHERE id = ?1 AND deleted_at IS NULL",
     /*
-     * A search: MATCH (the user's words, and the conversation when one is
-     * asked for), then what the user may see. CROSS JOIN keeps the index the
-     * outer loop; the IN list (the user's conversations, built once per query)
-     * turns away other conversations' matches before their member row is read.
+     * A search: MATCH (the user's words, narrowed by search_match to the
+     * conversation asked for or to the user's), then what the user may see.
+     * CROSS JOIN keeps the index the outer loop; the IN list (the user's
+     * conversations, built once per query) turns away other conversations'
+     * matches before their member row is read, for a user in too many
+     * conversations to list in the MATCH.
      */
 #define SEARCH_FROM                                                                          \
     "FROM message_search f CROSS JOIN events e ON e.id = f.rowid CROSS JOIN members m "      \
@@ -885,8 +887,8 @@ static int search_result(struct store_conn *sc, const struct store_search_query 
 static int search_match(struct store_conn *sc, const struct store_search_query *q,
                         struct buf *out)
 {
-    sqlite3_stmt *s = cstmt(sc, CS_SEARCH_CONVS);
     int64_t convs[SEARCH_CONVS_MAX + 1];
+    sqlite3_stmt *s;
     int n = 0, rc;
 
     buf_appendz(out, q->words);
@@ -894,6 +896,7 @@ static int search_match(struct store_conn *sc, const struct store_search_query *
         buf_printf(out, " AND conv : c%lld", (long long)q->conv_id);
         return buf_append(out, "", 1);
     }
+    s = cstmt(sc, CS_SEARCH_CONVS);
     if (s == NULL) {
         return PIPIT_ESTORE;
     }
