@@ -7,6 +7,7 @@
  */
 #include "store/store.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -718,9 +719,20 @@ int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows)
     return rc;
 }
 
+/*
+ * Once per process, before SQLite's first use: no allocation statistics.
+ * Nothing reads them, and keeping them took a process-wide mutex in every
+ * sqlite3_malloc and free (the search index allocates per token).
+ */
+static void configure_sqlite(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_open(const char *data_dir, enum store_mode mode, int synchronous,
                const struct keyring *keys, struct store_conn **out, char *err, size_t errlen)
 {
+    static pthread_once_t configured = PTHREAD_ONCE_INIT;
     static const char *const sync_pragmas[] = {
         "PRAGMA synchronous=FULL", "PRAGMA synchronous=NORMAL", "PRAGMA synchronous=OFF"
     };
@@ -732,6 +744,7 @@ int store_open(const char *data_dir, enum store_mode mode, int synchronous,
     char *msg = NULL;
 
     err[0] = '\0';
+    pthread_once(&configured, configure_sqlite);
     snprintf(path, sizeof(path), "%s/" DB_FILE, data_dir);
     if (sqlite3_open_v2(path, &sc->db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path,
