@@ -60,6 +60,9 @@ enum chat_stmt {
     CS_SEARCH_TRIGGERED,
     CS_SEARCH_LAYOUT,
     CS_SEARCH_LAYOUT_SET,
+    CS_SEARCH_TOP,
+    CS_SEARCH_MARK,
+    CS_SEARCH_QUEUE_NEW,
     CS_FLAG_INSERT,
     CS_FLAG_LIST,
     CS_FLAG_DELETE,
@@ -211,36 +214,45 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
     S(CS_SEARCH_EVENT) = "SELECT " EVENT_COLS " FROM events e WHERE e.id = ?2",
     /*
      * A queued message's entry: removed if it was indexed before this flush
-     * (its first queue row holds the body it was indexed with, as stored),
-     * then added as it is now. A message sent and edited in one batch is
+     * (at or below indexed_upto, and its first queue row holds the body it was
+     * indexed with, as stored), then added as it is now, with the messages
+     * stored past indexed_upto. A message sent and edited in one batch is
      * indexed once, as edited.
      */
     S(CS_SEARCH_REMOVE) = "WITH q AS MATERIALIZED (SELECT id, conv_id, "
                           "pipit_unseal(body, conv_id, event_seq, 1) AS b FROM (SELECT *, "
                           "row_number() OVER (PARTITION BY id ORDER BY seq) AS n "
-                          "FROM search_queue) WHERE n = 1 AND op = 0) "
+                          "FROM search_queue) WHERE n = 1 AND op = 0 "
+                          "AND id <= (SELECT indexed_upto FROM search_layout)) "
                           "INSERT INTO message_search (message_search, rowid, text, name, conv) "
                           "SELECT 'delete', id, b ->> '$.text', b ->> '$.name', 'c' || conv_id "
                           "FROM q WHERE b IS NOT NULL",
     /*
-     * Materialized: each body is opened once, not once per field. A body that
-     * does not open (altered on disk) is left out of the index, not a reason
-     * to stop indexing; the same for the values an entry is removed with.
+     * Each body is opened once, not once per field: OFFSET 0 keeps SQLite from
+     * flattening the subquery into one call per field, without the temporary
+     * table a MATERIALIZED one costs. A body that does not open (altered on
+     * disk) is left out of the index, not a reason to stop indexing; the same
+     * for the values an entry is removed with.
      */
-    S(CS_SEARCH_ADD) = "WITH m AS MATERIALIZED (SELECT e.id, pipit_unseal(e.body, e.conv_id, "
-                       "e.seq, 1) AS body, "
-                       "'c' || e.conv_id AS conv FROM (SELECT DISTINCT id FROM search_queue) q "
-                       "JOIN events e ON e.id = q.id "
-                       "WHERE e.kind = 'message' AND e.body IS NOT NULL) "
-                       "INSERT INTO message_search (rowid, text, name, conv) "
-                       "SELECT id, body ->> '$.text', body ->> '$.name', conv FROM m "
+    S(CS_SEARCH_ADD) = "INSERT INTO message_search (rowid, text, name, conv) "
+                       "SELECT id, body ->> '$.text', body ->> '$.name', conv FROM "
+                       "(SELECT id, pipit_unseal(body, conv_id, seq, 1) AS body, "
+                       "'c' || conv_id AS conv FROM events "
+                       "WHERE (id > (SELECT indexed_upto FROM search_layout) "
+                       "OR id IN (SELECT id FROM search_queue)) "
+                       "AND kind = 'message' AND body IS NOT NULL LIMIT -1 OFFSET 0) "
                        "WHERE body IS NOT NULL",
     S(CS_SEARCH_CLEAR) = "DELETE FROM search_queue",
     S(CS_SEARCH_OPTIMIZE) = "INSERT INTO message_search (message_search) VALUES ('optimize')",
     S(CS_SEARCH_TRIGGERED) = "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND "
-                             "name = 'message_search_insert'",
+                             "name = 'message_search_update'",
     S(CS_SEARCH_LAYOUT) = "SELECT version FROM search_layout",
-    S(CS_SEARCH_LAYOUT_SET) = "INSERT OR REPLACE INTO search_layout (id, version) VALUES (1, ?)",
+    S(CS_SEARCH_LAYOUT_SET) = "INSERT INTO search_layout (id, version) VALUES (1, ?) "
+                              "ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+    /* After a flush or a rebuild: every message up to the newest event is in. */
+    S(CS_SEARCH_TOP) = "SELECT coalesce(max(id), 0) FROM events",
+    S(CS_SEARCH_MARK) = "UPDATE search_layout SET indexed_upto = ?",
+    S(CS_SEARCH_QUEUE_NEW) = "INSERT INTO search_queue (op, id) VALUES (1, ?)",
     S(CS_SEARCH_SNIPPET) = "SELECT " SEARCH_SNIPPET " FROM message_search "
                            "WHERE message_search MATCH ?1 AND rowid = ?2",
     S(CS_FLAG_INSERT) = "INSERT INTO content_flags (app_id, conv_id, seq, sender, list, word, "
@@ -640,6 +652,19 @@ int store_event_insert(struct store_conn *sc, struct store_event *ev)
     if (rc == 0) {
         ev->id = sqlite3_last_insert_rowid(sc->db);
     }
+    /*
+     * The flush indexes the messages stored past indexed_upto; one stored under
+     * a lower id (freed by deleting the newest events) is queued instead.
+     */
+    if (rc == 0 && ev->id <= sc->search_upto && ev->body != NULL &&
+        strcmp(ev->kind, "message") == 0) {
+        s = cstmt(sc, CS_SEARCH_QUEUE_NEW);
+        if (s == NULL) {
+            return PIPIT_ESTORE;
+        }
+        sqlite3_bind_int64(s, 1, ev->id);
+        rc = store__run(sc, s);
+    }
     return rc == PIPIT_EUSERNAME_TAKEN ? PIPIT_ECMID_CONFLICT : rc;
 }
 
@@ -964,38 +989,45 @@ int store_search(struct store_conn *sc, const struct store_search_query *q,
 /*
  * The index follows every change to a message's text, whichever path makes it:
  * the triggers queue the message (and, before a change, the values it was
- * indexed with); store_search_flush brings its entry up to date.
+ * indexed with); store_search_flush brings its entry up to date. New messages
+ * need no queue row: the flush takes them from events by id (indexed_upto).
  */
 #define QUEUE_OLD                                                                        \
     "INSERT INTO search_queue (op, id, body, conv_id, event_seq) SELECT 0, old.id, "     \
     "old.body, old.conv_id, old.seq"
 
-#define SEARCH_REBUILD \
-    "DELETE FROM search_queue; INSERT INTO message_search (message_search) VALUES ('rebuild');"
-
 static const char search_triggers[] =
-    "CREATE TRIGGER message_search_insert AFTER INSERT ON events "
-    "WHEN new.kind = 'message' AND new.body IS NOT NULL BEGIN "
-    "INSERT INTO search_queue (op, id) VALUES (1, new.id); END;"
     "CREATE TRIGGER message_search_update AFTER UPDATE OF body ON events "
     "WHEN old.kind = 'message' AND NOT (typeof(old.body) = 'text' AND "
     "typeof(new.body) = 'blob') BEGIN "
     "INSERT INTO search_queue (op, id) SELECT 1, new.id WHERE old.body IS NULL; "
     QUEUE_OLD " WHERE old.body IS NOT NULL; END;"
     "CREATE TRIGGER message_search_delete AFTER DELETE ON events "
-    "WHEN old.kind = 'message' AND old.body IS NOT NULL BEGIN " QUEUE_OLD "; END;"
-    SEARCH_REBUILD;
+    "WHEN old.kind = 'message' AND old.body IS NOT NULL BEGIN " QUEUE_OLD "; END;";
 
 static const char search_drop[] =
-    "DROP TRIGGER message_search_insert; DROP TRIGGER message_search_update; "
+    "DROP TRIGGER message_search_update; "
     "DROP TRIGGER message_search_delete; DELETE FROM search_queue; "
     "INSERT INTO message_search (message_search) VALUES ('delete-all');";
+
+/* Records that the index holds every message up to the newest event, *upto. */
+static int search_mark(struct store_conn *sc, int64_t *upto)
+{
+    sqlite3_stmt *mark = cstmt(sc, CS_SEARCH_MARK);
+
+    if (mark == NULL || store__one_int(cstmt(sc, CS_SEARCH_TOP), upto) != 0) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(mark, 1, *upto);
+    return store__run_one(sc, mark);
+}
 
 int store_search_flush(struct store_conn *sc)
 {
     sqlite3_stmt *removed = cstmt(sc, CS_SEARCH_REMOVE);
     sqlite3_stmt *added = cstmt(sc, CS_SEARCH_ADD);
     sqlite3_stmt *clear = cstmt(sc, CS_SEARCH_CLEAR);
+    int64_t upto;
     int rc;
 
     if (removed == NULL || added == NULL || clear == NULL || store_savepoint(sc) != 0) {
@@ -1008,12 +1040,19 @@ int store_search_flush(struct store_conn *sc)
     if (rc == 0) {
         rc = store__run(sc, clear);
     }
+    if (rc == 0) {
+        rc = search_mark(sc, &upto);
+    }
     /* A failure leaves the index and the queue as they were, for the next try. */
     if (rc != 0) {
         store_rollback_savepoint(sc);
-        return rc;
+        return PIPIT_ESTORE;
     }
-    return store_release(sc);
+    rc = store_release(sc);
+    if (rc == 0) {
+        sc->search_upto = upto;
+    }
+    return rc;
 }
 
 int store_search_check(struct store_conn *sc)
@@ -1024,14 +1063,46 @@ int store_search_check(struct store_conn *sc)
                : PIPIT_ESTORE;
 }
 
-int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
+/*
+ * Makes the index again from the stored messages (inside a transaction), and
+ * records its layout and that it holds every message up to the newest event.
+ */
+static int search_rebuild(struct store_conn *sc, int64_t *upto)
 {
     sqlite3_stmt *set = cstmt(sc, CS_SEARCH_LAYOUT_SET);
+
+    if (set == NULL || sqlite3_exec(sc->db, "DELETE FROM search_queue; INSERT INTO "
+                                    "message_search (message_search) VALUES ('rebuild')",
+                                    NULL, NULL, NULL) != SQLITE_OK) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int(set, 1, SEARCH_LAYOUT);
+    if (store__run(sc, set) != 0 || search_mark(sc, upto) != 0) {
+        return PIPIT_ESTORE;
+    }
+    return 0;
+}
+
+int store_search_rebuild(struct store_conn *sc)
+{
+    int present = store__one_int(cstmt(sc, CS_SEARCH_TRIGGERED), NULL);
+
+    if (present == PIPIT_ENOT_FOUND) {
+        return 0;
+    }
+    /* Higher than what a rollback leaves is safe: a message is then queued and indexed once. */
+    return present == 0 ? search_rebuild(sc, &sc->search_upto) : PIPIT_ESTORE;
+}
+
+int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
+{
     int present = store__one_int(cstmt(sc, CS_SEARCH_TRIGGERED), NULL);
     int64_t layout = 0; /* no row: unknown, rebuilt to be sure */
+    int64_t upto = 0;
+    int rc;
 
     *rebuilt = false;
-    if (set == NULL || (present != 0 && present != PIPIT_ENOT_FOUND) ||
+    if ((present != 0 && present != PIPIT_ENOT_FOUND) ||
         store__one_int(cstmt(sc, CS_SEARCH_LAYOUT), &layout) == PIPIT_ESTORE) {
         return PIPIT_ESTORE;
     }
@@ -1042,17 +1113,23 @@ int store_search_enable(struct store_conn *sc, bool on, bool *rebuilt)
     if (store_begin(sc) != 0) {
         return PIPIT_ESTORE;
     }
-    /* Off: the index is emptied, so it is in the current layout too. */
-    sqlite3_bind_int(set, 1, SEARCH_LAYOUT);
-    if (sqlite3_exec(sc->db, !on ? search_drop : present == 0 ? SEARCH_REBUILD : search_triggers,
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        store__run(sc, set) != 0) {
+    /* Off: the triggers go and the index is emptied; it is rebuilt when turned on. */
+    if (!on) {
+        rc = sqlite3_exec(sc->db, search_drop, NULL, NULL, NULL) == SQLITE_OK ? 0 : PIPIT_ESTORE;
+    } else if (present != 0 &&
+               sqlite3_exec(sc->db, search_triggers, NULL, NULL, NULL) != SQLITE_OK) {
+        rc = PIPIT_ESTORE;
+    } else {
+        rc = search_rebuild(sc, &upto);
+    }
+    if (rc != 0) {
         store_rollback(sc);
-        return PIPIT_ESTORE;
+        return rc;
     }
     if (store_commit(sc) != 0) {
         return PIPIT_ESTORE;
     }
+    sc->search_upto = upto; /* 0 while off: nothing is queued */
     *rebuilt = on;
     return 0;
 }

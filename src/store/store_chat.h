@@ -208,6 +208,8 @@ int store_search_flush(struct store_conn *sc);
  * messages, on the writer.
  */
 int store_search_optimize(struct store_conn *sc);
+/* Where search is on, makes the index again from the stored messages (in a transaction). */
+int store_search_rebuild(struct store_conn *sc);
 /* FTS5's integrity check: 0 when the index holds exactly what the messages do. */
 int store_search_check(struct store_conn *sc);
 /*

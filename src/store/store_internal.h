@@ -15,13 +15,13 @@
 #include <stdint.h>
 
 #define STORE_CHAT_FIRST_STMT 48
-#define STORE_PUSH_FIRST_STMT 96
-#define STORE_FILES_FIRST_STMT 156
-#define STORE_AUDIT_FIRST_STMT 188
-#define STORE_RETENTION_FIRST_STMT 212
-#define STORE_EXPORT_FIRST_STMT 252
-#define STORE_HOOKS_FIRST_STMT 280
-#define STORE_STMT_SLOTS 308
+#define STORE_PUSH_FIRST_STMT 104
+#define STORE_FILES_FIRST_STMT 164
+#define STORE_AUDIT_FIRST_STMT 196
+#define STORE_RETENTION_FIRST_STMT 220
+#define STORE_EXPORT_FIRST_STMT 260
+#define STORE_HOOKS_FIRST_STMT 288
+#define STORE_STMT_SLOTS 316
 
 /*
  * The oldest ts conversation `conv` keeps at time `now` (SQL expressions), for
@@ -76,6 +76,12 @@ struct store_conn {
     const struct keyring *keys;     /* NULL: encryption at rest is off */
     bool sealed;                    /* the database is sealed: no plain value is taken */
     struct store_last_sealed last_sealed;
+    /*
+     * Search on, on the writer: the index's indexed_upto as this connection
+     * last set it (store_search_flush). A message stored at or below it is
+     * queued for the index (store_event_insert). 0: nothing is queued.
+     */
+    int64_t search_upto;
     sqlite3_stmt *stmts[STORE_STMT_SLOTS];
 };
 

@@ -20,6 +20,7 @@
 #include "search/tokenizer.h"
 #include "store/migrations.h"
 #include "store/store_backup.h"
+#include "store/store_chat.h"
 #include "store/store_internal.h"
 #include "util/bytes.h"
 #include "util/err.h"
@@ -700,12 +701,8 @@ int store_seal_plain(struct store_conn *sc, int64_t now_ms, int64_t *rows)
         sqlite3_finalize(s);
     }
     /* The index was made of the words themselves: made again of their hashes. */
-    if (rc == 0 && sqlite3_exec(sc->db, "DELETE FROM search_queue; "
-                                "INSERT INTO message_search (message_search) "
-                                "SELECT 'rebuild' WHERE EXISTS (SELECT 1 FROM sqlite_master "
-                                "WHERE name = 'message_search_insert')",
-                                NULL, NULL, NULL) != SQLITE_OK) {
-        rc = PIPIT_ESTORE;
+    if (rc == 0) {
+        rc = store_search_rebuild(sc);
     }
     if (rc == 0) {
         char mark[128];

@@ -569,6 +569,18 @@ static int64_t add_message(struct store_conn *sc, int64_t conv, int64_t seq, int
     return ev.id;
 }
 
+/* A group conversation that owner made and is the owner of. */
+static int64_t add_group(struct store_conn *sc, int64_t owner)
+{
+    struct store_conv conv = { .app_id = STORE_DEFAULT_APP, .created_by = owner,
+                               .created_at = NOW, .last_ts = NOW };
+
+    snprintf(conv.type, sizeof(conv.type), "group");
+    assert_int_equal(store_conv_insert(sc, &conv, NULL), 0);
+    assert_int_equal(store_member_join(sc, conv.id, owner, "owner", 1, NOW), 0);
+    return conv.id;
+}
+
 /*
  * Changes queued in one batch leave each message indexed once, as it is at the
  * flush: sent then edited, sent then recalled, edited twice, and one that was
@@ -578,29 +590,26 @@ static void test_search_queue_in_one_batch(void **state)
 {
     struct fixture *f = *state;
     int64_t u = add_user(f->sc, "ana");
-    struct store_conv conv = { .app_id = STORE_DEFAULT_APP, .created_by = u, .created_at = NOW,
-                               .last_ts = NOW };
+    int64_t conv;
     bool rebuilt;
 
-    snprintf(conv.type, sizeof(conv.type), "group");
     assert_int_equal(store_search_enable(f->sc, true, &rebuilt), 0);
     assert_int_equal(store_begin(f->sc), 0);
-    assert_int_equal(store_conv_insert(f->sc, &conv, NULL), 0);
-    assert_int_equal(store_member_join(f->sc, conv.id, u, "owner", 1, NOW), 0);
-    add_message(f->sc, conv.id, 1, u, "old words");
+    conv = add_group(f->sc, u);
+    add_message(f->sc, conv, 1, u, "old words");
     assert_int_equal(store_search_flush(f->sc), 0);
     assert_int_equal(store_commit(f->sc), 0);
     assert_int_equal(hits(f->sc, u, "old"), 1);
 
     assert_int_equal(store_begin(f->sc), 0);
-    add_message(f->sc, conv.id, 2, u, "draft");
-    assert_int_equal(store_event_set_body(f->sc, conv.id, 2,
+    add_message(f->sc, conv, 2, u, "draft");
+    assert_int_equal(store_event_set_body(f->sc, conv, 2,
                                           "{\"type\":\"text\",\"text\":\"final\"}", NOW, NULL), 0);
-    add_message(f->sc, conv.id, 3, u, "oops");
-    assert_int_equal(store_event_recall(f->sc, conv.id, 3), 0);
-    assert_int_equal(store_event_set_body(f->sc, conv.id, 1,
+    add_message(f->sc, conv, 3, u, "oops");
+    assert_int_equal(store_event_recall(f->sc, conv, 3), 0);
+    assert_int_equal(store_event_set_body(f->sc, conv, 1,
                                           "{\"type\":\"text\",\"text\":\"middle\"}", NOW, NULL), 0);
-    assert_int_equal(store_event_set_body(f->sc, conv.id, 1,
+    assert_int_equal(store_event_set_body(f->sc, conv, 1,
                                           "{\"type\":\"text\",\"text\":\"new words\"}", NOW, NULL), 0);
     /* Nothing changes in the index before the flush. */
     assert_int_equal(hits(f->sc, u, "old"), 1);
@@ -622,6 +631,61 @@ static void test_search_queue_in_one_batch(void **state)
 }
 
 /*
+ * New messages reach the index by id, past indexed_upto. Deleting the newest
+ * events frees their ids for the next messages: those are queued, so the index
+ * drops the old entries and holds the new ones, once each.
+ */
+static void test_search_reused_ids(void **state)
+{
+    struct fixture *f = *state;
+    int64_t u = add_user(f->sc, "ana");
+    int64_t convs[2];
+    struct store_event notice = { .seq = 3, .kind = "member", .sender = u, .ts = NOW,
+                                  .meta = "{\"action\":\"joined\"}" };
+    int64_t gone;
+    bool rebuilt;
+
+    assert_int_equal(store_search_enable(f->sc, true, &rebuilt), 0);
+    assert_int_equal(store_begin(f->sc), 0);
+    for (int i = 0; i < 2; i++) {
+        convs[i] = add_group(f->sc, u);
+    }
+    notice.conv_id = convs[1];
+    add_message(f->sc, convs[0], 2, u, "kept");
+    gone = add_message(f->sc, convs[1], 2, u, "doomed");
+    assert_int_equal(store_event_insert(f->sc, &notice), 0);
+    assert_int_equal(store_search_flush(f->sc), 0);
+    assert_int_equal(store_commit(f->sc), 0);
+    assert_int_equal(hits(f->sc, u, "doomed"), 1);
+
+    /*
+     * The newest events go with their conversation, and the next messages take
+     * their ids: the message's (queued by its deletion) and the notice's (by
+     * nothing but store_event_insert).
+     */
+    assert_int_equal(store_begin(f->sc), 0);
+    assert_int_equal(store_conv_delete(f->sc, convs[1], NOW), 0);
+    assert_int_equal(add_message(f->sc, convs[0], 3, u, "phoenix"), gone);
+    assert_int_equal(add_message(f->sc, convs[0], 4, u, "second"), notice.id);
+    /* Stored and recalled in one batch: never in the index, nothing to remove. */
+    add_message(f->sc, convs[0], 5, u, "fleeting");
+    assert_int_equal(store_event_recall(f->sc, convs[0], 5), 0);
+    assert_int_equal(store_search_flush(f->sc), 0);
+    assert_int_equal(store_commit(f->sc), 0);
+
+    assert_int_equal(hits(f->sc, u, "doomed"), 0);
+    assert_int_equal(hits(f->sc, u, "phoenix"), 1);
+    assert_int_equal(hits(f->sc, u, "second"), 1);
+    assert_int_equal(hits(f->sc, u, "fleeting"), 0);
+    assert_int_equal(hits(f->sc, u, "kept"), 1);
+    assert_int_equal(query_int(f->dir, "SELECT count(*) FROM search_queue"), 0);
+    assert_int_equal(query_int(f->dir, "SELECT indexed_upto FROM search_layout"), notice.id + 1);
+    assert_int_equal(store_begin(f->sc), 0);
+    assert_int_equal(store_search_check(f->sc), 0);
+    assert_int_equal(store_commit(f->sc), 0);
+}
+
+/*
  * A search finds a word in the user's conversations and in no other, whether
  * they are few (listed in the MATCH: up to 200) or many (told apart by the join
  * alone), and no longer in one the user left.
@@ -636,14 +700,8 @@ static void test_search_across_conversations(void **state)
     assert_int_equal(store_search_enable(f->sc, true, &rebuilt), 0);
     assert_int_equal(store_begin(f->sc), 0);
     for (int i = 0; i < 211; i++) {
-        struct store_conv conv = { .app_id = STORE_DEFAULT_APP, .created_by = v,
-                                   .created_at = NOW, .last_ts = NOW };
-
-        snprintf(conv.type, sizeof(conv.type), "group");
-        assert_int_equal(store_conv_insert(f->sc, &conv, NULL), 0);
-        assert_int_equal(store_member_join(f->sc, conv.id, v, "owner", 1, NOW), 0);
-        add_message(f->sc, conv.id, 1, v, "hello there");
-        convs[i] = conv.id;
+        convs[i] = add_group(f->sc, v);
+        add_message(f->sc, convs[i], 1, v, "hello there");
     }
     add_message(f->sc, convs[0], 2, v, "needle");
     add_message(f->sc, convs[210], 2, v, "needle");
@@ -667,6 +725,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_migrations_applied),
         T(test_search_queue_in_one_batch),
+        T(test_search_reused_ids),
         T(test_search_across_conversations),
         T(test_reopen_does_not_reapply),
         cmocka_unit_test(test_open_fails_cleanly),
