@@ -27,7 +27,7 @@ enum export_stmt {
     XS_LAST = XS_ROWS + STORE_EXPORT_ROWS_COUNT
 };
 
-_Static_assert(XS_LAST <= STORE_STMT_SLOTS, "too many statements");
+_Static_assert(XS_LAST <= STORE_HOOKS_FIRST_STMT, "too many statements");
 
 /* A JSON text column as JSON, or as a string when it does not parse. */
 #define JSON_TEXT(col) "CASE WHEN json_valid(" col ") THEN json(" col ") ELSE " col " END"
