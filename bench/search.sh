@@ -50,11 +50,16 @@ send() {
     PIPITD_ARGS="--search $1" PACED_RATES="" LOADGEN_ARGS="--words 1" \
         "$here/chat_pairs.sh" "$build" 500 8 2 | sed -n 's/^delivered: *\([0-9]*\).*/\1/p'
 }
+# report HOW ROUND OFF ON: one line, with the ratio of the rates.
+report() {
+    awk -v how="$1" -v i="$2" -v off="$3" -v on="$4" 'BEGIN {
+        printf "== sending %s, round %d: search=no %d, search=yes %d msgs/s (yes/no %.3f)\n",
+               how, i, off, on, on / off }'
+}
 for i in $(seq "$rounds"); do
     off=$(send no)
     on=$(send yes)
-    echo "== sending one after the other, round $i: search=no $off, search=yes $on msgs/s" \
-        "(yes/no $(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }'))"
+    report "one after the other" "$i" "$off" "$on"
 done
 for i in $(seq "$rounds"); do
     send no >"$run_dir/off" &
@@ -62,7 +67,5 @@ for i in $(seq "$rounds"); do
     send yes >"$run_dir/on" &
     b=$!
     wait "$a" "$b"
-    echo "== sending at the same time on one core, round $i: search=no $(cat "$run_dir/off")," \
-        "search=yes $(cat "$run_dir/on") msgs/s (yes/no $(awk -v a="$(cat "$run_dir/on")" \
-        -v b="$(cat "$run_dir/off")" 'BEGIN { printf "%.3f", a / b }'))"
+    report "at the same time on one core" "$i" "$(cat "$run_dir/off")" "$(cat "$run_dir/on")"
 done

@@ -569,6 +569,15 @@ static int64_t add_message(struct store_conn *sc, int64_t conv, int64_t seq, int
     return ev.id;
 }
 
+/* Nothing is left queued, and the index holds exactly what the messages do (FTS5's own check). */
+static void assert_index_in_step(struct fixture *f)
+{
+    assert_int_equal(query_int(f->dir, "SELECT count(*) FROM search_queue"), 0);
+    assert_int_equal(store_begin(f->sc), 0);
+    assert_int_equal(store_search_check(f->sc), 0);
+    assert_int_equal(store_commit(f->sc), 0);
+}
+
 /* A group conversation that owner made and is the owner of. */
 static int64_t add_group(struct store_conn *sc, int64_t owner)
 {
@@ -623,11 +632,7 @@ static void test_search_queue_in_one_batch(void **state)
     assert_int_equal(hits(f->sc, u, "draft"), 0);
     assert_int_equal(hits(f->sc, u, "final"), 1);
     assert_int_equal(hits(f->sc, u, "oops"), 0);
-    /* The index agrees with the messages (FTS5's own check against the content). */
-    assert_int_equal(query_int(f->dir, "SELECT count(*) FROM search_queue"), 0);
-    assert_int_equal(store_begin(f->sc), 0);
-    assert_int_equal(store_search_check(f->sc), 0);
-    assert_int_equal(store_commit(f->sc), 0);
+    assert_index_in_step(f);
 }
 
 /*
@@ -678,11 +683,8 @@ static void test_search_reused_ids(void **state)
     assert_int_equal(hits(f->sc, u, "second"), 1);
     assert_int_equal(hits(f->sc, u, "fleeting"), 0);
     assert_int_equal(hits(f->sc, u, "kept"), 1);
-    assert_int_equal(query_int(f->dir, "SELECT count(*) FROM search_queue"), 0);
     assert_int_equal(query_int(f->dir, "SELECT indexed_upto FROM search_layout"), notice.id + 1);
-    assert_int_equal(store_begin(f->sc), 0);
-    assert_int_equal(store_search_check(f->sc), 0);
-    assert_int_equal(store_commit(f->sc), 0);
+    assert_index_in_step(f);
 }
 
 /*
