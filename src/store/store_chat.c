@@ -105,9 +105,11 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
                       "CASE WHEN coalesce(e.seq, 0) > c.last_seq THEN e.ts ELSE c.last_ts END "
                       "FROM conversations c LEFT JOIN (SELECT seq, ts FROM events "
                       "WHERE conv_id = ?1 ORDER BY seq DESC LIMIT 1) e WHERE c.id = ?1",
-    S(CS_CONV_SAVE_TAIL) = "UPDATE conversations SET last_seq = e.seq, last_ts = e.ts "
-                           "FROM (SELECT seq, ts FROM events WHERE conv_id = ?1 "
-                           "ORDER BY seq DESC LIMIT 1) e WHERE id = ?1 AND e.seq > last_seq",
+    /* Not UPDATE … FROM: SQLite builds a temporary b-tree for that every time. */
+    S(CS_CONV_SAVE_TAIL) = "UPDATE conversations SET (last_seq, last_ts) = (SELECT seq, ts "
+                           "FROM events WHERE conv_id = ?1 ORDER BY seq DESC LIMIT 1) "
+                           "WHERE id = ?1 AND last_seq < (SELECT max(seq) FROM events "
+                           "WHERE conv_id = ?1)",
     S(CS_CONV_LIST_FOR_USER) =
         "SELECT " CONV_COLS ", " MEMBER_COLS " FROM members m "
         "JOIN conversations c ON c.id = m.conv_id JOIN users u ON u.id = m.user_id "
@@ -249,8 +251,9 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
     S(CS_SEARCH_LAYOUT) = "SELECT version FROM search_layout",
     S(CS_SEARCH_LAYOUT_SET) = "INSERT INTO search_layout (id, version) VALUES (1, ?) "
                               "ON CONFLICT (id) DO UPDATE SET version = excluded.version",
-    /* After a flush or a rebuild: every message up to the newest event is in. */
-    S(CS_SEARCH_TOP) = "SELECT coalesce(max(id), 0) FROM events",
+    /* The newest event (a flush or a rebuild indexes up to it), and whether changes wait. */
+    S(CS_SEARCH_TOP) = "SELECT (SELECT coalesce(max(id), 0) FROM events), "
+                       "EXISTS (SELECT 1 FROM search_queue)",
     S(CS_SEARCH_MARK) = "UPDATE search_layout SET indexed_upto = ?",
     S(CS_SEARCH_QUEUE_NEW) = "INSERT INTO search_queue (op, id) VALUES (1, ?)",
     S(CS_SEARCH_SNIPPET) = "SELECT " SEARCH_SNIPPET " FROM message_search "
@@ -1010,6 +1013,19 @@ static const char search_drop[] =
     "DROP TRIGGER message_search_delete; DELETE FROM search_queue; "
     "INSERT INTO message_search (message_search) VALUES ('delete-all');";
 
+struct search_todo {
+    int64_t top;    /* the newest event */
+    bool queued;    /* changes wait in search_queue */
+};
+
+static void read_search_todo(sqlite3_stmt *s, void *out)
+{
+    struct search_todo *t = out;
+
+    t->top = sqlite3_column_int64(s, 0);
+    t->queued = sqlite3_column_int(s, 1) != 0;
+}
+
 /* Records that the index holds every message up to the newest event, *upto. */
 static int search_mark(struct store_conn *sc, int64_t *upto)
 {
@@ -1027,17 +1043,28 @@ int store_search_flush(struct store_conn *sc)
     sqlite3_stmt *removed = cstmt(sc, CS_SEARCH_REMOVE);
     sqlite3_stmt *added = cstmt(sc, CS_SEARCH_ADD);
     sqlite3_stmt *clear = cstmt(sc, CS_SEARCH_CLEAR);
+    sqlite3_stmt *todo_stmt = cstmt(sc, CS_SEARCH_TOP);
+    struct search_todo todo;
     int64_t upto;
     int rc;
 
-    if (removed == NULL || added == NULL || clear == NULL || store_savepoint(sc) != 0) {
+    if (removed == NULL || added == NULL || clear == NULL || todo_stmt == NULL ||
+        store__one_row(todo_stmt, read_search_todo, &todo) != 0) {
         return PIPIT_ESTORE;
     }
-    rc = store__run(sc, removed);
+    /* No message since the last flush and no change queued (a batch of pushes or
+     * receipts): nothing to index, and the mark needs no write. */
+    if (!todo.queued && todo.top == sc->search_upto) {
+        return 0;
+    }
+    if (store_savepoint(sc) != 0) {
+        return PIPIT_ESTORE;
+    }
+    rc = todo.queued ? store__run(sc, removed) : 0;
     if (rc == 0) {
         rc = store__run(sc, added);
     }
-    if (rc == 0) {
+    if (rc == 0 && todo.queued) {
         rc = store__run(sc, clear);
     }
     if (rc == 0) {
