@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -157,9 +158,16 @@ static void drain_inbox(struct worker *w)
     w->draining = false;
 }
 
-static void on_wake(uv_async_t *a)
+static void on_wake(uv_poll_t *p, int status, int events)
 {
-    drain_inbox(a->data);
+    struct worker *w = p->data;
+    uint64_t n;
+
+    /* Read before draining: a post after this read writes again (worker_post_chain). */
+    if (read(w->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN) {
+        log_error(&w->log, "cannot read the wake-up counter: %s", strerror(errno));
+    }
+    drain_inbox(w);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -278,12 +286,15 @@ static void worker_begin_stop(struct job *j)
 
 void worker_post_chain(struct worker *w, struct job *head)
 {
+    static const uint64_t one = 1;
     struct job *tail = head;
+    bool was_empty;
 
     while (tail->next != NULL) {
         tail = tail->next;
     }
     uv_mutex_lock(&w->inbox_lock);
+    was_empty = w->inbox_head == NULL;
     if (w->inbox_closed) {
         /* The worker has no connections left and its loop is ending. */
         uv_mutex_unlock(&w->inbox_lock);
@@ -305,12 +316,15 @@ void worker_post_chain(struct worker *w, struct job *head)
         w->inbox_head = head;
     }
     w->inbox_tail = tail;
-    /*
-     * Wake under the lock: the worker sets inbox_closed under it before closing
-     * `wake`, so the handle cannot be closed (or freed) between append and wake.
-     */
-    uv_async_send(&w->wake);
     uv_mutex_unlock(&w->inbox_lock);
+    /*
+     * A non-empty inbox has its wake-up on the way already. The counter stays
+     * open until the worker is freed, after every thread that posts has stopped,
+     * so this write needs no lock.
+     */
+    if (was_empty && write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+        log_error(&w->log, "cannot wake worker %d: %s", w->id, strerror(errno));
+    }
 }
 
 void worker_post(struct worker *w, struct job *j)
@@ -359,6 +373,7 @@ static void worker_destroy_unstarted(struct worker *w)
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
     uv_mutex_destroy(&w->inbox_lock);
+    close(w->wake_fd);
     free(w);
 }
 
@@ -370,12 +385,20 @@ static int worker_init(struct server *srv, int id, int fd, struct worker **out)
     w->id = id;
     w->srv = srv;
     w->log.worker = id;
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->wake_fd < 0) {
+        log_error(NULL, "cannot make a wake-up counter for worker %d: %s", id, strerror(errno));
+        free(w);
+        *out = NULL;
+        return PIPIT_EIO;
+    }
     list_init(&w->conns);
     list_init(&w->dirty);
     uv_loop_init(&w->loop);
     uv_mutex_init(&w->inbox_lock);
-    uv_async_init(&w->loop, &w->wake, on_wake);
+    uv_poll_init(&w->loop, &w->wake, w->wake_fd);
     w->wake.data = w;
+    uv_poll_start(&w->wake, UV_READABLE, on_wake);
     uv_timer_init(&w->loop, &w->ticker);
     w->ticker.data = w;
     wheel_init(&w->wheel, worker_now(w));
@@ -485,6 +508,7 @@ static void worker_free(struct worker *w)
     intmap_cleanup(&w->auth_cache);
     uv_mutex_destroy(&w->inbox_lock);
     intmap_cleanup(&w->by_user); /* empty: every session has ended */
+    close(w->wake_fd);
     free(w);
 }
 
@@ -512,7 +536,10 @@ int worker_start_service(struct server *srv, const struct worker_service *svc, v
 {
     struct worker *w;
 
-    worker_init(srv, 0, -1, &w);
+    /* At start only, and only out of file descriptors or memory: as for malloc. */
+    if (worker_init(srv, 0, -1, &w) != 0) {
+        abort();
+    }
     w->service = svc;
     w->service_data = data;
     uv_thread_create(&w->thread, worker_thread, w);

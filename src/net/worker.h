@@ -4,8 +4,8 @@
  * A worker accepts on its own SO_REUSEPORT listener and owns the connections it
  * accepted for their whole life: no other thread touches them. Other threads talk
  * to a worker only through worker_post(), which queues a job whose done callback
- * then runs on the worker's loop (a mutex-guarded list plus uv_async_send: the
- * lock is held for a pointer swap, never while work runs).
+ * then runs on the worker's loop (a mutex-guarded list plus an eventfd: the lock
+ * is held for a pointer swap, never while work runs).
  *
  * Each worker also runs a timer wheel (util/wheel.h) ticked by one uv_timer, so a
  * connection's timeouts cost O(1) and no per-connection libuv timer.
@@ -52,7 +52,14 @@ struct worker {
     uv_thread_t thread;
     uv_loop_t loop;
     uv_tcp_t listener;
-    uv_async_t wake;
+    /*
+     * Posts wake the loop through an eventfd, not a uv_async_t: libuv 1.44's
+     * uv_async_send leaves a flag set across its write(), and the woken loop
+     * spins (997 pauses, then sched_yield) until the sender clears it; with both
+     * threads on one core the sender is preempted right there, every time.
+     */
+    int wake_fd;
+    uv_poll_t wake;
     uv_timer_t ticker;
     uv_idle_t flusher;         /* runs conn_flush_dirty() while `dirty` is not empty */
     struct list dirty;         /* connections with output queued this turn */
