@@ -94,7 +94,7 @@ static const struct chat_action actions[] = {
     { "topic_list",       topic_list,    NULL,        false, false, false },
     { "tags_put",         tags_put,      NULL,        true,  false, false },
     { "tags_get",         tags_get,      NULL,        false, false, false },
-    { "push_send",        push_send,     NULL,        true,  false, false },
+    { "push_send",        push_send,     push_prepare, true, false, false },
     { "push_list",        push_list,     NULL,        false, false, false },
     { "push_get",         push_get,      NULL,        false, false, false },
     { "push_event",       push_event,    NULL,        true,  true, false },

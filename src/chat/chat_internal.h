@@ -213,6 +213,7 @@ int topic_unsubscribe(struct chat_call *k, struct store_conn *sc);
 int topic_list(struct chat_call *k, struct store_conn *sc);
 int tags_put(struct chat_call *k, struct store_conn *sc);
 int tags_get(struct chat_call *k, struct store_conn *sc);
+int push_prepare(struct chat_call *k);
 int push_send(struct chat_call *k, struct store_conn *sc);
 int settings_get(struct chat_call *k, struct store_conn *sc);
 int settings_put(struct chat_call *k, struct store_conn *sc);

@@ -270,28 +270,27 @@ static int read_schedule(struct chat_call *k, struct store_push *p, int64_t *lat
     return 0;
 }
 
-int push_send(struct chat_call *k, struct store_conn *sc)
+/*
+ * On the caller's loop: what needs no store is checked here, and the
+ * notification written as text (k->body_text), so the single store writer does
+ * less per push.
+ */
+int push_prepare(struct chat_call *k)
 {
     json_t *n = json_object_get(k->args, "notification");
     json_t *ttl = json_object_get(k->args, "ttl");
     json_t *priority = json_object_get(k->args, "priority");
     json_t *collapse = json_object_get(k->args, "collapse_key");
     json_t *dedup = json_object_get(k->args, "dedup_key");
-    struct store_push p = { .app_id = k->who.app_id, .created_at = k->now };
-    int64_t ttl_s = TTL_DEFAULT_S, earlier, latest;
-    json_t *target = NULL;
     int rc;
 
     rc = check_notification(k, n);
     if (rc != 0) {
         return rc;
     }
-    if (ttl != NULL) {
-        if (!json_is_integer(ttl) || json_integer_value(ttl) < 0 ||
-            json_integer_value(ttl) > TTL_MAX_S) {
-            return chat_bad(k, "ttl must be a number of seconds from 0 to 2419200 (28 days)");
-        }
-        ttl_s = json_integer_value(ttl);
+    if (ttl != NULL && (!json_is_integer(ttl) || json_integer_value(ttl) < 0 ||
+                        json_integer_value(ttl) > TTL_MAX_S)) {
+        return chat_bad(k, "ttl must be a number of seconds from 0 to 2419200 (28 days)");
     }
     if (priority != NULL && !(json_is_string(priority) &&
                               (strcmp(json_string_value(priority), "high") == 0 ||
@@ -305,6 +304,23 @@ int push_send(struct chat_call *k, struct store_conn *sc)
                           json_string_length(dedup) > 128)) {
         return chat_bad(k, "dedup_key must be a string of 1 to 128 bytes");
     }
+    k->body_text = json_dumps(n, JSON_COMPACT);
+    return k->body_text != NULL ? 0 : PIPIT_ENOMEM;
+}
+
+/* On the writer, after push_prepare. */
+int push_send(struct chat_call *k, struct store_conn *sc)
+{
+    json_t *n = json_object_get(k->args, "notification");
+    json_t *priority = json_object_get(k->args, "priority");
+    json_t *collapse = json_object_get(k->args, "collapse_key");
+    json_t *dedup = json_object_get(k->args, "dedup_key");
+    struct store_push p = { .app_id = k->who.app_id, .created_at = k->now };
+    json_t *ttl = json_object_get(k->args, "ttl"); /* checked by push_prepare */
+    int64_t ttl_s = ttl != NULL ? json_integer_value(ttl) : TTL_DEFAULT_S, earlier, latest;
+    json_t *target = NULL;
+    int rc;
+
     rc = read_schedule(k, &p, &latest);
     if (rc == 0) {
         rc = read_variants(k, n, &p.variants, &p.holdout);
@@ -338,7 +354,8 @@ int push_send(struct chat_call *k, struct store_conn *sc)
             return rc;
         }
     }
-    p.notification = json_dumps(n, JSON_COMPACT);
+    p.notification = k->body_text;
+    k->body_text = NULL;
     /* The TTL runs from when the push is due. */
     p.expires_at = latest + ttl_s * 1000;
     if (json_is_string(json_object_get(n, "category"))) {
