@@ -60,7 +60,7 @@ enum chat_stmt {
     CS_SEARCH_TRIGGERED,
     CS_SEARCH_LAYOUT,
     CS_SEARCH_LAYOUT_SET,
-    CS_SEARCH_TOP,
+    CS_SEARCH_PENDING,
     CS_SEARCH_MARK,
     CS_SEARCH_QUEUE_NEW,
     CS_FLAG_INSERT,
@@ -252,7 +252,7 @@ static const char *const sql[CS_END - STORE_CHAT_FIRST_STMT] = {
     S(CS_SEARCH_LAYOUT_SET) = "INSERT INTO search_layout (id, version) VALUES (1, ?) "
                               "ON CONFLICT (id) DO UPDATE SET version = excluded.version",
     /* The newest event (a flush or a rebuild indexes up to it), and whether changes wait. */
-    S(CS_SEARCH_TOP) = "SELECT (SELECT coalesce(max(id), 0) FROM events), "
+    S(CS_SEARCH_PENDING) = "SELECT (SELECT coalesce(max(id), 0) FROM events), "
                        "EXISTS (SELECT 1 FROM search_queue)",
     S(CS_SEARCH_MARK) = "UPDATE search_layout SET indexed_upto = ?",
     S(CS_SEARCH_QUEUE_NEW) = "INSERT INTO search_queue (op, id) VALUES (1, ?)",
@@ -1013,28 +1013,36 @@ static const char search_drop[] =
     "DROP TRIGGER message_search_delete; DELETE FROM search_queue; "
     "INSERT INTO message_search (message_search) VALUES ('delete-all');";
 
-struct search_todo {
-    int64_t top;    /* the newest event */
-    bool queued;    /* changes wait in search_queue */
+/* What the index lacks: the newest event, and whether changes wait in the queue. */
+struct search_pending {
+    int64_t top;
+    bool queued;
 };
 
-static void read_search_todo(sqlite3_stmt *s, void *out)
+static void read_search_pending(sqlite3_stmt *s, void *out)
 {
-    struct search_todo *t = out;
+    struct search_pending *p = out;
 
-    t->top = sqlite3_column_int64(s, 0);
-    t->queued = sqlite3_column_int(s, 1) != 0;
+    p->top = sqlite3_column_int64(s, 0);
+    p->queued = sqlite3_column_int(s, 1) != 0;
 }
 
-/* Records that the index holds every message up to the newest event, *upto. */
-static int search_mark(struct store_conn *sc, int64_t *upto)
+static int search_pending(struct store_conn *sc, struct search_pending *p)
+{
+    sqlite3_stmt *s = cstmt(sc, CS_SEARCH_PENDING);
+
+    return s != NULL && store__one_row(s, read_search_pending, p) == 0 ? 0 : PIPIT_ESTORE;
+}
+
+/* Records that the index holds every message up to event upto. */
+static int search_mark(struct store_conn *sc, int64_t upto)
 {
     sqlite3_stmt *mark = cstmt(sc, CS_SEARCH_MARK);
 
-    if (mark == NULL || store__one_int(cstmt(sc, CS_SEARCH_TOP), upto) != 0) {
+    if (mark == NULL) {
         return PIPIT_ESTORE;
     }
-    sqlite3_bind_int64(mark, 1, *upto);
+    sqlite3_bind_int64(mark, 1, upto);
     return store__run_one(sc, mark);
 }
 
@@ -1043,32 +1051,30 @@ int store_search_flush(struct store_conn *sc)
     sqlite3_stmt *removed = cstmt(sc, CS_SEARCH_REMOVE);
     sqlite3_stmt *added = cstmt(sc, CS_SEARCH_ADD);
     sqlite3_stmt *clear = cstmt(sc, CS_SEARCH_CLEAR);
-    sqlite3_stmt *todo_stmt = cstmt(sc, CS_SEARCH_TOP);
-    struct search_todo todo;
-    int64_t upto;
+    struct search_pending pending;
     int rc;
 
-    if (removed == NULL || added == NULL || clear == NULL || todo_stmt == NULL ||
-        store__one_row(todo_stmt, read_search_todo, &todo) != 0) {
+    if (removed == NULL || added == NULL || clear == NULL || search_pending(sc, &pending) != 0) {
         return PIPIT_ESTORE;
     }
     /* No message since the last flush and no change queued (a batch of pushes or
      * receipts): nothing to index, and the mark needs no write. */
-    if (!todo.queued && todo.top == sc->search_upto) {
+    if (!pending.queued && pending.top == sc->search_upto) {
         return 0;
     }
     if (store_savepoint(sc) != 0) {
         return PIPIT_ESTORE;
     }
-    rc = todo.queued ? store__run(sc, removed) : 0;
+    rc = pending.queued ? store__run(sc, removed) : 0;
     if (rc == 0) {
         rc = store__run(sc, added);
     }
-    if (rc == 0 && todo.queued) {
+    if (rc == 0 && pending.queued) {
         rc = store__run(sc, clear);
     }
+    /* Indexing adds no event: the newest is still pending.top. */
     if (rc == 0) {
-        rc = search_mark(sc, &upto);
+        rc = search_mark(sc, pending.top);
     }
     /* A failure leaves the index and the queue as they were, for the next try. */
     if (rc != 0) {
@@ -1077,7 +1083,7 @@ int store_search_flush(struct store_conn *sc)
     }
     rc = store_release(sc);
     if (rc == 0) {
-        sc->search_upto = upto;
+        sc->search_upto = pending.top;
     }
     return rc;
 }
@@ -1097,6 +1103,7 @@ int store_search_check(struct store_conn *sc)
 static int search_rebuild(struct store_conn *sc, int64_t *upto)
 {
     sqlite3_stmt *set = cstmt(sc, CS_SEARCH_LAYOUT_SET);
+    struct search_pending pending;
 
     if (set == NULL || sqlite3_exec(sc->db, "DELETE FROM search_queue; INSERT INTO "
                                     "message_search (message_search) VALUES ('rebuild')",
@@ -1104,9 +1111,11 @@ static int search_rebuild(struct store_conn *sc, int64_t *upto)
         return PIPIT_ESTORE;
     }
     sqlite3_bind_int(set, 1, SEARCH_LAYOUT);
-    if (store__run(sc, set) != 0 || search_mark(sc, upto) != 0) {
+    if (store__run(sc, set) != 0 || search_pending(sc, &pending) != 0 ||
+        search_mark(sc, pending.top) != 0) {
         return PIPIT_ESTORE;
     }
+    *upto = pending.top;
     return 0;
 }
 
