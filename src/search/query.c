@@ -39,7 +39,7 @@ static int is_symbol_block(uint32_t cp)
         { 0x2E00, 0x2E7F },   /* supplemental punctuation */
         { 0x3000, 0x303F },   /* CJK punctuation (its letters are CJK, checked first) */
         { 0xFE00, 0xFE6F },   /* variation selectors, vertical and small forms */
-        { 0xFF00, 0xFF65 },   /* full-width punctuation left after folding */
+        { 0xFF5F, 0xFF65 },   /* full-width punctuation left after folding (U+FF00, unassigned, is a word to unicode61) */
         { 0xFFE0, 0xFFFF },   /* full-width symbols, specials */
         { 0x1F000, 0x1FAFF }, /* emoji and pictographs */
         { 0xE0000, 0xE007F }, /* tags */
