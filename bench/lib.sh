@@ -52,3 +52,8 @@ start_chat_server() {
         --port "$port" --out "$tmp/setup" "$@"
     echo "server: $workers worker thread(s) + store threads on CPU $server_cpus; pipit-loadgen on CPU $loadgen_cpus"
 }
+
+# cpu_seconds PID: the CPU time (user + system) the process has used so far, in seconds.
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz}' "/proc/$1/stat"
+}

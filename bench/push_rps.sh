@@ -23,11 +23,14 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $key"
 LUA
 before=$(api GET "/v1/push?limit=1" | /usr/bin/python3 -c 'import json,sys; p=json.load(sys.stdin)["pushes"]; print(p[0]["id"] if p else 0)')
-echo "server: 1 worker thread + store threads on CPU $server_cpus; wrk: 1 thread, 64 connections on CPU $loadgen_cpus; ${secs}s"
+cpu_before=$(cpu_seconds "$pid")
+echo "server: $workers worker thread(s) + store threads on CPU $server_cpus; wrk: 1 thread, 64 connections on CPU $loadgen_cpus; ${secs}s"
 taskset -c "$loadgen_cpus" wrk -t1 -c64 -d"${secs}s" -s "$tmp/push.lua" "http://127.0.0.1:$port/v1/push" |
     awk '/Requests\/sec/ {printf "POST /v1/push: %s req/s  ", $2}
          /Latency/ {printf "latency avg %s  ", $2}
          /Non-2xx/ {printf "NON-2XX %s", $5}'
 echo
 after=$(api GET "/v1/push?limit=1" | /usr/bin/python3 -c 'import json,sys; p=json.load(sys.stdin)["pushes"]; print(p[0]["id"] if p else 0)')
-echo "pushes stored: $((after - before))"
+cpu_after=$(cpu_seconds "$pid")
+echo "pushes stored: $((after - before)); server CPU per push: $(echo "$cpu_before $cpu_after $((after - before))" |
+    awk '{printf "%.1f µs", ($2 - $1) * 1e6 / $3}')"
