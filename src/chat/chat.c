@@ -859,10 +859,7 @@ static void call_free(struct chat_call *k)
         bus_event_unref(k->events.evs[i]);
     }
     free(k->events.evs);
-    if (k->push_handoff.n > 0) {
-        push_dispatch_unreserve(k->srv, k->push_handoff.n); /* their rows did not commit */
-    }
-    free(k->push_handoff.ids);
+    push_handoff_drop(k->srv, &k->push_handoff); /* what is left did not commit */
     free(k->body_text);
     free(k->meta_text);
     free(k->why_text);

@@ -18,6 +18,7 @@
 #include "chat/bus.h"
 #include "chat/chat.h"
 #include "net/worker.h"
+#include "push/push.h"
 #include "store/store_chat.h"
 #include "util/id_list.h"
 
@@ -54,7 +55,7 @@ struct chat_call {
     int64_t ask_assistant;    /* a message (seq) the app's assistant is to answer, after COMMIT */
     int64_t push_to_expand;   /* a push stored by the call, expanded after COMMIT */
     bool push_queued;         /* the call queued deliveries for the push dispatcher */
-    struct id_list push_handoff; /* deliveries inserted `sending`, handed over after COMMIT */
+    struct push_handoff push_handoff; /* deliveries inserted `sending`, handed over after COMMIT */
     void (*after_commit)(struct server *srv); /* optional: on the writer, once committed */
     void (*after_commit_call)(struct chat_call *k); /* the same, for what needs the call */
     void *state;              /* an action's own, for its after_commit_call; free()d with it */

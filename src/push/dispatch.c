@@ -6,9 +6,9 @@
  * batches on the store writer: each becomes `sending` (durably, before its
  * request goes out), so a restart knows which ones may have reached their
  * provider. A push's first deliveries skip the claim: the writer inserts them
- * as `sending` while request slots are free and hands their ids over after
- * COMMIT; they are loaded on a reader. Requests run concurrently on libcurl's multi interface
- * (net/outbound.h), at most push_concurrency at once. Outcomes are written back
+ * as `sending` while request slots are free and, after COMMIT, hands them over
+ * with what their requests need. Requests run concurrently on libcurl's multi
+ * interface (net/outbound.h), at most push_concurrency at once. Outcomes are written back
  * in batches: sent; failed (with a reason; a device its provider calls gone is
  * deleted); expired (its push outlived its TTL); or queued again for a later
  * attempt, with capped exponential backoff, jitter and the provider's
@@ -37,7 +37,6 @@
 #include "store/jobs.h"
 #include "util/clock.h"
 #include "util/err.h"
-#include "util/id_list.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -72,10 +71,9 @@ struct dispatcher {
     atomic_int room;              /* request slots free: claims and hand-offs take them */
     atomic_bool handoff_open;     /* once the first claim re-queued what a crash left */
     uv_mutex_t handoff_lock;
-    struct id_list handed;        /* handed over, not loaded yet (under handoff_lock) */
+    struct push_handoff handed;   /* handed over, not begun yet (under handoff_lock) */
     struct job handoff_job;
     atomic_bool handoff_pending;
-    int loading;                  /* hand-offs being loaded */
     bool recovered;               /* deliveries the last run left `sending` queued again */
     bool want_claim;
     bool claiming;
@@ -743,31 +741,6 @@ void push_dispatch_unreserve(struct server *srv, size_t n)
     give_slots(srv->dispatch, (int)n);
 }
 
-struct load_job {
-    struct job job;
-    struct dispatcher *d;
-    struct id_list ids;
-    struct attempt **got;         /* by index in ids; NULL: the row is gone */
-};
-
-static void load_run(struct job *j, void *ctx)
-{
-    struct load_job *lj = (struct load_job *)j;
-
-    j->rc = 0;
-    for (size_t i = 0; i < lj->ids.n && j->rc == 0; i++) {
-        struct store_outgoing o;
-        int rc = store_delivery_outgoing(ctx, lj->ids.ids[i], &o);
-
-        if (rc == 0) {
-            lj->got[i] = xcalloc(1, sizeof(*lj->got[i]));
-            lj->got[i]->o = o;
-        } else if (rc != PIPIT_ENOT_FOUND) {
-            j->rc = rc;
-        }
-    }
-}
-
 /* Not started: queued again, for a claim (or the next run) to send. */
 static void requeue(struct dispatcher *d, int64_t id)
 {
@@ -776,37 +749,33 @@ static void requeue(struct dispatcher *d, int64_t id)
     record(d, &o);
 }
 
-static void load_done(struct job *j)
+static void handoff_add(struct push_handoff *h, struct attempt *a)
 {
-    struct load_job *lj = (struct load_job *)j;
-    struct dispatcher *d = lj->d;
-    bool start = j->rc == 0 && !d->stopping; /* else every row goes back to the queue */
+    if (h->n == h->cap) {
+        h->cap = h->cap != 0 ? h->cap * 2 : 8;
+        h->a = xrealloc(h->a, h->cap * sizeof(h->a[0]));
+    }
+    h->a[h->n++] = a;
+}
 
-    d->loading--;
-    if (j->rc != 0) {
-        log_error(&d->w->log, "push: cannot load %zu deliveries to send: %s; queued again",
-                  lj->ids.n, pipit_strerror(j->rc));
+struct store_outgoing *push_handoff_new(struct push_handoff *h)
+{
+    struct attempt *a = xcalloc(1, sizeof(*a));
+
+    handoff_add(h, a);
+    return &a->o;
+}
+
+void push_handoff_drop(struct server *srv, struct push_handoff *h)
+{
+    if (h->n > 0) {
+        push_dispatch_unreserve(srv, h->n);
     }
-    for (size_t i = 0; i < lj->ids.n; i++) {
-        if (start && lj->got[i] != NULL) {
-            begin(d, lj->got[i]); /* holds its slot until it ends */
-            continue;
-        }
-        if (!start) {
-            requeue(d, lj->ids.ids[i]);
-        }
-        if (lj->got[i] != NULL) {
-            attempt_free(lj->got[i]);
-        }
-        give_slots(d, 1);
+    for (size_t i = 0; i < h->n; i++) {
+        attempt_free(h->a[i]);
     }
-    d->want_claim |= !start; /* what went back to the queue */
-    free(lj->got);
-    free(lj->ids.ids);
-    free(lj);
-    flush_outcomes(d);
-    maybe_claim(d);
-    maybe_end(d);
+    free(h->a);
+    memset(h, 0, sizeof(*h));
 }
 
 static void handoff_done(struct job *j)
@@ -814,46 +783,45 @@ static void handoff_done(struct job *j)
     struct dispatcher *d = (struct dispatcher *)((char *)j - offsetof(struct dispatcher,
                                                                       handoff_job));
     bool orphaned = j->orphaned; /* read first: once pending is clear, j may be posted again */
-    struct load_job *lj;
+    struct push_handoff h;
 
     atomic_store(&d->handoff_pending, false);
     if (orphaned || d->ended) {
         return; /* the rows stay `sending`: the next run queues them again */
     }
-    lj = xcalloc(1, sizeof(*lj));
-    lj->d = d;
     uv_mutex_lock(&d->handoff_lock);
-    lj->ids = d->handed;
+    h = d->handed;
     memset(&d->handed, 0, sizeof(d->handed));
     uv_mutex_unlock(&d->handoff_lock);
-    if (lj->ids.n == 0) {
-        free(lj);
-        return;
+    for (size_t i = 0; i < h.n; i++) {
+        if (!d->stopping) {
+            begin(d, h.a[i]); /* holds its slot until it ends */
+            continue;
+        }
+        requeue(d, h.a[i]->o.id);
+        attempt_free(h.a[i]);
+        give_slots(d, 1);
     }
-    lj->got = xcalloc(lj->ids.n, sizeof(*lj->got));
-    lj->job.origin = d->w;
-    lj->job.run = load_run;
-    lj->job.done = load_done;
-    d->loading++;
-    if (jobs_read(d->srv->jobs, &lj->job) != 0) {
-        lj->job.rc = PIPIT_EUNAVAILABLE;
-        load_done(&lj->job);
-    }
+    d->want_claim |= d->stopping && h.n > 0; /* what went back to the queue */
+    free(h.a);
+    flush_outcomes(d);
+    maybe_claim(d);
+    maybe_end(d);
 }
 
-void push_dispatch_hand(struct server *srv, struct id_list *ids)
+void push_dispatch_hand(struct server *srv, struct push_handoff *h)
 {
     struct dispatcher *d = srv->dispatch;
 
-    if (ids->n == 0) {
+    if (h->n == 0) {
         return;
     }
     uv_mutex_lock(&d->handoff_lock);
-    for (size_t i = 0; i < ids->n; i++) {
-        id_list_add(&d->handed, ids->ids[i]);
+    for (size_t i = 0; i < h->n; i++) {
+        handoff_add(&d->handed, h->a[i]);
     }
     uv_mutex_unlock(&d->handoff_lock);
-    ids->n = 0;
+    h->n = 0;
     /* Stopped: the rows stay `sending`, and the next run queues them again. */
     if (!atomic_load(&d->running) || atomic_exchange(&d->handoff_pending, true)) {
         return;
@@ -884,7 +852,7 @@ static void on_closed(uv_handle_t *h)
 /* Stopping: once nothing is running or unwritten, the loop may end. */
 static void maybe_end(struct dispatcher *d)
 {
-    if (!d->stopping || d->ended || d->claiming || d->loading > 0 ||
+    if (!d->stopping || d->ended || d->claiming ||
         (d->inflight > 0 && d->ob != NULL)) {
         return;
     }
@@ -990,7 +958,10 @@ void push_dispatch_free(struct server *srv)
     }
     worker_free_service(&srv->dispatch_worker);
     uv_mutex_destroy(&d->handoff_lock);
-    free(d->handed.ids);
+    for (size_t i = 0; i < d->handed.n; i++) {
+        attempt_free(d->handed.a[i]); /* their rows stay `sending`: the next run queues them */
+    }
+    free(d->handed.a);
     free(d->outcomes);
     free(d);
     srv->dispatch = NULL;

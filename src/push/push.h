@@ -39,15 +39,24 @@ void push_dispatch_free(struct server *srv);
 /* Any thread, after a commit that queued deliveries: they are due now. */
 void push_dispatch_kick(struct server *srv);
 /*
- * Hand-off, for a push's first deliveries, without the round trip of a claim:
- * the writer reserves a request slot per delivery (false: none free, queue it),
- * inserts it as `sending`, and after COMMIT hands the ids over (taken; the list
- * is emptied). Reserved slots whose rows did not commit are given back.
+ * Hand-off, for a push's first deliveries, without the round trip of a claim
+ * or of a read: the writer reserves a request slot per delivery (false: none
+ * free, queue it), inserts it as `sending`, fills in what its request needs
+ * (push_handoff_new: zeroed, owned by the list), and after COMMIT hands them
+ * over (taken; the list is emptied). If the rows did not commit,
+ * push_handoff_drop frees them and gives their slots back.
  */
+struct attempt;
+struct store_outgoing;
+struct push_handoff {
+    struct attempt **a;
+    size_t n, cap;
+};
 bool push_dispatch_reserve(struct server *srv);
 void push_dispatch_unreserve(struct server *srv, size_t n);
-struct id_list;
-void push_dispatch_hand(struct server *srv, struct id_list *ids);
+struct store_outgoing *push_handoff_new(struct push_handoff *h);
+void push_dispatch_hand(struct server *srv, struct push_handoff *h);
+void push_handoff_drop(struct server *srv, struct push_handoff *h);
 
 /*
  * Writer thread, inside a batch, when a delivery of the push may have been its

@@ -52,7 +52,7 @@ struct push_doc {
 };
 
 static int expand_chunk_of(struct server *srv, struct store_conn *sc, const struct store_push *p,
-                           const struct push_doc *doc, struct id_list *handoff, bool *done,
+                           const struct push_doc *doc, struct push_handoff *handoff, bool *done,
                            bool *queued, struct bus_batch *inapp);
 
 /* ---- reading a push ---- */
@@ -420,7 +420,7 @@ struct chunk {
     int64_t last;               /* the last user looked at */
     int count;
     int queued;                 /* deliveries the dispatcher may claim now */
-    struct id_list *handoff;    /* or inserted `sending`, to hand over after COMMIT; or NULL */
+    struct push_handoff *handoff;    /* or inserted `sending`, to hand over after COMMIT; or NULL */
     int64_t last_row;           /* the delivery inserted last */
     int rc;
 };
@@ -509,7 +509,31 @@ struct device_walk {
     int devices;
 };
 
-static int queue_device(void *arg, int64_t id, const char *platform)
+/* What the request of a delivery just inserted `sending` needs, as a claim would read it. */
+static void hand_over(struct chunk *ch, const struct store_device *dev, int variant)
+{
+    struct store_outgoing *o = push_handoff_new(ch->handoff);
+    const struct store_push *p = ch->p;
+
+    o->id = ch->last_row;
+    o->push_id = p->id;
+    o->user_id = dev->user_id;
+    o->app_id = p->app_id;
+    snprintf(o->channel, sizeof(o->channel), "%s", dev->platform);
+    o->attempts = 1;
+    o->expires_at = p->expires_at;
+    o->notification = xstrdup(p->notification);
+    snprintf(o->priority, sizeof(o->priority), "%s", p->priority);
+    o->collapse_key = p->collapse_key != NULL ? xstrdup(p->collapse_key) : NULL;
+    if (variant >= 0) {
+        json_t *v = json_object_get(json_array_get(ch->variants, (size_t)variant), "notification");
+
+        o->variant_notification = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
+    }
+    o->device = *dev;
+}
+
+static int queue_device(void *arg, const struct store_device *dev)
 {
     struct device_walk *dw = arg;
     struct chunk *ch = dw->ch;
@@ -517,7 +541,7 @@ static int queue_device(void *arg, int64_t id, const char *platform)
 
     dw->devices++;
     ch->queued += !hand;
-    if (insert_row(ch, dw->user_id, id, platform, hand ? "sending" : "queued", NULL, 0,
+    if (insert_row(ch, dw->user_id, dev->id, dev->platform, hand ? "sending" : "queued", NULL, 0,
                    dw->variant) != 0) {
         if (hand) {
             push_dispatch_unreserve(ch->srv, 1);
@@ -525,7 +549,7 @@ static int queue_device(void *arg, int64_t id, const char *platform)
         return ch->rc;
     }
     if (hand) {
-        id_list_add(ch->handoff, ch->last_row);
+        hand_over(ch, dev, dw->variant);
     }
     return 0;
 }
@@ -642,7 +666,7 @@ static int decide(struct chunk *ch, int64_t user_id, bool check_schedule)
         (*set)->ids[(*set)->n++] = user_id;
         return insert_row(ch, user_id, 0, "inapp", "sent", NULL, 0, dw.variant);
     }
-    if (store_device_channels(ch->sc, user_id, queue_device, &dw) != 0 && ch->rc == 0) {
+    if (store_device_list(ch->sc, user_id, queue_device, &dw) != 0 && ch->rc == 0) {
         ch->rc = PIPIT_ESTORE;
     }
     if (ch->rc == 0 && dw.devices == 0) {
@@ -732,7 +756,7 @@ static int expand_chunk(struct server *srv, struct store_conn *sc, int64_t push_
  * JSON parsed (doc) and deliveries handed straight to the dispatcher (handoff).
  */
 static int expand_chunk_of(struct server *srv, struct store_conn *sc, const struct store_push *p,
-                           const struct push_doc *doc, struct id_list *handoff, bool *done,
+                           const struct push_doc *doc, struct push_handoff *handoff, bool *done,
                            bool *queued, struct bus_batch *inapp)
 {
     struct chunk ch;

@@ -22,7 +22,6 @@ enum push_stmt {
     PS_DEVICE_UPDATE,
     PS_DEVICE_LIST,
     PS_DEVICE_DELETE,
-    PS_DEVICE_CHANNELS,
     PS_DEVICE_TRIM,
     PS_TOPIC_SUB,
     PS_TOPIC_UNSUB,
@@ -102,7 +101,6 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
                           "updated_at = ?, sandbox = ?7 WHERE id = ?6",
     S(PS_DEVICE_LIST) = "SELECT " DEVICE_COLS " FROM devices WHERE user_id = ? ORDER BY id",
     /* Index order (user_id, updated_at): no sort, no temporary b-tree. */
-    S(PS_DEVICE_CHANNELS) = "SELECT id, platform FROM devices WHERE user_id = ?",
     S(PS_DEVICE_DELETE) = "DELETE FROM devices WHERE user_id = ? AND id = ?",
     S(PS_DEVICE_TRIM) = "DELETE FROM devices WHERE id IN (SELECT id FROM devices "
                         "WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT -1 OFFSET ?)",
@@ -182,6 +180,7 @@ static const char *const sql[PS_END - STORE_PUSH_FIRST_STMT] = {
     S(PS_DELIVERY_NEXT_DUE) = "SELECT min(next_at) FROM deliveries WHERE state = 'queued'",
     S(PS_DELIVERY_FINISH) = "UPDATE deliveries SET state = ?2, reason = ?3, next_at = ?4, "
                             "sent_at = coalesce(?5, sent_at) WHERE id = ?1 AND state = 'sending'",
+    /* At start-up, through the partial index deliveries_open (queued or sending). */
     S(PS_DELIVERY_RECOVER) = "UPDATE deliveries SET state = 'queued', next_at = 0 "
                              "WHERE state = 'sending'",
     S(PS_DEVICE_FORGET) = "DELETE FROM devices WHERE id = ? AND updated_at = ?",
@@ -406,40 +405,7 @@ int store_device_list(struct store_conn *sc, int64_t user_id,
                       int (*cb)(void *arg, const struct store_device *d), void *arg)
 {
     sqlite3_stmt *s = pstmt(sc, PS_DEVICE_LIST);
-    struct store_device d;
-    int rc;
-
-    if (s == NULL) {
-        return PIPIT_ESTORE;
-    }
-    sqlite3_bind_int64(s, 1, user_id);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        d.id = sqlite3_column_int64(s, 0);
-        d.app_id = sqlite3_column_int64(s, 1);
-        d.user_id = sqlite3_column_int64(s, 2);
-        snprintf(d.platform, sizeof(d.platform), "%s", (const char *)sqlite3_column_text(s, 3));
-        snprintf(d.address, sizeof(d.address), "%s", (const char *)sqlite3_column_text(s, 4));
-        snprintf(d.topic, sizeof(d.topic), "%s", (const char *)sqlite3_column_text(s, 5));
-        d.has_keys = sqlite3_column_type(s, 6) == SQLITE_BLOB;
-        copy_blob(d.p256dh, sizeof(d.p256dh), s, 6);
-        copy_blob(d.auth, sizeof(d.auth), s, 7);
-        d.created_at = sqlite3_column_int64(s, 8);
-        d.updated_at = sqlite3_column_int64(s, 9);
-        d.sandbox = sqlite3_column_int(s, 10) != 0;
-        if (cb(arg, &d) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
-}
-
-int store_device_channels(struct store_conn *sc, int64_t user_id,
-                          int (*cb)(void *arg, int64_t id, const char *platform), void *arg)
-{
-    sqlite3_stmt *s = pstmt(sc, PS_DEVICE_CHANNELS);
-    struct { int64_t id; char platform[16]; } *dev = NULL;
+    struct store_device *dev = NULL;
     size_t n = 0, cap = 0;
     int rc;
 
@@ -447,24 +413,36 @@ int store_device_channels(struct store_conn *sc, int64_t user_id,
         return PIPIT_ESTORE;
     }
     /*
-     * Read to the end before calling back: the callback inserts, and a write
-     * while this statement is still open would need a statement journal.
+     * Read to the end before calling back: a callback may insert (expansion),
+     * and a write while this statement is still open would need a statement
+     * journal. A user has few devices (device_max).
      */
     sqlite3_bind_int64(s, 1, user_id);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_device *d;
+
         if (n == cap) {
-            cap = cap ? cap * 2 : 8;
+            cap = cap ? cap * 2 : 4;
             dev = xrealloc(dev, cap * sizeof(*dev));
         }
-        dev[n].id = sqlite3_column_int64(s, 0);
-        snprintf(dev[n].platform, sizeof(dev[n].platform), "%s",
-                 (const char *)sqlite3_column_text(s, 1));
-        n++;
+        d = &dev[n++];
+        d->id = sqlite3_column_int64(s, 0);
+        d->app_id = sqlite3_column_int64(s, 1);
+        d->user_id = sqlite3_column_int64(s, 2);
+        snprintf(d->platform, sizeof(d->platform), "%s", (const char *)sqlite3_column_text(s, 3));
+        snprintf(d->address, sizeof(d->address), "%s", (const char *)sqlite3_column_text(s, 4));
+        snprintf(d->topic, sizeof(d->topic), "%s", (const char *)sqlite3_column_text(s, 5));
+        d->has_keys = sqlite3_column_type(s, 6) == SQLITE_BLOB;
+        copy_blob(d->p256dh, sizeof(d->p256dh), s, 6);
+        copy_blob(d->auth, sizeof(d->auth), s, 7);
+        d->created_at = sqlite3_column_int64(s, 8);
+        d->updated_at = sqlite3_column_int64(s, 9);
+        d->sandbox = sqlite3_column_int(s, 10) != 0;
     }
     sqlite3_reset(s);
     rc = rc == SQLITE_DONE ? 0 : PIPIT_ESTORE;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = cb(arg, dev[i].id, dev[i].platform);
+        rc = cb(arg, &dev[i]);
     }
     free(dev);
     return rc;
@@ -966,7 +944,8 @@ void store_outgoing_cleanup(struct store_outgoing *o)
     PIPIT_FREE(o->variant_notification);
 }
 
-int store_delivery_outgoing(struct store_conn *sc, int64_t id, struct store_outgoing *o)
+/* One delivery with what its request needs (owned strings); PIPIT_ENOT_FOUND if none. */
+static int delivery_outgoing(struct store_conn *sc, int64_t id, struct store_outgoing *o)
 {
     sqlite3_stmt *s = pstmt(sc, PS_DELIVERY_OUTGOING);
     int rc;
@@ -1029,7 +1008,7 @@ int store_delivery_claim(struct store_conn *sc, int64_t now, int max,
         sqlite3_bind_int64(s, 1, due[i].id);
         rc = store__run(sc, s);
         if (rc == 0) {
-            rc = store_delivery_outgoing(sc, due[i].id, &o);
+            rc = delivery_outgoing(sc, due[i].id, &o);
         }
         if (rc != 0) {
             rc = PIPIT_ESTORE; /* it was just marked: it exists */

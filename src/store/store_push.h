@@ -77,12 +77,12 @@ struct store_device {
  * moved to d->user_id. Fills id and created_at; *created says which.
  */
 int store_device_upsert(struct store_conn *sc, struct store_device *d, bool *created);
-/* The user's devices, by id. */
+/*
+ * The user's devices, by id. All are read before cb is called, so cb may
+ * write; its non-zero return stops the walk and is returned.
+ */
 int store_device_list(struct store_conn *sc, int64_t user_id,
                       int (*cb)(void *arg, const struct store_device *d), void *arg);
-/* The user's devices, id and platform only, in no particular order (expansion). */
-int store_device_channels(struct store_conn *sc, int64_t user_id,
-                          int (*cb)(void *arg, int64_t id, const char *platform), void *arg);
 /* PIPIT_ENOT_FOUND unless the device exists and is the user's. */
 int store_device_delete(struct store_conn *sc, int64_t user_id, int64_t id);
 /* Deletes the user's least recently updated devices beyond the newest `keep`. */
@@ -231,8 +231,6 @@ int store_delivery_claim(struct store_conn *sc, int64_t now, int max,
                          int (*cb)(void *arg, struct store_outgoing *o),
                          int (*pending)(void *arg, int64_t id, int64_t push_id, int64_t user_id),
                          void *arg);
-/* One delivery with what its request needs (owned strings); PIPIT_ENOT_FOUND if none. */
-int store_delivery_outgoing(struct store_conn *sc, int64_t id, struct store_outgoing *o);
 /* When the earliest queued delivery is due (ms; 0 now), or -1 if none is queued. */
 int store_delivery_next_due(struct store_conn *sc, int64_t *next_at);
 /*
