@@ -47,6 +47,8 @@ struct chat {
     struct id_list dirty;       /* conversations that took seqs in this batch */
     struct buf scratch;         /* where the writer builds an event's text */
     struct bus_batch pending;   /* events of the batch being committed */
+    struct push_handoff handoff; /* its deliveries for the dispatcher, handed over at its end */
+    bool push_kick;             /* and whether it queued deliveries for a claim */
     const struct audit_spec *audit_of[]; /* per action (actions[]): its spec, or NULL */
 };
 
@@ -278,6 +280,7 @@ void chat_free(struct chat *ch)
         bus_event_unref(ch->pending.evs[i]);
     }
     free(ch->pending.evs);
+    free(ch->handoff.a); /* empty: every batch's end hands it over */
     free(ch->dirty.ids);
     buf_cleanup(&ch->scratch);
     free(ch);
@@ -1025,10 +1028,9 @@ static void call_committed(struct job *j, void *arg)
     if (k->push_to_expand != 0) {
         push_expand(ch->srv, k->push_to_expand);
     }
-    if (k->push_queued) {
-        push_dispatch_kick(ch->srv);
-    }
-    push_dispatch_hand(ch->srv, &k->push_handoff);
+    /* For the batch's end: one wake-up of the dispatcher per batch, not per call. */
+    ch->push_kick |= k->push_queued;
+    push_handoff_move(&ch->handoff, &k->push_handoff);
     if (k->after_commit != NULL) {
         k->after_commit(ch->srv);
     }
@@ -1081,6 +1083,11 @@ void chat_commit_end(void *arg, bool ok)
     }
     if (ok) {
         bus_flush(ch->srv, &ch->pending);
+        push_dispatch_hand(ch->srv, &ch->handoff);
+        if (ch->push_kick) {
+            push_dispatch_kick(ch->srv);
+        }
+        ch->push_kick = false;
         return;
     }
     for (size_t i = 0; i < ch->pending.n; i++) {

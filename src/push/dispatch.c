@@ -766,6 +766,14 @@ struct store_outgoing *push_handoff_new(struct push_handoff *h)
     return &a->o;
 }
 
+void push_handoff_move(struct push_handoff *to, struct push_handoff *from)
+{
+    for (size_t i = 0; i < from->n; i++) {
+        handoff_add(to, from->a[i]);
+    }
+    from->n = 0;
+}
+
 void push_handoff_drop(struct server *srv, struct push_handoff *h)
 {
     if (h->n > 0) {
@@ -817,11 +825,8 @@ void push_dispatch_hand(struct server *srv, struct push_handoff *h)
         return;
     }
     uv_mutex_lock(&d->handoff_lock);
-    for (size_t i = 0; i < h->n; i++) {
-        handoff_add(&d->handed, h->a[i]);
-    }
+    push_handoff_move(&d->handed, h);
     uv_mutex_unlock(&d->handoff_lock);
-    h->n = 0;
     /* Stopped: the rows stay `sending`, and the next run queues them again. */
     if (!atomic_load(&d->running) || atomic_exchange(&d->handoff_pending, true)) {
         return;

@@ -43,7 +43,7 @@ void push_dispatch_kick(struct server *srv);
  * or of a read: the writer reserves a request slot per delivery (false: none
  * free, queue it), inserts it as `sending`, fills in what its request needs
  * (push_handoff_new: zeroed, owned by the list), and after COMMIT hands them
- * over (taken; the list is emptied). If the rows did not commit,
+ * over, once per batch (taken; the list is emptied). If the rows did not commit,
  * push_handoff_drop frees them and gives their slots back.
  */
 struct attempt;
@@ -55,6 +55,8 @@ struct push_handoff {
 bool push_dispatch_reserve(struct server *srv);
 void push_dispatch_unreserve(struct server *srv, size_t n);
 struct store_outgoing *push_handoff_new(struct push_handoff *h);
+/* Appends from's deliveries to to's; from is emptied. */
+void push_handoff_move(struct push_handoff *to, struct push_handoff *from);
 void push_dispatch_hand(struct server *srv, struct push_handoff *h);
 void push_handoff_drop(struct server *srv, struct push_handoff *h);
 
