@@ -128,18 +128,18 @@ static int read_target(struct chat_call *k, struct store_conn *sc, json_t **out)
         }
         ids = user_set_new(json_array_size(v));
         json_array_foreach(v, i, u) {
-            struct store_user user;
+            int64_t id;
 
             if (!json_is_integer(u) && !json_is_string(u)) {
                 user_set_unref(ids);
                 return chat_bad(k, "to.users must list 1 to 10000 user ids or usernames");
             }
             /* Users who do not exist are simply not targeted. */
-            if (chat_resolve_user(k, sc, u, &user) == 0) {
-                ids->ids[ids->n++] = user.id;
+            if (store_user_id(sc, k->who.app_id, json_integer_value(u), json_string_value(u),
+                              &id) == 0) {
+                ids->ids[ids->n++] = id;
             }
         }
-        k->why = NULL;
         user_set_sort(ids);
         stored = json_pack("{s:[]}", "users");
         for (i = 0; i < ids->n; i++) {

@@ -141,6 +141,9 @@ int store_user_insert(struct store_conn *sc, int64_t app_id, const char *usernam
 int store_user_by_name(struct store_conn *sc, int64_t app_id, const char *username,
                        struct store_user *out);
 int store_user_by_id(struct store_conn *sc, int64_t id, struct store_user *out);
+/* Only the id of the app's user `id`, or named username when not NULL; PIPIT_ENOT_FOUND if none. */
+int store_user_id(struct store_conn *sc, int64_t app_id, int64_t id, const char *username,
+                  int64_t *out);
 int store_user_set_password(struct store_conn *sc, int64_t app_id, const char *username,
                             const char *password_hash);
 int store_user_count(struct store_conn *sc, int64_t *count);

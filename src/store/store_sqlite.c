@@ -36,6 +36,8 @@ enum stmt_id {
     ST_USER_INSERT,
     ST_USER_BY_NAME,
     ST_USER_BY_ID,
+    ST_USER_ID_BY_ID,
+    ST_USER_ID_BY_NAME,
     ST_USER_SET_PASSWORD,
     ST_USER_COUNT,
     ST_USER_LIST,
@@ -87,6 +89,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "VALUES (?, ?, ?, ?, ?)",
     [ST_USER_BY_NAME] = "SELECT " USER_COLS " FROM users u WHERE u.app_id = ? AND u.username = ?",
     [ST_USER_BY_ID] = "SELECT " USER_COLS " FROM users u WHERE u.id = ?",
+    [ST_USER_ID_BY_ID] = "SELECT id FROM users WHERE id = ?2 AND app_id = ?1",
+    [ST_USER_ID_BY_NAME] = "SELECT id FROM users WHERE app_id = ?1 AND username = ?2",
     [ST_USER_SET_PASSWORD] = "UPDATE users SET password_hash = ? WHERE app_id = ? AND username = ?",
     [ST_USER_COUNT] = "SELECT count(*) FROM users",
     [ST_USER_LIST] = "SELECT " USER_COLS " FROM users u WHERE u.app_id = ? ORDER BY u.id",
@@ -890,6 +894,23 @@ int store_user_by_id(struct store_conn *sc, int64_t id, struct store_user *out)
         sqlite3_bind_int64(s, 1, id);
     }
     return fetch_user(sc, s, out);
+}
+
+int store_user_id(struct store_conn *sc, int64_t app_id, int64_t id, const char *username,
+                  int64_t *out)
+{
+    sqlite3_stmt *s = stmt(sc, username != NULL ? ST_USER_ID_BY_NAME : ST_USER_ID_BY_ID);
+
+    if (s == NULL) {
+        return PIPIT_ESTORE;
+    }
+    sqlite3_bind_int64(s, 1, app_id);
+    if (username != NULL) {
+        sqlite3_bind_text(s, 2, username, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_int64(s, 2, id);
+    }
+    return store__one_int(s, out);
 }
 
 int store_user_set_password(struct store_conn *sc, int64_t app_id, const char *username,
