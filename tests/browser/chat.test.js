@@ -106,7 +106,13 @@ function texts(page) {
 }
 
 async function seesText(page, text) {
-  await until(async () => (await texts(page)).includes(text), `"${text}" on screen`);
+  let seen = [];
+  try {
+    await until(async () => (seen = await texts(page)).includes(text), `"${text}" on screen`);
+  } catch (err) {
+    err.message += `; on screen: ${JSON.stringify(seen.slice(-5))}`; // what came instead
+    throw err;
+  }
 }
 
 function message(page, text) {
@@ -402,6 +408,8 @@ test("group of three: create, everyone talks, mention, details", async () => {
   await ana.getByRole("option", { name: /cy/ }).waitFor();
   await shot(ana, "chat-mention-desktop");
   await ana.getByTestId("composer").press("Enter");
+  // As a person would: the pick is in the box before typing on.
+  await until(async () => (await ana.getByTestId("composer").inputValue()) === "Great @cy ", "the mention picked");
   await ana.getByTestId("composer").pressSequentially("bring the tent");
   await ana.getByTestId("composer").press("Enter");
   await seesText(cy, "Great @cy bring the tent");
